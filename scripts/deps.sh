@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ipkvm needs to build, run and test, asking apt only for what
+# dpkg says is missing. Idempotent; works as root or through sudo.
+#   scripts/deps.sh          build + run dependencies
+#   scripts/deps.sh --test   also the test dependencies
+set -euo pipefail
+
+pkgs=(gcc make meson ninja-build pkg-config
+      libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev)
+if [ "${1:-}" = "--test" ]; then
+	pkgs+=(libcmocka-dev python3 clang-format)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "deps: need root or sudo to install: ${missing[*]}" >&2
+		exit 1
+	fi
+	sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

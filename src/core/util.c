@@ -1,0 +1,235 @@
+/*
+ * util: the few helpers every module needs. Kept free of any module state so the unit
+ * tests and the CLI subcommands can use them without a running daemon.
+ */
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int ipkvm_random_bytes(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t r = getrandom(p, len, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+void ipkvm_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+void ipkvm_base64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t o = 0;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		out[o++] = tab[(v >> 18) & 63];
+		out[o++] = tab[(v >> 12) & 63];
+		if (i + 1 < len)
+			out[o++] = tab[(v >> 6) & 63];
+		if (i + 2 < len)
+			out[o++] = tab[v & 63];
+	}
+	out[o] = '\0';
+}
+
+int ipkvm_strlcpy(char *dst, const char *src, size_t dstsz)
+{
+	size_t n = strlen(src);
+	if (dstsz == 0)
+		return -ENAMETOOLONG;
+	if (n >= dstsz) {
+		memcpy(dst, src, dstsz - 1);
+		dst[dstsz - 1] = '\0';
+		return -ENAMETOOLONG;
+	}
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char dir[4096];
+	if (ipkvm_strlcpy(dir, path, sizeof(dir)) < 0)
+		return -ENAMETOOLONG;
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	uint8_t rnd[6];
+	char rhex[13];
+	int r = ipkvm_random_bytes(rnd, sizeof(rnd));
+	if (r < 0)
+		return r;
+	ipkvm_hex_encode(rnd, sizeof(rnd), rhex);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, rhex) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	/* open() honours the umask; the caller's mode is what it asked for. */
+	if (fchmod(fd, mode) < 0)
+		goto err;
+	const uint8_t *p = data;
+	size_t left = len;
+	while (left > 0) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto err;
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fsync(fd) < 0)
+		goto err;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto err;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto err;
+	fsync_dir_of(path);
+	return 0;
+err:
+	r = -errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
+int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int r = 0;
+	char *buf = NULL;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if ((size_t)st.st_size > max) {
+		r = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	buf = NULL;
+	if (out_len)
+		*out_len = got;
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+int ipkvm_mkdir_p(const char *dir, mode_t mode)
+{
+	char path[4096];
+	if (ipkvm_strlcpy(path, dir, sizeof(path)) < 0)
+		return -ENAMETOOLONG;
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int64_t ipkvm_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+int64_t ipkvm_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool ipkvm_memeq_ct(const void *a, const void *b, size_t len)
+{
+	const volatile uint8_t *x = a, *y = b;
+	uint8_t d = 0;
+	for (size_t i = 0; i < len; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * util: small helpers shared by every module: random bytes, hex, atomic file writes,
+ * string copies that cannot overflow, and time.
+ */
+#ifndef IPKVM_CORE_UTIL_H
+#define IPKVM_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define IPKVM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Fills buf from the kernel CSPRNG (getrandom). Returns 0 or -errno. */
+int ipkvm_random_bytes(void *buf, size_t len);
+
+/* Lower-case hex of len bytes into out (needs 2*len+1). */
+void ipkvm_hex_encode(const uint8_t *in, size_t len, char *out);
+
+/* base64url without padding of len bytes into out (needs 4*ceil(len/3)+1). */
+void ipkvm_base64url_encode(const uint8_t *in, size_t len, char *out);
+
+/* Copies src into dst (size dstsz), always NUL-terminated. Returns -ENAMETOOLONG when src
+ * did not fit (dst then holds a truncated copy), 0 otherwise. */
+int ipkvm_strlcpy(char *dst, const char *src, size_t dstsz);
+
+/* Writes len bytes to path atomically: a temp file in the same directory with the given
+ * mode, fsync, rename over path, fsync of the directory. Nothing is left behind on failure.
+ * Returns 0 or -errno. */
+int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Reads a whole (small) file into a NUL-terminated malloc'd buffer. Refuses files larger
+ * than max bytes with -EFBIG. Returns 0 or -errno; *out_len may be NULL. */
+int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len);
+
+/* Creates dir (and missing parents) with mode. Returns 0 or -errno. */
+int ipkvm_mkdir_p(const char *dir, mode_t mode);
+
+/* Seconds since the epoch, and monotonic milliseconds. */
+int64_t ipkvm_now(void);
+int64_t ipkvm_mono_ms(void);
+
+/* Constant-time comparison of two equal-length buffers. */
+bool ipkvm_memeq_ct(const void *a, const void *b, size_t len);
+
+#endif
