@@ -1,1 +1,118 @@
-/* placeholder */
+/*
+ * throttle: see throttle.h. Entries are few in normal use; a flat array keeps it simple.
+ */
+#define LOG_TAG "throttle"
+#include "auth/throttle.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define KEY_MAX 96
+
+struct entry {
+	char key[KEY_MAX];
+	int failures;
+	int64_t last_ms, blocked_until_ms;
+};
+
+struct ipkvm_throttle {
+	int max_failures, backoff_max_s;
+	size_t max, n;
+	struct entry *v;
+};
+
+struct ipkvm_throttle *ipkvm_throttle_create(int max_failures, int backoff_max_s,
+					     size_t max_entries)
+{
+	struct ipkvm_throttle *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->max = max_entries ? max_entries : 1;
+	t->v = calloc(t->max, sizeof(*t->v));
+	if (!t->v) {
+		free(t);
+		return NULL;
+	}
+	t->max_failures = max_failures;
+	t->backoff_max_s = backoff_max_s;
+	return t;
+}
+
+void ipkvm_throttle_destroy(struct ipkvm_throttle *t)
+{
+	if (!t)
+		return;
+	free(t->v);
+	free(t);
+}
+
+static void forget_stale(struct ipkvm_throttle *t, int64_t now_ms)
+{
+	int64_t keep_ms = (int64_t)t->backoff_max_s * 2000;
+	for (size_t i = 0; i < t->n;) {
+		if (now_ms - t->v[i].last_ms > keep_ms && now_ms >= t->v[i].blocked_until_ms)
+			t->v[i] = t->v[--t->n];
+		else
+			i++;
+	}
+}
+
+static struct entry *find(struct ipkvm_throttle *t, const char *key)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->v[i].key, key) == 0)
+			return &t->v[i];
+	return NULL;
+}
+
+int ipkvm_throttle_check(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
+{
+	struct entry *e = find(t, key);
+	if (!e || now_ms >= e->blocked_until_ms)
+		return 0;
+	return (int)((e->blocked_until_ms - now_ms + 999) / 1000);
+}
+
+void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
+{
+	forget_stale(t, now_ms);
+	struct entry *e = find(t, key);
+	if (!e) {
+		if (t->n == t->max) {
+			size_t oldest = 0;
+			for (size_t i = 1; i < t->n; i++)
+				if (t->v[i].last_ms < t->v[oldest].last_ms)
+					oldest = i;
+			t->v[oldest] = t->v[--t->n];
+		}
+		e = &t->v[t->n++];
+		memset(e, 0, sizeof(*e));
+		ipkvm_strlcpy(e->key, key, sizeof(e->key));
+	}
+	e->failures++;
+	e->last_ms = now_ms;
+	int over = e->failures - t->max_failures;
+	if (over >= 0) {
+		int64_t s = over >= 30 ? t->backoff_max_s : (int64_t)1 << over;
+		if (s > t->backoff_max_s)
+			s = t->backoff_max_s;
+		e->blocked_until_ms = now_ms + s * 1000;
+		if (over == 0)
+			LOG_WARN("%s: %d failed logins, backing off", key, e->failures);
+	}
+}
+
+void ipkvm_throttle_success(struct ipkvm_throttle *t, const char *key)
+{
+	struct entry *e = find(t, key);
+	if (e)
+		*e = t->v[--t->n];
+}
+
+size_t ipkvm_throttle_count(const struct ipkvm_throttle *t)
+{
+	return t->n;
+}

@@ -1,1 +1,601 @@
-/* placeholder */
+/*
+ * config: reads the daemon's INI file with inih and applies command-line overrides.
+ *
+ * Every key lives once in ipkvm_config_keys[]: its section, name, type, field offset, range,
+ * help line and default text. ipkvm_config_init() applies each default text through the same
+ * parser the file and the command line use, so a default can never drift out of the range the
+ * table allows, and every value, wherever it came from, gets the same error messages.
+ *
+ * Line numbers: Debian's inih 55 calls the handler without a line number and only returns the
+ * number of the first failing line. We therefore feed inih through our own fgets-style reader
+ * that counts the lines it hands over; inih counts reader calls the same way, so inside the
+ * handler our count is the line being handled. The reader also lets us stop after the first
+ * error (it returns NULL) and catch lines longer than inih's fixed buffer, which inih would
+ * otherwise silently split into two "lines".
+ */
+#define LOG_TAG "config"
+
+#include "core/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define KEY(sec, nm, ty, field, lo, hi, dflt, hlp)                                                 \
+	{                                                                                          \
+		.section = (sec), .name = (nm), .type = (ty),                                      \
+		.offset = offsetof(struct ipkvm_config, field), .min = (lo), .max = (hi),          \
+		.def = (dflt), .help = (hlp)                                                       \
+	}
+
+/* One year, the longest session or idle time we accept. */
+#define YEAR_S 31536000L
+
+const struct ipkvm_config_key ipkvm_config_keys[] = {
+    KEY("server", "listen", IPKVM_CFG_ADDRESS, listen, 0, 0, "",
+	"IPv4 or IPv6 address to listen on; empty = every address"),
+    KEY("server", "port", IPKVM_CFG_PORT, port, 1, 65535, "8443", "HTTPS port"),
+    KEY("server", "http_port", IPKVM_CFG_PORT, http_port, 0, 65535, "0",
+	"plain-HTTP port that redirects to HTTPS; 0 = off"),
+    KEY("server", "tls_cert", IPKVM_CFG_PATH, tls_cert, 0, 0, NULL,
+	"PEM certificate chain; empty = self-signed one in <state_dir>/tls/"),
+    KEY("server", "tls_key", IPKVM_CFG_PATH, tls_key, 0, 0, NULL,
+	"PEM private key for tls_cert; empty = generated with the certificate"),
+    KEY("server", "web_root", IPKVM_CFG_PATH, web_root, 0, 0, NULL,
+	"directory of the browser UI; empty = the installed one"),
+    KEY("server", "state_dir", IPKVM_CFG_PATH, state_dir, 1, 0, IPKVM_DEFAULT_STATE_DIR,
+	"directory for users, tokens, audit log and generated TLS files"),
+    KEY("server", "max_body", IPKVM_CFG_INT, max_body, 1024, 16777216, "65536",
+	"largest accepted API request body, bytes"),
+    KEY("auth", "session_idle", IPKVM_CFG_DURATION, session_idle, 1, YEAR_S, "1h",
+	"a session ends after this long without a request"),
+    KEY("auth", "session_lifetime", IPKVM_CFG_DURATION, session_lifetime, 1, YEAR_S, "24h",
+	"a session ends this long after login, however busy"),
+    KEY("auth", "max_sessions", IPKVM_CFG_INT, max_sessions, 1, 100000, "256",
+	"sessions kept at once; when full, the least recently used one ends"),
+    KEY("auth", "login_max_failures", IPKVM_CFG_INT, login_max_failures, 1, 1000, "5",
+	"consecutive failed logins before back-off starts"),
+    KEY("auth", "login_backoff_max", IPKVM_CFG_DURATION, login_backoff_max, 1, 86400, "15m",
+	"longest wait imposed after repeated failed logins"),
+    KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug"),
+    {.name = NULL},
+};
+
+#define NKEYS (IPKVM_ARRAY_SIZE(ipkvm_config_keys) - 1)
+
+/* Room for one "what is wrong" message; values are bounded by inih's line length. */
+#define MSG_MAX 512
+
+/* State of one ipkvm_config_load(). */
+struct load_ctx {
+	struct ipkvm_config *cfg;
+	FILE *f;
+	int line;	 /* lines handed to inih so far = the line inih is working on */
+	bool indented;	 /* that line starts with white space */
+	int err_line;	 /* line of the first error we found; 0 = none yet */
+	int rc;		 /* -EINVAL or -ENOMEM once err_line is set */
+	int read_errno;	 /* errno of a failed read, 0 = none */
+	size_t last_key; /* index of the key handled last, NKEYS = none */
+	int seen[NKEYS]; /* line where each key was set in this file, 0 = not yet */
+	char msg[MSG_MAX];
+};
+
+/* A parsed value before it is stored: strings are malloc'd (or NULL). */
+union value {
+	long num;
+	char *str;
+	enum ipkvm_log_level level;
+};
+
+static void fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
+
+/* snprintf that tolerates a NULL or empty buffer (err is optional for callers). */
+static void fmt(char *buf, size_t len, const char *f, ...)
+{
+	if (!buf || len == 0)
+		return;
+	va_list ap;
+	va_start(ap, f);
+	vsnprintf(buf, len, f, ap);
+	va_end(ap);
+}
+
+static bool is_string_type(enum ipkvm_config_type t)
+{
+	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH;
+}
+
+static const struct ipkvm_config_key *find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(ipkvm_config_keys[i].section, section) == 0 &&
+		    strcmp(ipkvm_config_keys[i].name, name) == 0)
+			return &ipkvm_config_keys[i];
+	}
+	return NULL;
+}
+
+static bool section_exists(const char *section)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(ipkvm_config_keys[i].section, section) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Edit distance counting a swap of neighbours as one edit ("prot" is one edit from "port"),
+ * for "did you mean" hints. Names of 32 bytes or more are never close to ours, so they get
+ * a large distance instead of bigger buffers. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[32][32];
+	if (la >= IPKVM_ARRAY_SIZE(d) || lb >= IPKVM_ARRAY_SIZE(d))
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* A typo is at most two edits and less than half the word ("ab" is not a typo of "port"). */
+static bool is_near(const char *typed, const char *known)
+{
+	size_t d = edit_distance(typed, known);
+	return d <= 2 && d * 2 < strlen(known);
+}
+
+/* "unknown section ..." with a hint: the nearest section, or the list of all of them. */
+static void unknown_section_msg(const char *section, char *msg, size_t len)
+{
+	const char *seen[NKEYS];
+	size_t n = 0;
+	for (size_t i = 0; i < NKEYS; i++) {
+		const char *s = ipkvm_config_keys[i].section;
+		bool dup = false;
+		for (size_t j = 0; j < n; j++)
+			dup = dup || strcmp(seen[j], s) == 0;
+		if (!dup)
+			seen[n++] = s;
+	}
+	for (size_t j = 0; j < n; j++) {
+		if (is_near(section, seen[j])) {
+			fmt(msg, len, "unknown section (did you mean [%s]?)", seen[j]);
+			return;
+		}
+	}
+	/* "the sections are a, b and c" */
+	size_t off = 0;
+	fmt(msg, len, "unknown section (the sections are ");
+	for (size_t j = 0; j < n; j++) {
+		off = strlen(msg);
+		const char *sep = j == 0 ? "" : (j + 1 == n ? " and " : ", ");
+		fmt(msg + off, len - off, "%s%s", sep, seen[j]);
+	}
+	off = strlen(msg);
+	fmt(msg + off, len - off, ")");
+}
+
+/* "unknown key" plus, when we can tell, what was probably meant. The value is never echoed:
+ * an unknown key may well be someone's "password = ...". */
+static void unknown_key_msg(const char *section, const char *name, char *msg, size_t len)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
+		if (strcmp(k->section, section) == 0 && is_near(name, k->name)) {
+			fmt(msg, len, "unknown key (did you mean %s?)", k->name);
+			return;
+		}
+	}
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
+		if (strcmp(k->name, name) == 0) {
+			fmt(msg, len, "unknown key (%s belongs in [%s])", name, k->section);
+			return;
+		}
+	}
+	fmt(msg, len, "unknown key");
+}
+
+/* Decimal integer with an optional sign and no surrounding white space. Returns 0 with *rest
+ * at the first unparsed character, -EINVAL when there are no digits, -ERANGE on overflow
+ * (*rest is still set). */
+static int parse_long(const char *s, long *out, const char **rest)
+{
+	const char *p = s;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	*rest = end;
+	return errno == ERANGE ? -ERANGE : 0;
+}
+
+static int parse_int(const struct ipkvm_config_key *k, const char *s, long *out, char *msg,
+		     size_t len)
+{
+	const char *rest = s;
+	if (*s == '\0') {
+		fmt(msg, len, "empty value (expected an integer in %ld..%ld)", k->min, k->max);
+		return -EINVAL;
+	}
+	int r = parse_long(s, out, &rest);
+	if (r == -EINVAL || *rest != '\0') {
+		fmt(msg, len, "\"%s\" is not an integer (expected %ld..%ld)", s, k->min, k->max);
+		return -EINVAL;
+	}
+	if (r == -ERANGE || *out < k->min || *out > k->max) {
+		fmt(msg, len, "%s is out of range (expected %ld..%ld)", s, k->min, k->max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_duration(const struct ipkvm_config_key *k, const char *s, long *out, char *msg,
+			  size_t len)
+{
+	const char *rest = s;
+	long n, mult = 1;
+	if (*s == '\0') {
+		fmt(msg, len, "empty value (expected a duration in %ld..%ld seconds)", k->min,
+		    k->max);
+		return -EINVAL;
+	}
+	int r = parse_long(s, &n, &rest);
+	if (r == -EINVAL) {
+		fmt(msg, len, "\"%s\" is not a duration (examples: 90, 90s, 15m, 12h, 7d)", s);
+		return -EINVAL;
+	}
+	if (*rest != '\0') {
+		static const char units[] = "smhd";
+		static const long mults[] = {1, 60, 3600, 86400};
+		const char *u = rest[1] == '\0' ? strchr(units, rest[0]) : NULL;
+		if (u) {
+			mult = mults[u - units];
+		} else {
+			/* "5w" is a unit we do not know; "1.5h" or "15 m" is not a duration. */
+			bool letters = true;
+			for (const char *p = rest; *p; p++)
+				letters = letters && isalpha((unsigned char)*p);
+			if (letters)
+				fmt(msg, len, "\"%s\" has an unknown unit (use s, m, h or d)", s);
+			else
+				fmt(msg, len,
+				    "\"%s\" is not a duration (examples: 90, 90s, 15m, 12h, 7d)",
+				    s);
+			return -EINVAL;
+		}
+	}
+	/* Check before multiplying so "99999999999d" cannot overflow. */
+	if (r == -ERANGE || n < k->min || n > k->max / mult) {
+		fmt(msg, len, "%s is out of range (expected %ld..%ld seconds)", s, k->min, k->max);
+		return -EINVAL;
+	}
+	*out = n * mult;
+	return 0;
+}
+
+/* Parses text for key k into *out. On error returns -EINVAL (or -ENOMEM) and puts what is
+ * wrong into msg, without the "[section] key: " prefix. */
+static int parse_value(const struct ipkvm_config_key *k, const char *s, union value *out, char *msg,
+		       size_t len)
+{
+	switch (k->type) {
+	case IPKVM_CFG_PORT:
+	case IPKVM_CFG_INT:
+		return parse_int(k, s, &out->num, msg, len);
+	case IPKVM_CFG_DURATION:
+		return parse_duration(k, s, &out->num, msg, len);
+	case IPKVM_CFG_LOGLEVEL:
+		if (*s == '\0') {
+			fmt(msg, len, "empty value (use error, warn, info or debug)");
+			return -EINVAL;
+		}
+		if (ipkvm_log_level_parse(s, &out->level) < 0) {
+			fmt(msg, len, "\"%s\" is not a log level (use error, warn, info or debug)",
+			    s);
+			return -EINVAL;
+		}
+		return 0;
+	case IPKVM_CFG_ADDRESS:
+		/* "" means every address, so it stays "" rather than NULL. */
+		if (*s != '\0') {
+			unsigned char buf[sizeof(struct in6_addr)];
+			if (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1) {
+				fmt(msg, len,
+				    "\"%s\" is not an IPv4 or IPv6 address (host names are not "
+				    "accepted)",
+				    s);
+				return -EINVAL;
+			}
+		}
+		break;
+	case IPKVM_CFG_PATH:
+		if (*s == '\0' && k->min > 0) {
+			fmt(msg, len, "empty value (an absolute path is required)");
+			return -EINVAL;
+		}
+		if (*s != '\0' && *s != '/') {
+			fmt(msg, len, "\"%s\" is not an absolute path", s);
+			return -EINVAL;
+		}
+		break;
+	case IPKVM_CFG_STRING:
+		break;
+	default:
+		fmt(msg, len, "key has an unknown type %d", (int)k->type);
+		return -EINVAL;
+	}
+	/* String types: empty means unset (NULL), except ADDRESS where "" is a value. */
+	out->str = NULL;
+	if (*s == '\0' && k->type != IPKVM_CFG_ADDRESS)
+		return 0;
+	out->str = strdup(s);
+	if (!out->str) {
+		fmt(msg, len, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Moves a parsed value into its field; a replaced string is freed. */
+static void store_value(struct ipkvm_config *cfg, const struct ipkvm_config_key *k, union value *v)
+{
+	void *field = (char *)cfg + k->offset;
+	if (is_string_type(k->type)) {
+		char **p = field;
+		free(*p);
+		*p = v->str;
+		v->str = NULL;
+	} else if (k->type == IPKVM_CFG_LOGLEVEL) {
+		*(enum ipkvm_log_level *)field = v->level;
+	} else {
+		/* Ranges in the table keep every number within int. */
+		*(int *)field = (int)v->num;
+	}
+}
+
+/* Looks the key up, parses and stores it. msg gets "[section] key: what is wrong". */
+static int set_key(struct ipkvm_config *cfg, const char *section, const char *name,
+		   const char *value, char *msg, size_t len)
+{
+	char what[MSG_MAX];
+	union value v = {0};
+	int r = -EINVAL;
+	const struct ipkvm_config_key *k = find_key(section, name);
+	if (!k) {
+		if (section_exists(section))
+			unknown_key_msg(section, name, what, sizeof(what));
+		else
+			unknown_section_msg(section, what, sizeof(what));
+		goto out;
+	}
+	if (!value) {
+		fmt(what, sizeof(what), "missing value");
+		goto out;
+	}
+	r = parse_value(k, value, &v, what, sizeof(what));
+	if (r == 0)
+		store_value(cfg, k, &v);
+out:
+	if (r < 0)
+		fmt(msg, len, "[%s] %s: %s", section, name, what);
+	return r;
+}
+
+void ipkvm_config_init(struct ipkvm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
+		char msg[MSG_MAX];
+		/* A NULL default leaves the zeroed field: NULL string or 0. */
+		if (!k->def)
+			continue;
+		if (set_key(cfg, k->section, k->name, k->def, msg, sizeof(msg)) < 0) {
+			/* Only a broken table or an allocation failure at start-up gets here;
+			 * neither leaves anything sensible to run with. */
+			LOG_ERROR("default for %s", msg);
+			abort();
+		}
+	}
+}
+
+void ipkvm_config_free(struct ipkvm_config *cfg)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
+		if (is_string_type(k->type)) {
+			char **p = (char **)((char *)cfg + k->offset);
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+int ipkvm_config_set(struct ipkvm_config *cfg, const char *section, const char *name,
+		     const char *value, char *err, size_t errlen)
+{
+	return set_key(cfg, section, name, value, err, errlen);
+}
+
+/* Records the first error of a load; later ones are ignored (first error wins). */
+static int load_fail(struct load_ctx *ctx, int rc)
+{
+	if (ctx->err_line == 0) {
+		ctx->err_line = ctx->line;
+		ctx->rc = rc;
+	}
+	return 0;
+}
+
+/* fgets-style reader for inih; see the top of the file for why we count lines here. */
+static char *load_read(char *buf, int size, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	if (ctx->err_line)
+		return NULL; /* stop at the first error */
+	errno = 0;
+	if (!fgets(buf, size, ctx->f)) {
+		if (ferror(ctx->f))
+			ctx->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	ctx->line++;
+	size_t n = strlen(buf);
+	if (size > 2 && n == (size_t)size - 1 && buf[n - 1] != '\n') {
+		int c = getc(ctx->f);
+		/* A full buffer right at the end of the file is a whole last line. */
+		if (c != EOF) {
+			fmt(ctx->msg, sizeof(ctx->msg), "line too long (at most %d characters)",
+			    size - 2);
+			load_fail(ctx, -EINVAL);
+			return NULL;
+		}
+	}
+	ctx->indented = buf[0] == ' ' || buf[0] == '\t';
+	return buf;
+}
+
+static int load_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	const struct ipkvm_config_key *k = find_key(section, name);
+	size_t idx = k ? (size_t)(k - ipkvm_config_keys) : NKEYS;
+
+	if (ctx->err_line)
+		return 0;
+	if (*name == '\0') {
+		fmt(ctx->msg, sizeof(ctx->msg), "syntax error (missing key name before '=')");
+		return load_fail(ctx, -EINVAL);
+	}
+	if (*section == '\0') {
+		/* No key lives outside a section, so k is NULL; look for the name anywhere. */
+		for (size_t i = 0; !k && i < NKEYS; i++) {
+			if (strcmp(ipkvm_config_keys[i].name, name) == 0)
+				k = &ipkvm_config_keys[i];
+		}
+		if (k)
+			fmt(ctx->msg, sizeof(ctx->msg),
+			    "%s: key before any [section] header (%s belongs in [%s])", name, name,
+			    k->section);
+		else
+			fmt(ctx->msg, sizeof(ctx->msg), "%s: key before any [section] header",
+			    name);
+		return load_fail(ctx, -EINVAL);
+	}
+#if INI_ALLOW_MULTILINE
+	/* inih reads an indented line after a key as more of that key's value (Python
+	 * configparser style) and calls us again with the previous name. Nobody means that in
+	 * this file; they indented a key. Say so instead of "duplicate key". */
+	if (k && ctx->indented && idx == ctx->last_key) {
+		fmt(ctx->msg, sizeof(ctx->msg),
+		    "indented line would continue [%s] %s from line %d; remove the indentation",
+		    section, name, ctx->seen[idx]);
+		return load_fail(ctx, -EINVAL);
+	}
+#endif
+	if (k && ctx->seen[idx]) {
+		fmt(ctx->msg, sizeof(ctx->msg), "[%s] %s: duplicate key (first set on line %d)",
+		    section, name, ctx->seen[idx]);
+		return load_fail(ctx, -EINVAL);
+	}
+	int r = set_key(ctx->cfg, section, name, value, ctx->msg, sizeof(ctx->msg));
+	if (r < 0)
+		return load_fail(ctx, r);
+	ctx->seen[idx] = ctx->line;
+	ctx->last_key = idx;
+	return 1;
+}
+
+int ipkvm_config_load(struct ipkvm_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx *ctx = NULL;
+	struct stat st;
+	int r;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (r == -ENOENT)
+			fmt(err, errlen, "%s: no such file", path);
+		else
+			fmt(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+		goto out;
+	}
+	/* fopen() happily opens a directory; reading it would then fail with EISDIR. */
+	if (fstat(fileno(f), &st) < 0)
+		r = -errno;
+	else
+		r = S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (r < 0) {
+		fmt(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+		goto out;
+	}
+	/* On the heap: seen[] and msg make it too big to want on the stack. */
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		r = -ENOMEM;
+		fmt(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	ctx->cfg = cfg;
+	ctx->f = f;
+	ctx->last_key = NKEYS;
+
+	int bad = ini_parse_stream(load_read, ctx, load_handler, ctx);
+	if (bad > 0 && (ctx->err_line == 0 || bad < ctx->err_line)) {
+		/* inih rejected the line itself (no '=', no ']') before we saw any error. */
+		r = -EINVAL;
+		fmt(err, errlen, "%s:%d: syntax error", path, bad);
+	} else if (ctx->err_line) {
+		r = ctx->rc;
+		fmt(err, errlen, "%s:%d: %s", path, ctx->err_line, ctx->msg);
+	} else if (ctx->read_errno) {
+		r = -ctx->read_errno;
+		fmt(err, errlen, "%s: read error: %s", path, strerror(ctx->read_errno));
+	} else if (bad < 0) {
+		/* Only -2 (allocation) is possible from ini_parse_stream. */
+		r = -ENOMEM;
+		fmt(err, errlen, "%s: out of memory", path);
+	} else if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		/* Checked on the result, so a key set by an earlier file also counts. */
+		r = -EINVAL;
+		fmt(err, errlen, "%s: [server] tls_cert and tls_key must be set together", path);
+	} else {
+		r = 0;
+		LOG_DEBUG("loaded %s", path);
+	}
+out:
+	free(ctx);
+	if (f)
+		fclose(f);
+	return r;
+}

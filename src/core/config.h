@@ -52,8 +52,9 @@ struct ipkvm_config_key {
 	const char *name;
 	enum ipkvm_config_type type;
 	size_t offset; /* offsetof(struct ipkvm_config, field) */
-	long min, max; /* for PORT, INT and DURATION */
+	long min, max; /* for PORT, INT and DURATION; for PATH, min = 1 means "may not be empty" */
 	const char *help; /* one line */
+	const char *def;  /* default as the file would spell it ("8443", "1h"); NULL = unset */
 };
 
 /* The table, terminated by an entry whose name is NULL. */

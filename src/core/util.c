@@ -193,6 +193,12 @@ out:
 	return r;
 }
 
+int ipkvm_path_join(char *out, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(out, len, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 int ipkvm_mkdir_p(const char *dir, mode_t mode)
 {
 	char path[4096];

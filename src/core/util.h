@@ -34,6 +34,9 @@ int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode
  * than max bytes with -EFBIG. Returns 0 or -errno; *out_len may be NULL. */
 int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len);
 
+/* out = dir + "/" + name. Returns 0 or -ENAMETOOLONG. */
+int ipkvm_path_join(char *out, size_t len, const char *dir, const char *name);
+
 /* Creates dir (and missing parents) with mode. Returns 0 or -errno. */
 int ipkvm_mkdir_p(const char *dir, mode_t mode);
 

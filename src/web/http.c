@@ -1,1 +1,614 @@
-/* placeholder */
+/*
+ * http: request handling for the HTTPS vhost: method and path checks, authentication
+ * before routing (an unauthenticated client learns nothing about which paths exist),
+ * role and Origin checks, bounded JSON bodies, the static UI, and the response writer.
+ *
+ * A request is answered by queueing a complete response on the connection (status,
+ * headers, body) and writing it on the next WRITEABLE callback; handlers that need the
+ * worker thread (login) queue theirs later. Bodies the server refuses (too large, wrong
+ * type) are read and discarded up to a bound before the error is sent, so the client sees
+ * the error instead of a connection reset.
+ */
+#define LOG_TAG "http"
+#include <errno.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "web/web.h"
+
+/* Refused bodies up to this size are drained so the error reaches the client; beyond it
+ * the connection is closed after the error. */
+#define DRAIN_MAX (16u << 20)
+
+static const char security_headers[] =
+	"x-content-type-options: nosniff\r\n"
+	"x-frame-options: DENY\r\n"
+	"referrer-policy: no-referrer\r\n"
+	"cross-origin-opener-policy: same-origin\r\n"
+	"content-security-policy: default-src 'self'; img-src 'self' data: blob:; "
+	"media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; "
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
+
+struct route {
+	const char *path;
+	bool prefix;
+	unsigned methods;
+	enum ipkvm_role read_role;  /* GET */
+	enum ipkvm_role write_role; /* every other method: viewers never change state */
+	bool public;
+	void (*fn)(struct ipkvm_http_req *req);
+};
+
+static void api_ws_plain(struct ipkvm_http_req *req)
+{
+	ipkvm_http_reply_error(req, 426, "upgrade_required", NULL,
+			       "this is a WebSocket endpoint: connect with an Upgrade request");
+}
+
+static const struct route routes[] = {
+	{"/api/auth/login", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, true,
+	 ipkvm_api_login},
+	{"/api/auth/logout", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
+	 ipkvm_api_logout},
+	{"/api/auth/check", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
+	 ipkvm_api_check},
+	{"/api/auth/password", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
+	 ipkvm_api_password},
+	{"/api/info", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+	 ipkvm_api_info},
+	{"/api/users", false, IPKVM_GET | IPKVM_POST, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
+	 ipkvm_api_users},
+	{"/api/users/", true, IPKVM_POST | IPKVM_DELETE, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
+	 ipkvm_api_user},
+	{"/api/ws", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false, api_ws_plain},
+};
+
+/* Public static files: the login page and what it loads. */
+static const char *const public_files[] = {"/login", "/assets/login.js", "/assets/style.css",
+					   "/assets/favicon.svg"};
+
+static const struct {
+	enum ipkvm_method m;
+	enum lws_token_indexes tok;
+	const char *name;
+} methods[] = {
+	{IPKVM_GET, WSI_TOKEN_GET_URI, "GET"},          {IPKVM_POST, WSI_TOKEN_POST_URI, "POST"},
+	{IPKVM_PUT, WSI_TOKEN_PUT_URI, "PUT"},          {IPKVM_DELETE, WSI_TOKEN_DELETE_URI, "DELETE"},
+	{IPKVM_PATCH, WSI_TOKEN_PATCH_URI, "PATCH"},    {IPKVM_OPTIONS, WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+	{IPKVM_HEAD, WSI_TOKEN_HEAD_URI, "HEAD"},
+};
+
+static enum ipkvm_method request_method(struct lws *wsi)
+{
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(methods); i++)
+		if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
+			return methods[i].m;
+	return 0;
+}
+
+static void allow_header(struct ipkvm_http_req *req, unsigned mask)
+{
+	char allow[64] = "";
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(methods); i++) {
+		if (!(mask & methods[i].m))
+			continue;
+		size_t n = strlen(allow);
+		snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "", methods[i].name);
+	}
+	ipkvm_http_header(req, "allow", "%s", allow);
+}
+
+static void req_reset(struct ipkvm_http_req *req)
+{
+	if (req->job)
+		ipkvm_api_detach_job(req);
+	free(req->body);
+	free(req->resp);
+	memset(req, 0, sizeof(*req));
+}
+
+void ipkvm_http_header(struct ipkvm_http_req *req, const char *name, const char *fmt, ...)
+{
+	char value[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	int n = snprintf(req->headers + req->headers_len, sizeof(req->headers) - req->headers_len,
+			 "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof(req->headers) - req->headers_len) {
+		LOG_ERROR("response headers overflow at %s", name);
+		req->headers[req->headers_len] = '\0';
+		return;
+	}
+	req->headers_len += (size_t)n;
+}
+
+void ipkvm_http_reply(struct ipkvm_http_req *req, int status, const char *content_type,
+		      const void *body, size_t len)
+{
+	free(req->resp);
+	req->resp = malloc(LWS_PRE + len + 1);
+	if (!req->resp) {
+		req->resp_len = 0;
+		status = 500;
+	} else {
+		if (len)
+			memcpy(req->resp + LWS_PRE, body, len);
+		req->resp_len = len;
+	}
+	req->status = status;
+	req->content_type = content_type;
+	req->ready = true;
+	if (req->wsi)
+		lws_callback_on_writable(req->wsi);
+}
+
+static void reply_json(struct ipkvm_http_req *req, int status, json_t *j)
+{
+	size_t len = 0;
+	char *text = j ? ipkvm_json_dump(j, &len) : NULL;
+	json_decref(j);
+	if (!text) {
+		static const char oom[] =
+			"{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+		ipkvm_http_reply(req, 500, "application/json", oom, sizeof(oom) - 1);
+		return;
+	}
+	ipkvm_http_reply(req, status, "application/json", text, len);
+	free(text);
+}
+
+void ipkvm_http_reply_ok(struct ipkvm_http_req *req, int status, json_t *result)
+{
+	reply_json(req, status, ipkvm_json_ok(result));
+}
+
+void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code,
+			    json_t *extra, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		LOG_ERROR("%s %s: %s", req->addr, req->path, msg);
+	else
+		LOG_DEBUG("%s %s: %d %s: %s", req->addr, req->path, status, code, msg);
+	reply_json(req, status, ipkvm_json_error(code, msg, extra));
+}
+
+json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json_field *fields,
+			     size_t nfields)
+{
+	char err[256];
+	json_t *j = ipkvm_json_parse_object(req->body ? req->body : "", req->body_len, err,
+					    sizeof(err));
+	if (!j) {
+		ipkvm_http_reply_error(req, 400, "bad_json", NULL, "%s", err);
+		return NULL;
+	}
+	if (ipkvm_json_check(j, fields, nfields, err, sizeof(err)) < 0) {
+		json_decref(j);
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "%s", err);
+		return NULL;
+	}
+	return j;
+}
+
+/* Writes the queued response. Returns what the lws callback should return. */
+static int write_response(struct ipkvm_http_req *req, bool close_after)
+{
+	struct lws *wsi = req->wsi;
+	uint8_t hbuf[LWS_PRE + 2048 + IPKVM_RESP_HEADERS];
+	uint8_t *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
+	req->ready = false;
+	if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
+					req->resp_len, &p, end))
+		return -1;
+	size_t extra = strlen(security_headers) + req->headers_len + 64;
+	if ((size_t)(end - p) < extra)
+		return -1;
+	memcpy(p, security_headers, strlen(security_headers));
+	p += strlen(security_headers);
+	if (strncmp(req->path, "/api/", 5) == 0 || req->status >= 300) {
+		static const char nostore[] = "cache-control: no-store\r\n";
+		memcpy(p, nostore, sizeof(nostore) - 1);
+		p += sizeof(nostore) - 1;
+	}
+	memcpy(p, req->headers, req->headers_len);
+	p += req->headers_len;
+	if (close_after) {
+		static const char conn_close[] = "connection: close\r\n";
+		memcpy(p, conn_close, sizeof(conn_close) - 1);
+		p += sizeof(conn_close) - 1;
+	}
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (req->resp_len &&
+	    lws_write(wsi, (uint8_t *)req->resp + LWS_PRE, req->resp_len, LWS_WRITE_HTTP_FINAL) !=
+		    (int)req->resp_len)
+		return -1;
+	LOG_DEBUG("%s %s -> %d (%zu bytes)", req->addr, req->path, req->status, req->resp_len);
+	if (close_after)
+		return -1;
+	/* Keep-alive: the next request on this connection starts from a clean slate. */
+	free(req->resp);
+	req->resp = NULL;
+	req->headers_len = 0;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static bool path_chars_ok(const char *p)
+{
+	for (; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '/' || c == '.' || c == '_' || c == '-' || c == '~'))
+			return false;
+	}
+	return true;
+}
+
+static const char *mime_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{".html", "text/html; charset=utf-8"},
+		{".js", "text/javascript; charset=utf-8"},
+		{".css", "text/css; charset=utf-8"},
+		{".svg", "image/svg+xml"},
+		{".png", "image/png"},
+		{".ico", "image/x-icon"},
+		{".json", "application/json"},
+		{".woff2", "font/woff2"},
+		{".txt", "text/plain; charset=utf-8"},
+	};
+	const char *dot = strrchr(path, '.');
+	if (dot)
+		for (size_t i = 0; i < IPKVM_ARRAY_SIZE(types); i++)
+			if (strcmp(dot, types[i].ext) == 0)
+				return types[i].type;
+	return "application/octet-stream";
+}
+
+static void reply_login_redirect(struct ipkvm_http_req *req)
+{
+	/* 401, as for every protected path, with a body that takes a browser to the login
+	 * page and back. The path passed path_chars_ok(), so it is safe in a URL and HTML. */
+	char body[IPKVM_URL_MAX + 256];
+	int n = snprintf(body, sizeof(body),
+			 "<!doctype html><meta charset=\"utf-8\"><title>ipkvm: log in</title>"
+			 "<meta http-equiv=\"refresh\" content=\"0;url=/login?next=%s\">"
+			 "<p><a href=\"/login?next=%s\">Log in</a></p>\n",
+			 req->path, req->path);
+	ipkvm_http_reply(req, 401, "text/html; charset=utf-8", body, (size_t)n);
+}
+
+/* Serves a file of the UI. Returns the lws callback result. */
+static int serve_static(struct ipkvm_http_req *req)
+{
+	struct ipkvm_server *srv = req->srv;
+	const char *rel = req->path;
+	if (strcmp(rel, "/") == 0)
+		rel = "/index.html";
+	else if (strcmp(rel, "/login") == 0)
+		rel = "/login.html";
+	/* No dot files or "..": every segment must start with a normal character. */
+	if (strstr(rel, "/.") || strstr(rel, "//")) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such file");
+		return 0;
+	}
+	char file[PATH_MAX];
+	struct stat st;
+	if (snprintf(file, sizeof(file), "%s%s", srv->web_root, rel) >= (int)sizeof(file) ||
+	    stat(file, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such file: %s", req->path);
+		return 0;
+	}
+	if (!(req->method & (IPKVM_GET | IPKVM_HEAD))) {
+		allow_header(req, IPKVM_GET | IPKVM_HEAD);
+		ipkvm_http_reply_error(req, 405, "method_not_allowed", NULL, "use GET");
+		return 0;
+	}
+	char headers[sizeof(security_headers) + 64];
+	int n = snprintf(headers, sizeof(headers), "%scache-control: no-cache\r\n",
+			 security_headers);
+	int r = lws_serve_http_file(req->wsi, file, mime_type(rel), headers, n);
+	if (r < 0)
+		return -1;
+	if (r > 0 && lws_http_transaction_completed(req->wsi))
+		return -1;
+	return 0;
+}
+
+static const struct route *find_route(const char *path)
+{
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(routes); i++) {
+		const struct route *r = &routes[i];
+		if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)]
+			      : strcmp(path, r->path) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static bool has_json_content_type(struct lws *wsi)
+{
+	char ct[128];
+	if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+		return false;
+	size_t n = strlen("application/json");
+	return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';');
+}
+
+static const struct route *current_route(struct ipkvm_http_req *req);
+
+/* LWS_CALLBACK_HTTP: a new request's headers are in. */
+static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, struct lws *wsi,
+			const char *uri)
+{
+	req_reset(req);
+	req->srv = srv;
+	req->wsi = wsi;
+	lws_get_peer_simple(wsi, req->addr, sizeof(req->addr));
+	req->method = request_method(wsi);
+	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
+	    req->path[0] != '/') {
+		req->path[0] = '\0';
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "invalid request path");
+		return 0;
+	}
+	char cl[32];
+	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+		req->content_length = strtoull(cl, NULL, 10);
+
+	bool api = strncmp(req->path, "/api/", 5) == 0;
+	const struct route *route = api ? find_route(req->path) : NULL;
+	bool public = api ? route && route->public : false;
+	if (!api)
+		for (size_t i = 0; i < IPKVM_ARRAY_SIZE(public_files); i++)
+			if (strcmp(req->path, public_files[i]) == 0)
+				public = true;
+
+	if (!public && ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0) {
+		if (!api && (req->method & (IPKVM_GET | IPKVM_HEAD))) {
+			reply_login_redirect(req);
+			return 0;
+		}
+		ipkvm_http_reply_error(req, 401, "unauthorized", NULL, "log in first");
+		return 0;
+	}
+	if (!api)
+		return serve_static(req);
+	if (!route) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such API path: %s",
+				       req->path);
+		return 0;
+	}
+	if (!(req->method & route->methods)) {
+		allow_header(req, route->methods);
+		ipkvm_http_reply_error(req, 405, "method_not_allowed", NULL,
+				       "method not allowed on %s", route->path);
+		return 0;
+	}
+	bool writes = req->method != IPKVM_GET && req->method != IPKVM_HEAD;
+	if (!public && req->auth.role < (writes ? route->write_role : route->read_role)) {
+		ipkvm_http_reply_error(req, 403, "forbidden", NULL, "the %s role may not do this",
+				       ipkvm_role_name(req->auth.role));
+		return 0;
+	}
+	/* Cross-site requests cannot carry our SameSite=Strict cookie, and JSON bodies need a
+	 * CORS preflight we never grant; checking Origin on writes closes the remaining gap
+	 * (same-site subdomains) and holds for bearer tokens too. */
+	if (writes && ipkvm_web_check_origin(wsi) < 0) {
+		ipkvm_http_reply_error(req, 403, "bad_origin", NULL,
+				       "the request's Origin is not this host");
+		return 0;
+	}
+	if (req->content_length > 0) {
+		if (req->content_length > (size_t)srv->cfg->max_body)
+			ipkvm_http_reply_error(req, 413, "too_large", NULL,
+					       "request body of %zu bytes is over the %d byte limit",
+					       req->content_length, srv->cfg->max_body);
+		else if (!has_json_content_type(wsi))
+			ipkvm_http_reply_error(req, 415, "unsupported_media_type", NULL,
+					       "request bodies must be application/json");
+		if (req->ready) {
+			/* Hold the error until the body is drained (see top of file). */
+			req->ready = false;
+			req->body_refused = true;
+			if (req->content_length > DRAIN_MAX)
+				return write_response(req, true);
+			return 0;
+		}
+		req->body = malloc(req->content_length + 1);
+		if (!req->body) {
+			ipkvm_http_reply_error(req, 500, "internal", NULL, "out of memory");
+			return 0;
+		}
+		return 0; /* the handler runs at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+	}
+	route->fn(req);
+	return 0;
+}
+
+static const struct route *current_route(struct ipkvm_http_req *req)
+{
+	return find_route(req->path);
+}
+
+static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
+{
+	if (req->body_refused)
+		return 0;
+	if (!req->body || req->body_len + len > req->content_length)
+		return -1; /* more than Content-Length said: drop the connection */
+	memcpy(req->body + req->body_len, in, len);
+	req->body_len += len;
+	req->body[req->body_len] = '\0';
+	return 0;
+}
+
+static int http_body_done(struct ipkvm_http_req *req)
+{
+	if (req->body_refused) {
+		req->ready = true;
+		lws_callback_on_writable(req->wsi);
+		return 0;
+	}
+	const struct route *route = current_route(req);
+	if (!route)
+		return -1;
+	route->fn(req);
+	return 0;
+}
+
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: decide on a WebSocket upgrade while its headers are
+ * still at hand. Returns 0 to allow, 1 when a refusal was written, -1 to hang up. */
+static int confirm_upgrade(struct ipkvm_server *srv, struct ipkvm_pss *pss, struct lws *wsi)
+{
+	struct ipkvm_http_req *req = &pss->req;
+	char uri[IPKVM_URL_MAX];
+	req_reset(req);
+	req->srv = srv;
+	req->wsi = wsi;
+	req->method = IPKVM_GET;
+	lws_get_peer_simple(wsi, req->addr, sizeof(req->addr));
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+		return -1;
+	ipkvm_strlcpy(req->path, path_chars_ok(uri) ? uri : "/", sizeof(req->path));
+	if (ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0)
+		ipkvm_http_reply_error(req, 401, "unauthorized", NULL, "log in first");
+	else if (strcmp(uri, "/api/ws") != 0)
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no WebSocket endpoint here");
+	else if (ipkvm_web_check_origin(wsi) < 0)
+		ipkvm_http_reply_error(req, 403, "bad_origin", NULL,
+				       "the WebSocket's Origin is not this host");
+	if (!req->ready) {
+		pss->ws.auth = req->auth;
+		return 0;
+	}
+	write_response(req, true);
+	return 1;
+}
+
+int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct ipkvm_pss *pss = user;
+	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		pss->is_ws = false;
+		return http_request(srv, &pss->req, wsi, in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return http_body(&pss->req, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return http_body_done(&pss->req);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && !pss->is_ws && pss->req.ready)
+			return write_response(&pss->req, false);
+		return 0;
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (pss && !pss->is_ws)
+			req_reset(&pss->req);
+		return 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return confirm_upgrade(srv, pss, wsi);
+	case LWS_CALLBACK_ESTABLISHED:
+		req_reset(&pss->req);
+		pss->is_ws = true;
+		return ipkvm_ws_established(&pss->ws, srv, wsi, &pss->ws.auth);
+	case LWS_CALLBACK_RECEIVE:
+		return ipkvm_ws_receive(&pss->ws, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ipkvm_ws_writeable(&pss->ws);
+	case LWS_CALLBACK_CLOSED:
+		ipkvm_ws_closed(&pss->ws);
+		return 0;
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* lws hands over the vhost's SSL_CTX here (4.1 has no getter): keep it for
+		 * certificate reloads, and hold the TLS floor at 1.2 whatever lws defaults to. */
+		if (srv && user) {
+			srv->ssl_ctx = user;
+			SSL_CTX_set_min_proto_version(user, TLS1_2_VERSION);
+		}
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (srv && srv->worker)
+			ipkvm_worker_drain(srv->worker);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+/* The plain-HTTP vhost: every request is sent to the same path on HTTPS. */
+int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			    void *in, size_t len)
+{
+	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
+	if (reason != LWS_CALLBACK_HTTP)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+
+	char host[256] = "", args[IPKVM_URL_MAX] = "", loc[2 * IPKVM_URL_MAX + 300];
+	const char *path = in;
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 || host[0] == '\0')
+		ipkvm_strlcpy(host, srv->hostname, sizeof(host));
+	/* Drop the port: "[::1]:80" → "[::1]", "host:80" → "host". Refuse odd characters so
+	 * the Location header cannot be used to inject anything. */
+	char *colon = host[0] == '[' ? strchr(host, ']') : host;
+	colon = colon ? strchr(colon, ':') : NULL;
+	if (colon)
+		*colon = '\0';
+	for (const char *c = host; *c; c++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:", *c))
+			return lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL) ? -1 : 0;
+	if (!path || path[0] != '/' || !path_chars_ok(path))
+		path = "/";
+	/* The query, percent-encoded again (lws hands it over decoded, in fragments). */
+	for (int i = 0; i < 32; i++) {
+		char frag[512];
+		int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n <= 0)
+			break;
+		size_t o = strlen(args);
+		if (o + 3 * (size_t)n + 2 >= sizeof(args))
+			break;
+		args[o++] = i ? '&' : '?';
+		for (int k = 0; k < n; k++) {
+			unsigned char c = (unsigned char)frag[k];
+			if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~=",
+				   c) &&
+			    c)
+				args[o++] = (char)c;
+			else
+				o += (size_t)sprintf(args + o, "%%%02X", c);
+		}
+		args[o] = '\0';
+	}
+	int n = snprintf(loc, sizeof(loc), "https://%s:%d%s%s", host, srv->cfg->port, path, args);
+	if (n < 0 || (size_t)n >= sizeof(loc))
+		return -1;
+	uint8_t buf[LWS_PRE + sizeof(loc) + 512];
+	uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_MOVED_PERMANENTLY, "text/plain", 0, &p,
+					end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_LOCATION, (uint8_t *)loc, n, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}

@@ -1,1 +1,377 @@
-/* placeholder */
+/*
+ * server: builds the daemon's single event loop (libwebsockets) and the state every
+ * request needs, then runs it until a terminating signal.
+ *
+ * - One HTTPS vhost: HTTP/1.1 only (ALPN), TLS 1.2 and newer with forward-secret AEAD
+ *   ciphers. HTTP/2 is left off on purpose: long-lived streams (MJPEG, WebSockets) are
+ *   simplest and best supported over HTTP/1.1 in lws 4.1, and nothing here gains from h2.
+ * - An optional plain-HTTP vhost that only redirects to HTTPS.
+ * - Signals arrive through a signalfd adopted into the loop (no async-signal races):
+ *   SIGTERM/SIGINT stop, SIGHUP re-reads the users and tokens files and the TLS files.
+ * - A one-second timer expires sessions and closes WebSockets whose session ended.
+ * - The worker thread (password hashing) wakes the loop with lws_cancel_service().
+ */
+#define LOG_TAG "server"
+#include "web/server.h"
+
+#include <errno.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/audit.h"
+#include "build_config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "web/cert.h"
+#include "web/web.h"
+
+static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len);
+
+static const struct lws_protocols https_protocols[] = {
+	{"ipkvm", ipkvm_http_callback, sizeof(struct ipkvm_pss), 4096, 0, NULL, 0},
+	{"ipkvm-raw", raw_callback, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_protocols redirect_protocols[] = {
+	{"ipkvm-redirect", ipkvm_redirect_callback, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		n--;
+	ipkvm_log(level == LLL_ERR ? IPKVM_LOG_ERROR : IPKVM_LOG_WARN, "lws", "%.*s", (int)n, line);
+}
+
+/* Replaces the certificate and key of the running TLS context, new handshakes first. The
+ * pair is loaded and checked on the side so a bad file never leaves the context half
+ * changed. */
+static void reload_tls(struct ipkvm_server *srv)
+{
+	SSL_CTX *ctx = srv->ssl_ctx;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	FILE *f;
+	if (!ctx)
+		return;
+	if ((f = fopen(srv->cert_path, "r"))) {
+		cert = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if ((f = fopen(srv->key_path, "r"))) {
+		key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!cert || !key || !X509_check_private_key(cert, key)) {
+		LOG_ERROR("TLS reload: %s and %s are not a readable, matching pair; keeping the "
+			  "current ones",
+			  srv->cert_path, srv->key_path);
+	} else if (SSL_CTX_use_certificate_chain_file(ctx, srv->cert_path) != 1 ||
+		   SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+		LOG_ERROR("TLS reload failed for %s", srv->cert_path);
+	} else {
+		LOG_INFO("TLS certificate reloaded from %s", srv->cert_path);
+	}
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
+static void on_signal(struct ipkvm_server *srv, int sig)
+{
+	if (sig == SIGHUP) {
+		LOG_INFO("SIGHUP: reloading users, tokens and TLS files");
+		memset(&srv->users_id, 0, sizeof(srv->users_id));
+		memset(&srv->tokens_id, 0, sizeof(srv->tokens_id));
+		ipkvm_web_refresh_credentials(srv);
+		ipkvm_ws_sweep(srv);
+		reload_tls(srv);
+		return;
+	}
+	LOG_INFO("%s: shutting down", strsignal(sig));
+	srv->stop = true;
+	lws_cancel_service(srv->ctx);
+}
+
+static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	struct signalfd_siginfo si;
+	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si))
+		on_signal(srv, (int)si.ssi_signo);
+	return 0;
+}
+
+static void tick(lws_sorted_usec_list_t *sul)
+{
+	struct ipkvm_server *srv =
+		(struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, tick));
+	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
+	ipkvm_ws_sweep(srv);
+	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
+}
+
+static void wake_loop(void *ctx)
+{
+	struct ipkvm_server *srv = ctx;
+	if (srv->ctx)
+		lws_cancel_service(srv->ctx);
+}
+
+/* First start: no user yet, so make `admin` with a random password, said once in the log
+ * and kept in a root-only file until the admin changes it. */
+static int first_admin(struct ipkvm_server *srv)
+{
+	struct ipkvm_user admin = {.role = IPKVM_ROLE_ADMIN};
+	char password[32], path[PATH_MAX + 64], line[40];
+	int r = ipkvm_password_generate(password, sizeof(password));
+	if (r == 0)
+		r = ipkvm_password_hash(password, admin.hash, sizeof(admin.hash));
+	strcpy(admin.name, "admin");
+	if (r == 0)
+		r = ipkvm_users_add(&srv->users, &admin);
+	if (r == 0)
+		r = ipkvm_users_save(&srv->users, srv->users_path);
+	snprintf(path, sizeof(path), "%s/%s", srv->state_dir, IPKVM_INITIAL_PASSWORD_FILE);
+	int n = snprintf(line, sizeof(line), "%s\n", password);
+	if (r == 0)
+		r = ipkvm_write_file_atomic(path, line, (size_t)n, 0600);
+	if (r < 0) {
+		LOG_ERROR("cannot create the first admin in %s: %s", srv->state_dir, strerror(-r));
+		return r;
+	}
+	LOG_WARN("first start: created user 'admin' with password %s (also in %s; it is removed "
+		 "when the admin's password is changed)",
+		 password, path);
+	ipkvm_audit(srv->state_dir, "user_add", "admin", NULL, true,
+		    json_pack("{s:s, s:s}", "via", "first-start", "role", "admin"));
+	explicit_bzero(password, sizeof(password));
+	explicit_bzero(line, sizeof(line));
+	return 0;
+}
+
+static int prepare_state(struct ipkvm_server *srv)
+{
+	const struct ipkvm_config *cfg = srv->cfg;
+	char err[512];
+	int r = ipkvm_mkdir_p(srv->state_dir, 0700);
+	if (r < 0) {
+		LOG_ERROR("cannot create the state directory %s: %s", srv->state_dir, strerror(-r));
+		return r;
+	}
+	char dir[PATH_MAX];
+	if (ipkvm_path_join(srv->users_path, sizeof(srv->users_path), srv->state_dir,
+			    IPKVM_USERS_FILE) < 0 ||
+	    ipkvm_path_join(srv->tokens_path, sizeof(srv->tokens_path), srv->state_dir,
+			    IPKVM_TOKENS_FILE) < 0 ||
+	    ipkvm_path_join(dir, sizeof(dir), srv->state_dir, "tls") < 0 ||
+	    ipkvm_path_join(srv->cert_path, sizeof(srv->cert_path), dir, "cert.pem") < 0 ||
+	    ipkvm_path_join(srv->key_path, sizeof(srv->key_path), dir, "key.pem") < 0) {
+		LOG_ERROR("state directory path too long: %s", srv->state_dir);
+		return -ENAMETOOLONG;
+	}
+	int lock = ipkvm_users_lock(srv->state_dir);
+	if (lock < 0) {
+		LOG_ERROR("cannot lock the users file in %s: %s", srv->state_dir, strerror(-lock));
+		return lock;
+	}
+	r = ipkvm_users_load(&srv->users, srv->users_path, err, sizeof(err));
+	if (r < 0 && r != -ENOENT)
+		LOG_ERROR("%s", err);
+	else if (srv->users.n == 0)
+		r = first_admin(srv);
+	else
+		r = 0;
+	close(lock);
+	if (r < 0)
+		return r;
+	struct stat st;
+	if (stat(srv->users_path, &st) == 0 && (st.st_mode & 077))
+		LOG_WARN("%s is readable by others (mode %03o): chmod 600 it", srv->users_path,
+			 st.st_mode & 0777);
+	ipkvm_web_refresh_credentials(srv);
+
+	if (cfg->tls_cert) {
+		ipkvm_strlcpy(srv->cert_path, cfg->tls_cert, sizeof(srv->cert_path));
+		ipkvm_strlcpy(srv->key_path, cfg->tls_key, sizeof(srv->key_path));
+	} else if ((r = ipkvm_cert_ensure(dir, cfg->listen)) < 0) {
+		return r;
+	}
+	if (access(srv->cert_path, R_OK) < 0 || access(srv->key_path, R_OK) < 0) {
+		LOG_ERROR("cannot read the TLS files %s and %s: %s", srv->cert_path, srv->key_path,
+			  strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int create_loop(struct ipkvm_server *srv)
+{
+	const struct ipkvm_config *cfg = srv->cfg;
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.user = srv;
+	info.max_http_header_data = 8192;
+	info.timeout_secs = 20;
+	info.keepalive_timeout = 60;
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx) {
+		LOG_ERROR("cannot create the event loop");
+		return -ENOMEM;
+	}
+
+	info.vhost_name = "https";
+	info.port = cfg->port;
+	info.iface = cfg->listen && cfg->listen[0] ? cfg->listen : NULL;
+	info.protocols = https_protocols;
+	info.ssl_cert_filepath = srv->cert_path;
+	info.ssl_private_key_filepath = srv->key_path;
+	info.alpn = "http/1.1";
+	info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+			       SSL_OP_NO_TLSv1_1 | SSL_OP_CIPHER_SERVER_PREFERENCE;
+	info.ssl_cipher_list = "ECDHE+AESGCM:ECDHE+CHACHA20";
+	info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	srv->vhost = lws_create_vhost(srv->ctx, &info);
+	if (!srv->vhost) {
+		LOG_ERROR("cannot listen on %s port %d (in use, or no permission?)",
+			  info.iface ? info.iface : "every address", cfg->port);
+		return -EADDRINUSE;
+	}
+	if (!srv->ssl_ctx)
+		LOG_WARN("no TLS context seen: SIGHUP will not reload the certificate");
+
+	if (cfg->http_port) {
+		struct lws_context_creation_info rinfo;
+		memset(&rinfo, 0, sizeof(rinfo));
+		rinfo.vhost_name = "http-redirect";
+		rinfo.port = cfg->http_port;
+		rinfo.iface = info.iface;
+		rinfo.protocols = redirect_protocols;
+		srv->redirect_vhost = lws_create_vhost(srv->ctx, &rinfo);
+		if (!srv->redirect_vhost) {
+			LOG_ERROR("cannot listen on HTTP port %d", cfg->http_port);
+			return -EADDRINUSE;
+		}
+	}
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	srv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (srv->sigfd < 0) {
+		LOG_ERROR("signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	lws_sock_file_fd_type fd = {.filefd = srv->sigfd};
+	if (!lws_adopt_descriptor_vhost(srv->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "ipkvm-raw",
+					NULL)) {
+		LOG_ERROR("cannot watch signals");
+		return -EIO;
+	}
+	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
+	return 0;
+}
+
+struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
+{
+	struct ipkvm_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->cfg = cfg;
+	srv->sigfd = -1;
+	srv->started = ipkvm_now();
+	ipkvm_users_init(&srv->users);
+	ipkvm_tokens_init(&srv->tokens);
+	if (gethostname(srv->hostname, sizeof(srv->hostname)) < 0)
+		strcpy(srv->hostname, "localhost");
+	srv->hostname[sizeof(srv->hostname) - 1] = '\0';
+	ipkvm_strlcpy(srv->state_dir, cfg->state_dir, sizeof(srv->state_dir));
+
+	const char *web = cfg->web_root;
+	struct stat st;
+	if (!web)
+		web = stat(IPKVM_INSTALLED_WEB_ROOT, &st) == 0 ? IPKVM_INSTALLED_WEB_ROOT
+							       : IPKVM_SOURCE_WEB_ROOT;
+	if (!realpath(web, srv->web_root)) {
+		LOG_ERROR("web root %s: %s", web, strerror(errno));
+		goto err;
+	}
+
+	/* Signals are read from a signalfd: block them before any thread starts so every
+	 * thread inherits the mask. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	srv->sessions = ipkvm_sessions_create(cfg->session_idle, cfg->session_lifetime,
+					      (size_t)cfg->max_sessions);
+	srv->throttle = ipkvm_throttle_create(cfg->login_max_failures, cfg->login_backoff_max, 4096);
+	srv->events = ipkvm_events_create();
+	if (!srv->sessions || !srv->throttle || !srv->events)
+		goto err;
+	if (prepare_state(srv) < 0)
+		goto err;
+	srv->worker = ipkvm_worker_create(wake_loop, srv);
+	if (!srv->worker || create_loop(srv) < 0)
+		goto err;
+	LOG_INFO("ipkvmd %s serving https://%s:%d/ (state %s, web %s)", IPKVM_VERSION,
+		 cfg->listen && cfg->listen[0] ? cfg->listen : "localhost", cfg->port,
+		 srv->state_dir, srv->web_root);
+	return srv;
+err:
+	ipkvm_server_destroy(srv);
+	return NULL;
+}
+
+int ipkvm_server_run(struct ipkvm_server *srv)
+{
+	while (!srv->stop)
+		if (lws_service(srv->ctx, 0) < 0)
+			return 1;
+	return 0;
+}
+
+void ipkvm_server_destroy(struct ipkvm_server *srv)
+{
+	if (!srv)
+		return;
+	/* The worker first: its last jobs may still answer requests of live connections. */
+	ipkvm_worker_destroy(srv->worker);
+	srv->worker = NULL;
+	if (srv->ctx) {
+		lws_sul_cancel(&srv->tick);
+		lws_context_destroy(srv->ctx);
+	}
+	if (srv->sigfd >= 0)
+		close(srv->sigfd);
+	ipkvm_events_destroy(srv->events);
+	ipkvm_sessions_destroy(srv->sessions);
+	ipkvm_throttle_destroy(srv->throttle);
+	ipkvm_users_free(&srv->users);
+	ipkvm_tokens_free(&srv->tokens);
+	free(srv->totp_seen);
+	free(srv);
+}

@@ -1,1 +1,198 @@
-/* placeholder */
+/*
+ * ws: /api/ws, the authenticated event socket. The server pushes `{"event","data"}` text
+ * messages from the event bus; the client may send `ping` (answered with `pong` and the
+ * server clock, which the UI uses for its clock-offset and latency estimates).
+ *
+ * Each client has a bounded queue of references to shared message buffers. A client that
+ * falls IPKVM_WS_QUEUE messages behind is cut (close 1008) rather than allowed to hold
+ * memory or slow anyone; the UI reconnects and reads fresh state. Sockets whose session or
+ * token ended are closed by the one-second sweep.
+ */
+#define LOG_TAG "ws"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "build_config.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "web/web.h"
+
+_Static_assert(LWS_PRE <= IPKVM_BUF_HEADROOM, "event buffers need LWS_PRE bytes of headroom");
+
+#define WS_RX_MAX 65536
+
+static void cut(struct ipkvm_ws_client *c, enum lws_close_status status, const char *why)
+{
+	if (c->cut)
+		return;
+	c->cut = true;
+	LOG_INFO("closing %s's event socket: %s", c->auth.user, why);
+	lws_close_reason(c->wsi, status, (unsigned char *)why, strlen(why));
+	lws_callback_on_writable(c->wsi);
+}
+
+static void enqueue(struct ipkvm_ws_client *c, struct ipkvm_buf *msg)
+{
+	if (c->cut)
+		return;
+	if (c->q_len == IPKVM_WS_QUEUE) {
+		cut(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too far behind");
+		return;
+	}
+	c->queue[(c->q_head + c->q_len++) % IPKVM_WS_QUEUE] = ipkvm_buf_ref(msg);
+	lws_callback_on_writable(c->wsi);
+}
+
+static void on_event(void *ctx, const char *event, struct ipkvm_buf *msg)
+{
+	enqueue(ctx, msg);
+}
+
+static void send_new(struct ipkvm_ws_client *c, const char *event, json_t *data)
+{
+	struct ipkvm_buf *b = ipkvm_events_message(event, data);
+	if (b) {
+		enqueue(c, b);
+		ipkvm_buf_unref(b);
+	}
+}
+
+static json_int_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,
+			 const struct ipkvm_auth *auth)
+{
+	struct ipkvm_auth a = *auth;
+	memset(c, 0, sizeof(*c));
+	c->srv = srv;
+	c->wsi = wsi;
+	c->auth = a;
+	c->sub_id = ipkvm_events_subscribe(srv->events, on_event, c);
+	if (c->sub_id < 0)
+		return -1;
+	c->next = srv->ws_clients;
+	srv->ws_clients = c;
+	LOG_INFO("event socket open: %s (%s)", c->auth.user, ipkvm_role_name(c->auth.role));
+	send_new(c, "hello",
+		 json_pack("{s:s, s:s, s:s, s:I}", "user", c->auth.user, "role",
+			   ipkvm_role_name(c->auth.role), "version", IPKVM_VERSION, "server_time",
+			   wall_ms()));
+	return 0;
+}
+
+static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t len)
+{
+	static const struct ipkvm_json_field fields[] = {
+		{"event", IPKVM_JSON_STRING, true},
+		{"data", IPKVM_JSON_OBJECT, false},
+	};
+	char err[256];
+	json_t *msg = ipkvm_json_parse_object(text, len, err, sizeof(err));
+	if (!msg) {
+		send_new(c, "error", json_pack("{s:s, s:s}", "code", "bad_json", "message", err));
+		return;
+	}
+	if (ipkvm_json_check(msg, fields, IPKVM_ARRAY_SIZE(fields), err, sizeof(err)) < 0) {
+		send_new(c, "error", json_pack("{s:s, s:s}", "code", "bad_request", "message", err));
+		json_decref(msg);
+		return;
+	}
+	const char *event = ipkvm_json_str(msg, "event");
+	json_t *data = json_object_get(msg, "data");
+	if (strcmp(event, "ping") == 0) {
+		json_t *pong = data ? json_deep_copy(data) : json_object();
+		json_object_set_new(pong, "server_time", json_integer(wall_ms()));
+		send_new(c, "pong", pong);
+	} else {
+		send_new(c, "error",
+			 json_pack("{s:s, s:s}", "code", "bad_request", "message",
+				   "unknown event (the client may send: ping)"));
+	}
+	json_decref(msg);
+}
+
+int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
+{
+	if (c->cut)
+		return 0;
+	/* Any message from the client counts as activity for its session's idle timer. */
+	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
+		cut(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended");
+		return 0;
+	}
+	bool first = lws_is_first_fragment(c->wsi), last = lws_is_final_fragment(c->wsi);
+	if (first && last) {
+		handle_message(c, in, len);
+		return 0;
+	}
+	if (first)
+		c->rx_len = 0;
+	if (c->rx_len + len > WS_RX_MAX) {
+		cut(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+		return 0;
+	}
+	char *grown = realloc(c->rx, c->rx_len + len + 1);
+	if (!grown)
+		return -1;
+	c->rx = grown;
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (last) {
+		handle_message(c, c->rx, c->rx_len);
+		c->rx_len = 0;
+	}
+	return 0;
+}
+
+int ipkvm_ws_writeable(struct ipkvm_ws_client *c)
+{
+	if (c->cut)
+		return -1; /* lws sends the close frame set by lws_close_reason */
+	if (!c->q_len)
+		return 0;
+	struct ipkvm_buf *b = c->queue[c->q_head];
+	c->q_head = (c->q_head + 1) % IPKVM_WS_QUEUE;
+	c->q_len--;
+	int n = lws_write(c->wsi, b->data, b->len, LWS_WRITE_TEXT);
+	ipkvm_buf_unref(b);
+	if (n < 0)
+		return -1;
+	if (c->q_len)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+void ipkvm_ws_closed(struct ipkvm_ws_client *c)
+{
+	if (!c->srv)
+		return;
+	ipkvm_events_unsubscribe(c->srv->events, c->sub_id);
+	for (struct ipkvm_ws_client **p = &c->srv->ws_clients; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	while (c->q_len) {
+		ipkvm_buf_unref(c->queue[c->q_head]);
+		c->q_head = (c->q_head + 1) % IPKVM_WS_QUEUE;
+		c->q_len--;
+	}
+	free(c->rx);
+	LOG_INFO("event socket closed: %s", c->auth.user);
+	memset(c, 0, sizeof(*c));
+}
+
+void ipkvm_ws_sweep(struct ipkvm_server *srv)
+{
+	for (struct ipkvm_ws_client *c = srv->ws_clients; c; c = c->next)
+		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false))
+			cut(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended");
+}

@@ -1,0 +1,197 @@
+/*
+ * web.h: what the files of src/web/ share with each other (not a public interface).
+ *
+ * One lws protocol ("ipkvm") serves both HTTP and WebSocket connections: lws binds a
+ * WebSocket upgrade without a subprotocol to the vhost's first protocol, so the per-
+ * connection data (struct ipkvm_pss) carries both halves.
+ */
+#ifndef IPKVM_WEB_WEB_H
+#define IPKVM_WEB_WEB_H
+
+#include <libwebsockets.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "auth/session.h"
+#include "auth/throttle.h"
+#include "auth/tokens.h"
+#include "auth/users.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/events.h"
+#include "core/json.h"
+#include "core/worker.h"
+
+#define IPKVM_URL_MAX      1024
+#define IPKVM_ADDR_MAX     64
+#define IPKVM_COOKIE_NAME  "ipkvm_session"
+#define IPKVM_WS_QUEUE     64 /* messages a WebSocket client may lag behind before it is cut */
+#define IPKVM_RESP_HEADERS 1024
+
+enum ipkvm_method {
+	IPKVM_GET = 1 << 0,
+	IPKVM_POST = 1 << 1,
+	IPKVM_PUT = 1 << 2,
+	IPKVM_DELETE = 1 << 3,
+	IPKVM_PATCH = 1 << 4,
+	IPKVM_OPTIONS = 1 << 5,
+	IPKVM_HEAD = 1 << 6,
+};
+
+enum ipkvm_auth_kind { IPKVM_AUTH_NONE, IPKVM_AUTH_SESSION, IPKVM_AUTH_TOKEN };
+
+struct ipkvm_auth {
+	enum ipkvm_auth_kind kind;
+	char user[IPKVM_USER_NAME_MAX + 1];
+	enum ipkvm_role role;
+	uint64_t session_id;               /* kind == SESSION */
+	char token_id[IPKVM_TOKEN_ID_LEN + 1]; /* kind == TOKEN */
+	int64_t expires;                   /* unix s; 0 = does not expire */
+};
+
+struct ipkvm_server;
+struct ipkvm_web_job;
+
+struct ipkvm_http_req {
+	struct ipkvm_server *srv;
+	struct lws *wsi;
+	enum ipkvm_method method;
+	char path[IPKVM_URL_MAX];
+	char addr[IPKVM_ADDR_MAX];
+	struct ipkvm_auth auth;
+	/* request body */
+	char *body;
+	size_t body_len, content_length;
+	bool body_refused; /* answered early (413/415); the rest of the body is discarded */
+	/* response, written on the next WRITEABLE */
+	int status;
+	const char *content_type;
+	char *resp;
+	size_t resp_len;
+	char headers[IPKVM_RESP_HEADERS]; /* extra "Name: value\r\n" lines */
+	size_t headers_len;
+	bool ready;
+	struct ipkvm_web_job *job; /* async work in flight (login); detached on close */
+};
+
+struct ipkvm_ws_client {
+	struct ipkvm_server *srv;
+	struct lws *wsi;
+	struct ipkvm_auth auth;
+	int sub_id;
+	struct ipkvm_buf *queue[IPKVM_WS_QUEUE];
+	unsigned q_head, q_len;
+	char *rx; /* a message being reassembled from fragments */
+	size_t rx_len;
+	bool cut; /* closing: lagged, or its session ended */
+	struct ipkvm_ws_client *next;
+};
+
+struct ipkvm_pss {
+	bool is_ws;
+	struct ipkvm_http_req req;
+	struct ipkvm_ws_client ws;
+};
+
+struct ipkvm_file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	bool exists;
+};
+
+struct ipkvm_totp_seen {
+	char user[IPKVM_USER_NAME_MAX + 1];
+	int64_t step;
+};
+
+struct ipkvm_server {
+	const struct ipkvm_config *cfg;
+	char state_dir[PATH_MAX], users_path[PATH_MAX], tokens_path[PATH_MAX];
+	char web_root[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
+	char hostname[256];
+	struct lws_context *ctx;
+	struct lws_vhost *vhost, *redirect_vhost;
+	void *ssl_ctx; /* the HTTPS vhost's SSL_CTX, for certificate reload on SIGHUP */
+	int sigfd;
+	bool stop;
+	int64_t started;
+	lws_sorted_usec_list_t tick;
+	struct ipkvm_worker *worker;
+	struct ipkvm_events *events;
+	struct ipkvm_sessions *sessions;
+	struct ipkvm_throttle *throttle;
+	struct ipkvm_users users;
+	struct ipkvm_file_id users_id;
+	struct ipkvm_tokens tokens;
+	struct ipkvm_file_id tokens_id;
+	struct ipkvm_totp_seen *totp_seen;
+	size_t n_totp_seen;
+	struct ipkvm_ws_client *ws_clients;
+};
+
+/* http.c */
+int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len);
+int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			    void *in, size_t len);
+void ipkvm_http_header(struct ipkvm_http_req *req, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Queues a response (body copied). */
+void ipkvm_http_reply(struct ipkvm_http_req *req, int status, const char *content_type,
+		      const void *body, size_t len);
+/* 2xx with the {"ok":true,"result":...} envelope; result stolen (NULL → {}). */
+void ipkvm_http_reply_ok(struct ipkvm_http_req *req, int status, json_t *result);
+/* 4xx/5xx with the error envelope; extra (stolen, may be NULL) is merged into "error". */
+void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code,
+			    json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Parses and checks the JSON request body; on failure replies 400 and returns NULL. */
+json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json_field *fields,
+			     size_t nfields);
+
+/* auth.c */
+/* Reloads the users and tokens files when they changed on disk and ends the sessions whose
+ * user was deleted or whose password or role changed. */
+void ipkvm_web_refresh_credentials(struct ipkvm_server *srv);
+/* Authenticates a request from its cookie or bearer token. touch: counts as activity.
+ * Returns 0 (out filled) or -EACCES. */
+int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipkvm_auth *out,
+			   bool touch);
+/* Whether an earlier authentication still holds (session alive, token valid, role same). */
+bool ipkvm_web_auth_valid(struct ipkvm_server *srv, struct ipkvm_auth *auth, bool touch);
+/* 0 when the request has no Origin or its Origin is https://<Host>; -EPERM otherwise. */
+int ipkvm_web_check_origin(struct lws *wsi);
+/* Set-Cookie value for a new session token, or for clearing the cookie (token NULL). */
+void ipkvm_web_cookie(const struct ipkvm_server *srv, const char *token, char *out, size_t len);
+/* Remembers a used TOTP step per user (replay protection); returns a pointer to it. */
+int64_t *ipkvm_web_totp_last(struct ipkvm_server *srv, const char *user);
+/* Rewrites the users file under its lock: fn edits the freshly loaded list. Returns 0,
+ * fn's negative result, or -errno. The server's copy is reloaded afterwards. */
+int ipkvm_web_edit_users(struct ipkvm_server *srv,
+			 int (*fn)(struct ipkvm_users *u, void *ctx, char *err, size_t errlen),
+			 void *ctx, char *err, size_t errlen);
+
+/* api_auth.c and api_info.c: route handlers. */
+void ipkvm_api_login(struct ipkvm_http_req *req);
+void ipkvm_api_logout(struct ipkvm_http_req *req);
+void ipkvm_api_check(struct ipkvm_http_req *req);
+void ipkvm_api_password(struct ipkvm_http_req *req);
+void ipkvm_api_users(struct ipkvm_http_req *req);
+void ipkvm_api_user(struct ipkvm_http_req *req); /* /api/users/{name} */
+void ipkvm_api_info(struct ipkvm_http_req *req);
+/* Called when a request with a job in flight goes away. */
+void ipkvm_api_detach_job(struct ipkvm_http_req *req);
+
+/* ws.c */
+int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,
+			 const struct ipkvm_auth *auth);
+int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len);
+int ipkvm_ws_writeable(struct ipkvm_ws_client *c);
+void ipkvm_ws_closed(struct ipkvm_ws_client *c);
+/* Closes the WebSockets whose session or token ended (called each second). */
+void ipkvm_ws_sweep(struct ipkvm_server *srv);
+
+#endif

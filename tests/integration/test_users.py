@@ -1,0 +1,120 @@
+"""Roles and user management: what viewers and operators may not do, the admin users API,
+and the `ipkvmd user` CLI as seen by the daemon."""
+
+import re
+
+from harness import check, eq, expect_error, expect_ok
+
+
+def test_viewer(t):
+    d = t.daemon()
+    out = d.add_user("viewer1", "viewer-password-1", role="viewer")
+    rc, out, err = d.run_cli("list")
+    eq(rc, 0, "`user list` exit status (%s)" % err)
+    check(re.search(r"^\s*viewer1\b.*\bviewer\b", out, re.M),
+          "`user list` does not show viewer1 as viewer:\n" + out)
+    s = d.session()
+    res = s.login("viewer1", "viewer-password-1")
+    eq((res.get("user"), res.get("role")), ("viewer1", "viewer"), "login result")
+    info = expect_ok(s.get("/api/info"))
+    eq(info.get("user"), {"name": "viewer1", "role": "viewer"}, "info.user")
+    expect_error(s.get("/api/users"), 403, "forbidden")
+    expect_error(s.post("/api/users", {"name": "x1", "password": "x-password-1",
+                                       "role": "admin"}), 403, "forbidden")
+    expect_error(s.post("/api/users/viewer1", {"role": "admin"}), 403, "forbidden")
+    expect_error(s.delete("/api/users/admin"), 403, "forbidden")
+    # the admin still exists and nothing changed
+    a = d.admin()
+    names = {u["name"]: u["role"] for u in expect_ok(a.get("/api/users"))["users"]}
+    eq(names, {"admin": "admin", "viewer1": "viewer"}, "users after the viewer's attempts")
+    # a viewer may change its own password
+    expect_ok(s.post("/api/auth/password", {"old_password": "viewer-password-1",
+                                            "new_password": "viewer-password-2"}))
+    eq(s.check_auth().get("role"), "viewer", "viewer after its password change")
+
+
+def test_operator(t):
+    d = t.daemon()
+    d.add_user("op1", "operator-password-1", role="operator")
+    s = d.session()
+    eq(s.login("op1", "operator-password-1").get("role"), "operator", "login role")
+    expect_ok(s.get("/api/info"))
+    expect_error(s.get("/api/users"), 403, "forbidden")
+    expect_error(s.post("/api/users", {"name": "x1", "password": "x-password-1",
+                                       "role": "viewer"}), 403, "forbidden")
+    expect_error(s.post("/api/users/op1", {"role": "admin"}), 403, "forbidden")
+    expect_error(s.delete("/api/users/admin"), 403, "forbidden")
+    eq(s.check_auth().get("role"), "operator", "operator role unchanged")
+
+
+def test_users_api(t):
+    d = t.daemon()
+    a = d.admin()
+    lst = expect_ok(a.get("/api/users"))["users"]
+    eq(lst, [{"name": "admin", "role": "admin", "totp": False}], "initial user list")
+    r = a.post("/api/users", {"name": "alice", "password": "alice-password-1",
+                              "role": "operator"})
+    eq(expect_ok(r, 201), {"name": "alice", "role": "operator"}, "create result")
+    r = a.post("/api/users", {"name": "alice", "password": "other-password-1", "role": "viewer"})
+    expect_error(r, 409, "conflict")
+    lst = expect_ok(a.get("/api/users"))["users"]
+    check({"name": "alice", "role": "operator", "totp": False} in lst,
+          "alice not listed: %r" % lst)
+    eq(len(lst), 2, "number of users")
+    # the duplicate did not overwrite alice's password
+    al = d.session()
+    eq(al.login("alice", "alice-password-1").get("role"), "operator", "alice's role")
+    eq(expect_ok(a.post("/api/users/alice", {"role": "viewer"})),
+       {"name": "alice", "role": "viewer"}, "role change result")
+    res = d.session().login("alice", "alice-password-1")
+    eq(res.get("role"), "viewer", "alice's role after the change")
+    # bad input
+    for body, field in [({"name": "Bad Name!", "password": "good-password-1", "role": "viewer"},
+                         "name"),
+                        ({"name": "", "password": "good-password-1", "role": "viewer"}, "name"),
+                        ({"name": "x" * 33, "password": "good-password-1", "role": "viewer"},
+                         "name"),
+                        ({"name": "frank", "password": "short", "role": "viewer"}, "password"),
+                        ({"name": "frank", "password": "good-password-1", "role": "root"},
+                         "role")]:
+        expect_error(a.post("/api/users", body), 400, "bad_request", mentions=field)
+    expect_error(a.post("/api/users/alice", {"role": "superuser"}), 400, "bad_request",
+                 mentions="role")
+    expect_error(a.post("/api/users/alice", {"password": "short"}), 400, "bad_request",
+                 mentions="password")
+    expect_error(a.post("/api/users/nosuch", {"role": "viewer"}), 404, "not_found")
+    # yourself / the last admin
+    expect_error(a.delete("/api/users/admin"), 409, "conflict")
+    expect_error(a.post("/api/users/admin", {"role": "viewer"}), 409, "conflict")
+    eq(a.check_auth().get("role"), "admin", "admin's role after the refused demotion")
+    # delete
+    eq(expect_ok(a.delete("/api/users/alice")), {}, "delete result")
+    expect_error(a.delete("/api/users/alice"), 404, "not_found")
+    eq(expect_ok(a.get("/api/users"))["users"],
+       [{"name": "admin", "role": "admin", "totp": False}], "user list after delete")
+    expect_error(d.session().try_login("alice", "alice-password-1"), 401, "bad_credentials")
+    # the CLI sees what the API did
+    rc, out, err = d.run_cli("list")
+    eq(rc, 0, "`user list` exit status")
+    check("alice" not in out and "admin" in out, "`user list` after API changes:\n" + out)
+
+
+def test_cli_generate_and_errors(t):
+    d = t.daemon()
+    rc, out, err = d.run_cli("add", "gen1", "--role", "operator", "--generate")
+    eq(rc, 0, "`user add --generate` exit status (stderr %r)" % err)
+    m = re.search(r"^password: (\S+)$", out, re.M)
+    check(m, "`user add --generate` printed no 'password: ...' line:\n" + out)
+    res = d.session().login("gen1", m.group(1))
+    eq(res.get("role"), "operator", "generated user's role")
+    rc, out, err = d.run_cli("add", "gen1", "--role", "viewer", input="some-password-1\n")
+    eq(rc, 1, "`user add` of an existing user: exit status")
+    rc, out, err = d.run_cli("add", "Bad Name", input="some-password-1\n")
+    check(rc != 0, "`user add 'Bad Name'` succeeded")
+    rc, out, err = d.run_cli("add", "shorty", input="short\n")
+    check(rc != 0, "`user add` with a 5-char password succeeded")
+    rc, out, err = d.run_cli("role", "gen1", "emperor")
+    check(rc != 0, "`user role gen1 emperor` succeeded")
+    rc, out, err = d.run_cli("frobnicate")
+    eq(rc, 2, "`user frobnicate` exit status (usage)")
+    expect_error(d.session().try_login("shorty", "short"), 401, "bad_credentials")
