@@ -20,7 +20,7 @@ enum ipkvm_role {
 #define IPKVM_HASH_MAX      256
 #define IPKVM_TOTP_B32_MAX  64
 #define IPKVM_PASSWORD_MIN  8
-#define IPKVM_PASSWORD_MAX  1024
+#define IPKVM_PASSWORD_MAX  511 /* libxcrypt refuses 512 bytes and more */
 
 /* File names inside the state directory. */
 #define IPKVM_USERS_FILE            "users"

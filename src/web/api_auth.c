@@ -458,7 +458,8 @@ static void user_add_done(struct ipkvm_web_job *wj)
 				       r == -EEXIST ? "conflict" : "internal", NULL, "%s", err);
 		return;
 	}
-	ipkvm_http_reply_ok(wj->req, 201, user_json(&nu));
+	ipkvm_http_reply_ok(wj->req, 201, json_pack("{s:s, s:s}", "name", nu.name, "role",
+						     ipkvm_role_name(nu.role)));
 }
 
 static bool parse_role(struct ipkvm_http_req *req, const char *s, enum ipkvm_role *role)
@@ -546,7 +547,10 @@ static void user_set_finish(struct ipkvm_server *srv, struct ipkvm_http_req *req
 		return;
 	}
 	const struct ipkvm_user *u = ipkvm_users_find(&srv->users, c->user);
-	ipkvm_http_reply_ok(req, 200, u ? user_json(u) : NULL);
+	ipkvm_http_reply_ok(req, 200,
+			    u ? json_pack("{s:s, s:s}", "name", u->name, "role",
+					  ipkvm_role_name(u->role))
+			      : NULL);
 }
 
 static void user_set_done(struct ipkvm_web_job *wj)

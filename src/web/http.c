@@ -105,6 +105,16 @@ static void allow_header(struct ipkvm_http_req *req, unsigned mask)
 	ipkvm_http_header(req, "allow", "%s", allow);
 }
 
+/* The client's address as people write it: an IPv4 client of the dual-stack socket shows
+ * as 127.0.0.1, not ::ffff:127.0.0.1. */
+static void peer_addr(struct lws *wsi, char *out, size_t len)
+{
+	out[0] = '\0';
+	lws_get_peer_simple(wsi, out, len);
+	if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+		memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
 static void req_reset(struct ipkvm_http_req *req)
 {
 	if (req->job)
@@ -360,8 +370,10 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	req_reset(req);
 	req->srv = srv;
 	req->wsi = wsi;
-	lws_get_peer_simple(wsi, req->addr, sizeof(req->addr));
+	peer_addr(wsi, req->addr, sizeof(req->addr));
 	req->method = request_method(wsi);
+	/* Login and everything else see the users file as it is now. */
+	ipkvm_web_refresh_credentials(srv);
 	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
 	    req->path[0] != '/') {
 		req->path[0] = '\0';
@@ -474,31 +486,27 @@ static int http_body_done(struct ipkvm_http_req *req)
 }
 
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: decide on a WebSocket upgrade while its headers are
- * still at hand. Returns 0 to allow, 1 when a refusal was written, -1 to hang up. */
-static int confirm_upgrade(struct ipkvm_server *srv, struct ipkvm_pss *pss, struct lws *wsi)
+ * at hand. lws has not allocated the connection's data yet, so the refusal is built on the
+ * stack. Returns 0 to allow, 1 when a refusal was written, -1 to hang up. */
+static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 {
-	struct ipkvm_http_req *req = &pss->req;
+	struct ipkvm_http_req req = {.srv = srv, .wsi = wsi, .method = IPKVM_GET};
 	char uri[IPKVM_URL_MAX];
-	req_reset(req);
-	req->srv = srv;
-	req->wsi = wsi;
-	req->method = IPKVM_GET;
-	lws_get_peer_simple(wsi, req->addr, sizeof(req->addr));
+	peer_addr(wsi, req.addr, sizeof(req.addr));
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
 		return -1;
-	ipkvm_strlcpy(req->path, path_chars_ok(uri) ? uri : "/", sizeof(req->path));
-	if (ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0)
-		ipkvm_http_reply_error(req, 401, "unauthorized", NULL, "log in first");
+	ipkvm_strlcpy(req.path, path_chars_ok(uri) ? uri : "/", sizeof(req.path));
+	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
+		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
 	else if (strcmp(uri, "/api/ws") != 0)
-		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no WebSocket endpoint here");
+		ipkvm_http_reply_error(&req, 404, "not_found", NULL, "no WebSocket endpoint here");
 	else if (ipkvm_web_check_origin(wsi) < 0)
-		ipkvm_http_reply_error(req, 403, "bad_origin", NULL,
+		ipkvm_http_reply_error(&req, 403, "bad_origin", NULL,
 				       "the WebSocket's Origin is not this host");
-	if (!req->ready) {
-		pss->ws.auth = req->auth;
+	if (!req.ready)
 		return 0;
-	}
-	write_response(req, true);
+	write_response(&req, true);
+	free(req.resp);
 	return 1;
 }
 
@@ -511,7 +519,14 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		pss->is_ws = false;
-		return http_request(srv, &pss->req, wsi, in);
+		if (http_request(srv, &pss->req, wsi, in) < 0)
+			return -1;
+		/* Answered at once (everything but bodies still to come and worker jobs): write
+		 * it now; lws does not always offer WRITEABLE to a request whose body it still
+		 * expects (a POST with Content-Length: 0). */
+		if (pss->req.ready && !pss->req.body_refused)
+			return write_response(&pss->req, false);
+		return 0;
 	case LWS_CALLBACK_HTTP_BODY:
 		return http_body(&pss->req, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -527,7 +542,10 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			req_reset(&pss->req);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return confirm_upgrade(srv, pss, wsi);
+		return confirm_upgrade(srv, wsi);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* The upgrade was allowed a moment ago; now there is a place to keep who it is. */
+		return ipkvm_web_authenticate(srv, wsi, &pss->ws.auth, false) < 0 ? 1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		req_reset(&pss->req);
 		pss->is_ws = true;

@@ -239,6 +239,10 @@ static int create_loop(struct ipkvm_server *srv)
 	info.vhost_name = "https";
 	info.port = cfg->port;
 	info.iface = cfg->listen && cfg->listen[0] ? cfg->listen : NULL;
+	/* lws binds an IPv6 socket unless told otherwise, and then takes an IPv4 iface as
+	 * "any": an IPv4 listen address needs an IPv4 socket to be honoured. */
+	if (info.iface && strchr(info.iface, '.'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = https_protocols;
 	info.ssl_cert_filepath = srv->cert_path;
 	info.ssl_private_key_filepath = srv->key_path;
@@ -262,6 +266,7 @@ static int create_loop(struct ipkvm_server *srv)
 		rinfo.vhost_name = "http-redirect";
 		rinfo.port = cfg->http_port;
 		rinfo.iface = info.iface;
+		rinfo.options = info.options & LWS_SERVER_OPTION_DISABLE_IPV6;
 		rinfo.protocols = redirect_protocols;
 		srv->redirect_vhost = lws_create_vhost(srv->ctx, &rinfo);
 		if (!srv->redirect_vhost) {
@@ -325,7 +330,7 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	lws_set_log_level(getenv("IPKVM_LWS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN, lws_log_emit);
 	srv->sessions = ipkvm_sessions_create(cfg->session_idle, cfg->session_lifetime,
 					      (size_t)cfg->max_sessions);
 	srv->throttle = ipkvm_throttle_create(cfg->login_max_failures, cfg->login_backoff_max, 4096);
@@ -337,9 +342,10 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	srv->worker = ipkvm_worker_create(wake_loop, srv);
 	if (!srv->worker || create_loop(srv) < 0)
 		goto err;
-	LOG_INFO("ipkvmd %s serving https://%s:%d/ (state %s, web %s)", IPKVM_VERSION,
-		 cfg->listen && cfg->listen[0] ? cfg->listen : "localhost", cfg->port,
-		 srv->state_dir, srv->web_root);
+	const char *host = cfg->listen && cfg->listen[0] ? cfg->listen : "localhost";
+	bool v6 = strchr(host, ':') != NULL;
+	LOG_INFO("ipkvmd %s serving https://%s%s%s:%d/ (state %s, web %s)", IPKVM_VERSION,
+		 v6 ? "[" : "", host, v6 ? "]" : "", cfg->port, srv->state_dir, srv->web_root);
 	return srv;
 err:
 	ipkvm_server_destroy(srv);

@@ -22,14 +22,17 @@
 _Static_assert(LWS_PRE <= IPKVM_BUF_HEADROOM, "event buffers need LWS_PRE bytes of headroom");
 
 #define WS_RX_MAX 65536
+/* Close code (private range 4000-4999) telling the UI its session is over: log in again
+ * rather than reconnect. */
+#define WS_CLOSE_SESSION_ENDED 4001
 
-static void cut(struct ipkvm_ws_client *c, enum lws_close_status status, const char *why)
+static void cut(struct ipkvm_ws_client *c, int status, const char *why)
 {
 	if (c->cut)
 		return;
 	c->cut = true;
 	LOG_INFO("closing %s's event socket: %s", c->auth.user, why);
-	lws_close_reason(c->wsi, status, (unsigned char *)why, strlen(why));
+	lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)why, strlen(why));
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -124,7 +127,7 @@ int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
 		return 0;
 	/* Any message from the client counts as activity for its session's idle timer. */
 	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
-		cut(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended");
+		cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
 		return 0;
 	}
 	bool first = lws_is_first_fragment(c->wsi), last = lws_is_final_fragment(c->wsi);
@@ -194,5 +197,5 @@ void ipkvm_ws_sweep(struct ipkvm_server *srv)
 {
 	for (struct ipkvm_ws_client *c = srv->ws_clients; c; c = c->next)
 		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false))
-			cut(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "session ended");
+			cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
 }

@@ -42,7 +42,6 @@ CLI_TIMEOUT = 20.0      # seconds for one `ipkvmd user ...` run
 STOP_TIMEOUT = 5.0      # seconds a daemon gets to exit after SIGTERM
 
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer")
-CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE}
 
 # ---------------------------------------------------------------------------------------------
 # process bookkeeping: every daemon ever started is killed when the runner exits, whatever
@@ -99,6 +98,15 @@ def tail(text, lines=25):
     return "\n".join(parts[-lines:])
 
 
+def describe_status(rc):
+    if rc is not None and rc < 0:
+        try:
+            return "killed by %s" % signal.Signals(-rc).name
+        except ValueError:
+            return "killed by signal %d" % -rc
+    return "exit status %s" % rc
+
+
 class DaemonError(AssertionError):
     pass
 
@@ -114,6 +122,13 @@ def check(cond, msg):
 def eq(actual, expected, what):
     if actual != expected:
         raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
+
+
+def pick(obj, *keys):
+    """The named fields of a JSON object (extra fields the contract does not list are not
+    an error), for comparing with eq()."""
+    check(isinstance(obj, dict), "expected a JSON object, got %r" % (obj,))
+    return {k: obj.get(k) for k in keys}
 
 
 class Resp:
@@ -283,8 +298,9 @@ class Daemon:
         while time.monotonic() < deadline:
             rc = self.proc.poll()
             if rc is not None:
-                raise DaemonError("ipkvmd exited (status %s) before it served TLS on port %d;"
-                                  " stderr:\n%s" % (rc, self.port, tail(self.stderr())))
+                raise DaemonError("ipkvmd exited (%s) before it served TLS on port %d;"
+                                  " stderr:\n%s" % (describe_status(rc), self.port,
+                                                    tail(self.stderr())))
             try:
                 with socket.create_connection((HOST, self.port), timeout=1) as s:
                     with ctx.wrap_socket(s, server_hostname=HOST):
@@ -298,7 +314,7 @@ class Daemon:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
@@ -339,15 +355,15 @@ class Daemon:
         elif not self.stopped:
             rc = self.proc.poll()
             if rc is not None:
-                problems.append("daemon on port %d died during the test (exit status %s)"
-                                % (self.port, rc))
+                problems.append("daemon on port %d died during the test (%s)"
+                                % (self.port, describe_status(rc)))
             else:
                 rc = self.stop(signal.SIGTERM)
                 if rc is None:
                     problems.append("daemon on port %d did not exit within %.0f s of SIGTERM"
                                     % (self.port, STOP_TIMEOUT))
-                elif rc < 0 and -rc in CRASH_SIGNALS:
-                    problems.append("daemon on port %d crashed while stopping (signal %d)"
+                elif rc < 0 and -rc != signal.SIGTERM:
+                    problems.append("daemon on port %d was killed by signal %d while stopping"
                                     % (self.port, -rc))
         self.kill()
         with _live_lock:
@@ -356,7 +372,7 @@ class Daemon:
         if rep:
             problems.append("sanitizer report in daemon stderr (%s):\n%s"
                             % (self.stderr_path, rep))
-        if problems:
+        elif problems:
             problems.append("daemon stderr tail (%s):\n%s" % (self.stderr_path,
                                                             tail(self.stderr())))
         return problems

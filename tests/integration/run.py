@@ -83,7 +83,8 @@ def run_one(name, fn, timeout, opts):
     problems = fx.teardown()
     if timed_out:
         res.reason = "timed out after %.0f s (watchdog killed its daemons)" % timeout
-        res.details = box.get("tb", "(test thread still blocked)")
+        res.details = box.get("tb", "(the test raised nothing after its daemons were killed)"
+                              if not th.is_alive() else "(the test thread is still blocked)")
     elif "exc" in box:
         res.reason = first_line(box["exc"])
         res.details = box["tb"]

@@ -40,8 +40,9 @@ def test_config_errors(t):
                  lambda d: [d.config_path, ":3", "bogus_key"])
     _start_fails(t, "[auth]\nsession_idle = 1h\n\nsession_lifetime = banana\n",
                  lambda d: [d.config_path, ":4", "session_lifetime"])
-    _start_fails(t, "[nosuchsection]\nkey = 1\n",
-                 lambda d: [d.config_path, ":1", "nosuchsection"])
+    err = _start_fails(t, "[nosuchsection]\nkey = 1\n",
+                       lambda d: [d.config_path, "nosuchsection"])
+    check(re.search(r":[12]:", err), "no line number (1 or 2) in:\n" + tail(err))
     _start_fails(t, "[auth]\nsession_idle = 0s\n",
                  lambda d: [d.config_path, ":2", "session_idle"])
     _start_fails(t, "[server]\nmax_body = 2048\nmax_body = 4096\n",
@@ -66,10 +67,10 @@ def test_sigterm(t):
 def test_sighup(t):
     d = t.daemon()
     a = d.admin()
-    d.signal(signal.SIGHUP)
+    d.send_signal(signal.SIGHUP)
     time.sleep(0.3)
     d.add_user("hupuser", "hup-password-1", role="operator")
-    d.signal(signal.SIGHUP)
+    d.send_signal(signal.SIGHUP)
     time.sleep(0.3)
     check(d.alive(), "ipkvmd died on SIGHUP (status %s)" % d.proc.poll())
     res = d.session().login("hupuser", "hup-password-1")

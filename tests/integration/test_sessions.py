@@ -4,7 +4,8 @@ changes (by API or by the CLI editing the users file) or the user is deleted."""
 import os
 import time
 
-from harness import check, cookie_session, eq, expect_error, expect_ok, find_set_cookie
+from harness import (check, cookie_session, eq, expect_error, expect_ok, find_set_cookie,
+                     pick)
 
 
 def test_idle_expiry(t):
@@ -75,7 +76,8 @@ def test_revoke_on_api_password_of_other_user(t):
     b2 = d.session()
     b2.login("bob", "bob-password-1")
     res = expect_ok(a.post("/api/users/bob", {"password": "bob-password-2"}))
-    eq(res, {"name": "bob", "role": "operator"}, "POST /api/users/bob result")
+    eq(pick(res, "name", "role"), {"name": "bob", "role": "operator"},
+       "POST /api/users/bob result")
     expect_error(b.get("/api/auth/check"), 401, "unauthorized")
     expect_error(b2.get("/api/info"), 401, "unauthorized")
     a.check_auth()   # the admin's own session is untouched
@@ -104,9 +106,8 @@ def test_revoke_on_api_role_change_and_delete(t):
                                     "role": "operator"}), 201)
     s = d.session()
     s.login("dave", "dave-password-1")
-    eq(expect_ok(a.post("/api/users/dave", {"role": "viewer"})), {"name": "dave",
-                                                                  "role": "viewer"},
-       "role change result")
+    eq(pick(expect_ok(a.post("/api/users/dave", {"role": "viewer"})), "name", "role"),
+       {"name": "dave", "role": "viewer"}, "role change result")
     expect_error(s.get("/api/auth/check"), 401, "unauthorized")
     s.login("dave", "dave-password-1")
     eq(s.check_auth().get("role"), "viewer", "dave's role")

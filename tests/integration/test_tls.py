@@ -147,3 +147,23 @@ def test_certificate_kept_across_restart(t):
     der2 = s.getpeercert(binary_form=True)
     s.close()
     check(der1 == der2, "the certificate changed across a restart")
+
+
+def test_listens_only_on_listen_address(t):
+    # --listen 127.0.0.1 must not also bind every address (dual-stack "*"): other loopback
+    # addresses and ::1 stand in for the machine's other interfaces.
+    d = t.daemon()
+    for family, addr in [(socket.AF_INET, "127.0.0.2"), (socket.AF_INET6, "::1")]:
+        try:
+            s = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:
+            continue            # no IPv6 here
+        s.settimeout(3)
+        try:
+            s.connect((addr, d.port))
+        except OSError:
+            continue            # refused (or unreachable): not listening there
+        finally:
+            s.close()
+        raise AssertionError("ipkvmd started with --listen 127.0.0.1 accepts connections on"
+                             " %s port %d" % (addr, d.port))

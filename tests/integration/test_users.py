@@ -3,7 +3,7 @@ and the `ipkvmd user` CLI as seen by the daemon."""
 
 import re
 
-from harness import check, eq, expect_error, expect_ok
+from harness import check, eq, expect_error, expect_ok, pick
 
 
 def test_viewer(t):
@@ -54,7 +54,8 @@ def test_users_api(t):
     eq(lst, [{"name": "admin", "role": "admin", "totp": False}], "initial user list")
     r = a.post("/api/users", {"name": "alice", "password": "alice-password-1",
                               "role": "operator"})
-    eq(expect_ok(r, 201), {"name": "alice", "role": "operator"}, "create result")
+    eq(pick(expect_ok(r, 201), "name", "role"), {"name": "alice", "role": "operator"},
+       "create result")
     r = a.post("/api/users", {"name": "alice", "password": "other-password-1", "role": "viewer"})
     expect_error(r, 409, "conflict")
     lst = expect_ok(a.get("/api/users"))["users"]
@@ -64,7 +65,7 @@ def test_users_api(t):
     # the duplicate did not overwrite alice's password
     al = d.session()
     eq(al.login("alice", "alice-password-1").get("role"), "operator", "alice's role")
-    eq(expect_ok(a.post("/api/users/alice", {"role": "viewer"})),
+    eq(pick(expect_ok(a.post("/api/users/alice", {"role": "viewer"})), "name", "role"),
        {"name": "alice", "role": "viewer"}, "role change result")
     res = d.session().login("alice", "alice-password-1")
     eq(res.get("role"), "viewer", "alice's role after the change")

@@ -59,7 +59,7 @@ function describeError(err) {
     case 'timeout':
       return 'The device did not answer in time. Try again.';
     case 'throttled':
-      return `Too many failed attempts. Try again in ${err.retryAfter || 1} s.`;
+      return `Too many failed attempts. Try again in ${err.retryAfter || 1}\u00a0s.`;
     case 'forbidden':
       return 'Your role does not allow this.';
     case 'bad_origin':
@@ -195,7 +195,7 @@ function renderConnection() {
       break;
     case 'reconnecting': {
       const left = Math.max(0, Math.ceil((s.retryAt - performance.now()) / 1000));
-      text = `reconnecting in ${left} s…`;
+      text = `reconnecting in ${left}\u00a0s…`;
       break;
     }
     case 'stopped':

@@ -109,13 +109,13 @@ function renderThrottle() {
     endThrottle();
     return;
   }
-  errorBox.textContent = `Too many failed attempts. Try again in ${left} s.`;
+  errorBox.textContent = `Too many failed attempts. Try again in ${left}\u00a0s.`;
 }
 
 function startThrottle(seconds) {
   throttledUntil = Date.now() + seconds * 1000;
   showError(
-    `Too many failed attempts. Try again in ${seconds} s.`,
+    `Too many failed attempts. Try again in ${seconds}\u00a0s.`,
     `Too many failed attempts. Try again in ${seconds} seconds.`,
   );
   window.clearInterval(throttleTimer);

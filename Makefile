@@ -1,0 +1,35 @@
+# ipkvm: the front door. Everything a newcomer needs is `make demo` and `make check`.
+#   make demo    install what is missing, build, run ipkvmd on the built-in demo configuration
+#   make check   install what is missing, build, run every test (also under ASan+UBSan)
+#   make bench   build and run the benchmarks under bench/
+#   make format  apply clang-format to every C file
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+
+.PHONY: all deps build demo check bench format clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@bash scripts/build.sh $(BUILD)
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)
+
+check:
+	@bash scripts/check.sh
+
+bench:
+	@bash scripts/deps.sh
+	@bash scripts/build.sh $(BUILD) release
+	@bash scripts/bench.sh $(BUILD)
+
+format:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

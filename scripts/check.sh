@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
+# tests and the integration tests against both builds plus a formatting check, and ends
+# with one line `N passed, N failed`. Exit status is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/deps.sh --test || { echo "0 passed, 1 failed"; exit 1; }
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+passed=0
+failed=0
+summary=()
+
+add() { # name passed failed
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	summary+=("$(printf '%-34s %4d passed, %d failed' "$1" "$2" "$3")")
+}
+
+for variant in normal asan; do
+	dir=build
+	[ "$variant" = asan ] && dir=build-asan
+	echo "== build ($variant)"
+	if ! bash scripts/build.sh "$dir" "$variant"; then
+		add "build ($variant)" 0 1
+		continue
+	fi
+
+	echo "== unit tests ($variant)"
+	meson test -C "$dir" --print-errorlogs >"$dir/unit.log" 2>&1
+	counts=$(python3 scripts/cmocka_counts.py "$dir/meson-logs/testlog.json")
+	add "unit ($variant)" ${counts% *} ${counts#* }
+	[ "${counts#* }" = 0 ] || cat "$dir/unit.log"
+
+	echo "== integration tests ($variant)"
+	python3 tests/integration/run.py --ipkvmd "$root/$dir/ipkvmd" 2>&1 | tee "$dir/integration.log"
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$dir/integration.log" | tail -n1)
+	if [ -n "$last" ]; then
+		p=${last%% passed*}
+		f=${last#*, }
+		add "integration ($variant)" "$p" "${f%% failed}"
+	else
+		add "integration ($variant)" 0 1
+	fi
+done
+
+echo "== format"
+bad=$(git ls-files '*.c' '*.h' | while read -r f; do
+	clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || echo "$f"; done)
+if [ -z "$bad" ]; then add "clang-format" 1 0; else echo "not formatted: $bad"; add "clang-format" 0 1; fi
+
+echo
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
