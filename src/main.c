@@ -24,7 +24,8 @@ static void usage(FILE *out)
 		"Options:\n"
 		"  -c, --config PATH      config file (default " IPKVM_DEFAULT_CONFIG ";\n"
 		"                         a missing default file means built-in defaults)\n"
-		"  -s, --state-dir DIR    users, tokens, TLS files, audit log (default " IPKVM_DEFAULT_STATE_DIR ")\n"
+		"  -s, --state-dir DIR    users, tokens, TLS files, audit log "
+		"(default " IPKVM_DEFAULT_STATE_DIR ")\n"
 		"  -l, --listen ADDR      address to listen on (default: every address)\n"
 		"  -p, --port N           HTTPS port (default 8443)\n"
 		"      --http-port N      plain-HTTP port that redirects to HTTPS (0 = off)\n"
@@ -47,16 +48,16 @@ int main(int argc, char **argv)
 {
 	enum { OPT_HTTP_PORT = 256, OPT_WEB_ROOT, OPT_LOG_LEVEL };
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"state-dir", required_argument, NULL, 's'},
-		{"listen", required_argument, NULL, 'l'},
-		{"port", required_argument, NULL, 'p'},
-		{"http-port", required_argument, NULL, OPT_HTTP_PORT},
-		{"web-root", required_argument, NULL, OPT_WEB_ROOT},
-		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"http-port", required_argument, NULL, OPT_HTTP_PORT},
+	    {"web-root", required_argument, NULL, OPT_WEB_ROOT},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct override {
 		const char *section, *key, *value;

@@ -15,9 +15,9 @@
 
 #include "auth/users.h"
 
-#define IPKVM_TOKEN_PREFIX "ipk_"
-#define IPKVM_TOKEN_LEN    (4 + 43) /* prefix + base64url of 32 random bytes */
-#define IPKVM_TOKEN_ID_LEN 12
+#define IPKVM_TOKEN_PREFIX    "ipk_"
+#define IPKVM_TOKEN_LEN	      (4 + 43) /* prefix + base64url of 32 random bytes */
+#define IPKVM_TOKEN_ID_LEN    12
 #define IPKVM_TOKEN_LABEL_MAX 64
 
 struct ipkvm_token {

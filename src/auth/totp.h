@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IPKVM_TOTP_STEP   30
+#define IPKVM_TOTP_STEP	  30
 #define IPKVM_TOTP_DIGITS 6
 
 /* Base32 (A-Z2-7) without padding. out needs ceil(8*len/5)+1 bytes. */

@@ -11,22 +11,22 @@
 #include <stddef.h>
 
 enum ipkvm_role {
-	IPKVM_ROLE_VIEWER = 0,   /* may watch */
+	IPKVM_ROLE_VIEWER = 0,	 /* may watch */
 	IPKVM_ROLE_OPERATOR = 1, /* may also send input and change target state */
-	IPKVM_ROLE_ADMIN = 2,    /* may also manage the device */
+	IPKVM_ROLE_ADMIN = 2,	 /* may also manage the device */
 };
 
-#define IPKVM_USER_NAME_MAX 32  /* characters */
-#define IPKVM_HASH_MAX      256
+#define IPKVM_USER_NAME_MAX 32 /* characters */
+#define IPKVM_HASH_MAX	    256
 #define IPKVM_TOTP_B32_MAX  64
 #define IPKVM_PASSWORD_MIN  8
 #define IPKVM_PASSWORD_MAX  511 /* libxcrypt refuses 512 bytes and more */
 
 /* File names inside the state directory. */
-#define IPKVM_USERS_FILE            "users"
-#define IPKVM_TOKENS_FILE           "tokens"
+#define IPKVM_USERS_FILE	    "users"
+#define IPKVM_TOKENS_FILE	    "tokens"
 #define IPKVM_INITIAL_PASSWORD_FILE "initial-admin-password"
-#define IPKVM_USERS_LOCK_FILE       ".users.lock"
+#define IPKVM_USERS_LOCK_FILE	    ".users.lock"
 
 struct ipkvm_user {
 	char name[IPKVM_USER_NAME_MAX + 1];

@@ -80,13 +80,14 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 struct load_ctx {
 	struct ipkvm_config *cfg;
 	FILE *f;
-	int line;	 /* lines handed to inih so far = the line inih is working on */
-	bool indented;	 /* that line starts with white space */
-	int err_line;	 /* line of the first error we found; 0 = none yet */
-	int rc;		 /* -EINVAL or -ENOMEM once err_line is set */
-	int read_errno;	 /* errno of a failed read, 0 = none */
-	size_t last_key; /* index of the key handled last, NKEYS = none */
-	int seen[NKEYS]; /* line where each key was set in this file, 0 = not yet */
+	int line;	  /* lines handed to inih so far = the line inih is working on */
+	bool indented;	  /* that line starts with white space */
+	int section_line; /* line of the last [section] header */
+	int err_line;	  /* line of the first error we found; 0 = none yet */
+	int rc;		  /* -EINVAL or -ENOMEM once err_line is set */
+	int read_errno;	  /* errno of a failed read, 0 = none */
+	size_t last_key;  /* index of the key handled last, NKEYS = none */
+	int seen[NKEYS];  /* line where each key was set in this file, 0 = not yet */
 	char msg[MSG_MAX];
 };
 
@@ -482,6 +483,9 @@ static char *load_read(char *buf, int size, void *stream)
 		}
 	}
 	ctx->indented = buf[0] == ' ' || buf[0] == '\t';
+	const char *p = buf + strspn(buf, " \t");
+	if (*p == '[')
+		ctx->section_line = ctx->line;
 	return buf;
 }
 
@@ -529,8 +533,18 @@ static int load_handler(void *user, const char *section, const char *name, const
 		return load_fail(ctx, -EINVAL);
 	}
 	int r = set_key(ctx->cfg, section, name, value, ctx->msg, sizeof(ctx->msg));
-	if (r < 0)
+	if (r < 0) {
+		bool known = false;
+		for (size_t i = 0; i < NKEYS && !known; i++)
+			known = strcmp(ipkvm_config_keys[i].section, section) == 0;
+		/* An unknown section is the header's fault, not its first key's. */
+		if (!known && ctx->section_line && ctx->err_line == 0) {
+			ctx->err_line = ctx->section_line;
+			ctx->rc = r;
+			return 0;
+		}
 		return load_fail(ctx, r);
+	}
 	ctx->seen[idx] = ctx->line;
 	ctx->last_key = idx;
 	return 1;

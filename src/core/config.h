@@ -14,37 +14,37 @@
 
 #include "core/log.h"
 
-#define IPKVM_DEFAULT_CONFIG    "/etc/ipkvm/ipkvm.ini"
+#define IPKVM_DEFAULT_CONFIG	"/etc/ipkvm/ipkvm.ini"
 #define IPKVM_DEFAULT_STATE_DIR "/var/lib/ipkvm"
 
 struct ipkvm_config {
 	/* [server] */
-	char *listen;         /* address to bind; "" = every address (IPv6 and IPv4) */
-	int port;             /* HTTPS port, 1..65535; default 8443 */
-	int http_port;        /* plain-HTTP redirect port; 0 = off (default) */
-	char *tls_cert;       /* PEM certificate chain; NULL = generated in <state>/tls/ */
-	char *tls_key;        /* PEM private key; NULL = generated in <state>/tls/ */
-	char *web_root;       /* directory of the browser UI; NULL = built-in default */
-	char *state_dir;      /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
-	int max_body;         /* largest accepted API request body, bytes; default 65536 */
+	char *listen;	 /* address to bind; "" = every address (IPv6 and IPv4) */
+	int port;	 /* HTTPS port, 1..65535; default 8443 */
+	int http_port;	 /* plain-HTTP redirect port; 0 = off (default) */
+	char *tls_cert;	 /* PEM certificate chain; NULL = generated in <state>/tls/ */
+	char *tls_key;	 /* PEM private key; NULL = generated in <state>/tls/ */
+	char *web_root;	 /* directory of the browser UI; NULL = built-in default */
+	char *state_dir; /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
+	int max_body;	 /* largest accepted API request body, bytes; default 65536 */
 	/* [auth] */
-	int session_idle;     /* seconds without a request before a session ends; default 3600 */
-	int session_lifetime; /* seconds a session lives at most; default 86400 */
-	int max_sessions;     /* sessions kept at once; default 256 */
-	int login_max_failures;   /* failures before back-off starts; default 5 */
-	int login_backoff_max;    /* longest back-off, seconds; default 900 */
+	int session_idle;	/* seconds without a request before a session ends; default 3600 */
+	int session_lifetime;	/* seconds a session lives at most; default 86400 */
+	int max_sessions;	/* sessions kept at once; default 256 */
+	int login_max_failures; /* failures before back-off starts; default 5 */
+	int login_backoff_max;	/* longest back-off, seconds; default 900 */
 	/* [log] */
 	enum ipkvm_log_level log_level; /* default info */
 };
 
 enum ipkvm_config_type {
 	IPKVM_CFG_STRING,   /* free text, may be empty (then NULL) */
-	IPKVM_CFG_PORT,     /* integer 0..65535 (min/max in the table narrow it) */
-	IPKVM_CFG_INT,      /* integer in [min, max] */
+	IPKVM_CFG_PORT,	    /* integer 0..65535 (min/max in the table narrow it) */
+	IPKVM_CFG_INT,	    /* integer in [min, max] */
 	IPKVM_CFG_DURATION, /* "90", "90s", "15m", "12h", "7d" -> seconds in [min, max] */
 	IPKVM_CFG_ADDRESS,  /* "", an IPv4 or an IPv6 address (no host names) */
 	IPKVM_CFG_LOGLEVEL, /* error | warn | info | debug */
-	IPKVM_CFG_PATH,     /* absolute path; may be empty (then NULL) */
+	IPKVM_CFG_PATH,	    /* absolute path; may be empty (then NULL) */
 };
 
 struct ipkvm_config_key {

@@ -59,7 +59,8 @@ void ipkvm_events_unsubscribe(struct ipkvm_events *ev, int id)
 {
 	for (size_t i = 0; i < ev->n; i++) {
 		if (ev->subs[i].id == id) {
-			memmove(&ev->subs[i], &ev->subs[i + 1], (ev->n - i - 1) * sizeof(ev->subs[0]));
+			memmove(&ev->subs[i], &ev->subs[i + 1],
+				(ev->n - i - 1) * sizeof(ev->subs[0]));
 			ev->n--;
 			return;
 		}

@@ -22,7 +22,7 @@ int ipkvm_log_level_parse(const char *s, enum ipkvm_log_level *out);
 const char *ipkvm_log_level_name(enum ipkvm_log_level level);
 
 void ipkvm_log(enum ipkvm_log_level level, const char *tag, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #ifndef LOG_TAG
 #define LOG_TAG "ipkvm"

@@ -1,6 +1,6 @@
 /*
- * api_auth: the /api/auth/ endpoints (login, logout, check, own password) and /api/users (admin user
- * management).
+ * api_auth: the /api/auth/ endpoints (login, logout, check, own password) and /api/users (admin
+ * user management).
  *
  * Password hashing and verification run on the worker thread (see core/worker.h): a login
  * request is parked until its job comes back, and the connection may go away meanwhile (the
@@ -61,8 +61,8 @@ static void job_run(struct ipkvm_job *j)
 	if (wj->password)
 		wj->verified = ipkvm_password_verify(wj->password, wj->hash);
 	if (wj->new_password)
-		wj->hash_err = ipkvm_password_hash(wj->new_password, wj->new_hash,
-						   sizeof(wj->new_hash));
+		wj->hash_err =
+		    ipkvm_password_hash(wj->new_password, wj->new_hash, sizeof(wj->new_hash));
 }
 
 static void job_done(struct ipkvm_job *j);
@@ -150,7 +150,7 @@ static const struct ipkvm_session *start_session(struct ipkvm_http_req *req,
 {
 	char token[IPKVM_SESSION_TOKEN_LEN + 1], cookie[256];
 	struct ipkvm_session *s =
-		ipkvm_sessions_start(req->srv->sessions, u->name, u->role, u->hash, ipkvm_now(), token);
+	    ipkvm_sessions_start(req->srv->sessions, u->name, u->role, u->hash, ipkvm_now(), token);
 	if (!s)
 		return NULL;
 	ipkvm_web_cookie(req->srv, token, cookie, sizeof(cookie));
@@ -177,13 +177,13 @@ static void login_done(struct ipkvm_web_job *wj)
 			/* The password was right: not counted as a failure, and the code is the
 			 * only thing missing. */
 			if (wj->req)
-				ipkvm_http_reply_error(wj->req, 401, "totp_required", NULL,
-						       "enter the code from your authenticator app");
+				ipkvm_http_reply_error(
+				    wj->req, 401, "totp_required", NULL,
+				    "enter the code from your authenticator app");
 			return;
 		}
 		int64_t *last = ipkvm_web_totp_last(srv, u->name);
-		if (!last ||
-		    ipkvm_totp_verify(u->totp, wj->totp, ipkvm_now(), last) != 0) {
+		if (!last || ipkvm_totp_verify(u->totp, wj->totp, ipkvm_now(), last) != 0) {
 			count_failure(wj, "login_failed", "wrong code");
 			return;
 		}
@@ -208,9 +208,9 @@ static void login_done(struct ipkvm_web_job *wj)
 void ipkvm_api_login(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {
-		{"user", IPKVM_JSON_STRING, true},
-		{"password", IPKVM_JSON_STRING, true},
-		{"totp", IPKVM_JSON_STRING, false},
+	    {"user", IPKVM_JSON_STRING, true},
+	    {"password", IPKVM_JSON_STRING, true},
+	    {"totp", IPKVM_JSON_STRING, false},
 	};
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -225,7 +225,7 @@ void ipkvm_api_login(struct ipkvm_http_req *req)
 	/* Names too long for a user are simply unknown users, with the same answer. */
 	ipkvm_strlcpy(wj->user, user, sizeof(wj->user));
 	const struct ipkvm_user *u =
-		strlen(user) <= IPKVM_USER_NAME_MAX ? ipkvm_users_find(&req->srv->users, user) : NULL;
+	    strlen(user) <= IPKVM_USER_NAME_MAX ? ipkvm_users_find(&req->srv->users, user) : NULL;
 	wj->user_exists = u != NULL;
 	ipkvm_strlcpy(wj->hash, u ? u->hash : ipkvm_password_dummy_hash(), sizeof(wj->hash));
 	wj->password = strdup(ipkvm_json_str(body, "password"));
@@ -275,7 +275,7 @@ void ipkvm_api_check(struct ipkvm_http_req *req)
 struct set_ctx {
 	const char *user;
 	const char *expect_hash; /* refuse when the hash changed meanwhile (NULL: don't care) */
-	const char *new_hash;    /* NULL: keep */
+	const char *new_hash;	 /* NULL: keep */
 	bool set_role;
 	enum ipkvm_role role;
 	int status; /* HTTP status for a refusal */
@@ -360,8 +360,8 @@ static void password_done(struct ipkvm_web_job *wj)
 		if (wj->req)
 			ipkvm_http_reply_error(wj->req, c.status ? c.status : 500,
 					       c.status == 404 ? "not_found"
-					       : c.status  ? "conflict"
-							   : "internal",
+					       : c.status      ? "conflict"
+							       : "internal",
 					       NULL, "%s", err);
 		return;
 	}
@@ -381,8 +381,8 @@ static void password_done(struct ipkvm_web_job *wj)
 void ipkvm_api_password(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {
-		{"old_password", IPKVM_JSON_STRING, true},
-		{"new_password", IPKVM_JSON_STRING, true},
+	    {"old_password", IPKVM_JSON_STRING, true},
+	    {"new_password", IPKVM_JSON_STRING, true},
 	};
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -458,8 +458,9 @@ static void user_add_done(struct ipkvm_web_job *wj)
 				       r == -EEXIST ? "conflict" : "internal", NULL, "%s", err);
 		return;
 	}
-	ipkvm_http_reply_ok(wj->req, 201, json_pack("{s:s, s:s}", "name", nu.name, "role",
-						     ipkvm_role_name(nu.role)));
+	ipkvm_http_reply_ok(
+	    wj->req, 201,
+	    json_pack("{s:s, s:s}", "name", nu.name, "role", ipkvm_role_name(nu.role)));
 }
 
 static bool parse_role(struct ipkvm_http_req *req, const char *s, enum ipkvm_role *role)
@@ -482,9 +483,9 @@ void ipkvm_api_users(struct ipkvm_http_req *req)
 		return;
 	}
 	static const struct ipkvm_json_field fields[] = {
-		{"name", IPKVM_JSON_STRING, true},
-		{"password", IPKVM_JSON_STRING, true},
-		{"role", IPKVM_JSON_STRING, true},
+	    {"name", IPKVM_JSON_STRING, true},
+	    {"password", IPKVM_JSON_STRING, true},
+	    {"role", IPKVM_JSON_STRING, true},
 	};
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -520,8 +521,8 @@ out:
 	json_decref(body);
 }
 
-static void user_set_finish(struct ipkvm_server *srv, struct ipkvm_http_req *req,
-			    const char *addr, const struct ipkvm_auth *caller, struct set_ctx *c)
+static void user_set_finish(struct ipkvm_server *srv, struct ipkvm_http_req *req, const char *addr,
+			    const struct ipkvm_auth *caller, struct set_ctx *c)
 {
 	char err[256];
 	int r = ipkvm_web_edit_users(srv, edit_set, c, err, sizeof(err));
@@ -547,10 +548,9 @@ static void user_set_finish(struct ipkvm_server *srv, struct ipkvm_http_req *req
 		return;
 	}
 	const struct ipkvm_user *u = ipkvm_users_find(&srv->users, c->user);
-	ipkvm_http_reply_ok(req, 200,
-			    u ? json_pack("{s:s, s:s}", "name", u->name, "role",
-					  ipkvm_role_name(u->role))
-			      : NULL);
+	ipkvm_http_reply_ok(
+	    req, 200,
+	    u ? json_pack("{s:s, s:s}", "name", u->name, "role", ipkvm_role_name(u->role)) : NULL);
 }
 
 static void user_set_done(struct ipkvm_web_job *wj)
@@ -561,8 +561,8 @@ static void user_set_done(struct ipkvm_web_job *wj)
 					       strerror(-wj->hash_err));
 		return;
 	}
-	struct set_ctx c = {.user = wj->user, .new_hash = wj->new_hash, .set_role = wj->set_role,
-			    .role = wj->role};
+	struct set_ctx c = {
+	    .user = wj->user, .new_hash = wj->new_hash, .set_role = wj->set_role, .role = wj->role};
 	user_set_finish(wj->srv, wj->req, wj->addr, &wj->caller, &c);
 }
 
@@ -629,7 +629,7 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 		ipkvm_ws_sweep(srv);
 		if (r < 0)
 			ipkvm_http_reply_error(req, c.status ? c.status : 500,
-					       c.status == 404   ? "not_found"
+					       c.status == 404	 ? "not_found"
 					       : c.status == 409 ? "conflict"
 								 : "internal",
 					       NULL, "%s", err);
@@ -638,8 +638,8 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 		return;
 	}
 	static const struct ipkvm_json_field fields[] = {
-		{"password", IPKVM_JSON_STRING, false},
-		{"role", IPKVM_JSON_STRING, false},
+	    {"password", IPKVM_JSON_STRING, false},
+	    {"role", IPKVM_JSON_STRING, false},
 	};
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)

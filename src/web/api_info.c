@@ -13,11 +13,11 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 	json_t *backends = json_pack("{s:s, s:s, s:s, s:s}", "video", "none", "hid", "none", "atx",
 				     "none", "msd", "none");
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
-	ipkvm_http_reply_ok(
-		req, 200,
-		json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:{s:s, s:s}}", "version", IPKVM_VERSION,
-			  "hostname", srv->hostname, "uptime", (json_int_t)(now - srv->started),
-			  "started", (json_int_t)srv->started, "backends", backends, "features",
-			  features, "user", "name", req->auth.user, "role",
-			  ipkvm_role_name(req->auth.role)));
+	ipkvm_http_reply_ok(req, 200,
+			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:{s:s, s:s}}", "version",
+				      IPKVM_VERSION, "hostname", srv->hostname, "uptime",
+				      (json_int_t)(now - srv->started), "started",
+				      (json_int_t)srv->started, "backends", backends, "features",
+				      features, "user", "name", req->auth.user, "role",
+				      ipkvm_role_name(req->auth.role)));
 }

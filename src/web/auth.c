@@ -86,7 +86,8 @@ void ipkvm_web_refresh_credentials(struct ipkvm_server *srv)
 		ipkvm_sessions_foreach(srv->sessions, collect_stale, &rc);
 		for (size_t i = 0; i < rc.n; i++) {
 			size_t ended = ipkvm_sessions_end_user(srv->sessions, rc.users[i]);
-			LOG_INFO("%s: credentials changed, ended %zu session(s)", rc.users[i], ended);
+			LOG_INFO("%s: credentials changed, ended %zu session(s)", rc.users[i],
+				 ended);
 		}
 		free(rc.users);
 	}
@@ -164,8 +165,8 @@ bool ipkvm_web_auth_valid(struct ipkvm_server *srv, struct ipkvm_auth *auth, boo
 {
 	ipkvm_web_refresh_credentials(srv);
 	if (auth->kind == IPKVM_AUTH_SESSION) {
-		struct ipkvm_session *s = ipkvm_sessions_get(srv->sessions, auth->session_id,
-							     ipkvm_now());
+		struct ipkvm_session *s =
+		    ipkvm_sessions_get(srv->sessions, auth->session_id, ipkvm_now());
 		if (!s)
 			return false;
 		if (touch)
@@ -211,7 +212,7 @@ int64_t *ipkvm_web_totp_last(struct ipkvm_server *srv, const char *user)
 		if (strcmp(srv->totp_seen[i].user, user) == 0)
 			return &srv->totp_seen[i].step;
 	struct ipkvm_totp_seen *grown =
-		realloc(srv->totp_seen, (srv->n_totp_seen + 1) * sizeof(*grown));
+	    realloc(srv->totp_seen, (srv->n_totp_seen + 1) * sizeof(*grown));
 	if (!grown)
 		return NULL;
 	srv->totp_seen = grown;

@@ -143,8 +143,8 @@ int ipkvm_cert_ensure(const char *dir, const char *listen)
 	snprintf(cn, sizeof(cn), "ipkvm %.200s", host);
 	X509_NAME *name = X509_get_subject_name(x);
 	if (!X509_set_version(x, 2) ||
-	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const uint8_t *)"ipkvm", -1,
-					-1, 0) ||
+	    !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const uint8_t *)"ipkvm", -1, -1,
+					0) ||
 	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const uint8_t *)cn, -1, -1,
 					0) ||
 	    !X509_set_issuer_name(x, name) || !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||

@@ -28,13 +28,13 @@
 #define DRAIN_MAX (16u << 20)
 
 static const char security_headers[] =
-	"x-content-type-options: nosniff\r\n"
-	"x-frame-options: DENY\r\n"
-	"referrer-policy: no-referrer\r\n"
-	"cross-origin-opener-policy: same-origin\r\n"
-	"content-security-policy: default-src 'self'; img-src 'self' data: blob:; "
-	"media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; "
-	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
+    "x-content-type-options: nosniff\r\n"
+    "x-frame-options: DENY\r\n"
+    "referrer-policy: no-referrer\r\n"
+    "cross-origin-opener-policy: same-origin\r\n"
+    "content-security-policy: default-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
 
 struct route {
 	const char *path;
@@ -53,21 +53,20 @@ static void api_ws_plain(struct ipkvm_http_req *req)
 }
 
 static const struct route routes[] = {
-	{"/api/auth/login", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, true,
-	 ipkvm_api_login},
-	{"/api/auth/logout", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
-	 ipkvm_api_logout},
-	{"/api/auth/check", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
-	 ipkvm_api_check},
-	{"/api/auth/password", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
-	 ipkvm_api_password},
-	{"/api/info", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-	 ipkvm_api_info},
-	{"/api/users", false, IPKVM_GET | IPKVM_POST, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
-	 ipkvm_api_users},
-	{"/api/users/", true, IPKVM_POST | IPKVM_DELETE, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
-	 ipkvm_api_user},
-	{"/api/ws", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false, api_ws_plain},
+    {"/api/auth/login", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, true,
+     ipkvm_api_login},
+    {"/api/auth/logout", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
+     ipkvm_api_logout},
+    {"/api/auth/check", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
+     ipkvm_api_check},
+    {"/api/auth/password", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
+     ipkvm_api_password},
+    {"/api/info", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_info},
+    {"/api/users", false, IPKVM_GET | IPKVM_POST, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
+     ipkvm_api_users},
+    {"/api/users/", true, IPKVM_POST | IPKVM_DELETE, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
+     ipkvm_api_user},
+    {"/api/ws", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false, api_ws_plain},
 };
 
 /* Public static files: the login page and what it loads. */
@@ -79,10 +78,10 @@ static const struct {
 	enum lws_token_indexes tok;
 	const char *name;
 } methods[] = {
-	{IPKVM_GET, WSI_TOKEN_GET_URI, "GET"},          {IPKVM_POST, WSI_TOKEN_POST_URI, "POST"},
-	{IPKVM_PUT, WSI_TOKEN_PUT_URI, "PUT"},          {IPKVM_DELETE, WSI_TOKEN_DELETE_URI, "DELETE"},
-	{IPKVM_PATCH, WSI_TOKEN_PATCH_URI, "PATCH"},    {IPKVM_OPTIONS, WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
-	{IPKVM_HEAD, WSI_TOKEN_HEAD_URI, "HEAD"},
+    {IPKVM_GET, WSI_TOKEN_GET_URI, "GET"},	 {IPKVM_POST, WSI_TOKEN_POST_URI, "POST"},
+    {IPKVM_PUT, WSI_TOKEN_PUT_URI, "PUT"},	 {IPKVM_DELETE, WSI_TOKEN_DELETE_URI, "DELETE"},
+    {IPKVM_PATCH, WSI_TOKEN_PATCH_URI, "PATCH"}, {IPKVM_OPTIONS, WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+    {IPKVM_HEAD, WSI_TOKEN_HEAD_URI, "HEAD"},
 };
 
 static enum ipkvm_method request_method(struct lws *wsi)
@@ -167,8 +166,8 @@ static void reply_json(struct ipkvm_http_req *req, int status, json_t *j)
 	char *text = j ? ipkvm_json_dump(j, &len) : NULL;
 	json_decref(j);
 	if (!text) {
-		static const char oom[] =
-			"{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+		static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"internal\","
+					  "\"message\":\"out of memory\"}}";
 		ipkvm_http_reply(req, 500, "application/json", oom, sizeof(oom) - 1);
 		return;
 	}
@@ -181,8 +180,8 @@ void ipkvm_http_reply_ok(struct ipkvm_http_req *req, int status, json_t *result)
 	reply_json(req, status, ipkvm_json_ok(result));
 }
 
-void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code,
-			    json_t *extra, const char *fmt, ...)
+void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code, json_t *extra,
+			    const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -200,8 +199,8 @@ json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json
 			     size_t nfields)
 {
 	char err[256];
-	json_t *j = ipkvm_json_parse_object(req->body ? req->body : "", req->body_len, err,
-					    sizeof(err));
+	json_t *j =
+	    ipkvm_json_parse_object(req->body ? req->body : "", req->body_len, err, sizeof(err));
 	if (!j) {
 		ipkvm_http_reply_error(req, 400, "bad_json", NULL, "%s", err);
 		return NULL;
@@ -243,16 +242,16 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 	}
 	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	if (req->resp_len &&
-	    lws_write(wsi, (uint8_t *)req->resp + LWS_PRE, req->resp_len, LWS_WRITE_HTTP_FINAL) !=
-		    (int)req->resp_len)
+	if (req->resp_len && lws_write(wsi, (uint8_t *)req->resp + LWS_PRE, req->resp_len,
+				       LWS_WRITE_HTTP_FINAL) != (int)req->resp_len)
 		return -1;
 	LOG_DEBUG("%s %s -> %d (%zu bytes)", req->addr, req->path, req->status, req->resp_len);
 	if (close_after)
 		return -1;
 	/* Keep-alive: the next request on this connection starts from a clean slate. */
 	free(req->resp);
-	req->resp = NULL;
+	free(req->body);
+	req->resp = req->body = NULL;
 	req->headers_len = 0;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -273,15 +272,15 @@ static const char *mime_type(const char *path)
 	static const struct {
 		const char *ext, *type;
 	} types[] = {
-		{".html", "text/html; charset=utf-8"},
-		{".js", "text/javascript; charset=utf-8"},
-		{".css", "text/css; charset=utf-8"},
-		{".svg", "image/svg+xml"},
-		{".png", "image/png"},
-		{".ico", "image/x-icon"},
-		{".json", "application/json"},
-		{".woff2", "font/woff2"},
-		{".txt", "text/plain; charset=utf-8"},
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".json", "application/json"},
+	    {".woff2", "font/woff2"},
+	    {".txt", "text/plain; charset=utf-8"},
 	};
 	const char *dot = strrchr(path, '.');
 	if (dot)
@@ -331,8 +330,8 @@ static int serve_static(struct ipkvm_http_req *req)
 		return 0;
 	}
 	char headers[sizeof(security_headers) + 64];
-	int n = snprintf(headers, sizeof(headers), "%scache-control: no-cache\r\n",
-			 security_headers);
+	int n =
+	    snprintf(headers, sizeof(headers), "%scache-control: no-cache\r\n", security_headers);
 	int r = lws_serve_http_file(req->wsi, file, mime_type(rel), headers, n);
 	if (r < 0)
 		return -1;
@@ -345,8 +344,9 @@ static const struct route *find_route(const char *path)
 {
 	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(routes); i++) {
 		const struct route *r = &routes[i];
-		if (r->prefix ? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)]
-			      : strcmp(path, r->path) == 0)
+		if (r->prefix
+			? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)]
+			: strcmp(path, r->path) == 0)
 			return r;
 	}
 	return NULL;
@@ -390,7 +390,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	if (!api)
 		for (size_t i = 0; i < IPKVM_ARRAY_SIZE(public_files); i++)
 			if (strcmp(req->path, public_files[i]) == 0)
-				public = true;
+	public = true;
 
 	if (!public && ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0) {
 		if (!api && (req->method & (IPKVM_GET | IPKVM_HEAD))) {
@@ -429,9 +429,10 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	}
 	if (req->content_length > 0) {
 		if (req->content_length > (size_t)srv->cfg->max_body)
-			ipkvm_http_reply_error(req, 413, "too_large", NULL,
-					       "request body of %zu bytes is over the %d byte limit",
-					       req->content_length, srv->cfg->max_body);
+			ipkvm_http_reply_error(
+			    req, 413, "too_large", NULL,
+			    "request body of %zu bytes is over the %d byte limit",
+			    req->content_length, srv->cfg->max_body);
 		else if (!has_json_content_type(wsi))
 			ipkvm_http_reply_error(req, 415, "unsupported_media_type", NULL,
 					       "request bodies must be application/json");
@@ -538,6 +539,9 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		/* lws does not call CLOSED_HTTP for every connection it drops (context
+		 * teardown): DROP_PROTOCOL comes before it frees our data in every case. */
 		if (pss && !pss->is_ws)
 			req_reset(&pss->req);
 		return 0;
@@ -575,8 +579,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 }
 
 /* The plain-HTTP vhost: every request is sent to the same path on HTTPS. */
-int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			    void *in, size_t len)
+int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			    size_t len)
 {
 	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
 	if (reason != LWS_CALLBACK_HTTP)
@@ -593,7 +597,8 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 	if (colon)
 		*colon = '\0';
 	for (const char *c = host; *c; c++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:", *c))
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:",
+			    *c))
 			return lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL) ? -1 : 0;
 	if (!path || path[0] != '/' || !path_chars_ok(path))
 		path = "/";
@@ -609,7 +614,8 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 		args[o++] = i ? '&' : '?';
 		for (int k = 0; k < n; k++) {
 			unsigned char c = (unsigned char)frag[k];
-			if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~=",
+			if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+				   "._~=",
 				   c) &&
 			    c)
 				args[o++] = (char)c;
@@ -625,7 +631,8 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 	uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
 	if (lws_add_http_common_headers(wsi, HTTP_STATUS_MOVED_PERMANENTLY, "text/plain", 0, &p,
 					end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_LOCATION, (uint8_t *)loc, n, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_LOCATION, (uint8_t *)loc, n, &p,
+					 end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;

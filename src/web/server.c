@@ -38,14 +38,14 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			size_t len);
 
 static const struct lws_protocols https_protocols[] = {
-	{"ipkvm", ipkvm_http_callback, sizeof(struct ipkvm_pss), 4096, 0, NULL, 0},
-	{"ipkvm-raw", raw_callback, 0, 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
+    {"ipkvm", ipkvm_http_callback, sizeof(struct ipkvm_pss), 4096, 0, NULL, 0},
+    {"ipkvm-raw", raw_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static const struct lws_protocols redirect_protocols[] = {
-	{"ipkvm-redirect", ipkvm_redirect_callback, 0, 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
+    {"ipkvm-redirect", ipkvm_redirect_callback, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static void lws_log_emit(int level, const char *line)
@@ -120,7 +120,7 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 static void tick(lws_sorted_usec_list_t *sul)
 {
 	struct ipkvm_server *srv =
-		(struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, tick));
+	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, tick));
 	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
 	ipkvm_ws_sweep(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
@@ -330,10 +330,13 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	lws_set_log_level(getenv("IPKVM_LWS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN, lws_log_emit);
+	lws_set_log_level(getenv("IPKVM_LWS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
+						    : LLL_ERR | LLL_WARN,
+			  lws_log_emit);
 	srv->sessions = ipkvm_sessions_create(cfg->session_idle, cfg->session_lifetime,
 					      (size_t)cfg->max_sessions);
-	srv->throttle = ipkvm_throttle_create(cfg->login_max_failures, cfg->login_backoff_max, 4096);
+	srv->throttle =
+	    ipkvm_throttle_create(cfg->login_max_failures, cfg->login_backoff_max, 4096);
 	srv->events = ipkvm_events_create();
 	if (!srv->sessions || !srv->throttle || !srv->events)
 		goto err;

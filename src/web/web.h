@@ -24,10 +24,10 @@
 #include "core/json.h"
 #include "core/worker.h"
 
-#define IPKVM_URL_MAX      1024
-#define IPKVM_ADDR_MAX     64
+#define IPKVM_URL_MAX	   1024
+#define IPKVM_ADDR_MAX	   64
 #define IPKVM_COOKIE_NAME  "ipkvm_session"
-#define IPKVM_WS_QUEUE     64 /* messages a WebSocket client may lag behind before it is cut */
+#define IPKVM_WS_QUEUE	   64 /* messages a WebSocket client may lag behind before it is cut */
 #define IPKVM_RESP_HEADERS 1024
 
 enum ipkvm_method {
@@ -46,9 +46,9 @@ struct ipkvm_auth {
 	enum ipkvm_auth_kind kind;
 	char user[IPKVM_USER_NAME_MAX + 1];
 	enum ipkvm_role role;
-	uint64_t session_id;               /* kind == SESSION */
+	uint64_t session_id;		       /* kind == SESSION */
 	char token_id[IPKVM_TOKEN_ID_LEN + 1]; /* kind == TOKEN */
-	int64_t expires;                   /* unix s; 0 = does not expire */
+	int64_t expires;		       /* unix s; 0 = does not expire */
 };
 
 struct ipkvm_server;
@@ -136,18 +136,18 @@ struct ipkvm_server {
 /* http.c */
 int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			size_t len);
-int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-			    void *in, size_t len);
+int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			    size_t len);
 void ipkvm_http_header(struct ipkvm_http_req *req, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Queues a response (body copied). */
 void ipkvm_http_reply(struct ipkvm_http_req *req, int status, const char *content_type,
 		      const void *body, size_t len);
 /* 2xx with the {"ok":true,"result":...} envelope; result stolen (NULL → {}). */
 void ipkvm_http_reply_ok(struct ipkvm_http_req *req, int status, json_t *result);
 /* 4xx/5xx with the error envelope; extra (stolen, may be NULL) is merged into "error". */
-void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code,
-			    json_t *extra, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code, json_t *extra,
+			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Parses and checks the JSON request body; on failure replies 400 and returns NULL. */
 json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json_field *fields,
 			     size_t nfields);

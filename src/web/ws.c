@@ -93,8 +93,8 @@ int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, st
 static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t len)
 {
 	static const struct ipkvm_json_field fields[] = {
-		{"event", IPKVM_JSON_STRING, true},
-		{"data", IPKVM_JSON_OBJECT, false},
+	    {"event", IPKVM_JSON_STRING, true},
+	    {"data", IPKVM_JSON_OBJECT, false},
 	};
 	char err[256];
 	json_t *msg = ipkvm_json_parse_object(text, len, err, sizeof(err));
@@ -103,7 +103,8 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 		return;
 	}
 	if (ipkvm_json_check(msg, fields, IPKVM_ARRAY_SIZE(fields), err, sizeof(err)) < 0) {
-		send_new(c, "error", json_pack("{s:s, s:s}", "code", "bad_request", "message", err));
+		send_new(c, "error",
+			 json_pack("{s:s, s:s}", "code", "bad_request", "message", err));
 		json_decref(msg);
 		return;
 	}

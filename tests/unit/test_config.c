@@ -245,9 +245,9 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     /* sections and keys */
-    {"[sever]\nport = 1\n", ":2: [sever] port: unknown section (did you mean [server]?)"},
+    {"[sever]\nport = 1\n", ":1: [sever] port: unknown section (did you mean [server]?)"},
     {"[video]\ndevice = /dev/video0\n",
-     ":2: [video] device: unknown section (the sections are server, auth and log)"},
+     ":1: [video] device: unknown section (the sections are server, auth and log)"},
     {"[server]\nprot = 1\n", ":2: [server] prot: unknown key (did you mean port?)"},
     {"[server]\nPort = 1\n", ":2: [server] Port: unknown key (did you mean port?)"},
     {"[server]\npassword = hunter2\n", ":2: [server] password: unknown key"},
