@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# Runs ipkvmd in the foreground on the demo configuration, with its state under the build
-# directory, and says where to point a browser and how to log in.
-set -euo pipefail
+# Runs ipkvmd on the demo configuration, with its state under the build directory, and says
+# where to point a browser and how to log in. Ctrl+C stops it.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 state="$PWD/$build/demo-state"
-mkdir -p "$state"
 port=$(sed -n 's/^port *= *\([0-9]*\).*/\1/p' data/demo.ini | head -n1)
-if [ ! -f "$state/users" ]; then
-	# First run: let the daemon make the admin, then show the password it chose.
-	"$build/ipkvmd" --config data/demo.ini --state-dir "$state" --web-root "$PWD/web" &
-	pid=$!
-	for _ in $(seq 1 50); do [ -f "$state/initial-admin-password" ] && break; sleep 0.1; done
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-fi
+port=${port:-8443}
+mkdir -p "$state"
+
+"$build/ipkvmd" --config data/demo.ini --state-dir "$state" --web-root "$PWD/web" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' INT TERM
+# Wait until it serves (it makes the admin and the certificate on its first start).
+for _ in $(seq 1 100); do
+	kill -0 "$pid" 2>/dev/null || { wait "$pid"; echo "ipkvmd did not start (see above)" >&2; exit 1; }
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
 echo
-echo "  ipkvm demo: open https://localhost:${port:-8443}/"
+echo "  ipkvm demo: open https://localhost:$port/"
 echo "  (the certificate is self-signed: accept the browser's warning once)"
 if [ -f "$state/initial-admin-password" ]; then
 	echo "  user: admin    password: $(cat "$state/initial-admin-password")"
@@ -26,4 +29,4 @@ else
 fi
 echo "  stop with Ctrl+C"
 echo
-exec "$build/ipkvmd" --config data/demo.ini --state-dir "$state" --web-root "$PWD/web"
+wait "$pid"

@@ -143,7 +143,6 @@ int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipk
 {
 	char value[512];
 	memset(out, 0, sizeof(*out));
-	ipkvm_web_refresh_credentials(srv);
 
 	int n = lws_hdr_copy(wsi, value, sizeof(value), WSI_TOKEN_HTTP_AUTHORIZATION);
 	if (n > 0) {

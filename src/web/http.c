@@ -372,7 +372,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	req->wsi = wsi;
 	peer_addr(wsi, req->addr, sizeof(req->addr));
 	req->method = request_method(wsi);
-	/* Login and everything else see the users file as it is now. */
+	/* Every request, login included, sees the users and tokens files as they are now. */
 	ipkvm_web_refresh_credentials(srv);
 	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
 	    req->path[0] != '/') {
@@ -497,6 +497,7 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
 		return -1;
 	ipkvm_strlcpy(req.path, path_chars_ok(uri) ? uri : "/", sizeof(req.path));
+	ipkvm_web_refresh_credentials(srv);
 	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
 		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
 	else if (strcmp(uri, "/api/ws") != 0)

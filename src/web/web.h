@@ -157,7 +157,8 @@ json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json
  * user was deleted or whose password or role changed. */
 void ipkvm_web_refresh_credentials(struct ipkvm_server *srv);
 /* Authenticates a request from its cookie or bearer token. touch: counts as activity.
- * Returns 0 (out filled) or -EACCES. */
+ * Callers refresh the credentials first (once per request). Returns 0 (out filled) or
+ * -EACCES. */
 int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipkvm_auth *out,
 			   bool touch);
 /* Whether an earlier authentication still holds (session alive, token valid, role same). */
