@@ -50,8 +50,15 @@ int ipkvm_audit(const char *state_dir, const char *event, const char *user, cons
 	int r = 0;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, IPKVM_AUDIT_FILE);
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+	if (fd < 0) {
 		r = -errno;
+	} else {
+		ssize_t w = write(fd, text, len);
+		if (w < 0)
+			r = -errno;
+		else if ((size_t)w != len)
+			r = -EIO; /* a cut record (disk full, file size limit) is a failure */
+	}
 	if (fd >= 0)
 		close(fd);
 	free(text);

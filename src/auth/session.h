@@ -35,7 +35,8 @@ struct ipkvm_sessions *ipkvm_sessions_create(int idle, int lifetime, size_t max)
 void ipkvm_sessions_destroy(struct ipkvm_sessions *ss);
 
 /* Starts a session; writes its token (IPKVM_SESSION_TOKEN_LEN chars + NUL) to token_out.
- * Returns the new session or NULL (-errno in *err when err is not NULL). */
+ * Returns the new session or NULL (no randomness). Session pointers stay valid only until
+ * the next call that may end a session (start, lookup, get, end*, expire): keep ids. */
 struct ipkvm_session *ipkvm_sessions_start(struct ipkvm_sessions *ss, const char *user,
 					   enum ipkvm_role role, const char *cred, int64_t now,
 					   char *token_out);

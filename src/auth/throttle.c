@@ -4,6 +4,7 @@
 #define LOG_TAG "throttle"
 #include "auth/throttle.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,10 +61,12 @@ static void forget_stale(struct ipkvm_throttle *t, int64_t now_ms)
 	}
 }
 
+/* Keys are compared as stored: cut to KEY_MAX - 1 characters, so an over-long key (a user
+ * name of any length can be tried) still finds its entry. */
 static struct entry *find(struct ipkvm_throttle *t, const char *key)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->v[i].key, key) == 0)
+		if (strncmp(t->v[i].key, key, KEY_MAX - 1) == 0)
 			return &t->v[i];
 	return NULL;
 }
@@ -82,11 +85,23 @@ void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_
 	struct entry *e = find(t, key);
 	if (!e) {
 		if (t->n == t->max) {
-			size_t oldest = 0;
-			for (size_t i = 1; i < t->n; i++)
-				if (t->v[i].last_ms < t->v[oldest].last_ms)
-					oldest = i;
-			t->v[oldest] = t->v[--t->n];
+			/* Make room from the entries not backing off, so a flood of made-up
+			 * names cannot push a blocked key out and reset its back-off; if all
+			 * are blocked, the one whose block ends first goes. */
+			size_t pick = 0;
+			bool pick_blocked = true;
+			for (size_t i = 0; i < t->n; i++) {
+				bool blocked = now_ms < t->v[i].blocked_until_ms;
+				if (i == 0 || (pick_blocked && !blocked) ||
+				    (blocked == pick_blocked &&
+				     (blocked
+					  ? t->v[i].blocked_until_ms < t->v[pick].blocked_until_ms
+					  : t->v[i].last_ms < t->v[pick].last_ms))) {
+					pick = i;
+					pick_blocked = blocked;
+				}
+			}
+			t->v[pick] = t->v[--t->n];
 		}
 		e = &t->v[t->n++];
 		memset(e, 0, sizeof(*e));

@@ -4,11 +4,16 @@
  */
 #include "core/buf.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct ipkvm_buf *ipkvm_buf_new(size_t len)
 {
+	if (len > SIZE_MAX - sizeof(struct ipkvm_buf) - IPKVM_BUF_HEADROOM - 1)
+		return NULL;
+	/* malloc aligns to 16 on our targets; mem is aligned to 16 inside the struct and the
+	 * headroom is a multiple of 16, so data is too. */
 	struct ipkvm_buf *b = malloc(sizeof(*b) + IPKVM_BUF_HEADROOM + len + 1);
 	if (!b)
 		return NULL;

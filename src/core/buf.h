@@ -21,10 +21,11 @@ struct ipkvm_buf {
 	atomic_int refs;
 	size_t len;    /* bytes of data */
 	uint8_t *data; /* IPKVM_BUF_HEADROOM writable bytes precede it */
-	uint8_t mem[];
+	_Alignas(16) uint8_t mem[];
 };
 
-/* A buffer of len bytes (uninitialised) with one reference, or NULL. */
+/* A buffer of len bytes (uninitialised) with one reference, or NULL (no memory, or a len
+ * too large to allocate). */
 struct ipkvm_buf *ipkvm_buf_new(size_t len);
 /* A buffer holding a copy of data. */
 struct ipkvm_buf *ipkvm_buf_copy(const void *data, size_t len);

@@ -1,5 +1,6 @@
 /*
- * json: see json.h.
+ * json: see json.h. Bodies are parsed with any top-level value allowed so that a bare
+ * string or number gets the same clear "expected a JSON object" as an array does.
  */
 #include "core/json.h"
 
@@ -10,7 +11,7 @@
 json_t *ipkvm_json_parse_object(const char *text, size_t len, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!j) {
 		snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", je.line, je.column,
 			 je.text);

@@ -212,8 +212,15 @@ int ipkvm_mkdir_p(const char *dir, mode_t mode)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(path, mode) < 0 && errno != EEXIST)
-		return -errno;
+	if (mkdir(path, mode) < 0) {
+		struct stat st;
+		if (errno != EEXIST)
+			return -errno;
+		if (stat(path, &st) < 0)
+			return -errno;
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+	}
 	return 0;
 }
 

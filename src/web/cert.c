@@ -39,8 +39,15 @@ static void san_append(char *san, size_t len, const char *kind, const char *valu
 {
 	char item[300];
 	snprintf(item, sizeof(item), "%s:%s", kind, value);
-	if (strstr(san, item)) /* crude but enough: no duplicates */
-		return;
+	/* No duplicates: compare whole items, so "DNS:local" is not taken for a prefix of
+	 * "DNS:localhost". */
+	size_t il = strlen(item);
+	for (const char *p = san; *p;) {
+		size_t seg = strcspn(p, ",");
+		if (seg == il && strncmp(p, item, il) == 0)
+			return;
+		p += seg + (p[seg] == ',');
+	}
 	size_t n = strlen(san);
 	snprintf(san + n, len - n, "%s%s", n ? "," : "", item);
 }
@@ -56,7 +63,9 @@ static void build_san(char *san, size_t len, const char *listen)
 	}
 	san_append(san, len, "IP", "127.0.0.1");
 	san_append(san, len, "IP", "::1");
-	if (listen && listen[0]) {
+	/* A specific address is the only one clients can use; a wildcard means every address
+	 * of the machine. */
+	if (listen && listen[0] && strcmp(listen, "0.0.0.0") != 0 && strcmp(listen, "::") != 0) {
 		san_append(san, len, "IP", listen);
 		return;
 	}

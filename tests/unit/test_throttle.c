@@ -1,6 +1,250 @@
+/*
+ * Unit tests for auth/throttle: the exact back-off schedule (nothing for the first
+ * max_failures - 1 failures, then 1, 2, 4, 8 ... s capped at backoff_max, with the remaining
+ * wait rounded up to whole seconds), independent keys, reset on success, forgetting of stale
+ * entries after twice the longest back-off, and the bound on the table.
+ * Times are explicit monotonic milliseconds.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-int main(void) { return 0; }
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/throttle.h"
+#include "core/log.h"
+
+#define T0 5000000 /* an arbitrary monotonic start, ms */
+
+static void fail_n(struct ipkvm_throttle *t, const char *key, int n, int64_t now)
+{
+	for (int i = 0; i < n; i++)
+		ipkvm_throttle_fail(t, key, now);
+}
+
+/* After a failure at now that blocks for secs seconds: exact wait values around the end. */
+static void expect_block(struct ipkvm_throttle *t, const char *key, int64_t now, int secs)
+{
+	assert_int_equal(ipkvm_throttle_check(t, key, now), secs);
+	assert_int_equal(ipkvm_throttle_check(t, key, now + 1), secs); /* rounded up */
+	if (secs > 1) {
+		assert_int_equal(ipkvm_throttle_check(t, key, now + 1000), secs - 1);
+		assert_int_equal(ipkvm_throttle_check(t, key, now + 1001), secs - 1);
+	}
+	assert_int_equal(ipkvm_throttle_check(t, key, now + secs * 1000 - 1), 1);
+	assert_int_equal(ipkvm_throttle_check(t, key, now + secs * 1000), 0);
+}
+
+static void test_schedule(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 60, 16);
+	assert_non_null(t);
+	const char *k = "addr:192.0.2.1";
+	int64_t now = T0;
+	assert_int_equal(ipkvm_throttle_check(t, k, now), 0);
+	/* Failures 1-4: no wait at all. */
+	for (int i = 1; i <= 4; i++) {
+		ipkvm_throttle_fail(t, k, now);
+		assert_int_equal(ipkvm_throttle_check(t, k, now), 0);
+		now += 10;
+	}
+	/* 5th: 1 s, i.e. blocked for the next 999 ms, free at +1000 ms. */
+	ipkvm_throttle_fail(t, k, now);
+	assert_int_equal(ipkvm_throttle_check(t, k, now), 1);
+	assert_int_equal(ipkvm_throttle_check(t, k, now + 999), 1);
+	assert_int_equal(ipkvm_throttle_check(t, k, now + 1000), 0);
+	/* Then 2, 4, 8, 16, 32, and 60 (the cap) from there on. */
+	static const int want[] = {2, 4, 8, 16, 32, 60, 60, 60};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		now += 1000 * 61; /* after the previous block ended */
+		ipkvm_throttle_fail(t, k, now);
+		expect_block(t, k, now, want[i]);
+	}
+	assert_int_equal(ipkvm_throttle_count(t), 1);
+	ipkvm_throttle_destroy(t);
+}
+
+static void test_cap_not_power_of_two(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(1, 3, 16);
+	const char *k = "user:admin";
+	int64_t now = T0;
+	ipkvm_throttle_fail(t, k, now);
+	expect_block(t, k, now, 1);
+	now += 5000;
+	ipkvm_throttle_fail(t, k, now);
+	expect_block(t, k, now, 2);
+	now += 5000;
+	ipkvm_throttle_fail(t, k, now);
+	expect_block(t, k, now, 3); /* 4 capped to 3 */
+	/* Very many failures: no overflow of the doubling, still the cap. */
+	for (int i = 0; i < 100; i++) {
+		now += 1000;
+		ipkvm_throttle_fail(t, k, now);
+	}
+	expect_block(t, k, now, 3);
+	ipkvm_throttle_destroy(t);
+
+	/* A large cap reached only after many doublings. */
+	t = ipkvm_throttle_create(5, 3600, 16);
+	now = T0;
+	fail_n(t, k, 5 + 11, now); /* over = 11: 2048 s */
+	assert_int_equal(ipkvm_throttle_check(t, k, now), 2048);
+	ipkvm_throttle_fail(t, k, now); /* 4096 → 3600 */
+	assert_int_equal(ipkvm_throttle_check(t, k, now), 3600);
+	fail_n(t, k, 40, now); /* over >= 30 */
+	assert_int_equal(ipkvm_throttle_check(t, k, now), 3600);
+	ipkvm_throttle_destroy(t);
+}
+
+static void test_keys_independent(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 60, 16);
+	fail_n(t, "addr:192.0.2.1", 5, T0);
+	fail_n(t, "user:admin", 4, T0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.1", T0), 1);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.2", T0), 0);
+	assert_int_equal(ipkvm_throttle_check(t, "user:admin", T0), 0);
+	assert_int_equal(ipkvm_throttle_check(t, "user:admi", T0), 0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.10", T0), 0);
+	assert_int_equal(ipkvm_throttle_count(t), 2);
+	ipkvm_throttle_fail(t, "user:admin", T0);
+	assert_int_equal(ipkvm_throttle_check(t, "user:admin", T0), 1);
+	ipkvm_throttle_destroy(t);
+}
+
+static void test_success_resets(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 60, 16);
+	const char *k = "user:admin";
+	fail_n(t, k, 6, T0);
+	fail_n(t, "user:other", 5, T0);
+	assert_int_equal(ipkvm_throttle_check(t, k, T0), 2);
+	assert_int_equal(ipkvm_throttle_count(t), 2);
+	ipkvm_throttle_success(t, k);
+	assert_int_equal(ipkvm_throttle_check(t, k, T0), 0);
+	assert_int_equal(ipkvm_throttle_count(t), 1);
+	/* The other key is untouched. */
+	assert_int_equal(ipkvm_throttle_check(t, "user:other", T0), 1);
+	/* The count starts again from zero: 4 failures free, the 5th blocks 1 s. */
+	fail_n(t, k, 4, T0 + 10);
+	assert_int_equal(ipkvm_throttle_check(t, k, T0 + 10), 0);
+	ipkvm_throttle_fail(t, k, T0 + 10);
+	assert_int_equal(ipkvm_throttle_check(t, k, T0 + 10), 1);
+	/* Success for an unknown key changes nothing. */
+	ipkvm_throttle_success(t, "user:nobody");
+	assert_int_equal(ipkvm_throttle_count(t), 2);
+	ipkvm_throttle_destroy(t);
+}
+
+static void test_stale_forgotten(void **state)
+{
+	const int backoff_max = 10;
+	const int64_t keep = 2 * backoff_max * 1000;
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, backoff_max, 16);
+	fail_n(t, "a", 4, T0);
+	/* Quiet for less than twice the longest back-off: remembered. */
+	ipkvm_throttle_fail(t, "b", T0 + keep - 1);
+	assert_int_equal(ipkvm_throttle_count(t), 2);
+	ipkvm_throttle_fail(t, "a", T0 + keep - 1); /* 5th failure of a */
+	assert_int_equal(ipkvm_throttle_check(t, "a", T0 + keep - 1), 1);
+	ipkvm_throttle_destroy(t);
+
+	t = ipkvm_throttle_create(5, backoff_max, 16);
+	fail_n(t, "a", 4, T0);
+	/* Quiet for longer: forgotten, and its failures with it. */
+	ipkvm_throttle_fail(t, "b", T0 + keep + 1);
+	assert_int_equal(ipkvm_throttle_count(t), 1);
+	ipkvm_throttle_fail(t, "a", T0 + keep + 1); /* first failure again */
+	assert_int_equal(ipkvm_throttle_check(t, "a", T0 + keep + 1), 0);
+	assert_int_equal(ipkvm_throttle_count(t), 2);
+	ipkvm_throttle_destroy(t);
+
+	/* A key at the cap is forgotten too once quiet long enough. */
+	t = ipkvm_throttle_create(1, backoff_max, 16);
+	fail_n(t, "a", 10, T0);
+	assert_int_equal(ipkvm_throttle_check(t, "a", T0), backoff_max);
+	ipkvm_throttle_fail(t, "b", T0 + keep + 1);
+	assert_int_equal(ipkvm_throttle_count(t), 1);
+	ipkvm_throttle_destroy(t);
+}
+
+static void test_table_bound(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 60, 3);
+	ipkvm_throttle_fail(t, "k1", T0);
+	ipkvm_throttle_fail(t, "k2", T0 + 1);
+	ipkvm_throttle_fail(t, "k3", T0 + 2);
+	ipkvm_throttle_fail(t, "k1", T0 + 3); /* k1 is now the most recently active */
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+	ipkvm_throttle_fail(t, "k4", T0 + 4); /* evicts k2, the longest idle */
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+
+	/* k1 kept its 2 failures: 3 more block it. */
+	fail_n(t, "k1", 3, T0 + 5);
+	assert_int_equal(ipkvm_throttle_check(t, "k1", T0 + 5), 1);
+	/* k2 starts over: 4 more failures do not block (they would if it had been kept). */
+	for (int i = 0; i < 4; i++)
+		ipkvm_throttle_fail(t, "k2", T0 + 6 + i);
+	assert_int_equal(ipkvm_throttle_check(t, "k2", T0 + 10), 0);
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+	/* k1 is still there (k3 and k4 were older). */
+	assert_int_equal(ipkvm_throttle_check(t, "k1", T0 + 10), 1);
+
+	/* Many distinct keys: the table never grows past its bound. */
+	char key[32];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "addr:10.0.0.%d", i);
+		ipkvm_throttle_fail(t, key, T0 + 100 + i);
+		assert_true(ipkvm_throttle_count(t) <= 3);
+	}
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+	ipkvm_throttle_destroy(t);
+	ipkvm_throttle_destroy(NULL);
+}
+
+/* BUG (reported): keys are stored truncated to 95 characters (KEY_MAX 96) but looked up by
+ * strcmp against the full key, so a key of 96+ characters never finds its entry: every
+ * failure adds a new entry with one failure and the key is never throttled. The header puts
+ * no limit on key length. */
+static int setup_t(void **state)
+{
+	*state = ipkvm_throttle_create(5, 60, 16);
+	return *state ? 0 : -1;
+}
+
+static int teardown_t(void **state)
+{
+	ipkvm_throttle_destroy(*state);
+	return 0;
+}
+
+static void test_long_key_throttled(void **state)
+{
+	struct ipkvm_throttle *t = *state;
+	char key[130];
+	memcpy(key, "user:", 5);
+	memset(key + 5, 'x', sizeof(key) - 6);
+	key[sizeof(key) - 1] = '\0';
+	fail_n(t, key, 5, T0);
+	assert_int_equal(ipkvm_throttle_count(t), 1);
+	assert_int_equal(ipkvm_throttle_check(t, key, T0), 1);
+}
+
+int main(void)
+{
+	ipkvm_log_set_level(IPKVM_LOG_ERROR);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_cap_not_power_of_two),
+	    cmocka_unit_test(test_keys_independent),
+	    cmocka_unit_test(test_success_resets),
+	    cmocka_unit_test(test_stale_forgotten),
+	    cmocka_unit_test(test_table_bound),
+	    cmocka_unit_test_setup_teardown(test_long_key_throttled, setup_t, teardown_t),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
