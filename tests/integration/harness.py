@@ -50,10 +50,13 @@ SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer", "Thr
 _live = set()
 _live_lock = threading.Lock()
 _ports_used = set()
+_shutting_down = False
 
 
 def _kill_all():
+    global _shutting_down
     with _live_lock:
+        _shutting_down = True   # from now on start() kills what it spawns
         procs = list(_live)
     for p in procs:
         try:
@@ -65,6 +68,10 @@ def _kill_all():
 
 
 atexit.register(_kill_all)
+
+
+def shutting_down():
+    return _shutting_down
 
 
 def free_port():
@@ -83,14 +90,22 @@ def free_port():
     raise RuntimeError("no free port found")
 
 
-def sanitizer_excerpt(text):
-    """The sanitizer report in text (a few lines around the first marker), or None."""
-    for m in SANITIZER_MARKERS:
-        i = text.find(m)
-        if i >= 0:
-            start = text.rfind("\n", 0, max(0, i - 200)) + 1
-            return text[start:start + 3000]
-    return None
+def sanitizer_excerpt(text, limit=4000):
+    """The first sanitizer report in text (from its "=====" banner or its line on), or None."""
+    hits = [i for i in (text.find(m) for m in SANITIZER_MARKERS) if i >= 0]
+    if not hits:
+        return None
+    i = min(hits)
+    start = text.rfind("\n", 0, i) + 1
+    banner = text.rfind("=================", 0, start)
+    if banner >= 0 and start - banner < 200:
+        start = text.rfind("\n", 0, banner) + 1
+    return text[start:start + limit]
+
+
+def sanitizer_headline(report):
+    m = re.search(r"ERROR: (\w+Sanitizer: [^\n]*)|(runtime error: [^\n]*)", report)
+    return (m.group(1) or m.group(2)).strip() if m else "sanitizer report"
 
 
 def tail(text, lines=25):
@@ -281,6 +296,10 @@ class Daemon:
             err.close()
         with _live_lock:
             _live.add(self.proc)
+            late = _shutting_down
+        if late:
+            self.kill()
+            raise DaemonError("the runner is shutting down")
         self.stopped = False
         self.wait_ready()
         pw = os.path.join(self.state_dir, "initial-admin-password")
@@ -370,8 +389,8 @@ class Daemon:
             _live.discard(self.proc)
         rep = sanitizer_excerpt(self.stderr())
         if rep:
-            problems.append("sanitizer report in daemon stderr (%s):\n%s"
-                            % (self.stderr_path, rep))
+            problems.append("%s in daemon stderr (%s):\n%s"
+                            % (sanitizer_headline(rep), self.stderr_path, rep))
         elif problems:
             problems.append("daemon stderr tail (%s):\n%s" % (self.stderr_path,
                                                             tail(self.stderr())))
@@ -387,12 +406,14 @@ class Daemon:
         argv = [self.ipkvmd, "--state-dir", self.state_dir, "user"] + list(args)
         try:
             p = subprocess.run(argv, input=input, capture_output=True, text=True,
-                               timeout=timeout, env=self.env)
+                               timeout=timeout, env=self.env,
+                               stdin=None if input is not None else subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise AssertionError("%s timed out after %.0f s" % (" ".join(argv), timeout))
         rep = sanitizer_excerpt(p.stderr)
         if rep:
-            self.problems.append("sanitizer report from `%s`:\n%s" % (" ".join(argv[3:]), rep))
+            self.problems.append("%s from `ipkvmd user %s`:\n%s"
+                                 % (sanitizer_headline(rep), " ".join(argv[4:]), rep))
         return p.returncode, p.stdout, p.stderr
 
     def cli_ok(self, *args, input=None):
@@ -887,7 +908,8 @@ class Fixture:
             raise AssertionError("`%s` did not exit within %.0f s" % (" ".join(argv), timeout))
         rep = sanitizer_excerpt(p.stderr)
         if rep:
-            self.problems.append("sanitizer report from `%s`:\n%s" % (" ".join(argv), rep))
+            self.problems.append("%s from `%s`:\n%s" % (sanitizer_headline(rep),
+                                                        " ".join(argv), rep))
         return p.returncode, p.stdout, p.stderr
 
     def abort(self):

@@ -17,32 +17,41 @@ worker threads; a watchdog fails a test that outlives --timeout seconds and kill
 import argparse
 import importlib.util
 import os
+import signal
 import sys
 import threading
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 
 
 def discover(pattern):
-    tests = []
+    """Returns (tests, broken): tests as (name, function, timeout), broken as (module,
+    traceback) for modules that failed to import."""
+    tests, broken = [], []
     for fn in sorted(os.listdir(HERE)):
         if not (fn.startswith("test_") and fn.endswith(".py")):
             continue
         modname = fn[:-3]
         spec = importlib.util.spec_from_file_location(modname, os.path.join(HERE, fn))
         mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        try:
+            spec.loader.exec_module(mod)
+        except Exception:
+            if pattern is None or pattern in modname:
+                broken.append((modname, traceback.format_exc()))
+            continue
         for name, obj in vars(mod).items():  # definition order
             if name.startswith("test_") and callable(obj):
                 full = "%s.%s" % (modname, name)
                 if pattern is None or pattern in full:
                     tests.append((full, obj, getattr(obj, "timeout", None)))
-    return tests
+    return tests, broken
 
 
 def first_line(exc):
@@ -104,6 +113,8 @@ def run_one(name, fn, timeout, opts):
 
 
 def main():
+    # SIGTERM to the runner (CI timeouts) must still run the atexit hook that kills daemons
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     ap = argparse.ArgumentParser(description="ipkvmd integration tests")
     ap.add_argument("--ipkvmd", required=True, help="path to the ipkvmd binary")
     ap.add_argument("-k", dest="pattern", help="run only tests whose module.name contains this")
@@ -119,22 +130,28 @@ def main():
         print("0 passed, 1 failed")
         return 1
 
-    tests = discover(opts.pattern)
+    tests, broken = discover(opts.pattern)
     lock = threading.Lock()
     queue = list(tests)
-    counts = {"passed": 0, "failed": 0}
+    counts = {"passed": 0, "failed": len(broken)}
+    for modname, tb in broken:
+        print("FAIL %s: the module does not import" % modname)
+        for line in tb.rstrip("\n").split("\n"):
+            print("     " + line)
     t_start = time.monotonic()
 
     def worker():
         while True:
             with lock:
-                if not queue:
+                if not queue or harness.shutting_down():
                     return
                 name, fn, tmo = queue.pop(0)
                 if opts.verbose:
                     print("...  %s" % name, flush=True)
             res = run_one(name, fn, tmo or opts.timeout, opts)
             with lock:
+                if counts.get("done"):
+                    return          # the summary line is out; print nothing after it
                 if res.ok:
                     counts["passed"] += 1
                     print("ok   %s (%.2f s)" % (res.name, res.seconds), flush=True)
@@ -148,8 +165,21 @@ def main():
     workers = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, opts.jobs))]
     for w in workers:
         w.start()
-    for w in workers:
-        w.join()
+    try:
+        for w in workers:
+            w.join()
+    except (KeyboardInterrupt, SystemExit):
+        # interrupted: kill every daemon, give the workers a moment to notice (a Popen in
+        # progress finishes and kills its child), then kill again and report
+        harness._kill_all()
+        for w in workers:
+            w.join(3)
+        harness._kill_all()
+        with lock:
+            counts["done"] = True
+            print("interrupted")
+            print("%d passed, %d failed" % (counts["passed"], counts["failed"] + 1), flush=True)
+        return 1
     harness._kill_all()
     if opts.verbose:
         print("(%d tests in %.1f s)" % (len(tests), time.monotonic() - t_start))

@@ -66,7 +66,7 @@ def test_sigterm(t):
 
 def test_sighup(t):
     d = t.daemon()
-    a = d.admin()
+    d.admin()
     d.send_signal(signal.SIGHUP)
     time.sleep(0.3)
     d.add_user("hupuser", "hup-password-1", role="operator")
@@ -155,6 +155,30 @@ def test_audit_log(t):
         r = find(event, user, ok)
         eq(r.get("addr"), "127.0.0.1", "%s record addr" % event)
     find("user_add", "auditee", True)
+    # the other events of the contract, from the CLI and the API
+    d.cli_ok("passwd", "auditee", input="auditee-password-2\n")
+    d.cli_ok("role", "auditee", "operator")
+    d.cli_ok("totp", "auditee")
+    tid = d.cli_ok("token", "auditee", "--label", "a").split("\n")[1][4:]
+    d.cli_ok("revoke", tid)
+    a = d.admin()
+    expect_ok(a.post("/api/users", {"name": "apiuser", "password": "api-password-1",
+                                    "role": "viewer"}), 201)
+    expect_ok(a.post("/api/users/apiuser", {"role": "operator"}))
+    expect_ok(a.post("/api/users/apiuser", {"password": "api-password-2"}))
+    expect_ok(a.delete("/api/users/apiuser"))
+    d.cli_ok("del", "auditee")
+    with open(path) as f:
+        recs = [json.loads(line) for line in f.read().splitlines()]
+    for event, user in [("user_passwd", "auditee"), ("user_role", "auditee"),
+                        ("user_totp", "auditee"), ("token_add", "auditee"),
+                        ("token_revoke", "auditee"), ("user_del", "auditee"),
+                        ("user_add", "apiuser"), ("user_role", "apiuser"),
+                        ("user_passwd", "apiuser"), ("user_del", "apiuser")]:
+        find(event, user, True)
+    api = [r for r in recs if r.get("user") == "apiuser"]
+    check(all(r.get("addr") == "127.0.0.1" for r in api),
+          "audit records of API user changes lack addr 127.0.0.1: %r" % api)
     events = [r["event"] for r in recs if r.get("user") == "admin"]
     check(events.index("login_failed") < events.index("login") < events.index("logout"),
           "audit records out of order: %r" % events)

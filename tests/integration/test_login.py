@@ -1,13 +1,14 @@
 """Login, the session cookie, /api/auth/check, /api/info, logout, own password change."""
 
+import http.client
+import json
 import os
 import re
 import socket
 import stat
 import time
 
-from harness import (check, cookie_session, eq, expect_error, expect_ok, find_set_cookie,
-                     WSClosed)
+from harness import check, cookie_session, eq, expect_error, expect_ok, find_set_cookie
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43,}$")
 
@@ -71,6 +72,10 @@ def test_login_success(t):
     check(isinstance(chk.get("expires"), int) and time.time() < chk["expires"] <= res["expires"],
           "check.expires %r not in (now, login expires %r]" % (chk.get("expires"),
                                                               res["expires"]))
+    # the cookie is found among others a browser sends for the same host
+    r = d.request("GET", "/api/auth/check",
+                  headers={"Cookie": "theme=dark; ipkvm_session=%s; other=1" % value})
+    eq(expect_ok(r).get("user"), "admin", "check with several cookies")
     # a second login is a second, different session; both work
     s2 = d.session()
     s2.login("admin", d.admin_password)
@@ -184,3 +189,42 @@ def test_initial_password_file_removed_after_api_change(t):
                                             "new_password": "a-new-password-1"}))
     check(not os.path.exists(os.path.join(d.state_dir, "initial-admin-password")),
           "initial-admin-password still exists after the admin changed the password by API")
+
+
+def test_keep_alive(t):
+    # Browsers reuse connections: several requests, including refused bodies, on one
+    # connection must each get their own right answer.
+    d = t.daemon(config="""
+        [server]
+        max_body = 1024
+        """)
+    pw = d.admin_password
+    c = http.client.HTTPSConnection("127.0.0.1", d.port, context=d.ssl_context(), timeout=10)
+
+    def req(method, path, body=None, headers=None):
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()     # (http.client reconnects by itself if the server closed)
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data
+
+    jh = {"Content-Type": "application/json"}
+    st, j = req("GET", "/api/auth/check")
+    eq((st, j["error"]["code"]), (401, "unauthorized"), "1st request")
+    st, j = req("POST", "/api/auth/login", b'{"user":', jh)
+    eq((st, j["error"]["code"]), (400, "bad_json"), "2nd request")
+    st, j = req("POST", "/api/auth/login", b'{"user":"admin","password":"x"}',
+                {"Content-Type": "text/plain"})
+    eq((st, j["error"]["code"]), (415, "unsupported_media_type"), "3rd request")
+    st, j = req("POST", "/api/auth/login", json.dumps({"user": "admin", "password": pw}), jh)
+    eq(st, 200, "login on a reused connection (%r)" % j)
+    st, j = req("GET", "/login")
+    eq(st, 200, "GET /login on a reused connection")
+    st, j = req("POST", "/api/auth/login", b'{"user":"admin","password":"' + b"p" * 1500 + b'"}',
+                jh)
+    eq((st, j["error"]["code"]), (413, "too_large"), "413 on a reused connection")
+    st, j = req("POST", "/api/auth/login", json.dumps({"user": "admin", "password": pw}), jh)
+    eq(st, 200, "login after a 413 (%r)" % j)
+    c.close()

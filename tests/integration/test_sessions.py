@@ -30,6 +30,19 @@ def test_idle_expiry(t):
     s.login("admin", d.admin_password)
 
 
+def test_duration_forms(t):
+    d = t.daemon(config="""
+        [auth]
+        session_idle = 90
+        session_lifetime = 7d
+        """)
+    s = d.session()
+    res = s.login("admin", d.admin_password)
+    eq(res.get("idle_timeout"), 90, "idle_timeout for session_idle = 90")
+    eq(find_set_cookie(s.last_login)[2].get("max-age"), "604800",
+       "Max-Age for session_lifetime = 7d")
+
+
 def test_absolute_lifetime(t):
     d = t.daemon(config="""
         [auth]

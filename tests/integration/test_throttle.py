@@ -5,7 +5,7 @@ socket to 127.0.0.2, 127.0.0.3, ... (all loopback on Linux)."""
 
 import time
 
-from harness import check, eq, expect_error, expect_ok, find_set_cookie
+from harness import check, eq, expect_error, find_set_cookie
 
 MARGIN = 0.3  # seconds added to each Retry-After wait
 
@@ -95,3 +95,26 @@ def test_per_address_many_names(t):
     _throttled(a.try_login("admin", d.admin_password), 1)
     # admin itself has no failures: from another address it logs in at once
     d.session(source="127.0.0.1").login("admin", d.admin_password)
+
+
+def test_throttle_config_keys(t):
+    # [auth] login_max_failures and login_backoff_max: 2 failures open the window, which
+    # doubles 1 -> 2 and is then capped at 2 s instead of growing to 4
+    d = t.daemon(config="""
+        [auth]
+        login_max_failures = 2
+        login_backoff_max = 2s
+        """)
+    s = d.session()
+    for i in range(2):
+        expect_error(s.try_login("admin", "wrong-%d" % i), 401, "bad_credentials")
+    ra = _throttled(s.try_login("admin", d.admin_password), 1)
+    time.sleep(ra + MARGIN)
+    expect_error(s.try_login("admin", "wrong-3"), 401, "bad_credentials")
+    ra = _throttled(s.try_login("admin", d.admin_password), 2)
+    time.sleep(ra + MARGIN)
+    expect_error(s.try_login("admin", "wrong-4"), 401, "bad_credentials")
+    ra = _throttled(s.try_login("admin", d.admin_password), 1)
+    check(ra <= 2, "Retry-After %d exceeds login_backoff_max = 2s" % ra)
+    time.sleep(ra + MARGIN)
+    s.login("admin", d.admin_password)

@@ -68,9 +68,27 @@ def test_public_paths(t):
     eq(r.status, 200, "GET /assets/style.css (%s)" % r.describe())
     check((r.headers.get("Content-Type") or "").lower().startswith("text/css"),
           "GET /assets/style.css Content-Type %r" % r.headers.get("Content-Type"))
+    r = d.request("GET", "/assets/favicon.svg")
+    eq(r.status, 200, "GET /assets/favicon.svg (%s)" % r.describe())
+    check((r.headers.get("Content-Type") or "").lower().startswith("image/svg+xml"),
+          "GET /assets/favicon.svg Content-Type %r" % r.headers.get("Content-Type"))
     # other assets are not public
-    r = d.request("GET", "/assets/app.js")
-    eq(r.status, 401, "GET /assets/app.js without a session (%s)" % r.describe())
+    for path in ("/assets/api.js", "/assets/console.js", "/index.html"):
+        r = d.request("GET", path)
+        eq(r.status, 401, "GET %s without a session (%s)" % (path, r.describe()))
+        check(b"function" not in r.body, "GET %s without a session leaks the file" % path)
+    # after login they are served
+    s = d.admin()
+    r = s.get("/")
+    eq(r.status, 200, "GET / after login (%s)" % r.describe())
+    check((r.headers.get("Content-Type") or "").lower().startswith("text/html"),
+          "GET / Content-Type %r" % r.headers.get("Content-Type"))
+    r = s.get("/assets/api.js")
+    eq(r.status, 200, "GET /assets/api.js after login (%s)" % r.describe())
+    check("javascript" in (r.headers.get("Content-Type") or "").lower(),
+          "GET /assets/api.js Content-Type %r" % r.headers.get("Content-Type"))
+    r = s.get("/assets/no-such-file.js")
+    eq(r.status, 404, "GET /assets/no-such-file.js after login (%s)" % r.describe())
 
 
 def test_no_path_traversal(t):
