@@ -54,7 +54,8 @@ static int free_port(void)
 static SSL *connect_tls(SSL_CTX *ctx)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		return NULL;
@@ -117,7 +118,8 @@ static int get_check(SSL *ssl)
 {
 	char req[512];
 	snprintf(req, sizeof(req),
-		 "GET /api/auth/check HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: ipkvm_session=%s\r\n\r\n",
+		 "GET /api/auth/check HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nCookie: "
+		 "ipkvm_session=%s\r\n\r\n",
 		 port, cookie);
 	if (send_all(ssl, req) < 0)
 		return -1;
