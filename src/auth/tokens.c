@@ -143,79 +143,31 @@ static const char *parse_line(char *line, struct ipkvm_token *out)
 	return NULL;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+static int load_line(void *ctx, char *line, char *msg, size_t msglen)
 {
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	struct ipkvm_tokens *nt = ctx;
+	struct ipkvm_token tok;
+	const char *what = parse_line(line, &tok);
+	if (!what && find_id(nt, tok.id))
+		what = "duplicate token id";
+	if (what) {
+		snprintf(msg, msglen, "%s", what);
+		return -EINVAL;
+	}
+	return append(nt, &tok);
 }
 
 int ipkvm_tokens_load(struct ipkvm_tokens *t, const char *path, char *err, size_t errlen)
 {
 	struct ipkvm_tokens nt;
-	char *buf = NULL;
-	size_t len = 0;
 	ipkvm_tokens_init(&nt);
-	if (err && errlen)
-		err[0] = '\0';
-	int r = ipkvm_read_file(path, TOKENS_FILE_MAX, &buf, &len);
-	if (r < 0) {
-		if (r == -EFBIG)
-			set_err(err, errlen, "%s: file is larger than %d bytes", path,
-				TOKENS_FILE_MAX);
-		else
-			set_err(err, errlen, "%s: %s", path, strerror(-r));
-		goto out;
-	}
-	size_t lineno = 0;
-	char *p = buf, *end = buf + len;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *le = nl ? nl : end;
-		lineno++;
-		*le = '\0';
-		size_t ll = (size_t)(le - p);
-		if (ll > 0 && p[ll - 1] == '\r')
-			p[--ll] = '\0';
-		if (strlen(p) != ll) {
-			set_err(err, errlen, "%s:%zu: NUL byte in line", path, lineno);
-			r = -EINVAL;
-			goto out;
-		}
-		/* Same rules as the users file: '#' comments and blank lines are skipped. */
-		if (ll > 0 && p[0] != '#' && strspn(p, " \t") != ll) {
-			struct ipkvm_token tok;
-			const char *msg = parse_line(p, &tok);
-			if (!msg && find_id(&nt, tok.id))
-				msg = "duplicate token id";
-			if (msg) {
-				set_err(err, errlen, "%s:%zu: %s", path, lineno, msg);
-				r = -EINVAL;
-				goto out;
-			}
-			r = append(&nt, &tok);
-			if (r < 0) {
-				set_err(err, errlen, "%s:%zu: %s", path, lineno, strerror(-r));
-				goto out;
-			}
-		}
-		p = le + 1;
-	}
-	r = 0;
-out:
+	int r = ipkvm_read_records(path, TOKENS_FILE_MAX, load_line, &nt, err, errlen);
 	/* Like the users file: on any error t ends up empty, never half old, half new. */
 	ipkvm_tokens_free(t);
 	if (r == 0)
 		*t = nt;
 	else
 		ipkvm_tokens_free(&nt);
-	free(buf);
 	return r;
 }
 

@@ -325,19 +325,6 @@ static bool totp_field_valid(const char *s, size_t len)
 	return rem != 1 && rem != 3 && rem != 6;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Parses one non-blank, non-comment line (NUL-terminated, no newline) into *out. Returns
  * NULL or a static description of what is wrong. */
 static const char *parse_line(char *line, struct ipkvm_user *out)
@@ -373,73 +360,29 @@ static const char *parse_line(char *line, struct ipkvm_user *out)
 	return NULL;
 }
 
-static bool line_blank(const char *s, size_t len)
+static int load_line(void *ctx, char *line, char *msg, size_t msglen)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != ' ' && s[i] != '\t')
-			return false;
+	struct ipkvm_users *nu = ctx;
+	struct ipkvm_user user;
+	const char *what = parse_line(line, &user);
+	if (what) {
+		snprintf(msg, msglen, "%s", what);
+		return -EINVAL;
 	}
-	return true;
+	int r = ipkvm_users_add(nu, &user);
+	if (r == -EEXIST) {
+		snprintf(msg, msglen, "duplicate user '%s'", user.name);
+		r = -EINVAL;
+	}
+	explicit_bzero(&user, sizeof(user));
+	return r;
 }
 
 int ipkvm_users_load(struct ipkvm_users *u, const char *path, char *err, size_t errlen)
 {
 	struct ipkvm_users nu;
-	char *buf = NULL;
-	size_t len = 0;
 	ipkvm_users_init(&nu);
-	if (err && errlen)
-		err[0] = '\0';
-	int r = ipkvm_read_file(path, USERS_FILE_MAX, &buf, &len);
-	if (r < 0) {
-		if (r == -EFBIG)
-			set_err(err, errlen, "%s: file is larger than %d bytes", path,
-				USERS_FILE_MAX);
-		else
-			set_err(err, errlen, "%s: %s", path, strerror(-r));
-		goto out;
-	}
-	size_t lineno = 0;
-	char *p = buf, *end = buf + len;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		char *le = nl ? nl : end;
-		lineno++;
-		*le = '\0';
-		size_t ll = (size_t)(le - p);
-		if (ll > 0 && p[ll - 1] == '\r')
-			p[--ll] = '\0';
-		if (strlen(p) != ll) {
-			set_err(err, errlen, "%s:%zu: NUL byte in line", path, lineno);
-			r = -EINVAL;
-			goto out;
-		}
-		if (ll > 0 && p[0] != '#' && !line_blank(p, ll)) {
-			struct ipkvm_user user;
-			char name[IPKVM_USER_NAME_MAX + 1];
-			const char *msg = parse_line(p, &user);
-			if (msg) {
-				set_err(err, errlen, "%s:%zu: %s", path, lineno, msg);
-				r = -EINVAL;
-				goto out;
-			}
-			ipkvm_strlcpy(name, user.name, sizeof(name));
-			r = ipkvm_users_add(&nu, &user);
-			explicit_bzero(&user, sizeof(user));
-			if (r == -EEXIST) {
-				set_err(err, errlen, "%s:%zu: duplicate user '%s'", path, lineno,
-					name);
-				r = -EINVAL;
-			} else if (r < 0) {
-				set_err(err, errlen, "%s:%zu: %s", path, lineno, strerror(-r));
-			}
-			if (r < 0)
-				goto out;
-		}
-		p = le + 1;
-	}
-	r = 0;
-out:
+	int r = ipkvm_read_records(path, USERS_FILE_MAX, load_line, &nu, err, errlen);
 	/* Whatever happened, u ends up holding exactly what was loaded (nothing on error),
 	 * never a mix of old and new users. */
 	ipkvm_users_free(u);
@@ -447,10 +390,6 @@ out:
 		*u = nu;
 	else
 		ipkvm_users_free(&nu);
-	if (buf) {
-		explicit_bzero(buf, len);
-		free(buf);
-	}
 	return r;
 }
 

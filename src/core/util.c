@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,58 @@ int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len)
 out:
 	free(buf);
 	close(fd);
+	return r;
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (!err || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int ipkvm_read_records(const char *path, size_t max,
+		       int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
+		       char *err, size_t errlen)
+{
+	char *buf = NULL, msg[256];
+	size_t len = 0, lineno = 0;
+	errf(err, errlen, "%s", "");
+	int r = ipkvm_read_file(path, max, &buf, &len);
+	if (r == -EFBIG)
+		errf(err, errlen, "%s: file is larger than %zu bytes", path, max);
+	else if (r < 0)
+		errf(err, errlen, "%s: %s", path, strerror(-r));
+	for (char *p = buf, *end = buf + len; r == 0 && p < end;) {
+		char *le = memchr(p, '\n', (size_t)(end - p));
+		le = le ? le : end;
+		lineno++;
+		*le = '\0';
+		size_t ll = (size_t)(le - p);
+		if (ll > 0 && p[ll - 1] == '\r')
+			p[--ll] = '\0';
+		if (strlen(p) != ll) {
+			errf(err, errlen, "%s:%zu: NUL byte in line", path, lineno);
+			r = -EINVAL;
+		} else if (ll > 0 && p[0] != '#' && strspn(p, " \t") != ll) {
+			msg[0] = '\0';
+			r = fn(ctx, p, msg, sizeof(msg));
+			if (r < 0)
+				errf(err, errlen, "%s:%zu: %s", path, lineno,
+				     msg[0] ? msg : strerror(-r));
+		}
+		p = le + 1;
+	}
+	if (buf) {
+		explicit_bzero(buf, len);
+		free(buf);
+	}
 	return r;
 }
 

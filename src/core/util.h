@@ -34,6 +34,15 @@ int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode
  * than max bytes with -EFBIG. Returns 0 or -errno; *out_len may be NULL. */
 int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len);
 
+/* Reads a small file of one record per line ('#' comments and blank lines skipped, CRLF
+ * accepted, NUL bytes refused) and calls fn(ctx, line, msg, msglen) for each record; fn
+ * returns 0, or a negative errno with msg saying what is wrong with the line. Returns 0,
+ * -ENOENT, -EFBIG (over max bytes), another -errno, or fn's error; err (may be NULL) then
+ * reads "PATH: what" or "PATH:LINE: what". The file's bytes are wiped before being freed. */
+int ipkvm_read_records(const char *path, size_t max,
+		       int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
+		       char *err, size_t errlen);
+
 /* out = dir + "/" + name. Returns 0 or -ENAMETOOLONG. */
 int ipkvm_path_join(char *out, size_t len, const char *dir, const char *name);
 
