@@ -338,6 +338,24 @@ static bool password_ok(struct ipkvm_http_req *req, const char *field, const cha
 	return true;
 }
 
+/* Answers 500 when the worker could not hash the new password. */
+static bool hash_failed(struct ipkvm_web_job *wj)
+{
+	if (wj->hash_err >= 0)
+		return false;
+	if (wj->req)
+		ipkvm_http_reply_error(wj->req, 500, "internal", NULL, "cannot hash: %s",
+				       strerror(-wj->hash_err));
+	return true;
+}
+
+/* Answers a refused users-file edit: 404 and 409 as the edit said, else 500. */
+static void reply_edit_error(struct ipkvm_http_req *req, int status, const char *err)
+{
+	const char *code = status == 404 ? "not_found" : status == 409 ? "conflict" : "internal";
+	ipkvm_http_reply_error(req, status ? status : 500, code, NULL, "%s", err);
+}
+
 static void password_done(struct ipkvm_web_job *wj)
 {
 	struct ipkvm_server *srv = wj->srv;
@@ -346,23 +364,15 @@ static void password_done(struct ipkvm_web_job *wj)
 		count_failure(wj, "password_failed", "wrong old password");
 		return;
 	}
-	if (wj->hash_err < 0) {
-		if (wj->req)
-			ipkvm_http_reply_error(wj->req, 500, "internal", NULL, "cannot hash: %s",
-					       strerror(-wj->hash_err));
+	if (hash_failed(wj))
 		return;
-	}
 	struct set_ctx c = {.user = wj->user, .expect_hash = wj->hash, .new_hash = wj->new_hash};
 	int r = ipkvm_web_edit_users(srv, edit_set, &c, err, sizeof(err));
 	ipkvm_audit(srv->state_dir, "user_passwd", wj->user, wj->addr, r == 0,
 		    json_pack("{s:s, s:s}", "via", "api", "by", wj->caller.user));
 	if (r < 0) {
 		if (wj->req)
-			ipkvm_http_reply_error(wj->req, c.status ? c.status : 500,
-					       c.status == 404 ? "not_found"
-					       : c.status      ? "conflict"
-							       : "internal",
-					       NULL, "%s", err);
+			reply_edit_error(wj->req, c.status, err);
 		return;
 	}
 	forget_initial_password(srv, wj->user);
@@ -438,12 +448,8 @@ static void user_add_done(struct ipkvm_web_job *wj)
 {
 	struct ipkvm_server *srv = wj->srv;
 	char err[256];
-	if (wj->hash_err < 0) {
-		if (wj->req)
-			ipkvm_http_reply_error(wj->req, 500, "internal", NULL, "cannot hash: %s",
-					       strerror(-wj->hash_err));
+	if (hash_failed(wj))
 		return;
-	}
 	struct ipkvm_user nu = {.role = wj->role};
 	ipkvm_strlcpy(nu.name, wj->user, sizeof(nu.name));
 	ipkvm_strlcpy(nu.hash, wj->new_hash, sizeof(nu.hash));
@@ -539,12 +545,7 @@ static void user_set_finish(struct ipkvm_server *srv, struct ipkvm_http_req *req
 	if (!req)
 		return;
 	if (r < 0) {
-		int status = c->status ? c->status : 500;
-		ipkvm_http_reply_error(req, status,
-				       status == 404   ? "not_found"
-				       : status == 409 ? "conflict"
-						       : "internal",
-				       NULL, "%s", err);
+		reply_edit_error(req, c->status, err);
 		return;
 	}
 	const struct ipkvm_user *u = ipkvm_users_find(&srv->users, c->user);
@@ -555,12 +556,8 @@ static void user_set_finish(struct ipkvm_server *srv, struct ipkvm_http_req *req
 
 static void user_set_done(struct ipkvm_web_job *wj)
 {
-	if (wj->hash_err < 0) {
-		if (wj->req)
-			ipkvm_http_reply_error(wj->req, 500, "internal", NULL, "cannot hash: %s",
-					       strerror(-wj->hash_err));
+	if (hash_failed(wj))
 		return;
-	}
 	struct set_ctx c = {
 	    .user = wj->user, .new_hash = wj->new_hash, .set_role = wj->set_role, .role = wj->role};
 	user_set_finish(wj->srv, wj->req, wj->addr, &wj->caller, &c);
@@ -628,11 +625,7 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 				      "tokens", (json_int_t)c.tokens));
 		ipkvm_ws_sweep(srv);
 		if (r < 0)
-			ipkvm_http_reply_error(req, c.status ? c.status : 500,
-					       c.status == 404	 ? "not_found"
-					       : c.status == 409 ? "conflict"
-								 : "internal",
-					       NULL, "%s", err);
+			reply_edit_error(req, c.status, err);
 		else
 			ipkvm_http_reply_ok(req, 200, NULL);
 		return;
