@@ -4,8 +4,9 @@
 #   make bench   build and run the benchmarks under bench/
 #   make format  apply clang-format to every C file
 
-BUILD      ?= build
-ASAN_BUILD ?= build-asan
+BUILD         ?= build
+ASAN_BUILD    ?= build-asan
+RELEASE_BUILD ?= build-release
 
 .PHONY: all deps build demo check bench format clean
 
@@ -25,11 +26,11 @@ check:
 
 bench:
 	@bash scripts/deps.sh
-	@bash scripts/build.sh $(BUILD) release
-	@bash scripts/bench.sh $(BUILD)
+	@bash scripts/build.sh $(RELEASE_BUILD) release
+	@bash scripts/bench.sh $(RELEASE_BUILD)
 
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)

@@ -16,6 +16,7 @@
 struct entry {
 	char key[KEY_MAX];
 	int failures;
+	int inflight;
 	int64_t last_ms, blocked_until_ms;
 };
 
@@ -54,7 +55,8 @@ static void forget_stale(struct ipkvm_throttle *t, int64_t now_ms)
 {
 	int64_t keep_ms = (int64_t)t->backoff_max_s * 2000;
 	for (size_t i = 0; i < t->n;) {
-		if (now_ms - t->v[i].last_ms > keep_ms && now_ms >= t->v[i].blocked_until_ms)
+		if (now_ms - t->v[i].last_ms > keep_ms && now_ms >= t->v[i].blocked_until_ms &&
+		    !t->v[i].inflight)
 			t->v[i] = t->v[--t->n];
 		else
 			i++;
@@ -74,12 +76,16 @@ static struct entry *find(struct ipkvm_throttle *t, const char *key)
 int ipkvm_throttle_check(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
 {
 	struct entry *e = find(t, key);
-	if (!e || now_ms >= e->blocked_until_ms)
+	if (!e)
 		return 0;
-	return (int)((e->blocked_until_ms - now_ms + 999) / 1000);
+	if (now_ms < e->blocked_until_ms)
+		return (int)((e->blocked_until_ms - now_ms + 999) / 1000);
+	if (e->inflight && e->failures + e->inflight >= t->max_failures)
+		return 1;
+	return 0;
 }
 
-void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
+static struct entry *get(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
 {
 	forget_stale(t, now_ms);
 	struct entry *e = find(t, key);
@@ -91,7 +97,8 @@ void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_
 			size_t pick = 0;
 			bool pick_blocked = true;
 			for (size_t i = 0; i < t->n; i++) {
-				bool blocked = now_ms < t->v[i].blocked_until_ms;
+				bool blocked =
+				    now_ms < t->v[i].blocked_until_ms || t->v[i].inflight;
 				if (i == 0 || (pick_blocked && !blocked) ||
 				    (blocked == pick_blocked &&
 				     (blocked
@@ -107,6 +114,25 @@ void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_
 		memset(e, 0, sizeof(*e));
 		ipkvm_strlcpy(e->key, key, sizeof(e->key));
 	}
+	e->last_ms = now_ms;
+	return e;
+}
+
+void ipkvm_throttle_begin(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
+{
+	get(t, key, now_ms)->inflight++;
+}
+
+void ipkvm_throttle_end(struct ipkvm_throttle *t, const char *key)
+{
+	struct entry *e = find(t, key);
+	if (e && e->inflight > 0)
+		e->inflight--;
+}
+
+void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_ms)
+{
+	struct entry *e = get(t, key, now_ms);
 	e->failures++;
 	e->last_ms = now_ms;
 	int over = e->failures - t->max_failures;

@@ -23,6 +23,12 @@ void ipkvm_throttle_destroy(struct ipkvm_throttle *t);
 /* 0 when key may try now, else whole seconds to wait (>= 1). */
 int ipkvm_throttle_check(struct ipkvm_throttle *t, const char *key, int64_t now_ms);
 void ipkvm_throttle_fail(struct ipkvm_throttle *t, const char *key, int64_t now_ms);
+/* An attempt of key is being checked (on the worker thread) and its outcome is not known:
+ * until ipkvm_throttle_end() it counts as a possible failure, so attempts sent in parallel
+ * cannot outrun the back-off (while failures + attempts in flight reach max_failures, check
+ * answers 1 s). Call end() before fail() or success(). */
+void ipkvm_throttle_begin(struct ipkvm_throttle *t, const char *key, int64_t now_ms);
+void ipkvm_throttle_end(struct ipkvm_throttle *t, const char *key);
 void ipkvm_throttle_success(struct ipkvm_throttle *t, const char *key);
 size_t ipkvm_throttle_count(const struct ipkvm_throttle *t);
 

@@ -84,8 +84,26 @@ static struct ipkvm_web_job *job_new(struct ipkvm_http_req *req, enum job_kind k
 	return wj;
 }
 
+static void throttle_keys(const char *addr, const char *user, char *ka, char *ku, size_t len)
+{
+	snprintf(ka, len, "addr:%s", addr);
+	snprintf(ku, len, "user:%s", user);
+}
+
+/* Login and own-password jobs check a password: they count as attempts in flight. */
+static bool checks_password(const struct ipkvm_web_job *wj)
+{
+	return wj->kind == JOB_LOGIN || wj->kind == JOB_PASSWORD;
+}
+
 static void job_submit(struct ipkvm_web_job *wj)
 {
+	if (checks_password(wj)) {
+		char ka[128], ku[128];
+		throttle_keys(wj->addr, wj->user, ka, ku, sizeof(ka));
+		ipkvm_throttle_begin(wj->srv->throttle, ka, ipkvm_mono_ms());
+		ipkvm_throttle_begin(wj->srv->throttle, ku, ipkvm_mono_ms());
+	}
 	wj->req->job = wj;
 	ipkvm_worker_submit(wj->srv->worker, &wj->job);
 }
@@ -94,12 +112,6 @@ void ipkvm_api_detach_job(struct ipkvm_http_req *req)
 {
 	req->job->req = NULL;
 	req->job = NULL;
-}
-
-static void throttle_keys(const char *addr, const char *user, char *ka, char *ku, size_t len)
-{
-	snprintf(ka, len, "addr:%s", addr);
-	snprintf(ku, len, "user:%s", user);
 }
 
 /* Answers 429 and returns true when the address or the user is backing off. */
@@ -620,6 +632,8 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 		}
 		struct del_ctx c = {.srv = srv, .user = name};
 		int r = ipkvm_web_edit_users(srv, edit_del, &c, err, sizeof(err));
+		if (r == 0)
+			forget_initial_password(srv, name);
 		ipkvm_audit(srv->state_dir, "user_del", name, req->addr, r == 0,
 			    json_pack("{s:s, s:s, s:I}", "via", "api", "by", req->auth.user,
 				      "tokens", (json_int_t)c.tokens));
@@ -676,6 +690,12 @@ static void job_done(struct ipkvm_job *j)
 	struct ipkvm_web_job *wj = (struct ipkvm_web_job *)j;
 	if (wj->req)
 		wj->req->job = NULL;
+	if (checks_password(wj)) {
+		char ka[128], ku[128];
+		throttle_keys(wj->addr, wj->user, ka, ku, sizeof(ka));
+		ipkvm_throttle_end(wj->srv->throttle, ka);
+		ipkvm_throttle_end(wj->srv->throttle, ku);
+	}
 	switch (wj->kind) {
 	case JOB_LOGIN:
 		login_done(wj);

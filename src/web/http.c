@@ -381,8 +381,15 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		return 0;
 	}
 	char cl[32];
-	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
 		req->content_length = strtoull(cl, NULL, 10);
+	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		/* Chunked request bodies are not read: say so instead of seeing no body. */
+		ipkvm_http_reply_error(req, 411, "length_required", NULL,
+				       "send request bodies with a Content-Length");
+		req->ready = false;
+		return write_response(req, true);
+	}
 
 	bool api = strncmp(req->path, "/api/", 5) == 0;
 	const struct route *route = api ? find_route(req->path) : NULL;

@@ -166,3 +166,29 @@ def test_garbage_on_the_wire(t):
     finally:
         sock.close()
     check(out.startswith(b"HTTP/1.1 200"), "login in pieces: %r" % out[:300])
+
+
+def test_chunked_body_refused(t):
+    # Request bodies must come with a Content-Length: a chunked one is answered 411, not
+    # taken for an empty body.
+    import socket
+    d = t.daemon()
+    raw = (b"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+           b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n0\r\n\r\n")
+    s = d.tls_connect()
+    try:
+        s.sendall(raw)
+        s.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    check(data.startswith(b"HTTP/1.1 411"), "chunked body answered %r" % data[:200])
+    check(b"length_required" in data or b"content-length" in data.lower(),
+          "411 without its explanation: %r" % data[:400])
+    eq(d.session().try_login("admin", d.admin_password).status, 200,
+       "login after the chunked request")

@@ -118,3 +118,32 @@ def test_throttle_config_keys(t):
     check(ra <= 2, "Retry-After %d exceeds login_backoff_max = 2s" % ra)
     time.sleep(ra + MARGIN)
     s.login("admin", d.admin_password)
+
+
+def test_parallel_attempts_cannot_outrun_backoff(t):
+    # 30 wrong logins sent at once, before any outcome is known: attempts still being
+    # checked count against the limit, so at most 5 passwords are checked and the rest are
+    # turned away with 429 at once.
+    import threading
+    d = t.daemon()
+    results = []
+    lock = threading.Lock()
+
+    def attempt(i):
+        r = d.session().try_login("admin", "parallel-wrong-%d" % i)
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(30)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(20)
+    eq(len(results), 30, "answers received")
+    checked = [r for r in results if r.status == 401]
+    refused = [r for r in results if r.status == 429]
+    eq(len(checked) + len(refused), 30, "answers that are 401 or 429")
+    check(1 <= len(checked) <= 5, "%d passwords were checked in parallel (at most 5 may be)"
+          % len(checked))
+    for r in refused:
+        _throttled(r)

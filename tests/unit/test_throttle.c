@@ -234,6 +234,33 @@ static void test_long_key_throttled(void **state)
 	assert_int_equal(ipkvm_throttle_check(t, key, T0), 1);
 }
 
+/* Attempts in flight count as possible failures: with 4 failures, one attempt in flight
+ * holds the others back (1 s) until its outcome is known. */
+static void test_inflight_counts(void **state)
+{
+	struct ipkvm_throttle *t = *state;
+	fail_n(t, "addr:a", 4, T0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:a", T0), 0);
+	ipkvm_throttle_begin(t, "addr:a", T0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:a", T0), 1);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:b", T0), 0);
+	ipkvm_throttle_end(t, "addr:a");
+	assert_int_equal(ipkvm_throttle_check(t, "addr:a", T0), 0);
+	/* Five in flight from a clean key: the sixth waits. */
+	for (int i = 0; i < 4; i++) {
+		ipkvm_throttle_begin(t, "user:x", T0);
+		assert_int_equal(ipkvm_throttle_check(t, "user:x", T0), 0);
+	}
+	ipkvm_throttle_begin(t, "user:x", T0);
+	assert_int_equal(ipkvm_throttle_check(t, "user:x", T0), 1);
+	/* A success ends the entry; the ends that follow find nothing and do no harm. */
+	ipkvm_throttle_end(t, "user:x");
+	ipkvm_throttle_success(t, "user:x");
+	for (int i = 0; i < 4; i++)
+		ipkvm_throttle_end(t, "user:x");
+	assert_int_equal(ipkvm_throttle_check(t, "user:x", T0), 0);
+}
+
 int main(void)
 {
 	ipkvm_log_set_level(IPKVM_LOG_ERROR);
@@ -245,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_forgotten),
 	    cmocka_unit_test(test_table_bound),
 	    cmocka_unit_test_setup_teardown(test_long_key_throttled, setup_t, teardown_t),
+	    cmocka_unit_test_setup_teardown(test_inflight_counts, setup_t, teardown_t),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
