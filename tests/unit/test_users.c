@@ -481,7 +481,7 @@ static void expect(struct run *r, int rc, const char *out, const char *err_part)
 static void load_state_users(const char *dir, struct ipkvm_users *u)
 {
 	char path[600], err[1024];
-	snprintf(path, sizeof(path), "%s/users", dir);
+	assert_int_equal(ipkvm_path_join(path, sizeof(path), dir, "users"), 0);
 	ipkvm_users_init(u);
 	assert_int_equal(ipkvm_users_load(u, path, err, sizeof(err)), 0);
 }
