@@ -361,8 +361,6 @@ static bool has_json_content_type(struct lws *wsi)
 	return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';');
 }
 
-static const struct route *current_route(struct ipkvm_http_req *req);
-
 /* LWS_CALLBACK_HTTP: a new request's headers are in. */
 static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, struct lws *wsi,
 			const char *uri)
@@ -462,11 +460,6 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	return 0;
 }
 
-static const struct route *current_route(struct ipkvm_http_req *req)
-{
-	return find_route(req->path);
-}
-
 static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
 {
 	if (req->body_refused)
@@ -486,7 +479,7 @@ static int http_body_done(struct ipkvm_http_req *req)
 		lws_callback_on_writable(req->wsi);
 		return 0;
 	}
-	const struct route *route = current_route(req);
+	const struct route *route = find_route(req->path);
 	if (!route)
 		return -1;
 	route->fn(req);
