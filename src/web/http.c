@@ -372,12 +372,6 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	req->method = request_method(wsi);
 	/* Every request, login included, sees the users and tokens files as they are now. */
 	ipkvm_web_refresh_credentials(srv);
-	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
-	    req->path[0] != '/') {
-		req->path[0] = '\0';
-		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "invalid request path");
-		return 0;
-	}
 	char cl[32];
 	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
 		req->content_length = strtoull(cl, NULL, 10);
@@ -388,14 +382,20 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		req->ready = false;
 		return write_response(req, true);
 	}
+	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
+	    req->path[0] != '/') {
+		req->path[0] = '\0';
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "invalid request path");
+		return 0;
+	}
 
 	bool api = strncmp(req->path, "/api/", 5) == 0;
 	const struct route *route = api ? find_route(req->path) : NULL;
 	bool public = api ? route && route->public : false;
-	if (!api)
-		for (size_t i = 0; i < IPKVM_ARRAY_SIZE(public_files); i++)
-			if (strcmp(req->path, public_files[i]) == 0)
-	public = true;
+	for (size_t i = 0; !api && i < IPKVM_ARRAY_SIZE(public_files); i++) {
+		if (strcmp(req->path, public_files[i]) == 0)
+		public = true;
+	}
 
 	if (!public && ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0) {
 		if (!api && (req->method & (IPKVM_GET | IPKVM_HEAD))) {
@@ -441,14 +441,8 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		else if (!has_json_content_type(wsi))
 			ipkvm_http_reply_error(req, 415, "unsupported_media_type", NULL,
 					       "request bodies must be application/json");
-		if (req->ready) {
-			/* Hold the error until the body is drained (see top of file). */
-			req->ready = false;
-			req->body_refused = true;
-			if (req->content_length > DRAIN_MAX)
-				return write_response(req, true);
-			return 0;
-		}
+		if (req->ready)
+			return 0; /* refused before reading: see LWS_CALLBACK_HTTP */
 		req->body = malloc(req->content_length + 1);
 		if (!req->body) {
 			ipkvm_http_reply_error(req, 500, "internal", NULL, "out of memory");
@@ -523,12 +517,20 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		pss->is_ws = false;
 		if (http_request(srv, &pss->req, wsi, in) < 0)
 			return -1;
-		/* Answered at once (everything but bodies still to come and worker jobs): write
-		 * it now; lws does not always offer WRITEABLE to a request whose body it still
-		 * expects (a POST with Content-Length: 0). */
-		if (pss->req.ready && !pss->req.body_refused)
-			return write_response(&pss->req, false);
-		return 0;
+		if (!pss->req.ready)
+			return 0; /* a body to read, or a worker job under way */
+		if (pss->req.content_length > 0 && !pss->req.body) {
+			/* Answered before its body was read (401, 413, 415 …): hold the answer
+			 * until the body is drained (see the top of the file). */
+			pss->req.ready = false;
+			pss->req.body_refused = true;
+			if (pss->req.content_length > DRAIN_MAX)
+				return write_response(&pss->req, true);
+			return 0;
+		}
+		/* Answered at once: write it now; lws does not always offer WRITEABLE to a
+		 * request whose body it still expects (a POST with Content-Length: 0). */
+		return write_response(&pss->req, false);
 	case LWS_CALLBACK_HTTP_BODY:
 		return http_body(&pss->req, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:

@@ -192,3 +192,26 @@ def test_chunked_body_refused(t):
           "411 without its explanation: %r" % data[:400])
     eq(d.session().try_login("admin", d.admin_password).status, 200,
        "login after the chunked request")
+
+
+def test_refused_body_keeps_connection_usable(t):
+    # A request refused before its body is read (here: 401, no session) has its body
+    # drained, so the next request on the same keep-alive connection is read correctly.
+    import http.client
+    d = t.daemon()
+    conn = http.client.HTTPSConnection(HOST, d.port, context=d.ssl_context(), timeout=5)
+    try:
+        body = b'{"name":"x","password":"long-enough-1","role":"viewer"}' + b" " * 3000
+        conn.request("POST", "/api/users", body=body,
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        data = r.read()
+        eq(r.status, 401, "status of an unauthenticated POST with a body")
+        check(b'"unauthorized"' in data, "401 body: %r" % data)
+        conn.request("GET", "/login")
+        r = conn.getresponse()
+        data = r.read()
+        eq(r.status, 200, "status of the next request on the same connection")
+        check(b"<html" in data.lower(), "the login page did not come back: %r" % data[:200])
+    finally:
+        conn.close()
