@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(gcc make meson ninja-build pkg-config
-      libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev)
+      libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev libturbojpeg0-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(libcmocka-dev python3 clang-format)
 fi

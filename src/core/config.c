@@ -38,6 +38,13 @@
 		.def = (dflt), .help = (hlp)                                                       \
 	}
 
+#define CHOICE(sec, nm, field, words, dflt, hlp)                                                   \
+	{                                                                                          \
+		.section = (sec), .name = (nm), .type = IPKVM_CFG_CHOICE,                          \
+		.offset = offsetof(struct ipkvm_config, field), .def = (dflt), .help = (hlp),      \
+		.choices = (words)                                                                 \
+	}
+
 /* One year, the longest session or idle time we accept. */
 #define YEAR_S 31536000L
 
@@ -57,6 +64,11 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"directory for users, tokens, audit log and generated TLS files"),
     KEY("server", "max_body", IPKVM_CFG_INT, max_body, 1024, 16777216, "65536",
 	"largest accepted API request body, bytes"),
+    KEY("server", "plain_port", IPKVM_CFG_PORT, plain_port, 0, 65535, "0",
+	"plain-HTTP port with the same routes and logins, for a TLS proxy on this machine or "
+	"benchmarks; 0 = off"),
+    KEY("server", "plain_listen", IPKVM_CFG_ADDRESS, plain_listen, 0, 0, "127.0.0.1",
+	"address of the plain-HTTP port; must be a loopback address"),
     KEY("auth", "session_idle", IPKVM_CFG_DURATION, session_idle, 1, YEAR_S, "1h",
 	"a session ends after this long without a request"),
     KEY("auth", "session_lifetime", IPKVM_CFG_DURATION, session_lifetime, 1, YEAR_S, "24h",
@@ -67,6 +79,33 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"consecutive failed logins before back-off starts"),
     KEY("auth", "login_backoff_max", IPKVM_CFG_DURATION, login_backoff_max, 1, 86400, "15m",
 	"longest wait imposed after repeated failed logins"),
+    CHOICE("video", "source", video_source, "none|pattern|v4l2", "none",
+	   "where pictures come from: none, pattern (synthetic) or v4l2 (capture device)"),
+    KEY("video", "device", IPKVM_CFG_PATH, video_device, 1, 0, "/dev/video0",
+	"V4L2 capture device"),
+    KEY("video", "width", IPKVM_CFG_INT, video_width, 0, 8192, "0",
+	"capture width; 0 = automatic (pattern: 1920)"),
+    KEY("video", "height", IPKVM_CFG_INT, video_height, 0, 8192, "0",
+	"capture height; 0 = automatic (pattern: 1080)"),
+    KEY("video", "fps", IPKVM_CFG_INT, video_fps, 0, 240, "0",
+	"capture rate; 0 = automatic (V4L2: largest size at 30 fps or more; pattern: 60)"),
+    CHOICE("video", "format", video_format, "yuyv|uyvy|rgb24|bgr24", "yuyv",
+	   "pixel format of the pattern source"),
+    CHOICE("video", "scene", video_scene, "testcard|desktop|static", "testcard",
+	   "picture of the pattern source"),
+    KEY("video", "edid", IPKVM_CFG_STRING, video_edid, 0, 0, NULL,
+	"EDID to load into an HDMI receiver: 1080p60, 1080p50 or a hex file; empty = keep"),
+    KEY("video", "buffers", IPKVM_CFG_INT, video_buffers, 2, 32, "4", "V4L2 capture buffers"),
+    KEY("video", "mjpeg", IPKVM_CFG_INT, video_mjpeg, 0, 1, "1",
+	"1 = take MJPEG from a device that offers it and pass it through; 0 = raw formats only"),
+    KEY("jpeg", "quality", IPKVM_CFG_INT, jpeg_quality, 1, 100, "80",
+	"JPEG quality (changeable live from the API)"),
+    KEY("jpeg", "max_fps", IPKVM_CFG_INT, jpeg_max_fps, 1, 240, "60",
+	"most frames per second encoded (changeable live from the API)"),
+    KEY("jpeg", "workers", IPKVM_CFG_INT, jpeg_workers, 0, 4, "0",
+	"JPEG encoder threads; 0 = one per core, at most 4"),
+    CHOICE("jpeg", "subsampling", jpeg_subsampling, "422|420", "422",
+	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)"),
     KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug"),
     {.name = NULL},
 };
@@ -113,7 +152,8 @@ static void fmt(char *buf, size_t len, const char *f, ...)
 
 static bool is_string_type(enum ipkvm_config_type t)
 {
-	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH;
+	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH ||
+	       t == IPKVM_CFG_CHOICE;
 }
 
 static const struct ipkvm_config_key *find_key(const char *section, const char *name)
@@ -351,10 +391,28 @@ static int parse_value(const struct ipkvm_config_key *k, const char *s, union va
 		break;
 	case IPKVM_CFG_STRING:
 		break;
+	case IPKVM_CFG_CHOICE: {
+		size_t n = strlen(s);
+		for (const char *c = k->choices; n && *c;) {
+			size_t w = strcspn(c, "|");
+			if (w == n && strncmp(c, s, n) == 0)
+				goto chosen;
+			c += w + (c[w] == '|');
+		}
+		char list[160] = "";
+		for (const char *c = k->choices; *c;) {
+			size_t w = strcspn(c, "|"), o = strlen(list);
+			snprintf(list + o, sizeof(list) - o, "%s%.*s", o ? ", " : "", (int)w, c);
+			c += w + (c[w] == '|');
+		}
+		fmt(msg, len, "\"%s\" is not one of: %s", s, list);
+		return -EINVAL;
+	}
 	default:
 		fmt(msg, len, "key has an unknown type %d", (int)k->type);
 		return -EINVAL;
 	}
+chosen:
 	/* String types: empty means unset (NULL), except ADDRESS where "" is a value. */
 	out->str = NULL;
 	if (*s == '\0' && k->type != IPKVM_CFG_ADDRESS)

@@ -19,20 +19,37 @@
 
 struct ipkvm_config {
 	/* [server] */
-	char *listen;	 /* address to bind; "" = every address (IPv6 and IPv4) */
-	int port;	 /* HTTPS port, 1..65535; default 8443 */
-	int http_port;	 /* plain-HTTP redirect port; 0 = off (default) */
-	char *tls_cert;	 /* PEM certificate chain; NULL = generated in <state>/tls/ */
-	char *tls_key;	 /* PEM private key; NULL = generated in <state>/tls/ */
-	char *web_root;	 /* directory of the browser UI; NULL = built-in default */
-	char *state_dir; /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
-	int max_body;	 /* largest accepted API request body, bytes; default 65536 */
+	char *listen;	    /* address to bind; "" = every address (IPv6 and IPv4) */
+	int port;	    /* HTTPS port, 1..65535; default 8443 */
+	int http_port;	    /* plain-HTTP redirect port; 0 = off (default) */
+	char *tls_cert;	    /* PEM certificate chain; NULL = generated in <state>/tls/ */
+	char *tls_key;	    /* PEM private key; NULL = generated in <state>/tls/ */
+	char *web_root;	    /* directory of the browser UI; NULL = built-in default */
+	char *state_dir;    /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
+	int max_body;	    /* largest accepted API request body, bytes; default 65536 */
+	int plain_port;	    /* plain-HTTP port serving the same routes, loopback only; 0 = off */
+	char *plain_listen; /* its address; must be a loopback address (default 127.0.0.1) */
 	/* [auth] */
 	int session_idle;	/* seconds without a request before a session ends; default 3600 */
 	int session_lifetime;	/* seconds a session lives at most; default 86400 */
 	int max_sessions;	/* sessions kept at once; default 256 */
 	int login_max_failures; /* failures before back-off starts; default 5 */
 	int login_backoff_max;	/* longest back-off, seconds; default 900 */
+	/* [video] */
+	char *video_source;	       /* "none" (default), "pattern" or "v4l2" */
+	char *video_device;	       /* V4L2 device, default /dev/video0 */
+	int video_width, video_height; /* 0 = automatic (pattern: 1920x1080) */
+	int video_fps;		       /* 0 = automatic (pattern: 60) */
+	char *video_format; /* pattern pixel format: yuyv (default), uyvy, rgb24, bgr24 */
+	char *video_scene;  /* pattern scene: testcard (default), desktop, static */
+	char *video_edid;   /* NULL, "1080p60", "1080p50" or an absolute path to a hex file */
+	int video_buffers;  /* V4L2 MMAP buffers, default 4 */
+	int video_mjpeg;    /* 1: pass MJPEG from the device through (default), 0: avoid it */
+	/* [jpeg] */
+	int jpeg_quality;	/* 1..100, default 80 */
+	int jpeg_max_fps;	/* 1..240, default 60 */
+	int jpeg_workers;	/* 0 = min(cores, 4) */
+	char *jpeg_subsampling; /* "422" (default) or "420" */
 	/* [log] */
 	enum ipkvm_log_level log_level; /* default info */
 };
@@ -45,6 +62,7 @@ enum ipkvm_config_type {
 	IPKVM_CFG_ADDRESS,  /* "", an IPv4 or an IPv6 address (no host names) */
 	IPKVM_CFG_LOGLEVEL, /* error | warn | info | debug */
 	IPKVM_CFG_PATH,	    /* absolute path; may be empty (then NULL) */
+	IPKVM_CFG_CHOICE,   /* one of the words in `choices` ("a|b|c") */
 };
 
 struct ipkvm_config_key {
@@ -53,8 +71,9 @@ struct ipkvm_config_key {
 	enum ipkvm_config_type type;
 	size_t offset; /* offsetof(struct ipkvm_config, field) */
 	long min, max; /* for PORT, INT and DURATION; for PATH, min = 1 means "may not be empty" */
-	const char *help; /* one line */
-	const char *def;  /* default as the file would spell it ("8443", "1h"); NULL = unset */
+	const char *help;    /* one line */
+	const char *def;     /* default as the file would spell it ("8443", "1h"); NULL = unset */
+	const char *choices; /* for CHOICE: the allowed words, "|"-separated */
 };
 
 /* The table, terminated by an entry whose name is NULL. */

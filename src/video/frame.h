@@ -1,0 +1,52 @@
+/*
+ * frame: one captured or rendered picture, reference-counted so the capture thread, the
+ * encoder workers and the snapshot path can share it without copies.
+ *
+ * Raw frames (YUYV, UYVY, RGB24, BGR24) are packed, one plane, `stride` bytes per line.
+ * MJPEG frames hold one JPEG image as the device sent it (`size` bytes).
+ * `ts_us` is the capture time on CLOCK_MONOTONIC in microseconds (from the V4L2 buffer
+ * timestamp, or when a synthetic frame was finished); `seq` increases by one per frame a
+ * source delivers (gaps mean dropped frames).
+ */
+#ifndef IPKVM_VIDEO_FRAME_H
+#define IPKVM_VIDEO_FRAME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ipkvm_pixfmt {
+	IPKVM_FMT_YUYV = 0,
+	IPKVM_FMT_UYVY,
+	IPKVM_FMT_RGB24,
+	IPKVM_FMT_BGR24,
+	IPKVM_FMT_MJPEG,
+};
+
+struct ipkvm_frame {
+	atomic_int refs;
+	enum ipkvm_pixfmt format;
+	unsigned width, height;
+	size_t stride;   /* bytes per line; 0 for MJPEG */
+	size_t size;     /* bytes of data in use */
+	size_t capacity; /* bytes allocated at data */
+	uint64_t seq;
+	int64_t ts_us;
+	uint8_t *data; /* 64-byte aligned */
+};
+
+/* "yuyv", "uyvy", "rgb24", "bgr24", "mjpeg". */
+const char *ipkvm_pixfmt_name(enum ipkvm_pixfmt f);
+int ipkvm_pixfmt_parse(const char *s, enum ipkvm_pixfmt *out);
+/* Bytes per pixel of a packed raw format (2 or 3); 0 for MJPEG. */
+unsigned ipkvm_pixfmt_bpp(enum ipkvm_pixfmt f);
+
+/* A raw frame of width x height with stride = width * bpp (data uninitialised), or for
+ * MJPEG a frame with capacity bytes. One reference; NULL when out of memory. */
+struct ipkvm_frame *ipkvm_frame_new(enum ipkvm_pixfmt format, unsigned width, unsigned height,
+				    size_t capacity);
+struct ipkvm_frame *ipkvm_frame_ref(struct ipkvm_frame *f);
+void ipkvm_frame_unref(struct ipkvm_frame *f);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * source: where pictures come from, behind one interface: a V4L2 capture device, the
+ * synthetic pattern, and later the virtual target.
+ *
+ * All calls but create/destroy happen on the source's capture thread (see video.c), which
+ * runs: open → start → loop { poll(fd) → next() / event() } → stop → close, reopening with
+ * back-off when open/start/next fail. Creating a source only records its settings; nothing
+ * touches a device before open().
+ */
+#ifndef IPKVM_VIDEO_SOURCE_H
+#define IPKVM_VIDEO_SOURCE_H
+
+#include "video/frame.h"
+
+enum ipkvm_signal {
+	IPKVM_SIGNAL_OK = 0,      /* frames are coming */
+	IPKVM_SIGNAL_NO_DEVICE,   /* the capture device is missing (unplugged) */
+	IPKVM_SIGNAL_NO_SIGNAL,   /* device present, nothing connected or target off */
+	IPKVM_SIGNAL_NO_SYNC,     /* something is connected but the receiver cannot lock */
+	IPKVM_SIGNAL_UNSUPPORTED, /* timings or format we cannot capture */
+	IPKVM_SIGNAL_BUSY,        /* another program holds the device */
+	IPKVM_SIGNAL_ERROR,       /* anything else; reason says what */
+};
+
+struct ipkvm_signal_info {
+	enum ipkvm_signal state;
+	unsigned width, height; /* current or measured timings, 0 when unknown */
+	double fps;             /* nominal rate, 0 when unknown */
+	char reason[192];       /* one line for people, e.g. "1920x1080@75 is not supported:
+				 * set the target to 1080p60 or 1080p50" */
+};
+
+/* "ok", "no_device", "no_signal", "no_sync", "unsupported", "busy", "error". */
+const char *ipkvm_signal_name(enum ipkvm_signal s);
+
+struct ipkvm_source;
+
+struct ipkvm_source_ops {
+	const char *name; /* "v4l2", "pattern" */
+	/* Opens the device and negotiates format and timings. 0 or -errno; on failure the
+	 * signal info says why. */
+	int (*open)(struct ipkvm_source *s);
+	/* Starts streaming. 0 or -errno. */
+	int (*start)(struct ipkvm_source *s);
+	/* The fd the capture thread polls: POLLIN means a frame may be ready, POLLPRI an
+	 * event (V4L2 source change). */
+	int (*fd)(struct ipkvm_source *s);
+	/* Takes the newest complete frame, dropping older ones: 0 with *out holding one
+	 * reference, -EAGAIN when there is none yet, or another -errno when the device failed
+	 * (the thread then stops, closes and reopens it). */
+	int (*next)(struct ipkvm_source *s, struct ipkvm_frame **out);
+	/* Handles what POLLPRI announced. Returns 0, 1 when the source must be restarted
+	 * (stop, close, open, start: new timings), or -errno. May be NULL. */
+	int (*event)(struct ipkvm_source *s);
+	void (*stop)(struct ipkvm_source *s);
+	void (*close)(struct ipkvm_source *s);
+	/* Fills the current signal state. */
+	void (*signal)(struct ipkvm_source *s, struct ipkvm_signal_info *out);
+	void (*destroy)(struct ipkvm_source *s);
+};
+
+struct ipkvm_source {
+	const struct ipkvm_source_ops *ops;
+	void *priv;
+};
+
+#endif

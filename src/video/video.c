@@ -1,0 +1,547 @@
+/*
+ * video: see video.h for the shape. Locking: one mutex guards the mailbox, the latest image
+ * and raw frame, the live settings, the signal state and the counters; it is never held
+ * while encoding, comparing or touching the device. The capture thread sleeps in poll() on
+ * the source's fd and an eventfd used to wake it (stop, a watcher arriving); encoder workers
+ * sleep on a condition variable.
+ */
+#define LOG_TAG "video"
+#include "video/video.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "video/jpeg.h"
+#include "video/placeholder.h"
+
+#define MAX_WORKERS    4
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 5000
+#define IDLE_NAP_MS    200 /* capture pace while nobody watches: keeps the signal state fresh */
+
+struct ipkvm_video {
+	struct ipkvm_video_config cfg;
+	char source_name[16], device[256], edid[256], scene[32];
+	struct ipkvm_source *src;
+	void (*wake)(void *ctx);
+	void *wake_ctx;
+	pthread_t capture, workers[MAX_WORKERS];
+	unsigned nworkers;
+	bool capture_started;
+	int efd; /* wakes the capture thread */
+	atomic_bool stopping;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct ipkvm_frame *mailbox;
+	struct ipkvm_video_image latest;
+	bool have_latest;
+	struct ipkvm_frame *latest_raw;
+	struct ipkvm_signal_info signal;
+	enum ipkvm_pixfmt format;
+	int quality, max_fps, watchers;
+	bool requested;
+	uint64_t seq, dropped;
+	/* counters of the current one-second window, and the rates of the last one */
+	int64_t win_start;
+	unsigned win_captured, win_encoded;
+	uint64_t win_bytes;
+	double capture_fps, encoded_fps;
+	uint64_t bytes_per_s;
+};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Rolls the one-second window (lock held). */
+static void stats_roll(struct ipkvm_video *v, int64_t now)
+{
+	int64_t span = now - v->win_start;
+	if (span < 1000000)
+		return;
+	if (span > 3000000) { /* nothing happened for a while: the rates are zero */
+		v->capture_fps = v->encoded_fps = 0;
+		v->bytes_per_s = 0;
+	} else {
+		v->capture_fps = v->win_captured * 1e6 / (double)span;
+		v->encoded_fps = v->win_encoded * 1e6 / (double)span;
+		v->bytes_per_s = (uint64_t)(v->win_bytes * 1e6 / (double)span);
+	}
+	v->win_start = now;
+	v->win_captured = v->win_encoded = 0;
+	v->win_bytes = 0;
+}
+
+void ipkvm_video_image_release(struct ipkvm_video_image *img)
+{
+	if (img && img->part) {
+		ipkvm_buf_unref(img->part);
+		img->part = NULL;
+	}
+}
+
+/* Publishes the JPEG in jpeg (reference taken over) as img, unless a newer image is out
+ * already. The multipart part is built here, once for every client. */
+static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct ipkvm_buf *jpeg)
+{
+	char head[256];
+	struct timespec rt, mt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mt);
+	int64_t wall_us = (int64_t)rt.tv_sec * 1000000 + rt.tv_nsec / 1000 -
+			  ((int64_t)mt.tv_sec * 1000000 + mt.tv_nsec / 1000 - img->ts_us);
+	int n = snprintf(head, sizeof(head),
+			 "\r\n--" IPKVM_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n"
+			 "Content-Length: %zu\r\nX-Sequence: %llu\r\nX-Timestamp: %lld.%06lld\r\n"
+			 "X-Capture-Us: %lld\r\n\r\n",
+			 jpeg->len, (unsigned long long)img->seq, (long long)(wall_us / 1000000),
+			 (long long)(wall_us % 1000000), (long long)img->ts_us);
+	img->part = ipkvm_buf_new((size_t)n + jpeg->len);
+	if (img->part) {
+		memcpy(img->part->data, head, (size_t)n);
+		memcpy(img->part->data + n, jpeg->data, jpeg->len);
+		img->jpeg_offset = (size_t)n;
+	}
+	ipkvm_buf_unref(jpeg);
+	if (!img->part)
+		return false;
+
+	bool done = false;
+	pthread_mutex_lock(&v->lock);
+	if (!v->have_latest || img->seq > v->latest.seq) {
+		ipkvm_video_image_release(&v->latest);
+		v->latest = *img;
+		v->have_latest = true;
+		img->part = NULL;
+		stats_roll(v, img->encoded_us);
+		v->win_encoded++;
+		v->win_bytes += v->latest.part->len - v->latest.jpeg_offset;
+		done = true;
+	}
+	pthread_mutex_unlock(&v->lock);
+	ipkvm_video_image_release(img); /* an older image that lost the race */
+	if (done && v->wake)
+		v->wake(v->wake_ctx);
+	return done;
+}
+
+static void *worker_main(void *arg)
+{
+	struct ipkvm_video *v = arg;
+	struct ipkvm_jpeg *jpeg = ipkvm_jpeg_create();
+	if (!jpeg) {
+		LOG_ERROR("cannot create a JPEG encoder");
+		return NULL;
+	}
+	pthread_mutex_lock(&v->lock);
+	while (!atomic_load(&v->stopping)) {
+		if (!v->mailbox) {
+			pthread_cond_wait(&v->work, &v->lock);
+			continue;
+		}
+		struct ipkvm_frame *f = v->mailbox;
+		v->mailbox = NULL;
+		int quality = v->quality;
+		pthread_mutex_unlock(&v->lock);
+
+		struct ipkvm_video_image img = {.seq = f->seq, .ts_us = f->ts_us,
+						.width = f->width, .height = f->height};
+		struct ipkvm_buf *out = NULL;
+		int r = f->format == IPKVM_FMT_MJPEG
+				? ipkvm_jpeg_from_mjpeg(f, &out)
+				: ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
+		img.encoded_us = mono_us();
+		ipkvm_frame_unref(f);
+		if (r == 0)
+			publish(v, &img, out);
+		else
+			LOG_DEBUG("frame %llu not encoded: %s", (unsigned long long)img.seq,
+				  strerror(-r));
+		pthread_mutex_lock(&v->lock);
+	}
+	pthread_mutex_unlock(&v->lock);
+	ipkvm_jpeg_destroy(jpeg);
+	return NULL;
+}
+
+/* --- capture thread ---------------------------------------------------------------- */
+
+struct capture_state {
+	struct ipkvm_jpeg *jpeg; /* for placeholders */
+	struct ipkvm_frame *last_sent;
+	int64_t last_submit_us;
+	bool owed; /* a change was skipped for max_fps and must still be sent */
+};
+
+static bool same_signal(const struct ipkvm_signal_info *a, const struct ipkvm_signal_info *b)
+{
+	return a->state == b->state && a->width == b->width && a->height == b->height &&
+	       strcmp(a->reason, b->reason) == 0;
+}
+
+/* Records the source's signal state; on a change to a state without video, publishes a
+ * placeholder that says why. */
+static void update_signal(struct ipkvm_video *v, struct capture_state *cs)
+{
+	struct ipkvm_signal_info info;
+	memset(&info, 0, sizeof(info));
+	v->src->ops->signal(v->src, &info);
+	pthread_mutex_lock(&v->lock);
+	bool changed = !same_signal(&info, &v->signal);
+	v->signal = info;
+	uint64_t seq = changed ? ++v->seq : 0;
+	pthread_mutex_unlock(&v->lock);
+	if (!changed)
+		return;
+	LOG_INFO("signal: %s%s%s", ipkvm_signal_name(info.state), info.reason[0] ? ": " : "",
+		 info.reason);
+	/* The next real frame is sent whatever it looks like. */
+	ipkvm_frame_unref(cs->last_sent);
+	cs->last_sent = NULL;
+	if (info.state == IPKVM_SIGNAL_OK)
+		return;
+	struct ipkvm_frame *ph = ipkvm_placeholder_render(&info, 0, 0);
+	struct ipkvm_video_image img = {.seq = seq, .ts_us = mono_us(), .placeholder = true};
+	struct ipkvm_buf *out = NULL;
+	if (ph && ipkvm_jpeg_encode(cs->jpeg, ph, 80, false, &out) == 0) {
+		img.width = ph->width;
+		img.height = ph->height;
+		img.encoded_us = mono_us();
+		publish(v, &img, out);
+	}
+	ipkvm_frame_unref(ph);
+}
+
+static bool frames_equal(const struct ipkvm_frame *a, const struct ipkvm_frame *b)
+{
+	if (a->format == IPKVM_FMT_MJPEG || b->format == IPKVM_FMT_MJPEG)
+		return a->format == b->format && a->size == b->size &&
+		       memcmp(a->data, b->data, a->size) == 0;
+	return !ipkvm_frame_differs(a, b);
+}
+
+/* Decides what happens to a fresh frame (reference taken over). Returns true when someone
+ * is watching (the capture loop naps otherwise). */
+static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm_frame *f)
+{
+	pthread_mutex_lock(&v->lock);
+	f->seq = ++v->seq;
+	ipkvm_frame_unref(v->latest_raw);
+	v->latest_raw = ipkvm_frame_ref(f);
+	v->format = f->format;
+	stats_roll(v, f->ts_us);
+	v->win_captured++;
+	bool requested = v->requested, want = v->watchers > 0 || requested;
+	int max_fps = v->max_fps;
+	pthread_mutex_unlock(&v->lock);
+
+	if (!want) {
+		ipkvm_frame_unref(f);
+		return false;
+	}
+	bool changed = !cs->last_sent || !frames_equal(cs->last_sent, f);
+	if (!changed && !cs->owed && !requested) {
+		ipkvm_frame_unref(f);
+		return true;
+	}
+	if (cs->last_submit_us && f->ts_us - cs->last_submit_us < 1000000 / max_fps) {
+		cs->owed = true; /* over the rate: a later frame carries this change */
+		ipkvm_frame_unref(f);
+		return true;
+	}
+	ipkvm_frame_unref(cs->last_sent);
+	cs->last_sent = ipkvm_frame_ref(f);
+	cs->last_submit_us = f->ts_us;
+	cs->owed = false;
+	pthread_mutex_lock(&v->lock);
+	if (v->mailbox) {
+		ipkvm_frame_unref(v->mailbox); /* the encoders fell behind: newest wins */
+		v->dropped++;
+	}
+	v->mailbox = f;
+	v->requested = false;
+	pthread_cond_signal(&v->work);
+	pthread_mutex_unlock(&v->lock);
+	return true;
+}
+
+/* Sleeps up to ms on the wake eventfd; returns early when woken. */
+static void nap(struct ipkvm_video *v, int ms)
+{
+	struct pollfd p = {.fd = v->efd, .events = POLLIN};
+	if (poll(&p, 1, ms) > 0) {
+		uint64_t n;
+		ssize_t r = read(v->efd, &n, sizeof(n));
+		(void)r;
+	}
+}
+
+/* Streams from an opened, started source until it fails, must restart, or we stop. */
+static void stream(struct ipkvm_video *v, struct capture_state *cs)
+{
+	const struct ipkvm_source_ops *ops = v->src->ops;
+	bool failing = false;
+	while (!atomic_load(&v->stopping)) {
+		struct pollfd p[2] = {{.fd = ops->fd(v->src), .events = POLLIN | POLLPRI},
+				      {.fd = v->efd, .events = POLLIN}};
+		int n = poll(p, 2, 1000);
+		if (n < 0 && errno != EINTR) {
+			LOG_ERROR("poll: %s", strerror(errno));
+			return;
+		}
+		if (n == 0) { /* no frame for a second: the source says why */
+			update_signal(v, cs);
+			continue;
+		}
+		if (p[1].revents & POLLIN)
+			nap(v, 0);
+		if ((p[0].revents & POLLPRI) && ops->event) {
+			int r = ops->event(v->src);
+			if (r != 0) {
+				LOG_INFO("%s: %s, restarting capture", ops->name,
+					 r > 0 ? "source changed" : strerror(-r));
+				return;
+			}
+		}
+		if (p[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			LOG_WARN("%s: device error, reopening", ops->name);
+			return;
+		}
+		if (!(p[0].revents & POLLIN))
+			continue;
+		struct ipkvm_frame *f = NULL;
+		int r = ops->next(v->src, &f);
+		if (r == -EAGAIN)
+			continue;
+		if (r < 0) {
+			if (!failing)
+				LOG_WARN("%s: %s, reopening", ops->name, strerror(-r));
+			failing = true;
+			return;
+		}
+		failing = false;
+		update_signal(v, cs);
+		if (!handle_frame(v, cs, f))
+			nap(v, IDLE_NAP_MS);
+	}
+}
+
+static void *capture_main(void *arg)
+{
+	struct ipkvm_video *v = arg;
+	const struct ipkvm_source_ops *ops = v->src->ops;
+	struct capture_state cs = {.jpeg = ipkvm_jpeg_create()};
+	int backoff = BACKOFF_MIN_MS;
+	if (!cs.jpeg) {
+		LOG_ERROR("cannot create a JPEG encoder for placeholders");
+		return NULL;
+	}
+	while (!atomic_load(&v->stopping)) {
+		int r = ops->open(v->src);
+		if (r == 0 && (r = ops->start(v->src)) < 0)
+			ops->close(v->src);
+		update_signal(v, &cs);
+		if (r < 0) {
+			nap(v, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		backoff = BACKOFF_MIN_MS;
+		stream(v, &cs);
+		ops->stop(v->src);
+		ops->close(v->src);
+	}
+	ipkvm_frame_unref(cs.last_sent);
+	ipkvm_jpeg_destroy(cs.jpeg);
+	return NULL;
+}
+
+/* --- public ------------------------------------------------------------------------ */
+
+struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
+				       void (*wake)(void *ctx), void *ctx, char *err,
+				       size_t errlen)
+{
+	if (cfg->quality < 1 || cfg->quality > 100 || cfg->max_fps < 1 || cfg->max_fps > 240 ||
+	    cfg->workers > MAX_WORKERS) {
+		snprintf(err, errlen, "quality must be 1..100, max_fps 1..240, workers 0..%d",
+			 MAX_WORKERS);
+		return NULL;
+	}
+	struct ipkvm_video *v = calloc(1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	v->cfg = *cfg;
+	ipkvm_strlcpy(v->source_name, cfg->source ? cfg->source : "", sizeof(v->source_name));
+	if (strcmp(v->source_name, "pattern") == 0) {
+		v->src = ipkvm_source_pattern_create(&cfg->pattern, err, errlen);
+	} else if (strcmp(v->source_name, "v4l2") == 0) {
+		v->src = ipkvm_source_v4l2_create(&cfg->v4l2, err, errlen);
+	} else {
+		snprintf(err, errlen, "unknown video source '%s' (pattern or v4l2)",
+			 v->source_name);
+	}
+	if (!v->src) {
+		free(v);
+		return NULL;
+	}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	v->nworkers = cfg->workers ? cfg->workers
+				   : (unsigned)(cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : cores);
+	v->quality = cfg->quality;
+	v->max_fps = cfg->max_fps;
+	v->wake = wake;
+	v->wake_ctx = ctx;
+	v->signal.state = IPKVM_SIGNAL_ERROR;
+	ipkvm_strlcpy(v->signal.reason, "starting", sizeof(v->signal.reason));
+	v->win_start = mono_us();
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->work, NULL);
+	v->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v->efd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		ipkvm_video_destroy(v);
+		return NULL;
+	}
+	return v;
+}
+
+int ipkvm_video_start(struct ipkvm_video *v)
+{
+	for (unsigned i = 0; i < v->nworkers; i++) {
+		if (pthread_create(&v->workers[i], NULL, worker_main, v) != 0) {
+			v->nworkers = i;
+			return -EAGAIN;
+		}
+	}
+	if (pthread_create(&v->capture, NULL, capture_main, v) != 0)
+		return -EAGAIN;
+	v->capture_started = true;
+	LOG_INFO("video: %s source, %u JPEG worker(s), quality %d, max %d fps", v->source_name,
+		 v->nworkers, v->quality, v->max_fps);
+	return 0;
+}
+
+static void kick(struct ipkvm_video *v)
+{
+	uint64_t one = 1;
+	ssize_t r = write(v->efd, &one, sizeof(one));
+	(void)r;
+}
+
+void ipkvm_video_destroy(struct ipkvm_video *v)
+{
+	if (!v)
+		return;
+	atomic_store(&v->stopping, true);
+	if (v->efd >= 0)
+		kick(v);
+	pthread_mutex_lock(&v->lock);
+	pthread_cond_broadcast(&v->work);
+	pthread_mutex_unlock(&v->lock);
+	if (v->capture_started)
+		pthread_join(v->capture, NULL);
+	for (unsigned i = 0; i < v->nworkers; i++)
+		pthread_join(v->workers[i], NULL);
+	ipkvm_frame_unref(v->mailbox);
+	ipkvm_frame_unref(v->latest_raw);
+	ipkvm_video_image_release(&v->latest);
+	if (v->src)
+		v->src->ops->destroy(v->src);
+	if (v->efd >= 0)
+		close(v->efd);
+	pthread_cond_destroy(&v->work);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+bool ipkvm_video_latest(struct ipkvm_video *v, struct ipkvm_video_image *out)
+{
+	pthread_mutex_lock(&v->lock);
+	bool have = v->have_latest;
+	if (have) {
+		*out = v->latest;
+		ipkvm_buf_ref(out->part);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return have;
+}
+
+struct ipkvm_frame *ipkvm_video_latest_raw(struct ipkvm_video *v)
+{
+	pthread_mutex_lock(&v->lock);
+	struct ipkvm_frame *f = v->latest_raw ? ipkvm_frame_ref(v->latest_raw) : NULL;
+	pthread_mutex_unlock(&v->lock);
+	return f;
+}
+
+void ipkvm_video_watch(struct ipkvm_video *v, int delta)
+{
+	pthread_mutex_lock(&v->lock);
+	int before = v->watchers;
+	v->watchers += delta;
+	if (v->watchers < 0)
+		v->watchers = 0;
+	if (before == 0 && v->watchers > 0)
+		v->requested = true; /* the last image may be old: send the picture as it is */
+	pthread_mutex_unlock(&v->lock);
+	kick(v);
+}
+
+void ipkvm_video_request_image(struct ipkvm_video *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->requested = true;
+	pthread_mutex_unlock(&v->lock);
+	kick(v);
+}
+
+int ipkvm_video_set_params(struct ipkvm_video *v, int quality, int max_fps)
+{
+	if (quality < 1 || quality > 100 || max_fps < 1 || max_fps > 240)
+		return -EINVAL;
+	pthread_mutex_lock(&v->lock);
+	if (quality != v->quality)
+		v->requested = true; /* show the new quality now, not at the next change */
+	v->quality = quality;
+	v->max_fps = max_fps;
+	pthread_mutex_unlock(&v->lock);
+	kick(v);
+	return 0;
+}
+
+void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&v->lock);
+	stats_roll(v, mono_us());
+	ipkvm_strlcpy(out->source, v->source_name, sizeof(out->source));
+	out->signal = v->signal;
+	out->format = v->format;
+	out->capture_fps = v->capture_fps;
+	out->encoded_fps = v->encoded_fps;
+	out->bytes_per_s = v->bytes_per_s;
+	out->dropped = v->dropped;
+	out->quality = v->quality;
+	out->max_fps = v->max_fps;
+	out->watchers = v->watchers;
+	out->workers = v->nworkers;
+	out->seq = v->have_latest ? v->latest.seq : 0;
+	pthread_mutex_unlock(&v->lock);
+}

@@ -1,0 +1,101 @@
+/*
+ * video: the picture path from a source to the clients, as the design draws it:
+ *
+ *   capture thread ──► change check ──► encoder workers (JPEG) ──► latest image ──► clients
+ *   (source, signal    (skip unchanged   (min(cores, 4), each      (refcounted, one      (main
+ *    state, placeholders) and over-rate)   with its own TurboJPEG)   per frame, shared)    thread)
+ *
+ * - The capture thread owns the source: it opens it (reopening with back-off when it fails
+ *   or disappears), takes the newest frame when the source's fd is readable, and keeps the
+ *   signal state. While the state is not OK it publishes a placeholder image saying why.
+ * - A frame goes to the encoders only when someone watches (a stream client, or a snapshot
+ *   waiting), when it differs from the last frame sent to them (or a change is still owed
+ *   after a max_fps skip), and no faster than max_fps. The encoders take the newest frame
+ *   from a one-slot mailbox: when they fall behind, older frames are replaced, never queued.
+ * - A finished image is published at once, unless a newer one was already published (images
+ *   never go backwards). Publishing wakes the main thread through the wake callback.
+ * Frame sequence numbers are the pipeline's own (monotonic across device reopens).
+ */
+#ifndef IPKVM_VIDEO_VIDEO_H
+#define IPKVM_VIDEO_VIDEO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "video/frame.h"
+#include "video/source.h"
+#include "video/source_pattern.h"
+#include "video/source_v4l2.h"
+
+struct ipkvm_video_config {
+	const char *source; /* "pattern" or "v4l2" */
+	struct ipkvm_pattern_config pattern;
+	struct ipkvm_v4l2_config v4l2;
+	int quality;       /* 1..100 */
+	int max_fps;       /* 1..240 */
+	unsigned workers;  /* 0 = min(cores, 4) */
+	bool subsample420; /* JPEG chroma 4:2:0 instead of 4:2:2 */
+};
+
+/* The MJPEG boundary. Each image is published as one ready-to-send multipart part:
+ *   "\r\n--ipkvmframe\r\nContent-Type: image/jpeg\r\nContent-Length: N\r\n"
+ *   "X-Sequence: S\r\nX-Timestamp: <unix s.µs of capture>\r\nX-Capture-Us: <monotonic µs>\r\n\r\n"
+ *   followed by the JPEG. The leading CRLF ends the previous part (before the first part it
+ *   is an empty preamble), so every client gets the same bytes: one buffer, one write each. */
+#define IPKVM_MJPEG_BOUNDARY "ipkvmframe"
+
+/* One encoded picture, shared by every client (hold references, never copy). */
+struct ipkvm_video_image {
+	struct ipkvm_buf *part; /* multipart header + JPEG, see above */
+	size_t jpeg_offset;     /* the JPEG is part->data + jpeg_offset ... part->len */
+	uint64_t seq;       /* pipeline frame number */
+	int64_t ts_us;      /* capture time, CLOCK_MONOTONIC µs */
+	int64_t encoded_us; /* when the encoder finished */
+	unsigned width, height;
+	bool placeholder;
+};
+
+struct ipkvm_video_status {
+	char source[16];
+	struct ipkvm_signal_info signal;
+	enum ipkvm_pixfmt format; /* of the captured frames */
+	double capture_fps, encoded_fps; /* over the last second */
+	uint64_t bytes_per_s;            /* JPEG bytes published over the last second */
+	uint64_t dropped;                /* frames replaced in the mailbox before encoding */
+	int quality, max_fps, watchers;
+	unsigned workers;
+	uint64_t seq; /* of the latest image */
+};
+
+struct ipkvm_video;
+
+/* Checks the settings and makes the source (nothing is opened yet). wake is called from
+ * video threads whenever a new image is published. NULL with err set on bad settings. */
+struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
+				       void (*wake)(void *ctx), void *ctx, char *err,
+				       size_t errlen);
+/* Starts the capture thread and the encoders. 0 or -errno. */
+int ipkvm_video_start(struct ipkvm_video *v);
+/* Stops and joins every thread, then frees. */
+void ipkvm_video_destroy(struct ipkvm_video *v);
+
+/* The newest image (references taken; release with ipkvm_video_image_release). False when
+ * there is none yet. Any thread. */
+bool ipkvm_video_latest(struct ipkvm_video *v, struct ipkvm_video_image *out);
+void ipkvm_video_image_release(struct ipkvm_video_image *img);
+/* The newest captured raw frame (a reference), or NULL. */
+struct ipkvm_frame *ipkvm_video_latest_raw(struct ipkvm_video *v);
+
+/* Stream clients come and go: encoding runs only while watchers > 0 or an image was
+ * requested. */
+void ipkvm_video_watch(struct ipkvm_video *v, int delta);
+/* Asks for an image of the current picture even with no watchers (snapshots). */
+void ipkvm_video_request_image(struct ipkvm_video *v);
+
+/* Live settings, applied from the next frame. -EINVAL when out of range. */
+int ipkvm_video_set_params(struct ipkvm_video *v, int quality, int max_fps);
+void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out);
+
+#endif
