@@ -158,12 +158,12 @@ static void *worker_main(void *arg)
 		int quality = v->quality;
 		pthread_mutex_unlock(&v->lock);
 
-		struct ipkvm_video_image img = {.seq = f->seq, .ts_us = f->ts_us,
-						.width = f->width, .height = f->height};
+		struct ipkvm_video_image img = {
+		    .seq = f->seq, .ts_us = f->ts_us, .width = f->width, .height = f->height};
 		struct ipkvm_buf *out = NULL;
 		int r = f->format == IPKVM_FMT_MJPEG
-				? ipkvm_jpeg_from_mjpeg(f, &out)
-				: ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
+			    ? ipkvm_jpeg_from_mjpeg(f, &out)
+			    : ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
 		img.encoded_us = mono_us();
 		ipkvm_frame_unref(f);
 		if (r == 0)
@@ -373,8 +373,7 @@ static void *capture_main(void *arg)
 /* --- public ------------------------------------------------------------------------ */
 
 struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
-				       void (*wake)(void *ctx), void *ctx, char *err,
-				       size_t errlen)
+				       void (*wake)(void *ctx), void *ctx, char *err, size_t errlen)
 {
 	if (cfg->quality < 1 || cfg->quality > 100 || cfg->max_fps < 1 || cfg->max_fps > 240 ||
 	    cfg->workers > MAX_WORKERS) {
@@ -403,7 +402,9 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	v->nworkers = cfg->workers ? cfg->workers
-				   : (unsigned)(cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : cores);
+				   : (unsigned)(cores < 1	      ? 1
+						: cores > MAX_WORKERS ? MAX_WORKERS
+								      : cores);
 	v->quality = cfg->quality;
 	v->max_fps = cfg->max_fps;
 	v->wake = wake;

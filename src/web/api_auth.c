@@ -90,6 +90,13 @@ static void throttle_keys(const char *addr, const char *user, char *ka, char *ku
 	snprintf(ku, len, "user:%s", user);
 }
 
+/* The request goes away before its job is done: the job runs on without it. */
+static void detach_job(struct ipkvm_http_req *req)
+{
+	((struct ipkvm_web_job *)req->job)->req = NULL;
+	req->job = NULL;
+}
+
 /* Login and own-password jobs check a password: they count as attempts in flight. */
 static bool checks_password(const struct ipkvm_web_job *wj)
 {
@@ -105,14 +112,10 @@ static void job_submit(struct ipkvm_web_job *wj)
 		ipkvm_throttle_begin(wj->srv->throttle, ku, ipkvm_mono_ms());
 	}
 	wj->req->job = wj;
+	wj->req->job_detach = detach_job;
 	ipkvm_worker_submit(wj->srv->worker, &wj->job);
 }
 
-void ipkvm_api_detach_job(struct ipkvm_http_req *req)
-{
-	req->job->req = NULL;
-	req->job = NULL;
-}
 
 /* Answers 429 and returns true when the address or the user is backing off. */
 static bool throttled(struct ipkvm_http_req *req, const char *user)

@@ -10,9 +10,12 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 {
 	struct ipkvm_server *srv = req->srv;
 	int64_t now = ipkvm_now();
-	json_t *backends = json_pack("{s:s, s:s, s:s, s:s}", "video", "none", "hid", "none", "atx",
+	const char *video = srv->cfg->video_source ? srv->cfg->video_source : "none";
+	json_t *backends = json_pack("{s:s, s:s, s:s, s:s}", "video", video, "hid", "none", "atx",
 				     "none", "msd", "none");
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
+	if (srv->video)
+		json_array_append_new(features, json_string("streamer.mjpeg"));
 	ipkvm_http_reply_ok(req, 200,
 			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:{s:s, s:s}}", "version",
 				      IPKVM_VERSION, "hostname", srv->hostname, "uptime",

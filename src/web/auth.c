@@ -195,7 +195,8 @@ int ipkvm_web_check_origin(struct lws *wsi)
 		return 0; /* not a browser, or a same-origin GET: nothing to check */
 	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
 		return -EPERM;
-	snprintf(want, sizeof(want), "https://%s", host);
+	/* The plain-HTTP port (loopback only) is a legitimate origin of its own. */
+	snprintf(want, sizeof(want), "%s://%s", lws_is_ssl(wsi) ? "https" : "http", host);
 	return strcasecmp(origin, want) == 0 ? 0 : -EPERM;
 }
 

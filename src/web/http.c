@@ -67,6 +67,14 @@ static const struct route routes[] = {
     {"/api/users/", true, IPKVM_POST | IPKVM_DELETE, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
      ipkvm_api_user},
     {"/api/ws", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false, api_ws_plain},
+	{"/api/streamer", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+	 ipkvm_api_streamer},
+	{"/api/streamer/params", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+	 ipkvm_api_streamer_params},
+	{"/api/streamer/stream", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+	 ipkvm_api_streamer_stream},
+	{"/api/streamer/snapshot", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+	 ipkvm_api_streamer_snapshot},
 };
 
 /* Public static files: the login page and what it loads. */
@@ -117,7 +125,8 @@ static void peer_addr(struct lws *wsi, char *out, size_t len)
 static void req_reset(struct ipkvm_http_req *req)
 {
 	if (req->job)
-		ipkvm_api_detach_job(req);
+		req->job_detach(req);
+	ipkvm_stream_detach(req);
 	free(req->body);
 	free(req->resp);
 	memset(req, 0, sizeof(*req));
@@ -536,6 +545,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return http_body_done(&pss->req);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (pss && !pss->is_ws && pss->req.stream)
+			return ipkvm_stream_writeable(&pss->req);
 		if (pss && !pss->is_ws && pss->req.ready)
 			return write_response(&pss->req, false);
 		return 0;
@@ -575,6 +586,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (srv && srv->worker)
 			ipkvm_worker_drain(srv->worker);
+		if (srv)
+			ipkvm_stream_wake(srv);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);

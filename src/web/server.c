@@ -31,6 +31,7 @@
 #include "build_config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "video/video.h"
 #include "web/cert.h"
 #include "web/web.h"
 
@@ -123,6 +124,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, tick));
 	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
 	ipkvm_ws_sweep(srv);
+	ipkvm_stream_tick(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
 }
 
@@ -275,6 +277,25 @@ static int create_loop(struct ipkvm_server *srv)
 		}
 	}
 
+	if (cfg->plain_port) {
+		struct lws_context_creation_info pinfo;
+		memset(&pinfo, 0, sizeof(pinfo));
+		pinfo.vhost_name = "plain";
+		pinfo.port = cfg->plain_port;
+		pinfo.iface = cfg->plain_listen;
+		if (strchr(pinfo.iface, '.'))
+			pinfo.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+		pinfo.protocols = https_protocols;
+		srv->plain_vhost = lws_create_vhost(srv->ctx, &pinfo);
+		if (!srv->plain_vhost) {
+			LOG_ERROR("cannot listen on plain-HTTP port %s:%d", pinfo.iface,
+				  cfg->plain_port);
+			return -EADDRINUSE;
+		}
+		LOG_INFO("plain HTTP (same routes and logins) on %s port %d", pinfo.iface,
+			 cfg->plain_port);
+	}
+
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -292,6 +313,47 @@ static int create_loop(struct ipkvm_server *srv)
 		return -EIO;
 	}
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
+	return 0;
+}
+
+/* The plain-HTTP port carries logins and pictures in the clear: loopback only. */
+static bool loopback_address(const char *a)
+{
+	return a && (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0);
+}
+
+/* Makes the video pipeline the config asks for; srv->video stays NULL for "none". */
+static int make_video(struct ipkvm_server *srv)
+{
+	const struct ipkvm_config *cfg = srv->cfg;
+	char err[256];
+	if (!cfg->video_source || strcmp(cfg->video_source, "none") == 0)
+		return 0;
+	struct ipkvm_video_config vc = {
+	    .source = cfg->video_source,
+	    .quality = cfg->jpeg_quality,
+	    .max_fps = cfg->jpeg_max_fps,
+	    .workers = (unsigned)cfg->jpeg_workers,
+	    .subsample420 = cfg->jpeg_subsampling && strcmp(cfg->jpeg_subsampling, "420") == 0,
+	    .pattern = {.width = cfg->video_width ? (unsigned)cfg->video_width : 1920,
+			.height = cfg->video_height ? (unsigned)cfg->video_height : 1080,
+			.fps = cfg->video_fps ? (unsigned)cfg->video_fps : 60,
+			.scene = cfg->video_scene},
+	    .v4l2 = {.device = cfg->video_device,
+		     .width = (unsigned)cfg->video_width,
+		     .height = (unsigned)cfg->video_height,
+		     .fps = (unsigned)cfg->video_fps,
+		     .allow_mjpeg = cfg->video_mjpeg != 0,
+		     .edid = cfg->video_edid,
+		     .buffers = (unsigned)cfg->video_buffers},
+	};
+	if (cfg->video_format)
+		ipkvm_pixfmt_parse(cfg->video_format, &vc.pattern.format);
+	srv->video = ipkvm_video_create(&vc, wake_loop, srv, err, sizeof(err));
+	if (!srv->video) {
+		LOG_ERROR("[video]: %s", err);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -340,11 +402,21 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	srv->events = ipkvm_events_create();
 	if (!srv->sessions || !srv->throttle || !srv->events)
 		goto err;
-	if (prepare_state(srv) < 0)
+	if (cfg->plain_port && !loopback_address(cfg->plain_listen)) {
+		LOG_ERROR("[server] plain_listen = %s: the plain-HTTP port may only listen on a "
+			  "loopback address (127.0.0.1, ::1)",
+			  cfg->plain_listen ? cfg->plain_listen : "");
+		goto err;
+	}
+	if (prepare_state(srv) < 0 || make_video(srv) < 0)
 		goto err;
 	srv->worker = ipkvm_worker_create(wake_loop, srv);
 	if (!srv->worker || create_loop(srv) < 0)
 		goto err;
+	if (srv->video && ipkvm_video_start(srv->video) < 0) {
+		LOG_ERROR("cannot start the video threads");
+		goto err;
+	}
 	const char *host = cfg->listen && cfg->listen[0] ? cfg->listen : "localhost";
 	bool v6 = strchr(host, ':') != NULL;
 	LOG_INFO("ipkvmd %s serving https://%s%s%s:%d/ (state %s, web %s)", IPKVM_VERSION,
@@ -367,7 +439,10 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 {
 	if (!srv)
 		return;
-	/* The worker first: its last jobs may still answer requests of live connections. */
+	/* Video threads first (they wake the loop), then the worker: its last jobs may still
+	 * answer requests of live connections. */
+	ipkvm_video_destroy(srv->video);
+	srv->video = NULL;
 	ipkvm_worker_destroy(srv->worker);
 	srv->worker = NULL;
 	if (srv->ctx) {

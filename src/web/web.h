@@ -53,6 +53,8 @@ struct ipkvm_auth {
 
 struct ipkvm_server;
 struct ipkvm_web_job;
+struct ipkvm_stream_client;
+struct ipkvm_video;
 
 struct ipkvm_http_req {
 	struct ipkvm_server *srv;
@@ -73,7 +75,12 @@ struct ipkvm_http_req {
 	char headers[IPKVM_RESP_HEADERS]; /* extra "Name: value\r\n" lines */
 	size_t headers_len;
 	bool ready;
-	struct ipkvm_web_job *job; /* async work in flight (login); detached on close */
+	void *job; /* worker job in flight (login, PNG snapshot); job_detach runs on close */
+	void (*job_detach)(struct ipkvm_http_req *req);
+	struct ipkvm_stream_client *stream; /* an MJPEG stream this request became */
+	int64_t snapshot_since;             /* waiting for a snapshot newer than this seq + 1 */
+	int64_t snapshot_deadline_ms;       /* 0 = not waiting */
+	struct ipkvm_http_req *next_waiting;
 };
 
 struct ipkvm_ws_client {
@@ -114,7 +121,7 @@ struct ipkvm_server {
 	char web_root[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
 	char hostname[256];
 	struct lws_context *ctx;
-	struct lws_vhost *vhost, *redirect_vhost;
+	struct lws_vhost *vhost, *redirect_vhost, *plain_vhost;
 	void *ssl_ctx; /* the HTTPS vhost's SSL_CTX, for certificate reload on SIGHUP */
 	int sigfd;
 	bool stop;
@@ -131,6 +138,10 @@ struct ipkvm_server {
 	struct ipkvm_totp_seen *totp_seen;
 	size_t n_totp_seen;
 	struct ipkvm_ws_client *ws_clients;
+	struct ipkvm_video *video; /* NULL without a video source */
+	struct ipkvm_stream_client *streams;
+	struct ipkvm_http_req *snapshot_waiters;
+	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
 };
 
 /* http.c */
@@ -163,7 +174,8 @@ int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipk
 			   bool touch);
 /* Whether an earlier authentication still holds (session alive, token valid, role same). */
 bool ipkvm_web_auth_valid(struct ipkvm_server *srv, struct ipkvm_auth *auth, bool touch);
-/* 0 when the request has no Origin or its Origin is https://<Host>; -EPERM otherwise. */
+/* 0 when the request has no Origin or its Origin is https://<Host> (http:// on the plain
+ * port); -EPERM otherwise. */
 int ipkvm_web_check_origin(struct lws *wsi);
 /* Set-Cookie value for a new session token, or for clearing the cookie (token NULL). */
 void ipkvm_web_cookie(const struct ipkvm_server *srv, const char *token, char *out, size_t len);
@@ -183,8 +195,22 @@ void ipkvm_api_password(struct ipkvm_http_req *req);
 void ipkvm_api_users(struct ipkvm_http_req *req);
 void ipkvm_api_user(struct ipkvm_http_req *req); /* /api/users/{name} */
 void ipkvm_api_info(struct ipkvm_http_req *req);
-/* Called when a request with a job in flight goes away. */
-void ipkvm_api_detach_job(struct ipkvm_http_req *req);
+
+/* api_streamer.c */
+void ipkvm_api_streamer(struct ipkvm_http_req *req);          /* GET /api/streamer */
+void ipkvm_api_streamer_params(struct ipkvm_http_req *req);   /* POST .../params */
+void ipkvm_api_streamer_stream(struct ipkvm_http_req *req);   /* GET .../stream */
+void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req); /* GET .../snapshot */
+/* WRITEABLE on a stream request. Returns what the lws callback should return. */
+int ipkvm_stream_writeable(struct ipkvm_http_req *req);
+/* A request that was streaming or waiting for a snapshot goes away. */
+void ipkvm_stream_detach(struct ipkvm_http_req *req);
+/* A new image may be out (the main loop was woken): wake the clients that want it. */
+void ipkvm_stream_wake(struct ipkvm_server *srv);
+/* Once a second: keep-alive resends, snapshot timeouts, the `streamer` event. */
+void ipkvm_stream_tick(struct ipkvm_server *srv);
+/* The status object of GET /api/streamer and the `streamer` event. */
+json_t *ipkvm_streamer_status(struct ipkvm_server *srv);
 
 /* ws.c */
 int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,

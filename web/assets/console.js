@@ -129,11 +129,41 @@ function renderInfo(info) {
     .filter((key) => key in backends)
     .map((key) => `${BACKEND_LABELS[key]}: ${backends[key]}`);
   setText($('backends'), parts.join(' · '));
+  mountVideo(backends.video && backends.video !== 'none');
 
   if (previous && previous.version && info.version && previous.version !== info.version) {
     toast(`ipkvm was updated to ${info.version}. Reload the page to use the new version.`, 'info', 0);
   }
   renderUptime();
+}
+
+/* ---- video ------------------------------------------------------------------------------ */
+
+/* The MJPEG stream in an <img>: the browser decodes each part as it arrives. The element
+ * keeps the picture's own aspect ratio inside the 16:9 stage (letterboxed by CSS). When the
+ * stream breaks (daemon restart, network), it is reopened after a short pause. */
+function mountVideo(enabled) {
+  const screen = $('screen');
+  let img = $('screen-video');
+  if (!enabled) {
+    if (img) img.remove();
+    $('screen-placeholder').hidden = false;
+    return;
+  }
+  if (img) return;
+  img = document.createElement('img');
+  img.id = 'screen-video';
+  img.className = 'screen-video';
+  img.alt = 'Remote screen';
+  img.draggable = false;
+  img.addEventListener('error', () => {
+    setTimeout(() => {
+      if (img.isConnected) img.src = `/api/streamer/stream?t=${Date.now()}`;
+    }, 1000);
+  });
+  img.src = '/api/streamer/stream';
+  $('screen-placeholder').hidden = true;
+  screen.append(img);
 }
 
 function renderUser(user) {

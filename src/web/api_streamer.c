@@ -1,0 +1,367 @@
+/*
+ * api_streamer: the video endpoints.
+ *   GET  /api/streamer           state: source, signal, rates, clients, settings
+ *   POST /api/streamer/params    {quality?, max_fps?}: live, no capture restart
+ *   GET  /api/streamer/stream    MJPEG (multipart/x-mixed-replace)
+ *   GET  /api/streamer/snapshot  the newest JPEG; ?raw=1: PNG of the newest raw frame
+ *
+ * Stream clients share the pipeline's images: each image is one buffer holding its
+ * multipart part, written to every client with one lws_write and no copy. A client is only
+ * offered the newest image, and only when its socket has taken the previous one (lws holds
+ * back WRITEABLE while it still has unsent bytes), so a stalled client holds at most one
+ * image and skips what it could not take; nobody waits for anybody. Each client gets its
+ * current image again at least once a second, so a still screen still reaches it.
+ */
+#define LOG_TAG "stream"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "video/jpeg.h"
+#include "video/video.h"
+#include "web/web.h"
+
+#define RESEND_MS   1000 /* a still picture is sent again this often */
+#define SNAPSHOT_MS 3000 /* how long a snapshot may wait for a fresh image */
+
+struct ipkvm_stream_client {
+	struct ipkvm_http_req *req;
+	bool headers_sent;
+	uint64_t sent_seq;
+	int64_t sent_ms;
+	uint64_t frames;
+	struct ipkvm_stream_client *next;
+};
+
+static bool need_video(struct ipkvm_http_req *req)
+{
+	if (req->srv->video)
+		return true;
+	ipkvm_http_reply_error(req, 503, "no_video", NULL,
+			       "no video source is configured ([video] source)");
+	return false;
+}
+
+json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
+{
+	if (!srv->video)
+		return json_pack("{s:s, s:{s:s, s:s}}", "source", "none", "signal", "state",
+				 "no_device", "reason", "no video source is configured");
+	struct ipkvm_video_status st;
+	ipkvm_video_status(srv->video, &st);
+	unsigned clients = 0;
+	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
+		clients++;
+	return json_pack(
+	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
+	    "s:I}",
+	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
+	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
+	    st.signal.fps, "format", ipkvm_pixfmt_name(st.format), "capture_fps",
+	    st.capture_fps, "encoded_fps", st.encoded_fps, "bytes_per_s",
+	    (json_int_t)st.bytes_per_s, "dropped", (json_int_t)st.dropped, "quality",
+	    st.quality, "max_fps", st.max_fps, "clients", clients, "workers", st.workers,
+	    "seq", (json_int_t)st.seq);
+}
+
+void ipkvm_api_streamer(struct ipkvm_http_req *req)
+{
+	ipkvm_http_reply_ok(req, 200, ipkvm_streamer_status(req->srv));
+}
+
+void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
+{
+	static const struct ipkvm_json_field fields[] = {
+	    {"quality", IPKVM_JSON_INTEGER, false},
+	    {"max_fps", IPKVM_JSON_INTEGER, false},
+	};
+	if (!need_video(req))
+		return;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return;
+	struct ipkvm_video_status st;
+	ipkvm_video_status(req->srv->video, &st);
+	json_t *q = json_object_get(body, "quality"), *m = json_object_get(body, "max_fps");
+	json_int_t quality = q ? json_integer_value(q) : st.quality;
+	json_int_t max_fps = m ? json_integer_value(m) : st.max_fps;
+	if (quality < 1 || quality > 100)
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "field 'quality' must be 1 to 100");
+	else if (max_fps < 1 || max_fps > 240)
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "field 'max_fps' must be 1 to 240");
+	else if (ipkvm_video_set_params(req->srv->video, (int)quality, (int)max_fps) < 0)
+		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot apply the settings");
+	else
+		ipkvm_http_reply_ok(req, 200, ipkvm_streamer_status(req->srv));
+	json_decref(body);
+}
+
+/* --- MJPEG stream -------------------------------------------------------------------- */
+
+void ipkvm_api_streamer_stream(struct ipkvm_http_req *req)
+{
+	if (!need_video(req))
+		return;
+	struct ipkvm_stream_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		ipkvm_http_reply_error(req, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	c->req = req;
+	c->next = req->srv->streams;
+	req->srv->streams = c;
+	req->stream = c;
+	ipkvm_video_watch(req->srv->video, 1);
+	LOG_INFO("%s: %s started watching", req->addr, req->auth.user);
+	lws_callback_on_writable(req->wsi);
+}
+
+static int write_stream_headers(struct ipkvm_http_req *req)
+{
+	static const char extra[] = "cache-control: no-store, no-cache\r\n"
+				    "pragma: no-cache\r\n"
+				    "x-content-type-options: nosniff\r\n"
+				    "x-frame-options: DENY\r\n"
+				    "referrer-policy: no-referrer\r\n";
+	uint8_t buf[LWS_PRE + 1024];
+	uint8_t *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	if (lws_add_http_common_headers(req->wsi, HTTP_STATUS_OK,
+					"multipart/x-mixed-replace;boundary=" IPKVM_MJPEG_BOUNDARY,
+					LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end))
+		return -1;
+	memcpy(p, extra, sizeof(extra) - 1);
+	p += sizeof(extra) - 1;
+	return lws_finalize_write_http_header(req->wsi, start, &p, end) ? -1 : 0;
+}
+
+int ipkvm_stream_writeable(struct ipkvm_http_req *req)
+{
+	struct ipkvm_stream_client *c = req->stream;
+	if (!c->headers_sent) {
+		if (write_stream_headers(req) < 0)
+			return -1;
+		c->headers_sent = true;
+		lws_callback_on_writable(req->wsi);
+		return 0;
+	}
+	struct ipkvm_video_image img;
+	if (!ipkvm_video_latest(req->srv->video, &img))
+		return 0; /* nothing yet: woken when the first image is out */
+	int64_t now = ipkvm_mono_ms();
+	if (img.seq == c->sent_seq && now - c->sent_ms < RESEND_MS) {
+		ipkvm_video_image_release(&img);
+		return 0;
+	}
+	/* One write of the shared part; lws keeps what the socket did not take and holds back
+	 * the next WRITEABLE until it is gone. The buffer's headroom takes lws's LWS_PRE. */
+	int n = lws_write(req->wsi, img.part->data, img.part->len, LWS_WRITE_HTTP);
+	size_t len = img.part->len;
+	c->sent_seq = img.seq;
+	c->sent_ms = now;
+	c->frames++;
+	ipkvm_video_image_release(&img);
+	if (n < (int)len)
+		return -1;
+	return 0;
+}
+
+void ipkvm_stream_detach(struct ipkvm_http_req *req)
+{
+	struct ipkvm_server *srv = req->srv;
+	if (req->stream) {
+		for (struct ipkvm_stream_client **p = &srv->streams; *p; p = &(*p)->next) {
+			if (*p == req->stream) {
+				*p = req->stream->next;
+				break;
+			}
+		}
+		LOG_INFO("%s: %s stopped watching after %llu frames", req->addr, req->auth.user,
+			 (unsigned long long)req->stream->frames);
+		free(req->stream);
+		req->stream = NULL;
+		if (srv->video)
+			ipkvm_video_watch(srv->video, -1);
+	}
+	if (req->snapshot_deadline_ms) {
+		for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p; p = &(*p)->next_waiting) {
+			if (*p == req) {
+				*p = req->next_waiting;
+				break;
+			}
+		}
+		req->snapshot_deadline_ms = 0;
+	}
+}
+
+/* --- snapshots ---------------------------------------------------------------------- */
+
+static void reply_jpeg(struct ipkvm_http_req *req, const struct ipkvm_video_image *img)
+{
+	ipkvm_http_header(req, "cache-control", "no-store");
+	ipkvm_http_header(req, "x-sequence", "%llu", (unsigned long long)img->seq);
+	ipkvm_http_reply(req, 200, "image/jpeg", img->part->data + img->jpeg_offset,
+			 img->part->len - img->jpeg_offset);
+}
+
+struct png_job {
+	struct ipkvm_job job;
+	struct ipkvm_server *srv;
+	struct ipkvm_http_req *req; /* NULL once the request is gone */
+	struct ipkvm_frame *frame;
+	struct ipkvm_buf *png;
+	int err;
+};
+
+static void png_run(struct ipkvm_job *j)
+{
+	struct png_job *pj = (struct png_job *)j;
+	const struct ipkvm_frame *f = pj->frame;
+	uint8_t *rgb = malloc((size_t)f->width * f->height * 3);
+	if (!rgb) {
+		pj->err = -ENOMEM;
+		return;
+	}
+	ipkvm_frame_to_rgb24(f, rgb);
+	pj->err = ipkvm_png_encode_rgb24(rgb, f->width, f->height, &pj->png);
+	free(rgb);
+}
+
+static void png_done(struct ipkvm_job *j)
+{
+	struct png_job *pj = (struct png_job *)j;
+	struct ipkvm_http_req *req = pj->req;
+	if (req) {
+		req->job = NULL;
+		if (pj->err < 0) {
+			ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot make a PNG: %s",
+					       strerror(-pj->err));
+		} else {
+			ipkvm_http_header(req, "cache-control", "no-store");
+			ipkvm_http_header(req, "x-sequence", "%llu",
+					  (unsigned long long)pj->frame->seq);
+			ipkvm_http_reply(req, 200, "image/png", pj->png->data, pj->png->len);
+		}
+	}
+	ipkvm_buf_unref(pj->png);
+	ipkvm_frame_unref(pj->frame);
+	free(pj);
+}
+
+static void png_detach(struct ipkvm_http_req *req)
+{
+	((struct png_job *)req->job)->req = NULL;
+	req->job = NULL;
+}
+
+static void snapshot_raw(struct ipkvm_http_req *req)
+{
+	struct ipkvm_frame *f = ipkvm_video_latest_raw(req->srv->video);
+	if (!f || f->format == IPKVM_FMT_MJPEG) {
+		ipkvm_frame_unref(f);
+		ipkvm_http_reply_error(req, 503, "no_image",
+				       NULL, "no raw frame to show (no signal, or the device "
+					     "sends MJPEG: use the JPEG snapshot)");
+		return;
+	}
+	struct png_job *pj = calloc(1, sizeof(*pj));
+	if (!pj) {
+		ipkvm_frame_unref(f);
+		ipkvm_http_reply_error(req, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	pj->job.run = png_run;
+	pj->job.done = png_done;
+	pj->srv = req->srv;
+	pj->req = req;
+	pj->frame = f;
+	req->job = pj;
+	req->job_detach = png_detach;
+	ipkvm_worker_submit(req->srv->worker, &pj->job);
+}
+
+void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
+{
+	if (!need_video(req))
+		return;
+	char arg[16];
+	const char *raw = lws_get_urlarg_by_name(req->wsi, "raw=", arg, sizeof(arg));
+	if (raw && strcmp(raw, "1") == 0) {
+		snapshot_raw(req);
+		return;
+	}
+	struct ipkvm_video_status st;
+	ipkvm_video_status(req->srv->video, &st);
+	struct ipkvm_video_image img;
+	bool have = ipkvm_video_latest(req->srv->video, &img);
+	/* Without watchers the last image may be old: wait for one of the picture as it is
+	 * now, unless there is no picture to wait for (a placeholder is current). */
+	if (have && (st.watchers > 0 || img.placeholder)) {
+		reply_jpeg(req, &img);
+		ipkvm_video_image_release(&img);
+		return;
+	}
+	req->snapshot_since = have ? (int64_t)img.seq : -1;
+	ipkvm_video_image_release(&img);
+	req->snapshot_deadline_ms = ipkvm_mono_ms() + SNAPSHOT_MS;
+	req->next_waiting = req->srv->snapshot_waiters;
+	req->srv->snapshot_waiters = req;
+	ipkvm_video_request_image(req->srv->video);
+}
+
+void ipkvm_stream_wake(struct ipkvm_server *srv)
+{
+	if (!srv->video)
+		return;
+	struct ipkvm_video_image img;
+	if (!ipkvm_video_latest(srv->video, &img))
+		return;
+	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
+		if (c->headers_sent && img.seq != c->sent_seq)
+			lws_callback_on_writable(c->req->wsi);
+	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
+		struct ipkvm_http_req *req = *p;
+		if ((int64_t)img.seq > req->snapshot_since) {
+			*p = req->next_waiting;
+			req->snapshot_deadline_ms = 0;
+			reply_jpeg(req, &img);
+		} else {
+			p = &req->next_waiting;
+		}
+	}
+	ipkvm_video_image_release(&img);
+}
+
+void ipkvm_stream_tick(struct ipkvm_server *srv)
+{
+	int64_t now = ipkvm_mono_ms();
+	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
+		if (c->headers_sent && now - c->sent_ms >= RESEND_MS)
+			lws_callback_on_writable(c->req->wsi);
+	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
+		struct ipkvm_http_req *req = *p;
+		if (now >= req->snapshot_deadline_ms) {
+			*p = req->next_waiting;
+			req->snapshot_deadline_ms = 0;
+			ipkvm_http_reply_error(req, 503, "no_image", NULL,
+					       "no picture arrived within %d s", SNAPSHOT_MS / 1000);
+		} else {
+			p = &req->next_waiting;
+		}
+	}
+	/* The `streamer` event, when the state changed (while video flows, the rates move
+	 * every second, so it comes once a second). */
+	json_t *st = ipkvm_streamer_status(srv);
+	char *text = st ? ipkvm_json_dump(st, NULL) : NULL;
+	if (text && strcmp(text, srv->streamer_last) != 0) {
+		ipkvm_strlcpy(srv->streamer_last, text, sizeof(srv->streamer_last));
+		ipkvm_events_publish(srv->events, "streamer", json_incref(st));
+	}
+	free(text);
+	json_decref(st);
+}

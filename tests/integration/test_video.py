@@ -1,0 +1,263 @@
+"""Video over HTTPS: the pattern source through the real pipeline (capture thread, JPEG
+encoders, stream hub) to snapshot and MJPEG clients; live settings; slow clients; the
+loopback-only plain-HTTP port; authentication on every video endpoint."""
+
+import http.client
+import json
+import socket
+import ssl
+import struct
+import threading
+import time
+
+from harness import HOST, check, eq, expect_error, expect_ok, free_port
+
+VIDEO = """
+[video]
+source = pattern
+scene = testcard
+fps = 30
+"""
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's SOF segment; asserts the JPEG is complete."""
+    check(data[:2] == b"\xff\xd8", "not a JPEG (no SOI): %r" % data[:8])
+    check(data[-2:] == b"\xff\xd9", "JPEG does not end with EOI")
+    i = 2
+    while i + 4 <= len(data):
+        check(data[i] == 0xFF, "bad JPEG marker at %d" % i)
+        marker = data[i + 1]
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        if marker == 0xDA:
+            break
+        i += 2 + length
+    raise AssertionError("no SOF segment in the JPEG")
+
+
+class Stream:
+    """Reads an MJPEG stream part by part."""
+
+    def __init__(self, d, headers, conn=None):
+        self.conn = conn or http.client.HTTPSConnection(HOST, d.port, context=d.ssl_context(),
+                                                        timeout=10)
+        self.conn.request("GET", "/api/streamer/stream", headers=headers)
+        self.resp = self.conn.getresponse()
+        eq(self.resp.status, 200, "stream status")
+        ctype = self.resp.getheader("Content-Type", "")
+        check(ctype.startswith("multipart/x-mixed-replace") and "boundary=ipkvmframe" in ctype,
+              "stream content type %r" % ctype)
+
+    def part(self):
+        fp = self.resp.fp
+        line = fp.readline()
+        while line in (b"\r\n", b"\n"):
+            line = fp.readline()
+        eq(line.strip(), b"--ipkvmframe", "boundary line")
+        headers = {}
+        while True:
+            line = fp.readline()
+            check(line, "stream ended inside a part header")
+            if line in (b"\r\n", b"\n"):
+                break
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers["content-length"])
+        data = fp.read(n)
+        eq(len(data), n, "bytes of a part")
+        return headers, data
+
+    def close(self):
+        self.conn.close()
+
+
+def _auth_headers(s):
+    return {"Cookie": "ipkvm_session=" + s.cookie}
+
+
+def test_snapshot_is_a_1080p_jpeg(t):
+    d = t.daemon(VIDEO)
+    s = d.admin()
+    r = s.get("/api/streamer/snapshot")
+    eq(r.status, 200, "snapshot status")
+    eq(r.headers.get("Content-Type"), "image/jpeg", "snapshot content type")
+    eq(jpeg_size(r.body), (1920, 1080), "snapshot size")
+    st = expect_ok(s.get("/api/streamer"))
+    eq(st["source"], "pattern", "source")
+    eq(st["signal"]["state"], "ok", "signal state")
+    eq((st["signal"]["width"], st["signal"]["height"]), (1920, 1080), "signal geometry")
+    eq(st["format"], "yuyv", "captured format")
+
+
+def test_raw_snapshot_is_a_png(t):
+    d = t.daemon(VIDEO)
+    s = d.admin()
+    r = s.get("/api/streamer/snapshot?raw=1")
+    eq(r.status, 200, "raw snapshot status: %r" % r.body[:200])
+    eq(r.headers.get("Content-Type"), "image/png", "raw snapshot content type")
+    check(r.body[:8] == b"\x89PNG\r\n\x1a\n", "PNG signature")
+    w, h = struct.unpack(">II", r.body[16:24])
+    eq((w, h), (1920, 1080), "PNG size")
+    # The pixels: concatenate the IDAT chunks and inflate them (Python's zlib reads the
+    # daemon's stored blocks), then look at the test card's last colour bar (blue).
+    import zlib
+    idat, i = b"", 8
+    while i < len(r.body):
+        n, kind = struct.unpack(">I4s", r.body[i:i + 8])
+        if kind == b"IDAT":
+            idat += r.body[i + 8:i + 8 + n]
+        i += 12 + n
+    pixels = zlib.decompress(idat)
+    eq(len(pixels), h * (1 + w * 3), "inflated PNG size")
+    row = 300 * (1 + w * 3) + 1
+    red, green, blue = pixels[row + 1880 * 3:row + 1880 * 3 + 3]
+    check(blue > 150 and red < 40 and green < 40,
+          "pixel (1880, 300) of the test card is %r, not the blue bar" % ((red, green, blue),))
+
+
+def test_mjpeg_parts_are_jpegs_in_order(t):
+    d = t.daemon(VIDEO)
+    s = d.admin()
+    st = Stream(d, _auth_headers(s))
+    seqs = []
+    try:
+        end = time.monotonic() + 2.5   # more than one rate window of the status
+        while time.monotonic() < end or len(seqs) < 12:
+            headers, data = st.part()
+            eq(jpeg_size(data), (1920, 1080), "part size")
+            seqs.append(int(headers["x-sequence"]))
+            check(float(headers["x-timestamp"]) > 1e9, "X-Timestamp %r" % headers["x-timestamp"])
+        info = expect_ok(s.get("/api/streamer"))
+    finally:
+        st.close()
+    check(all(b > a for a, b in zip(seqs, seqs[1:])), "sequence not increasing: %r" % seqs)
+    check(info["encoded_fps"] > 10, "encoded fps %r while streaming" % info["encoded_fps"])
+    eq(info["clients"], 1, "clients while streaming")
+
+
+def _rate(d, headers, seconds):
+    st = Stream(d, headers)
+    n = 0
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            st.part()
+            n += 1
+    finally:
+        st.close()
+    return n / seconds
+
+
+def test_stalled_client_does_not_slow_others(t):
+    d = t.daemon(VIDEO)
+    s = d.admin()
+    hdr = _auth_headers(s)
+    alone = _rate(d, hdr, 2.0)
+    # A client that never reads: its socket buffers fill, and it must cost the others
+    # nothing.
+    stalled = socket.create_connection((HOST, d.port))
+    ctx = d.ssl_context()
+    stalled = ctx.wrap_socket(stalled, server_hostname=HOST)
+    stalled.sendall(("GET /api/streamer/stream HTTP/1.1\r\nHost: %s:%d\r\nCookie: "
+                     "ipkvm_session=%s\r\n\r\n" % (HOST, d.port, s.cookie)).encode())
+    time.sleep(1.5)  # let it fall behind
+    try:
+        with_stalled = _rate(d, hdr, 2.0)
+    finally:
+        stalled.close()
+    check(alone > 10, "a lone client got only %.1f fps" % alone)
+    check(with_stalled >= 0.8 * alone,
+          "a stalled client lowered another's rate from %.1f to %.1f fps" % (alone, with_stalled))
+
+
+def test_live_quality_change(t):
+    d = t.daemon(VIDEO)
+    s = d.admin()
+    st = Stream(d, _auth_headers(s))
+    try:
+        before = [len(st.part()[1]) for _ in range(8)][2:]
+        r = s.post("/api/streamer/params", {"quality": 5})
+        eq(expect_ok(r)["quality"], 5, "quality after the change")
+        # Parts already encoded may still come; after a few, all are at the new quality.
+        for _ in range(6):
+            st.part()
+        after = [len(st.part()[1]) for _ in range(6)]
+    finally:
+        st.close()
+    check(max(after) < min(before) * 0.8,
+          "quality 5 parts (%r) are not clearly smaller than quality 80 ones (%r)"
+          % (after, before))
+    expect_error(s.post("/api/streamer/params", {"quality": 0}), 400, "bad_request", "quality")
+    expect_error(s.post("/api/streamer/params", {"max_fps": 1000}), 400, "bad_request",
+                 "max_fps")
+    expect_error(s.post("/api/streamer/params", {"speed": 1}), 400, "bad_request", "speed")
+
+
+def test_video_endpoints_need_auth_and_roles(t):
+    d = t.daemon(VIDEO)
+    anon = d.session()
+    for path in ("/api/streamer", "/api/streamer/stream", "/api/streamer/snapshot",
+                 "/api/streamer/snapshot?raw=1"):
+        expect_error(anon.get(path), 401, "unauthorized")
+    expect_error(anon.post("/api/streamer/params", {"quality": 50}), 401, "unauthorized")
+    d.add_user("watcher", "watcher-password", role="viewer")
+    v = d.session()
+    v.login("watcher", "watcher-password")
+    eq(v.get("/api/streamer/snapshot").status, 200, "viewer snapshot status")
+    expect_error(v.post("/api/streamer/params", {"quality": 50}), 403, "forbidden")
+
+
+def test_no_source_answers_503(t):
+    d = t.daemon()
+    s = d.admin()
+    expect_error(s.get("/api/streamer/snapshot"), 503, "no_video")
+    expect_error(s.get("/api/streamer/stream"), 503, "no_video")
+    eq(expect_ok(s.get("/api/streamer"))["source"], "none", "source without video")
+
+
+def test_plain_http_port_is_loopback_and_authenticated(t):
+    port = free_port()
+    d = t.daemon(VIDEO + "\n[server]\nplain_port = %d\n" % port)
+    token = d.cli_ok("token", "admin", "--label", "bench").splitlines()[0].strip()
+    c = http.client.HTTPConnection(HOST, port, timeout=10)
+    c.request("GET", "/api/streamer/snapshot")
+    r = c.getresponse()
+    r.read()
+    eq(r.status, 401, "plain port without auth")
+    c.request("GET", "/api/streamer/snapshot", headers={"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    body = r.read()
+    eq(r.status, 200, "plain port snapshot with a token")
+    eq(jpeg_size(body), (1920, 1080), "plain port snapshot size")
+    c.close()
+    st = Stream(d, {"Authorization": "Bearer " + token},
+                conn=http.client.HTTPConnection(HOST, port, timeout=10))
+    try:
+        eq(jpeg_size(st.part()[1]), (1920, 1080), "plain port stream part")
+    finally:
+        st.close()
+    # Anything but loopback is refused at start.
+    bad = t.daemon(VIDEO + "\n[server]\nplain_port = %d\nplain_listen = 0.0.0.0\n"
+                   % free_port(), start=False)
+    rc, out, err = t.run("--config", bad.config_path, "--state-dir", bad.state_dir,
+                         "--listen", HOST, "--port", str(bad.port), timeout=10)
+    check(rc != 0, "a non-loopback plain_listen was accepted")
+    check("loopback" in err, "the refusal does not say why: %s" % err[-400:])
+
+
+def test_streamer_event_on_the_socket(t):
+    d = t.daemon(VIDEO)
+    s = d.admin()
+    with s.ws() as ws:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            msg = ws.recv_json(timeout=3)
+            if msg.get("event") == "streamer":
+                eq(msg["data"]["source"], "pattern", "streamer event source")
+                eq(msg["data"]["signal"]["state"], "ok", "streamer event signal")
+                break
+        else:
+            raise AssertionError("no streamer event within 5 s")
