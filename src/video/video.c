@@ -546,3 +546,10 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 	out->seq = v->have_latest ? v->latest.seq : 0;
 	pthread_mutex_unlock(&v->lock);
 }
+
+struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src)
+{
+	struct ipkvm_source *old = v->src;
+	v->src = src;
+	return old;
+}

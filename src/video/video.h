@@ -33,8 +33,8 @@ struct ipkvm_video_config {
 	const char *source; /* "pattern" or "v4l2" */
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
-	int quality;       /* 1..100 */
-	int max_fps;       /* 1..240 */
+	int quality;	   /* 1..100 */
+	int max_fps;	   /* 1..240 */
 	unsigned workers;  /* 0 = min(cores, 4) */
 	bool subsample420; /* JPEG chroma 4:2:0 instead of 4:2:2 */
 };
@@ -49,10 +49,10 @@ struct ipkvm_video_config {
 /* One encoded picture, shared by every client (hold references, never copy). */
 struct ipkvm_video_image {
 	struct ipkvm_buf *part; /* multipart header + JPEG, see above */
-	size_t jpeg_offset;     /* the JPEG is part->data + jpeg_offset ... part->len */
-	uint64_t seq;       /* pipeline frame number */
-	int64_t ts_us;      /* capture time, CLOCK_MONOTONIC µs */
-	int64_t encoded_us; /* when the encoder finished */
+	size_t jpeg_offset;	/* the JPEG is part->data + jpeg_offset ... part->len */
+	uint64_t seq;		/* pipeline frame number */
+	int64_t ts_us;		/* capture time, CLOCK_MONOTONIC µs */
+	int64_t encoded_us;	/* when the encoder finished */
 	unsigned width, height;
 	bool placeholder;
 };
@@ -60,10 +60,10 @@ struct ipkvm_video_image {
 struct ipkvm_video_status {
 	char source[16];
 	struct ipkvm_signal_info signal;
-	enum ipkvm_pixfmt format; /* of the captured frames */
+	enum ipkvm_pixfmt format;	 /* of the captured frames */
 	double capture_fps, encoded_fps; /* over the last second */
-	uint64_t bytes_per_s;            /* JPEG bytes published over the last second */
-	uint64_t dropped;                /* frames replaced in the mailbox before encoding */
+	uint64_t bytes_per_s;		 /* JPEG bytes published over the last second */
+	uint64_t dropped;		 /* frames replaced in the mailbox before encoding */
 	int quality, max_fps, watchers;
 	unsigned workers;
 	uint64_t seq; /* of the latest image */
@@ -97,5 +97,8 @@ void ipkvm_video_request_image(struct ipkvm_video *v);
 /* Live settings, applied from the next frame. -EINVAL when out of range. */
 int ipkvm_video_set_params(struct ipkvm_video *v, int quality, int max_fps);
 void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out);
+
+/* Tests only: replaces the source before start; returns the old one (caller destroys). */
+struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src);
 
 #endif

@@ -1,0 +1,378 @@
+/*
+ * test_video: the pipeline of video.c driven by a fake source: what gets encoded (changed
+ * frames only, at most max_fps, a skipped change still delivered), image order, the
+ * placeholder when the source has no signal, and reopening after a device error.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "video/jpeg.h"
+#include "video/video.h"
+
+/* A source whose frames the test pushes: push() makes the fd readable. */
+struct fake {
+	struct ipkvm_source src;
+	int efd;
+	pthread_mutex_t lock;
+	struct ipkvm_frame *pending;
+	int opens, fail_opens, fail_next;
+	enum ipkvm_signal state;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int f_open(struct ipkvm_source *s)
+{
+	struct fake *f = s->priv;
+	pthread_mutex_lock(&f->lock);
+	f->opens++;
+	int r = f->fail_opens > 0 ? (f->fail_opens--, -ENODEV) : 0;
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+static int f_start(struct ipkvm_source *s)
+{
+	return 0;
+}
+static int f_fd(struct ipkvm_source *s)
+{
+	return ((struct fake *)s->priv)->efd;
+}
+static int f_next(struct ipkvm_source *s, struct ipkvm_frame **out)
+{
+	struct fake *f = s->priv;
+	uint64_t n;
+	ssize_t r = read(f->efd, &n, sizeof(n));
+	(void)r;
+	pthread_mutex_lock(&f->lock);
+	int ret = -EAGAIN;
+	if (f->fail_next) {
+		f->fail_next = 0;
+		ret = -ENODEV;
+	} else if (f->pending) {
+		*out = f->pending;
+		f->pending = NULL;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+static void f_stop(struct ipkvm_source *s)
+{
+}
+static void f_close(struct ipkvm_source *s)
+{
+}
+static void f_signal(struct ipkvm_source *s, struct ipkvm_signal_info *out)
+{
+	struct fake *f = s->priv;
+	pthread_mutex_lock(&f->lock);
+	out->state = f->opens > 0 && f->fail_opens == 0 ? f->state : IPKVM_SIGNAL_NO_DEVICE;
+	out->width = 64;
+	out->height = 32;
+	snprintf(out->reason, sizeof(out->reason), "%s",
+		 out->state == IPKVM_SIGNAL_OK ? "" : "fake says no");
+	pthread_mutex_unlock(&f->lock);
+}
+static void f_destroy(struct ipkvm_source *s)
+{
+}
+
+static const struct ipkvm_source_ops fake_ops = {
+    .name = "fake",
+    .open = f_open,
+    .start = f_start,
+    .fd = f_fd,
+    .next = f_next,
+    .stop = f_stop,
+    .close = f_close,
+    .signal = f_signal,
+    .destroy = f_destroy,
+};
+
+/* What the wake callback saw: every published image's seq, in order. */
+struct seen {
+	pthread_mutex_t lock;
+	struct ipkvm_video *v;
+	uint64_t seqs[4096];
+	size_t n;
+	bool backwards;
+};
+
+static void on_wake(void *ctx)
+{
+	struct seen *s = ctx;
+	struct ipkvm_video_image img;
+	if (!s->v || !ipkvm_video_latest(s->v, &img))
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (s->n && img.seq < s->seqs[s->n - 1])
+		s->backwards = true;
+	if (s->n < 4096 && (!s->n || img.seq != s->seqs[s->n - 1]))
+		s->seqs[s->n++] = img.seq;
+	pthread_mutex_unlock(&s->lock);
+	ipkvm_video_image_release(&img);
+}
+
+static struct fake fk;
+static struct seen seen;
+
+/* ipkvm_video_create makes its source from the config; the test makes a pattern video and
+ * swaps in the fake before start. */
+static struct ipkvm_video *make(int max_fps, unsigned workers)
+{
+	memset(&fk, 0, sizeof(fk));
+	memset(&seen, 0, sizeof(seen));
+	pthread_mutex_init(&fk.lock, NULL);
+	pthread_mutex_init(&seen.lock, NULL);
+	fk.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	fk.src.ops = &fake_ops;
+	fk.src.priv = &fk;
+	fk.state = IPKVM_SIGNAL_OK;
+	struct ipkvm_video_config cfg = {
+	    .source = "pattern",
+	    .pattern = {.width = 64, .height = 32, .fps = 10, .scene = "static"},
+	    .quality = 80,
+	    .max_fps = max_fps,
+	    .workers = workers,
+	};
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	struct ipkvm_source *old = ipkvm_video_test_swap_source(v, &fk.src);
+	old->ops->destroy(old);
+	seen.v = v;
+	return v;
+}
+
+static void finish(struct ipkvm_video *v)
+{
+	seen.v = NULL;
+	ipkvm_video_destroy(v);
+	pthread_mutex_lock(&fk.lock);
+	ipkvm_frame_unref(fk.pending);
+	fk.pending = NULL;
+	pthread_mutex_unlock(&fk.lock);
+	close(fk.efd);
+}
+
+/* Pushes a 64x32 YUYV frame filled with value and waits until the source took it. */
+static void push(uint8_t value)
+{
+	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 32, 0);
+	assert_non_null(f);
+	memset(f->data, value, f->size);
+	f->ts_us = now_us();
+	pthread_mutex_lock(&fk.lock);
+	ipkvm_frame_unref(fk.pending);
+	fk.pending = f;
+	pthread_mutex_unlock(&fk.lock);
+	uint64_t one = 1;
+	assert_int_equal(write(fk.efd, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&fk.lock);
+		bool taken = fk.pending == NULL;
+		pthread_mutex_unlock(&fk.lock);
+		if (taken)
+			return;
+		usleep(1000);
+	}
+	fail_msg("the capture thread did not take the frame");
+}
+
+static size_t published(void)
+{
+	pthread_mutex_lock(&seen.lock);
+	size_t n = seen.n;
+	pthread_mutex_unlock(&seen.lock);
+	return n;
+}
+
+static void wait_published(size_t n)
+{
+	for (int i = 0; i < 2000 && published() < n; i++)
+		usleep(1000);
+}
+
+static void test_only_changed_frames_are_encoded(void **state)
+{
+	struct ipkvm_video *v = make(240, 1);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	push(10);
+	wait_published(1);
+	assert_int_equal(published(), 1);
+	for (int i = 0; i < 5; i++) {
+		usleep(6000);
+		push(10); /* the same picture: nothing to encode */
+	}
+	usleep(50000);
+	assert_int_equal(published(), 1);
+	usleep(6000);
+	push(20); /* a change */
+	wait_published(2);
+	assert_int_equal(published(), 2);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.watchers, 1);
+	finish(v);
+}
+
+static void test_nothing_encoded_without_watchers(void **state)
+{
+	struct ipkvm_video *v = make(240, 1);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	push(1);
+	push(2);
+	usleep(50000);
+	assert_int_equal(published(), 0);
+	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
+	assert_non_null(raw); /* captured all the same: the signal stays fresh */
+	assert_int_equal(raw->data[0], 2);
+	ipkvm_frame_unref(raw);
+	ipkvm_video_request_image(v); /* a snapshot asks */
+	push(2);
+	wait_published(1);
+	assert_int_equal(published(), 1);
+	finish(v);
+}
+
+static void test_max_fps_skip_still_delivers_the_change(void **state)
+{
+	struct ipkvm_video *v = make(2, 1); /* one image per 500 ms at most */
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	push(1);
+	wait_published(1);
+	push(2); /* too soon: skipped, but owed */
+	usleep(30000);
+	assert_int_equal(published(), 1);
+	usleep(520000);
+	push(2); /* unchanged now, but carries the owed change */
+	wait_published(2);
+	assert_int_equal(published(), 2);
+	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
+	assert_int_equal(raw->data[0], 2);
+	ipkvm_frame_unref(raw);
+	finish(v);
+}
+
+static void test_images_never_go_backwards(void **state)
+{
+	struct ipkvm_video *v = make(240, 4); /* four workers race */
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	for (int i = 0; i < 200; i++)
+		push((uint8_t)(i + 1));
+	usleep(100000);
+	pthread_mutex_lock(&seen.lock);
+	assert_false(seen.backwards);
+	assert_true(seen.n >= 2);
+	for (size_t i = 1; i < seen.n; i++)
+		assert_true(seen.seqs[i] > seen.seqs[i - 1]);
+	pthread_mutex_unlock(&seen.lock);
+	finish(v);
+}
+
+static void test_placeholder_then_recovery(void **state)
+{
+	struct ipkvm_video *v = make(240, 1);
+	fk.state = IPKVM_SIGNAL_NO_SIGNAL;
+	assert_int_equal(ipkvm_video_start(v), 0);
+	wait_published(1);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	assert_true(img.placeholder);
+	unsigned w, h;
+	assert_int_equal(ipkvm_jpeg_size(img.part->data + img.jpeg_offset,
+					 img.part->len - img.jpeg_offset, &w, &h),
+			 0);
+	assert_int_equal(w, 1280);
+	assert_int_equal(h, 720);
+	ipkvm_video_image_release(&img);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.signal.state, IPKVM_SIGNAL_NO_SIGNAL);
+	assert_string_equal(st.signal.reason, "fake says no");
+
+	pthread_mutex_lock(&fk.lock);
+	fk.state = IPKVM_SIGNAL_OK;
+	pthread_mutex_unlock(&fk.lock);
+	ipkvm_video_watch(v, 1);
+	push(7);
+	wait_published(2);
+	assert_true(ipkvm_video_latest(v, &img));
+	assert_false(img.placeholder);
+	assert_int_equal(img.width, 64);
+	ipkvm_video_image_release(&img);
+	finish(v);
+}
+
+static void test_reopen_after_device_loss(void **state)
+{
+	struct ipkvm_video *v = make(240, 1);
+	fk.fail_opens = 1; /* first open fails: no device */
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	wait_published(1); /* the no-device placeholder */
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	for (int i = 0; i < 100 && st.signal.state != IPKVM_SIGNAL_OK; i++) {
+		usleep(10000);
+		ipkvm_video_status(v, &st);
+	}
+	assert_int_equal(st.signal.state, IPKVM_SIGNAL_OK); /* reopened after back-off */
+	pthread_mutex_lock(&fk.lock);
+	fk.fail_next = 1;
+	int opens = fk.opens;
+	pthread_mutex_unlock(&fk.lock);
+	uint64_t one = 1;
+	assert_int_equal(write(fk.efd, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&fk.lock);
+		int now = fk.opens;
+		pthread_mutex_unlock(&fk.lock);
+		if (now > opens)
+			break;
+		usleep(1000);
+	}
+	pthread_mutex_lock(&fk.lock);
+	assert_true(fk.opens > opens); /* the failed device was reopened */
+	pthread_mutex_unlock(&fk.lock);
+	size_t before = published();
+	push(99);
+	wait_published(before + 1);
+	assert_true(published() > before);
+	finish(v);
+}
+
+int main(void)
+{
+	ipkvm_log_set_level(IPKVM_LOG_ERROR);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_only_changed_frames_are_encoded),
+	    cmocka_unit_test(test_nothing_encoded_without_watchers),
+	    cmocka_unit_test(test_max_fps_skip_still_delivers_the_change),
+	    cmocka_unit_test(test_images_never_go_backwards),
+	    cmocka_unit_test(test_placeholder_then_recovery),
+	    cmocka_unit_test(test_reopen_after_device_loss),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
