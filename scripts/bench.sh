@@ -5,3 +5,9 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 echo "== bench/http_bench (foundation: TLS, auth, event loop)"
 "$dir/bench/http_bench" "$dir/ipkvmd"
+echo
+echo "== bench/jpeg_bench (1080p JPEG encode, conversion, change detection)"
+"$dir/bench/jpeg_bench"
+echo
+echo "== bench/video_bench (1080p60 pipeline to N clients)"
+"$dir/bench/video_bench" "$dir/ipkvmd"
