@@ -28,8 +28,8 @@ struct ipkvm_frame {
 	atomic_int refs;
 	enum ipkvm_pixfmt format;
 	unsigned width, height;
-	size_t stride;   /* bytes per line; 0 for MJPEG */
-	size_t size;     /* bytes of data in use */
+	size_t stride;	 /* bytes per line; 0 for MJPEG */
+	size_t size;	 /* bytes of data in use */
 	size_t capacity; /* bytes allocated at data */
 	uint64_t seq;
 	int64_t ts_us;

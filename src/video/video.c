@@ -474,6 +474,7 @@ void ipkvm_video_destroy(struct ipkvm_video *v)
 
 bool ipkvm_video_latest(struct ipkvm_video *v, struct ipkvm_video_image *out)
 {
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&v->lock);
 	bool have = v->have_latest;
 	if (have) {

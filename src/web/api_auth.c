@@ -116,7 +116,6 @@ static void job_submit(struct ipkvm_web_job *wj)
 	ipkvm_worker_submit(wj->srv->worker, &wj->job);
 }
 
-
 /* Answers 429 and returns true when the address or the user is backing off. */
 static bool throttled(struct ipkvm_http_req *req, const char *user)
 {

@@ -61,11 +61,10 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 	    "s:I}",
 	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
 	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
-	    st.signal.fps, "format", ipkvm_pixfmt_name(st.format), "capture_fps",
-	    st.capture_fps, "encoded_fps", st.encoded_fps, "bytes_per_s",
-	    (json_int_t)st.bytes_per_s, "dropped", (json_int_t)st.dropped, "quality",
-	    st.quality, "max_fps", st.max_fps, "clients", clients, "workers", st.workers,
-	    "seq", (json_int_t)st.seq);
+	    st.signal.fps, "format", ipkvm_pixfmt_name(st.format), "capture_fps", st.capture_fps,
+	    "encoded_fps", st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
+	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
+	    clients, "workers", st.workers, "seq", (json_int_t)st.seq);
 }
 
 void ipkvm_api_streamer(struct ipkvm_http_req *req)
@@ -150,7 +149,7 @@ int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 		lws_callback_on_writable(req->wsi);
 		return 0;
 	}
-	struct ipkvm_video_image img;
+	struct ipkvm_video_image img = {0};
 	if (!ipkvm_video_latest(req->srv->video, &img))
 		return 0; /* nothing yet: woken when the first image is out */
 	int64_t now = ipkvm_mono_ms();
@@ -189,7 +188,8 @@ void ipkvm_stream_detach(struct ipkvm_http_req *req)
 			ipkvm_video_watch(srv->video, -1);
 	}
 	if (req->snapshot_deadline_ms) {
-		for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p; p = &(*p)->next_waiting) {
+		for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;
+		     p = &(*p)->next_waiting) {
 			if (*p == req) {
 				*p = req->next_waiting;
 				break;
@@ -259,14 +259,24 @@ static void png_detach(struct ipkvm_http_req *req)
 	req->job = NULL;
 }
 
-static void snapshot_raw(struct ipkvm_http_req *req)
+static void wait_for_image(struct ipkvm_http_req *req, int64_t since, bool png)
 {
-	struct ipkvm_frame *f = ipkvm_video_latest_raw(req->srv->video);
-	if (!f || f->format == IPKVM_FMT_MJPEG) {
+	req->snapshot_since = since;
+	req->snapshot_png = png;
+	req->snapshot_deadline_ms = ipkvm_mono_ms() + SNAPSHOT_MS;
+	req->next_waiting = req->srv->snapshot_waiters;
+	req->srv->snapshot_waiters = req;
+	ipkvm_video_request_image(req->srv->video);
+}
+
+/* Starts the PNG of the newest raw frame; f is taken over. */
+static void snapshot_png(struct ipkvm_http_req *req, struct ipkvm_frame *f)
+{
+	if (f->format == IPKVM_FMT_MJPEG) {
 		ipkvm_frame_unref(f);
-		ipkvm_http_reply_error(req, 503, "no_image",
-				       NULL, "no raw frame to show (no signal, or the device "
-					     "sends MJPEG: use the JPEG snapshot)");
+		ipkvm_http_reply_error(req, 409, "no_raw_frame", NULL,
+				       "the device sends MJPEG: there is no raw frame (use the "
+				       "JPEG snapshot)");
 		return;
 	}
 	struct png_job *pj = calloc(1, sizeof(*pj));
@@ -285,6 +295,15 @@ static void snapshot_raw(struct ipkvm_http_req *req)
 	ipkvm_worker_submit(req->srv->worker, &pj->job);
 }
 
+static void snapshot_raw(struct ipkvm_http_req *req)
+{
+	struct ipkvm_frame *f = ipkvm_video_latest_raw(req->srv->video);
+	if (f)
+		snapshot_png(req, f);
+	else
+		wait_for_image(req, -1, true); /* nothing captured yet (just started) */
+}
+
 void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 {
 	if (!need_video(req))
@@ -297,7 +316,7 @@ void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 	}
 	struct ipkvm_video_status st;
 	ipkvm_video_status(req->srv->video, &st);
-	struct ipkvm_video_image img;
+	struct ipkvm_video_image img = {0};
 	bool have = ipkvm_video_latest(req->srv->video, &img);
 	/* Without watchers the last image may be old: wait for one of the picture as it is
 	 * now, unless there is no picture to wait for (a placeholder is current). */
@@ -306,19 +325,16 @@ void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 		ipkvm_video_image_release(&img);
 		return;
 	}
-	req->snapshot_since = have ? (int64_t)img.seq : -1;
+	int64_t since = have ? (int64_t)img.seq : -1;
 	ipkvm_video_image_release(&img);
-	req->snapshot_deadline_ms = ipkvm_mono_ms() + SNAPSHOT_MS;
-	req->next_waiting = req->srv->snapshot_waiters;
-	req->srv->snapshot_waiters = req;
-	ipkvm_video_request_image(req->srv->video);
+	wait_for_image(req, since, false);
 }
 
 void ipkvm_stream_wake(struct ipkvm_server *srv)
 {
 	if (!srv->video)
 		return;
-	struct ipkvm_video_image img;
+	struct ipkvm_video_image img = {0};
 	if (!ipkvm_video_latest(srv->video, &img))
 		return;
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
@@ -326,10 +342,18 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 			lws_callback_on_writable(c->req->wsi);
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
-		if ((int64_t)img.seq > req->snapshot_since) {
+		struct ipkvm_frame *raw = NULL;
+		if (req->snapshot_png && !(raw = ipkvm_video_latest_raw(srv->video))) {
+			p = &req->next_waiting;
+			continue;
+		}
+		if (raw || (int64_t)img.seq > req->snapshot_since) {
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
-			reply_jpeg(req, &img);
+			if (raw)
+				snapshot_png(req, raw);
+			else
+				reply_jpeg(req, &img);
 		} else {
 			p = &req->next_waiting;
 		}
@@ -349,7 +373,8 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
 			ipkvm_http_reply_error(req, 503, "no_image", NULL,
-					       "no picture arrived within %d s", SNAPSHOT_MS / 1000);
+					       "no picture arrived within %d s",
+					       SNAPSHOT_MS / 1000);
 		} else {
 			p = &req->next_waiting;
 		}

@@ -67,14 +67,14 @@ static const struct route routes[] = {
     {"/api/users/", true, IPKVM_POST | IPKVM_DELETE, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
      ipkvm_api_user},
     {"/api/ws", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false, api_ws_plain},
-	{"/api/streamer", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-	 ipkvm_api_streamer},
-	{"/api/streamer/params", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-	 ipkvm_api_streamer_params},
-	{"/api/streamer/stream", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-	 ipkvm_api_streamer_stream},
-	{"/api/streamer/snapshot", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-	 ipkvm_api_streamer_snapshot},
+    {"/api/streamer", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_streamer},
+    {"/api/streamer/params", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_streamer_params},
+    {"/api/streamer/stream", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_streamer_stream},
+    {"/api/streamer/snapshot", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_streamer_snapshot},
 };
 
 /* Public static files: the login page and what it loads. */

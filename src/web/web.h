@@ -78,8 +78,9 @@ struct ipkvm_http_req {
 	void *job; /* worker job in flight (login, PNG snapshot); job_detach runs on close */
 	void (*job_detach)(struct ipkvm_http_req *req);
 	struct ipkvm_stream_client *stream; /* an MJPEG stream this request became */
-	int64_t snapshot_since;             /* waiting for a snapshot newer than this seq + 1 */
-	int64_t snapshot_deadline_ms;       /* 0 = not waiting */
+	int64_t snapshot_since;		    /* waiting for a snapshot newer than this seq + 1 */
+	int64_t snapshot_deadline_ms;	    /* 0 = not waiting */
+	bool snapshot_png;		    /* waiting for a raw frame, for ?raw=1 */
 	struct ipkvm_http_req *next_waiting;
 };
 
@@ -197,7 +198,7 @@ void ipkvm_api_user(struct ipkvm_http_req *req); /* /api/users/{name} */
 void ipkvm_api_info(struct ipkvm_http_req *req);
 
 /* api_streamer.c */
-void ipkvm_api_streamer(struct ipkvm_http_req *req);          /* GET /api/streamer */
+void ipkvm_api_streamer(struct ipkvm_http_req *req);	      /* GET /api/streamer */
 void ipkvm_api_streamer_params(struct ipkvm_http_req *req);   /* POST .../params */
 void ipkvm_api_streamer_stream(struct ipkvm_http_req *req);   /* GET .../stream */
 void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req); /* GET .../snapshot */

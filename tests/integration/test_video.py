@@ -261,3 +261,28 @@ def test_streamer_event_on_the_socket(t):
                 break
         else:
             raise AssertionError("no streamer event within 5 s")
+
+
+def test_missing_device_gives_placeholder_and_state(t):
+    # A V4L2 source whose device does not exist: the daemon keeps running, says why in the
+    # API, and streams a placeholder picture instead of video.
+    d = t.daemon("[video]\nsource = v4l2\ndevice = /dev/ipkvm-no-such-video\n")
+    s = d.admin()
+    deadline = time.monotonic() + 5
+    st = expect_ok(s.get("/api/streamer"))
+    while st["signal"]["state"] != "no_device" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        st = expect_ok(s.get("/api/streamer"))
+    eq(st["signal"]["state"], "no_device", "signal state without a device")
+    check("/dev/ipkvm-no-such-video" in st["signal"]["reason"],
+          "the reason does not name the device: %r" % st["signal"]["reason"])
+    r = s.get("/api/streamer/snapshot")
+    eq(r.status, 200, "snapshot status without a device")
+    eq(jpeg_size(r.body), (1280, 720), "placeholder size")
+    stream = Stream(d, _auth_headers(s))
+    try:
+        headers, data = stream.part()
+        eq(jpeg_size(data), (1280, 720), "placeholder part size")
+    finally:
+        stream.close()
+    check(d.alive(), "the daemon died without its capture device")
