@@ -258,7 +258,11 @@ static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct
 		ipkvm_frame_unref(f);
 		return true;
 	}
-	if (cs->last_submit_us && f->ts_us - cs->last_submit_us < 1000000 / max_fps) {
+	/* A quarter of an interval of slack: a 60 fps source against max_fps 60 arrives at
+	 * 16.7 ms ± jitter, and a strict limit would throw away every frame that came a
+	 * little early (about a third of them). */
+	int64_t interval = 1000000 / max_fps;
+	if (cs->last_submit_us && f->ts_us - cs->last_submit_us < interval - interval / 4) {
 		cs->owed = true; /* over the rate: a later frame carries this change */
 		ipkvm_frame_unref(f);
 		return true;

@@ -581,6 +581,11 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (srv && user) {
 			srv->ssl_ctx = user;
 			SSL_CTX_set_min_proto_version(user, TLS1_2_VERSION);
+			/* No close_notify of ours on shutdown: lws 4.1 otherwise keeps writing
+			 * the alert to a peer that sent close_notify and left, ~3700 times a
+			 * second until its timeout (a core per such client). Nothing depends
+			 * on our close_notify: every response is length-delimited. */
+			SSL_CTX_set_quiet_shutdown(user, 1);
 		}
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:

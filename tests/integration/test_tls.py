@@ -167,3 +167,36 @@ def test_listens_only_on_listen_address(t):
             s.close()
         raise AssertionError("ipkvmd started with --listen 127.0.0.1 accepts connections on"
                              " %s port %d" % (addr, d.port))
+
+
+def _cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_close_notify_right_after_handshake_costs_nothing(t):
+    # A client that says close_notify and goes away at once must not leave the daemon
+    # writing to a dead socket in a loop (one such client a second would burn a core).
+    d = t.daemon()
+    for _ in range(3):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(socket.create_connection((HOST, d.port), timeout=5),
+                            server_hostname=HOST)
+        # Non-blocking: unwrap() sends close_notify and gives up at once instead of
+        # waiting for the server's, and the socket is closed right after.
+        s.setblocking(False)
+        try:
+            s.unwrap()
+        except (ssl.SSLError, OSError):
+            pass
+        s.close()
+    time.sleep(0.3)
+    before = _cpu_ticks(d.proc.pid)
+    time.sleep(2.0)
+    used = _cpu_ticks(d.proc.pid) - before
+    check(used < 40, "the idle daemon used %d%% of a core after clients closed with "
+          "close_notify" % (used // 2))
+    eq(d.session().try_login("admin", d.admin_password).status, 200, "login afterwards")
