@@ -47,6 +47,10 @@ unsigned ipkvm_pixfmt_bpp(enum ipkvm_pixfmt f);
 struct ipkvm_frame *ipkvm_frame_new(enum ipkvm_pixfmt format, unsigned width, unsigned height,
 				    size_t capacity);
 struct ipkvm_frame *ipkvm_frame_ref(struct ipkvm_frame *f);
+/* Drops a reference; the last one puts the frame in a small pool of free frames that
+ * ipkvm_frame_new reuses (no page faults for the next frame of the same size). */
 void ipkvm_frame_unref(struct ipkvm_frame *f);
+/* Frees the pooled frames (at shutdown). */
+void ipkvm_frame_pool_drain(void);
 
 #endif

@@ -474,6 +474,7 @@ void ipkvm_video_destroy(struct ipkvm_video *v)
 	pthread_cond_destroy(&v->work);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
+	ipkvm_frame_pool_drain();
 }
 
 bool ipkvm_video_latest(struct ipkvm_video *v, struct ipkvm_video_image *out)

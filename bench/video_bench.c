@@ -1,0 +1,952 @@
+/*
+ * video_bench: figures for the picture path, measured end to end through the real ipkvmd
+ * (pattern source -> change check -> JPEG encoders -> stream hub -> sockets) on 127.0.0.1:
+ *   - for 1, 4, 16 and 64 MJPEG clients over the loopback plain-HTTP port, and for 1, 16
+ *     and 64 over HTTPS (TLS 1.3): delivered fps per client, capture-to-client latency
+ *     (receive time of a part's last byte minus its X-Capture-Us; both CLOCK_MONOTONIC on
+ *     the same machine), the daemon's CPU (% of one core, and ms per delivered frame),
+ *     the mean JPEG size and the daemon's peak RSS;
+ *   - the daemon's CPU with no clients, and with one client watching a static screen.
+ * It starts its own daemon (a config file and a state directory in a temporary directory),
+ * makes an API token with `ipkvmd user token admin` and prints one figure a line.
+ *
+ * The clients all live on one thread around epoll, so 64 clients cost 64 sockets, not 64
+ * threads competing with the daemon for the two cores. Each connection parses the multipart
+ * stream incrementally (a part may be split across reads anywhere): headers are gathered in
+ * a small per-connection buffer and searched for their end; a JPEG body is skipped by its
+ * Content-Length. Over plain HTTP the body is discarded in the kernel (recv with MSG_TRUNC,
+ * no copy), so a part costs about three system calls whatever its size and the bench takes
+ * as little CPU from the daemon as it can; over TLS the bytes must be decrypted anyway.
+ * The bench's own CPU is printed as well, so a starved daemon can be told from a slow one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BOUNDARY_LINE "--ipkvmframe\r\n"
+
+enum {
+	HDR_MAX = 2048,	 /* longest response or part header accepted */
+	HDR_READ = 1024, /* read size while in a header: little more than one part header */
+	RBUF = 1 << 18,	 /* TLS read buffer */
+	MAX_CLIENTS = 64,
+	MAX_EVENTS = 128,
+	WARMUP_MS = 1000,
+	STATIC_SETTLE_MS = 3000,
+	START_TIMEOUT_MS = 20000,
+};
+
+static const char *ipkvmd;
+static char tmpdir[64], state_dir[128], cfg_path[128];
+static pid_t daemon_pid;
+static int https_port, plain_port;
+static char token[256];
+static SSL_CTX *tls_ctx;
+static double hwm_total_mb; /* VmHWM since the daemon started, across resets */
+static volatile sig_atomic_t interrupted;
+
+/* --- exits and clean-up ------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+/* Stops the daemon (SIGTERM, then SIGKILL after 5 s). When report is set, an unclean exit
+ * is said on stderr: it is a finding about the daemon. */
+static void stop_daemon(bool report)
+{
+	if (daemon_pid <= 0)
+		return;
+	int status = 0;
+	pid_t r = 0;
+	kill(daemon_pid, SIGTERM);
+	for (int i = 0; i < 100 && (r = waitpid(daemon_pid, &status, WNOHANG)) == 0; i++)
+		usleep(50000);
+	if (r == 0) {
+		kill(daemon_pid, SIGKILL);
+		waitpid(daemon_pid, &status, 0);
+		if (report)
+			fprintf(stderr, "video_bench: note: ipkvmd did not exit within 5 s of "
+					"SIGTERM (killed)\n");
+	} else if (report && r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		if (WIFSIGNALED(status))
+			fprintf(stderr, "video_bench: note: ipkvmd died of signal %d on SIGTERM\n",
+				WTERMSIG(status));
+		else
+			fprintf(stderr,
+				"video_bench: note: ipkvmd exited with status %d on SIGTERM\n",
+				WEXITSTATUS(status));
+	}
+	daemon_pid = 0;
+}
+
+static void cleanup(void)
+{
+	stop_daemon(false);
+	if (tmpdir[0]) {
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir[0] = '\0';
+	}
+}
+
+/* Prints the error (and whether the daemon is gone), cleans up and exits 1. */
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "video_bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	int status;
+	if (daemon_pid > 0 && waitpid(daemon_pid, &status, WNOHANG) == daemon_pid) {
+		if (WIFSIGNALED(status))
+			fprintf(stderr, "video_bench: ipkvmd died of signal %d\n",
+				WTERMSIG(status));
+		else
+			fprintf(stderr, "video_bench: ipkvmd exited with status %d\n",
+				WEXITSTATUS(status));
+		daemon_pid = 0;
+	}
+	cleanup();
+	exit(1);
+}
+
+static void on_signal(int sig)
+{
+	interrupted = 1;
+}
+
+static void check_interrupted(void)
+{
+	if (interrupted)
+		die("interrupted");
+}
+
+/* --- small helpers ------------------------------------------------------------------ */
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_ms(int ms)
+{
+	int64_t end = mono_us() + (int64_t)ms * 1000;
+	for (int64_t now; (now = mono_us()) < end;) {
+		check_interrupted();
+		usleep((useconds_t)(end - now < 100000 ? end - now : 100000));
+	}
+}
+
+/* Two distinct free loopback ports (both sockets are held until both are known). */
+static void free_ports(int *a, int *b)
+{
+	int fd[2] = {-1, -1}, port[2] = {0, 0};
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof(sa);
+		fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd[i] < 0 || bind(fd[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    getsockname(fd[i], (struct sockaddr *)&sa, &len) < 0)
+			die("cannot find a free port: %s", strerror(errno));
+		port[i] = ntohs(sa.sin_port);
+	}
+	close(fd[0]);
+	close(fd[1]);
+	*a = port[0];
+	*b = port[1];
+}
+
+static int connect_loopback(int port, int timeout_s)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = timeout_s};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* A blocking TLS connection on fd (closed on failure), or NULL. */
+static SSL *tls_on(int fd)
+{
+	SSL *ssl = SSL_new(tls_ctx);
+	if (!ssl) {
+		close(fd);
+		return NULL;
+	}
+	SSL_set_fd(ssl, fd);
+	if (SSL_connect(ssl) != 1) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	return ssl;
+}
+
+/* Closes without a close_notify. With lws 4.1.6 as the daemon drives it, a client that
+ * sends close_notify and closes at once leaves the daemon's main thread retrying the reply
+ * alert into the dead socket (EPIPE, POLLHUP, again) at 100 % of a core until the 20 s
+ * connection timeout; the bench must not measure that on top of the video path. */
+static void tls_close(SSL *ssl)
+{
+	int fd = SSL_get_fd(ssl);
+	SSL_free(ssl);
+	close(fd);
+}
+
+/* utime + stime of the daemon, in seconds (threads that ended included). */
+static double daemon_cpu_s(void)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields count from the last ')'. */
+	char *p = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		die("cannot read %s (did ipkvmd die?)", path);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* A "Vm...:" line of /proc/PID/status, in MB; -1 when missing. */
+static double daemon_status_mb(const char *key)
+{
+	char path[64], line[256];
+	double mb = -1;
+	size_t klen = strlen(key);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon_pid);
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, key, klen) == 0)
+			mb = strtod(line + klen, NULL) / 1024.0;
+	if (f)
+		fclose(f);
+	return mb;
+}
+
+/* Resets VmHWM to the current RSS (Linux >= 4.0), so the next reading is this run's peak.
+ * The peak so far is kept first. False when the kernel refuses. */
+static bool reset_hwm(void)
+{
+	char path[64];
+	double hwm = daemon_status_mb("VmHWM:");
+	if (hwm > hwm_total_mb)
+		hwm_total_mb = hwm;
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)daemon_pid);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok = fd >= 0 && write(fd, "5", 1) == 1;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* --- the daemon --------------------------------------------------------------------- */
+
+static void write_config(const char *scene)
+{
+	free_ports(&https_port, &plain_port);
+	FILE *f = fopen(cfg_path, "w");
+	if (!f)
+		die("cannot write %s: %s", cfg_path, strerror(errno));
+	fprintf(f,
+		"[server]\nlisten = 127.0.0.1\nport = %d\nplain_port = %d\nstate_dir = %s\n\n"
+		"[video]\nsource = pattern\nscene = %s\nwidth = 1920\nheight = 1080\nfps = 60\n\n"
+		"[log]\nlevel = error\n",
+		https_port, plain_port, state_dir, scene);
+	if (fclose(f) != 0)
+		die("cannot write %s: %s", cfg_path, strerror(errno));
+}
+
+/* Starts ipkvmd with the given scene and waits until it completes a TLS handshake. */
+static void start_daemon(const char *scene)
+{
+	write_config(scene);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* The daemon must not outlive the bench, however the bench ends. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+		}
+		execl(ipkvmd, ipkvmd, "--config", cfg_path, (char *)NULL);
+		fprintf(stderr, "video_bench: cannot run %s: %s\n", ipkvmd, strerror(errno));
+		_exit(127);
+	}
+	daemon_pid = pid;
+	int64_t deadline = mono_us() + (int64_t)START_TIMEOUT_MS * 1000;
+	while (mono_us() < deadline) {
+		check_interrupted();
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			daemon_pid = 0;
+			if (WIFSIGNALED(status))
+				die("ipkvmd died of signal %d while starting", WTERMSIG(status));
+			die("ipkvmd exited with status %d while starting", WEXITSTATUS(status));
+		}
+		int fd = connect_loopback(https_port, 5);
+		if (fd >= 0) {
+			SSL *ssl = tls_on(fd);
+			if (ssl) {
+				tls_close(ssl);
+				return;
+			}
+		}
+		usleep(50000);
+	}
+	die("ipkvmd did not answer TLS on 127.0.0.1:%d within %d s", https_port,
+	    START_TIMEOUT_MS / 1000);
+}
+
+/* `ipkvmd user token admin`: the first stdout line is the token. -1 with msg set. */
+static int try_make_token(char *msg, size_t msglen)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		dup2(pfd[1], STDOUT_FILENO);
+		execl(ipkvmd, ipkvmd, "--config", cfg_path, "--state-dir", state_dir, "user",
+		      "token", "admin", "--label", "video_bench", (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	char out[1024];
+	size_t got = 0;
+	ssize_t n;
+	while ((n = read(pfd[0], out + got, sizeof(out) - 1 - got)) > 0 ||
+	       (n < 0 && errno == EINTR))
+		if (n > 0)
+			got += (size_t)n;
+	close(pfd[0]);
+	out[got] = '\0';
+	int status;
+	waitpid(pid, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(msg, msglen, "`ipkvmd user token admin` failed (status %d)",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		return -1;
+	}
+	out[strcspn(out, "\r\n")] = '\0';
+	if (!out[0] || strlen(out) >= sizeof(token) || strpbrk(out, " \t")) {
+		snprintf(msg, msglen, "`ipkvmd user token admin` printed no token line");
+		return -1;
+	}
+	strcpy(token, out);
+	return 0;
+}
+
+static void make_token(void)
+{
+	char msg[256];
+	for (int i = 0; i < 10; i++) {
+		if (try_make_token(msg, sizeof(msg)) == 0)
+			return;
+		sleep_ms(300);
+	}
+	die("%s", msg);
+}
+
+/* A blocking GET over the plain port (Connection: close). The body, or -1. */
+static int plain_get(const char *path, char *body, size_t bodylen)
+{
+	char req[512], resp[16384];
+	int fd = connect_loopback(plain_port, 3);
+	if (fd < 0)
+		return -1;
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
+			 "%s\r\nConnection: close\r\n\r\n",
+			 path, plain_port, token);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return -1;
+	}
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof(resp) - 1 &&
+	       (r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0)) > 0) {
+		got += (size_t)r;
+		resp[got] = '\0';
+		char *end = strstr(resp, "\r\n\r\n"), *cl = strcasestr(resp, "content-length:");
+		if (end && cl && cl < end &&
+		    got - (size_t)(end + 4 - resp) >= strtoul(cl + 15, NULL, 10))
+			break;
+	}
+	close(fd);
+	resp[got] = '\0';
+	char *end = strstr(resp, "\r\n\r\n");
+	if (!end || strncmp(resp, "HTTP/1.1 200", 12) != 0)
+		return -1;
+	snprintf(body, bodylen, "%s", end + 4);
+	return 0;
+}
+
+static double json_num(const char *json, const char *key)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "\"%s\"", key);
+	const char *p = strstr(json, k);
+	if (!p || !(p = strchr(p + strlen(k), ':')))
+		return -1;
+	return strtod(p + 1, NULL);
+}
+
+/* --- stream clients ----------------------------------------------------------------- */
+
+enum cstate { S_RESPONSE, S_PART_HEADER, S_BODY };
+
+struct client {
+	int fd;
+	SSL *ssl;
+	enum cstate state;
+	bool want_write; /* TLS asked to write: EPOLLOUT is armed */
+	size_t hlen, body_left, body_len;
+	int64_t capture_us;
+	uint64_t seq, last_seq;
+	bool have_seq;
+	unsigned parts; /* completed inside the window */
+	char hdr[HDR_MAX];
+};
+
+struct run {
+	bool measuring;
+	int64_t win_start, win_end;
+	int64_t *lat; /* µs, one per fresh part inside the window */
+	size_t n_lat, cap_lat;
+	uint64_t parts, jpeg_bytes, repeats, gaps;
+	char err[256];
+};
+
+static void part_done(struct client *c, int64_t now, struct run *r)
+{
+	bool repeat = c->have_seq && c->seq == c->last_seq;
+	if (r->measuring && now < r->win_end) {
+		c->parts++;
+		r->parts++;
+		r->jpeg_bytes += c->body_len;
+		if (repeat) {
+			/* a still picture sent again: its capture time is old, no latency */
+			r->repeats++;
+		} else {
+			if (c->have_seq && c->seq > c->last_seq + 1)
+				r->gaps += c->seq - c->last_seq - 1;
+			if (r->n_lat == r->cap_lat) {
+				size_t cap = r->cap_lat ? r->cap_lat * 2 : 4096;
+				int64_t *grown = realloc(r->lat, cap * sizeof(*grown));
+				if (!grown)
+					die("out of memory");
+				r->lat = grown;
+				r->cap_lat = cap;
+			}
+			r->lat[r->n_lat++] = now - c->capture_us;
+		}
+	}
+	c->last_seq = c->seq;
+	c->have_seq = true;
+	c->state = S_PART_HEADER;
+}
+
+/* k body bytes of the current part arrived (now: when the read returned). */
+static void body_bytes(struct client *c, size_t k, int64_t now, struct run *r)
+{
+	c->body_left -= k;
+	if (c->body_left == 0)
+		part_done(c, now, r);
+}
+
+static int response_header(struct client *c, struct run *r)
+{
+	if (strncmp(c->hdr, "HTTP/1.1 200", 12) != 0 && strncmp(c->hdr, "HTTP/1.0 200", 12) != 0) {
+		snprintf(r->err, sizeof(r->err), "the stream answered \"%.*s\"",
+			 (int)strcspn(c->hdr, "\r\n"), c->hdr);
+		return -1;
+	}
+	const char *ct = strcasestr(c->hdr, "\ncontent-type:");
+	if (!ct || !strcasestr(ct, "multipart/x-mixed-replace")) {
+		snprintf(r->err, sizeof(r->err), "the stream is not multipart/x-mixed-replace");
+		return -1;
+	}
+	if (strcasestr(c->hdr, "\ntransfer-encoding:")) {
+		snprintf(r->err, sizeof(r->err),
+			 "the stream uses a transfer-encoding (not expected, not handled)");
+		return -1;
+	}
+	c->state = S_PART_HEADER;
+	return 0;
+}
+
+static int part_header(struct client *c, struct run *r)
+{
+	const char *b = strstr(c->hdr, BOUNDARY_LINE), *cl, *cap, *seq;
+	if (!b || !(cl = strcasestr(b, "\ncontent-length:")) ||
+	    !(cap = strcasestr(b, "\nx-capture-us:")) || !(seq = strcasestr(b, "\nx-sequence:"))) {
+		snprintf(r->err, sizeof(r->err), "malformed part header \"%.*s\"", 200, c->hdr);
+		return -1;
+	}
+	c->body_len = c->body_left = strtoull(cl + 16, NULL, 10);
+	c->capture_us = strtoll(cap + 14, NULL, 10);
+	c->seq = strtoull(seq + 12, NULL, 10);
+	if (c->body_len == 0) {
+		snprintf(r->err, sizeof(r->err), "a part with Content-Length 0");
+		return -1;
+	}
+	c->state = S_BODY;
+	return 0;
+}
+
+/* Feeds n received bytes into the connection's parser. 0, or -1 with r->err set. */
+static int feed(struct client *c, const char *p, size_t n, int64_t now, struct run *r)
+{
+	while (n > 0) {
+		if (c->state == S_BODY) {
+			size_t k = n < c->body_left ? n : c->body_left;
+			body_bytes(c, k, now, r);
+			p += k;
+			n -= k;
+			continue;
+		}
+		/* A header: gather it until its blank line. Only the bytes that belong to it are
+		 * taken; the rest of p is the body or the next header. */
+		size_t old = c->hlen, room = HDR_MAX - 1 - old, k = n < room ? n : room;
+		memcpy(c->hdr + old, p, k);
+		c->hlen += k;
+		size_t from = old >= 3 ? old - 3 : 0;
+		char *end = memmem(c->hdr + from, c->hlen - from, "\r\n\r\n", 4);
+		if (!end) {
+			if (c->hlen == HDR_MAX - 1) {
+				snprintf(r->err, sizeof(r->err), "a header longer than %d bytes",
+					 HDR_MAX);
+				return -1;
+			}
+			p += k;
+			n -= k;
+			continue;
+		}
+		size_t hend = (size_t)(end + 4 - c->hdr), used = hend - old;
+		c->hdr[hend] = '\0';
+		c->hlen = 0;
+		p += used;
+		n -= used;
+		if (c->state == S_RESPONSE ? response_header(c, r) < 0 : part_header(c, r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int set_events(int ep, struct client *c, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = c};
+	return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Reads what a readable connection has. 0, or -1 with r->err set. */
+static int service(int ep, struct client *c, struct run *r, char *rbuf)
+{
+	if (c->ssl) {
+		/* Until WANT_READ: bytes OpenSSL has already decrypted (or read ahead) would
+		 * never wake epoll again. */
+		for (;;) {
+			int n = SSL_read(c->ssl, rbuf, RBUF);
+			if (n > 0) {
+				if (c->want_write) {
+					c->want_write = false;
+					set_events(ep, c, EPOLLIN);
+				}
+				if (feed(c, rbuf, (size_t)n, mono_us(), r) < 0)
+					return -1;
+				continue;
+			}
+			int e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_WANT_READ)
+				return 0;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				if (!c->want_write) {
+					c->want_write = true;
+					set_events(ep, c, EPOLLIN | EPOLLOUT);
+				}
+				return 0;
+			}
+			if (e == SSL_ERROR_ZERO_RETURN ||
+			    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+				snprintf(r->err, sizeof(r->err), "the daemon closed the stream");
+			else
+				snprintf(r->err, sizeof(r->err), "TLS read failed: %s",
+					 ERR_error_string(ERR_get_error(), NULL));
+			return -1;
+		}
+	}
+	/* Plain: a header is read in small pieces; a body is discarded in the kernel, up to
+	 * its end, so a read never runs past the part and its time is the part's arrival. */
+	for (int i = 0; i < 64; i++) {
+		size_t want;
+		ssize_t n;
+		if (c->state == S_BODY) {
+			want = c->body_left;
+			n = recv(c->fd, NULL, want, MSG_TRUNC | MSG_DONTWAIT);
+		} else {
+			want = HDR_READ;
+			n = recv(c->fd, rbuf, want, MSG_DONTWAIT);
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			snprintf(r->err, sizeof(r->err), "read failed: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			snprintf(r->err, sizeof(r->err), "the daemon closed the stream");
+			return -1;
+		}
+		int64_t now = mono_us();
+		if (c->state == S_BODY)
+			body_bytes(c, (size_t)n, now, r);
+		else if (feed(c, rbuf, (size_t)n, now, r) < 0)
+			return -1;
+		if ((size_t)n < want)
+			return 0; /* drained for now: epoll (level-triggered) says when there is
+				     more */
+	}
+	return 0;
+}
+
+/* Connects, sends the stream request, then makes the socket non-blocking. */
+static void open_client(struct client *c, bool tls, int idx)
+{
+	char req[512];
+	memset(c, 0, sizeof(*c));
+	c->fd = connect_loopback(tls ? https_port : plain_port, 5);
+	if (c->fd < 0)
+		die("client %d: cannot connect to 127.0.0.1:%d: %s", idx,
+		    tls ? https_port : plain_port, strerror(errno));
+	int n = snprintf(req, sizeof(req),
+			 "GET /api/streamer/stream HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+			 "Authorization: Bearer %s\r\n\r\n",
+			 tls ? https_port : plain_port, token);
+	if (tls) {
+		int fd = c->fd;
+		c->ssl = tls_on(fd);
+		if (!c->ssl)
+			die("client %d: TLS handshake failed: %s", idx,
+			    ERR_error_string(ERR_get_error(), NULL));
+		if (SSL_write(c->ssl, req, n) != n)
+			die("client %d: cannot send the request", idx);
+	} else if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		die("client %d: cannot send the request: %s", idx, strerror(errno));
+	}
+	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
+		die("fcntl: %s", strerror(errno));
+}
+
+/* --- runs --------------------------------------------------------------------------- */
+
+struct result {
+	double fps_min, fps_med, fps_max;
+	double lat_p50, lat_p95, lat_p99, lat_max;
+	size_t n_lat;
+	double window_s, cpu_pct, cpu_ms_per_frame, self_pct, bytes_per_frame;
+	uint64_t parts, repeats, gaps;
+	double hwm_mb;
+	bool hwm_reset;
+	char pipeline[256];
+};
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct_ms(const int64_t *v, size_t n, double p)
+{
+	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+	return (double)v[i] / 1000.0;
+}
+
+/* n clients stream for warm_ms, then window_s seconds are measured. */
+static void run(const char *label, int n, bool tls, int warm_ms, int window_s, struct result *out)
+{
+	static struct client clients[MAX_CLIENTS];
+	static char rbuf[RBUF];
+	struct run r = {0};
+	struct epoll_event evs[MAX_EVENTS];
+	memset(out, 0, sizeof(*out));
+	out->hwm_reset = reset_hwm();
+
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		die("epoll_create1: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		check_interrupted();
+		open_client(&clients[i], tls, i);
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &clients[i]};
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, clients[i].fd, &ev) < 0)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+
+	int64_t warm_end = mono_us() + (int64_t)warm_ms * 1000, end_us = 0;
+	double cpu0 = 0, cpu1, self0 = 0, self1;
+	for (;;) {
+		check_interrupted();
+		int64_t now = mono_us();
+		if (!r.measuring && now >= warm_end) {
+			r.measuring = true;
+			r.win_start = now;
+			r.win_end = now + (int64_t)window_s * 1000000;
+			cpu0 = daemon_cpu_s();
+			self0 = self_cpu_s();
+		} else if (r.measuring && now >= r.win_end) {
+			end_us = now;
+			cpu1 = daemon_cpu_s();
+			self1 = self_cpu_s();
+			break;
+		}
+		int64_t next = r.measuring ? r.win_end : warm_end;
+		int timeout = (int)((next - now + 999) / 1000);
+		int ne = epoll_wait(ep, evs, MAX_EVENTS, timeout);
+		if (ne < 0) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int i = 0; i < ne; i++) {
+			struct client *c = evs[i].data.ptr;
+			if (service(ep, c, &r, rbuf) < 0)
+				die("%s: client %d: %s", label, (int)(c - clients), r.err);
+		}
+	}
+
+	/* While the clients are still connected: the pipeline's own view. */
+	char body[8192];
+	if (plain_get("/api/streamer", body, sizeof(body)) == 0)
+		snprintf(out->pipeline, sizeof(out->pipeline),
+			 "capture %.1f fps, encoded %.1f fps, %.0f dropped in the mailbox so far, "
+			 "%.0f encoder workers, %.0f clients",
+			 json_num(body, "capture_fps"), json_num(body, "encoded_fps"),
+			 json_num(body, "dropped"), json_num(body, "workers"),
+			 json_num(body, "clients"));
+	else
+		snprintf(out->pipeline, sizeof(out->pipeline), "GET /api/streamer failed");
+	out->hwm_mb = daemon_status_mb("VmHWM:");
+	if (out->hwm_mb > hwm_total_mb)
+		hwm_total_mb = out->hwm_mb;
+
+	double fps[MAX_CLIENTS];
+	out->window_s = (double)(r.win_end - r.win_start) / 1e6;
+	for (int i = 0; i < n; i++) {
+		fps[i] = clients[i].parts / out->window_s;
+		if (clients[i].ssl)
+			tls_close(clients[i].ssl);
+		else
+			close(clients[i].fd);
+	}
+	close(ep);
+	if (n > 0) {
+		qsort(fps, (size_t)n, sizeof(fps[0]), cmp_dbl);
+		out->fps_min = fps[0];
+		out->fps_med = n % 2 ? fps[n / 2] : (fps[n / 2 - 1] + fps[n / 2]) / 2;
+		out->fps_max = fps[n - 1];
+	}
+	if (r.n_lat) {
+		qsort(r.lat, r.n_lat, sizeof(r.lat[0]), cmp_i64);
+		out->lat_p50 = pct_ms(r.lat, r.n_lat, 50);
+		out->lat_p95 = pct_ms(r.lat, r.n_lat, 95);
+		out->lat_p99 = pct_ms(r.lat, r.n_lat, 99);
+		out->lat_max = pct_ms(r.lat, r.n_lat, 100);
+	}
+	free(r.lat);
+	double wall = (double)(end_us - r.win_start) / 1e6;
+	out->n_lat = r.n_lat;
+	out->parts = r.parts;
+	out->repeats = r.repeats;
+	out->gaps = r.gaps;
+	out->cpu_pct = (cpu1 - cpu0) / wall * 100;
+	out->self_pct = (self1 - self0) / wall * 100;
+	out->cpu_ms_per_frame = r.parts ? (cpu1 - cpu0) * 1e3 / (double)r.parts : 0;
+	out->bytes_per_frame = r.parts ? (double)r.jpeg_bytes / (double)r.parts : 0;
+	if (n > 0 && r.parts == 0)
+		die("%s: no picture arrived in %d s (is the pattern source streaming?)", label,
+		    window_s);
+	/* Let the daemon see the clients go before the next run. */
+	sleep_ms(300);
+}
+
+static void print_stream(const char *label, int n, const struct result *s)
+{
+	printf("== %s, %d client%s (%.0f s measured) ==\n", label, n, n == 1 ? "" : "s",
+	       s->window_s);
+	printf("  delivered fps per client: min %.1f / median %.1f / max %.1f\n", s->fps_min,
+	       s->fps_med, s->fps_max);
+	printf("  capture-to-client latency: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.2f ms "
+	       "(%zu fresh parts)\n",
+	       s->lat_p50, s->lat_p95, s->lat_p99, s->lat_max, s->n_lat);
+	printf("  daemon CPU: %.1f %% of one core\n", s->cpu_pct);
+	printf("  daemon CPU per delivered frame: %.3f ms (%llu parts to all clients)\n",
+	       s->cpu_ms_per_frame, (unsigned long long)s->parts);
+	printf("  bytes per frame (mean JPEG): %.0f\n", s->bytes_per_frame);
+	printf("  daemon peak RSS: %.1f MB %s\n", s->hwm_mb,
+	       s->hwm_reset ? "during this run" : "since daemon start (VmHWM reset refused)");
+	printf("  sequence gaps: %.1f per client per s; resends of an unchanged image: %llu\n",
+	       n ? (double)s->gaps / n / s->window_s : 0.0, (unsigned long long)s->repeats);
+	printf("  pipeline (GET /api/streamer): %s\n", s->pipeline);
+	printf("  bench's own CPU: %.1f %% of one core\n", s->self_pct);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	int window_s = 5;
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: video_bench PATH/TO/ipkvmd [--seconds N]\n");
+		return 2;
+	}
+	ipkvmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 1 || v > 600) {
+				fprintf(stderr, "video_bench: --seconds wants 1 to 600\n");
+				return 2;
+			}
+			window_s = (int)v;
+		} else {
+			fprintf(stderr, "usage: video_bench PATH/TO/ipkvmd [--seconds N]\n");
+			return 2;
+		}
+	}
+	if (access(ipkvmd, X_OK) != 0) {
+		fprintf(stderr, "video_bench: %s: %s\n", ipkvmd, strerror(errno));
+		return 1;
+	}
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	strcpy(tmpdir, "/tmp/ipkvm-vbench-XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		tmpdir[0] = '\0';
+		die("mkdtemp: %s", strerror(errno));
+	}
+	snprintf(state_dir, sizeof(state_dir), "%s/state", tmpdir);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/ipkvm.ini", tmpdir);
+
+	tls_ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls_ctx || !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION))
+		die("cannot make a TLS 1.3 client context");
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* the daemon's self-signed cert */
+	SSL_CTX_set_read_ahead(tls_ctx, 1);
+
+	start_daemon("desktop");
+	make_token();
+	printf("ipkvmd %s: pattern source, desktop scene, 1920x1080 at 60 fps; %ld cores\n", ipkvmd,
+	       sysconf(_SC_NPROCESSORS_ONLN));
+	fflush(stdout);
+
+	struct result res;
+	run("desktop scene, no clients", 0, false, WARMUP_MS, window_s, &res);
+	printf("== desktop scene, no clients ==\n  daemon CPU: %.1f %% of one core\n", res.cpu_pct);
+	fflush(stdout);
+
+	static const int plain_n[] = {1, 4, 16, 64}, tls_n[] = {1, 16, 64};
+	for (size_t i = 0; i < sizeof(plain_n) / sizeof(plain_n[0]); i++) {
+		run("plain HTTP", plain_n[i], false, WARMUP_MS, window_s, &res);
+		print_stream("plain HTTP", plain_n[i], &res);
+	}
+	for (size_t i = 0; i < sizeof(tls_n) / sizeof(tls_n[0]); i++) {
+		run("HTTPS (TLS 1.3)", tls_n[i], true, WARMUP_MS, window_s, &res);
+		print_stream("HTTPS (TLS 1.3)", tls_n[i], &res);
+	}
+
+	/* Static screen: a fresh daemon whose picture never changes. */
+	stop_daemon(true);
+	start_daemon("static");
+	run("static scene, 1 client", 1, false, STATIC_SETTLE_MS, window_s, &res);
+	printf("== static scene, 1 plain-HTTP client (after %d s settling) ==\n",
+	       STATIC_SETTLE_MS / 1000);
+	printf("  daemon CPU: %.2f %% of one core (target <= 3 %%)\n", res.cpu_pct);
+	printf("  parts delivered: %.2f per s (%llu resends of an unchanged image)\n",
+	       (double)res.parts / res.window_s, (unsigned long long)res.repeats);
+	printf("  bytes per frame (mean JPEG): %.0f\n", res.bytes_per_frame);
+	printf("  pipeline (GET /api/streamer): %s\n", res.pipeline);
+	printf("highest daemon peak RSS seen (VmHWM, either daemon): %.1f MB\n", hwm_total_mb);
+	fflush(stdout);
+
+	stop_daemon(true);
+	SSL_CTX_free(tls_ctx);
+	cleanup();
+	return 0;
+}
