@@ -191,21 +191,29 @@ void ipkvm_yuyv_to_planar422(const uint8_t *src, size_t stride, unsigned width, 
 	}
 }
 
-/* The encoder's 4:2:2 split: range expanded to full (JFIF). */
+/* The encoder's 4:2:2 split: a pure split, then the range expansion over each plane as a
+ * plain contiguous loop. Done in one interleaved pass the compiler does not vectorise the
+ * clamps (measured 2-4 ms per 1080p frame); as separate contiguous passes it does, and the
+ * whole costs about 1.2 ms. */
+static void expand_luma(uint8_t *restrict p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = luma_full(p[i]);
+}
+
+static void expand_chroma(uint8_t *restrict p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = chroma_full(p[i]);
+}
+
 static void yuyv_to_planar422_full(const uint8_t *src, size_t stride, unsigned width,
 				   unsigned height, bool uyvy, uint8_t *y, uint8_t *u, uint8_t *v)
 {
-	size_t cw = width / 2;
-
-	if (uyvy) {
-		for (size_t r = 0; r < height; r++)
-			split_line(src + r * stride, width, 1, true, y + r * width, u + r * cw,
-				   v + r * cw);
-	} else {
-		for (size_t r = 0; r < height; r++)
-			split_line(src + r * stride, width, 0, true, y + r * width, u + r * cw,
-				   v + r * cw);
-	}
+	ipkvm_yuyv_to_planar422(src, stride, width, height, uyvy, y, u, v);
+	expand_luma(y, (size_t)width * height);
+	expand_chroma(u, (size_t)width / 2 * height);
+	expand_chroma(v, (size_t)width / 2 * height);
 }
 
 /* Packed YUYV/UYVY (even width) → planar 4:2:0, range expanded; u and v are width/2 x
