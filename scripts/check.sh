@@ -46,6 +46,19 @@ for variant in normal asan; do
 	fi
 done
 
+echo "== generated font"
+# src/video/draw.c carries the font table made by scripts/gen_font.py from data/font8x16.txt.
+if python3 - <<'PY'
+import subprocess, sys
+gen = subprocess.run([sys.executable, "scripts/gen_font.py", "data/font8x16.txt"],
+                     capture_output=True, text=True, check=True).stdout.strip()
+src = open("src/video/draw.c").read()
+b = src.index("/* BEGIN GENERATED FONT")
+e = src.index("/* END GENERATED FONT */") + len("/* END GENERATED FONT */")
+sys.exit(0 if src[b:e].strip() == gen else 1)
+PY
+then add "font table in sync" 1 0; else echo "src/video/draw.c font differs from data/font8x16.txt"; add "font table in sync" 0 1; fi
+
 echo "== format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
 	sources() { git ls-files '*.c' '*.h'; }
