@@ -12,8 +12,8 @@
 
 /* A YUYV frame of width x height (even width; 0 → 1280x720) for info (state must not be
  * OK). NULL when out of memory. seq and ts_us are left 0 for the caller. */
-struct ipkvm_frame *ipkvm_placeholder_render(const struct ipkvm_signal_info *info,
-					     unsigned width, unsigned height);
+struct ipkvm_frame *ipkvm_placeholder_render(const struct ipkvm_signal_info *info, unsigned width,
+					     unsigned height);
 
 /* The title for a state, e.g. "NO SIGNAL". */
 const char *ipkvm_placeholder_title(enum ipkvm_signal state);

@@ -13,20 +13,20 @@
 #include "video/frame.h"
 
 enum ipkvm_signal {
-	IPKVM_SIGNAL_OK = 0,      /* frames are coming */
-	IPKVM_SIGNAL_NO_DEVICE,   /* the capture device is missing (unplugged) */
-	IPKVM_SIGNAL_NO_SIGNAL,   /* device present, nothing connected or target off */
-	IPKVM_SIGNAL_NO_SYNC,     /* something is connected but the receiver cannot lock */
+	IPKVM_SIGNAL_OK = 0,	  /* frames are coming */
+	IPKVM_SIGNAL_NO_DEVICE,	  /* the capture device is missing (unplugged) */
+	IPKVM_SIGNAL_NO_SIGNAL,	  /* device present, nothing connected or target off */
+	IPKVM_SIGNAL_NO_SYNC,	  /* something is connected but the receiver cannot lock */
 	IPKVM_SIGNAL_UNSUPPORTED, /* timings or format we cannot capture */
-	IPKVM_SIGNAL_BUSY,        /* another program holds the device */
-	IPKVM_SIGNAL_ERROR,       /* anything else; reason says what */
+	IPKVM_SIGNAL_BUSY,	  /* another program holds the device */
+	IPKVM_SIGNAL_ERROR,	  /* anything else; reason says what */
 };
 
 struct ipkvm_signal_info {
 	enum ipkvm_signal state;
 	unsigned width, height; /* current or measured timings, 0 when unknown */
-	double fps;             /* nominal rate, 0 when unknown */
-	char reason[192];       /* one line for people, e.g. "1920x1080@75 is not supported:
+	double fps;		/* nominal rate, 0 when unknown */
+	char reason[192];	/* one line for people, e.g. "1920x1080@75 is not supported:
 				 * set the target to 1080p60 or 1080p50" */
 };
 

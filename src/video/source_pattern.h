@@ -15,14 +15,14 @@
 #include "video/source.h"
 
 struct ipkvm_pattern_config {
-	unsigned width, height; /* even width; default 1920x1080 */
-	unsigned fps;           /* 1..240, default 60 */
+	unsigned width, height;	  /* even width; default 1920x1080 */
+	unsigned fps;		  /* 1..240, default 60 */
 	enum ipkvm_pixfmt format; /* IPKVM_FMT_YUYV (default), UYVY, RGB24 or BGR24 */
-	const char *scene;      /* "testcard" (default), "desktop", "static" */
+	const char *scene;	  /* "testcard" (default), "desktop", "static" */
 };
 
 /* NULL with err set on bad settings. The config is copied. */
-struct ipkvm_source *ipkvm_source_pattern_create(const struct ipkvm_pattern_config *cfg,
-						 char *err, size_t errlen);
+struct ipkvm_source *ipkvm_source_pattern_create(const struct ipkvm_pattern_config *cfg, char *err,
+						 size_t errlen);
 
 #endif
