@@ -194,10 +194,7 @@ out:
 	return r;
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
+void ipkvm_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || errlen == 0)
 		return;
@@ -213,12 +210,12 @@ int ipkvm_read_records(const char *path, size_t max,
 {
 	char *buf = NULL, msg[256];
 	size_t len = 0, lineno = 0;
-	errf(err, errlen, "%s", "");
+	ipkvm_errf(err, errlen, "%s", "");
 	int r = ipkvm_read_file(path, max, &buf, &len);
 	if (r == -EFBIG)
-		errf(err, errlen, "%s: file is larger than %zu bytes", path, max);
+		ipkvm_errf(err, errlen, "%s: file is larger than %zu bytes", path, max);
 	else if (r < 0)
-		errf(err, errlen, "%s: %s", path, strerror(-r));
+		ipkvm_errf(err, errlen, "%s: %s", path, strerror(-r));
 	for (char *p = buf, *end = buf + len; r == 0 && p < end;) {
 		char *le = memchr(p, '\n', (size_t)(end - p));
 		le = le ? le : end;
@@ -228,14 +225,14 @@ int ipkvm_read_records(const char *path, size_t max,
 		if (ll > 0 && p[ll - 1] == '\r')
 			p[--ll] = '\0';
 		if (strlen(p) != ll) {
-			errf(err, errlen, "%s:%zu: NUL byte in line", path, lineno);
+			ipkvm_errf(err, errlen, "%s:%zu: NUL byte in line", path, lineno);
 			r = -EINVAL;
 		} else if (ll > 0 && p[0] != '#' && strspn(p, " \t") != ll) {
 			msg[0] = '\0';
 			r = fn(ctx, p, msg, sizeof(msg));
 			if (r < 0)
-				errf(err, errlen, "%s:%zu: %s", path, lineno,
-				     msg[0] ? msg : strerror(-r));
+				ipkvm_errf(err, errlen, "%s:%zu: %s", path, lineno,
+					   msg[0] ? msg : strerror(-r));
 		}
 		p = le + 1;
 	}

@@ -34,6 +34,10 @@ int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode
  * than max bytes with -EFBIG. Returns 0 or -errno; *out_len may be NULL. */
 int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len);
 
+/* snprintf into an optional error buffer: nothing happens when err is NULL or errlen 0. */
+void ipkvm_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Reads a small file of one record per line ('#' comments and blank lines skipped, CRLF
  * accepted, NUL bytes refused) and calls fn(ctx, line, msg, msglen) for each record; fn
  * returns 0, or a negative errno with msg saying what is wrong with the line. Returns 0,

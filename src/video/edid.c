@@ -23,6 +23,8 @@
 #include "core/log.h"
 #include "video/source_v4l2.h"
 
+#include "core/util.h"
+
 #define EDID_BLOCK 128
 
 /*
@@ -203,19 +205,6 @@ static int hex_value(int c)
 	return -1;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * The text is read as one stream of hex digits, two per byte, so both "00 ff ff" and
  * "00ffff" (and pairs split across lines) work. Separators are whitespace and commas (C
@@ -254,9 +243,10 @@ int ipkvm_edid_parse_hex(const char *text, uint8_t *out, size_t outlen, char *er
 		int v = hex_value(c);
 		if (v < 0) {
 			if (isprint(c))
-				set_err(err, errlen, "line %u: bad hex digit '%c'", line, c);
+				ipkvm_errf(err, errlen, "line %u: bad hex digit '%c'", line, c);
 			else
-				set_err(err, errlen, "line %u: bad hex digit '\\x%02x'", line, c);
+				ipkvm_errf(err, errlen, "line %u: bad hex digit '\\x%02x'", line,
+					   c);
 			return -EINVAL;
 		}
 		if (ndigits % 2 == 0) {
@@ -270,21 +260,21 @@ int ipkvm_edid_parse_hex(const char *text, uint8_t *out, size_t outlen, char *er
 	}
 
 	if (ndigits % 2) {
-		set_err(err, errlen, "odd number of hex digits (%zu)", ndigits);
+		ipkvm_errf(err, errlen, "odd number of hex digits (%zu)", ndigits);
 		return -EINVAL;
 	}
 	size_t n = ndigits / 2;
 	if (n != EDID_BLOCK && n != 2 * EDID_BLOCK) {
-		set_err(err, errlen, "EDID is %zu bytes, must be 128 or 256", n);
+		ipkvm_errf(err, errlen, "EDID is %zu bytes, must be 128 or 256", n);
 		return -EINVAL;
 	}
 	if (n > outlen) {
-		set_err(err, errlen, "EDID is %zu bytes, only room for %zu", n, outlen);
+		ipkvm_errf(err, errlen, "EDID is %zu bytes, only room for %zu", n, outlen);
 		return -ENOSPC;
 	}
 	static const uint8_t header[8] = {0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
 	if (memcmp(out, header, sizeof(header)) != 0) {
-		set_err(err, errlen, "bad EDID header (must start 00 ff ff ff ff ff ff 00)");
+		ipkvm_errf(err, errlen, "bad EDID header (must start 00 ff ff ff ff ff ff 00)");
 		return -EINVAL;
 	}
 	for (size_t b = 0; b < n / EDID_BLOCK; b++) {
@@ -292,7 +282,7 @@ int ipkvm_edid_parse_hex(const char *text, uint8_t *out, size_t outlen, char *er
 		for (size_t i = 0; i < EDID_BLOCK; i++)
 			sum = (uint8_t)(sum + out[b * EDID_BLOCK + i]);
 		if (sum != 0) {
-			set_err(err, errlen, "block %zu checksum is 0x%02x, must be 0", b, sum);
+			ipkvm_errf(err, errlen, "block %zu checksum is 0x%02x, must be 0", b, sum);
 			return -EINVAL;
 		}
 	}
@@ -300,8 +290,8 @@ int ipkvm_edid_parse_hex(const char *text, uint8_t *out, size_t outlen, char *er
 	 * (a truncated dump, or one with a stray extension) would show the target a broken
 	 * EDID. */
 	if (out[126] != n / EDID_BLOCK - 1) {
-		set_err(err, errlen, "block 0 announces %u extension blocks, the data has %zu",
-			out[126], n / EDID_BLOCK - 1);
+		ipkvm_errf(err, errlen, "block 0 announces %u extension blocks, the data has %zu",
+			   out[126], n / EDID_BLOCK - 1);
 		return -EINVAL;
 	}
 	return (int)n;

@@ -532,20 +532,6 @@ static const struct ipkvm_source_ops pattern_ops = {
     .destroy = pattern_destroy,
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 struct ipkvm_source *ipkvm_source_pattern_create(const struct ipkvm_pattern_config *cfg, char *err,
 						 size_t errlen)
 {
@@ -560,25 +546,26 @@ struct ipkvm_source *ipkvm_source_pattern_create(const struct ipkvm_pattern_conf
 	int sc = -1;
 
 	if (w < 16 || w > 8192) {
-		fail(err, errlen, "pattern width %u is out of range (16..8192)", w);
+		ipkvm_errf(err, errlen, "pattern width %u is out of range (16..8192)", w);
 		return NULL;
 	}
 	if (w % 2) {
-		fail(err, errlen, "pattern width %u must be even", w);
+		ipkvm_errf(err, errlen, "pattern width %u must be even", w);
 		return NULL;
 	}
 	if (h < 16 || h > 8192) {
-		fail(err, errlen, "pattern height %u is out of range (16..8192)", h);
+		ipkvm_errf(err, errlen, "pattern height %u is out of range (16..8192)", h);
 		return NULL;
 	}
 	if (fps > 240) {
-		fail(err, errlen, "pattern fps %u is out of range (1..240)", fps);
+		ipkvm_errf(err, errlen, "pattern fps %u is out of range (1..240)", fps);
 		return NULL;
 	}
 	if (c.format != IPKVM_FMT_YUYV && c.format != IPKVM_FMT_UYVY &&
 	    c.format != IPKVM_FMT_RGB24 && c.format != IPKVM_FMT_BGR24) {
-		fail(err, errlen, "pattern format %u is not supported (yuyv, uyvy, rgb24 or bgr24)",
-		     (unsigned)c.format);
+		ipkvm_errf(err, errlen,
+			   "pattern format %u is not supported (yuyv, uyvy, rgb24 or bgr24)",
+			   (unsigned)c.format);
 		return NULL;
 	}
 	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(scene_names); i++)
