@@ -59,6 +59,14 @@ sys.exit(0 if src[b:e].strip() == gen else 1)
 PY
 then add "font table in sync" 1 0; else echo "src/video/draw.c font differs from data/font8x16.txt"; add "font table in sync" 0 1; fi
 
+echo "== generated layouts"
+# src/hid/layout.c carries the tables scripts/gen_layouts.py makes from data/layouts/.
+if python3 scripts/gen_layouts.py data/layouts/*.txt --check src/hid/layout.c; then
+	add "layout tables in sync" 1 0
+else
+	add "layout tables in sync" 0 1
+fi
+
 echo "== format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
 	sources() { git ls-files '*.c' '*.h'; }
