@@ -402,22 +402,10 @@ static int ch_send(struct ipkvm_hid_output *out, enum ipkvm_hid_kind kind, const
 
 	if (ret < 0)
 		return ret; /* refuse now: the caller learns what the chip cannot do */
-	ret = ipkvm_hid_queue_push(&c->q, kind, bytes, len);
-	if (ret == -ENOBUFS) {
-		out->counters.overflows++;
-		if (!c->q.overflow_logged) {
-			c->q.overflow_logged = true;
-			LOG_ERROR("%s: %u reports pending, refusing %s reports", c->path,
-				  c->q.count, ipkvm_hid_kind_name(kind));
-		}
-		return ret;
-	}
+	ret = ipkvm_hid_output_enqueue(out, &c->q, c->path, kind, bytes, len);
 	if (ret < 0)
 		return ret;
-	out->counters.sent++;
-	if (ret == 1)
-		out->counters.coalesced++;
-	else if (c->busy || c->q.count > 1)
+	if (ret == 0 && (c->busy || c->q.count > 1))
 		out->counters.queued++;
 	return ch_pump(c);
 }

@@ -160,22 +160,10 @@ static int gadget_send(struct ipkvm_hid_output *out, enum ipkvm_hid_kind kind, c
 			return 0;
 		}
 	}
-	ret = ipkvm_hid_queue_push(&d->q, kind, bytes, len);
-	if (ret == -ENOBUFS) {
-		out->counters.overflows++;
-		if (!d->q.overflow_logged) {
-			d->q.overflow_logged = true;
-			LOG_ERROR("%s: %u reports pending, refusing %s reports", d->path,
-				  d->q.count, ipkvm_hid_kind_name(kind));
-		}
-		return ret;
-	}
+	ret = ipkvm_hid_output_enqueue(out, &d->q, d->path, kind, bytes, len);
 	if (ret < 0)
 		return ret;
-	out->counters.sent++;
-	if (ret == 1)
-		out->counters.coalesced++;
-	else
+	if (ret == 0)
 		out->counters.queued++;
 	return 0;
 }

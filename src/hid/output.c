@@ -90,6 +90,28 @@ int ipkvm_hid_queue_push(struct ipkvm_hid_queue *q, enum ipkvm_hid_kind kind, co
 	return 0;
 }
 
+int ipkvm_hid_output_enqueue(struct ipkvm_hid_output *out, struct ipkvm_hid_queue *q,
+			     const char *path, enum ipkvm_hid_kind kind, const uint8_t *bytes,
+			     size_t len)
+{
+	int ret = ipkvm_hid_queue_push(q, kind, bytes, len);
+	if (ret == -ENOBUFS) {
+		out->counters.overflows++;
+		if (!q->overflow_logged) {
+			q->overflow_logged = true;
+			LOG_ERROR("%s: %u reports pending, refusing %s reports", path, q->count,
+				  ipkvm_hid_kind_name(kind));
+		}
+		return ret;
+	}
+	if (ret < 0)
+		return ret;
+	out->counters.sent++;
+	if (ret == 1)
+		out->counters.coalesced++;
+	return ret;
+}
+
 struct ipkvm_hid_report *ipkvm_hid_queue_peek(struct ipkvm_hid_queue *q)
 {
 	return q->count ? queue_at(q, 0) : NULL;

@@ -233,6 +233,11 @@ struct ipkvm_hid_queue {
 /* Returns 1 when merged into the newest pending report, 0 when appended, -ENOBUFS when full. */
 int ipkvm_hid_queue_push(struct ipkvm_hid_queue *q, enum ipkvm_hid_kind kind, const uint8_t *data,
 			 size_t len);
+/* Backend send(): queue_push plus the counters (sent, coalesced, overflows) and one log line
+ * per overflow episode naming path. Same return values as ipkvm_hid_queue_push. */
+int ipkvm_hid_output_enqueue(struct ipkvm_hid_output *out, struct ipkvm_hid_queue *q,
+			     const char *path, enum ipkvm_hid_kind kind, const uint8_t *bytes,
+			     size_t len);
 struct ipkvm_hid_report *ipkvm_hid_queue_peek(struct ipkvm_hid_queue *q);
 void ipkvm_hid_queue_pop(struct ipkvm_hid_queue *q);
 
