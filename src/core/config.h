@@ -50,6 +50,12 @@ struct ipkvm_config {
 	int jpeg_max_fps;	/* 1..240, default 60 */
 	int jpeg_workers;	/* 0 = min(cores, 4) */
 	char *jpeg_subsampling; /* "422" (default) or "420" */
+	/* [hid] */
+	char *hid_output;   /* "none" (default) or "gadget" */
+	char *hid_keyboard; /* gadget nodes; empty = not offered */
+	char *hid_mouse_abs;
+	char *hid_mouse_rel;
+	char *hid_consumer;
 	/* [log] */
 	enum ipkvm_log_level log_level; /* default info */
 };

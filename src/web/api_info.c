@@ -11,7 +11,8 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 	struct ipkvm_server *srv = req->srv;
 	int64_t now = ipkvm_now();
 	const char *video = srv->cfg->video_source ? srv->cfg->video_source : "none";
-	json_t *backends = json_pack("{s:s, s:s, s:s, s:s}", "video", video, "hid", "none", "atx",
+	const char *hid = srv->cfg->hid_output ? srv->cfg->hid_output : "none";
+	json_t *backends = json_pack("{s:s, s:s, s:s, s:s}", "video", video, "hid", hid, "atx",
 				     "none", "msd", "none");
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
 	if (srv->video)

@@ -75,6 +75,11 @@ static const struct route routes[] = {
      ipkvm_api_streamer_stream},
     {"/api/streamer/snapshot", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_streamer_snapshot},
+    {"/api/hid", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_hid},
+    {"/api/hid/key", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_hid_key},
+    {"/api/hid/release_all", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_hid_release_all},
 };
 
 /* Public static files: the login page and what it loads. */

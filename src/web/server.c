@@ -31,6 +31,7 @@
 #include "build_config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "hid/hid.h"
 #include "video/video.h"
 #include "web/cert.h"
 #include "web/web.h"
@@ -357,6 +358,42 @@ static int make_video(struct ipkvm_server *srv)
 	return 0;
 }
 
+static void hid_changed(void *ctx)
+{
+	struct ipkvm_server *srv = ctx;
+	if (srv->hid) /* not while it is being created */
+		ipkvm_events_publish(srv->events, "hid", ipkvm_hid_state(srv->hid));
+}
+
+/* Writes what had to wait and reads LED reports back; 10 ms keeps a waiting report's delay
+ * small at a cost of 100 cheap wake-ups a second (only with a HID output). */
+static void hid_tick(lws_sorted_usec_list_t *sul)
+{
+	struct ipkvm_server *srv =
+	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, hid_timer));
+	ipkvm_hid_service(srv->hid);
+	lws_sul_schedule(srv->ctx, 0, &srv->hid_timer, hid_tick, 10 * LWS_US_PER_MS);
+}
+
+static int make_hid(struct ipkvm_server *srv)
+{
+	const struct ipkvm_config *cfg = srv->cfg;
+	if (!cfg->hid_output || strcmp(cfg->hid_output, "none") == 0)
+		return 0;
+	struct ipkvm_hid_config hc = {.keyboard = cfg->hid_keyboard,
+				      .mouse_abs = cfg->hid_mouse_abs,
+				      .mouse_rel = cfg->hid_mouse_rel,
+				      .consumer = cfg->hid_consumer,
+				      .changed = hid_changed,
+				      .ctx = srv};
+	srv->hid = ipkvm_hid_create(&hc);
+	if (!srv->hid) {
+		LOG_ERROR("[hid]: cannot create the output");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 {
 	struct ipkvm_server *srv = calloc(1, sizeof(*srv));
@@ -408,11 +445,13 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 			  cfg->plain_listen ? cfg->plain_listen : "");
 		goto err;
 	}
-	if (prepare_state(srv) < 0 || make_video(srv) < 0)
+	if (prepare_state(srv) < 0 || make_video(srv) < 0 || make_hid(srv) < 0)
 		goto err;
 	srv->worker = ipkvm_worker_create(wake_loop, srv);
 	if (!srv->worker || create_loop(srv) < 0)
 		goto err;
+	if (srv->hid)
+		lws_sul_schedule(srv->ctx, 0, &srv->hid_timer, hid_tick, 10 * LWS_US_PER_MS);
 	if (srv->video && ipkvm_video_start(srv->video) < 0) {
 		LOG_ERROR("cannot start the video threads");
 		goto err;
@@ -447,10 +486,12 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 	srv->worker = NULL;
 	if (srv->ctx) {
 		lws_sul_cancel(&srv->tick);
+		lws_sul_cancel(&srv->hid_timer);
 		lws_context_destroy(srv->ctx);
 	}
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
+	ipkvm_hid_destroy(srv->hid);
 	ipkvm_events_destroy(srv->events);
 	ipkvm_sessions_destroy(srv->sessions);
 	ipkvm_throttle_destroy(srv->throttle);

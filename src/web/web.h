@@ -55,6 +55,7 @@ struct ipkvm_server;
 struct ipkvm_web_job;
 struct ipkvm_stream_client;
 struct ipkvm_video;
+struct ipkvm_hid;
 
 struct ipkvm_http_req {
 	struct ipkvm_server *srv;
@@ -93,7 +94,8 @@ struct ipkvm_ws_client {
 	unsigned q_head, q_len;
 	char *rx; /* a message being reassembled from fragments */
 	size_t rx_len;
-	bool cut; /* closing: lagged, or its session ended */
+	bool cut;	 /* closing: lagged, or its session ended */
+	bool sent_input; /* released everything when it closes */
 	struct ipkvm_ws_client *next;
 };
 
@@ -140,6 +142,8 @@ struct ipkvm_server {
 	size_t n_totp_seen;
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_video *video; /* NULL without a video source */
+	struct ipkvm_hid *hid;	   /* NULL without a HID output */
+	lws_sorted_usec_list_t hid_timer;
 	struct ipkvm_stream_client *streams;
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
@@ -212,6 +216,14 @@ void ipkvm_stream_wake(struct ipkvm_server *srv);
 void ipkvm_stream_tick(struct ipkvm_server *srv);
 /* The status object of GET /api/streamer and the `streamer` event. */
 json_t *ipkvm_streamer_status(struct ipkvm_server *srv);
+
+/* api_hid.c */
+void ipkvm_api_hid(struct ipkvm_http_req *req);
+void ipkvm_api_hid_key(struct ipkvm_http_req *req);
+void ipkvm_api_hid_release_all(struct ipkvm_http_req *req);
+/* A `key` message from a WebSocket client. 0 or -errno with err for the error event. */
+int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
+		 size_t errlen);
 
 /* ws.c */
 int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,

@@ -9,6 +9,7 @@
  * token ended are closed by the one-second sweep.
  */
 #define LOG_TAG "ws"
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "hid/hid.h"
 #include "web/web.h"
 
 _Static_assert(LWS_PRE <= IPKVM_BUF_HEADROOM, "event buffers need LWS_PRE bytes of headroom");
@@ -110,14 +112,26 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 	}
 	const char *event = ipkvm_json_str(msg, "event");
 	json_t *data = json_object_get(msg, "data");
-	if (strcmp(event, "ping") == 0) {
+	char kerr[256];
+	if (strcmp(event, "key") == 0) {
+		int r = ipkvm_ws_key(c->srv, &c->auth, data, kerr, sizeof(kerr));
+		if (r == 0)
+			c->sent_input = true;
+		else
+			send_new(c, "error",
+				 json_pack("{s:s, s:s}", "code",
+					   r == -EPERM			  ? "forbidden"
+					   : r == -EINVAL || r == -ENOENT ? "bad_request"
+									  : "hid_error",
+					   "message", kerr));
+	} else if (strcmp(event, "ping") == 0) {
 		json_t *pong = data ? json_deep_copy(data) : json_object();
 		json_object_set_new(pong, "server_time", json_integer(wall_ms()));
 		send_new(c, "pong", pong);
 	} else {
 		send_new(c, "error",
 			 json_pack("{s:s, s:s}", "code", "bad_request", "message",
-				   "unknown event (the client may send: ping)"));
+				   "unknown event (the client may send: ping, key)"));
 	}
 	json_decref(msg);
 }
@@ -178,6 +192,9 @@ void ipkvm_ws_closed(struct ipkvm_ws_client *c)
 	if (!c->srv)
 		return;
 	ipkvm_events_unsubscribe(c->srv->events, c->sub_id);
+	/* Keys this client held must not stay down on the target. */
+	if (c->sent_input && c->srv->hid)
+		ipkvm_hid_release_all(c->srv->hid);
 	for (struct ipkvm_ws_client **p = &c->srv->ws_clients; *p; p = &(*p)->next) {
 		if (*p == c) {
 			*p = c->next;

@@ -1,0 +1,158 @@
+/*
+ * hid: see hid.h.
+ */
+#define LOG_TAG "hid"
+#include "hid/hid.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "hid/keyboard.h"
+#include "hid/keymap.h"
+
+struct ipkvm_hid {
+	struct ipkvm_hid_output *out;
+	struct ipkvm_hid_keyboard kb;
+	struct ipkvm_hid_leds leds;
+	void (*changed)(void *ctx);
+	void *ctx;
+};
+
+static void on_state(void *ctx, struct ipkvm_hid_output *out, bool online, const char *reason)
+{
+	struct ipkvm_hid *h = ctx;
+	LOG_INFO("output %s%s%s", online ? "online" : "offline", reason[0] ? ": " : "", reason);
+	if (online)
+		ipkvm_hid_keyboard_invalidate(&h->kb); /* the host forgot: send state again */
+	if (h->changed)
+		h->changed(h->ctx);
+}
+
+static void on_leds(void *ctx, struct ipkvm_hid_output *out, uint8_t byte)
+{
+	struct ipkvm_hid *h = ctx;
+	struct ipkvm_hid_leds leds;
+	ipkvm_hid_leds_parse(byte, &leds);
+	if (memcmp(&leds, &h->leds, sizeof(leds)) == 0)
+		return;
+	h->leds = leds;
+	if (h->changed)
+		h->changed(h->ctx);
+}
+
+struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
+{
+	struct ipkvm_hid *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->changed = cfg->changed;
+	h->ctx = cfg->ctx;
+	ipkvm_hid_keyboard_init(&h->kb);
+	struct ipkvm_hid_gadget_config gc;
+	memset(&gc, 0, sizeof(gc));
+	gc.path[IPKVM_HID_KEYBOARD] = cfg->keyboard;
+	gc.path[IPKVM_HID_MOUSE_ABS] = cfg->mouse_abs;
+	gc.path[IPKVM_HID_MOUSE_REL] = cfg->mouse_rel;
+	gc.path[IPKVM_HID_CONSUMER] = cfg->consumer;
+	gc.path[IPKVM_HID_SYSTEM] = cfg->consumer;
+	struct ipkvm_hid_output_cb cb = {.ctx = h, .state = on_state, .leds = on_leds};
+	if (ipkvm_hid_gadget_create(&gc, &cb, &h->out) < 0) {
+		free(h);
+		return NULL;
+	}
+	int r = ipkvm_hid_output_start(h->out);
+	if (r < 0)
+		LOG_WARN("output not ready yet (%s); retrying", strerror(-r));
+	return h;
+}
+
+void ipkvm_hid_destroy(struct ipkvm_hid *h)
+{
+	if (!h)
+		return;
+	ipkvm_hid_output_destroy(h->out);
+	free(h);
+}
+
+/* Sends the reports of the keyboard model that changed since they were last sent. A kind the
+ * output does not offer (-ENODEV: no node configured) is skipped. Returns the first other
+ * error. */
+static int flush(struct ipkvm_hid *h)
+{
+	static const struct {
+		enum ipkvm_hid_kbd_report which;
+		enum ipkvm_hid_kind kind;
+		int (*build)(struct ipkvm_hid_keyboard *kb, uint8_t *out);
+	} reports[] = {
+	    {IPKVM_HID_REPORT_BOOT, IPKVM_HID_KEYBOARD, ipkvm_hid_keyboard_boot_report},
+	    {IPKVM_HID_REPORT_CONSUMER, IPKVM_HID_CONSUMER, ipkvm_hid_keyboard_consumer_report},
+	    {IPKVM_HID_REPORT_SYSTEM, IPKVM_HID_SYSTEM, ipkvm_hid_keyboard_system_report},
+	};
+	uint8_t buf[IPKVM_HID_REPORT_MAX];
+	int first = 0;
+	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
+		if (!ipkvm_hid_keyboard_changed(&h->kb, reports[i].which))
+			continue;
+		int n = reports[i].build(&h->kb, buf);
+		int r = n > 0 ? ipkvm_hid_output_send(h->out, reports[i].kind, buf, (size_t)n) : n;
+		if (r < 0 && r != -ENODEV && !first)
+			first = r;
+	}
+	return first;
+}
+
+int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down)
+{
+	const struct ipkvm_key *k = ipkvm_key_by_code(code);
+	if (!k)
+		return -ENOENT;
+	if (!h->out->online)
+		return -ENOTCONN;
+	if (down)
+		ipkvm_hid_keyboard_press(&h->kb, k->page, k->usage);
+	else
+		ipkvm_hid_keyboard_release(&h->kb, k->page, k->usage);
+	return flush(h);
+}
+
+void ipkvm_hid_release_all(struct ipkvm_hid *h)
+{
+	ipkvm_hid_keyboard_release_all(&h->kb);
+	if (h->out->online)
+		flush(h);
+}
+
+void ipkvm_hid_service(struct ipkvm_hid *h)
+{
+	struct pollfd fds[IPKVM_HID_OUT_MAX_FDS];
+	size_t n = ipkvm_hid_output_pollfds(h->out, fds, IPKVM_HID_OUT_MAX_FDS);
+	if (n && poll(fds, n, 0) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (fds[i].revents & POLLOUT)
+				ipkvm_hid_output_on_writable(h->out, fds[i].fd);
+			if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
+				ipkvm_hid_output_on_readable(h->out, fds[i].fd);
+		}
+	}
+	ipkvm_hid_output_tick(h->out);
+}
+
+json_t *ipkvm_hid_state(struct ipkvm_hid *h)
+{
+	json_t *pressed = json_array();
+	for (size_t i = 0; i < ipkvm_key_count(); i++) {
+		const struct ipkvm_key *k = &ipkvm_keys[i];
+		if (ipkvm_hid_keyboard_is_pressed(&h->kb, k->page, k->usage))
+			json_array_append_new(pressed, json_string(k->code));
+	}
+	const struct ipkvm_hid_output_counters *c = &h->out->counters;
+	return json_pack("{s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I, s:I, s:I, "
+			 "s:I}}",
+			 "output", "gadget", "online", h->out->online, "reason", h->out->reason,
+			 "leds", "num", h->leds.num, "caps", h->leds.caps, "scroll", h->leds.scroll,
+			 "compose", h->leds.compose, "kana", h->leds.kana, "pressed", pressed,
+			 "counters", "sent", (json_int_t)c->sent, "written", (json_int_t)c->written,
+			 "queued", (json_int_t)c->queued, "dropped", (json_int_t)c->dropped);
+}

@@ -1,0 +1,39 @@
+/*
+ * hid: the daemon's keyboard and mouse, tying the pieces together: key codes (keymap) →
+ * report models (keyboard.c) → the output (out_gadget.c). Main thread only.
+ *
+ * The output's fds are serviced by ipkvm_hid_service(), which the server calls from a
+ * short timer: a report goes out at once from ipkvm_hid_key() when the device takes it;
+ * the timer only drains what had to wait and reads the LED output report back.
+ */
+#ifndef IPKVM_HID_HID_H
+#define IPKVM_HID_HID_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "hid/output.h"
+
+struct ipkvm_hid;
+
+struct ipkvm_hid_config {
+	const char *keyboard, *mouse_abs, *mouse_rel, *consumer; /* gadget nodes; NULL = none */
+	void (*changed)(void *ctx);				 /* online state or LEDs changed */
+	void *ctx;
+};
+
+struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg);
+void ipkvm_hid_destroy(struct ipkvm_hid *h);
+
+/* Presses (down) or releases a key by browser KeyboardEvent.code. Returns 0, -ENOENT for an
+ * unknown code, -ENOTCONN when the output is offline, or the output's error. */
+int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down);
+/* Releases every key (sends the empty reports that differ from the last ones sent). */
+void ipkvm_hid_release_all(struct ipkvm_hid *h);
+/* Writes what waits, reads LED reports, runs the reopen timer. */
+void ipkvm_hid_service(struct ipkvm_hid *h);
+/* {"output":"gadget","online":bool,"reason":S,"leds":{num,caps,scroll,compose,kana},
+ *  "pressed":[codes],"counters":{...}} */
+json_t *ipkvm_hid_state(struct ipkvm_hid *h);
+
+#endif

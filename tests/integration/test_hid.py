@@ -1,0 +1,139 @@
+"""Keyboard input through the real daemon to a USB gadget node, with a pty standing in for
+/dev/hidg0: exact boot reports, tap and release, the target's LED report read back, release
+of held keys when the WebSocket that pressed them closes, and viewers refused."""
+
+import os
+import pty
+import select
+import time
+import tty
+
+from harness import check, eq, expect_error, expect_ok
+
+
+class FakeHidg:
+    """The host side of a gadget node: reads the reports the daemon writes, writes LED
+    reports back. The daemon gets the pty's slave path."""
+
+    def __init__(self):
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)  # no line discipline between report bytes
+        self.path = os.ttyname(self.slave)
+
+    def reports(self, n, timeout=3.0):
+        data = b""
+        deadline = time.monotonic() + timeout
+        while len(data) < 8 * n and time.monotonic() < deadline:
+            r, _, _ = select.select([self.master], [], [], 0.1)
+            if r:
+                data += os.read(self.master, 4096)
+        eq(len(data), 8 * n, "bytes of %d keyboard reports (got %r)" % (n, data))
+        return [data[i:i + 8] for i in range(0, len(data), 8)]
+
+    def quiet(self, seconds=0.3):
+        r, _, _ = select.select([self.master], [], [], seconds)
+        return not r
+
+    def close(self):
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def _daemon(t, hidg):
+    return t.daemon("[hid]\noutput = gadget\nkeyboard = %s\nmouse_abs =\nmouse_rel =\n"
+                    "consumer =\n" % hidg.path)
+
+
+def test_key_reports_are_exact(t):
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        s = d.admin()
+        st = expect_ok(s.get("/api/hid"))
+        eq(st["online"], True, "output online")
+        expect_ok(s.post("/api/hid/key", {"code": "ShiftLeft", "state": "press"}))
+        expect_ok(s.post("/api/hid/key", {"code": "KeyA", "state": "tap"}))
+        res = expect_ok(s.post("/api/hid/key", {"code": "ShiftLeft", "state": "release"}))
+        eq(res["pressed"], [], "pressed keys after release")
+        eq(g.reports(4), [bytes([0x02, 0, 0, 0, 0, 0, 0, 0]),
+                          bytes([0x02, 0, 0x04, 0, 0, 0, 0, 0]),
+                          bytes([0x02, 0, 0, 0, 0, 0, 0, 0]),
+                          bytes(8)], "reports of Shift+A")
+        expect_ok(s.post("/api/hid/key", {"code": "IntlYen", "state": "press"}))
+        eq(g.reports(1), [bytes([0, 0, 0x89, 0, 0, 0, 0, 0])], "JIS Yen key report")
+        expect_ok(s.post("/api/hid/release_all"))
+        eq(g.reports(1), [bytes(8)], "release_all report")
+        expect_error(s.post("/api/hid/key", {"code": "NoSuchKey", "state": "tap"}), 400,
+                     "bad_request", "NoSuchKey")
+        expect_error(s.post("/api/hid/key", {"code": "KeyA", "state": "hold"}), 400,
+                     "bad_request", "state")
+        check(g.quiet(), "refused requests still wrote reports")
+    finally:
+        g.close()
+
+
+def test_led_report_is_read_back(t):
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        s = d.admin()
+        eq(expect_ok(s.get("/api/hid"))["leds"]["caps"], False, "caps before")
+        with s.ws() as ws:
+            os.write(g.master, bytes([0x02]))  # the host turned Caps Lock on
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                msg = ws.recv_json(timeout=3)
+                if msg.get("event") == "hid":
+                    eq(msg["data"]["leds"]["caps"], True, "caps in the hid event")
+                    break
+            else:
+                raise AssertionError("no hid event after the LED report")
+        leds = expect_ok(s.get("/api/hid"))["leds"]
+        eq((leds["num"], leds["caps"], leds["scroll"]), (False, True, False), "LEDs")
+    finally:
+        g.close()
+
+
+def test_closing_the_socket_releases_held_keys(t):
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        s = d.admin()
+        with s.ws() as ws:
+            ws.send_json({"event": "key", "data": {"code": "KeyQ", "state": "press"}})
+            eq(g.reports(1), [bytes([0, 0, 0x14, 0, 0, 0, 0, 0])], "Q pressed")
+        eq(g.reports(1), [bytes(8)], "release after the socket closed")
+    finally:
+        g.close()
+
+
+def test_viewer_cannot_type(t):
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        d.add_user("watcher", "watcher-password", role="viewer")
+        v = d.session()
+        v.login("watcher", "watcher-password")
+        eq(expect_ok(v.get("/api/hid"))["online"], True, "viewer may read the state")
+        expect_error(v.post("/api/hid/key", {"code": "KeyA", "state": "tap"}), 403, "forbidden")
+        expect_error(v.post("/api/hid/release_all"), 403, "forbidden")
+        with v.ws() as ws:
+            ws.send_json({"event": "key", "data": {"code": "KeyA", "state": "press"}})
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                msg = ws.recv_json(timeout=3)
+                if msg.get("event") == "error":
+                    eq(msg["data"]["code"], "forbidden", "error code for viewer input")
+                    break
+            else:
+                raise AssertionError("no error event for viewer input")
+        check(g.quiet(), "viewer input reached the target")
+    finally:
+        g.close()
+
+
+def test_no_hid_output_answers_503(t):
+    d = t.daemon()
+    s = d.admin()
+    expect_error(s.get("/api/hid"), 503, "no_hid")
+    expect_error(s.post("/api/hid/key", {"code": "KeyA", "state": "tap"}), 503, "no_hid")
