@@ -11,11 +11,13 @@
 #include "core/log.h"
 #include "hid/keyboard.h"
 #include "hid/keymap.h"
+#include "hid/mouse.h"
 
 struct ipkvm_hid {
 	struct ipkvm_hid_output *out;
 	struct ipkvm_hid_keyboard kb;
 	struct ipkvm_hid_leds leds;
+	int abs_x, abs_y, buttons;
 	void (*changed)(void *ctx);
 	void *ctx;
 };
@@ -117,11 +119,65 @@ int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down)
 	return flush(h);
 }
 
+#define MOUSE_SPLIT_MAX 64 /* reports one move may be split into (64 x 127 px) */
+
+int ipkvm_hid_mouse_abs(struct ipkvm_hid *h, int x, int y, int buttons, int wheel, int pan)
+{
+	uint8_t rep[MOUSE_SPLIT_MAX][IPKVM_HID_ABS_REPORT_LEN];
+	if (x > IPKVM_HID_ABS_MAX || y > IPKVM_HID_ABS_MAX || buttons > IPKVM_HID_BTN_MASK)
+		return -EINVAL;
+	if (!h->out->online)
+		return -ENOTCONN;
+	int nx = x < 0 ? h->abs_x : x, ny = y < 0 ? h->abs_y : y;
+	int nb = buttons < 0 ? h->buttons : buttons;
+	size_t n = ipkvm_hid_abs_reports((uint8_t)nb, (uint16_t)nx, (uint16_t)ny, wheel, pan, rep,
+					 MOUSE_SPLIT_MAX);
+	if (!n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int r = ipkvm_hid_output_send(h->out, IPKVM_HID_MOUSE_ABS, rep[i], sizeof(rep[i]));
+		if (r < 0)
+			return r;
+	}
+	h->abs_x = nx;
+	h->abs_y = ny;
+	h->buttons = nb;
+	return 0;
+}
+
+int ipkvm_hid_mouse_rel(struct ipkvm_hid *h, int dx, int dy, int buttons, int wheel, int pan)
+{
+	uint8_t rep[MOUSE_SPLIT_MAX][IPKVM_HID_REL_REPORT_LEN];
+	if (buttons > IPKVM_HID_BTN_MASK)
+		return -EINVAL;
+	if (!h->out->online)
+		return -ENOTCONN;
+	int nb = buttons < 0 ? h->buttons : buttons;
+	size_t n = ipkvm_hid_rel_reports(dx, dy, wheel, pan, (uint8_t)nb, rep, MOUSE_SPLIT_MAX);
+	if (!n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int r = ipkvm_hid_output_send(h->out, IPKVM_HID_MOUSE_REL, rep[i], sizeof(rep[i]));
+		if (r < 0)
+			return r;
+	}
+	h->buttons = nb;
+	return 0;
+}
+
 void ipkvm_hid_release_all(struct ipkvm_hid *h)
 {
 	ipkvm_hid_keyboard_release_all(&h->kb);
-	if (h->out->online)
-		flush(h);
+	if (!h->out->online)
+		return;
+	flush(h);
+	if (h->buttons) {
+		/* Whichever mouse pressed them, an absolute report with no buttons lets go;
+		 * without an absolute mouse, a relative one. */
+		if (ipkvm_hid_mouse_abs(h, -1, -1, 0, 0, 0) == -ENODEV)
+			ipkvm_hid_mouse_rel(h, 0, 0, 0, 0, 0);
+		h->buttons = 0;
+	}
 }
 
 void ipkvm_hid_service(struct ipkvm_hid *h)
@@ -148,11 +204,12 @@ json_t *ipkvm_hid_state(struct ipkvm_hid *h)
 			json_array_append_new(pressed, json_string(k->code));
 	}
 	const struct ipkvm_hid_output_counters *c = &h->out->counters;
-	return json_pack("{s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:I, s:I, s:I, "
-			 "s:I}}",
+	return json_pack("{s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:i, s:i, s:i}, "
+			 "s:{s:I, s:I, s:I, s:I}}",
 			 "output", "gadget", "online", h->out->online, "reason", h->out->reason,
 			 "leds", "num", h->leds.num, "caps", h->leds.caps, "scroll", h->leds.scroll,
 			 "compose", h->leds.compose, "kana", h->leds.kana, "pressed", pressed,
-			 "counters", "sent", (json_int_t)c->sent, "written", (json_int_t)c->written,
-			 "queued", (json_int_t)c->queued, "dropped", (json_int_t)c->dropped);
+			 "mouse", "x", h->abs_x, "y", h->abs_y, "buttons", h->buttons, "counters",
+			 "sent", (json_int_t)c->sent, "written", (json_int_t)c->written, "queued",
+			 (json_int_t)c->queued, "dropped", (json_int_t)c->dropped);
 }

@@ -28,7 +28,14 @@ void ipkvm_hid_destroy(struct ipkvm_hid *h);
 /* Presses (down) or releases a key by browser KeyboardEvent.code. Returns 0, -ENOENT for an
  * unknown code, -ENOTCONN when the output is offline, or the output's error. */
 int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down);
-/* Releases every key (sends the empty reports that differ from the last ones sent). */
+/* The mice. buttons: IPKVM_HID_BTN_* mask, or -1 to keep the current buttons. Absolute x, y
+ * are 0..32767 (-1 keeps the current position); wheel/pan and relative motion of any size
+ * are split into reports, never clipped. Returns 0, -ENODEV when that mouse is not offered,
+ * -ENOTCONN when offline, -EINVAL for out-of-range values. */
+int ipkvm_hid_mouse_abs(struct ipkvm_hid *h, int x, int y, int buttons, int wheel, int pan);
+int ipkvm_hid_mouse_rel(struct ipkvm_hid *h, int dx, int dy, int buttons, int wheel, int pan);
+/* Releases every key and mouse button (sends the empty reports that differ from the last
+ * ones sent). */
 void ipkvm_hid_release_all(struct ipkvm_hid *h);
 /* Writes what waits, reads LED reports, runs the reopen timer. */
 void ipkvm_hid_service(struct ipkvm_hid *h);

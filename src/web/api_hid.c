@@ -4,12 +4,19 @@
  *   GET  /api/hid               output state, target LEDs, pressed keys, counters
  *   POST /api/hid/key           {code, state: "press" | "release" | "tap"}
  *   POST /api/hid/release_all
- * and the `key` message on /api/ws: {"event":"key","data":{"code":S,"state":"press"|"release"}}.
- * Viewers never send input (403 / an error event). A WebSocket that pressed keys releases
- * everything when it closes, so a dropped browser never leaves a key held.
+ *   POST /api/hid/shortcut      {keys: "ControlLeft+AltLeft+Delete"}: pressed in order,
+ *                               released in reverse
+ *   POST /api/hid/mouse         {x, y} absolute 0..32767 or {dx, dy} relative, with optional
+ *                               buttons (mask: 1 left, 2 right, 4 middle, 8 back, 16
+ *                               forward), wheel, pan
+ * and the `key` and `mouse` messages on /api/ws (same fields as the REST bodies):
+ * {"event":"key","data":{"code":S,"state":"press"|"release"}}. Viewers never send input (403 / an
+ * error event). A WebSocket that pressed keys releases everything when it closes, so a dropped
+ * browser never leaves a key held.
  */
 #define LOG_TAG "hid"
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,6 +85,141 @@ void ipkvm_api_hid_release_all(struct ipkvm_http_req *req)
 		return;
 	ipkvm_hid_release_all(req->srv->hid);
 	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+}
+
+/* Applies a mouse body ({x,y} or {dx,dy}, buttons, wheel, pan). 0 or -errno with err. */
+static int mouse_apply(struct ipkvm_hid *hid, const json_t *body, char *err, size_t errlen)
+{
+	static const struct ipkvm_json_field fields[] = {
+	    {"x", IPKVM_JSON_INTEGER, false},	    {"y", IPKVM_JSON_INTEGER, false},
+	    {"dx", IPKVM_JSON_INTEGER, false},	    {"dy", IPKVM_JSON_INTEGER, false},
+	    {"buttons", IPKVM_JSON_INTEGER, false}, {"wheel", IPKVM_JSON_INTEGER, false},
+	    {"pan", IPKVM_JSON_INTEGER, false},
+	};
+	if (ipkvm_json_check(body, fields, IPKVM_ARRAY_SIZE(fields), err, errlen) < 0)
+		return -EINVAL;
+	json_t *x = json_object_get(body, "x"), *y = json_object_get(body, "y");
+	json_t *dx = json_object_get(body, "dx"), *dy = json_object_get(body, "dy");
+	json_int_t b = json_object_get(body, "buttons")
+			   ? json_integer_value(json_object_get(body, "buttons"))
+			   : -1;
+	json_int_t wheel = json_integer_value(json_object_get(body, "wheel"));
+	json_int_t pan = json_integer_value(json_object_get(body, "pan"));
+	bool absolute = x || y, relative = dx || dy;
+	if (absolute && relative) {
+		snprintf(err, errlen, "give x/y (absolute) or dx/dy (relative), not both");
+		return -EINVAL;
+	}
+	if ((x && (json_integer_value(x) < 0 || json_integer_value(x) > 32767)) ||
+	    (y && (json_integer_value(y) < 0 || json_integer_value(y) > 32767))) {
+		snprintf(err, errlen, "fields 'x' and 'y' must be 0 to 32767");
+		return -EINVAL;
+	}
+	if (b < -1 || b > 31 || wheel < -8128 || wheel > 8128 || pan < -8128 || pan > 8128 ||
+	    (dx && llabs(json_integer_value(dx)) > 8128) ||
+	    (dy && llabs(json_integer_value(dy)) > 8128)) {
+		snprintf(err, errlen, "buttons must be 0 to 31; dx, dy, wheel, pan -8128 to 8128");
+		return -EINVAL;
+	}
+	int r = relative
+		    ? ipkvm_hid_mouse_rel(hid, (int)json_integer_value(dx),
+					  (int)json_integer_value(dy), (int)b, (int)wheel, (int)pan)
+		    : ipkvm_hid_mouse_abs(hid, x ? (int)json_integer_value(x) : -1,
+					  y ? (int)json_integer_value(y) : -1, (int)b, (int)wheel,
+					  (int)pan);
+	if (r == -ENODEV)
+		snprintf(err, errlen, "no %s mouse is configured",
+			 relative ? "relative" : "absolute");
+	else if (r == -ENOTCONN)
+		snprintf(err, errlen, "the target's USB mouse is not connected");
+	else if (r < 0)
+		snprintf(err, errlen, "cannot send: %s", strerror(-r));
+	return r;
+}
+
+void ipkvm_api_hid_mouse(struct ipkvm_http_req *req)
+{
+	char err[256];
+	if (!need_hid(req))
+		return;
+	json_t *body =
+	    ipkvm_json_parse_object(req->body ? req->body : "", req->body_len, err, sizeof(err));
+	if (!body) {
+		ipkvm_http_reply_error(req, 400, "bad_json", NULL, "%s", err);
+		return;
+	}
+	int r = mouse_apply(req->srv->hid, body, err, sizeof(err));
+	if (r == 0)
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+	else if (r == -EINVAL)
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "%s", err);
+	else
+		ipkvm_http_reply_error(req, 503, "hid_offline", NULL, "%s", err);
+	json_decref(body);
+}
+
+void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req)
+{
+	static const struct ipkvm_json_field fields[] = {{"keys", IPKVM_JSON_STRING, true}};
+	char keys[256], *codes[8];
+	size_t n = 0;
+	if (!need_hid(req))
+		return;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return;
+	if (ipkvm_strlcpy(keys, ipkvm_json_str(body, "keys"), sizeof(keys)) < 0) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "field 'keys' is too long");
+		goto out;
+	}
+	for (char *save = NULL, *k = strtok_r(keys, "+", &save); k;
+	     k = strtok_r(NULL, "+", &save)) {
+		if (n == IPKVM_ARRAY_SIZE(codes)) {
+			ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+					       "at most %zu keys in a shortcut", n);
+			goto out;
+		}
+		codes[n++] = k;
+	}
+	if (!n) {
+		ipkvm_http_reply_error(
+		    req, 400, "bad_request", NULL,
+		    "field 'keys' names no key (e.g. ControlLeft+AltLeft+Delete)");
+		goto out;
+	}
+	int r = 0;
+	size_t pressed = 0;
+	while (pressed < n && (r = ipkvm_hid_key(req->srv->hid, codes[pressed], true)) == 0)
+		pressed++;
+	const char *failed = r < 0 ? codes[pressed] : NULL; /* that one is not held */
+	while (pressed > 0)
+		ipkvm_hid_key(req->srv->hid, codes[--pressed], false);
+	if (failed) {
+		reply_key_error(req, r, failed);
+		goto out;
+	}
+	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+out:
+	json_decref(body);
+}
+
+int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
+		   size_t errlen)
+{
+	if (auth->role < IPKVM_ROLE_OPERATOR) {
+		snprintf(err, errlen, "the %s role may not send input",
+			 ipkvm_role_name(auth->role));
+		return -EPERM;
+	}
+	if (!srv->hid) {
+		snprintf(err, errlen, "no keyboard/mouse output is configured");
+		return -ENODEV;
+	}
+	if (!data) {
+		snprintf(err, errlen, "missing field 'data'");
+		return -EINVAL;
+	}
+	return mouse_apply(srv->hid, data, err, errlen);
 }
 
 int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,

@@ -80,6 +80,10 @@ static const struct route routes[] = {
      ipkvm_api_hid_key},
     {"/api/hid/release_all", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_hid_release_all},
+    {"/api/hid/mouse", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_hid_mouse},
+    {"/api/hid/shortcut", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_hid_shortcut},
 };
 
 /* Public static files: the login page and what it loads. */

@@ -221,6 +221,10 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv);
 void ipkvm_api_hid(struct ipkvm_http_req *req);
 void ipkvm_api_hid_key(struct ipkvm_http_req *req);
 void ipkvm_api_hid_release_all(struct ipkvm_http_req *req);
+void ipkvm_api_hid_mouse(struct ipkvm_http_req *req);
+void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req);
+int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
+		   size_t errlen);
 /* A `key` message from a WebSocket client. 0 or -errno with err for the error event. */
 int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
 		 size_t errlen);

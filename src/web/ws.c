@@ -113,8 +113,10 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 	const char *event = ipkvm_json_str(msg, "event");
 	json_t *data = json_object_get(msg, "data");
 	char kerr[256];
-	if (strcmp(event, "key") == 0) {
-		int r = ipkvm_ws_key(c->srv, &c->auth, data, kerr, sizeof(kerr));
+	bool key = strcmp(event, "key") == 0;
+	if (key || strcmp(event, "mouse") == 0) {
+		int r = key ? ipkvm_ws_key(c->srv, &c->auth, data, kerr, sizeof(kerr))
+			    : ipkvm_ws_mouse(c->srv, &c->auth, data, kerr, sizeof(kerr));
 		if (r == 0)
 			c->sent_input = true;
 		else
@@ -131,7 +133,7 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 	} else {
 		send_new(c, "error",
 			 json_pack("{s:s, s:s}", "code", "bad_request", "message",
-				   "unknown event (the client may send: ping, key)"));
+				   "unknown event (the client may send: ping, key, mouse)"));
 	}
 	json_decref(msg);
 }

@@ -20,15 +20,15 @@ class FakeHidg:
         tty.setraw(self.slave)  # no line discipline between report bytes
         self.path = os.ttyname(self.slave)
 
-    def reports(self, n, timeout=3.0):
+    def reports(self, n, size=8, timeout=3.0):
         data = b""
         deadline = time.monotonic() + timeout
-        while len(data) < 8 * n and time.monotonic() < deadline:
+        while len(data) < size * n and time.monotonic() < deadline:
             r, _, _ = select.select([self.master], [], [], 0.1)
             if r:
                 data += os.read(self.master, 4096)
-        eq(len(data), 8 * n, "bytes of %d keyboard reports (got %r)" % (n, data))
-        return [data[i:i + 8] for i in range(0, len(data), 8)]
+        eq(len(data), size * n, "bytes of %d reports of %d (got %r)" % (n, size, data))
+        return [data[i:i + size] for i in range(0, len(data), size)]
 
     def quiet(self, seconds=0.3):
         r, _, _ = select.select([self.master], [], [], seconds)
@@ -137,3 +137,43 @@ def test_no_hid_output_answers_503(t):
     s = d.admin()
     expect_error(s.get("/api/hid"), 503, "no_hid")
     expect_error(s.post("/api/hid/key", {"code": "KeyA", "state": "tap"}), 503, "no_hid")
+
+
+def test_shortcut_and_mice(t):
+    kb, ab, rel = FakeHidg(), FakeHidg(), FakeHidg()
+    try:
+        d = t.daemon("[hid]\noutput = gadget\nkeyboard = %s\nmouse_abs = %s\nmouse_rel = %s\n"
+                     "consumer =\n" % (kb.path, ab.path, rel.path))
+        s = d.admin()
+        expect_ok(s.post("/api/hid/shortcut", {"keys": "ControlLeft+AltLeft+Delete"}))
+        eq(kb.reports(6), [bytes([0x01, 0, 0, 0, 0, 0, 0, 0]),
+                           bytes([0x05, 0, 0, 0, 0, 0, 0, 0]),
+                           bytes([0x05, 0, 0x4C, 0, 0, 0, 0, 0]),
+                           bytes([0x05, 0, 0, 0, 0, 0, 0, 0]),
+                           bytes([0x01, 0, 0, 0, 0, 0, 0, 0]),
+                           bytes(8)], "Ctrl+Alt+Del, pressed in order, released in reverse")
+        expect_error(s.post("/api/hid/shortcut", {"keys": "ControlLeft+Nope"}), 400,
+                     "bad_request", "Nope")
+        eq(kb.reports(2), [bytes([0x01, 0, 0, 0, 0, 0, 0, 0]), bytes(8)],
+           "a refused shortcut leaves nothing held")
+        # Absolute: x, y little-endian, then wheel and pan.
+        expect_ok(s.post("/api/hid/mouse", {"x": 16384, "y": 32767, "buttons": 1}))
+        eq(ab.reports(1, 7), [bytes([0x01, 0x00, 0x40, 0xFF, 0x7F, 0, 0])], "absolute report")
+        # Relative: 300 px split into 127 + 127 + 46, never clipped.
+        expect_ok(s.post("/api/hid/mouse", {"dx": 300, "dy": -1, "buttons": 0}))
+        eq(rel.reports(3, 5), [bytes([0, 127, 0xFF, 0, 0]), bytes([0, 127, 0, 0, 0]),
+                               bytes([0, 46, 0, 0, 0])], "relative reports")
+        st = expect_ok(s.post("/api/hid/mouse", {"wheel": -2}))
+        eq(st["mouse"], {"x": 16384, "y": 32767, "buttons": 0}, "mouse state")
+        eq(ab.reports(1, 7), [bytes([0x00, 0x00, 0x40, 0xFF, 0x7F, 0xFE, 0])], "wheel report")
+        expect_error(s.post("/api/hid/mouse", {"x": 1, "dx": 1}), 400, "bad_request")
+        expect_error(s.post("/api/hid/mouse", {"x": 40000}), 400, "bad_request", "x")
+        # A held button is let go by release_all.
+        expect_ok(s.post("/api/hid/mouse", {"buttons": 2}))
+        ab.reports(1, 7)
+        expect_ok(s.post("/api/hid/release_all"))
+        eq(ab.reports(1, 7), [bytes([0x00, 0x00, 0x40, 0xFF, 0x7F, 0, 0])],
+           "buttons released")
+    finally:
+        for g in (kb, ab, rel):
+            g.close()
