@@ -180,6 +180,11 @@ void ipkvm_hid_release_all(struct ipkvm_hid *h)
 	}
 }
 
+size_t ipkvm_hid_pending(struct ipkvm_hid *h)
+{
+	return ipkvm_hid_output_pending(h->out);
+}
+
 void ipkvm_hid_service(struct ipkvm_hid *h)
 {
 	struct pollfd fds[IPKVM_HID_OUT_MAX_FDS];

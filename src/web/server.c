@@ -485,6 +485,7 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 	ipkvm_worker_destroy(srv->worker);
 	srv->worker = NULL;
 	if (srv->ctx) {
+		ipkvm_hid_typing_stop(srv);
 		lws_sul_cancel(&srv->tick);
 		lws_sul_cancel(&srv->hid_timer);
 		lws_context_destroy(srv->ctx);

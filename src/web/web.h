@@ -56,6 +56,7 @@ struct ipkvm_web_job;
 struct ipkvm_stream_client;
 struct ipkvm_video;
 struct ipkvm_hid;
+struct ipkvm_type_job;
 
 struct ipkvm_http_req {
 	struct ipkvm_server *srv;
@@ -144,6 +145,7 @@ struct ipkvm_server {
 	struct ipkvm_video *video; /* NULL without a video source */
 	struct ipkvm_hid *hid;	   /* NULL without a HID output */
 	lws_sorted_usec_list_t hid_timer;
+	struct ipkvm_type_job *typing; /* the paste under way, or NULL */
 	struct ipkvm_stream_client *streams;
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
@@ -223,6 +225,10 @@ void ipkvm_api_hid_key(struct ipkvm_http_req *req);
 void ipkvm_api_hid_release_all(struct ipkvm_http_req *req);
 void ipkvm_api_hid_mouse(struct ipkvm_http_req *req);
 void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req);
+void ipkvm_api_hid_type(struct ipkvm_http_req *req);
+void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req);
+/* Ends a paste under way (shutdown). */
+void ipkvm_hid_typing_stop(struct ipkvm_server *srv);
 int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
 		   size_t errlen);
 /* A `key` message from a WebSocket client. 0 or -errno with err for the error event. */

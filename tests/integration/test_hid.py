@@ -177,3 +177,68 @@ def test_shortcut_and_mice(t):
     finally:
         for g in (kb, ab, rel):
             g.close()
+
+
+def _key_downs(reports):
+    """(modifiers, usage) for every key that goes down in a stream of boot reports."""
+    downs, held = [], set()
+    for r in reports:
+        keys = {k for k in r[2:] if k}
+        for k in r[2:]:
+            if k and k not in held:
+                downs.append((r[0], k))
+        held = keys
+    return downs
+
+
+def test_paste_jis_text(t):
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        s = d.admin()
+        with s.ws() as ws:
+            res = expect_ok(s.post("/api/hid/type",
+                                   {"text": "\\_|@[]", "layout": "jp", "delay_ms": 0}))
+            eq(res["untyped"], [], "untyped characters")
+            eq(res["strokes"], 6, "strokes")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                msg = ws.recv_json(timeout=5)
+                if msg.get("event") == "hid_type" and msg["data"]["state"] == "done":
+                    eq(msg["data"]["typed"], 6, "typed when done")
+                    break
+            else:
+                raise AssertionError("no hid_type done event")
+        data = b""
+        while not g.quiet(0.2):
+            data += os.read(g.master, 4096)
+        eq(len(data) % 8, 0, "whole reports")
+        reports = [data[i:i + 8] for i in range(0, len(data), 8)]
+        eq(reports[-1], bytes(8), "everything released at the end")
+        eq(_key_downs(reports), [(0x00, 0x87), (0x02, 0x87), (0x02, 0x89), (0x00, 0x2F),
+                                 (0x00, 0x30), (0x00, 0x31)],
+           "JIS keys for \\\\ _ | @ [ ]")
+    finally:
+        g.close()
+
+
+def test_paste_reports_untyped_and_refuses_bad_input(t):
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        s = d.admin()
+        res = expect_ok(s.post("/api/hid/type", {"text": "a\u20acb", "layout": "us"}))
+        eq(res["untyped"], [{"index": 1, "char": "\u20ac"}], "untyped euro sign on us")
+        eq(res["strokes"], 2, "strokes typed around it")
+        expect_error(s.post("/api/hid/type", {"text": "x", "layout": "klingon"}), 400,
+                     "bad_request", "klingon")
+        expect_error(s.post("/api/hid/type", {"text": "x", "delay_ms": 5000}), 400,
+                     "bad_request", "delay_ms")
+        long = expect_ok(s.post("/api/hid/type", {"text": "a" * 200, "delay_ms": 20}))
+        eq(long["strokes"], 200, "strokes of the long text")
+        expect_error(s.post("/api/hid/type", {"text": "b"}), 409, "conflict")
+        res = expect_ok(s.post("/api/hid/type/cancel"))
+        check(res["typed"] < 200, "cancel came after the whole text: %r" % res)
+        expect_error(s.post("/api/hid/type/cancel"), 409, "conflict")
+    finally:
+        g.close()
