@@ -116,6 +116,8 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"gadget node of the relative mouse; empty = none"),
     KEY("hid", "consumer", IPKVM_CFG_PATH, hid_consumer, 0, 0, "/dev/hidg3",
 	"gadget node of the consumer (media) and system (power) keys; empty = none"),
+    KEY("hid", "release_after", IPKVM_CFG_DURATION, hid_release_after, 1, 3600, "10s",
+	"a browser that holds keys but sends nothing for this long gets them all released"),
     KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug"),
     {.name = NULL},
 };

@@ -180,6 +180,11 @@ void ipkvm_hid_release_all(struct ipkvm_hid *h)
 	}
 }
 
+bool ipkvm_hid_any_pressed(struct ipkvm_hid *h)
+{
+	return ipkvm_hid_keyboard_any_pressed(&h->kb) || h->buttons;
+}
+
 size_t ipkvm_hid_pending(struct ipkvm_hid *h)
 {
 	return ipkvm_hid_output_pending(h->out);

@@ -37,6 +37,8 @@ int ipkvm_hid_mouse_rel(struct ipkvm_hid *h, int dx, int dy, int buttons, int wh
 /* Releases every key and mouse button (sends the empty reports that differ from the last
  * ones sent). */
 void ipkvm_hid_release_all(struct ipkvm_hid *h);
+/* Whether any key or mouse button is held. */
+bool ipkvm_hid_any_pressed(struct ipkvm_hid *h);
 /* Reports accepted but not yet written to the device (paste back-pressure). */
 size_t ipkvm_hid_pending(struct ipkvm_hid *h);
 /* Writes what waits, reads LED reports, runs the reopen timer. */

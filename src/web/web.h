@@ -95,8 +95,9 @@ struct ipkvm_ws_client {
 	unsigned q_head, q_len;
 	char *rx; /* a message being reassembled from fragments */
 	size_t rx_len;
-	bool cut;	 /* closing: lagged, or its session ended */
-	bool sent_input; /* released everything when it closes */
+	bool cut;	    /* closing: lagged, or its session ended */
+	bool sent_input;    /* released everything when it closes */
+	int64_t last_rx_ms; /* last message from the client */
 	struct ipkvm_ws_client *next;
 };
 

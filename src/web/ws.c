@@ -142,6 +142,7 @@ int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
 {
 	if (c->cut)
 		return 0;
+	c->last_rx_ms = ipkvm_mono_ms();
 	/* Any message from the client counts as activity for its session's idle timer. */
 	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
 		cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
@@ -215,7 +216,17 @@ void ipkvm_ws_closed(struct ipkvm_ws_client *c)
 
 void ipkvm_ws_sweep(struct ipkvm_server *srv)
 {
-	for (struct ipkvm_ws_client *c = srv->ws_clients; c; c = c->next)
+	int64_t now = ipkvm_mono_ms();
+	for (struct ipkvm_ws_client *c = srv->ws_clients; c; c = c->next) {
 		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false))
 			cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
+		/* Stuck-key guard: input stopped arriving while keys are held. */
+		if (c->sent_input && srv->hid && ipkvm_hid_any_pressed(srv->hid) &&
+		    now - c->last_rx_ms > (int64_t)srv->cfg->hid_release_after * 1000) {
+			LOG_WARN("%s sent nothing for %d s with keys held: releasing them",
+				 c->auth.user, srv->cfg->hid_release_after);
+			ipkvm_hid_release_all(srv->hid);
+			c->sent_input = false;
+		}
+	}
 }

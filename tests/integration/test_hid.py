@@ -242,3 +242,19 @@ def test_paste_reports_untyped_and_refuses_bad_input(t):
         expect_error(s.post("/api/hid/type/cancel"), 409, "conflict")
     finally:
         g.close()
+
+
+def test_quiet_browser_gets_keys_released(t):
+    g = FakeHidg()
+    try:
+        d = t.daemon("[hid]\noutput = gadget\nkeyboard = %s\nmouse_abs =\nmouse_rel =\n"
+                     "consumer =\nrelease_after = 1s\n" % g.path)
+        s = d.admin()
+        with s.ws() as ws:
+            ws.send_json({"event": "key", "data": {"code": "KeyW", "state": "press"}})
+            eq(g.reports(1), [bytes([0, 0, 0x1A, 0, 0, 0, 0, 0])], "W pressed")
+            # The socket stays open but says nothing: within a few seconds the key is let go.
+            eq(g.reports(1, timeout=4.0), [bytes(8)], "release after the quiet period")
+            check(ws.sock is not None, "the socket was closed")
+    finally:
+        g.close()
