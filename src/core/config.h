@@ -51,7 +51,9 @@ struct ipkvm_config {
 	int jpeg_workers;	/* 0 = min(cores, 4) */
 	char *jpeg_subsampling; /* "422" (default) or "420" */
 	/* [hid] */
-	char *hid_output;   /* "none" (default) or "gadget" */
+	char *hid_output;   /* "none" (default), "gadget" or "ch9329" */
+	char *hid_serial;   /* CH9329 serial port */
+	int hid_baud;	    /* CH9329 baud rate */
 	char *hid_keyboard; /* gadget nodes; empty = not offered */
 	char *hid_mouse_abs;
 	char *hid_mouse_rel;

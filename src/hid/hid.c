@@ -17,6 +17,7 @@ struct ipkvm_hid {
 	struct ipkvm_hid_output *out;
 	struct ipkvm_hid_keyboard kb;
 	struct ipkvm_hid_leds leds;
+	const char *output;
 	int abs_x, abs_y, buttons;
 	void (*changed)(void *ctx);
 	void *ctx;
@@ -60,11 +61,20 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 	gc.path[IPKVM_HID_CONSUMER] = cfg->consumer;
 	gc.path[IPKVM_HID_SYSTEM] = cfg->consumer;
 	struct ipkvm_hid_output_cb cb = {.ctx = h, .state = on_state, .leds = on_leds};
-	if (ipkvm_hid_gadget_create(&gc, &cb, &h->out) < 0) {
+	int r;
+	if (cfg->output && strcmp(cfg->output, "ch9329") == 0) {
+		struct ipkvm_hid_ch9329_config cc = {.path = cfg->serial, .baud = cfg->baud};
+		h->output = "ch9329";
+		r = ipkvm_hid_ch9329_create(&cc, &cb, &h->out);
+	} else {
+		h->output = "gadget";
+		r = ipkvm_hid_gadget_create(&gc, &cb, &h->out);
+	}
+	if (r < 0) {
 		free(h);
 		return NULL;
 	}
-	int r = ipkvm_hid_output_start(h->out);
+	r = ipkvm_hid_output_start(h->out);
 	if (r < 0)
 		LOG_WARN("output not ready yet (%s); retrying", strerror(-r));
 	return h;
@@ -78,10 +88,11 @@ void ipkvm_hid_destroy(struct ipkvm_hid *h)
 	free(h);
 }
 
-/* Sends the reports of the keyboard model that changed since they were last sent. A kind the
+/* Sends the reports of the keyboard model (mask: bit 0 keyboard, 1 consumer, 2 system) that
+ * changed since they were last sent. A kind the
  * output does not offer (-ENODEV: no node configured) is skipped. Returns the first other
  * error. */
-static int flush(struct ipkvm_hid *h)
+static int flush(struct ipkvm_hid *h, unsigned mask)
 {
 	static const struct {
 		enum ipkvm_hid_kbd_report which;
@@ -95,7 +106,7 @@ static int flush(struct ipkvm_hid *h)
 	uint8_t buf[IPKVM_HID_REPORT_MAX];
 	int first = 0;
 	for (size_t i = 0; i < sizeof(reports) / sizeof(reports[0]); i++) {
-		if (!ipkvm_hid_keyboard_changed(&h->kb, reports[i].which))
+		if (!(mask & (1u << i)) || !ipkvm_hid_keyboard_changed(&h->kb, reports[i].which))
 			continue;
 		int n = reports[i].build(&h->kb, buf);
 		int r = n > 0 ? ipkvm_hid_output_send(h->out, reports[i].kind, buf, (size_t)n) : n;
@@ -116,7 +127,8 @@ int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down)
 		ipkvm_hid_keyboard_press(&h->kb, k->page, k->usage);
 	else
 		ipkvm_hid_keyboard_release(&h->kb, k->page, k->usage);
-	return flush(h);
+	/* Only the report of the key's own page: the others did not change. */
+	return flush(h, k->page == 0x07 ? 1u : k->page == 0x0C ? 2u : 4u);
 }
 
 #define MOUSE_SPLIT_MAX 64 /* reports one move may be split into (64 x 127 px) */
@@ -170,7 +182,7 @@ void ipkvm_hid_release_all(struct ipkvm_hid *h)
 	ipkvm_hid_keyboard_release_all(&h->kb);
 	if (!h->out->online)
 		return;
-	flush(h);
+	flush(h, 7u);
 	if (h->buttons) {
 		/* Whichever mouse pressed them, an absolute report with no buttons lets go;
 		 * without an absolute mouse, a relative one. */
@@ -216,7 +228,7 @@ json_t *ipkvm_hid_state(struct ipkvm_hid *h)
 	const struct ipkvm_hid_output_counters *c = &h->out->counters;
 	return json_pack("{s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:i, s:i, s:i}, "
 			 "s:{s:I, s:I, s:I, s:I}}",
-			 "output", "gadget", "online", h->out->online, "reason", h->out->reason,
+			 "output", h->output, "online", h->out->online, "reason", h->out->reason,
 			 "leds", "num", h->leds.num, "caps", h->leds.caps, "scroll", h->leds.scroll,
 			 "compose", h->leds.compose, "kana", h->leds.kana, "pressed", pressed,
 			 "mouse", "x", h->abs_x, "y", h->abs_y, "buttons", h->buttons, "counters",

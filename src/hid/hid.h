@@ -17,6 +17,9 @@
 struct ipkvm_hid;
 
 struct ipkvm_hid_config {
+	const char *output;					 /* "gadget" or "ch9329" */
+	const char *serial;					 /* ch9329: the serial port */
+	unsigned baud;						 /* ch9329 */
 	const char *keyboard, *mouse_abs, *mouse_rel, *consumer; /* gadget nodes; NULL = none */
 	void (*changed)(void *ctx);				 /* online state or LEDs changed */
 	void *ctx;
@@ -43,7 +46,7 @@ bool ipkvm_hid_any_pressed(struct ipkvm_hid *h);
 size_t ipkvm_hid_pending(struct ipkvm_hid *h);
 /* Writes what waits, reads LED reports, runs the reopen timer. */
 void ipkvm_hid_service(struct ipkvm_hid *h);
-/* {"output":"gadget","online":bool,"reason":S,"leds":{num,caps,scroll,compose,kana},
+/* {"output":"gadget"|"ch9329","online":bool,"reason":S,"leds":{num,caps,scroll,compose,kana},
  *  "pressed":[codes],"counters":{...}} */
 json_t *ipkvm_hid_state(struct ipkvm_hid *h);
 

@@ -262,7 +262,9 @@ static int baud_to_speed(unsigned baud, speed_t *sp)
 	}
 }
 
-/* Raw 8N1, no flow control, non-blocking reads (VMIN 0). */
+/* Raw 8N1, no flow control. VMIN 1: with O_NONBLOCK an empty port then reads as EAGAIN;
+ * with VMIN 0 it reads as 0 bytes, which is indistinguishable from end of file (found by
+ * the daemon test on a pty: the output kept going offline). */
 static int setup_serial(int fd, unsigned baud)
 {
 	struct termios t;
@@ -276,7 +278,7 @@ static int setup_serial(int fd, unsigned baud)
 	cfmakeraw(&t);
 	t.c_cflag &= ~(tcflag_t)(CSTOPB | PARENB | CRTSCTS);
 	t.c_cflag |= CLOCAL | CREAD | CS8;
-	t.c_cc[VMIN] = 0;
+	t.c_cc[VMIN] = 1;
 	t.c_cc[VTIME] = 0;
 	if (cfsetispeed(&t, sp) < 0 || cfsetospeed(&t, sp) < 0)
 		return -errno;

@@ -380,7 +380,10 @@ static int make_hid(struct ipkvm_server *srv)
 	const struct ipkvm_config *cfg = srv->cfg;
 	if (!cfg->hid_output || strcmp(cfg->hid_output, "none") == 0)
 		return 0;
-	struct ipkvm_hid_config hc = {.keyboard = cfg->hid_keyboard,
+	struct ipkvm_hid_config hc = {.output = cfg->hid_output,
+				      .serial = cfg->hid_serial,
+				      .baud = (unsigned)cfg->hid_baud,
+				      .keyboard = cfg->hid_keyboard,
 				      .mouse_abs = cfg->hid_mouse_abs,
 				      .mouse_rel = cfg->hid_mouse_rel,
 				      .consumer = cfg->hid_consumer,

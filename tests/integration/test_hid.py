@@ -227,9 +227,17 @@ def test_paste_reports_untyped_and_refuses_bad_input(t):
     try:
         d = _daemon(t, g)
         s = d.admin()
-        res = expect_ok(s.post("/api/hid/type", {"text": "a\u20acb", "layout": "us"}))
-        eq(res["untyped"], [{"index": 1, "char": "\u20ac"}], "untyped euro sign on us")
-        eq(res["strokes"], 2, "strokes typed around it")
+        with s.ws() as ws:
+            res = expect_ok(s.post("/api/hid/type", {"text": "a\u20acb", "layout": "us"}))
+            eq(res["untyped"], [{"index": 1, "char": "\u20ac"}], "untyped euro sign on us")
+            eq(res["strokes"], 2, "strokes typed around it")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                msg = ws.recv_json(timeout=5)
+                if msg.get("event") == "hid_type" and msg["data"]["state"] == "done":
+                    break
+            else:
+                raise AssertionError("the short paste did not finish")
         expect_error(s.post("/api/hid/type", {"text": "x", "layout": "klingon"}), 400,
                      "bad_request", "klingon")
         expect_error(s.post("/api/hid/type", {"text": "x", "delay_ms": 5000}), 400,
@@ -256,5 +264,33 @@ def test_quiet_browser_gets_keys_released(t):
             # The socket stays open but says nothing: within a few seconds the key is let go.
             eq(g.reports(1, timeout=4.0), [bytes(8)], "release after the quiet period")
             check(ws.sock is not None, "the socket was closed")
+    finally:
+        g.close()
+
+
+def _ch_frame(cmd, data, addr=0):
+    body = bytes([0x57, 0xAB, addr, cmd, len(data)]) + bytes(data)
+    return body + bytes([sum(body) & 0xFF])
+
+
+def test_ch9329_serial_bridge(t):
+    # A pty plays the CH9329: the daemon sends its frames and waits for each ACK.
+    g = FakeHidg()
+    try:
+        d = t.daemon("[hid]\noutput = ch9329\nserial = %s\nbaud = 115200\n" % g.path)
+        s = d.admin()
+        eq(expect_ok(s.get("/api/hid"))["output"], "ch9329", "output kind")
+        expect_ok(s.post("/api/hid/key", {"code": "KeyA", "state": "tap"}))
+        press = _ch_frame(0x02, [0, 0, 0x04, 0, 0, 0, 0, 0])
+        eq(press.hex(), "57ab000208000004000000000010", "keyboard frame of A")
+        eq(b"".join(g.reports(1, len(press))), press, "first frame: A down")
+        # One command in flight: nothing more until the ACK (the chip's 100 ms ACK timeout
+        # would resend the same frame, not send the next).
+        check(g.quiet(0.05), "a second frame came before the ACK of the first")
+        os.write(g.master, _ch_frame(0x82, [0x00]))
+        eq(b"".join(g.reports(1, len(press))), _ch_frame(0x02, [0] * 8), "A up after the ACK")
+        os.write(g.master, _ch_frame(0x82, [0x00]))
+        st = expect_ok(s.get("/api/hid"))
+        eq(st["online"], True, "online after ACKs")
     finally:
         g.close()
