@@ -294,3 +294,31 @@ def test_ch9329_serial_bridge(t):
         eq(st["online"], True, "online after ACKs")
     finally:
         g.close()
+
+
+def test_stalled_target_loses_nothing(t):
+    # The target stops taking reports (the pty's output is suspended, as a host that stops
+    # polling the keyboard would): the daemon queues them in order without blocking anyone,
+    # and when the target resumes every report arrives, in order.
+    import termios
+    g = FakeHidg()
+    try:
+        d = _daemon(t, g)
+        s = d.admin()
+        termios.tcflow(g.slave, termios.TCOOFF)
+        letters = "abcdefghijklmnopqrstuvwxyz" * 2
+        t0 = time.monotonic()
+        for ch in letters:
+            expect_ok(s.post("/api/hid/key", {"code": "Key" + ch.upper(), "state": "tap"}))
+        eq(s.get("/api/auth/check").status, 200, "the daemon answers while the target stalls")
+        check(time.monotonic() - t0 < 10, "requests were slowed down by the stalled target")
+        queued = expect_ok(s.get("/api/hid"))["counters"]["queued"]
+        check(queued > 0, "nothing had to wait: the stall was not simulated")
+        termios.tcflow(g.slave, termios.TCOON)
+        got = g.reports(2 * len(letters), timeout=5.0)
+        want = []
+        for ch in letters:
+            want += [bytes([0, 0, 0x04 + ord(ch) - ord("a"), 0, 0, 0, 0, 0]), bytes(8)]
+        eq(got, want, "every report after the stall, in order")
+    finally:
+        g.close()
