@@ -123,6 +123,9 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"gadget node of the consumer (media) and system (power) keys; empty = none"),
     KEY("hid", "release_after", IPKVM_CFG_DURATION, hid_release_after, 1, 3600, "10s",
 	"a browser that holds keys but sends nothing for this long gets them all released"),
+    KEY("hid", "jiggler", IPKVM_CFG_DURATION, hid_jiggler, 0, 86400, "0",
+	"move the mouse by one pixel and back after this long without input (keeps the "
+	"target awake); 0 = off; changeable live"),
     KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug"),
     {.name = NULL},
 };

@@ -58,6 +58,7 @@ struct ipkvm_config {
 	char *hid_mouse_abs;
 	char *hid_mouse_rel;
 	char *hid_consumer;
+	int hid_jiggler;       /* seconds of idleness before a tiny mouse move; 0 = off */
 	int hid_release_after; /* seconds of input silence with keys held before all are released */
 	/* [log] */
 	enum ipkvm_log_level log_level; /* default info */

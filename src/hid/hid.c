@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "hid/keyboard.h"
 #include "hid/keymap.h"
 #include "hid/mouse.h"
@@ -19,6 +20,9 @@ struct ipkvm_hid {
 	struct ipkvm_hid_leds leds;
 	const char *output;
 	int abs_x, abs_y, buttons;
+	int jiggler_s;
+	int64_t last_input_ms;
+	uint64_t jiggles;
 	void (*changed)(void *ctx);
 	void *ctx;
 };
@@ -116,11 +120,38 @@ static int flush(struct ipkvm_hid *h, unsigned mask)
 	return first;
 }
 
+int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s)
+{
+	if (interval_s < 0 || interval_s > 86400)
+		return -EINVAL;
+	h->jiggler_s = interval_s;
+	h->last_input_ms = ipkvm_mono_ms();
+	return 0;
+}
+
+static void jiggle(struct ipkvm_hid *h)
+{
+	int64_t now = ipkvm_mono_ms();
+	if (!h->jiggler_s || !h->out->online || now - h->last_input_ms < h->jiggler_s * 1000LL)
+		return;
+	int buttons = h->buttons;
+	if (ipkvm_hid_mouse_rel(h, 1, 0, buttons, 0, 0) == 0) {
+		ipkvm_hid_mouse_rel(h, -1, 0, buttons, 0, 0);
+	} else {
+		int x = h->abs_x < 32767 ? h->abs_x + 1 : h->abs_x - 1, back = h->abs_x;
+		if (ipkvm_hid_mouse_abs(h, x, -1, buttons, 0, 0) == 0)
+			ipkvm_hid_mouse_abs(h, back, -1, buttons, 0, 0);
+	}
+	h->jiggles++;
+	h->last_input_ms = now; /* the jiggle itself restarts the wait */
+}
+
 int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down)
 {
 	const struct ipkvm_key *k = ipkvm_key_by_code(code);
 	if (!k)
 		return -ENOENT;
+	h->last_input_ms = ipkvm_mono_ms();
 	if (!h->out->online)
 		return -ENOTCONN;
 	if (down)
@@ -138,6 +169,7 @@ int ipkvm_hid_mouse_abs(struct ipkvm_hid *h, int x, int y, int buttons, int whee
 	uint8_t rep[MOUSE_SPLIT_MAX][IPKVM_HID_ABS_REPORT_LEN];
 	if (x > IPKVM_HID_ABS_MAX || y > IPKVM_HID_ABS_MAX || buttons > IPKVM_HID_BTN_MASK)
 		return -EINVAL;
+	h->last_input_ms = ipkvm_mono_ms();
 	if (!h->out->online)
 		return -ENOTCONN;
 	int nx = x < 0 ? h->abs_x : x, ny = y < 0 ? h->abs_y : y;
@@ -162,6 +194,7 @@ int ipkvm_hid_mouse_rel(struct ipkvm_hid *h, int dx, int dy, int buttons, int wh
 	uint8_t rep[MOUSE_SPLIT_MAX][IPKVM_HID_REL_REPORT_LEN];
 	if (buttons > IPKVM_HID_BTN_MASK)
 		return -EINVAL;
+	h->last_input_ms = ipkvm_mono_ms();
 	if (!h->out->online)
 		return -ENOTCONN;
 	int nb = buttons < 0 ? h->buttons : buttons;
@@ -215,6 +248,7 @@ void ipkvm_hid_service(struct ipkvm_hid *h)
 		}
 	}
 	ipkvm_hid_output_tick(h->out);
+	jiggle(h);
 }
 
 json_t *ipkvm_hid_state(struct ipkvm_hid *h)
@@ -227,11 +261,12 @@ json_t *ipkvm_hid_state(struct ipkvm_hid *h)
 	}
 	const struct ipkvm_hid_output_counters *c = &h->out->counters;
 	return json_pack("{s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:i, s:i, s:i}, "
-			 "s:{s:I, s:I, s:I, s:I}}",
+			 "s:{s:i, s:I}, s:{s:I, s:I, s:I, s:I}}",
 			 "output", h->output, "online", h->out->online, "reason", h->out->reason,
 			 "leds", "num", h->leds.num, "caps", h->leds.caps, "scroll", h->leds.scroll,
 			 "compose", h->leds.compose, "kana", h->leds.kana, "pressed", pressed,
-			 "mouse", "x", h->abs_x, "y", h->abs_y, "buttons", h->buttons, "counters",
+			 "mouse", "x", h->abs_x, "y", h->abs_y, "buttons", h->buttons, "jiggler",
+			 "interval", h->jiggler_s, "jiggles", (json_int_t)h->jiggles, "counters",
 			 "sent", (json_int_t)c->sent, "written", (json_int_t)c->written, "queued",
 			 (json_int_t)c->queued, "dropped", (json_int_t)c->dropped);
 }

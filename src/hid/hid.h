@@ -40,6 +40,9 @@ int ipkvm_hid_mouse_rel(struct ipkvm_hid *h, int dx, int dy, int buttons, int wh
 /* Releases every key and mouse button (sends the empty reports that differ from the last
  * ones sent). */
 void ipkvm_hid_release_all(struct ipkvm_hid *h);
+/* Jiggler: after interval_s seconds without input, a one-pixel move there and back (relative
+ * mouse if offered, else absolute). 0 = off. Returns 0 or -EINVAL (negative). */
+int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s);
 /* Whether any key or mouse button is held. */
 bool ipkvm_hid_any_pressed(struct ipkvm_hid *h);
 /* Reports accepted but not yet written to the device (paste back-pressure). */

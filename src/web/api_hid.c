@@ -6,6 +6,7 @@
  *   POST /api/hid/release_all
  *   POST /api/hid/shortcut      {keys: "ControlLeft+AltLeft+Delete"}: pressed in order,
  *                               released in reverse
+ *   POST /api/hid/jiggler       {interval: seconds without input before a 1-pixel move; 0 off}
  *   POST /api/hid/mouse         {x, y} absolute 0..32767 or {dx, dy} relative, with optional
  *                               buttons (mask: 1 left, 2 right, 4 middle, 8 back, 16
  *                               forward), wheel, pan
@@ -202,6 +203,23 @@ void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req)
 	}
 	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
 out:
+	json_decref(body);
+}
+
+void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req)
+{
+	static const struct ipkvm_json_field fields[] = {{"interval", IPKVM_JSON_INTEGER, true}};
+	if (!need_hid(req))
+		return;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return;
+	json_int_t v = json_integer_value(json_object_get(body, "interval"));
+	if (v < 0 || v > 86400 || ipkvm_hid_set_jiggler(req->srv->hid, (int)v) < 0)
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "field 'interval' must be 0 (off) to 86400 seconds");
+	else
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
 	json_decref(body);
 }
 

@@ -394,6 +394,7 @@ static int make_hid(struct ipkvm_server *srv)
 		LOG_ERROR("[hid]: cannot create the output");
 		return -ENOMEM;
 	}
+	ipkvm_hid_set_jiggler(srv->hid, cfg->hid_jiggler);
 	return 0;
 }
 

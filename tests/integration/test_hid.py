@@ -322,3 +322,27 @@ def test_stalled_target_loses_nothing(t):
         eq(got, want, "every report after the stall, in order")
     finally:
         g.close()
+
+
+def test_jiggler(t):
+    kb, rel = FakeHidg(), FakeHidg()
+    try:
+        d = t.daemon("[hid]\noutput = gadget\nkeyboard = %s\nmouse_abs =\nmouse_rel = %s\n"
+                     "consumer =\n" % (kb.path, rel.path))
+        s = d.admin()
+        check(rel.quiet(1.3), "the jiggler moved while off")
+        st = expect_ok(s.post("/api/hid/jiggler", {"interval": 1}))
+        eq(st["jiggler"]["interval"], 1, "jiggler interval")
+        # One pixel right and back, after a second without input.
+        eq(rel.reports(2, 5, timeout=3.0), [bytes([0, 1, 0, 0, 0]), bytes([0, 0xFF, 0, 0, 0])],
+           "jiggle reports")
+        check(expect_ok(s.get("/api/hid"))["jiggler"]["jiggles"] >= 1, "jiggles counted")
+        expect_ok(s.post("/api/hid/jiggler", {"interval": 0}))
+        time.sleep(0.1)
+        while not rel.quiet(0.1):
+            os.read(rel.master, 4096)
+        check(rel.quiet(1.5), "the jiggler moved after it was turned off")
+        expect_error(s.post("/api/hid/jiggler", {"interval": -1}), 400, "bad_request")
+    finally:
+        kb.close()
+        rel.close()
