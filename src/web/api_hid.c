@@ -10,7 +10,12 @@
  *   POST /api/hid/mouse         {x, y} absolute 0..32767 or {dx, dy} relative, with optional
  *                               buttons (mask: 1 left, 2 right, 4 middle, 8 back, 16
  *                               forward), wheel, pan
- * and the `key` and `mouse` messages on /api/ws (same fields as the REST bodies):
+ * and the `key` and `mouse` messages on /api/ws (same fields as the REST bodies), and the
+ * compact binary input messages on /api/ws:
+ *   0x01 state code-length code...        key (state 1 down, 0 up; code is ASCII, <= 32)
+ *   0x02 buttons x:u16le y:u16le wheel:i8 pan:i8       absolute mouse (8 bytes)
+ *   0x03 buttons dx:i16le dy:i16le wheel:i8 pan:i8     relative mouse (8 bytes)
+ *   0x04                                               release everything
  * {"event":"key","data":{"code":S,"state":"press"|"release"}}. Viewers never send input (403 / an
  * error event). A WebSocket that pressed keys releases everything when it closes, so a dropped
  * browser never leaves a key held.
@@ -221,6 +226,50 @@ void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req)
 	else
 		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
 	json_decref(body);
+}
+
+int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *auth, const uint8_t *d,
+			  size_t len, char *err, size_t errlen)
+{
+	if (auth->role < IPKVM_ROLE_OPERATOR) {
+		snprintf(err, errlen, "the %s role may not send input",
+			 ipkvm_role_name(auth->role));
+		return -EPERM;
+	}
+	if (!srv->hid) {
+		snprintf(err, errlen, "no keyboard/mouse output is configured");
+		return -ENODEV;
+	}
+	int r = -EINVAL;
+	if (len >= 3 && d[0] == 0x01 && d[1] <= 1 && d[2] >= 1 && d[2] <= 32 && len == 3u + d[2]) {
+		char code[33];
+		memcpy(code, d + 3, d[2]);
+		code[d[2]] = '\0';
+		r = ipkvm_hid_key(srv->hid, code, d[1] == 1);
+		if (r == -ENOENT)
+			snprintf(err, errlen, "unknown key code '%s'", code);
+	} else if (len == 8 && (d[0] == 0x02 || d[0] == 0x03) && d[1] <= 31) {
+		int a = d[2] | d[3] << 8, b = d[4] | d[5] << 8;
+		int wheel = (int8_t)d[6], pan = (int8_t)d[7];
+		if (d[0] == 0x02)
+			r = a > 32767 || b > 32767
+				? -EINVAL
+				: ipkvm_hid_mouse_abs(srv->hid, a, b, d[1], wheel, pan);
+		else
+			r = ipkvm_hid_mouse_rel(srv->hid, (int16_t)a, (int16_t)b, d[1], wheel, pan);
+		if (r == -EINVAL)
+			snprintf(err, errlen, "absolute coordinates must be 0 to 32767");
+	} else if (len == 1 && d[0] == 0x04) {
+		ipkvm_hid_release_all(srv->hid);
+		r = 0;
+	} else {
+		snprintf(err, errlen, "malformed input message (type 0x%02x, %zu bytes)",
+			 len ? d[0] : 0, len);
+		return -EINVAL;
+	}
+	if (r < 0 && r != -ENOENT && r != -EINVAL)
+		snprintf(err, errlen, "cannot send: %s", strerror(-r));
+	return r;
 }
 
 int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,

@@ -98,6 +98,7 @@ struct ipkvm_ws_client {
 	bool cut;	    /* closing: lagged, or its session ended */
 	bool sent_input;    /* released everything when it closes */
 	int64_t last_rx_ms; /* last message from the client */
+	bool rx_binary;	    /* the message being received is binary (input protocol) */
 	struct ipkvm_ws_client *next;
 };
 
@@ -231,6 +232,9 @@ void ipkvm_api_hid_type(struct ipkvm_http_req *req);
 void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req);
 /* Ends a paste under way (shutdown). */
 void ipkvm_hid_typing_stop(struct ipkvm_server *srv);
+/* A binary input message (see docs/api.md). 0 or -errno with err for the error event. */
+int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *auth,
+			  const uint8_t *data, size_t len, char *err, size_t errlen);
 int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
 		   size_t errlen);
 /* A `key` message from a WebSocket client. 0 or -errno with err for the error event. */

@@ -92,6 +92,21 @@ int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, st
 	return 0;
 }
 
+static void handle_binary(struct ipkvm_ws_client *c, const uint8_t *data, size_t len)
+{
+	char err[256];
+	int r = ipkvm_ws_binary_input(c->srv, &c->auth, data, len, err, sizeof(err));
+	if (r == 0)
+		c->sent_input = true;
+	else
+		send_new(c, "error",
+			 json_pack("{s:s, s:s}", "code",
+				   r == -EPERM			  ? "forbidden"
+				   : r == -EINVAL || r == -ENOENT ? "bad_request"
+								  : "hid_error",
+				   "message", err));
+}
+
 static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t len)
 {
 	static const struct ipkvm_json_field fields[] = {
@@ -149,8 +164,13 @@ int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
 		return 0;
 	}
 	bool first = lws_is_first_fragment(c->wsi), last = lws_is_final_fragment(c->wsi);
+	if (first)
+		c->rx_binary = lws_frame_is_binary(c->wsi);
 	if (first && last) {
-		handle_message(c, in, len);
+		if (c->rx_binary)
+			handle_binary(c, in, len);
+		else
+			handle_message(c, in, len);
 		return 0;
 	}
 	if (first)
@@ -166,7 +186,10 @@ int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
 	memcpy(c->rx + c->rx_len, in, len);
 	c->rx_len += len;
 	if (last) {
-		handle_message(c, c->rx, c->rx_len);
+		if (c->rx_binary)
+			handle_binary(c, (const uint8_t *)c->rx, c->rx_len);
+		else
+			handle_message(c, c->rx, c->rx_len);
 		c->rx_len = 0;
 	}
 	return 0;

@@ -346,3 +346,37 @@ def test_jiggler(t):
     finally:
         kb.close()
         rel.close()
+
+
+def test_binary_input_protocol(t):
+    import struct as st
+    kb, ab, rel = FakeHidg(), FakeHidg(), FakeHidg()
+    try:
+        d = t.daemon("[hid]\noutput = gadget\nkeyboard = %s\nmouse_abs = %s\nmouse_rel = %s\n"
+                     "consumer =\n" % (kb.path, ab.path, rel.path))
+        s = d.admin()
+        with s.ws() as ws:
+            ws.send_frame(0x2, bytes([0x01, 1, 4]) + b"KeyZ")
+            ws.send_frame(0x2, bytes([0x01, 0, 4]) + b"KeyZ")
+            eq(kb.reports(2), [bytes([0, 0, 0x1D, 0, 0, 0, 0, 0]), bytes(8)], "Z via binary")
+            ws.send_frame(0x2, st.pack("<BBHHbb", 0x02, 1, 100, 200, -1, 0))
+            eq(ab.reports(1, 7), [bytes([1, 100, 0, 200, 0, 0xFF, 0])], "absolute via binary")
+            ws.send_frame(0x2, st.pack("<BBhhbb", 0x03, 0, -200, 5, 0, 0))
+            eq(rel.reports(2, 5), [bytes([0, 0x81, 5, 0, 0]), bytes([0, 0xB7, 0, 0, 0])],
+               "relative via binary (-200 split into -127 and -73)")
+            ws.send_frame(0x2, st.pack("<BBHHbb", 0x02, 2, 100, 200, 0, 0))
+            eq(ab.reports(1, 7), [bytes([2, 100, 0, 200, 0, 0, 0])], "right button down")
+            ws.send_frame(0x2, bytes([0x04]))
+            eq(ab.reports(1, 7), [bytes([0, 100, 0, 200, 0, 0, 0])], "release via binary")
+            ws.send_frame(0x2, bytes([0x09, 1, 2]))
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                msg = ws.recv_json(timeout=3)
+                if msg.get("event") == "error":
+                    eq(msg["data"]["code"], "bad_request", "malformed binary message")
+                    break
+            else:
+                raise AssertionError("no error event for a malformed binary message")
+    finally:
+        for g in (kb, ab, rel):
+            g.close()
