@@ -11,3 +11,6 @@ echo "== bench/jpeg_bench (1080p JPEG encode, conversion, change detection)"
 echo
 echo "== bench/video_bench (1080p60 pipeline to N clients)"
 "$dir/bench/video_bench" "$dir/ipkvmd"
+echo
+echo "== bench/hid_bench.py (keyboard input latency, paste accuracy)"
+python3 bench/hid_bench.py "$dir/ipkvmd"
