@@ -114,7 +114,9 @@ static int flush(struct ipkvm_hid *h, unsigned mask)
 			continue;
 		int n = reports[i].build(&h->kb, buf);
 		int r = n > 0 ? ipkvm_hid_output_send(h->out, reports[i].kind, buf, (size_t)n) : n;
-		if (r < 0 && r != -ENODEV && !first)
+		/* Releasing everything skips kinds that are not offered; a key of a kind that is
+		 * not offered (a media key without a consumer node) is an error for its caller. */
+		if (r < 0 && !(r == -ENODEV && mask == 7u) && !first)
 			first = r;
 	}
 	return first;
@@ -159,7 +161,13 @@ int ipkvm_hid_key(struct ipkvm_hid *h, const char *code, bool down)
 	else
 		ipkvm_hid_keyboard_release(&h->kb, k->page, k->usage);
 	/* Only the report of the key's own page: the others did not change. */
-	return flush(h, k->page == 0x07 ? 1u : k->page == 0x0C ? 2u : 4u);
+	unsigned mask = k->page == 0x07 ? 1u : k->page == 0x0C ? 2u : 4u;
+	int r = flush(h, mask);
+	if ((r == -ENODEV || r == -EOPNOTSUPP) && down) {
+		/* Nothing can carry it: the key is not held either. */
+		ipkvm_hid_keyboard_release(&h->kb, k->page, k->usage);
+	}
+	return r;
 }
 
 #define MOUSE_SPLIT_MAX 64 /* reports one move may be split into (64 x 127 px) */

@@ -51,6 +51,12 @@ static void reply_key_error(struct ipkvm_http_req *req, int r, const char *code)
 	else if (r == -ENOTCONN)
 		ipkvm_http_reply_error(req, 503, "hid_offline", NULL,
 				       "the target's USB keyboard is not connected");
+	else if (r == -ENODEV || r == -EOPNOTSUPP)
+		ipkvm_http_reply_error(
+		    req, 409, "not_offered", NULL,
+		    "the output offers no device for key '%.64s' (media and power "
+		    "keys need [hid] consumer)",
+		    code);
 	else
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot send: %s", strerror(-r));
 }

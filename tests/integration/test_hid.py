@@ -67,6 +67,10 @@ def test_key_reports_are_exact(t):
                      "bad_request", "NoSuchKey")
         expect_error(s.post("/api/hid/key", {"code": "KeyA", "state": "hold"}), 400,
                      "bad_request", "state")
+        # No consumer node configured: a media key is refused, not silently dropped.
+        expect_error(s.post("/api/hid/key", {"code": "AudioVolumeUp", "state": "tap"}), 409,
+                     "not_offered", "AudioVolumeUp")
+        eq(expect_ok(s.get("/api/hid"))["pressed"], [], "a refused key is not held")
         check(g.quiet(), "refused requests still wrote reports")
     finally:
         g.close()
