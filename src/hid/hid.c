@@ -21,6 +21,7 @@ struct ipkvm_hid {
 	const char *output;
 	int abs_x, abs_y, buttons;
 	int jiggler_s;
+	bool relative;
 	int64_t last_input_ms;
 	uint64_t jiggles;
 	void (*changed)(void *ctx);
@@ -120,6 +121,14 @@ static int flush(struct ipkvm_hid *h, unsigned mask)
 			first = r;
 	}
 	return first;
+}
+
+int ipkvm_hid_set_mouse_mode(struct ipkvm_hid *h, const char *mode)
+{
+	if (strcmp(mode, "absolute") != 0 && strcmp(mode, "relative") != 0)
+		return -EINVAL;
+	h->relative = strcmp(mode, "relative") == 0;
+	return 0;
 }
 
 int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s)
@@ -268,13 +277,14 @@ json_t *ipkvm_hid_state(struct ipkvm_hid *h)
 			json_array_append_new(pressed, json_string(k->code));
 	}
 	const struct ipkvm_hid_output_counters *c = &h->out->counters;
-	return json_pack("{s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:i, s:i, s:i}, "
-			 "s:{s:i, s:I}, s:{s:I, s:I, s:I, s:I}}",
-			 "output", h->output, "online", h->out->online, "reason", h->out->reason,
-			 "leds", "num", h->leds.num, "caps", h->leds.caps, "scroll", h->leds.scroll,
-			 "compose", h->leds.compose, "kana", h->leds.kana, "pressed", pressed,
-			 "mouse", "x", h->abs_x, "y", h->abs_y, "buttons", h->buttons, "jiggler",
-			 "interval", h->jiggler_s, "jiggles", (json_int_t)h->jiggles, "counters",
-			 "sent", (json_int_t)c->sent, "written", (json_int_t)c->written, "queued",
-			 (json_int_t)c->queued, "dropped", (json_int_t)c->dropped);
+	return json_pack(
+	    "{s:s, s:s, s:b, s:s, s:{s:b, s:b, s:b, s:b, s:b}, s:o, s:{s:i, s:i, s:i}, "
+	    "s:{s:i, s:I}, s:{s:I, s:I, s:I, s:I}}",
+	    "output", h->output, "mouse_mode", h->relative ? "relative" : "absolute", "online",
+	    h->out->online, "reason", h->out->reason, "leds", "num", h->leds.num, "caps",
+	    h->leds.caps, "scroll", h->leds.scroll, "compose", h->leds.compose, "kana",
+	    h->leds.kana, "pressed", pressed, "mouse", "x", h->abs_x, "y", h->abs_y, "buttons",
+	    h->buttons, "jiggler", "interval", h->jiggler_s, "jiggles", (json_int_t)h->jiggles,
+	    "counters", "sent", (json_int_t)c->sent, "written", (json_int_t)c->written, "queued",
+	    (json_int_t)c->queued, "dropped", (json_int_t)c->dropped);
 }

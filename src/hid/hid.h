@@ -43,6 +43,10 @@ void ipkvm_hid_release_all(struct ipkvm_hid *h);
 /* Jiggler: after interval_s seconds without input, a one-pixel move there and back (relative
  * mouse if offered, else absolute). 0 = off. Returns 0 or -EINVAL (negative). */
 int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s);
+/* Which mouse the operator's pointer drives: "absolute" (default; the pointer lands where
+ * the operator points) or "relative" (for BIOSes and OSes that ignore absolute pointers).
+ * Both devices always exist on the target; this is the shared setting consoles follow. */
+int ipkvm_hid_set_mouse_mode(struct ipkvm_hid *h, const char *mode);
 /* Whether any key or mouse button is held. */
 bool ipkvm_hid_any_pressed(struct ipkvm_hid *h);
 /* Reports accepted but not yet written to the device (paste back-pressure). */

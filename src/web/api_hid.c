@@ -6,6 +6,7 @@
  *   POST /api/hid/release_all
  *   POST /api/hid/shortcut      {keys: "ControlLeft+AltLeft+Delete"}: pressed in order,
  *                               released in reverse
+ *   POST /api/hid/mouse/mode    {mode: "absolute" | "relative"}: the mouse consoles drive
  *   POST /api/hid/jiggler       {interval: seconds without input before a 1-pixel move; 0 off}
  *   POST /api/hid/mouse         {x, y} absolute 0..32767 or {dx, dy} relative, with optional
  *                               buttons (mask: 1 left, 2 right, 4 middle, 8 back, 16
@@ -214,6 +215,24 @@ void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req)
 	}
 	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
 out:
+	json_decref(body);
+}
+
+void ipkvm_api_hid_mouse_mode(struct ipkvm_http_req *req)
+{
+	static const struct ipkvm_json_field fields[] = {{"mode", IPKVM_JSON_STRING, true}};
+	if (!need_hid(req))
+		return;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return;
+	if (ipkvm_hid_set_mouse_mode(req->srv->hid, ipkvm_json_str(body, "mode")) < 0) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "field 'mode' must be absolute or relative");
+	} else {
+		ipkvm_events_publish(req->srv->events, "hid", ipkvm_hid_state(req->srv->hid));
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+	}
 	json_decref(body);
 }
 

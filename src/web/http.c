@@ -86,6 +86,8 @@ static const struct route routes[] = {
      ipkvm_api_hid_shortcut},
     {"/api/hid/jiggler", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_hid_jiggler},
+    {"/api/hid/mouse/mode", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_hid_mouse_mode},
     {"/api/hid/type", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_hid_type},
     {"/api/hid/type/cancel", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,

@@ -228,6 +228,7 @@ void ipkvm_api_hid_release_all(struct ipkvm_http_req *req);
 void ipkvm_api_hid_mouse(struct ipkvm_http_req *req);
 void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req);
 void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req);
+void ipkvm_api_hid_mouse_mode(struct ipkvm_http_req *req);
 void ipkvm_api_hid_type(struct ipkvm_http_req *req);
 void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req);
 /* Ends a paste under way (shutdown). */

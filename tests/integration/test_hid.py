@@ -347,6 +347,10 @@ def test_jiggler(t):
             os.read(rel.master, 4096)
         check(rel.quiet(1.5), "the jiggler moved after it was turned off")
         expect_error(s.post("/api/hid/jiggler", {"interval": -1}), 400, "bad_request")
+        eq(expect_ok(s.get("/api/hid"))["mouse_mode"], "absolute", "default mouse mode")
+        eq(expect_ok(s.post("/api/hid/mouse/mode", {"mode": "relative"}))["mouse_mode"],
+           "relative", "mouse mode after the change")
+        expect_error(s.post("/api/hid/mouse/mode", {"mode": "sideways"}), 400, "bad_request")
     finally:
         kb.close()
         rel.close()
