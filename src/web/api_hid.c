@@ -253,8 +253,9 @@ void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req)
 	json_decref(body);
 }
 
-int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *auth, const uint8_t *d,
-			  size_t len, char *err, size_t errlen)
+/* WebSocket input needs an operator and an output. 0 or -errno with err. */
+static int ws_input_allowed(struct ipkvm_server *srv, const struct ipkvm_auth *auth, char *err,
+			    size_t errlen)
 {
 	if (auth->role < IPKVM_ROLE_OPERATOR) {
 		snprintf(err, errlen, "the %s role may not send input",
@@ -265,6 +266,15 @@ int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *aut
 		snprintf(err, errlen, "no keyboard/mouse output is configured");
 		return -ENODEV;
 	}
+	return 0;
+}
+
+int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *auth, const uint8_t *d,
+			  size_t len, char *err, size_t errlen)
+{
+	int allowed = ws_input_allowed(srv, auth, err, errlen);
+	if (allowed < 0)
+		return allowed;
 	int r = -EINVAL;
 	if (len >= 3 && d[0] == 0x01 && d[1] <= 1 && d[2] >= 1 && d[2] <= 32 && len == 3u + d[2]) {
 		char code[33];
@@ -300,15 +310,9 @@ int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *aut
 int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
 		   size_t errlen)
 {
-	if (auth->role < IPKVM_ROLE_OPERATOR) {
-		snprintf(err, errlen, "the %s role may not send input",
-			 ipkvm_role_name(auth->role));
-		return -EPERM;
-	}
-	if (!srv->hid) {
-		snprintf(err, errlen, "no keyboard/mouse output is configured");
-		return -ENODEV;
-	}
+	int allowed = ws_input_allowed(srv, auth, err, errlen);
+	if (allowed < 0)
+		return allowed;
 	if (!data) {
 		snprintf(err, errlen, "missing field 'data'");
 		return -EINVAL;
@@ -323,15 +327,9 @@ int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t
 	    {"code", IPKVM_JSON_STRING, true},
 	    {"state", IPKVM_JSON_STRING, true},
 	};
-	if (auth->role < IPKVM_ROLE_OPERATOR) {
-		snprintf(err, errlen, "the %s role may not send input",
-			 ipkvm_role_name(auth->role));
-		return -EPERM;
-	}
-	if (!srv->hid) {
-		snprintf(err, errlen, "no keyboard/mouse output is configured");
-		return -ENODEV;
-	}
+	int allowed = ws_input_allowed(srv, auth, err, errlen);
+	if (allowed < 0)
+		return allowed;
 	if (!data || ipkvm_json_check(data, fields, IPKVM_ARRAY_SIZE(fields), err, errlen) < 0) {
 		if (!data)
 			snprintf(err, errlen, "missing field 'data'");
