@@ -251,6 +251,16 @@ int ipkvm_power_shutdown(struct ipkvm_power *p, int64_t now_ms)
 	return 0;
 }
 
+int ipkvm_power_reboot(struct ipkvm_power *p, int64_t now_ms)
+{
+	int64_t t = os_side_time(p, now_ms);
+
+	if (p->run.state == IPKVM_POWER_OFF)
+		return -EINVAL;
+	enter_booting(p, t);
+	return 0;
+}
+
 int ipkvm_power_booted(struct ipkvm_power *p, int64_t now_ms)
 {
 	int64_t t = os_side_time(p, now_ms);

@@ -118,6 +118,10 @@ int64_t ipkvm_power_next_deadline(const struct ipkvm_power *p);
  * when already off. */
 int ipkvm_power_shutdown(struct ipkvm_power *p, int64_t now_ms);
 
+/* OS side: the OS restarts itself (a warm reboot) -> BOOTING, like a reset. Returns 0, or
+ * -EINVAL when off. */
+int ipkvm_power_reboot(struct ipkvm_power *p, int64_t now_ms);
+
 /* Firmware side: boot finished early -> RUNNING. Returns 0, or -EINVAL when not BOOTING. */
 int ipkvm_power_booted(struct ipkvm_power *p, int64_t now_ms);
 

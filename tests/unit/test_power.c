@@ -375,6 +375,20 @@ static void test_shutdown_during_hold(void **state)
 	leds(&p, OFF, false, false);
 }
 
+static void test_os_reboot(void **state)
+{
+	struct ipkvm_power p;
+	struct log l;
+
+	setup_power(&p, &l);
+	assert_int_equal(ipkvm_power_reboot(&p, 10), -EINVAL); /* off: nothing to restart */
+	boot_to_running(&p, &l, 1000);
+	assert_int_equal(ipkvm_power_reboot(&p, 5000), 0);
+	EXPECT(&l, {ST, BOO, 5000}, {HD, 1, 5000});
+	leds(&p, BOO, true, true);
+	assert_int_equal(ipkvm_power_next_deadline(&p), 5250);
+}
+
 static void test_os_side_errors_and_boot_ms_zero(void **state)
 {
 	struct ipkvm_power p;
@@ -468,6 +482,7 @@ int main(void)
 	    cmocka_unit_test(test_debounce_power),
 	    cmocka_unit_test(test_long_press_while_off_ignored),
 	    cmocka_unit_test(test_shutdown_during_hold),
+	    cmocka_unit_test(test_os_reboot),
 	    cmocka_unit_test(test_os_side_errors_and_boot_ms_zero),
 	    cmocka_unit_test(test_no_callback),
 	    cmocka_unit_test(test_config_and_names),
