@@ -12,5 +12,8 @@ echo
 echo "== bench/video_bench (1080p60 pipeline to N clients)"
 "$dir/bench/video_bench" "$dir/ipkvmd"
 echo
+echo "== bench/screen_bench (the virtual target's screen: full 1080p render)"
+"$dir/bench/screen_bench"
+echo
 echo "== bench/hid_bench.py (keyboard input latency, paste accuracy)"
 python3 bench/hid_bench.py "$dir/ipkvmd"

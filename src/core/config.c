@@ -79,8 +79,9 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"consecutive failed logins before back-off starts"),
     KEY("auth", "login_backoff_max", IPKVM_CFG_DURATION, login_backoff_max, 1, 86400, "15m",
 	"longest wait imposed after repeated failed logins"),
-    CHOICE("video", "source", video_source, "none|pattern|v4l2", "none",
-	   "where pictures come from: none, pattern (synthetic) or v4l2 (capture device)"),
+    CHOICE("video", "source", video_source, "none|virtual|pattern|v4l2", "virtual",
+	   "where pictures come from: virtual (the built-in virtual target), v4l2 (capture "
+	   "device), pattern (synthetic) or none"),
     KEY("video", "device", IPKVM_CFG_PATH, video_device, 1, 0, "/dev/video0",
 	"V4L2 capture device"),
     KEY("video", "width", IPKVM_CFG_INT, video_width, 0, 8192, "0",
@@ -106,9 +107,9 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"JPEG encoder threads; 0 = one per core, at most 4"),
     CHOICE("jpeg", "subsampling", jpeg_subsampling, "422|420", "422",
 	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)"),
-    CHOICE("hid", "output", hid_output, "none|gadget|ch9329", "none",
-	   "where keyboard and mouse reports go: none, gadget (/dev/hidgN of a USB gadget) or "
-	   "ch9329 (serial HID bridge)"),
+    CHOICE("hid", "output", hid_output, "none|virtual|gadget|ch9329", "virtual",
+	   "where keyboard and mouse reports go: virtual (the built-in virtual target), gadget "
+	   "(/dev/hidgN of a USB gadget), ch9329 (serial HID bridge) or none"),
     KEY("hid", "serial", IPKVM_CFG_PATH, hid_serial, 1, 0, "/dev/ttyUSB0",
 	"serial port of the CH9329 bridge"),
     KEY("hid", "baud", IPKVM_CFG_INT, hid_baud, 1200, 115200, "9600",
@@ -126,6 +127,28 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("hid", "jiggler", IPKVM_CFG_DURATION, hid_jiggler, 0, 86400, "0",
 	"move the mouse by one pixel and back after this long without input (keeps the "
 	"target awake); 0 = off; changeable live"),
+    CHOICE("atx", "driver", atx_driver, "auto|none|virtual", "auto",
+	   "power and reset buttons, power and HDD LEDs: virtual (the virtual target's), none, "
+	   "or auto (virtual when the virtual target runs, else none)"),
+    KEY("atx", "click_ms", IPKVM_CFG_INT, atx_click_ms, 1, 10000, "200",
+	"how long a button press lasts, ms"),
+    KEY("atx", "long_click_ms", IPKVM_CFG_INT, atx_long_click_ms, 5001, 60000, "5500",
+	"how long the power button is held to force the machine off, ms (boards need > 5 s)"),
+    CHOICE("target", "layout", target_layout, "us|jp", "us",
+	   "keyboard layout of the virtual target (what its OS makes of the keys)"),
+    KEY("target", "width", IPKVM_CFG_INT, target_width, 640, 4096, "1920",
+	"the virtual target's screen width once booted (its firmware runs at 1024x768)"),
+    KEY("target", "height", IPKVM_CFG_INT, target_height, 480, 2160, "1080",
+	"the virtual target's screen height once booted"),
+    KEY("target", "fps", IPKVM_CFG_INT, target_fps, 1, 240, "60",
+	"the virtual target's refresh rate: it sends at most this many frames a second"),
+    CHOICE("target", "format", target_format, "yuyv|uyvy|rgb24|bgr24", "yuyv",
+	   "pixel format of the virtual target's frames (what a capture card would give)"),
+    KEY("target", "autoboot", IPKVM_CFG_DURATION, target_autoboot, 0, 600, "3s",
+	"the virtual firmware's countdown before it boots the internal disk; 0 = wait"),
+    KEY("target", "media", IPKVM_CFG_STRING, target_media, 0, 0, NULL,
+	"image files attached to the virtual target as drives, comma-separated absolute paths "
+	"(its boot menu lists them with their ISO 9660 labels)"),
     KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug"),
     {.name = NULL},
 };

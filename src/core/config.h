@@ -36,7 +36,7 @@ struct ipkvm_config {
 	int login_max_failures; /* failures before back-off starts; default 5 */
 	int login_backoff_max;	/* longest back-off, seconds; default 900 */
 	/* [video] */
-	char *video_source;	       /* "none" (default), "pattern" or "v4l2" */
+	char *video_source;	       /* "virtual" (default), "none", "pattern" or "v4l2" */
 	char *video_device;	       /* V4L2 device, default /dev/video0 */
 	int video_width, video_height; /* 0 = automatic (pattern: 1920x1080) */
 	int video_fps;		       /* 0 = automatic (pattern: 60) */
@@ -51,7 +51,7 @@ struct ipkvm_config {
 	int jpeg_workers;	/* 0 = min(cores, 4) */
 	char *jpeg_subsampling; /* "422" (default) or "420" */
 	/* [hid] */
-	char *hid_output;   /* "none" (default), "gadget" or "ch9329" */
+	char *hid_output;   /* "virtual" (default), "none", "gadget" or "ch9329" */
 	char *hid_serial;   /* CH9329 serial port */
 	int hid_baud;	    /* CH9329 baud rate */
 	char *hid_keyboard; /* gadget nodes; empty = not offered */
@@ -60,6 +60,16 @@ struct ipkvm_config {
 	char *hid_consumer;
 	int hid_jiggler;       /* seconds of idleness before a tiny mouse move; 0 = off */
 	int hid_release_after; /* seconds of input silence with keys held before all are released */
+	/* [atx] */
+	char *atx_driver;      /* "auto" (default), "none" or "virtual" */
+	int atx_click_ms;      /* button press, ms; default 200 */
+	int atx_long_click_ms; /* forced power-off hold, ms; default 5500 */
+	/* [target] the built-in virtual target */
+	char *target_layout;			     /* "us" (default) or "jp" */
+	int target_width, target_height, target_fps; /* OS mode, default 1920x1080@60 */
+	char *target_format;			     /* frame format, default yuyv */
+	int target_autoboot;			     /* firmware countdown, s; default 3 */
+	char *target_media;			     /* comma-separated image paths, or NULL */
 	/* [log] */
 	enum ipkvm_log_level log_level; /* default info */
 };

@@ -65,6 +65,8 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 	gc.path[IPKVM_HID_MOUSE_REL] = cfg->mouse_rel;
 	gc.path[IPKVM_HID_CONSUMER] = cfg->consumer;
 	gc.path[IPKVM_HID_SYSTEM] = cfg->consumer;
+	gc.open_fn = cfg->open_fn;
+	gc.open_ctx = cfg->open_ctx;
 	struct ipkvm_hid_output_cb cb = {.ctx = h, .state = on_state, .leds = on_leds};
 	int r;
 	if (cfg->output && strcmp(cfg->output, "ch9329") == 0) {
@@ -72,7 +74,9 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 		h->output = "ch9329";
 		r = ipkvm_hid_ch9329_create(&cc, &cb, &h->out);
 	} else {
-		h->output = "gadget";
+		/* The virtual target speaks the gadget's protocol: one fd per interface. */
+		h->output =
+		    cfg->output && strcmp(cfg->output, "virtual") == 0 ? "virtual" : "gadget";
 		r = ipkvm_hid_gadget_create(&gc, &cb, &h->out);
 	}
 	if (r < 0) {

@@ -17,11 +17,13 @@
 struct ipkvm_hid;
 
 struct ipkvm_hid_config {
-	const char *output;					 /* "gadget" or "ch9329" */
-	const char *serial;					 /* ch9329: the serial port */
-	unsigned baud;						 /* ch9329 */
+	const char *output; /* "gadget", "ch9329" or "virtual" (gadget protocol over open_fn) */
+	const char *serial; /* ch9329: the serial port */
+	unsigned baud;	    /* ch9329 */
 	const char *keyboard, *mouse_abs, *mouse_rel, *consumer; /* gadget nodes; NULL = none */
-	void (*changed)(void *ctx);				 /* online state or LEDs changed */
+	ipkvm_hid_open_fn open_fn; /* gadget/virtual: opens the nodes; NULL = open(2) */
+	void *open_ctx;
+	void (*changed)(void *ctx); /* online state or LEDs changed */
 	void *ctx;
 };
 

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "video/jpeg.h"
+#include "target/virtual.h"
 #include "video/placeholder.h"
 
 #define MAX_WORKERS    4
@@ -44,6 +45,7 @@ struct ipkvm_video {
 	pthread_mutex_t lock;
 	pthread_cond_t work;
 	struct ipkvm_frame *mailbox;
+	uint64_t mailbox_seq; /* the image number the mailbox frame is encoded as */
 	struct ipkvm_video_image latest;
 	bool have_latest;
 	struct ipkvm_frame *latest_raw;
@@ -154,12 +156,13 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		struct ipkvm_frame *f = v->mailbox;
+		uint64_t seq = v->mailbox_seq;
 		v->mailbox = NULL;
 		int quality = v->quality;
 		pthread_mutex_unlock(&v->lock);
 
 		struct ipkvm_video_image img = {
-		    .seq = f->seq, .ts_us = f->ts_us, .width = f->width, .height = f->height};
+		    .seq = seq, .ts_us = f->ts_us, .width = f->width, .height = f->height};
 		struct ipkvm_buf *out = NULL;
 		int r = f->format == IPKVM_FMT_MJPEG
 			    ? ipkvm_jpeg_from_mjpeg(f, &out)
@@ -184,7 +187,9 @@ struct capture_state {
 	struct ipkvm_jpeg *jpeg; /* for placeholders */
 	struct ipkvm_frame *last_sent;
 	int64_t last_submit_us;
-	bool owed; /* a change was skipped for max_fps and must still be sent */
+	/* The newest frame held back by max_fps: sent when the interval is over, by the next
+	 * frame or, for a source that only sends changes, by the capture loop's timer. */
+	struct ipkvm_frame *owed;
 };
 
 static bool same_signal(const struct ipkvm_signal_info *a, const struct ipkvm_signal_info *b)
@@ -234,6 +239,36 @@ static bool frames_equal(const struct ipkvm_frame *a, const struct ipkvm_frame *
 	return !ipkvm_frame_differs(a, b);
 }
 
+/* Earliest time the next frame may go to the encoders. A quarter of an interval of slack:
+ * a 60 fps source against max_fps 60 arrives at 16.7 ms +- jitter, and a strict limit would
+ * throw away every frame that came a little early (about a third of them). */
+static int64_t next_submit_us(const struct capture_state *cs, int max_fps)
+{
+	int64_t interval = 1000000 / max_fps;
+	return cs->last_submit_us ? cs->last_submit_us + interval - interval / 4 : 0;
+}
+
+/* Hands f (reference taken over) to the encoders as image number seq. */
+static void submit(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm_frame *f,
+		   uint64_t seq, int64_t at_us)
+{
+	ipkvm_frame_unref(cs->last_sent);
+	cs->last_sent = ipkvm_frame_ref(f);
+	cs->last_submit_us = at_us;
+	ipkvm_frame_unref(cs->owed);
+	cs->owed = NULL;
+	pthread_mutex_lock(&v->lock);
+	if (v->mailbox) {
+		ipkvm_frame_unref(v->mailbox); /* the encoders fell behind: newest wins */
+		v->dropped++;
+	}
+	v->mailbox = f;
+	v->mailbox_seq = seq;
+	v->requested = false;
+	pthread_cond_signal(&v->work);
+	pthread_mutex_unlock(&v->lock);
+}
+
 /* Decides what happens to a fresh frame (reference taken over). Returns true when someone
  * is watching (the capture loop naps otherwise). */
 static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm_frame *f)
@@ -258,29 +293,43 @@ static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct
 		ipkvm_frame_unref(f);
 		return true;
 	}
-	/* A quarter of an interval of slack: a 60 fps source against max_fps 60 arrives at
-	 * 16.7 ms ± jitter, and a strict limit would throw away every frame that came a
-	 * little early (about a third of them). */
-	int64_t interval = 1000000 / max_fps;
-	if (cs->last_submit_us && f->ts_us - cs->last_submit_us < interval - interval / 4) {
-		cs->owed = true; /* over the rate: a later frame carries this change */
-		ipkvm_frame_unref(f);
+	if (f->ts_us < next_submit_us(cs, max_fps)) {
+		ipkvm_frame_unref(cs->owed); /* over the rate: this one carries the change later */
+		cs->owed = f;
 		return true;
 	}
-	ipkvm_frame_unref(cs->last_sent);
-	cs->last_sent = ipkvm_frame_ref(f);
-	cs->last_submit_us = f->ts_us;
-	cs->owed = false;
-	pthread_mutex_lock(&v->lock);
-	if (v->mailbox) {
-		ipkvm_frame_unref(v->mailbox); /* the encoders fell behind: newest wins */
-		v->dropped++;
-	}
-	v->mailbox = f;
-	v->requested = false;
-	pthread_cond_signal(&v->work);
-	pthread_mutex_unlock(&v->lock);
+	submit(v, cs, f, f->seq, f->ts_us);
 	return true;
+}
+
+/* Between source frames: sends a held-back frame whose time has come, and answers a request
+ * for an image from the last captured frame (a source that only sends changes may send
+ * nothing for a long time). Returns the ms until it wants to run again, or -1. */
+static int serve_idle(struct ipkvm_video *v, struct capture_state *cs)
+{
+	pthread_mutex_lock(&v->lock);
+	bool requested = v->requested && v->signal.state == IPKVM_SIGNAL_OK;
+	struct ipkvm_frame *raw =
+	    requested && v->latest_raw ? ipkvm_frame_ref(v->latest_raw) : NULL;
+	uint64_t seq = raw ? ++v->seq : 0;
+	int max_fps = v->max_fps;
+	pthread_mutex_unlock(&v->lock);
+	int64_t now = mono_us();
+	if (cs->owed) {
+		int64_t wait = next_submit_us(cs, max_fps) - now;
+		if (wait > 0) {
+			ipkvm_frame_unref(raw);
+			return (int)((wait + 999) / 1000);
+		}
+		uint64_t owed_seq = cs->owed->seq;
+		submit(v, cs, ipkvm_frame_ref(cs->owed), owed_seq, now);
+	} else if (raw) {
+		/* A new image number: a snapshot waits for one newer than the last image. */
+		submit(v, cs, raw, seq, now);
+		raw = NULL;
+	}
+	ipkvm_frame_unref(raw);
+	return -1;
 }
 
 /* Sleeps up to ms on the wake eventfd; returns early when woken. */
@@ -299,16 +348,19 @@ static void stream(struct ipkvm_video *v, struct capture_state *cs)
 {
 	const struct ipkvm_source_ops *ops = v->src->ops;
 	bool failing = false;
+	int wait_ms = -1;
 	while (!atomic_load(&v->stopping)) {
 		struct pollfd p[2] = {{.fd = ops->fd(v->src), .events = POLLIN | POLLPRI},
 				      {.fd = v->efd, .events = POLLIN}};
-		int n = poll(p, 2, 1000);
+		int n = poll(p, 2, wait_ms >= 0 && wait_ms < 1000 ? wait_ms : 1000);
 		if (n < 0 && errno != EINTR) {
 			LOG_ERROR("poll: %s", strerror(errno));
 			return;
 		}
-		if (n == 0) { /* no frame for a second: the source says why */
-			update_signal(v, cs);
+		if (n <= 0) {
+			if (wait_ms < 0) /* no frame for a second: the source says why */
+				update_signal(v, cs);
+			wait_ms = serve_idle(v, cs);
 			continue;
 		}
 		if (p[1].revents & POLLIN)
@@ -325,12 +377,18 @@ static void stream(struct ipkvm_video *v, struct capture_state *cs)
 			LOG_WARN("%s: device error, reopening", ops->name);
 			return;
 		}
-		if (!(p[0].revents & POLLIN))
+		if (!(p[0].revents & POLLIN)) {
+			wait_ms = serve_idle(v, cs);
 			continue;
+		}
 		struct ipkvm_frame *f = NULL;
 		int r = ops->next(v->src, &f);
-		if (r == -EAGAIN)
+		if (r == -EAGAIN) { /* nothing new; a source that sends only changes may have
+				     * changed its signal instead (the target went off) */
+			update_signal(v, cs);
+			wait_ms = serve_idle(v, cs);
 			continue;
+		}
 		if (r < 0) {
 			if (!failing)
 				LOG_WARN("%s: %s, reopening", ops->name, strerror(-r));
@@ -341,6 +399,7 @@ static void stream(struct ipkvm_video *v, struct capture_state *cs)
 		update_signal(v, cs);
 		if (!handle_frame(v, cs, f))
 			nap(v, IDLE_NAP_MS);
+		wait_ms = serve_idle(v, cs);
 	}
 }
 
@@ -370,6 +429,7 @@ static void *capture_main(void *arg)
 		ops->close(v->src);
 	}
 	ipkvm_frame_unref(cs.last_sent);
+	ipkvm_frame_unref(cs.owed);
 	ipkvm_jpeg_destroy(cs.jpeg);
 	return NULL;
 }
@@ -392,12 +452,16 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 	}
 	v->cfg = *cfg;
 	ipkvm_strlcpy(v->source_name, cfg->source ? cfg->source : "", sizeof(v->source_name));
-	if (strcmp(v->source_name, "pattern") == 0) {
+	if (strcmp(v->source_name, "virtual") == 0 && cfg->vtarget) {
+		v->src = ipkvm_source_virtual_create(cfg->vtarget);
+		if (!v->src)
+			snprintf(err, errlen, "out of memory");
+	} else if (strcmp(v->source_name, "pattern") == 0) {
 		v->src = ipkvm_source_pattern_create(&cfg->pattern, err, errlen);
 	} else if (strcmp(v->source_name, "v4l2") == 0) {
 		v->src = ipkvm_source_v4l2_create(&cfg->v4l2, err, errlen);
 	} else {
-		snprintf(err, errlen, "unknown video source '%s' (pattern or v4l2)",
+		snprintf(err, errlen, "unknown video source '%s' (pattern, v4l2 or virtual)",
 			 v->source_name);
 	}
 	if (!v->src) {

@@ -29,8 +29,11 @@
 #include "video/source_pattern.h"
 #include "video/source_v4l2.h"
 
+struct ipkvm_vtarget;
+
 struct ipkvm_video_config {
-	const char *source; /* "pattern" or "v4l2" */
+	const char *source; /* "pattern", "v4l2" or "virtual" (needs vtarget) */
+	struct ipkvm_vtarget *vtarget;
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
 	int quality;	   /* 1..100 */

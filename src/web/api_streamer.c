@@ -319,8 +319,9 @@ void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 	struct ipkvm_video_image img = {0};
 	bool have = ipkvm_video_latest(req->srv->video, &img);
 	/* Without watchers the last image may be old: wait for one of the picture as it is
-	 * now, unless there is no picture to wait for (a placeholder is current). */
-	if (have && (st.watchers > 0 || img.placeholder)) {
+	 * now, unless there is no picture to wait for (a placeholder is current: the signal
+	 * is still gone). */
+	if (have && (st.watchers > 0 || (img.placeholder && st.signal.state != IPKVM_SIGNAL_OK))) {
 		reply_jpeg(req, &img);
 		ipkvm_video_image_release(&img);
 		return;

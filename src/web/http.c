@@ -92,6 +92,12 @@ static const struct route routes[] = {
      ipkvm_api_hid_type},
     {"/api/hid/type/cancel", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_hid_type_cancel},
+    {"/api/atx", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_atx},
+    {"/api/atx/power", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_atx_power},
+    {"/api/atx/click", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_atx_click},
+    {"/api/target", false, IPKVM_GET, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false, ipkvm_api_target},
 };
 
 /* Public static files: the login page and what it loads. */

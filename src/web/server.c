@@ -15,6 +15,7 @@
 #include "web/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -27,11 +28,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atx/atx.h"
 #include "auth/audit.h"
 #include "build_config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "hid/hid.h"
+#include "target/virtual.h"
 #include "video/video.h"
 #include "web/cert.h"
 #include "web/web.h"
@@ -113,6 +116,14 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
+	int fd = lws_get_socket_fd(wsi);
+	if (fd != srv->sigfd) {
+		for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++) {
+			if (srv->vtarget_fds[i] == fd)
+				ipkvm_vtarget_hid_readable(srv->vtarget, srv->vtarget_host[i]);
+		}
+		return 0;
+	}
 	struct signalfd_siginfo si;
 	while (read(srv->sigfd, &si, sizeof(si)) == sizeof(si))
 		on_signal(srv, (int)si.ssi_signo);
@@ -313,6 +324,23 @@ static int create_loop(struct ipkvm_server *srv)
 		LOG_ERROR("cannot watch signals");
 		return -EIO;
 	}
+	/* The virtual target's ends of its USB interfaces: reports are read as they arrive.
+	 * The loop watches copies, so closing its own never touches the target's. */
+	if (srv->vtarget) {
+		int host[IPKVM_VTARGET_HID_FDS];
+		ipkvm_vtarget_hid_fds(srv->vtarget, host);
+		for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++) {
+			srv->vtarget_host[i] = host[i];
+			srv->vtarget_fds[i] = fcntl(host[i], F_DUPFD_CLOEXEC, 0);
+			lws_sock_file_fd_type vfd = {.filefd = srv->vtarget_fds[i]};
+			if (srv->vtarget_fds[i] < 0 ||
+			    !lws_adopt_descriptor_vhost(srv->vhost, LWS_ADOPT_RAW_FILE_DESC, vfd,
+							"ipkvm-raw", NULL)) {
+				LOG_ERROR("cannot watch the virtual target's USB interfaces");
+				return -EIO;
+			}
+		}
+	}
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
 	return 0;
 }
@@ -321,6 +349,129 @@ static int create_loop(struct ipkvm_server *srv)
 static bool loopback_address(const char *a)
 {
 	return a && (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0);
+}
+
+static bool is_virtual(const char *setting)
+{
+	return setting && strcmp(setting, "virtual") == 0;
+}
+
+static void vtarget_tick(lws_sorted_usec_list_t *sul)
+{
+	struct ipkvm_server *srv =
+	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, vtarget_timer));
+	ipkvm_vtarget_tick(srv->vtarget);
+}
+
+static void vtarget_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_server *srv = ctx;
+	if (!srv->ctx) /* still starting: nothing runs on its own before power-on */
+		return;
+	if (delay_ms < 0)
+		lws_sul_cancel(&srv->vtarget_timer);
+	else
+		lws_sul_schedule(srv->ctx, 0, &srv->vtarget_timer, vtarget_tick,
+				 delay_ms * LWS_US_PER_MS);
+}
+
+static void vtarget_leds(void *ctx)
+{
+	struct ipkvm_server *srv = ctx;
+	if (srv->atx)
+		ipkvm_atx_leds_changed(srv->atx);
+}
+
+/* Makes the built-in virtual target when any part of the config drives it. */
+static int make_target(struct ipkvm_server *srv)
+{
+	const struct ipkvm_config *cfg = srv->cfg;
+	if (!is_virtual(cfg->video_source) && !is_virtual(cfg->hid_output) &&
+	    !is_virtual(cfg->atx_driver))
+		return 0;
+	/* [target] media: comma-separated paths. */
+	char *list = cfg->target_media ? strdup(cfg->target_media) : NULL;
+	const char *media[16];
+	size_t n = 0;
+	char *save = NULL;
+	for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		char *end = tok + strlen(tok);
+		while (end > tok && end[-1] == ' ')
+			*--end = '\0';
+		if (!*tok)
+			continue;
+		if (tok[0] != '/' || n == IPKVM_ARRAY_SIZE(media)) {
+			LOG_ERROR("[target] media: '%s': %s", tok,
+				  tok[0] != '/' ? "not an absolute path" : "at most 16 images");
+			free(list);
+			return -EINVAL;
+		}
+		media[n++] = tok;
+	}
+	struct ipkvm_vtarget_config vc = {.width = cfg->target_width,
+					  .height = cfg->target_height,
+					  .fps = cfg->target_fps,
+					  .layout = cfg->target_layout,
+					  .autoboot_ms = cfg->target_autoboot * 1000,
+					  .media = media,
+					  .n_media = n,
+					  .ctx = srv,
+					  .leds = vtarget_leds,
+					  .timer = vtarget_timer};
+	ipkvm_pixfmt_parse(cfg->target_format, &vc.format);
+	char err[256];
+	srv->vtarget = ipkvm_vtarget_create(&vc, err, sizeof(err));
+	free(list);
+	if (!srv->vtarget) {
+		LOG_ERROR("[target]: %s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void atx_tick(lws_sorted_usec_list_t *sul)
+{
+	struct ipkvm_server *srv =
+	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, atx_timer));
+	ipkvm_atx_tick(srv->atx);
+}
+
+static void atx_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_server *srv = ctx;
+	if (delay_ms < 0)
+		lws_sul_cancel(&srv->atx_timer);
+	else if (srv->ctx)
+		lws_sul_schedule(srv->ctx, 0, &srv->atx_timer, atx_tick, delay_ms * LWS_US_PER_MS);
+}
+
+static void atx_changed(void *ctx)
+{
+	struct ipkvm_server *srv = ctx;
+	if (srv->atx)
+		ipkvm_events_publish(srv->events, "atx", ipkvm_atx_state(srv->atx));
+}
+
+/* Front-panel control: the virtual target's lines (GPIO comes with the hardware work). */
+static int make_atx(struct ipkvm_server *srv)
+{
+	const struct ipkvm_config *cfg = srv->cfg;
+	bool want =
+	    is_virtual(cfg->atx_driver) || (strcmp(cfg->atx_driver, "auto") == 0 && srv->vtarget);
+	if (!want)
+		return 0;
+	struct ipkvm_atx_config ac = {.click_ms = cfg->atx_click_ms,
+				      .long_click_ms = cfg->atx_long_click_ms};
+	struct ipkvm_atx_cb cb = {.ctx = srv, .changed = atx_changed, .timer = atx_timer};
+	srv->atx = ipkvm_atx_create(&ac, ipkvm_vtarget_atx_lines(srv->vtarget), &cb);
+	if (!srv->atx) {
+		LOG_ERROR("[atx]: cannot set up power control");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Makes the video pipeline the config asks for; srv->video stays NULL for "none". */
@@ -332,6 +483,7 @@ static int make_video(struct ipkvm_server *srv)
 		return 0;
 	struct ipkvm_video_config vc = {
 	    .source = cfg->video_source,
+	    .vtarget = srv->vtarget,
 	    .quality = cfg->jpeg_quality,
 	    .max_fps = cfg->jpeg_max_fps,
 	    .workers = (unsigned)cfg->jpeg_workers,
@@ -389,6 +541,15 @@ static int make_hid(struct ipkvm_server *srv)
 				      .consumer = cfg->hid_consumer,
 				      .changed = hid_changed,
 				      .ctx = srv};
+	if (is_virtual(cfg->hid_output)) {
+		/* The gadget protocol over the virtual target's socketpairs. */
+		hc.keyboard = IPKVM_VTARGET_HID_KEYBOARD;
+		hc.mouse_abs = IPKVM_VTARGET_HID_MOUSE_ABS;
+		hc.mouse_rel = IPKVM_VTARGET_HID_MOUSE_REL;
+		hc.consumer = IPKVM_VTARGET_HID_CONSUMER;
+		hc.open_fn = ipkvm_vtarget_hid_open;
+		hc.open_ctx = srv->vtarget;
+	}
 	srv->hid = ipkvm_hid_create(&hc);
 	if (!srv->hid) {
 		LOG_ERROR("[hid]: cannot create the output");
@@ -449,7 +610,10 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 			  cfg->plain_listen ? cfg->plain_listen : "");
 		goto err;
 	}
-	if (prepare_state(srv) < 0 || make_video(srv) < 0 || make_hid(srv) < 0)
+	for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++)
+		srv->vtarget_fds[i] = -1;
+	if (prepare_state(srv) < 0 || make_target(srv) < 0 || make_atx(srv) < 0 ||
+	    make_video(srv) < 0 || make_hid(srv) < 0)
 		goto err;
 	srv->worker = ipkvm_worker_create(wake_loop, srv);
 	if (!srv->worker || create_loop(srv) < 0)
@@ -492,11 +656,19 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 		ipkvm_hid_typing_stop(srv);
 		lws_sul_cancel(&srv->tick);
 		lws_sul_cancel(&srv->hid_timer);
+		lws_sul_cancel(&srv->vtarget_timer);
+		lws_sul_cancel(&srv->atx_timer);
 		lws_context_destroy(srv->ctx);
 	}
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
+	for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++) {
+		if (srv->vtarget_fds[i] >= 0)
+			close(srv->vtarget_fds[i]);
+	}
 	ipkvm_hid_destroy(srv->hid);
+	ipkvm_atx_destroy(srv->atx);
+	ipkvm_vtarget_destroy(srv->vtarget);
 	ipkvm_events_destroy(srv->events);
 	ipkvm_sessions_destroy(srv->sessions);
 	ipkvm_throttle_destroy(srv->throttle);

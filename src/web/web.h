@@ -57,6 +57,8 @@ struct ipkvm_stream_client;
 struct ipkvm_video;
 struct ipkvm_hid;
 struct ipkvm_type_job;
+struct ipkvm_atx;
+struct ipkvm_vtarget;
 
 struct ipkvm_http_req {
 	struct ipkvm_server *srv;
@@ -148,6 +150,11 @@ struct ipkvm_server {
 	struct ipkvm_hid *hid;	   /* NULL without a HID output */
 	lws_sorted_usec_list_t hid_timer;
 	struct ipkvm_type_job *typing; /* the paste under way, or NULL */
+	struct ipkvm_vtarget *vtarget; /* the built-in virtual target, or NULL */
+	lws_sorted_usec_list_t vtarget_timer;
+	int vtarget_host[4], vtarget_fds[4]; /* its USB interface ends, and the loop's copies */
+	struct ipkvm_atx *atx;		     /* front-panel control, or NULL */
+	lws_sorted_usec_list_t atx_timer;
 	struct ipkvm_stream_client *streams;
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
@@ -241,6 +248,12 @@ int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json
 /* A `key` message from a WebSocket client. 0 or -errno with err for the error event. */
 int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
 		 size_t errlen);
+
+/* api_atx.c */
+void ipkvm_api_atx(struct ipkvm_http_req *req);
+void ipkvm_api_atx_power(struct ipkvm_http_req *req);
+void ipkvm_api_atx_click(struct ipkvm_http_req *req);
+void ipkvm_api_target(struct ipkvm_http_req *req);
 
 /* ws.c */
 int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,

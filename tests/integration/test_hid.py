@@ -137,7 +137,7 @@ def test_viewer_cannot_type(t):
 
 
 def test_no_hid_output_answers_503(t):
-    d = t.daemon()
+    d = t.daemon("[hid]\noutput = none\n")
     s = d.admin()
     expect_error(s.get("/api/hid"), 503, "no_hid")
     expect_error(s.post("/api/hid/key", {"code": "KeyA", "state": "tap"}), 503, "no_hid")

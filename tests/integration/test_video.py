@@ -211,7 +211,7 @@ def test_video_endpoints_need_auth_and_roles(t):
 
 
 def test_no_source_answers_503(t):
-    d = t.daemon()
+    d = t.daemon("[video]\nsource = none\n")
     s = d.admin()
     expect_error(s.get("/api/streamer/snapshot"), 503, "no_video")
     expect_error(s.get("/api/streamer/stream"), 503, "no_video")
