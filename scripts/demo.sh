@@ -7,9 +7,15 @@ build=${1:-build}
 state="$PWD/$build/demo-state"
 port=$(sed -n 's/^port *= *\([0-9]*\).*/\1/p' data/demo.ini | head -n1)
 port=${port:-8443}
-mkdir -p "$state"
+mkdir -p "$state/media"
 
-"$build/ipkvmd" --config data/demo.ini --state-dir "$state" --web-root "$PWD/web" &
+# The virtual target gets a small ISO image attached, so its boot menu has a medium to boot.
+iso="$state/media/ipkvm-demo-live.iso"
+[ -f "$iso" ] || python3 scripts/mkiso.py "IPKVM DEMO LIVE" "$iso" || exit 1
+config="$state/demo.ini"
+{ cat data/demo.ini; printf '\n[target]\nmedia = %s\n' "$iso"; } >"$config"
+
+"$build/ipkvmd" --config "$config" --state-dir "$state" --web-root "$PWD/web" &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null' INT TERM
 # Wait until it serves (it makes the admin and the certificate on its first start).
@@ -27,6 +33,7 @@ else
 	echo "  user: admin    password: the one you set"
 	echo "  (forgot it? $build/ipkvmd --state-dir $state user passwd admin)"
 fi
+echo "  the built-in virtual computer starts powered off: press Power > On in the console"
 echo "  stop with Ctrl+C"
 echo
 wait "$pid"
