@@ -274,6 +274,56 @@ static void test_max_fps_skip_still_delivers_the_change(void **state)
 	finish(v);
 }
 
+/* A source that sends only changes (the virtual target): a change held back by max_fps is
+ * sent by the capture loop's own timer, with no later frame to carry it. */
+static void test_held_back_change_sent_without_another_frame(void **state)
+{
+	struct ipkvm_video *v = make(5, 1); /* one image per 200 ms at most */
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	push(1);
+	wait_published(1);
+	push(2); /* too soon, and the source sends nothing after it */
+	usleep(20000);
+	assert_int_equal(published(), 1);
+	wait_published(2);
+	assert_int_equal(published(), 2);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
+	assert_int_equal(raw->data[0], 2);
+	assert_int_equal(img.seq, raw->seq); /* the image is of the held-back frame */
+	ipkvm_frame_unref(raw);
+	ipkvm_video_image_release(&img);
+	finish(v);
+}
+
+/* ... and a snapshot request with nobody watching is answered from the last frame, under a
+ * new image number (snapshots wait for an image newer than the last one). */
+static void test_request_answered_from_last_frame(void **state)
+{
+	struct ipkvm_video *v = make(240, 1);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	push(9);
+	usleep(30000);
+	assert_int_equal(published(), 0);
+	ipkvm_video_request_image(v);
+	wait_published(1);
+	assert_int_equal(published(), 1);
+	struct ipkvm_video_image first;
+	assert_true(ipkvm_video_latest(v, &first));
+	ipkvm_video_request_image(v); /* again: a newer image of the same picture */
+	wait_published(2);
+	assert_int_equal(published(), 2);
+	struct ipkvm_video_image second;
+	assert_true(ipkvm_video_latest(v, &second));
+	assert_true(second.seq > first.seq);
+	assert_int_equal(second.width, 64);
+	ipkvm_video_image_release(&first);
+	ipkvm_video_image_release(&second);
+	finish(v);
+}
+
 static void test_images_never_go_backwards(void **state)
 {
 	struct ipkvm_video *v = make(240, 4); /* four workers race */
@@ -370,6 +420,8 @@ int main(void)
 	    cmocka_unit_test(test_only_changed_frames_are_encoded),
 	    cmocka_unit_test(test_nothing_encoded_without_watchers),
 	    cmocka_unit_test(test_max_fps_skip_still_delivers_the_change),
+	    cmocka_unit_test(test_held_back_change_sent_without_another_frame),
+	    cmocka_unit_test(test_request_answered_from_last_frame),
 	    cmocka_unit_test(test_images_never_go_backwards),
 	    cmocka_unit_test(test_placeholder_then_recovery),
 	    cmocka_unit_test(test_reopen_after_device_loss),
