@@ -15,5 +15,8 @@ echo
 echo "== bench/screen_bench (the virtual target's screen: full 1080p render)"
 "$dir/bench/screen_bench"
 echo
+echo "== bench/target_bench.py (key -> virtual target -> picture, end to end)"
+python3 bench/target_bench.py "$dir/ipkvmd"
+echo
 echo "== bench/hid_bench.py (keyboard input latency, paste accuracy)"
 python3 bench/hid_bench.py "$dir/ipkvmd"
