@@ -5,10 +5,15 @@
 #   scripts/deps.sh --test   also the test dependencies
 set -euo pipefail
 
-pkgs=(gcc make meson ninja-build pkg-config
-      libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev libturbojpeg0-dev)
+pkgs=(gcc make meson ninja-build pkg-config python3
+      libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev libturbojpeg0-dev
+      libgpiod-dev libcurl4-openssl-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(libcmocka-dev python3 clang-format)
+	# The browser tests (tests/e2e): node and npm for playwright-core, Debian's chromium.
+	pkgs+=(nodejs chromium)
+	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).
+	command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
 
 missing=()

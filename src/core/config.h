@@ -61,7 +61,13 @@ struct ipkvm_config {
 	int hid_jiggler;       /* seconds of idleness before a tiny mouse move; 0 = off */
 	int hid_release_after; /* seconds of input silence with keys held before all are released */
 	/* [atx] */
-	char *atx_driver;      /* "auto" (default), "none" or "virtual" */
+	char *atx_driver; /* "auto" (default), "none", "virtual" or "gpio" */
+	char *atx_chip;	  /* gpio chip, default gpiochip0 */
+	char *atx_power_button, *atx_reset_button, *atx_power_led, *atx_hdd_led; /* lines */
+	int atx_buttons_active_low, atx_power_led_active_low, atx_hdd_led_active_low;
+	char *atx_wol_mac;     /* Wake-on-LAN target, NULL = off */
+	char *atx_wol_address; /* where the magic packet goes, default 255.255.255.255 */
+	int atx_wol_port;      /* default 9 */
 	int atx_click_ms;      /* button press, ms; default 200 */
 	int atx_long_click_ms; /* forced power-off hold, ms; default 5500 */
 	/* [target] the built-in virtual target */

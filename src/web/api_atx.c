@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "atx/atx.h"
+#include "atx/wol.h"
 #include "auth/audit.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -92,6 +93,28 @@ void ipkvm_api_atx_click(struct ipkvm_http_req *req)
 	int r = ipkvm_atx_click(req->srv->atx, button);
 	act_reply(req, "atx_click", button, r, r == 0);
 	json_decref(body);
+}
+
+void ipkvm_api_wol(struct ipkvm_http_req *req)
+{
+	const struct ipkvm_config *cfg = req->srv->cfg;
+	uint8_t mac[6];
+	if (!cfg->atx_wol_mac || ipkvm_wol_parse_mac(cfg->atx_wol_mac, mac) < 0) {
+		ipkvm_http_reply_error(req, 503, "no_wol", NULL,
+				       "Wake-on-LAN is not configured ([atx] wol_mac)");
+		return;
+	}
+	char err[160];
+	int r = ipkvm_wol_send(mac, cfg->atx_wol_address, cfg->atx_wol_port, err, sizeof(err));
+	ipkvm_audit(req->srv->state_dir, "wol", req->auth.user, req->addr, r == 0,
+		    json_pack("{s:s}", "mac", cfg->atx_wol_mac));
+	if (r < 0) {
+		ipkvm_http_reply_error(req, 500, "internal", NULL, "Wake-on-LAN: %s", err);
+		return;
+	}
+	ipkvm_http_reply_ok(req, 200,
+			    json_pack("{s:s, s:s, s:i}", "mac", cfg->atx_wol_mac, "address",
+				      cfg->atx_wol_address, "port", cfg->atx_wol_port));
 }
 
 void ipkvm_api_target(struct ipkvm_http_req *req)

@@ -97,6 +97,7 @@ static const struct route routes[] = {
      ipkvm_api_atx_power},
     {"/api/atx/click", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_atx_click},
+    {"/api/wol", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false, ipkvm_api_wol},
     {"/api/target", false, IPKVM_GET, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false, ipkvm_api_target},
 };
 

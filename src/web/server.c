@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include "atx/atx.h"
+#include "atx/gpio.h"
+#include "atx/wol.h"
 #include "auth/audit.h"
 #include "build_config.h"
 #include "core/log.h"
@@ -118,9 +120,14 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return 0;
 	int fd = lws_get_socket_fd(wsi);
 	if (fd != srv->sigfd) {
-		for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++) {
-			if (srv->vtarget_fds[i] == fd)
-				ipkvm_vtarget_hid_readable(srv->vtarget, srv->vtarget_host[i]);
+		for (size_t i = 0; i < srv->n_watched; i++) {
+			const struct ipkvm_watched_fd *w = &srv->watched[i];
+			if (w->fd != fd)
+				continue;
+			if (!w->gpio)
+				ipkvm_vtarget_hid_readable(srv->vtarget, w->orig);
+			else if (ipkvm_gpio_readable(srv->gpio, w->orig))
+				ipkvm_atx_leds_changed(srv->atx);
 		}
 		return 0;
 	}
@@ -324,21 +331,29 @@ static int create_loop(struct ipkvm_server *srv)
 		LOG_ERROR("cannot watch signals");
 		return -EIO;
 	}
-	/* The virtual target's ends of its USB interfaces: reports are read as they arrive.
-	 * The loop watches copies, so closing its own never touches the target's. */
+	/* Device fds: the virtual target's ends of its USB interfaces (reports are read as
+	 * they arrive) and the GPIO LED lines' events. */
+	int fds[IPKVM_ARRAY_SIZE(srv->watched)];
+	size_t n = 0;
 	if (srv->vtarget) {
-		int host[IPKVM_VTARGET_HID_FDS];
-		ipkvm_vtarget_hid_fds(srv->vtarget, host);
-		for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++) {
-			srv->vtarget_host[i] = host[i];
-			srv->vtarget_fds[i] = fcntl(host[i], F_DUPFD_CLOEXEC, 0);
-			lws_sock_file_fd_type vfd = {.filefd = srv->vtarget_fds[i]};
-			if (srv->vtarget_fds[i] < 0 ||
-			    !lws_adopt_descriptor_vhost(srv->vhost, LWS_ADOPT_RAW_FILE_DESC, vfd,
-							"ipkvm-raw", NULL)) {
-				LOG_ERROR("cannot watch the virtual target's USB interfaces");
-				return -EIO;
-			}
+		ipkvm_vtarget_hid_fds(srv->vtarget, fds);
+		for (; n < IPKVM_VTARGET_HID_FDS; n++)
+			srv->watched[n] = (struct ipkvm_watched_fd){.orig = fds[n], .gpio = false};
+	}
+	if (srv->gpio) {
+		size_t k = ipkvm_gpio_fds(srv->gpio, fds, IPKVM_ARRAY_SIZE(fds) - n);
+		for (size_t i = 0; i < k; i++)
+			srv->watched[n++] = (struct ipkvm_watched_fd){.orig = fds[i], .gpio = true};
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ipkvm_watched_fd *w = &srv->watched[i];
+		w->fd = fcntl(w->orig, F_DUPFD_CLOEXEC, 0);
+		srv->n_watched = i + 1;
+		lws_sock_file_fd_type wfd = {.filefd = w->fd};
+		if (w->fd < 0 || !lws_adopt_descriptor_vhost(srv->vhost, LWS_ADOPT_RAW_FILE_DESC,
+							     wfd, "ipkvm-raw", NULL)) {
+			LOG_ERROR("cannot watch the %s", w->gpio ? "GPIO lines" : "virtual target");
+			return -EIO;
 		}
 	}
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
@@ -448,25 +463,69 @@ static void atx_timer(void *ctx, int64_t delay_ms)
 		lws_sul_schedule(srv->ctx, 0, &srv->atx_timer, atx_tick, delay_ms * LWS_US_PER_MS);
 }
 
+/* An HDD LED flickers hundreds of times a second under load: `atx` events go out at most
+ * every ATX_EVENT_MS, the last change always included. */
+#define ATX_EVENT_MS 100
+
+static void atx_publish(lws_sorted_usec_list_t *sul)
+{
+	struct ipkvm_server *srv =
+	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, atx_event_timer));
+	srv->atx_event_ms = ipkvm_mono_ms();
+	ipkvm_events_publish(srv->events, "atx", ipkvm_atx_state(srv->atx));
+}
+
 static void atx_changed(void *ctx)
 {
 	struct ipkvm_server *srv = ctx;
-	if (srv->atx)
-		ipkvm_events_publish(srv->events, "atx", ipkvm_atx_state(srv->atx));
+	if (!srv->atx || !srv->ctx)
+		return;
+	int64_t wait = srv->atx_event_ms + ATX_EVENT_MS - ipkvm_mono_ms();
+	if (wait <= 0) {
+		lws_sul_cancel(&srv->atx_event_timer);
+		atx_publish(&srv->atx_event_timer);
+	} else if (!lws_dll2_is_detached(&srv->atx_event_timer.list)) {
+		return; /* a publish is already on its way */
+	} else {
+		lws_sul_schedule(srv->ctx, 0, &srv->atx_event_timer, atx_publish,
+				 wait * LWS_US_PER_MS);
+	}
 }
 
-/* Front-panel control: the virtual target's lines (GPIO comes with the hardware work). */
+/* Front-panel control: GPIO lines, or the virtual target's. */
 static int make_atx(struct ipkvm_server *srv)
 {
 	const struct ipkvm_config *cfg = srv->cfg;
-	bool want =
-	    is_virtual(cfg->atx_driver) || (strcmp(cfg->atx_driver, "auto") == 0 && srv->vtarget);
+	bool gpio = strcmp(cfg->atx_driver, "gpio") == 0;
+	bool want = gpio || is_virtual(cfg->atx_driver) ||
+		    (strcmp(cfg->atx_driver, "auto") == 0 && srv->vtarget);
 	if (!want)
 		return 0;
+	const struct ipkvm_atx_lines *lines;
+	if (gpio) {
+		struct ipkvm_gpio_config gc = {.chip = cfg->atx_chip};
+		const char *specs[IPKVM_ATX_LINE_COUNT] = {cfg->atx_power_button,
+							   cfg->atx_reset_button,
+							   cfg->atx_power_led, cfg->atx_hdd_led};
+		const bool low[IPKVM_ATX_LINE_COUNT] = {
+		    cfg->atx_buttons_active_low, cfg->atx_buttons_active_low,
+		    cfg->atx_power_led_active_low, cfg->atx_hdd_led_active_low};
+		for (int i = 0; i < IPKVM_ATX_LINE_COUNT; i++)
+			gc.lines[i] = (struct ipkvm_gpio_line_config){specs[i], low[i]};
+		char err[256];
+		srv->gpio = ipkvm_gpio_create(&gc, err, sizeof(err));
+		if (!srv->gpio) {
+			LOG_ERROR("[atx] gpio: %s", err);
+			return -EINVAL;
+		}
+		lines = ipkvm_gpio_lines(srv->gpio);
+	} else {
+		lines = ipkvm_vtarget_atx_lines(srv->vtarget);
+	}
 	struct ipkvm_atx_config ac = {.click_ms = cfg->atx_click_ms,
 				      .long_click_ms = cfg->atx_long_click_ms};
 	struct ipkvm_atx_cb cb = {.ctx = srv, .changed = atx_changed, .timer = atx_timer};
-	srv->atx = ipkvm_atx_create(&ac, ipkvm_vtarget_atx_lines(srv->vtarget), &cb);
+	srv->atx = ipkvm_atx_create(&ac, lines, &cb);
 	if (!srv->atx) {
 		LOG_ERROR("[atx]: cannot set up power control");
 		return -EINVAL;
@@ -610,8 +669,12 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 			  cfg->plain_listen ? cfg->plain_listen : "");
 		goto err;
 	}
-	for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++)
-		srv->vtarget_fds[i] = -1;
+	uint8_t mac[6];
+	if (cfg->atx_wol_mac && ipkvm_wol_parse_mac(cfg->atx_wol_mac, mac) < 0) {
+		LOG_ERROR("[atx] wol_mac = %s: not a MAC address (aa:bb:cc:dd:ee:ff)",
+			  cfg->atx_wol_mac);
+		goto err;
+	}
 	if (prepare_state(srv) < 0 || make_target(srv) < 0 || make_atx(srv) < 0 ||
 	    make_video(srv) < 0 || make_hid(srv) < 0)
 		goto err;
@@ -658,16 +721,18 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 		lws_sul_cancel(&srv->hid_timer);
 		lws_sul_cancel(&srv->vtarget_timer);
 		lws_sul_cancel(&srv->atx_timer);
+		lws_sul_cancel(&srv->atx_event_timer);
 		lws_context_destroy(srv->ctx);
 	}
 	if (srv->sigfd >= 0)
 		close(srv->sigfd);
-	for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++) {
-		if (srv->vtarget_fds[i] >= 0)
-			close(srv->vtarget_fds[i]);
+	for (size_t i = 0; i < srv->n_watched; i++) {
+		if (srv->watched[i].fd >= 0)
+			close(srv->watched[i].fd);
 	}
 	ipkvm_hid_destroy(srv->hid);
 	ipkvm_atx_destroy(srv->atx);
+	ipkvm_gpio_destroy(srv->gpio);
 	ipkvm_vtarget_destroy(srv->vtarget);
 	ipkvm_events_destroy(srv->events);
 	ipkvm_sessions_destroy(srv->sessions);

@@ -58,6 +58,7 @@ struct ipkvm_video;
 struct ipkvm_hid;
 struct ipkvm_type_job;
 struct ipkvm_atx;
+struct ipkvm_gpio;
 struct ipkvm_vtarget;
 
 struct ipkvm_http_req {
@@ -152,9 +153,17 @@ struct ipkvm_server {
 	struct ipkvm_type_job *typing; /* the paste under way, or NULL */
 	struct ipkvm_vtarget *vtarget; /* the built-in virtual target, or NULL */
 	lws_sorted_usec_list_t vtarget_timer;
-	int vtarget_host[4], vtarget_fds[4]; /* its USB interface ends, and the loop's copies */
-	struct ipkvm_atx *atx;		     /* front-panel control, or NULL */
-	lws_sorted_usec_list_t atx_timer;
+	/* Device fds the loop watches (the virtual target's USB interface ends, GPIO LED
+	 * events): copies, so closing the loop's never touches the module's. */
+	struct ipkvm_watched_fd {
+		int fd, orig;
+		bool gpio; /* else the virtual target's */
+	} watched[8];
+	size_t n_watched;
+	struct ipkvm_atx *atx;	 /* front-panel control, or NULL */
+	struct ipkvm_gpio *gpio; /* its GPIO lines ([atx] driver = gpio), or NULL */
+	lws_sorted_usec_list_t atx_timer, atx_event_timer;
+	int64_t atx_event_ms; /* when the last `atx` event went out */
 	struct ipkvm_stream_client *streams;
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
@@ -253,6 +262,7 @@ int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t
 void ipkvm_api_atx(struct ipkvm_http_req *req);
 void ipkvm_api_atx_power(struct ipkvm_http_req *req);
 void ipkvm_api_atx_click(struct ipkvm_http_req *req);
+void ipkvm_api_wol(struct ipkvm_http_req *req);
 void ipkvm_api_target(struct ipkvm_http_req *req);
 
 /* ws.c */
