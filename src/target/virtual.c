@@ -47,10 +47,18 @@ struct ipkvm_vtarget {
 	int host_fd[IPKVM_VTARGET_HID_FDS]; /* the target's ends */
 	int dev_fd[IPKVM_VTARGET_HID_FDS];  /* the daemon's ends (dup'ed to the opener) */
 	int efd;			    /* wakes the capture thread */
-	struct ipkvm_screen_media *media;
-	size_t n_media;
-	int booted;	     /* -2 not booted, -1 internal disk, else the media index */
-	uint64_t gen_sent;   /* screen generation last announced on efd */
+	/* Media slots: the configured images first, then the drives (LUN n is slot
+	 * n_config + n). The screen's boot menu gets the used slots in this order. */
+	struct slot {
+		bool used;
+		int lun; /* -1 for a configured image */
+		bool cdrom, rw;
+		struct ipkvm_screen_media m;
+	} slot[IPKVM_SCREEN_MEDIA_MAX];
+	size_t n_config;
+	int menu_slot[IPKVM_SCREEN_MEDIA_MAX]; /* boot menu entry -> slot */
+	char booted[256];		       /* "" not booted, "disk", or the medium's name */
+	uint64_t gen_sent;		       /* screen generation last announced on efd */
 	int64_t last_render; /* monotonic µs of the last frame finished (capture thread) */
 	int mode_w, mode_h;  /* mode the host's pointer maps to */
 	/* Hooks owed to the caller, run after the lock is released (they may call back in). */
@@ -75,7 +83,9 @@ static void apply_actions(struct ipkvm_vtarget *vt, int64_t now)
 			return;
 		switch (a) {
 		case IPKVM_SCREEN_ACT_BOOTED:
-			vt->booted = index;
+			ipkvm_strlcpy(vt->booted,
+				      index < 0 ? "disk" : vt->slot[vt->menu_slot[index]].m.name,
+				      sizeof(vt->booted));
 			ipkvm_power_booted(&vt->power, now);
 			break;
 		case IPKVM_SCREEN_ACT_POWEROFF:
@@ -201,10 +211,10 @@ static void on_power(void *ctx, enum ipkvm_power_event ev, int value, int64_t at
 	switch (ev) {
 	case IPKVM_POWER_EV_STATE:
 		if (value == IPKVM_POWER_BOOTING) {
-			vt->booted = -2;
+			vt->booted[0] = '\0';
 			ipkvm_screen_power(vt->screen, true, at_ms);
 		} else if (value == IPKVM_POWER_OFF) {
-			vt->booted = -2;
+			vt->booted[0] = '\0';
 			ipkvm_screen_power(vt->screen, false, at_ms);
 		}
 		LOG_INFO("power %s", ipkvm_power_state_name((enum ipkvm_power_state)value));
@@ -250,33 +260,36 @@ static int line_get(void *ctx, enum ipkvm_atx_line line)
 
 /* --- life cycle ------------------------------------------------------------------------- */
 
-static int attach_media(struct ipkvm_vtarget *vt, const char *const *paths, size_t n)
+/* Reads what the boot menu shows of an image: its file name and volume label. */
+static void read_medium(struct ipkvm_screen_media *m, const char *path)
 {
-	if (!n)
-		return 0;
-	vt->media = calloc(n, sizeof(*vt->media));
-	if (!vt->media)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct ipkvm_screen_media *m = &vt->media[i];
-		const char *path = paths[i];
-		const char *slash = strrchr(path, '/');
-		ipkvm_strlcpy(m->name, slash ? slash + 1 : path, sizeof(m->name));
-		int r = ipkvm_iso9660_read_label(path, m->label, sizeof(m->label), m->error,
-						 sizeof(m->error));
-		if (r < 0) {
-			m->label[0] = '\0';
-			if (!m->error[0])
-				ipkvm_strlcpy(m->error, strerror(-r), sizeof(m->error));
-			LOG_WARN("medium %s: %s", path, m->error);
-		} else {
-			m->error[0] = '\0';
-			LOG_INFO("medium %s: label \"%s\"", path, m->label);
-		}
+	const char *slash = strrchr(path, '/');
+	ipkvm_strlcpy(m->name, slash ? slash + 1 : path, sizeof(m->name));
+	int r =
+	    ipkvm_iso9660_read_label(path, m->label, sizeof(m->label), m->error, sizeof(m->error));
+	if (r < 0) {
+		m->label[0] = '\0';
+		if (!m->error[0])
+			ipkvm_strlcpy(m->error, strerror(-r), sizeof(m->error));
+		LOG_WARN("medium %s: %s", path, m->error);
+	} else {
+		m->error[0] = '\0';
+		LOG_INFO("medium %s: label \"%s\"", path, m->label);
 	}
-	vt->n_media = n;
-	ipkvm_screen_set_media(vt->screen, vt->media, vt->n_media);
-	return 0;
+}
+
+/* Hands the used slots to the screen's boot menu (lock held). */
+static void sync_media(struct ipkvm_vtarget *vt)
+{
+	struct ipkvm_screen_media list[IPKVM_SCREEN_MEDIA_MAX];
+	size_t n = 0;
+	for (int i = 0; i < IPKVM_SCREEN_MEDIA_MAX; i++) {
+		if (!vt->slot[i].used)
+			continue;
+		vt->menu_slot[n] = i;
+		list[n++] = vt->slot[i].m;
+	}
+	ipkvm_screen_set_media(vt->screen, list, n);
 }
 
 struct ipkvm_vtarget *ipkvm_vtarget_create(const struct ipkvm_vtarget_config *cfg, char *err,
@@ -300,7 +313,6 @@ struct ipkvm_vtarget *ipkvm_vtarget_create(const struct ipkvm_vtarget_config *cf
 	}
 	vt->cfg = *cfg;
 	vt->cfg.media = NULL; /* not kept: read once below */
-	vt->booted = -2;
 	vt->owe_timer = -2;
 	vt->efd = -1;
 	for (int i = 0; i < IPKVM_VTARGET_HID_FDS; i++)
@@ -348,14 +360,21 @@ struct ipkvm_vtarget *ipkvm_vtarget_create(const struct ipkvm_vtarget_config *cf
 		vt->host_fd[i] = sv[0];
 		vt->dev_fd[i] = sv[1];
 	}
-	if (attach_media(vt, cfg->media, cfg->n_media) < 0) {
-		snprintf(err, errlen, "out of memory");
+	if (cfg->n_media + IPKVM_VTARGET_DRIVES > IPKVM_SCREEN_MEDIA_MAX) {
+		snprintf(err, errlen, "at most %d configured images",
+			 IPKVM_SCREEN_MEDIA_MAX - IPKVM_VTARGET_DRIVES);
 		goto fail;
 	}
+	for (size_t i = 0; i < cfg->n_media; i++) {
+		vt->slot[i] = (struct slot){.used = true, .lun = -1, .cdrom = true};
+		read_medium(&vt->slot[i].m, cfg->media[i]);
+	}
+	vt->n_config = cfg->n_media;
+	sync_media(vt);
 	vt->lines = (struct ipkvm_atx_lines){
 	    .name = "virtual", .set = line_set, .get = line_get, .ctx = vt};
 	LOG_INFO("virtual target: %dx%d@%d, layout %s, %zu medium(s), powered off", cfg->width,
-		 cfg->height, cfg->fps, vt->layout, vt->n_media);
+		 cfg->height, cfg->fps, vt->layout, vt->n_config);
 	return vt;
 sys_fail:
 	snprintf(err, errlen, "%s", strerror(errno));
@@ -378,7 +397,6 @@ void ipkvm_vtarget_destroy(struct ipkvm_vtarget *vt)
 		close(vt->efd);
 	ipkvm_hidhost_destroy(vt->host);
 	ipkvm_screen_destroy(vt->screen);
-	free(vt->media);
 	pthread_mutex_destroy(&vt->lock);
 	free(vt);
 }
@@ -419,6 +437,36 @@ void ipkvm_vtarget_hid_readable(struct ipkvm_vtarget *vt, int fd)
 			LOG_WARN("%s: a report the host cannot parse (%zd bytes)", hid_paths[i], r);
 	}
 	end(vt);
+}
+
+int ipkvm_vtarget_attach(void *ctx, unsigned lun, const char *path, bool cdrom, bool rw)
+{
+	struct ipkvm_vtarget *vt = ctx;
+	if (lun >= IPKVM_VTARGET_DRIVES || (cdrom && rw))
+		return -EINVAL;
+	struct slot *sl = &vt->slot[vt->n_config + lun];
+	begin(vt);
+	int r = -EBUSY;
+	if (!sl->used) {
+		*sl = (struct slot){.used = true, .lun = (int)lun, .cdrom = cdrom, .rw = rw};
+		read_medium(&sl->m, path);
+		sync_media(vt);
+		r = 0;
+	}
+	end(vt);
+	return r;
+}
+
+int ipkvm_vtarget_eject(void *ctx, unsigned lun)
+{
+	struct ipkvm_vtarget *vt = ctx;
+	if (lun >= IPKVM_VTARGET_DRIVES)
+		return -EINVAL;
+	begin(vt);
+	vt->slot[vt->n_config + lun].used = false;
+	sync_media(vt);
+	end(vt);
+	return 0;
 }
 
 const struct ipkvm_atx_lines *ipkvm_vtarget_atx_lines(struct ipkvm_vtarget *vt)
@@ -530,16 +578,19 @@ json_t *ipkvm_vtarget_state(struct ipkvm_vtarget *vt)
 		json_array_append_new(rows, json_string(line));
 	}
 	json_t *media = json_array();
-	for (size_t i = 0; i < vt->n_media; i++) {
-		const struct ipkvm_screen_media *m = &vt->media[i];
+	for (int i = 0; i < IPKVM_SCREEN_MEDIA_MAX; i++) {
+		const struct slot *sl = &vt->slot[i];
+		if (!sl->used)
+			continue;
+		const struct ipkvm_screen_media *m = &sl->m;
 		json_array_append_new(
-		    media, json_pack("{s:s, s:o, s:o}", "name", m->name, "label",
+		    media, json_pack("{s:s, s:o, s:o, s:o, s:b}", "name", m->name, "label",
 				     m->error[0] ? json_null() : json_string(m->label), "error",
-				     m->error[0] ? json_string(m->error) : json_null()));
+				     m->error[0] ? json_string(m->error) : json_null(), "lun",
+				     sl->lun < 0 ? json_null() : json_integer(sl->lun), "cdrom",
+				     sl->cdrom));
 	}
-	json_t *booted = vt->booted == -2   ? json_null()
-			 : vt->booted == -1 ? json_string("disk")
-					    : json_string(vt->media[vt->booted].name);
+	json_t *booted = vt->booted[0] ? json_string(vt->booted) : json_null();
 	json_t *st = json_pack(
 	    "{s:s, s:s, s:{s:i, s:i, s:i}, s:{s:i, s:i, s:i, s:i}, s:o, s:{s:i, s:i},"
 	    " s:{s:i, s:i, s:i}, s:{s:b, s:b, s:b}, s:s, s:o, s:o, s:{s:b, s:b}}",

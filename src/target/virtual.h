@@ -67,6 +67,14 @@ void ipkvm_vtarget_hid_fds(const struct ipkvm_vtarget *vt, int fds[IPKVM_VTARGET
 /* Reads and applies every report waiting on fd. */
 void ipkvm_vtarget_hid_readable(struct ipkvm_vtarget *vt, int fd);
 
+/* Drives: the target's USB mass-storage LUNs 0..IPKVM_VTARGET_DRIVES-1, which the boot menu
+ * lists after the configured images (ctx = vt: the drive module's ops signature). attach:
+ * 0, -EINVAL (bad LUN, or a read-write CD), -EBUSY (the LUN holds an image: eject first).
+ * An image whose label cannot be read is attached all the same and shown with the reason. */
+#define IPKVM_VTARGET_DRIVES 4
+int ipkvm_vtarget_attach(void *vt, unsigned lun, const char *path, bool cdrom, bool rw);
+int ipkvm_vtarget_eject(void *vt, unsigned lun);
+
 /* ATX: the board's lines (buttons in, LEDs out). Valid as long as vt. */
 const struct ipkvm_atx_lines *ipkvm_vtarget_atx_lines(struct ipkvm_vtarget *vt);
 

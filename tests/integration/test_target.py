@@ -277,9 +277,10 @@ def boot_menu(t, tmp):
     d = t.daemon(NO_AUTOBOOT + "media = %s, %s\n" % (iso, junk))
     s = d.admin()
     st = target(s)
-    eq(st["media"], [{"name": "debian-12.iso", "label": "DEBIAN 12 AMD64", "error": None},
-                     {"name": "junk.img", "label": None,
-                      "error": st["media"][1]["error"]}], "attached media")
+    eq(st["media"], [{"name": "debian-12.iso", "label": "DEBIAN 12 AMD64", "error": None,
+                      "lun": None, "cdrom": True},
+                     {"name": "junk.img", "label": None, "error": st["media"][1]["error"],
+                      "lun": None, "cdrom": True}], "attached media")
     check(st["media"][1]["error"], "the unreadable image says why")
     with s.ws() as ws:
         power_on(s)

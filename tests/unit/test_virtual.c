@@ -322,6 +322,42 @@ static void test_media_and_boot_from_medium(void **state)
 	json_decref(st);
 }
 
+/* Drives attached at run time (the MSD module's LUNs) join the boot menu after the
+ * configured images; eject takes them out. */
+static void test_drive_attach_and_eject(void **state)
+{
+	struct world *w = *state;
+	char iso[128];
+	snprintf(iso, sizeof(iso), "%s/live.iso", w->dir);
+	assert_int_equal(ipkvm_vtarget_attach(w->vt, 9, iso, true, false), -EINVAL);
+	assert_int_equal(ipkvm_vtarget_attach(w->vt, 1, iso, true, true), -EINVAL);
+	assert_int_equal(ipkvm_vtarget_attach(w->vt, 1, iso, true, false), 0);
+	assert_int_equal(ipkvm_vtarget_attach(w->vt, 1, iso, true, false), -EBUSY);
+	json_t *st = state_of(w);
+	json_t *m = json_object_get(st, "media");
+	assert_int_equal(json_array_size(m), 3);
+	json_t *d = json_array_get(m, 2);
+	assert_string_equal(str(d, "name"), "live.iso");
+	assert_string_equal(str(d, "label"), "TEST LIVE");
+	assert_int_equal(json_integer_value(json_object_get(d, "lun")), 1);
+	assert_true(json_is_null(json_object_get(json_array_get(m, 0), "lun")));
+	json_decref(st);
+	/* Boot it: the third entry of the menu. */
+	press_power(w, 100);
+	tap(w, 0x4F);
+	tap(w, 0x51);
+	tap(w, 0x51);
+	tap(w, 0x51);
+	tap(w, 0x28);
+	st = state_of(w);
+	assert_string_equal(str(st, "booted"), "live.iso");
+	json_decref(st);
+	assert_int_equal(ipkvm_vtarget_eject(w->vt, 1), 0);
+	st = state_of(w);
+	assert_int_equal(json_array_size(json_object_get(st, "media")), 2);
+	json_decref(st);
+}
+
 static void test_poweroff_command_and_bad_reports(void **state)
 {
 	struct world *w = *state;
@@ -364,6 +400,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_typing_and_led_report_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pointer_follows_mode_and_reports, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_media_and_boot_from_medium, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drive_attach_and_eject, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_poweroff_command_and_bad_reports, setup, teardown),
 	    cmocka_unit_test(test_bad_config),
 	};
