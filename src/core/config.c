@@ -156,6 +156,8 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"how long a button press lasts, ms"),
     KEY("atx", "long_click_ms", IPKVM_CFG_INT, atx_long_click_ms, 5001, 60000, "5500",
 	"how long the power button is held to force the machine off, ms (boards need > 5 s)"),
+    KEY("msd", "dir", IPKVM_CFG_PATH, msd_dir, 0, 0, NULL,
+	"directory of the image store; empty = images/ in the state directory"),
     CHOICE("target", "layout", target_layout, "us|jp", "us",
 	   "keyboard layout of the virtual target (what its OS makes of the keys)"),
     KEY("target", "width", IPKVM_CFG_INT, target_width, 640, 4096, "1920",

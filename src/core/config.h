@@ -70,6 +70,8 @@ struct ipkvm_config {
 	int atx_wol_port;      /* default 9 */
 	int atx_click_ms;      /* button press, ms; default 200 */
 	int atx_long_click_ms; /* forced power-off hold, ms; default 5500 */
+	/* [msd] */
+	char *msd_dir; /* image store; NULL = <state_dir>/images */
 	/* [target] the built-in virtual target */
 	char *target_layout;			     /* "us" (default) or "jp" */
 	int target_width, target_height, target_fps; /* OS mode, default 1920x1080@60 */

@@ -52,6 +52,8 @@ static void api_ws_plain(struct ipkvm_http_req *req)
 			       "this is a WebSocket endpoint: connect with an Upgrade request");
 }
 
+#define IMAGE_PATH "/api/msd/images/"
+
 static const struct route routes[] = {
     {"/api/auth/login", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, true,
      ipkvm_api_login},
@@ -97,9 +99,31 @@ static const struct route routes[] = {
      ipkvm_api_atx_power},
     {"/api/atx/click", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_atx_click},
+    {"/api/msd", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_msd},
+    {IMAGE_PATH, true, IPKVM_PUT | IPKVM_DELETE, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR,
+     false, ipkvm_api_msd_image},
     {"/api/wol", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false, ipkvm_api_wol},
     {"/api/target", false, IPKVM_GET, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false, ipkvm_api_target},
 };
+
+/* Routes whose PUT body is streamed to a handler instead of buffered (image uploads); the
+ * route's roles and Origin rules apply as to any write. */
+static const struct {
+	const char *path;
+	const struct ipkvm_upload_ops *ops;
+} uploads[] = {
+    {IMAGE_PATH, &ipkvm_msd_upload_ops},
+};
+
+static const struct ipkvm_upload_ops *find_upload(const struct route *route,
+						  enum ipkvm_method method)
+{
+	for (size_t i = 0; method == IPKVM_PUT && i < IPKVM_ARRAY_SIZE(uploads); i++) {
+		if (strcmp(route->path, uploads[i].path) == 0)
+			return uploads[i].ops;
+	}
+	return NULL;
+}
 
 /* Public static files: the login page and what it loads. */
 static const char *const public_files[] = {"/login", "/assets/login.js", "/assets/style.css",
@@ -150,6 +174,8 @@ static void req_reset(struct ipkvm_http_req *req)
 {
 	if (req->job)
 		req->job_detach(req);
+	if (req->upload)
+		req->upload_ops->abort(req); /* the client went away mid-body */
 	ipkvm_stream_detach(req);
 	free(req->body);
 	free(req->resp);
@@ -289,8 +315,17 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Paths are plain ASCII, except the name at the end of an image path (any UTF-8 but '/'
+ * and control characters; the store checks the name itself). */
 static bool path_chars_ok(const char *p)
 {
+	if (strncmp(p, IMAGE_PATH, strlen(IMAGE_PATH)) == 0) {
+		for (const char *q = p + strlen(IMAGE_PATH); *q; q++) {
+			if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '/')
+				return false;
+		}
+		return true;
+	}
 	for (; *p; p++) {
 		char c = *p;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -465,6 +500,17 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 				       "the request's Origin is not this host");
 		return 0;
 	}
+	const struct ipkvm_upload_ops *upload = find_upload(route, req->method);
+	if (upload) {
+		if (!req->content_length) {
+			ipkvm_http_reply_error(req, 411, "length_required", NULL,
+					       "send the image with its Content-Length");
+			return 0;
+		}
+		req->upload_ops = upload;
+		upload->begin(req); /* replies at once when it refuses */
+		return 0;
+	}
 	if (req->content_length > 0) {
 		if (req->content_length > (size_t)srv->cfg->max_body)
 			ipkvm_http_reply_error(
@@ -491,6 +537,8 @@ static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
 {
 	if (req->body_refused)
 		return 0;
+	if (req->upload)
+		return req->upload_ops->chunk(req, in, len);
 	if (!req->body || req->body_len + len > req->content_length)
 		return -1; /* more than Content-Length said: drop the connection */
 	memcpy(req->body + req->body_len, in, len);
@@ -504,6 +552,10 @@ static int http_body_done(struct ipkvm_http_req *req)
 	if (req->body_refused) {
 		req->ready = true;
 		lws_callback_on_writable(req->wsi);
+		return 0;
+	}
+	if (req->upload) {
+		req->upload_ops->end(req);
 		return 0;
 	}
 	const struct route *route = find_route(req->path);
@@ -572,7 +624,7 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (pss && !pss->is_ws && pss->req.stream)
 			return ipkvm_stream_writeable(&pss->req);
 		if (pss && !pss->is_ws && pss->req.ready)
-			return write_response(&pss->req, false);
+			return write_response(&pss->req, pss->req.close_after);
 		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -615,6 +667,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (srv && srv->worker)
 			ipkvm_worker_drain(srv->worker);
+		if (srv && srv->io_worker)
+			ipkvm_worker_drain(srv->io_worker);
 		if (srv)
 			ipkvm_stream_wake(srv);
 		return 0;

@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "hid/hid.h"
+#include "msd/store.h"
 #include "target/virtual.h"
 #include "video/video.h"
 #include "web/cert.h"
@@ -533,6 +534,20 @@ static int make_atx(struct ipkvm_server *srv)
 	return 0;
 }
 
+/* The image store of virtual media: [msd] dir, or images/ in the state directory. */
+static int make_store(struct ipkvm_server *srv)
+{
+	char dir[PATH_MAX], err[256];
+	if (srv->cfg->msd_dir)
+		ipkvm_strlcpy(dir, srv->cfg->msd_dir, sizeof(dir));
+	else if (ipkvm_path_join(dir, sizeof(dir), srv->state_dir, "images") < 0)
+		return -ENAMETOOLONG;
+	int r = ipkvm_store_open(dir, &srv->store, err, sizeof(err));
+	if (r < 0)
+		LOG_ERROR("[msd] %s: %s", dir, err);
+	return r;
+}
+
 /* Makes the video pipeline the config asks for; srv->video stays NULL for "none". */
 static int make_video(struct ipkvm_server *srv)
 {
@@ -679,7 +694,8 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	    make_video(srv) < 0 || make_hid(srv) < 0)
 		goto err;
 	srv->worker = ipkvm_worker_create(wake_loop, srv);
-	if (!srv->worker || create_loop(srv) < 0)
+	srv->io_worker = ipkvm_worker_create(wake_loop, srv);
+	if (!srv->worker || !srv->io_worker || make_store(srv) < 0 || create_loop(srv) < 0)
 		goto err;
 	if (srv->hid)
 		lws_sul_schedule(srv->ctx, 0, &srv->hid_timer, hid_tick, 10 * LWS_US_PER_MS);
@@ -715,6 +731,8 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 	srv->video = NULL;
 	ipkvm_worker_destroy(srv->worker);
 	srv->worker = NULL;
+	ipkvm_worker_destroy(srv->io_worker); /* an upload being committed finishes first */
+	srv->io_worker = NULL;
 	if (srv->ctx) {
 		ipkvm_hid_typing_stop(srv);
 		lws_sul_cancel(&srv->tick);
@@ -731,6 +749,7 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 			close(srv->watched[i].fd);
 	}
 	ipkvm_hid_destroy(srv->hid);
+	ipkvm_store_destroy(srv->store);
 	ipkvm_atx_destroy(srv->atx);
 	ipkvm_gpio_destroy(srv->gpio);
 	ipkvm_vtarget_destroy(srv->vtarget);

@@ -59,6 +59,7 @@ struct ipkvm_hid;
 struct ipkvm_type_job;
 struct ipkvm_atx;
 struct ipkvm_gpio;
+struct ipkvm_store;
 struct ipkvm_vtarget;
 
 struct ipkvm_http_req {
@@ -72,6 +73,7 @@ struct ipkvm_http_req {
 	char *body;
 	size_t body_len, content_length;
 	bool body_refused; /* answered early (413/415); the rest of the body is discarded */
+	bool close_after;  /* end the connection after the response */
 	/* response, written on the next WRITEABLE */
 	int status;
 	const char *content_type;
@@ -83,9 +85,11 @@ struct ipkvm_http_req {
 	void *job; /* worker job in flight (login, PNG snapshot); job_detach runs on close */
 	void (*job_detach)(struct ipkvm_http_req *req);
 	struct ipkvm_stream_client *stream; /* an MJPEG stream this request became */
-	int64_t snapshot_since;		    /* waiting for a snapshot newer than this seq + 1 */
-	int64_t snapshot_deadline_ms;	    /* 0 = not waiting */
-	bool snapshot_png;		    /* waiting for a raw frame, for ?raw=1 */
+	void *upload; /* a streamed request body's handler state (image upload) */
+	const struct ipkvm_upload_ops *upload_ops;
+	int64_t snapshot_since;	      /* waiting for a snapshot newer than this seq + 1 */
+	int64_t snapshot_deadline_ms; /* 0 = not waiting */
+	bool snapshot_png;	      /* waiting for a raw frame, for ?raw=1 */
 	struct ipkvm_http_req *next_waiting;
 };
 
@@ -137,6 +141,8 @@ struct ipkvm_server {
 	int64_t started;
 	lws_sorted_usec_list_t tick;
 	struct ipkvm_worker *worker;
+	struct ipkvm_worker *io_worker; /* disk writes of uploads (may take long) */
+	struct ipkvm_store *store;	/* virtual media images, or NULL */
 	struct ipkvm_events *events;
 	struct ipkvm_sessions *sessions;
 	struct ipkvm_throttle *throttle;
@@ -167,6 +173,18 @@ struct ipkvm_server {
 	struct ipkvm_stream_client *streams;
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
+};
+
+/* A request body streamed to its handler (PUT of an image) instead of buffered. */
+struct ipkvm_upload_ops {
+	/* Headers in and authorized: set req->upload, or reply (the body is then refused). */
+	void (*begin)(struct ipkvm_http_req *req);
+	/* A piece of the body. 0, or -1 to drop the connection. */
+	int (*chunk)(struct ipkvm_http_req *req, const void *data, size_t len);
+	/* The whole body is in: finish and reply (now or later); req->upload is cleared. */
+	void (*end)(struct ipkvm_http_req *req);
+	/* The connection ended before end(): discard; req->upload is cleared. */
+	void (*abort)(struct ipkvm_http_req *req);
 };
 
 /* http.c */
@@ -264,6 +282,14 @@ void ipkvm_api_atx_power(struct ipkvm_http_req *req);
 void ipkvm_api_atx_click(struct ipkvm_http_req *req);
 void ipkvm_api_wol(struct ipkvm_http_req *req);
 void ipkvm_api_target(struct ipkvm_http_req *req);
+
+/* api_msd.c */
+extern const struct ipkvm_upload_ops ipkvm_msd_upload_ops;
+void ipkvm_api_msd(struct ipkvm_http_req *req);
+void ipkvm_api_msd_image(struct ipkvm_http_req *req);
+/* {"images":[...],"space":{"free","total"}}: GET /api/msd and the `msd` event. */
+json_t *ipkvm_msd_state(struct ipkvm_server *srv);
+void ipkvm_msd_publish(struct ipkvm_server *srv);
 
 /* ws.c */
 int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,
