@@ -13,35 +13,39 @@
 #include "build_config.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "usb/gadgetcmd.h"
 #include "web/server.h"
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: ipkvmd [OPTIONS]                 run the daemon\n"
-		"       ipkvmd [OPTIONS] user COMMAND    manage users and API tokens\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config PATH      config file (default " IPKVM_DEFAULT_CONFIG ";\n"
-		"                         a missing default file means built-in defaults)\n"
-		"  -s, --state-dir DIR    users, tokens, TLS files, audit log "
-		"(default " IPKVM_DEFAULT_STATE_DIR ")\n"
-		"  -l, --listen ADDR      address to listen on (default: every address)\n"
-		"  -p, --port N           HTTPS port (default 8443)\n"
-		"      --http-port N      plain-HTTP port that redirects to HTTPS (0 = off)\n"
-		"      --web-root DIR     directory of the browser UI\n"
-		"      --log-level LEVEL  error, warn, info or debug\n"
-		"  -h, --help             show this help\n"
-		"  -V, --version          show the version\n"
-		"\n"
-		"User commands (they edit the files in the state directory; a running daemon\n"
-		"notices at once):\n"
-		"  user add NAME [--role admin|operator|viewer] [--generate]\n"
-		"  user passwd NAME [--generate]    user del NAME     user role NAME ROLE\n"
-		"  user list                        user totp NAME [--disable]\n"
-		"  user token NAME [--label TEXT] [--expires DAYS]\n"
-		"  user tokens                      user revoke TOKEN-ID\n"
-		"Passwords are prompted for on a terminal, else read as one line from stdin.\n");
+	fprintf(
+	    out,
+	    "Usage: ipkvmd [OPTIONS]                 run the daemon\n"
+	    "       ipkvmd [OPTIONS] user COMMAND    manage users and API tokens\n"
+	    "\n"
+	    "Options:\n"
+	    "  -c, --config PATH      config file (default " IPKVM_DEFAULT_CONFIG ";\n"
+	    "                         a missing default file means built-in defaults)\n"
+	    "  -s, --state-dir DIR    users, tokens, TLS files, audit log "
+	    "(default " IPKVM_DEFAULT_STATE_DIR ")\n"
+	    "  -l, --listen ADDR      address to listen on (default: every address)\n"
+	    "  -p, --port N           HTTPS port (default 8443)\n"
+	    "      --http-port N      plain-HTTP port that redirects to HTTPS (0 = off)\n"
+	    "      --web-root DIR     directory of the browser UI\n"
+	    "      --log-level LEVEL  error, warn, info or debug\n"
+	    "  -h, --help             show this help\n"
+	    "  -V, --version          show the version\n"
+	    "\n"
+	    "User commands (they edit the files in the state directory; a running daemon\n"
+	    "notices at once):\n"
+	    "  user add NAME [--role admin|operator|viewer] [--generate]\n"
+	    "  user passwd NAME [--generate]    user del NAME     user role NAME ROLE\n"
+	    "  user list                        user totp NAME [--disable]\n"
+	    "  user token NAME [--label TEXT] [--expires DAYS]\n"
+	    "  user tokens                      user revoke TOKEN-ID\n"
+	    "       ipkvmd [OPTIONS] gadget up|down|status\n"
+	    "                         create and bind, remove, or show the USB gadget of [usb]\n"
+	    "Passwords are prompted for on a terminal, else read as one line from stdin.\n");
 }
 
 int main(int argc, char **argv)
@@ -131,12 +135,14 @@ int main(int argc, char **argv)
 	ipkvm_log_set_level(cfg.log_level);
 
 	if (optind < argc) {
-		if (strcmp(argv[optind], "user") != 0) {
+		if (strcmp(argv[optind], "user") == 0) {
+			status = ipkvm_usercmd_main(cfg.state_dir, argc - optind, argv + optind);
+		} else if (strcmp(argv[optind], "gadget") == 0) {
+			status = ipkvm_gadgetcmd_main(&cfg, argc - optind, argv + optind);
+		} else {
 			fprintf(stderr, "ipkvmd: unknown command '%s'\n", argv[optind]);
 			usage(stderr);
-			goto out;
 		}
-		status = ipkvm_usercmd_main(cfg.state_dir, argc - optind, argv + optind);
 		goto out;
 	}
 

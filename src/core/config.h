@@ -71,7 +71,14 @@ struct ipkvm_config {
 	int atx_click_ms;      /* button press, ms; default 200 */
 	int atx_long_click_ms; /* forced power-off hold, ms; default 5500 */
 	/* [msd] */
-	char *msd_dir; /* image store; NULL = <state_dir>/images */
+	char *msd_dir;		  /* image store; NULL = <state_dir>/images */
+	char *msd_drives;	  /* "auto" (default), "none", "gadget" or "virtual" */
+	int msd_max_download_gib; /* default 64 */
+	/* [usb] the configfs USB gadget */
+	int usb_setup; /* 1 = gadget up at start */
+	char *usb_configfs, *usb_udc_dir, *usb_name, *usb_udc;
+	char *usb_manufacturer, *usb_product, *usb_serial;
+	int usb_luns, usb_remote_wakeup, usb_max_power;
 	/* [target] the built-in virtual target */
 	char *target_layout;			     /* "us" (default) or "jp" */
 	int target_width, target_height, target_fps; /* OS mode, default 1920x1080@60 */

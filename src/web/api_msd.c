@@ -21,6 +21,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/worker.h"
+#include "msd/drive.h"
+#include "msd/fetch.h"
 #include "msd/store.h"
 #include "web/web.h"
 
@@ -52,7 +54,41 @@ json_t *ipkvm_msd_state(struct ipkvm_server *srv)
 		json_object_set_new(img, "attached",
 				    json_boolean(name && ipkvm_store_held(srv->store, name)));
 	}
+	json_t *drives = srv->drives ? ipkvm_drives_state(srv->drives) : NULL;
+	json_object_set_new(st, "drives", drives ? drives : json_array());
+	json_t *fetches = json_array();
+	struct ipkvm_fetch_status fs[8];
+	size_t n = srv->fetcher ? ipkvm_fetch_list(srv->fetcher, fs, IPKVM_ARRAY_SIZE(fs)) : 0;
+	for (i = 0; i < n; i++)
+		json_array_append_new(fetches, ipkvm_fetch_status_json(&fs[i]));
+	json_object_set_new(st, "fetches", fetches);
 	return st;
+}
+
+void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
+{
+	struct ipkvm_fetch_status fs[8];
+	size_t n;
+	bool any = false;
+	while (srv->fetcher && (n = ipkvm_fetch_poll(srv->fetcher, fs, IPKVM_ARRAY_SIZE(fs))) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (fs[i].state != IPKVM_FETCH_RUNNING) {
+				LOG_INFO("download of %s %s%s%s", fs[i].name,
+					 ipkvm_fetch_state_name(fs[i].state),
+					 fs[i].message[0] ? ": " : "", fs[i].message);
+				ipkvm_audit(srv->state_dir, "msd_fetch_end", NULL, NULL,
+					    fs[i].state == IPKVM_FETCH_DONE,
+					    json_pack("{s:s, s:s, s:s}", "image", fs[i].name,
+						      "state", ipkvm_fetch_state_name(fs[i].state),
+						      "error", fs[i].message));
+			}
+			ipkvm_events_publish(srv->events, "msd_fetch",
+					     ipkvm_fetch_status_json(&fs[i]));
+		}
+		any = true;
+	}
+	if (any)
+		ipkvm_msd_publish(srv);
 }
 
 void ipkvm_msd_publish(struct ipkvm_server *srv)
@@ -126,6 +162,157 @@ void ipkvm_api_msd_image(struct ipkvm_http_req *req)
 	}
 	ipkvm_msd_publish(req->srv);
 	ipkvm_http_reply_ok(req, 200, ipkvm_msd_state(req->srv));
+}
+
+/* ---- downloads ---- */
+
+void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
+{
+	static const struct ipkvm_json_field fields[] = {
+	    {"url", IPKVM_JSON_STRING, true},
+	    {"name", IPKVM_JSON_STRING, true},
+	    {"sha256", IPKVM_JSON_STRING, false},
+	    {"replace", IPKVM_JSON_BOOL, false},
+	};
+	if (!need_store(req))
+		return;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return;
+	struct ipkvm_fetch_request fr = {.url = ipkvm_json_str(body, "url"),
+					 .name = ipkvm_json_str(body, "name"),
+					 .sha256 = ipkvm_json_str(body, "sha256"),
+					 .replace = json_is_true(json_object_get(body, "replace"))};
+	uint64_t id = 0;
+	char err[256] = "";
+	int r = ipkvm_fetch_start(req->srv->fetcher, &fr, &id, err, sizeof(err));
+	ipkvm_audit(req->srv->state_dir, "msd_fetch", req->auth.user, req->addr, r == 0,
+		    json_pack("{s:s, s:s}", "image", fr.name, "error", err));
+	if (r == -EAGAIN)
+		ipkvm_http_reply_error(req, 429, "too_many", NULL, "%s", err);
+	else if (r < 0)
+		store_error(req, r, fr.name, err);
+	else
+		ipkvm_http_reply_ok(req, 202,
+				    json_pack("{s:I, s:s}", "id", (json_int_t)id, "name", fr.name));
+	json_decref(body);
+	if (r == 0)
+		ipkvm_msd_publish(req->srv);
+}
+
+/* POST /api/msd/fetch/{id}/cancel */
+void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
+{
+	if (!need_store(req))
+		return;
+	const char *p = req->path + strlen("/api/msd/fetch/");
+	char *end;
+	unsigned long long id = strtoull(p, &end, 10);
+	if (end == p || strcmp(end, "/cancel") != 0) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such API path: %s",
+				       req->path);
+		return;
+	}
+	if (ipkvm_fetch_cancel(req->srv->fetcher, id) < 0) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu is running",
+				       id);
+		return;
+	}
+	ipkvm_http_reply_ok(req, 200, NULL);
+}
+
+/* ---- drives ---- */
+
+static int drive_attach(struct ipkvm_http_req *req, unsigned n)
+{
+	static const struct ipkvm_json_field fields[] = {
+	    {"image", IPKVM_JSON_STRING, true},
+	    {"cdrom", IPKVM_JSON_BOOL, false},
+	    {"rw", IPKVM_JSON_BOOL, false},
+	};
+	struct ipkvm_server *srv = req->srv;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return -EINVAL;
+	const char *name = ipkvm_json_str(body, "image");
+	json_t *cd = json_object_get(body, "cdrom");
+	bool cdrom = cd ? json_is_true(cd) : true, rw = json_is_true(json_object_get(body, "rw"));
+	char path[PATH_MAX], err[256] = "";
+	int r = ipkvm_store_path(srv->store, name, path, sizeof(path));
+	if (r == 0 && srv->drive_image[n][0])
+		r = -EBUSY, snprintf(err, sizeof(err), "drive %u holds %s: eject it first", n,
+				     srv->drive_image[n]);
+	else if (r == 0 && (r = ipkvm_store_hold(srv->store, name)) == -EBUSY)
+		snprintf(err, sizeof(err), "%s is still being written", name);
+	if (r == 0) {
+		r = ipkvm_drives_attach(srv->drives, n, path, cdrom, rw, err, sizeof(err));
+		if (r < 0)
+			ipkvm_store_release(srv->store, name);
+		else
+			ipkvm_strlcpy(srv->drive_image[n], name, sizeof(srv->drive_image[n]));
+	}
+	ipkvm_audit(
+	    srv->state_dir, "msd_attach", req->auth.user, req->addr, r == 0,
+	    json_pack("{s:i, s:s, s:b, s:b}", "drive", n, "image", name, "cdrom", cdrom, "rw", rw));
+	if (r == -EROFS)
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "a CD-ROM is read-only: rw needs cdrom false");
+	else if (r < 0)
+		store_error(req, r, name, err);
+	json_decref(body);
+	return r;
+}
+
+static int drive_eject(struct ipkvm_http_req *req, unsigned n)
+{
+	struct ipkvm_server *srv = req->srv;
+	char err[256] = "";
+	int r = ipkvm_drives_eject(srv->drives, n, err, sizeof(err));
+	ipkvm_audit(srv->state_dir, "msd_eject", req->auth.user, req->addr, r == 0,
+		    json_pack("{s:i, s:s}", "drive", n, "image", srv->drive_image[n]));
+	if (r < 0) {
+		ipkvm_http_reply_error(req, r == -EBUSY ? 409 : 500,
+				       r == -EBUSY ? "conflict" : "internal", NULL, "drive %u: %s",
+				       n, err);
+		return r;
+	}
+	if (srv->drive_image[n][0]) {
+		ipkvm_store_release(srv->store, srv->drive_image[n]);
+		srv->drive_image[n][0] = '\0';
+	}
+	return 0;
+}
+
+/* POST /api/msd/drives/{n}/attach and /api/msd/drives/{n}/eject */
+void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
+{
+	struct ipkvm_server *srv = req->srv;
+	if (!need_store(req))
+		return;
+	if (!srv->drives) {
+		ipkvm_http_reply_error(req, 503, "no_drives", NULL,
+				       "no drives to attach images to ([msd] drives)");
+		return;
+	}
+	const char *p = req->path + strlen("/api/msd/drives/");
+	char *end;
+	unsigned long n = strtoul(p, &end, 10);
+	bool attach = strcmp(end, "/attach") == 0;
+	if (end == p || (!attach && strcmp(end, "/eject") != 0)) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such API path: %s",
+				       req->path);
+		return;
+	}
+	if (n >= ipkvm_drives_count(srv->drives)) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no drive %lu (there are %u)",
+				       n, ipkvm_drives_count(srv->drives));
+		return;
+	}
+	int r = attach ? drive_attach(req, (unsigned)n) : drive_eject(req, (unsigned)n);
+	if (r == 0) {
+		ipkvm_msd_publish(srv);
+		ipkvm_http_reply_ok(req, 200, ipkvm_msd_state(srv));
+	}
 }
 
 /* ---- streamed upload ---- */

@@ -100,8 +100,14 @@ static const struct route routes[] = {
     {"/api/atx/click", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_atx_click},
     {"/api/msd", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_msd},
-    {IMAGE_PATH, true, IPKVM_PUT | IPKVM_DELETE, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR,
-     false, ipkvm_api_msd_image},
+    {IMAGE_PATH, true, IPKVM_PUT | IPKVM_DELETE, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_msd_image},
+    {"/api/msd/fetch", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_msd_fetch},
+    {"/api/msd/fetch/", true, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_msd_fetch_cancel},
+    {"/api/msd/drives/", true, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
+     ipkvm_api_msd_drive},
     {"/api/wol", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false, ipkvm_api_wol},
     {"/api/target", false, IPKVM_GET, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false, ipkvm_api_target},
 };
@@ -669,6 +675,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			ipkvm_worker_drain(srv->worker);
 		if (srv && srv->io_worker)
 			ipkvm_worker_drain(srv->io_worker);
+		if (srv)
+			ipkvm_msd_fetch_poll(srv);
 		if (srv)
 			ipkvm_stream_wake(srv);
 		return 0;

@@ -36,7 +36,10 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "hid/hid.h"
+#include "msd/drive.h"
+#include "msd/fetch.h"
 #include "msd/store.h"
+#include "usb/gadgetcmd.h"
 #include "target/virtual.h"
 #include "video/video.h"
 #include "web/cert.h"
@@ -534,17 +537,66 @@ static int make_atx(struct ipkvm_server *srv)
 	return 0;
 }
 
-/* The image store of virtual media: [msd] dir, or images/ in the state directory. */
+/* Virtual media: the image store ([msd] dir, or images/ in the state directory), the
+ * downloader, and the drives images are attached to. */
 static int make_store(struct ipkvm_server *srv)
 {
+	const struct ipkvm_config *cfg = srv->cfg;
 	char dir[PATH_MAX], err[256];
-	if (srv->cfg->msd_dir)
-		ipkvm_strlcpy(dir, srv->cfg->msd_dir, sizeof(dir));
+	if (cfg->msd_dir)
+		ipkvm_strlcpy(dir, cfg->msd_dir, sizeof(dir));
 	else if (ipkvm_path_join(dir, sizeof(dir), srv->state_dir, "images") < 0)
 		return -ENAMETOOLONG;
 	int r = ipkvm_store_open(dir, &srv->store, err, sizeof(err));
-	if (r < 0)
+	if (r < 0) {
 		LOG_ERROR("[msd] %s: %s", dir, err);
+		return r;
+	}
+	struct ipkvm_fetch_config fc;
+	ipkvm_fetch_config_defaults(&fc);
+	fc.max_bytes = (int64_t)cfg->msd_max_download_gib << 30;
+	fc.user_agent = "ipkvm/" IPKVM_VERSION;
+	srv->fetcher = ipkvm_fetch_create(&fc, srv->store, wake_loop, srv);
+	if (!srv->fetcher)
+		return -ENOMEM;
+
+	const char *drives = cfg->msd_drives;
+	bool gadget = strcmp(drives, "gadget") == 0 ||
+		      (strcmp(drives, "auto") == 0 && cfg->usb_setup && cfg->usb_luns > 0);
+	bool virt = !gadget && (strcmp(drives, "virtual") == 0 ||
+				(strcmp(drives, "auto") == 0 && srv->vtarget));
+	if (gadget) {
+		struct ipkvm_gadget_config gc;
+		ipkvm_gadget_config_from(&gc, cfg);
+		if (ipkvm_gadget_msd_dir(&gc, dir, sizeof(dir)) < 0)
+			return -ENAMETOOLONG;
+		srv->drives = ipkvm_drives_create_gadget(dir, (unsigned)cfg->usb_luns);
+	} else if (virt && srv->vtarget) {
+		static const struct ipkvm_drive_ops vops = {.attach = ipkvm_vtarget_attach,
+							    .eject = ipkvm_vtarget_eject};
+		srv->drives = ipkvm_drives_create_ops(&vops, srv->vtarget, IPKVM_VTARGET_DRIVES);
+	} else if (virt) {
+		LOG_ERROR("[msd] drives = virtual needs the virtual target");
+		return -EINVAL;
+	}
+	if ((gadget || virt) && !srv->drives)
+		return -ENOMEM;
+	return 0;
+}
+
+/* [usb] setup = 1: the gadget is made (or checked) before the HID output opens its nodes. */
+static int setup_gadget(struct ipkvm_server *srv)
+{
+	if (!srv->cfg->usb_setup)
+		return 0;
+	struct ipkvm_gadget_config gc;
+	ipkvm_gadget_config_from(&gc, srv->cfg);
+	char err[512];
+	int r = ipkvm_gadget_up(&gc, err, sizeof(err));
+	if (r < 0)
+		LOG_ERROR("[usb] gadget: %s", err);
+	else
+		LOG_INFO("USB gadget %s is up", gc.name);
 	return r;
 }
 
@@ -690,8 +742,8 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 			  cfg->atx_wol_mac);
 		goto err;
 	}
-	if (prepare_state(srv) < 0 || make_target(srv) < 0 || make_atx(srv) < 0 ||
-	    make_video(srv) < 0 || make_hid(srv) < 0)
+	if (prepare_state(srv) < 0 || setup_gadget(srv) < 0 || make_target(srv) < 0 ||
+	    make_atx(srv) < 0 || make_video(srv) < 0 || make_hid(srv) < 0)
 		goto err;
 	srv->worker = ipkvm_worker_create(wake_loop, srv);
 	srv->io_worker = ipkvm_worker_create(wake_loop, srv);
@@ -733,6 +785,8 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 	srv->worker = NULL;
 	ipkvm_worker_destroy(srv->io_worker); /* an upload being committed finishes first */
 	srv->io_worker = NULL;
+	ipkvm_fetch_destroy(srv->fetcher); /* its threads wake the loop until joined */
+	srv->fetcher = NULL;
 	if (srv->ctx) {
 		ipkvm_hid_typing_stop(srv);
 		lws_sul_cancel(&srv->tick);
@@ -749,6 +803,7 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 			close(srv->watched[i].fd);
 	}
 	ipkvm_hid_destroy(srv->hid);
+	ipkvm_drives_destroy(srv->drives);
 	ipkvm_store_destroy(srv->store);
 	ipkvm_atx_destroy(srv->atx);
 	ipkvm_gpio_destroy(srv->gpio);

@@ -60,6 +60,8 @@ struct ipkvm_type_job;
 struct ipkvm_atx;
 struct ipkvm_gpio;
 struct ipkvm_store;
+struct ipkvm_fetcher;
+struct ipkvm_drives;
 struct ipkvm_vtarget;
 
 struct ipkvm_http_req {
@@ -143,6 +145,9 @@ struct ipkvm_server {
 	struct ipkvm_worker *worker;
 	struct ipkvm_worker *io_worker; /* disk writes of uploads (may take long) */
 	struct ipkvm_store *store;	/* virtual media images, or NULL */
+	struct ipkvm_fetcher *fetcher;	/* image downloads */
+	struct ipkvm_drives *drives;	/* what images are attached to, or NULL */
+	char drive_image[16][256];	/* the image each drive holds ("" = none) */
 	struct ipkvm_events *events;
 	struct ipkvm_sessions *sessions;
 	struct ipkvm_throttle *throttle;
@@ -287,6 +292,11 @@ void ipkvm_api_target(struct ipkvm_http_req *req);
 extern const struct ipkvm_upload_ops ipkvm_msd_upload_ops;
 void ipkvm_api_msd(struct ipkvm_http_req *req);
 void ipkvm_api_msd_image(struct ipkvm_http_req *req);
+void ipkvm_api_msd_fetch(struct ipkvm_http_req *req);
+void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req);
+void ipkvm_api_msd_drive(struct ipkvm_http_req *req);
+/* Collects download progress (the loop was woken) and publishes it. */
+void ipkvm_msd_fetch_poll(struct ipkvm_server *srv);
 /* {"images":[...],"space":{"free","total"}}: GET /api/msd and the `msd` event. */
 json_t *ipkvm_msd_state(struct ipkvm_server *srv);
 void ipkvm_msd_publish(struct ipkvm_server *srv);

@@ -218,3 +218,148 @@ def test_full_store_is_507_and_lists_nothing(t):
         eq(sorted(listed(s)), ["a.img"], "only the complete image is listed")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def iso_image(label):
+    pvd = bytearray(2048)
+    pvd[0:7] = b"\x01CD001\x01"
+    pvd[40:72] = label.encode().ljust(32)
+    term = bytearray(2048)
+    term[0:7] = b"\xffCD001\x01"
+    return bytes(16 * 2048) + bytes(pvd) + bytes(term)
+
+
+def put_bytes(s, name, data):
+    r = s.request("PUT", image_path(name), body=data,
+                  headers={"Content-Type": "application/octet-stream"})
+    eq(r.status, 201, "upload of %s: %r" % (name, r.body[:200]))
+
+
+def test_attach_to_the_virtual_target_and_conflicts(t):
+    d = t.daemon("[target]\nautoboot = 0\n")
+    s = d.admin()
+    put_bytes(s, "debian-12.iso", iso_image("DEBIAN 12 AMD64"))
+    put_bytes(s, "other.img", b"\0" * 65536)
+    st = expect_ok(s.get("/api/msd"))
+    eq(len(st["drives"]), 4, "the virtual target's drives")
+    eq(st["drives"][0]["image"], None, "empty at first")
+    st = expect_ok(s.post("/api/msd/drives/0/attach", {"image": "debian-12.iso"}))
+    eq((st["drives"][0]["image"], st["drives"][0]["cdrom"]), ("debian-12.iso", True),
+       "attached as a CD")
+    eq(listed(s)["debian-12.iso"]["attached"], True, "marked attached")
+    # Conflicts: delete, replace, a second image on the same drive, rw CD.
+    expect_error(s.delete(image_path("debian-12.iso")), 409, "conflict")
+    r = s.request("PUT", image_path("debian-12.iso"), body=b"x" * 100,
+                  headers={"Content-Type": "application/octet-stream"})
+    eq(r.status, 409, "an attached image cannot be replaced: %r" % r.body[:200])
+    expect_error(s.post("/api/msd/drives/0/attach", {"image": "other.img"}), 409, "conflict")
+    expect_error(s.post("/api/msd/drives/1/attach", {"image": "other.img", "rw": True}), 400,
+                 "bad_request")
+    expect_error(s.post("/api/msd/drives/9/attach", {"image": "other.img"}), 404, "not_found")
+    expect_error(s.post("/api/msd/drives/1/attach", {"image": "missing.iso"}), 404,
+                 "not_found")
+    # The target sees it: the label is in its boot menu.
+    with s.ws() as ws:
+        expect_ok(s.post("/api/atx/power", {"action": "on"}))
+        ev = ws.recv_event("atx")
+        while not ev["leds"]["power"]:
+            ev = ws.recv_event("atx")
+        deadline = time.monotonic() + 5
+        while expect_ok(s.get("/api/target"))["phase"] != "firmware":
+            check(time.monotonic() < deadline, "the target did not start")
+            time.sleep(0.05)
+        for code in ("ArrowRight",):
+            ws.send_json({"event": "key", "data": {"code": code, "state": "press"}})
+            ws.send_json({"event": "key", "data": {"code": code, "state": "release"}})
+        deadline = time.monotonic() + 5
+        while True:
+            rows = expect_ok(s.get("/api/target"))["rows"]
+            if any("DEBIAN 12 AMD64" in r and "debian-12.iso" in r for r in rows):
+                break
+            check(time.monotonic() < deadline, "no label in the boot menu: %r"
+                  % [r for r in rows if r.strip()])
+            time.sleep(0.05)
+    st = expect_ok(s.post("/api/msd/drives/0/eject"))
+    eq(st["drives"][0]["image"], None, "ejected")
+    expect_ok(s.delete(image_path("debian-12.iso")))
+    with open(os.path.join(d.state_dir, "audit.log")) as f:
+        audit = f.read()
+    check('"event":"msd_attach"' in audit and '"event":"msd_eject"' in audit, "audited")
+
+
+class _Server(threading.Thread):
+    """A tiny HTTP/1.1 file server on 127.0.0.1 for the download tests."""
+
+    def __init__(self, files):
+        import http.server
+        files_ = files
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files_.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+        super().__init__(daemon=True)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.httpd.server_address[1]
+
+    def run(self):
+        self.httpd.serve_forever()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_fetch_from_a_local_server(t):
+    data = iso_image("FETCHED") + os.urandom(2 * MiB)
+    srv = _Server({"/live.iso": data})
+    srv.start()
+    try:
+        d = t.daemon()
+        s = d.admin()
+        url = "http://127.0.0.1:%d/live.iso" % srv.port
+        with s.ws() as ws:
+            r = expect_ok(s.post("/api/msd/fetch", {"url": url, "name": "live.iso",
+                                                     "sha256": hashlib.sha256(data).hexdigest()}),
+                          202)
+            ev = ws.recv_event("msd_fetch", timeout=10)
+            while ev["state"] == "running":
+                ev = ws.recv_event("msd_fetch", timeout=10)
+            eq((ev["id"], ev["state"], ev["bytes"]), (r["id"], "done", len(data)), "done")
+        img = listed(s)["live.iso"]
+        eq((img["size"], img["complete"]), (len(data), True), "the downloaded image")
+        with open(os.path.join(d.state_dir, "images", "live.iso"), "rb") as f:
+            eq(f.read() == data, True, "the bytes")
+        # A wrong checksum: failed, nothing listed.
+        with s.ws() as ws:
+            expect_ok(s.post("/api/msd/fetch", {"url": url, "name": "bad.iso",
+                                                 "sha256": "0" * 64}), 202)
+            ev = ws.recv_event("msd_fetch", timeout=10)
+            while ev["state"] == "running":
+                ev = ws.recv_event("msd_fetch", timeout=10)
+            eq(ev["state"], "failed", "sha256 mismatch fails")
+            check("sha256" in ev["error"], "says why: %r" % ev)
+        check("bad.iso" not in listed(s), "nothing listed")
+        eq(sorted(n for n in os.listdir(os.path.join(d.state_dir, "images"))),
+           ["live.iso"], "no partial file left")
+        expect_error(s.post("/api/msd/fetch", {"url": "file:///etc/passwd", "name": "x.iso"}),
+                     400, "bad_request")
+        expect_error(s.post("/api/msd/fetch", {"url": url, "name": "live.iso"}), 409,
+                     "conflict")
+        with s.ws() as ws:
+            expect_ok(s.post("/api/msd/fetch", {"url": url + "-missing", "name": "m.iso"}), 202)
+            ev = ws.recv_event("msd_fetch", timeout=10)
+            while ev["state"] == "running":
+                ev = ws.recv_event("msd_fetch", timeout=10)
+            eq((ev["state"], ev["error"]), ("failed", "HTTP 404"), "a 404")
+    finally:
+        srv.stop()

@@ -1,0 +1,419 @@
+/*
+ * msd/drive: drives backed by the gadget's mass-storage LUNs or by callbacks (see drive.h).
+ *
+ * Why it is shaped so:
+ *   - The kernel is the truth for gadget LUNs: the host can eject a medium by itself (SCSI
+ *     START STOP UNIT), and a daemon restart finds images still attached to a reused gadget.
+ *     So state and in_use read the lun.N files each time instead of trusting memory. Memory
+ *     only keeps the path as we gave it (the kernel shows the resolved path) to report the
+ *     image under the name the store knows, while the kernel says the same file is attached.
+ *   - Attach refuses a busy drive instead of ejecting on its own: swapping media under a
+ *     running OS is an operator decision, and the kernel would refuse ro/cdrom changes anyway.
+ *   - in_use compares files by device and inode as well as by path, so a symlinked state dir
+ *     or a path spelled differently cannot get an attached image deleted.
+ *   - The write seam is the only indirection: the tests use it to see the order of writes and
+ *     to play the kernel's EBUSY for a locked medium.
+ */
+#define LOG_TAG "drive"
+#include "core/log.h"
+
+#include "msd/drive.h"
+
+#include "core/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ATTR_MAX 65536 /* configfs files claim 4096 bytes */
+
+struct drive {
+	char *path; /* as attached by us; NULL = nothing attached by us */
+	bool cdrom;
+	bool rw;
+};
+
+struct ipkvm_drives {
+	bool gadget;
+	char *ms_dir;
+	struct ipkvm_drive_ops ops;
+	void *ops_ctx;
+	ipkvm_drive_write_fn write;
+	void *write_ctx;
+	unsigned n;
+	struct drive *d;
+};
+
+/* What a LUN holds, as the kernel says. */
+struct lun_state {
+	bool attached;
+	bool cdrom;
+	bool rw;
+	char path[PATH_MAX];
+};
+
+static int default_write(void *ctx, const char *path, const char *data, size_t len)
+{
+	/* No O_CREAT: the kernel makes the attributes; a missing one means no such LUN. */
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = 0;
+	ssize_t n = write(fd, data, len);
+	if (n < 0)
+		r = -errno;
+	else if ((size_t)n != len)
+		r = -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static struct ipkvm_drives *drives_new(unsigned n)
+{
+	if (n > IPKVM_DRIVES_MAX)
+		return NULL;
+	struct ipkvm_drives *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->n = n;
+	d->d = calloc(n ? n : 1, sizeof(*d->d));
+	if (!d->d) {
+		free(d);
+		return NULL;
+	}
+	d->write = default_write;
+	return d;
+}
+
+struct ipkvm_drives *ipkvm_drives_create_gadget(const char *ms_dir, unsigned n)
+{
+	if (!ms_dir || !ms_dir[0])
+		return NULL;
+	struct ipkvm_drives *d = drives_new(n);
+	if (!d)
+		return NULL;
+	d->gadget = true;
+	d->ms_dir = strdup(ms_dir);
+	if (!d->ms_dir) {
+		ipkvm_drives_destroy(d);
+		return NULL;
+	}
+	return d;
+}
+
+struct ipkvm_drives *ipkvm_drives_create_ops(const struct ipkvm_drive_ops *ops, void *ctx,
+					     unsigned n)
+{
+	if (!ops || !ops->attach || !ops->eject)
+		return NULL;
+	struct ipkvm_drives *d = drives_new(n);
+	if (!d)
+		return NULL;
+	d->ops = *ops;
+	d->ops_ctx = ctx;
+	return d;
+}
+
+void ipkvm_drives_destroy(struct ipkvm_drives *d)
+{
+	if (!d)
+		return;
+	for (unsigned i = 0; i < d->n; i++)
+		free(d->d[i].path);
+	free(d->d);
+	free(d->ms_dir);
+	free(d);
+}
+
+void ipkvm_drives_set_write_fn(struct ipkvm_drives *d, ipkvm_drive_write_fn fn, void *ctx)
+{
+	d->write = fn ? fn : default_write;
+	d->write_ctx = fn ? ctx : NULL;
+}
+
+unsigned ipkvm_drives_count(const struct ipkvm_drives *d)
+{
+	return d->n;
+}
+
+/* ---- gadget LUN files ------------------------------------------------------------------ */
+
+static int lun_path(const struct ipkvm_drives *d, unsigned n, const char *attr, char *out,
+		    size_t len)
+{
+	int k = snprintf(out, len, "%s/lun.%u/%s", d->ms_dir, n, attr);
+	return (k < 0 || (size_t)k >= len) ? -ENAMETOOLONG : 0;
+}
+
+/* Reads one attribute without its trailing newline. */
+static int lun_read(const struct ipkvm_drives *d, unsigned n, const char *attr, char *out,
+		    size_t len)
+{
+	char p[PATH_MAX];
+	char *buf = NULL;
+	size_t got = 0;
+	int r = lun_path(d, n, attr, p, sizeof(p));
+	if (r == 0)
+		r = ipkvm_read_file(p, ATTR_MAX, &buf, &got);
+	if (r < 0)
+		return r;
+	if (got > 0 && buf[got - 1] == '\n')
+		buf[--got] = '\0';
+	r = ipkvm_strlcpy(out, buf, len);
+	free(buf);
+	return r;
+}
+
+static int lun_write(const struct ipkvm_drives *d, unsigned n, const char *attr, const char *value)
+{
+	char p[PATH_MAX], buf[PATH_MAX + 2];
+	int r = lun_path(d, n, attr, p, sizeof(p));
+	if (r < 0)
+		return r;
+	/* The kernel strips one trailing newline; "\n" alone means "no file". */
+	int k = snprintf(buf, sizeof(buf), "%s\n", value);
+	if (k < 0 || (size_t)k >= sizeof(buf))
+		return -ENAMETOOLONG;
+	return d->write(d->write_ctx, p, buf, (size_t)k);
+}
+
+static int lun_state(const struct ipkvm_drives *d, unsigned n, struct lun_state *st)
+{
+	char v[16];
+	memset(st, 0, sizeof(*st));
+	int r = lun_read(d, n, "file", st->path, sizeof(st->path));
+	if (r < 0)
+		return r;
+	st->attached = st->path[0] != '\0';
+	if (!st->attached)
+		return 0; /* an empty drive has no mode worth showing (same as the ops backend) */
+	st->cdrom = lun_read(d, n, "cdrom", v, sizeof(v)) == 0 && strcmp(v, "1") == 0;
+	st->rw = lun_read(d, n, "ro", v, sizeof(v)) == 0 && strcmp(v, "0") == 0;
+	return 0;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (strcmp(a, b) == 0)
+		return true;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* The path to show for drive n: ours while the kernel has the same file, else the kernel's. */
+static const char *shown_path(const struct ipkvm_drives *d, unsigned n, const struct lun_state *st)
+{
+	const char *mine = d->d[n].path;
+	if (!st->attached)
+		return NULL;
+	return (mine && same_file(mine, st->path)) ? mine : st->path;
+}
+
+static void forget(struct ipkvm_drives *d, unsigned n)
+{
+	free(d->d[n].path);
+	d->d[n] = (struct drive){0};
+}
+
+static int gadget_attach(struct ipkvm_drives *d, unsigned n, const char *path, bool cdrom, bool rw,
+			 char *err, size_t errlen)
+{
+	struct lun_state st;
+	int r = lun_state(d, n, &st);
+	if (r < 0) {
+		ipkvm_errf(err, errlen, "drive %u: reading %s/lun.%u/file: %s%s", n, d->ms_dir, n,
+			   strerror(-r), r == -ENOENT ? " (is the USB gadget up?)" : "");
+		return r;
+	}
+	if (st.attached) {
+		ipkvm_errf(err, errlen, "drive %u already has %s attached: eject it first", n,
+			   shown_path(d, n, &st));
+		return -EBUSY;
+	}
+	forget(d, n); /* the host ejected what we had attached */
+	/* cdrom and ro only while no file is attached (checked just above). */
+	const char *attr = "cdrom";
+	r = lun_write(d, n, attr, cdrom ? "1" : "0");
+	if (r == 0) {
+		attr = "ro";
+		r = lun_write(d, n, attr, rw ? "0" : "1");
+	}
+	if (r == 0) {
+		attr = "file";
+		r = lun_write(d, n, attr, path);
+	}
+	/* The kernel falls back to read-only when it cannot open the image for writing. */
+	char ro[8];
+	if (r == 0 && rw && lun_read(d, n, "ro", ro, sizeof(ro)) == 0 && strcmp(ro, "1") == 0)
+		LOG_WARN("drive %u: %s could not be opened for writing: attached read-only", n,
+			 path);
+	if (r < 0) {
+		if (strcmp(attr, "file") == 0)
+			ipkvm_errf(err, errlen, "drive %u: cannot attach %s: %s", n, path,
+				   strerror(-r));
+		else
+			ipkvm_errf(err, errlen, "drive %u: writing %s: %s", n, attr, strerror(-r));
+	}
+	return r;
+}
+
+static int gadget_eject(struct ipkvm_drives *d, unsigned n, char *err, size_t errlen)
+{
+	struct lun_state st;
+	int r = lun_state(d, n, &st);
+	if (r < 0) {
+		ipkvm_errf(err, errlen, "drive %u: reading %s/lun.%u/file: %s", n, d->ms_dir, n,
+			   strerror(-r));
+		return r;
+	}
+	if (!st.attached)
+		return 0;
+	r = lun_write(d, n, "file", "");
+	if (r == -EBUSY) {
+		/* The host prevents medium removal: pull it out anyway (Linux 6.0+). */
+		LOG_WARN("drive %u: the target holds the medium locked: forcing the eject", n);
+		r = lun_write(d, n, "forced_eject", "1");
+		if (r == -ENOENT || r == -EACCES) {
+			ipkvm_errf(
+			    err, errlen,
+			    "drive %u: the target holds the drive locked, and this kernel "
+			    "has no forced_eject (Linux 6.0+): eject it from the target's OS",
+			    n);
+			return -EBUSY;
+		}
+		if (r == 0 && lun_state(d, n, &st) == 0 && st.attached) {
+			ipkvm_errf(err, errlen, "drive %u: still attached after forced_eject", n);
+			return -EBUSY;
+		}
+	}
+	if (r < 0)
+		ipkvm_errf(err, errlen, "drive %u: eject: %s", n, strerror(-r));
+	return r;
+}
+
+/* ---- public --------------------------------------------------------------------------- */
+
+int ipkvm_drives_attach(struct ipkvm_drives *d, unsigned n, const char *image_path, bool cdrom,
+			bool rw, char *err, size_t errlen)
+{
+	int r;
+	ipkvm_errf(err, errlen, "%s", "");
+	if (n >= d->n) {
+		ipkvm_errf(err, errlen, "no drive %u (there are %u)", n, d->n);
+		return -EINVAL;
+	}
+	if (!image_path || image_path[0] != '/' || strchr(image_path, '\n')) {
+		ipkvm_errf(err, errlen, "the image path must be absolute, without newlines");
+		return -EINVAL;
+	}
+	if (cdrom && rw) {
+		ipkvm_errf(err, errlen, "a CD-ROM is read-only: attach it with rw false");
+		return -EROFS;
+	}
+	char *copy = strdup(image_path);
+	if (!copy) {
+		ipkvm_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (d->gadget) {
+		r = gadget_attach(d, n, image_path, cdrom, rw, err, errlen);
+	} else if (d->d[n].path) {
+		ipkvm_errf(err, errlen, "drive %u already has %s attached: eject it first", n,
+			   d->d[n].path);
+		r = -EBUSY;
+	} else {
+		r = d->ops.attach(d->ops_ctx, n, image_path, cdrom, rw);
+		if (r < 0)
+			ipkvm_errf(err, errlen, "drive %u: cannot attach %s: %s", n, image_path,
+				   strerror(-r));
+	}
+	if (r < 0) {
+		free(copy);
+		return r;
+	}
+	forget(d, n);
+	d->d[n] = (struct drive){.path = copy, .cdrom = cdrom, .rw = rw};
+	LOG_INFO("drive %u: attached %s as %s (%s)", n, image_path, cdrom ? "CD-ROM" : "flash",
+		 rw ? "read-write" : "read-only");
+	return 0;
+}
+
+int ipkvm_drives_eject(struct ipkvm_drives *d, unsigned n, char *err, size_t errlen)
+{
+	int r = 0;
+	ipkvm_errf(err, errlen, "%s", "");
+	if (n >= d->n) {
+		ipkvm_errf(err, errlen, "no drive %u (there are %u)", n, d->n);
+		return -EINVAL;
+	}
+	if (d->gadget) {
+		r = gadget_eject(d, n, err, errlen);
+	} else if (d->d[n].path) {
+		r = d->ops.eject(d->ops_ctx, n);
+		if (r < 0)
+			ipkvm_errf(err, errlen, "drive %u: eject: %s", n, strerror(-r));
+	}
+	if (r < 0)
+		return r;
+	if (d->d[n].path)
+		LOG_INFO("drive %u: ejected %s", n, d->d[n].path);
+	forget(d, n);
+	return 0;
+}
+
+bool ipkvm_drives_in_use(const struct ipkvm_drives *d, const char *image_path)
+{
+	struct lun_state st;
+	if (!image_path)
+		return false;
+	for (unsigned i = 0; i < d->n; i++) {
+		if (!d->gadget) {
+			if (d->d[i].path && same_file(d->d[i].path, image_path))
+				return true;
+			continue;
+		}
+		if (lun_state(d, i, &st) < 0 || !st.attached)
+			continue;
+		if (same_file(st.path, image_path) ||
+		    (d->d[i].path && strcmp(d->d[i].path, image_path) == 0))
+			return true;
+	}
+	return false;
+}
+
+json_t *ipkvm_drives_state(const struct ipkvm_drives *d)
+{
+	json_t *arr = json_array();
+	struct lun_state st;
+	for (unsigned i = 0; arr && i < d->n; i++) {
+		const char *path = NULL;
+		bool cdrom, rw;
+		if (d->gadget) {
+			if (lun_state(d, i, &st) < 0)
+				memset(&st, 0, sizeof(st)); /* no such LUN: empty */
+			path = shown_path(d, i, &st);
+			cdrom = st.cdrom;
+			rw = st.rw;
+		} else {
+			path = d->d[i].path;
+			cdrom = d->d[i].cdrom;
+			rw = d->d[i].rw;
+		}
+		const char *slash = path ? strrchr(path, '/') : NULL;
+		json_t *o =
+		    json_pack("{s:I, s:s?, s:s?, s:b, s:b}", "lun", (json_int_t)i, "image",
+			      slash ? slash + 1 : path, "path", path, "cdrom", cdrom, "rw", rw);
+		if (!o || json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}

@@ -1,0 +1,694 @@
+/*
+ * fetch: image downloads with libcurl, one thread per download (see fetch.h for the
+ * contract).
+ *
+ * Shape: the fetcher keeps a list of jobs under one mutex. A job's status (state, bytes,
+ * total, error) is the only thing two threads share, and it is only touched under that
+ * mutex; everything else in a job belongs to its thread while it runs (the curl handle, the
+ * store session, the digest) or is fixed before the thread starts (URL, name, limits). The
+ * cancel flag is an atomic the curl callbacks read, so a cancel needs no lock and no wait.
+ *
+ * A job's last act is to publish its final state; poll() then reports it, joins the thread
+ * (which is only returning by then) and frees the job. The session is committed or aborted
+ * before that, so by the time "done", "failed" or "cancelled" is seen the store already
+ * reflects it.
+ */
+#define LOG_TAG "fetch"
+
+#include "msd/fetch.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define URL_MAX 8192
+
+struct job {
+	struct ipkvm_fetcher *f;
+	struct job *next;
+	char *url;
+	char host[256];	 /* for the log: the URL may carry credentials or tokens */
+	char sha256[65]; /* lower-case hex, "" = not checked */
+	int64_t max_bytes;
+	pthread_t thread;
+	atomic_bool cancel;
+
+	/* The job's thread only. */
+	struct ipkvm_store_session *session;
+	EVP_MD_CTX *md;
+	CURL *curl;
+	bool length_checked;
+	int fail; /* set by a callback that stopped the transfer */
+	char fail_msg[256];
+	int64_t bytes;
+	int64_t total; /* Content-Length once known, else -1 */
+	int64_t last_wake_ms;
+	bool unwoken; /* progress published but no wake sent yet */
+
+	/* Under f->lock. */
+	struct ipkvm_fetch_status st;
+	bool dirty;
+};
+
+struct ipkvm_fetcher {
+	struct ipkvm_fetch_config cfg;
+	char *ca_file, *user_agent;
+	struct ipkvm_store *store;
+	void (*wake)(void *ctx);
+	void *ctx;
+	pthread_mutex_t lock;
+	struct job *jobs; /* oldest first */
+	uint64_t next_id;
+};
+
+void ipkvm_fetch_config_defaults(struct ipkvm_fetch_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_active = 2;
+	cfg->connect_timeout_s = 30;
+	cfg->low_speed_bytes = 1024;
+	cfg->low_speed_time_s = 60;
+	cfg->max_redirects = 5;
+	cfg->max_bytes = INT64_C(64) << 30;
+	cfg->progress_interval_ms = 500;
+	cfg->ca_file = NULL;
+	cfg->user_agent = "ipkvm";
+}
+
+const char *ipkvm_fetch_state_name(enum ipkvm_fetch_state state)
+{
+	switch (state) {
+	case IPKVM_FETCH_RUNNING:
+		return "running";
+	case IPKVM_FETCH_DONE:
+		return "done";
+	case IPKVM_FETCH_FAILED:
+		return "failed";
+	case IPKVM_FETCH_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown";
+}
+
+json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st)
+{
+	json_t *o =
+	    json_pack("{s:I, s:s, s:s, s:I, s:o}", "id", (json_int_t)st->id, "name", st->name,
+		      "state", ipkvm_fetch_state_name(st->state), "bytes", (json_int_t)st->bytes,
+		      "total", st->total >= 0 ? json_integer(st->total) : json_null());
+	if (o && st->state == IPKVM_FETCH_FAILED)
+		json_object_set_new(o, "error", json_string(st->message));
+	return o;
+}
+
+/* ---- create / destroy ---- */
+
+struct ipkvm_fetcher *ipkvm_fetch_create(const struct ipkvm_fetch_config *cfg,
+					 struct ipkvm_store *store, void (*wake)(void *ctx),
+					 void *ctx)
+{
+	struct ipkvm_fetch_config def;
+	if (!cfg) {
+		ipkvm_fetch_config_defaults(&def);
+		cfg = &def;
+	}
+	if (cfg->max_active < 1 || cfg->max_active > 16 || cfg->connect_timeout_s < 1 ||
+	    cfg->low_speed_bytes < 0 || cfg->low_speed_time_s < 0 || cfg->max_redirects < 0 ||
+	    cfg->max_bytes < 1 || cfg->progress_interval_ms < 0) {
+		LOG_ERROR("invalid download settings");
+		return NULL;
+	}
+	struct ipkvm_fetcher *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->cfg = *cfg;
+	f->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+	f->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "ipkvm");
+	if ((cfg->ca_file && !f->ca_file) || !f->user_agent)
+		goto err;
+	f->cfg.ca_file = f->ca_file;
+	f->cfg.user_agent = f->user_agent;
+	f->store = store;
+	f->wake = wake;
+	f->ctx = ctx;
+	f->next_id = 1;
+	/* Not thread-safe in libcurl 7.88, so here, before any fetch thread exists. curl
+	 * counts the calls; destroy balances this one. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		LOG_ERROR("curl_global_init failed");
+		goto err;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	return f;
+err:
+	free(f->ca_file);
+	free(f->user_agent);
+	free(f);
+	return NULL;
+}
+
+static void free_job(struct job *j)
+{
+	free(j->url);
+	free(j);
+}
+
+void ipkvm_fetch_destroy(struct ipkvm_fetcher *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	for (struct job *j = f->jobs; j; j = j->next)
+		atomic_store(&j->cancel, true);
+	pthread_mutex_unlock(&f->lock);
+	/* The threads take the lock to publish, so they are joined without it. */
+	while (f->jobs) {
+		struct job *j = f->jobs;
+		f->jobs = j->next;
+		pthread_join(j->thread, NULL);
+		free_job(j);
+	}
+	pthread_mutex_destroy(&f->lock);
+	curl_global_cleanup();
+	free(f->ca_file);
+	free(f->user_agent);
+	free(f);
+}
+
+/* ---- status publishing (fetch thread) ---- */
+
+static void wake_main(struct job *j)
+{
+	j->last_wake_ms = ipkvm_mono_ms();
+	j->unwoken = false;
+	if (j->f->wake)
+		j->f->wake(j->f->ctx);
+}
+
+/* Progress: the bytes are always current for poll and list, the wake is rate-limited. */
+static void publish_progress(struct job *j, int64_t total)
+{
+	struct ipkvm_fetcher *f = j->f;
+	pthread_mutex_lock(&f->lock);
+	j->st.bytes = j->bytes;
+	if (total >= 0)
+		j->st.total = total;
+	j->dirty = true;
+	pthread_mutex_unlock(&f->lock);
+	j->unwoken = true;
+	if (ipkvm_mono_ms() - j->last_wake_ms >= f->cfg.progress_interval_ms)
+		wake_main(j);
+}
+
+static void publish_final(struct job *j, enum ipkvm_fetch_state state, int error, const char *msg)
+{
+	struct ipkvm_fetcher *f = j->f;
+	pthread_mutex_lock(&f->lock);
+	j->st.bytes = j->bytes;
+	if (j->total >= 0)
+		j->st.total = j->total;
+	j->st.state = state;
+	j->st.error = error;
+	ipkvm_strlcpy(j->st.message, msg ? msg : "", sizeof(j->st.message));
+	j->dirty = true;
+	pthread_mutex_unlock(&f->lock);
+	/* j may be freed by poll from here on: only f is used. */
+	if (f->wake)
+		f->wake(f->ctx);
+}
+
+/* ---- curl callbacks (fetch thread) ---- */
+
+static size_t fail_transfer(struct job *j, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t fail_transfer(struct job *j, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->fail_msg, sizeof(j->fail_msg), fmt, ap);
+	va_end(ap);
+	j->fail = err;
+	return 0; /* to curl: a short write, the transfer stops with CURLE_WRITE_ERROR */
+}
+
+/* The first body bytes: the response that will be stored is known now (redirects and error
+ * statuses never reach the write callback), so its Content-Length is checked against the
+ * limit and the free space before anything is written. */
+static size_t check_length(struct job *j)
+{
+	curl_off_t cl = -1;
+	char err[256];
+	j->length_checked = true;
+	if (curl_easy_getinfo(j->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) != CURLE_OK ||
+	    cl < 0)
+		return 1;
+	if (cl > j->max_bytes)
+		return fail_transfer(j, -EFBIG, "download is larger than the limit of %lld bytes",
+				     (long long)j->max_bytes);
+	int r = ipkvm_store_expect(j->session, cl, err, sizeof(err));
+	if (r < 0)
+		return fail_transfer(j, r, "%s", err);
+	j->total = cl;
+	publish_progress(j, cl);
+	return 1;
+}
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct job *j = ud;
+	size_t len = size * nmemb;
+	if (atomic_load(&j->cancel))
+		return 0;
+	if (!j->length_checked && check_length(j) == 0)
+		return 0;
+	if ((uint64_t)len > (uint64_t)(j->max_bytes - j->bytes))
+		return fail_transfer(j, -EFBIG, "download is larger than the limit of %lld bytes",
+				     (long long)j->max_bytes);
+	int r = ipkvm_store_write(j->session, data, len);
+	if (r < 0)
+		return fail_transfer(j, r, "cannot write %s: %s", j->st.name, strerror(-r));
+	if (j->md && EVP_DigestUpdate(j->md, data, len) != 1)
+		return fail_transfer(j, -ENOMEM, "sha256 computation failed");
+	j->bytes += (int64_t)len;
+	publish_progress(j, -1);
+	return len;
+}
+
+/* Called by curl at least once a second even when no data flows, so a cancel is seen
+ * promptly on a stalled server; non-zero stops the transfer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct job *j = ud;
+	if (atomic_load(&j->cancel))
+		return 1;
+	if (j->unwoken && ipkvm_mono_ms() - j->last_wake_ms >= j->f->cfg.progress_interval_ms)
+		wake_main(j);
+	return 0;
+}
+
+/* ---- the transfer (fetch thread) ---- */
+
+static int setup_handle(struct job *j, char *errbuf)
+{
+	const struct ipkvm_fetch_config *cfg = &j->f->cfg;
+	CURL *c = j->curl;
+	CURLcode e = CURLE_OK;
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if (e == CURLE_OK)                                                                 \
+			e = curl_easy_setopt(c, opt, val);                                         \
+	} while (0)
+	SET(CURLOPT_URL, j->url);
+	SET(CURLOPT_ERRORBUFFER, errbuf);
+	/* Threads: no SIGALRM-based DNS timeouts. */
+	SET(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	SET(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, (long)cfg->max_redirects);
+	/* The defaults, stated: this is the point of the feature. */
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (cfg->ca_file)
+		SET(CURLOPT_CAINFO, cfg->ca_file);
+	SET(CURLOPT_FAILONERROR, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)cfg->connect_timeout_s);
+	SET(CURLOPT_LOW_SPEED_LIMIT, (long)cfg->low_speed_bytes);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)cfg->low_speed_time_s);
+	/* curl refuses a Content-Length over this before the body starts. */
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)j->max_bytes);
+	SET(CURLOPT_USERAGENT, cfg->user_agent);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Larger reads mean fewer writes into the store; 128 KiB per download is cheap. */
+	SET(CURLOPT_BUFFERSIZE, 128L * 1024);
+	SET(CURLOPT_WRITEFUNCTION, on_data);
+	SET(CURLOPT_WRITEDATA, j);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SET(CURLOPT_XFERINFODATA, j);
+#undef SET
+	return e == CURLE_OK ? 0 : -EINVAL;
+}
+
+static int curl_errno(CURLcode e)
+{
+	switch (e) {
+	case CURLE_HTTP_RETURNED_ERROR:
+		return -EPROTO;
+	case CURLE_FILESIZE_EXCEEDED:
+		return -EFBIG;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return -EHOSTUNREACH;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		return -EPERM;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return -EPROTONOSUPPORT;
+	case CURLE_PARTIAL_FILE:
+		return -EMSGSIZE;
+	case CURLE_TOO_MANY_REDIRECTS:
+		return -ELOOP;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+/* What the transfer came to, when curl said it failed. */
+static int transfer_error(struct job *j, CURLcode e, const char *errbuf, char *msg, size_t msglen)
+{
+	if (j->fail) {
+		ipkvm_strlcpy(msg, j->fail_msg, msglen);
+		return j->fail;
+	}
+	if (e == CURLE_HTTP_RETURNED_ERROR) {
+		long code = 0;
+		curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &code);
+		snprintf(msg, msglen, "HTTP %ld", code);
+	} else if (e == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(msg, msglen, "download is larger than the limit of %lld bytes",
+			 (long long)j->max_bytes);
+	} else {
+		ipkvm_strlcpy(msg, errbuf[0] ? errbuf : curl_easy_strerror(e), msglen);
+	}
+	return curl_errno(e);
+}
+
+static int verify_sha256(struct job *j, char *msg, size_t msglen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char got[2 * EVP_MAX_MD_SIZE + 1];
+	if (EVP_DigestFinal_ex(j->md, md, &mdlen) != 1 || mdlen != 32) {
+		ipkvm_strlcpy(msg, "sha256 computation failed", msglen);
+		return -ENOMEM;
+	}
+	ipkvm_hex_encode(md, mdlen, got);
+	if (strcmp(got, j->sha256) != 0) {
+		snprintf(msg, msglen, "sha256 mismatch: expected %s got %s", j->sha256, got);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	char errbuf[CURL_ERROR_SIZE] = "", msg[256] = "";
+	enum ipkvm_fetch_state state = IPKVM_FETCH_FAILED;
+	int r = 0;
+	j->last_wake_ms = ipkvm_mono_ms();
+	j->curl = curl_easy_init();
+	if (!j->curl) {
+		r = -ENOMEM;
+		ipkvm_strlcpy(msg, "cannot create a curl handle", sizeof(msg));
+		goto end;
+	}
+	r = setup_handle(j, errbuf);
+	if (r < 0) {
+		ipkvm_strlcpy(msg, "cannot set up the transfer", sizeof(msg));
+		goto end;
+	}
+	CURLcode e = curl_easy_perform(j->curl);
+	curl_off_t cl = -1;
+	/* An empty body never reached on_data: its length comes from here. */
+	if (e == CURLE_OK &&
+	    curl_easy_getinfo(j->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+	    cl >= 0)
+		j->total = cl;
+	if (atomic_load(&j->cancel)) {
+		state = IPKVM_FETCH_CANCELLED;
+		goto end;
+	}
+	if (e != CURLE_OK) {
+		r = transfer_error(j, e, errbuf, msg, sizeof(msg));
+		goto end;
+	}
+	if (j->sha256[0]) {
+		r = verify_sha256(j, msg, sizeof(msg));
+		if (r < 0)
+			goto end;
+	}
+	/* A last look: a cancel that came after the last byte still wins over commit. */
+	if (atomic_load(&j->cancel)) {
+		state = IPKVM_FETCH_CANCELLED;
+		goto end;
+	}
+	r = ipkvm_store_commit(j->session, msg, sizeof(msg));
+	j->session = NULL;
+	if (r == 0)
+		state = IPKVM_FETCH_DONE;
+end:
+	ipkvm_store_abort(j->session);
+	j->session = NULL;
+	if (j->curl)
+		curl_easy_cleanup(j->curl);
+	j->curl = NULL;
+	EVP_MD_CTX_free(j->md);
+	j->md = NULL;
+	if (state == IPKVM_FETCH_DONE)
+		LOG_INFO("download %llu: %s from %s done, %lld bytes", (unsigned long long)j->st.id,
+			 j->st.name, j->host, (long long)j->bytes);
+	else if (state == IPKVM_FETCH_CANCELLED)
+		LOG_INFO("download %llu: %s cancelled", (unsigned long long)j->st.id, j->st.name);
+	else
+		LOG_WARN("download %llu: %s from %s failed: %s", (unsigned long long)j->st.id,
+			 j->st.name, j->host, msg);
+	publish_final(j, state, state == IPKVM_FETCH_FAILED ? (r < 0 ? r : -EIO) : 0,
+		      state == IPKVM_FETCH_FAILED ? msg : "");
+	return NULL;
+}
+
+/* ---- start / cancel (main thread) ---- */
+
+/* Accepts only absolute http and https URLs; host (for logs) is set on success. */
+static int check_url(const char *url, char *host, size_t hostlen, char *err, size_t errlen)
+{
+	int r = -EINVAL;
+	char *scheme = NULL, *h = NULL;
+	if (!url || strlen(url) > URL_MAX) {
+		ipkvm_errf(err, errlen, "invalid url");
+		return -EINVAL;
+	}
+	CURLU *u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		ipkvm_errf(err, errlen, "invalid url");
+		goto out;
+	}
+	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+		ipkvm_errf(err, errlen, "url must start with http:// or https://");
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK) {
+		ipkvm_errf(err, errlen, "url has no host");
+		goto out;
+	}
+	ipkvm_strlcpy(host, h, hostlen);
+	r = 0;
+out:
+	curl_free(scheme);
+	curl_free(h);
+	curl_url_cleanup(u);
+	return r;
+}
+
+static int check_sha256(const char *in, char *out, char *err, size_t errlen)
+{
+	out[0] = '\0';
+	if (!in)
+		return 0;
+	size_t len = strlen(in);
+	for (size_t i = 0; i < len; i++) {
+		if (!isxdigit((unsigned char)in[i]) || i >= 64)
+			goto bad;
+		out[i] = (char)tolower((unsigned char)in[i]);
+	}
+	if (len != 64)
+		goto bad;
+	out[64] = '\0';
+	return 0;
+bad:
+	out[0] = '\0';
+	ipkvm_errf(err, errlen, "sha256 must be 64 hex digits");
+	return -EINVAL;
+}
+
+static int count_running_locked(struct ipkvm_fetcher *f)
+{
+	int n = 0;
+	for (struct job *j = f->jobs; j; j = j->next)
+		n += j->st.state == IPKVM_FETCH_RUNNING;
+	return n;
+}
+
+int ipkvm_fetch_start(struct ipkvm_fetcher *f, const struct ipkvm_fetch_request *req, uint64_t *id,
+		      char *err, size_t errlen)
+{
+	int r;
+	int flags = req->replace ? IPKVM_STORE_REPLACE : 0;
+	struct job *j = calloc(1, sizeof(*j));
+	ipkvm_errf(err, errlen, "%s", "");
+	if (!j) {
+		ipkvm_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	j->f = f;
+	j->total = -1;
+	atomic_init(&j->cancel, false);
+	r = check_url(req->url, j->host, sizeof(j->host), err, errlen);
+	if (r < 0)
+		goto err;
+	r = check_sha256(req->sha256, j->sha256, err, errlen);
+	if (r < 0)
+		goto err;
+	j->url = strdup(req->url);
+	if (!j->url) {
+		r = -ENOMEM;
+		goto err;
+	}
+	j->max_bytes = req->max_bytes > 0 && req->max_bytes < f->cfg.max_bytes ? req->max_bytes
+									       : f->cfg.max_bytes;
+	if (j->sha256[0]) {
+		j->md = EVP_MD_CTX_new();
+		if (!j->md || EVP_DigestInit_ex(j->md, EVP_sha256(), NULL) != 1) {
+			r = -ENOMEM;
+			ipkvm_errf(err, errlen, "sha256 unavailable");
+			goto err;
+		}
+	}
+
+	pthread_mutex_lock(&f->lock);
+	if (count_running_locked(f) >= f->cfg.max_active) {
+		pthread_mutex_unlock(&f->lock);
+		r = -EAGAIN;
+		ipkvm_errf(err, errlen, "%d downloads are already running", f->cfg.max_active);
+		goto err;
+	}
+	pthread_mutex_unlock(&f->lock);
+	/* The session answers -EINVAL (name), -EEXIST and -EBUSY now, not as a later event. */
+	r = ipkvm_store_begin(f->store, req->name, -1, flags, &j->session, err, errlen);
+	if (r < 0)
+		goto err;
+	ipkvm_strlcpy(j->st.name, req->name, sizeof(j->st.name));
+	j->st.state = IPKVM_FETCH_RUNNING;
+	j->st.total = -1;
+	j->dirty = true; /* the first poll announces it */
+
+	/* The thread gets every signal blocked: the daemon takes its signals through a
+	 * signalfd on the main thread, and a blocked SIGPIPE turns a write to a closed
+	 * socket into EPIPE instead of killing the process. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_mutex_lock(&f->lock);
+	j->st.id = f->next_id++;
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&j->thread, NULL, job_main, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		pthread_mutex_unlock(&f->lock);
+		ipkvm_errf(err, errlen, "cannot start a thread: %s", strerror(-r));
+		goto err;
+	}
+	struct job **pp = &f->jobs;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = j;
+	*id = j->st.id;
+	pthread_mutex_unlock(&f->lock);
+	LOG_INFO("download %llu: %s from %s", (unsigned long long)*id, req->name, j->host);
+	return 0;
+err:
+	ipkvm_store_abort(j->session);
+	EVP_MD_CTX_free(j->md);
+	free_job(j);
+	return r;
+}
+
+int ipkvm_fetch_cancel(struct ipkvm_fetcher *f, uint64_t id)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&f->lock);
+	for (struct job *j = f->jobs; j; j = j->next) {
+		if (j->st.id == id && j->st.state == IPKVM_FETCH_RUNNING) {
+			atomic_store(&j->cancel, true);
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+/* ---- poll / list (main thread) ---- */
+
+size_t ipkvm_fetch_poll(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out, size_t max)
+{
+	struct job *finished = NULL, **ftail = &finished;
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	for (struct job **pp = &f->jobs; *pp && n < max;) {
+		struct job *j = *pp;
+		if (!j->dirty) {
+			pp = &j->next;
+			continue;
+		}
+		out[n++] = j->st;
+		j->dirty = false;
+		if (j->st.state == IPKVM_FETCH_RUNNING) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		j->next = NULL;
+		*ftail = j;
+		ftail = &j->next;
+	}
+	pthread_mutex_unlock(&f->lock);
+	/* Their final state is the last thing they publish: the join is only waiting for
+	 * the function to return. */
+	while (finished) {
+		struct job *j = finished;
+		finished = j->next;
+		pthread_join(j->thread, NULL);
+		free_job(j);
+	}
+	return n;
+}
+
+size_t ipkvm_fetch_list(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&f->lock);
+	for (struct job *j = f->jobs; j && n < max; j = j->next)
+		out[n++] = j->st;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}

@@ -1,0 +1,92 @@
+"""test_gadget: the USB gadget from the command line and at daemon start, against a configfs
+and UDC list played by temp directories (the kernel-backed run is the bench VM's), and the
+drives on its mass-storage LUNs through the HTTP API."""
+import json
+import os
+import shutil
+import tempfile
+
+from harness import check, eq, expect_error, expect_ok
+
+
+def fake_sys(tmp):
+    configfs = os.path.join(tmp, "config")
+    os.makedirs(os.path.join(configfs, "usb_gadget"))
+    udc = os.path.join(tmp, "udc")
+    os.makedirs(os.path.join(udc, "fe980000.usb"))
+    with open(os.path.join(udc, "fe980000.usb", "state"), "w") as f:
+        f.write("configured\n")
+    return configfs, udc
+
+
+def usb_config(configfs, udc, extra=""):
+    return "[usb]\nconfigfs = %s\nudc_dir = %s\nluns = 2\n%s" % (configfs, udc, extra)
+
+
+def test_gadget_cli_up_status_down(t):
+    tmp = tempfile.mkdtemp(prefix="ipkvm-gadget-")
+    try:
+        configfs, udc = fake_sys(tmp)
+        d = t.daemon(usb_config(configfs, udc), start=False)
+        rc, out, err = t.run("--config", d.config_path, "gadget", "up")
+        eq(rc, 0, "gadget up: %s" % err)
+        g = os.path.join(configfs, "usb_gadget", "ipkvm")
+        with open(os.path.join(g, "UDC")) as f:
+            eq(f.read().strip(), "fe980000.usb", "bound to the UDC")
+        funcs = sorted(os.listdir(os.path.join(g, "functions")))
+        eq(funcs, ["hid.usb0", "hid.usb1", "hid.usb2", "hid.usb3", "mass_storage.usb0"],
+           "functions")
+        rc, out, err = t.run("--config", d.config_path, "gadget", "status")
+        eq(rc, 0, "gadget status: %s" % err)
+        st = json.loads(out)
+        eq((st["exists"], st["ours"], st["bound"], st["udc"], st["udc_state"], st["luns"]),
+           (True, True, True, "fe980000.usb", "configured", 2), "status")
+        rc, out, err = t.run("--config", d.config_path, "gadget", "up")
+        eq(rc, 0, "up again is fine (idempotent): %s" % err)
+        rc, out, err = t.run("--config", d.config_path, "gadget", "down")
+        eq(rc, 0, "gadget down: %s" % err)
+        eq(os.listdir(os.path.join(configfs, "usb_gadget")), [], "removed")
+        # A foreign gadget bound to our UDC is a clear error; nothing of ours is made.
+        other = os.path.join(configfs, "usb_gadget", "other")
+        os.makedirs(os.path.join(other, "configs", "c.1", "strings", "0x409"))
+        with open(os.path.join(other, "UDC"), "w") as f:
+            f.write("fe980000.usb\n")
+        rc, out, err = t.run("--config", d.config_path, "gadget", "up")
+        check(rc != 0 and "other" in err, "foreign gadget refused: rc %d %r" % (rc, err))
+        eq(sorted(os.listdir(os.path.join(configfs, "usb_gadget"))), ["other"], "untouched")
+        rc, out, err = t.run("--config", d.config_path, "gadget", "sideways")
+        eq(rc, 2, "usage")
+    finally:
+        shutil.rmtree(tmp)
+
+
+def test_daemon_sets_up_the_gadget_and_attaches_to_luns(t):
+    tmp = tempfile.mkdtemp(prefix="ipkvm-gadget-")
+    try:
+        configfs, udc = fake_sys(tmp)
+        d = t.daemon(usb_config(configfs, udc, "setup = 1\n"))
+        s = d.admin()
+        g = os.path.join(configfs, "usb_gadget", "ipkvm")
+        check(os.path.isdir(g), "the daemon made the gadget")
+        st = expect_ok(s.get("/api/msd"))
+        eq([x["lun"] for x in st["drives"]], [0, 1], "the gadget's LUNs")
+        iso = b"\0" * 40960
+        r = s.request("PUT", "/api/msd/images/inst.iso", body=iso,
+                      headers={"Content-Type": "application/octet-stream"})
+        eq(r.status, 201, "upload")
+        lun = os.path.join(g, "functions", "mass_storage.usb0", "lun.1")
+        # A plain directory does not take the kernel's forced_eject: play the kernel's files.
+        expect_ok(s.post("/api/msd/drives/1/attach", {"image": "inst.iso", "cdrom": True}))
+        with open(os.path.join(lun, "file")) as f:
+            eq(f.read().strip(), os.path.join(d.state_dir, "images", "inst.iso"), "LUN file")
+        with open(os.path.join(lun, "cdrom")) as f:
+            eq(f.read().strip(), "1", "LUN is a CD-ROM")
+        with open(os.path.join(lun, "ro")) as f:
+            eq(f.read().strip(), "1", "and read-only")
+        expect_error(s.delete("/api/msd/images/inst.iso"), 409, "conflict")
+        expect_ok(s.post("/api/msd/drives/1/eject"))
+        with open(os.path.join(lun, "file")) as f:
+            eq(f.read().strip(), "", "ejected")
+        expect_ok(s.delete("/api/msd/images/inst.iso"))
+    finally:
+        shutil.rmtree(tmp)
