@@ -246,8 +246,9 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     /* sections and keys */
     {"[sever]\nport = 1\n", ":1: [sever] port: unknown section (did you mean [server]?)"},
-    {"[audio]\ndevice = /dev/snd\n", ":1: [audio] device: unknown section (the sections are "
-				     "server, auth, video, jpeg, hid, atx, msd, usb, target and log)"},
+    {"[audio]\ndevice = /dev/snd\n",
+     ":1: [audio] device: unknown section (the sections are "
+     "server, auth, video, jpeg, hid, atx, msd, usb, target and log)"},
     {"[video]\nsource = webcam\n",
      ":2: [video] source: \"webcam\" is not one of: none, virtual, pattern, v4l2"},
     {"[jpeg]\nsubsampling = 444\n", ":2: [jpeg] subsampling: \"444\" is not one of: 422, 420"},
