@@ -16,17 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "core/util.h"
 
 int ipkvm_wol_parse_mac(const char *s, uint8_t mac[6])
 {
@@ -37,7 +27,7 @@ int ipkvm_wol_parse_mac(const char *s, uint8_t mac[6])
 		return -EINVAL;
 	for (int i = 0; i < 6; i++) {
 		const char *p = s + i * 3;
-		int hi = hexval(p[0]), lo = hexval(p[1]);
+		int hi = ipkvm_hex_digit(p[0]), lo = ipkvm_hex_digit(p[1]);
 		if (hi < 0 || lo < 0 || (i < 5 && p[2] != sep))
 			return -EINVAL;
 		mac[i] = (uint8_t)(hi << 4 | lo);

@@ -17,6 +17,8 @@ int ipkvm_random_bytes(void *buf, size_t len);
 
 /* Lower-case hex of len bytes into out (needs 2*len+1). */
 void ipkvm_hex_encode(const uint8_t *in, size_t len, char *out);
+/* The value of hex digit c (either case), or -1. */
+int ipkvm_hex_digit(int c);
 
 /* base64url without padding of len bytes into out (needs 4*ceil(len/3)+1). */
 void ipkvm_base64url_encode(const uint8_t *in, size_t len, char *out);

@@ -194,17 +194,6 @@ int ipkvm_edid_preset(const char *name, const uint8_t **data)
 	return -ENOENT;
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The text is read as one stream of hex digits, two per byte, so both "00 ff ff" and
  * "00ffff" (and pairs split across lines) work. Separators are whitespace and commas (C
@@ -240,7 +229,7 @@ int ipkvm_edid_parse_hex(const char *text, uint8_t *out, size_t outlen, char *er
 			continue;
 		}
 		token_start = false;
-		int v = hex_value(c);
+		int v = ipkvm_hex_digit(c);
 		if (v < 0) {
 			if (isprint(c))
 				ipkvm_errf(err, errlen, "line %u: bad hex digit '%c'", line, c);

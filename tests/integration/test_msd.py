@@ -12,6 +12,7 @@ import time
 import urllib.parse
 
 from harness import check, eq, expect_error, expect_ok
+from test_target import iso_image
 
 MiB = 1 << 20
 
@@ -218,15 +219,6 @@ def test_full_store_is_507_and_lists_nothing(t):
         eq(sorted(listed(s)), ["a.img"], "only the complete image is listed")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def iso_image(label):
-    pvd = bytearray(2048)
-    pvd[0:7] = b"\x01CD001\x01"
-    pvd[40:72] = label.encode().ljust(32)
-    term = bytearray(2048)
-    term[0:7] = b"\xffCD001\x01"
-    return bytes(16 * 2048) + bytes(pvd) + bytes(term)
 
 
 def put_bytes(s, name, data):
