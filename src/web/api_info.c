@@ -3,6 +3,8 @@
  * their backends and features here as they arrive.
  */
 #include "build_config.h"
+#include <string.h>
+
 #include "core/util.h"
 #include "web/web.h"
 
@@ -12,11 +14,22 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 	int64_t now = ipkvm_now();
 	const char *video = srv->cfg->video_source ? srv->cfg->video_source : "none";
 	const char *hid = srv->cfg->hid_output ? srv->cfg->hid_output : "none";
-	json_t *backends = json_pack("{s:s, s:s, s:s, s:s}", "video", video, "hid", hid, "atx",
-				     "none", "msd", "none");
+	const char *atx = !srv->atx ? "none" : srv->gpio ? "gpio" : "virtual";
+	/* msd: what images are attached to ("gadget", "virtual"), "store" when images can
+	 * only be kept, "none" without a store. */
+	const char *msd = !srv->store	 ? "none"
+			  : !srv->drives ? "store"
+			  : strcmp(srv->cfg->msd_drives, "gadget") == 0 ||
+				  (strcmp(srv->cfg->msd_drives, "auto") == 0 && srv->cfg->usb_setup)
+			      ? "gadget"
+			      : "virtual";
+	json_t *backends = json_pack("{s:s, s:s, s:s, s:s, s:b}", "video", video, "hid", hid, "atx",
+				     atx, "msd", msd, "target", srv->vtarget != NULL);
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
 	if (srv->video)
 		json_array_append_new(features, json_string("streamer.mjpeg"));
+	if (srv->cfg->atx_wol_mac)
+		json_array_append_new(features, json_string("wol"));
 	ipkvm_http_reply_ok(req, 200,
 			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:{s:s, s:s}}", "version",
 				      IPKVM_VERSION, "hostname", srv->hostname, "uptime",
