@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(gcc make meson ninja-build pkg-config python3
       libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev libturbojpeg0-dev
-      libgpiod-dev libcurl4-openssl-dev)
+      libgpiod-dev libcurl4-openssl-dev libopenh264-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(libcmocka-dev python3 clang-format)
 	# The browser tests (tests/e2e): node and npm for playwright-core, Debian's chromium.

@@ -107,6 +107,17 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"JPEG encoder threads; 0 = one per core, at most 4"),
     CHOICE("jpeg", "subsampling", jpeg_subsampling, "422|420", "422",
 	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)"),
+    CHOICE("h264", "backend", h264_backend, "none|auto|software|v4l2", "auto",
+	   "H.264 encoder: auto (the V4L2 hardware encoder when present, else openh264), "
+	   "software (openh264), v4l2 (hardware only) or none (MJPEG only)"),
+    KEY("h264", "device", IPKVM_CFG_PATH, h264_device, 1, 0, "/dev/video11",
+	"V4L2 memory-to-memory H.264 encoder (Raspberry Pi: /dev/video11)"),
+    KEY("h264", "bitrate", IPKVM_CFG_INT, h264_bitrate, 100, 50000, "2000",
+	"H.264 target bitrate, kbit/s (changeable live)"),
+    KEY("h264", "fps", IPKVM_CFG_INT, h264_fps, 1, 120, "60",
+	"most H.264 frames per second (changeable live)"),
+    KEY("h264", "gop", IPKVM_CFG_INT, h264_gop, 0, 600, "0",
+	"frames between keyframes; 0 = only when a client joins or asks (changeable live)"),
     CHOICE("hid", "output", hid_output, "none|virtual|gadget|ch9329", "virtual",
 	   "where keyboard and mouse reports go: virtual (the built-in virtual target), gadget "
 	   "(/dev/hidgN of a USB gadget), ch9329 (serial HID bridge) or none"),

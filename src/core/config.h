@@ -60,6 +60,10 @@ struct ipkvm_config {
 	char *hid_consumer;
 	int hid_jiggler;       /* seconds of idleness before a tiny mouse move; 0 = off */
 	int hid_release_after; /* seconds of input silence with keys held before all are released */
+	/* [h264] */
+	char *h264_backend; /* "auto" (default), "none", "software" or "v4l2" */
+	char *h264_device;  /* V4L2 M2M encoder, default /dev/video11 */
+	int h264_bitrate, h264_fps, h264_gop;
 	/* [atx] */
 	char *atx_driver; /* "auto" (default), "none", "virtual" or "gpio" */
 	char *atx_chip;	  /* gpio chip, default gpiochip0 */

@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "video/jpeg.h"
 #include "target/virtual.h"
+#include "video/h264_stream.h"
 #include "video/placeholder.h"
 
 #define MAX_WORKERS    4
@@ -34,6 +35,7 @@ struct ipkvm_video {
 	struct ipkvm_video_config cfg;
 	char source_name[16], device[256], edid[256], scene[32];
 	struct ipkvm_source *src;
+	struct ipkvm_h264_stream *h264; /* the H.264 stage, or NULL */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
 	pthread_t capture, workers[MAX_WORKERS];
@@ -190,6 +192,7 @@ struct capture_state {
 	/* The newest frame held back by max_fps: sent when the interval is over, by the next
 	 * frame or, for a source that only sends changes, by the capture loop's timer. */
 	struct ipkvm_frame *owed;
+	struct ipkvm_frame *h264_last; /* the last frame offered to the H.264 stage */
 };
 
 static bool same_signal(const struct ipkvm_signal_info *a, const struct ipkvm_signal_info *b)
@@ -284,9 +287,16 @@ static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct
 	int max_fps = v->max_fps;
 	pthread_mutex_unlock(&v->lock);
 
+	bool h264 = v->h264 && ipkvm_h264_stream_wanted(v->h264);
+	if (h264 && (!cs->h264_last || !frames_equal(cs->h264_last, f) ||
+		     ipkvm_h264_stream_needs_frame(v->h264))) {
+		ipkvm_frame_unref(cs->h264_last);
+		cs->h264_last = ipkvm_frame_ref(f);
+		ipkvm_h264_stream_offer(v->h264, ipkvm_frame_ref(f));
+	}
 	if (!want) {
 		ipkvm_frame_unref(f);
-		return false;
+		return h264;
 	}
 	bool changed = !cs->last_sent || !frames_equal(cs->last_sent, f);
 	if (!changed && !cs->owed && !requested) {
@@ -315,6 +325,17 @@ static int serve_idle(struct ipkvm_video *v, struct capture_state *cs)
 	int max_fps = v->max_fps;
 	pthread_mutex_unlock(&v->lock);
 	int64_t now = mono_us();
+	if (v->h264 && ipkvm_h264_stream_needs_frame(v->h264)) {
+		/* A keyframe is owed (a client joined a still screen): encode the picture as
+		 * it is. */
+		pthread_mutex_lock(&v->lock);
+		struct ipkvm_frame *last = v->latest_raw && v->signal.state == IPKVM_SIGNAL_OK
+					       ? ipkvm_frame_ref(v->latest_raw)
+					       : NULL;
+		pthread_mutex_unlock(&v->lock);
+		if (last)
+			ipkvm_h264_stream_offer(v->h264, last);
+	}
 	if (cs->owed) {
 		int64_t wait = next_submit_us(cs, max_fps) - now;
 		if (wait > 0) {
@@ -430,6 +451,7 @@ static void *capture_main(void *arg)
 	}
 	ipkvm_frame_unref(cs.last_sent);
 	ipkvm_frame_unref(cs.owed);
+	ipkvm_frame_unref(cs.h264_last);
 	ipkvm_jpeg_destroy(cs.jpeg);
 	return NULL;
 }
@@ -488,6 +510,12 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 		ipkvm_video_destroy(v);
 		return NULL;
 	}
+	if (cfg->h264.backend && strcmp(cfg->h264.backend, "none") != 0) {
+		char herr[256];
+		v->h264 = ipkvm_h264_stream_create(&cfg->h264, wake, ctx, herr, sizeof(herr));
+		if (!v->h264) /* MJPEG still works: say why H.264 does not */
+			LOG_ERROR("H.264 is off: %s", herr);
+	}
 	return v;
 }
 
@@ -528,6 +556,7 @@ void ipkvm_video_destroy(struct ipkvm_video *v)
 		pthread_join(v->capture, NULL);
 	for (unsigned i = 0; i < v->nworkers; i++)
 		pthread_join(v->workers[i], NULL);
+	ipkvm_h264_stream_destroy(v->h264);
 	ipkvm_frame_unref(v->mailbox);
 	ipkvm_frame_unref(v->latest_raw);
 	ipkvm_video_image_release(&v->latest);
@@ -615,6 +644,11 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 	out->workers = v->nworkers;
 	out->seq = v->have_latest ? v->latest.seq : 0;
 	pthread_mutex_unlock(&v->lock);
+}
+
+struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v)
+{
+	return v->h264;
 }
 
 struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src)

@@ -25,21 +25,24 @@
 
 #include "core/buf.h"
 #include "video/frame.h"
+#include "video/h264.h"
 #include "video/source.h"
 #include "video/source_pattern.h"
 #include "video/source_v4l2.h"
 
 struct ipkvm_vtarget;
+struct ipkvm_h264_stream;
 
 struct ipkvm_video_config {
 	const char *source; /* "pattern", "v4l2" or "virtual" (needs vtarget) */
 	struct ipkvm_vtarget *vtarget;
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
-	int quality;	   /* 1..100 */
-	int max_fps;	   /* 1..240 */
-	unsigned workers;  /* 0 = min(cores, 4) */
-	bool subsample420; /* JPEG chroma 4:2:0 instead of 4:2:2 */
+	int quality;		       /* 1..100 */
+	int max_fps;		       /* 1..240 */
+	unsigned workers;	       /* 0 = min(cores, 4) */
+	bool subsample420;	       /* JPEG chroma 4:2:0 instead of 4:2:2 */
+	struct ipkvm_h264_config h264; /* backend NULL or "none": no H.264 */
 };
 
 /* The MJPEG boundary. Each image is published as one ready-to-send multipart part:
@@ -100,6 +103,9 @@ void ipkvm_video_request_image(struct ipkvm_video *v);
 /* Live settings, applied from the next frame. -EINVAL when out of range. */
 int ipkvm_video_set_params(struct ipkvm_video *v, int quality, int max_fps);
 void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out);
+
+/* The H.264 stage (clients, keyframes, settings), or NULL when off. */
+struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v);
 
 /* Tests only: replaces the source before start; returns the old one (caller destroys). */
 struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src);

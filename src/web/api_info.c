@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "video/video.h"
 #include "web/web.h"
 
 void ipkvm_api_info(struct ipkvm_http_req *req)
@@ -28,6 +29,8 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
 	if (srv->video)
 		json_array_append_new(features, json_string("streamer.mjpeg"));
+	if (srv->video && ipkvm_video_h264(srv->video))
+		json_array_append_new(features, json_string("streamer.h264"));
 	if (srv->cfg->atx_wol_mac)
 		json_array_append_new(features, json_string("wol"));
 	ipkvm_http_reply_ok(req, 200,

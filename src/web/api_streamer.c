@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "video/jpeg.h"
+#include "video/h264_stream.h"
 #include "video/video.h"
 #include "web/web.h"
 
@@ -58,13 +59,14 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 		clients++;
 	return json_pack(
 	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
-	    "s:I}",
+	    "s:I, s:o}",
 	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
 	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
 	    st.signal.fps, "format", ipkvm_pixfmt_name(st.format), "capture_fps", st.capture_fps,
 	    "encoded_fps", st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
 	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
-	    clients, "workers", st.workers, "seq", (json_int_t)st.seq);
+	    clients, "workers", st.workers, "seq", (json_int_t)st.seq, "h264",
+	    ipkvm_media_status(srv));
 }
 
 void ipkvm_api_streamer(struct ipkvm_http_req *req)
@@ -72,11 +74,39 @@ void ipkvm_api_streamer(struct ipkvm_http_req *req)
 	ipkvm_http_reply_ok(req, 200, ipkvm_streamer_status(req->srv));
 }
 
+/* The H.264 part of POST /api/streamer/params: 0, or -EINVAL with the reply made. */
+static int set_h264(struct ipkvm_http_req *req, json_t *body)
+{
+	json_t *b = json_object_get(body, "h264_bitrate"), *f = json_object_get(body, "h264_fps"),
+	       *g = json_object_get(body, "h264_gop");
+	if (!b && !f && !g)
+		return 0;
+	struct ipkvm_h264_stream *st = ipkvm_video_h264(req->srv->video);
+	if (!st) {
+		ipkvm_http_reply_error(req, 409, "no_h264", NULL, "H.264 is off ([h264] backend)");
+		return -EINVAL;
+	}
+	struct ipkvm_h264_stats cur;
+	ipkvm_h264_stream_stats(st, &cur);
+	json_int_t bitrate = b ? json_integer_value(b) : cur.bitrate_kbps;
+	json_int_t fps = f ? json_integer_value(f) : cur.max_fps;
+	json_int_t gop = g ? json_integer_value(g) : cur.gop;
+	if (bitrate < 100 || bitrate > 50000 || fps < 1 || fps > 120 || gop < 0 || gop > 600 ||
+	    ipkvm_h264_stream_set(st, (int)bitrate, (int)fps, (int)gop) < 0) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "h264_bitrate must be 100 to 50000 kbit/s, h264_fps 1 to "
+				       "120, h264_gop 0 to 600");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {
-	    {"quality", IPKVM_JSON_INTEGER, false},
-	    {"max_fps", IPKVM_JSON_INTEGER, false},
+	    {"quality", IPKVM_JSON_INTEGER, false},	 {"max_fps", IPKVM_JSON_INTEGER, false},
+	    {"h264_bitrate", IPKVM_JSON_INTEGER, false}, {"h264_fps", IPKVM_JSON_INTEGER, false},
+	    {"h264_gop", IPKVM_JSON_INTEGER, false},
 	};
 	if (!need_video(req))
 		return;
@@ -96,7 +126,7 @@ void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 				       "field 'max_fps' must be 1 to 240");
 	else if (ipkvm_video_set_params(req->srv->video, (int)quality, (int)max_fps) < 0)
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot apply the settings");
-	else
+	else if (set_h264(req, body) == 0)
 		ipkvm_http_reply_ok(req, 200, ipkvm_streamer_status(req->srv));
 	json_decref(body);
 }

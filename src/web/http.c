@@ -585,7 +585,7 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 	ipkvm_web_refresh_credentials(srv);
 	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
 		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
-	else if (strcmp(uri, "/api/ws") != 0)
+	else if (strcmp(uri, "/api/ws") != 0 && strcmp(uri, "/api/media/ws") != 0)
 		ipkvm_http_reply_error(&req, 404, "not_found", NULL, "no WebSocket endpoint here");
 	else if (ipkvm_web_check_origin(wsi) < 0)
 		ipkvm_http_reply_error(&req, 403, "bad_origin", NULL,
@@ -646,16 +646,29 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* The upgrade was allowed a moment ago; now there is a place to keep who it is. */
 		return ipkvm_web_authenticate(srv, wsi, &pss->ws.auth, false) < 0 ? 1 : 0;
-	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_ESTABLISHED: {
+		char uri[32] = "";
+		lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
 		req_reset(&pss->req);
 		pss->is_ws = true;
+		pss->is_media = strcmp(uri, "/api/media/ws") == 0;
+		if (pss->is_media)
+			return ipkvm_media_established(&pss->media, srv, wsi, &pss->ws.auth);
 		return ipkvm_ws_established(&pss->ws, srv, wsi, &pss->ws.auth);
+	}
 	case LWS_CALLBACK_RECEIVE:
+		if (pss->is_media)
+			return ipkvm_media_receive(&pss->media, in, len);
 		return ipkvm_ws_receive(&pss->ws, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (pss->is_media)
+			return ipkvm_media_writeable(&pss->media);
 		return ipkvm_ws_writeable(&pss->ws);
 	case LWS_CALLBACK_CLOSED:
-		ipkvm_ws_closed(&pss->ws);
+		if (pss->is_media)
+			ipkvm_media_closed(&pss->media);
+		else
+			ipkvm_ws_closed(&pss->ws);
 		return 0;
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		/* lws hands over the vhost's SSL_CTX here (4.1 has no getter): keep it for
@@ -677,6 +690,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			ipkvm_worker_drain(srv->io_worker);
 		if (srv)
 			ipkvm_msd_fetch_poll(srv);
+		if (srv)
+			ipkvm_media_wake(srv);
 		if (srv)
 			ipkvm_stream_wake(srv);
 		return 0;

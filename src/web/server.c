@@ -148,6 +148,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
 	ipkvm_ws_sweep(srv);
 	ipkvm_stream_tick(srv);
+	ipkvm_media_tick(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
 }
 
@@ -628,6 +629,11 @@ static int make_video(struct ipkvm_server *srv)
 	};
 	if (cfg->video_format)
 		ipkvm_pixfmt_parse(cfg->video_format, &vc.pattern.format);
+	vc.h264 = (struct ipkvm_h264_config){.backend = cfg->h264_backend,
+					     .m2m_device = cfg->h264_device,
+					     .bitrate_kbps = cfg->h264_bitrate,
+					     .max_fps = cfg->h264_fps,
+					     .gop = cfg->h264_gop};
 	srv->video = ipkvm_video_create(&vc, wake_loop, srv, err, sizeof(err));
 	if (!srv->video) {
 		LOG_ERROR("[video]: %s", err);

@@ -111,10 +111,24 @@ struct ipkvm_ws_client {
 	struct ipkvm_ws_client *next;
 };
 
+/* An /api/media/ws client (H.264). */
+struct ipkvm_media_client {
+	struct ipkvm_server *srv;
+	struct lws *wsi;
+	struct ipkvm_auth auth;
+	uint64_t next;	  /* next access unit to send; 0 = waiting for a keyframe */
+	uint64_t key_min; /* ... made at or after this sequence */
+	uint64_t sent, drops;
+	int64_t last_tx_ms;
+	bool alive_due, cut;
+	struct ipkvm_media_client *next_client;
+};
+
 struct ipkvm_pss {
-	bool is_ws;
+	bool is_ws, is_media;
 	struct ipkvm_http_req req;
 	struct ipkvm_ws_client ws;
+	struct ipkvm_media_client media;
 };
 
 struct ipkvm_file_id {
@@ -158,6 +172,7 @@ struct ipkvm_server {
 	struct ipkvm_totp_seen *totp_seen;
 	size_t n_totp_seen;
 	struct ipkvm_ws_client *ws_clients;
+	struct ipkvm_media_client *media_clients;
 	struct ipkvm_video *video; /* NULL without a video source */
 	struct ipkvm_hid *hid;	   /* NULL without a HID output */
 	lws_sorted_usec_list_t hid_timer;
@@ -300,6 +315,19 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv);
 /* {"images":[...],"space":{"free","total"}}: GET /api/msd and the `msd` event. */
 json_t *ipkvm_msd_state(struct ipkvm_server *srv);
 void ipkvm_msd_publish(struct ipkvm_server *srv);
+
+/* media.c: /api/media/ws (H.264) */
+int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *srv, struct lws *wsi,
+			    const struct ipkvm_auth *auth);
+int ipkvm_media_receive(struct ipkvm_media_client *c, const void *in, size_t len);
+int ipkvm_media_writeable(struct ipkvm_media_client *c);
+void ipkvm_media_closed(struct ipkvm_media_client *c);
+/* New access units may be out: wake the clients. */
+void ipkvm_media_wake(struct ipkvm_server *srv);
+/* Once a second: keep-alives, ended sessions. */
+void ipkvm_media_tick(struct ipkvm_server *srv);
+/* The `h264` object of the streamer state (null when H.264 is off). */
+json_t *ipkvm_media_status(struct ipkvm_server *srv);
 
 /* ws.c */
 int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,

@@ -104,7 +104,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 74);
+	assert_int_equal(n, 79);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -248,7 +248,7 @@ static const struct bad_case bad_cases[] = {
     {"[sever]\nport = 1\n", ":1: [sever] port: unknown section (did you mean [server]?)"},
     {"[audio]\ndevice = /dev/snd\n",
      ":1: [audio] device: unknown section (the sections are "
-     "server, auth, video, jpeg, hid, atx, msd, usb, target and log)"},
+     "server, auth, video, jpeg, h264, hid, atx, msd, usb, target and log)"},
     {"[video]\nsource = webcam\n",
      ":2: [video] source: \"webcam\" is not one of: none, virtual, pattern, v4l2"},
     {"[jpeg]\nsubsampling = 444\n", ":2: [jpeg] subsampling: \"444\" is not one of: 422, 420"},

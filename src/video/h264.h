@@ -1,0 +1,113 @@
+/*
+ * h264: turning raw frames into H.264 access units for the browser's WebCodecs decoder.
+ *
+ * One interface, two backends:
+ * - "openh264": the software encoder (Cisco openh264), set up for low latency on screen
+ *   content: camera real-time usage with scene-change detection off (the screen-content
+ *   usage emits an IDR for nearly every frame of a console), constrained baseline, no
+ *   B-frames, no frame delay (one access unit out per frame in), one slice per frame,
+ *   bitrate rate control with frame skipping allowed (a forced IDR is never skipped).
+ *   Input is converted to I420 here (BT.601 limited range, as our YUYV is).
+ * - "v4l2-m2m": a V4L2 memory-to-memory hardware encoder (Raspberry Pi 4: bcm2835-codec at
+ *   /dev/video11), MMAP buffers on both queues, frames copied in.
+ * "auto" takes the hardware encoder when the device opens and offers H.264, else openh264.
+ *
+ * Every access unit is Annex-B (00 00 00 01 start codes) and every IDR carries SPS and PPS,
+ * so a client can start decoding at any keyframe.
+ *
+ * Threads: an encoder is used by one thread (encode, destroy); ipkvm_h264_set_params may be
+ * called from any other thread at the same time: it stores the settings under a lock and
+ * the next encode applies them (no re-initialisation, no lost reference frames).
+ */
+#ifndef IPKVM_VIDEO_H264_H
+#define IPKVM_VIDEO_H264_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "video/frame.h"
+
+#define IPKVM_H264_DEFAULT_M2M	   "/dev/video11"
+#define IPKVM_H264_DEFAULT_BITRATE 2000
+#define IPKVM_H264_DEFAULT_FPS	   60
+#define IPKVM_H264_MAX_WIDTH	   4096
+#define IPKVM_H264_MAX_HEIGHT	   2304
+
+struct ipkvm_h264_config {
+	const char *backend;	/* "auto" (hardware if present, else software), "software",
+				   "v4l2"; NULL = "auto" */
+	const char *m2m_device; /* V4L2 mem2mem encoder; NULL = IPKVM_H264_DEFAULT_M2M */
+	int bitrate_kbps;	/* target, 100..50000; 0 = 2000 */
+	int max_fps;		/* 1..120; 0 = 60 */
+	int gop;		/* keyframe interval in frames, 0..600; 0 = only on demand */
+};
+
+struct ipkvm_h264;
+
+/* Creates an encoder. NULL with a message in err (may be NULL) when the configuration is
+ * invalid or the chosen backend cannot be used. The software encoder is initialised at the
+ * first frame (its size is not known before). */
+struct ipkvm_h264 *ipkvm_h264_create(const struct ipkvm_h264_config *cfg, char *err,
+				     size_t errlen);
+void ipkvm_h264_destroy(struct ipkvm_h264 *e);
+
+/* "openh264" or "v4l2-m2m". */
+const char *ipkvm_h264_backend(const struct ipkvm_h264 *e);
+
+/* Encodes one raw frame (YUYV, UYVY, RGB24, BGR24; even width and height from 16x16 up to
+ * IPKVM_H264_MAX_WIDTH x IPKVM_H264_MAX_HEIGHT). A size or format change re-initialises the
+ * encoder and yields an IDR. force_idr: a client joined or asked for a keyframe.
+ * On success *out holds one access unit in Annex-B (one reference, the caller's) and
+ * *keyframe says whether it is an IDR (then SPS and PPS precede it).
+ * Returns 0; -EAGAIN when the encoder produced nothing for this frame (rate control skipped
+ * it; never for a forced IDR or the first frame); -EINVAL for MJPEG, odd or out-of-range
+ * sizes; another -errno on failure. */
+int ipkvm_h264_encode(struct ipkvm_h264 *e, const struct ipkvm_frame *f, bool force_idr,
+		      struct ipkvm_buf **out, bool *keyframe);
+
+/* Live settings, applied at the next frame without a restart. Any thread. -EINVAL when out
+ * of range (bitrate 100..50000 kbit/s, fps 1..120, gop 0..600); nothing changes then. */
+int ipkvm_h264_set_params(struct ipkvm_h264 *e, int bitrate_kbps, int max_fps, int gop);
+
+/* ---- colour conversion (exposed for tests and benchmarks) ---- */
+
+/* Raw frame (YUYV, UYVY, RGB24, BGR24; even width and height) → planar I420 with the
+ * given plane strides: Y full size, U and V width/2 x height/2. 4:2:2 chroma is averaged
+ * over each pair of lines; RGB uses the BT.601 limited-range coefficients of
+ * ipkvm_rgb_to_yuv (draw.h), chroma from the mean of each 2x2 block. */
+void ipkvm_h264_to_i420(const struct ipkvm_frame *f, uint8_t *y, size_t ystride, uint8_t *u,
+			uint8_t *v, size_t cstride);
+
+/* ---- V4L2 mem2mem backend internals (h264_m2m.c) ---- */
+
+/* The system calls the m2m backend makes, replaceable by the unit tests (like v4l2_io.h).
+ * ioctl and poll have the contracts of ioctl(2) and poll(2). */
+struct pollfd;
+struct ipkvm_h264_m2m_io {
+	int (*open)(const char *path, int flags);
+	int (*close)(int fd);
+	int (*ioctl)(int fd, unsigned long request, void *arg);
+	void *(*mmap)(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
+	int (*munmap)(void *addr, size_t length);
+	int (*poll)(struct pollfd *fds, unsigned long nfds, int timeout_ms);
+};
+
+/* Replaces the table (tests only); NULL restores the real calls. Not synchronised. */
+void ipkvm_h264_m2m_set_io(const struct ipkvm_h264_m2m_io *io);
+
+struct ipkvm_h264_m2m;
+/* Opens the device and checks it is an M2M encoder with H.264 on its capture side; the
+ * formats and buffers are set up at the first frame. 0 or -errno with err set
+ * ("no V4L2 H.264 encoder at /dev/video11: ..."). */
+int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err,
+			size_t errlen);
+void ipkvm_h264_m2m_close(struct ipkvm_h264_m2m *m);
+/* Same contract as ipkvm_h264_encode; settings (validated) are applied before the frame. */
+int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f,
+			  bool force_idr, int bitrate_kbps, int max_fps, int gop,
+			  struct ipkvm_buf **out, bool *keyframe);
+
+#endif

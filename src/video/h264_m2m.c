@@ -1,0 +1,771 @@
+/*
+ * h264_m2m: the hardware H.264 backend on a V4L2 memory-to-memory encoder (Raspberry Pi 4:
+ * bcm2835-codec at /dev/video11; any stateful M2M encoder with the same interface).
+ *
+ * Shape:
+ * - open() only checks that the device is an M2M encoder with H.264 on its CAPTURE queue
+ *   (so "auto" can fall back to openh264 at start); formats and buffers are negotiated at
+ *   the first frame and again when the frame's size or format changes, since the OUTPUT
+ *   (raw) format follows the frame: the frame's own packing when the device lists it
+ *   (no conversion), else YUV420 through ipkvm_h264_to_i420.
+ * - Both the single- and the multi-planar API are handled (bcm2835-codec is multi-planar);
+ *   only one-plane formats are used, so the difference is where sizes and offsets live.
+ * - One frame in, one access unit out: QBUF the raw frame, poll for the CAPTURE buffer,
+ *   copy it out and requeue at once. A CAPTURE buffer without any slice (drivers that send
+ *   the sequence header on its own) is kept and put in front of the next picture; the last
+ *   SPS/PPS seen is also put in front of any IDR that comes without them, so every
+ *   keyframe is a place a client can start.
+ * - Controls: bitrate, I-period (gop; 0 = the largest period, keyframes on demand only),
+ *   constrained baseline, level from size x rate, sequence header repeated at every IDR,
+ *   FORCE_KEY_FRAME for force_idr. A control the driver lacks is logged once, not fatal.
+ * - Every system call goes through a table (h264.h) so the unit tests can put a fake
+ *   encoder behind it; ioctls are retried on EINTR.
+ */
+#define LOG_TAG "h264"
+
+#include "video/h264.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/videodev2.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+#define N_OUT	   2
+#define N_CAP	   4
+#define MAX_FMTS   32
+#define WAIT_MS	   1000
+#define HDR_MAX	   1024
+#define PATH_MAX_L 256
+
+/* ---- system calls ---- */
+
+static int real_open(const char *path, int flags)
+{
+	return open(path, flags);
+}
+
+static int real_ioctl(int fd, unsigned long request, void *arg)
+{
+	return ioctl(fd, request, arg);
+}
+
+static int real_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
+{
+	return poll(fds, (nfds_t)nfds, timeout_ms);
+}
+
+static const struct ipkvm_h264_m2m_io real_io = {
+    .open = real_open,
+    .close = close,
+    .ioctl = real_ioctl,
+    .mmap = mmap,
+    .munmap = munmap,
+    .poll = real_poll,
+};
+
+static const struct ipkvm_h264_m2m_io *io = &real_io;
+
+void ipkvm_h264_m2m_set_io(const struct ipkvm_h264_m2m_io *table)
+{
+	io = table ? table : &real_io;
+}
+
+/* 0 or -errno; retried on EINTR. */
+static int xioctl(int fd, unsigned long request, void *arg)
+{
+	int r;
+	do {
+		r = io->ioctl(fd, request, arg);
+	} while (r == -1 && errno == EINTR);
+	if (r < 0)
+		return errno > 0 ? -errno : -EIO;
+	return 0;
+}
+
+/* ---- state ---- */
+
+struct mbuf {
+	void *start;
+	size_t length;
+	bool queued;
+};
+
+struct ipkvm_h264_m2m {
+	char device[PATH_MAX_L];
+	int fd;
+	bool mplane;
+	uint32_t out_type, cap_type;
+	uint32_t out_fmts[MAX_FMTS];
+	unsigned n_out_fmts;
+
+	/* negotiated at the first frame */
+	bool configured, streaming;
+	enum ipkvm_pixfmt in_fmt;
+	unsigned width, height;
+	uint32_t fourcc; /* OUTPUT pixel format */
+	size_t bpl, sizeimage;
+	struct mbuf out[N_OUT], cap[N_CAP];
+	unsigned n_out, n_cap;
+	int bitrate_kbps, fps, gop; /* as applied to the device */
+	uint32_t warned;		   /* controls already reported missing (bit per kind) */
+	bool waiting_logged;
+
+	/* the sequence header: pending (sent alone, goes before the next picture) and the
+	 * last one seen (put before IDRs that lack it) */
+	uint8_t pending[HDR_MAX], seqhdr[HDR_MAX];
+	size_t pending_len, seqhdr_len;
+};
+
+/* ---- Annex-B helpers ---- */
+
+/* Finds the next NAL unit at or after *pos: its payload (after the start code) is
+ * data[*start, *end). Returns false at the end. */
+static bool next_nal(const uint8_t *d, size_t len, size_t *pos, size_t *start, size_t *end)
+{
+	size_t i = *pos;
+	while (i + 3 <= len && !(d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1))
+		i++;
+	if (i + 3 > len)
+		return false;
+	*start = i + 3;
+	size_t j = *start;
+	while (j + 3 <= len && !(d[j] == 0 && d[j + 1] == 0 && (d[j + 2] == 1 || d[j + 2] == 0)))
+		j++;
+	*end = j + 3 <= len ? j : len;
+	*pos = *end;
+	return *start < len;
+}
+
+/* Which NAL types the data holds, as a bit mask (bit n: type n). */
+static uint32_t nal_types(const uint8_t *d, size_t len)
+{
+	uint32_t mask = 0;
+	size_t pos = 0, s, e;
+	while (next_nal(d, len, &pos, &s, &e))
+		mask |= 1u << (d[s] & 0x1f);
+	return mask;
+}
+
+#define VCL_MASK ((1u << 1) | (1u << 5))
+
+/* Keeps the SPS and PPS units of d (with 4-byte start codes) as the sequence header. */
+static void keep_seqhdr(struct ipkvm_h264_m2m *m, const uint8_t *d, size_t len)
+{
+	size_t pos = 0, s, e, n = 0;
+	uint8_t tmp[HDR_MAX];
+	while (next_nal(d, len, &pos, &s, &e)) {
+		unsigned t = d[s] & 0x1f;
+		if (t != 7 && t != 8)
+			continue;
+		if (n + 4 + (e - s) > sizeof(tmp))
+			return; /* absurdly large: keep the old one */
+		memcpy(tmp + n, "\0\0\0\1", 4);
+		memcpy(tmp + n + 4, d + s, e - s);
+		n += 4 + (e - s);
+	}
+	if (n) {
+		memcpy(m->seqhdr, tmp, n);
+		m->seqhdr_len = n;
+	}
+}
+
+/* ---- device setup ---- */
+
+static int enum_formats(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t *list, unsigned max,
+			unsigned *n)
+{
+	*n = 0;
+	for (unsigned i = 0; i < 64 && *n < max; i++) {
+		struct v4l2_fmtdesc d = {.index = i, .type = type};
+		int r = xioctl(m->fd, VIDIOC_ENUM_FMT, &d);
+		if (r == -EINVAL)
+			break;
+		if (r < 0)
+			return r;
+		list[(*n)++] = d.pixelformat;
+	}
+	return 0;
+}
+
+int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err,
+			size_t errlen)
+{
+	*out = NULL;
+	struct ipkvm_h264_m2m *m = calloc(1, sizeof(*m));
+	if (!m) {
+		ipkvm_errf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int r;
+	ipkvm_strlcpy(m->device, device, sizeof(m->device));
+	m->fd = io->open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (m->fd < 0) {
+		r = errno > 0 ? -errno : -EIO;
+		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: %s", device, strerror(-r));
+		free(m);
+		return r;
+	}
+
+	struct v4l2_capability cap;
+	memset(&cap, 0, sizeof(cap));
+	r = xioctl(m->fd, VIDIOC_QUERYCAP, &cap);
+	if (r < 0) {
+		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: not a V4L2 device (%s)",
+			   device, strerror(-r));
+		goto fail;
+	}
+	uint32_t caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps
+								: cap.capabilities;
+	if (caps & V4L2_CAP_VIDEO_M2M_MPLANE) {
+		m->mplane = true;
+		m->out_type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
+		m->cap_type = V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE;
+	} else if (caps & V4L2_CAP_VIDEO_M2M) {
+		m->out_type = V4L2_BUF_TYPE_VIDEO_OUTPUT;
+		m->cap_type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
+	} else {
+		r = -ENODEV;
+		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: %s is not a mem2mem device",
+			   device, (const char *)cap.card);
+		goto fail;
+	}
+	if (!(caps & V4L2_CAP_STREAMING)) {
+		r = -ENODEV;
+		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: no streaming I/O", device);
+		goto fail;
+	}
+
+	uint32_t capfmts[MAX_FMTS];
+	unsigned ncap = 0;
+	bool h264 = false;
+	r = enum_formats(m, m->cap_type, capfmts, MAX_FMTS, &ncap);
+	for (unsigned i = 0; r == 0 && i < ncap; i++)
+		h264 |= capfmts[i] == V4L2_PIX_FMT_H264;
+	if (!h264) {
+		r = r < 0 ? r : -ENODEV;
+		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: %s does not produce H.264",
+			   device, (const char *)cap.card);
+		goto fail;
+	}
+	r = enum_formats(m, m->out_type, m->out_fmts, MAX_FMTS, &m->n_out_fmts);
+	if (r < 0 || m->n_out_fmts == 0) {
+		r = r < 0 ? r : -ENODEV;
+		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: no input formats", device);
+		goto fail;
+	}
+	LOG_DEBUG("%s: %s, %s API, %u input formats", device, (const char *)cap.card,
+		  m->mplane ? "multi-planar" : "single-planar", m->n_out_fmts);
+	*out = m;
+	return 0;
+
+fail:
+	io->close(m->fd);
+	free(m);
+	return r;
+}
+
+/* Releases the buffers and stops streaming (the device stays open). */
+static void teardown(struct ipkvm_h264_m2m *m)
+{
+	if (m->streaming) {
+		int t = (int)m->out_type;
+		xioctl(m->fd, VIDIOC_STREAMOFF, &t);
+		t = (int)m->cap_type;
+		xioctl(m->fd, VIDIOC_STREAMOFF, &t);
+		m->streaming = false;
+	}
+	for (unsigned i = 0; i < m->n_out; i++)
+		if (m->out[i].start)
+			io->munmap(m->out[i].start, m->out[i].length);
+	for (unsigned i = 0; i < m->n_cap; i++)
+		if (m->cap[i].start)
+			io->munmap(m->cap[i].start, m->cap[i].length);
+	if (m->n_out || m->n_cap) {
+		struct v4l2_requestbuffers rb = {.count = 0, .memory = V4L2_MEMORY_MMAP};
+		rb.type = m->out_type;
+		xioctl(m->fd, VIDIOC_REQBUFS, &rb);
+		rb.type = m->cap_type;
+		rb.count = 0;
+		xioctl(m->fd, VIDIOC_REQBUFS, &rb);
+	}
+	memset(m->out, 0, sizeof(m->out));
+	memset(m->cap, 0, sizeof(m->cap));
+	m->n_out = m->n_cap = 0;
+	m->configured = false;
+	m->pending_len = 0;
+}
+
+void ipkvm_h264_m2m_close(struct ipkvm_h264_m2m *m)
+{
+	if (!m)
+		return;
+	teardown(m);
+	io->close(m->fd);
+	free(m);
+}
+
+/* Sets one control; a driver without it is reported once per kind (bit), not fatal. */
+static int set_ctrl(struct ipkvm_h264_m2m *m, uint32_t id, int value, const char *what,
+		    unsigned bit)
+{
+	struct v4l2_control c = {.id = id, .value = value};
+	int r = xioctl(m->fd, VIDIOC_S_CTRL, &c);
+	if (r < 0 && !(m->warned & (1u << bit))) {
+		m->warned |= 1u << bit;
+		LOG_WARN("%s: cannot set %s to %d: %s", m->device, what, value, strerror(-r));
+	}
+	return r;
+}
+
+static void set_rate(struct ipkvm_h264_m2m *m, int fps)
+{
+	struct v4l2_streamparm parm = {.type = m->out_type};
+	parm.parm.output.timeperframe.numerator = 1;
+	parm.parm.output.timeperframe.denominator = (uint32_t)fps;
+	if (xioctl(m->fd, VIDIOC_S_PARM, &parm) < 0 && !(m->warned & (1u << 8))) {
+		m->warned |= 1u << 8;
+		LOG_DEBUG("%s: cannot set the frame rate", m->device);
+	}
+	m->fps = fps;
+}
+
+static void set_bitrate(struct ipkvm_h264_m2m *m, int kbps)
+{
+	set_ctrl(m, V4L2_CID_MPEG_VIDEO_BITRATE, kbps * 1000, "the bitrate", 0);
+	m->bitrate_kbps = kbps;
+}
+
+static void set_gop(struct ipkvm_h264_m2m *m, int gop)
+{
+	/* 0 = keyframes on demand only: the longest period the control takes. */
+	set_ctrl(m, V4L2_CID_MPEG_VIDEO_H264_I_PERIOD, gop > 0 ? gop : INT_MAX, "the I-period",
+		 1);
+	m->gop = gop;
+}
+
+static int h264_level(unsigned w, unsigned h, int fps)
+{
+	/* Macroblocks per second against the limits of H.264 Table A-1. */
+	long mbps = (long)((w + 15) / 16) * ((h + 15) / 16) * fps;
+	if (mbps <= 245760)
+		return V4L2_MPEG_VIDEO_H264_LEVEL_4_0;
+	if (mbps <= 522240)
+		return V4L2_MPEG_VIDEO_H264_LEVEL_4_2;
+	return V4L2_MPEG_VIDEO_H264_LEVEL_5_1;
+}
+
+static uint32_t native_fourcc(enum ipkvm_pixfmt f)
+{
+	switch (f) {
+	case IPKVM_FMT_YUYV:
+		return V4L2_PIX_FMT_YUYV;
+	case IPKVM_FMT_UYVY:
+		return V4L2_PIX_FMT_UYVY;
+	case IPKVM_FMT_RGB24:
+		return V4L2_PIX_FMT_RGB24;
+	case IPKVM_FMT_BGR24:
+		return V4L2_PIX_FMT_BGR24;
+	case IPKVM_FMT_MJPEG:
+		break;
+	}
+	return 0;
+}
+
+static bool offers(const struct ipkvm_h264_m2m *m, uint32_t fourcc)
+{
+	for (unsigned i = 0; i < m->n_out_fmts; i++)
+		if (m->out_fmts[i] == fourcc)
+			return true;
+	return false;
+}
+
+static int set_format(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t fourcc, unsigned w,
+		      unsigned h, size_t *bpl, size_t *sizeimage)
+{
+	struct v4l2_format fmt = {.type = type};
+	if (m->mplane) {
+		fmt.fmt.pix_mp.width = w;
+		fmt.fmt.pix_mp.height = h;
+		fmt.fmt.pix_mp.pixelformat = fourcc;
+		fmt.fmt.pix_mp.field = V4L2_FIELD_NONE;
+		fmt.fmt.pix_mp.num_planes = 1;
+	} else {
+		fmt.fmt.pix.width = w;
+		fmt.fmt.pix.height = h;
+		fmt.fmt.pix.pixelformat = fourcc;
+		fmt.fmt.pix.field = V4L2_FIELD_NONE;
+	}
+	int r = xioctl(m->fd, VIDIOC_S_FMT, &fmt);
+	if (r < 0)
+		return r;
+	uint32_t gw = m->mplane ? fmt.fmt.pix_mp.width : fmt.fmt.pix.width;
+	uint32_t gh = m->mplane ? fmt.fmt.pix_mp.height : fmt.fmt.pix.height;
+	uint32_t gf = m->mplane ? fmt.fmt.pix_mp.pixelformat : fmt.fmt.pix.pixelformat;
+	if (gw != w || gh != h || gf != fourcc)
+		return -ERANGE;
+	if (bpl)
+		*bpl = m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline
+				 : fmt.fmt.pix.bytesperline;
+	if (sizeimage)
+		*sizeimage = m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage
+				       : fmt.fmt.pix.sizeimage;
+	return 0;
+}
+
+/* A v4l2_buffer for index i of type (planes: storage for the one plane). */
+static void buf_init(const struct ipkvm_h264_m2m *m, struct v4l2_buffer *b,
+		     struct v4l2_plane *plane, uint32_t type, unsigned i)
+{
+	memset(b, 0, sizeof(*b));
+	memset(plane, 0, sizeof(*plane));
+	b->type = type;
+	b->memory = V4L2_MEMORY_MMAP;
+	b->index = i;
+	if (m->mplane) {
+		b->m.planes = plane;
+		b->length = 1;
+	}
+}
+
+static int map_buffers(struct ipkvm_h264_m2m *m, uint32_t type, struct mbuf *bufs,
+		       unsigned want, unsigned *n)
+{
+	struct v4l2_requestbuffers rb = {.count = want, .type = type, .memory = V4L2_MEMORY_MMAP};
+	int r = xioctl(m->fd, VIDIOC_REQBUFS, &rb);
+	if (r < 0)
+		return r;
+	if (rb.count == 0)
+		return -ENOMEM;
+	*n = rb.count < want ? rb.count : want;
+	for (unsigned i = 0; i < *n; i++) {
+		struct v4l2_buffer b;
+		struct v4l2_plane p;
+		buf_init(m, &b, &p, type, i);
+		r = xioctl(m->fd, VIDIOC_QUERYBUF, &b);
+		if (r < 0)
+			return r;
+		size_t len = m->mplane ? p.length : b.length;
+		off_t off = m->mplane ? (off_t)p.m.mem_offset : (off_t)b.m.offset;
+		void *addr = io->mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, off);
+		if (addr == MAP_FAILED)
+			return errno > 0 ? -errno : -ENOMEM;
+		bufs[i].start = addr;
+		bufs[i].length = len;
+	}
+	return 0;
+}
+
+static int queue_cap(struct ipkvm_h264_m2m *m, unsigned i)
+{
+	struct v4l2_buffer b;
+	struct v4l2_plane p;
+	buf_init(m, &b, &p, m->cap_type, i);
+	if (m->mplane)
+		p.length = (uint32_t)m->cap[i].length;
+	else
+		b.length = (uint32_t)m->cap[i].length;
+	int r = xioctl(m->fd, VIDIOC_QBUF, &b);
+	if (r == 0)
+		m->cap[i].queued = true;
+	return r;
+}
+
+/* Formats, controls and buffers for frames like f; streaming on. */
+static int configure(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, int bitrate_kbps,
+		     int fps, int gop)
+{
+	teardown(m);
+	uint32_t fourcc = native_fourcc(f->format);
+	if (!offers(m, fourcc))
+		fourcc = offers(m, V4L2_PIX_FMT_YUV420) ? V4L2_PIX_FMT_YUV420 : 0;
+	if (!fourcc) {
+		LOG_ERROR("%s takes neither %s nor YUV420 input", m->device,
+			  ipkvm_pixfmt_name(f->format));
+		return -ENOTSUP;
+	}
+	const char *step = "the input format";
+	int r = set_format(m, m->out_type, fourcc, f->width, f->height, &m->bpl, &m->sizeimage);
+	if (r < 0)
+		goto fail;
+	size_t minbpl = fourcc == V4L2_PIX_FMT_YUV420 ? f->width
+						      : (size_t)f->width * ipkvm_pixfmt_bpp(f->format);
+	if (m->bpl < minbpl)
+		m->bpl = minbpl;
+	step = "the H.264 format";
+	r = set_format(m, m->cap_type, V4L2_PIX_FMT_H264, f->width, f->height, NULL, NULL);
+	if (r < 0)
+		goto fail;
+
+	set_rate(m, fps);
+	set_bitrate(m, bitrate_kbps);
+	set_gop(m, gop);
+	set_ctrl(m, V4L2_CID_MPEG_VIDEO_H264_PROFILE,
+		 V4L2_MPEG_VIDEO_H264_PROFILE_CONSTRAINED_BASELINE, "the profile", 2);
+	set_ctrl(m, V4L2_CID_MPEG_VIDEO_H264_LEVEL, h264_level(f->width, f->height, fps),
+		 "the level", 3);
+	set_ctrl(m, V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER, 1, "repeat-sequence-header", 4);
+
+	step = "the buffers";
+	r = map_buffers(m, m->out_type, m->out, N_OUT, &m->n_out);
+	if (r == 0)
+		r = map_buffers(m, m->cap_type, m->cap, N_CAP, &m->n_cap);
+	for (unsigned i = 0; r == 0 && i < m->n_out; i++)
+		if (m->out[i].length < m->sizeimage)
+			r = -ENOSPC;
+	for (unsigned i = 0; r == 0 && i < m->n_cap; i++)
+		r = queue_cap(m, i);
+	if (r < 0)
+		goto fail;
+	step = "streaming";
+	int t = (int)m->out_type;
+	r = xioctl(m->fd, VIDIOC_STREAMON, &t);
+	if (r == 0) {
+		t = (int)m->cap_type;
+		r = xioctl(m->fd, VIDIOC_STREAMON, &t);
+	}
+	m->streaming = true; /* even half on: teardown turns both off */
+	if (r < 0)
+		goto fail;
+	m->configured = true;
+	m->in_fmt = f->format;
+	m->width = f->width;
+	m->height = f->height;
+	m->fourcc = fourcc;
+	char fcc[5] = {(char)(fourcc & 0xff), (char)((fourcc >> 8) & 0xff),
+		       (char)((fourcc >> 16) & 0xff), (char)(fourcc >> 24), 0};
+	LOG_INFO("%s: encoding %ux%u from %s, %d kbit/s, %d fps", m->device, f->width,
+		 f->height, fcc, bitrate_kbps, fps);
+	return 0;
+
+fail:
+	LOG_ERROR("%s: cannot set up %s for %ux%u %s: %s", m->device, step, f->width, f->height,
+		  ipkvm_pixfmt_name(f->format), strerror(-r));
+	teardown(m);
+	return r;
+}
+
+/* ---- the frame cycle ---- */
+
+/* Takes back every OUTPUT buffer the device is done with. */
+static void reclaim_out(struct ipkvm_h264_m2m *m)
+{
+	for (;;) {
+		struct v4l2_buffer b;
+		struct v4l2_plane p;
+		buf_init(m, &b, &p, m->out_type, 0);
+		if (xioctl(m->fd, VIDIOC_DQBUF, &b) < 0 || b.index >= m->n_out)
+			return;
+		m->out[b.index].queued = false;
+	}
+}
+
+static int free_out(struct ipkvm_h264_m2m *m)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		reclaim_out(m);
+		for (unsigned i = 0; i < m->n_out; i++)
+			if (!m->out[i].queued)
+				return (int)i;
+		struct pollfd pfd = {.fd = m->fd, .events = POLLOUT};
+		if (io->poll(&pfd, 1, WAIT_MS) <= 0)
+			break;
+	}
+	return -ETIMEDOUT;
+}
+
+/* Copies (or converts) the frame into OUTPUT buffer i and queues it. */
+static int queue_frame(struct ipkvm_h264_m2m *m, unsigned i, const struct ipkvm_frame *f)
+{
+	uint8_t *dst = m->out[i].start;
+	size_t used;
+	if (m->fourcc == V4L2_PIX_FMT_YUV420) {
+		/* One plane: Y (bpl per line), then U and V at half the stride. */
+		size_t ysz = m->bpl * f->height, csz = m->bpl / 2 * (f->height / 2);
+		if (ysz + 2 * csz > m->out[i].length)
+			return -ENOSPC;
+		ipkvm_h264_to_i420(f, dst, m->bpl, dst + ysz, dst + ysz + csz, m->bpl / 2);
+		used = ysz + 2 * csz;
+	} else {
+		size_t row = (size_t)f->width * ipkvm_pixfmt_bpp(f->format);
+		if (m->bpl * f->height > m->out[i].length)
+			return -ENOSPC;
+		if (m->bpl == f->stride) {
+			memcpy(dst, f->data, m->bpl * (f->height - 1) + row);
+		} else {
+			for (unsigned y = 0; y < f->height; y++)
+				memcpy(dst + m->bpl * y, f->data + f->stride * y, row);
+		}
+		used = m->bpl * f->height;
+	}
+	if (m->sizeimage > used && m->sizeimage <= m->out[i].length)
+		used = m->sizeimage;
+
+	struct v4l2_buffer b;
+	struct v4l2_plane p;
+	buf_init(m, &b, &p, m->out_type, i);
+	b.field = V4L2_FIELD_NONE;
+	b.timestamp.tv_sec = f->ts_us / 1000000;
+	b.timestamp.tv_usec = f->ts_us % 1000000;
+	if (m->mplane) {
+		p.bytesused = (uint32_t)used;
+		p.length = (uint32_t)m->out[i].length;
+	} else {
+		b.bytesused = (uint32_t)used;
+		b.length = (uint32_t)m->out[i].length;
+	}
+	int r = xioctl(m->fd, VIDIOC_QBUF, &b);
+	if (r == 0)
+		m->out[i].queued = true;
+	return r;
+}
+
+/* The access unit from CAPTURE data d: pending header and, for an IDR without one, the
+ * last SPS/PPS in front. */
+static int make_au(struct ipkvm_h264_m2m *m, const uint8_t *d, size_t len, bool flag_key,
+		   struct ipkvm_buf **out, bool *keyframe)
+{
+	uint32_t types = nal_types(d, len);
+	bool key = flag_key || (types & (1u << 5));
+	if (types & (1u << 7))
+		keep_seqhdr(m, d, len);
+	const uint8_t *pre = NULL;
+	size_t prelen = 0;
+	if (!(types & (1u << 7))) {
+		if (m->pending_len) {
+			pre = m->pending;
+			prelen = m->pending_len;
+		} else if (key) {
+			pre = m->seqhdr;
+			prelen = m->seqhdr_len;
+		}
+	}
+	struct ipkvm_buf *b = ipkvm_buf_new(prelen + len);
+	if (!b)
+		return -ENOMEM;
+	if (prelen)
+		memcpy(b->data, pre, prelen);
+	memcpy(b->data + prelen, d, len);
+	m->pending_len = 0;
+	*out = b;
+	*keyframe = key;
+	return 0;
+}
+
+/* Waits for the access unit of the frame just queued. */
+static int take_au(struct ipkvm_h264_m2m *m, struct ipkvm_buf **out, bool *keyframe)
+{
+	int64_t deadline = ipkvm_mono_ms() + WAIT_MS;
+	for (;;) {
+		struct v4l2_buffer b;
+		struct v4l2_plane p;
+		buf_init(m, &b, &p, m->cap_type, 0);
+		int r = xioctl(m->fd, VIDIOC_DQBUF, &b);
+		if (r == -EAGAIN) {
+			int64_t left = deadline - ipkvm_mono_ms();
+			struct pollfd pfd = {.fd = m->fd, .events = POLLIN};
+			if (left <= 0 || io->poll(&pfd, 1, (int)left) == 0)
+				return -ETIMEDOUT;
+			if (pfd.revents & POLLERR)
+				return -EIO;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		if (b.index >= m->n_cap)
+			return -EIO;
+		m->cap[b.index].queued = false;
+		size_t off = m->mplane ? p.data_offset : 0;
+		size_t used = m->mplane ? p.bytesused : b.bytesused;
+		if (used > m->cap[b.index].length || off > used)
+			used = off = 0;
+		const uint8_t *d = (const uint8_t *)m->cap[b.index].start + off;
+		size_t len = used - off;
+		bool flag_key = b.flags & V4L2_BUF_FLAG_KEYFRAME;
+		bool error = b.flags & V4L2_BUF_FLAG_ERROR;
+		uint32_t types = len ? nal_types(d, len) : 0;
+
+		r = 0;
+		if (!error && len && !(types & VCL_MASK)) {
+			/* The sequence header on its own: it goes before the next picture. */
+			keep_seqhdr(m, d, len);
+			if (len <= sizeof(m->pending)) {
+				memcpy(m->pending, d, len);
+				m->pending_len = len;
+			}
+		} else if (!error && len) {
+			r = make_au(m, d, len, flag_key, out, keyframe);
+			if (r == 0)
+				r = 1;
+		}
+		int q = queue_cap(m, b.index);
+		if (r == 1 && q < 0) {
+			ipkvm_buf_unref(*out);
+			*out = NULL;
+		}
+		if (r < 0 || q < 0)
+			return r < 0 ? r : q;
+		if (r == 1)
+			return 0;
+	}
+}
+
+int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f,
+			  bool force_idr, int bitrate_kbps, int max_fps, int gop,
+			  struct ipkvm_buf **out, bool *keyframe)
+{
+	*out = NULL;
+	*keyframe = false;
+	int r;
+	if (!m->configured || f->format != m->in_fmt || f->width != m->width ||
+	    f->height != m->height) {
+		r = configure(m, f, bitrate_kbps, max_fps, gop);
+		if (r < 0)
+			return r;
+		force_idr = true;
+	} else {
+		if (bitrate_kbps != m->bitrate_kbps)
+			set_bitrate(m, bitrate_kbps);
+		if (gop != m->gop)
+			set_gop(m, gop);
+		if (max_fps != m->fps)
+			set_rate(m, max_fps);
+	}
+	if (force_idr)
+		set_ctrl(m, V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1, "force-key-frame", 5);
+
+	int i = free_out(m);
+	if (i < 0) {
+		r = i;
+		goto stuck;
+	}
+	r = queue_frame(m, (unsigned)i, f);
+	if (r < 0)
+		return r;
+	r = take_au(m, out, keyframe);
+	reclaim_out(m);
+	if (r == -ETIMEDOUT)
+		goto stuck;
+	if (r == 0)
+		m->waiting_logged = false;
+	return r;
+
+stuck:
+	/* The device kept the frame: start over at the next one (fresh buffers, an IDR). */
+	if (!m->waiting_logged)
+		LOG_WARN("%s: no access unit within %d ms; restarting the encoder", m->device,
+			 WAIT_MS);
+	m->waiting_logged = true;
+	teardown(m);
+	return -ETIMEDOUT;
+}

@@ -1,0 +1,185 @@
+/*
+ * media: /api/media/ws, H.264 to the browser over the same authenticated HTTPS connection.
+ * Every binary message the server sends is one access unit of the shared H.264 stage
+ * (format in video/h264_stream.h), decoded in the browser by WebCodecs.
+ *
+ * A client never queues: it sends the next access unit it has not had when its socket can
+ * take one. A client that falls IPKVM_MEDIA_LAG units behind (or whose next unit left the
+ * ring) skips to a fresh keyframe, which it asks the encoder for: late pictures are worse
+ * than missing ones on a remote console. A client starts at a keyframe made after it joined,
+ * and may ask for one itself (text message {"event":"keyframe"} after a decoder error).
+ * With nothing to send for a second, a header-only keep-alive goes out so the browser can
+ * tell a still screen from a dead connection.
+ */
+#define LOG_TAG "media"
+#include <string.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "video/h264_stream.h"
+#include "video/video.h"
+#include "web/web.h"
+
+#define IPKVM_MEDIA_LAG	    30 /* access units: half a second at 60 fps */
+#define KEEPALIVE_MS	    1000
+#define CLOSE_SESSION_ENDED 4001
+
+static struct ipkvm_h264_stream *stream_of(struct ipkvm_server *srv)
+{
+	return srv->video ? ipkvm_video_h264(srv->video) : NULL;
+}
+
+/* Drop to a keyframe made from now on. */
+static void want_keyframe(struct ipkvm_media_client *c, struct ipkvm_h264_stream *st)
+{
+	c->next = 0;
+	c->key_min = ipkvm_h264_stream_newest(st, NULL) + 1;
+	ipkvm_h264_stream_keyframe(st);
+}
+
+int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *srv, struct lws *wsi,
+			    const struct ipkvm_auth *auth)
+{
+	struct ipkvm_h264_stream *st = stream_of(srv);
+	struct ipkvm_auth a = *auth;
+	memset(c, 0, sizeof(*c));
+	if (!st) {
+		static const char why[] = "H.264 is not available: use the MJPEG stream";
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, (unsigned char *)why,
+				 sizeof(why) - 1);
+		return -1;
+	}
+	c->srv = srv;
+	c->wsi = wsi;
+	c->auth = a;
+	c->last_tx_ms = ipkvm_mono_ms();
+	c->next_client = srv->media_clients;
+	srv->media_clients = c;
+	ipkvm_h264_stream_watch(st, 1);
+	ipkvm_video_watch(srv->video, 0); /* wake the capture thread: a keyframe is wanted */
+	want_keyframe(c, st);
+	LOG_INFO("H.264 client: %s", c->auth.user);
+	return 0;
+}
+
+void ipkvm_media_closed(struct ipkvm_media_client *c)
+{
+	if (!c->srv)
+		return;
+	struct ipkvm_h264_stream *st = stream_of(c->srv);
+	if (st)
+		ipkvm_h264_stream_watch(st, -1);
+	for (struct ipkvm_media_client **p = &c->srv->media_clients; *p; p = &(*p)->next_client) {
+		if (*p == c) {
+			*p = c->next_client;
+			break;
+		}
+	}
+	LOG_INFO("H.264 client left: %s (%llu units, %llu skipped to a keyframe)", c->auth.user,
+		 (unsigned long long)c->sent, (unsigned long long)c->drops);
+	memset(c, 0, sizeof(*c));
+}
+
+int ipkvm_media_receive(struct ipkvm_media_client *c, const void *in, size_t len)
+{
+	if (!c->srv || c->cut)
+		return 0;
+	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
+		c->cut = true;
+		lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
+				 (unsigned char *)"session ended", 13);
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	/* The one message a client sends: {"event":"keyframe"} (its decoder lost track). */
+	json_error_t e;
+	json_t *m = json_loadb(in, len, JSON_REJECT_DUPLICATES, &e);
+	const char *ev = json_string_value(json_object_get(m, "event"));
+	if (ev && strcmp(ev, "keyframe") == 0) {
+		want_keyframe(c, stream_of(c->srv));
+		lws_callback_on_writable(c->wsi);
+	}
+	json_decref(m);
+	return 0;
+}
+
+int ipkvm_media_writeable(struct ipkvm_media_client *c)
+{
+	if (c->cut)
+		return -1;
+	struct ipkvm_h264_stream *st = stream_of(c->srv);
+	if (!st)
+		return -1;
+	if (lws_send_pipe_choked(c->wsi)) {
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	uint64_t key, newest = ipkvm_h264_stream_newest(st, &key);
+	if (c->next && newest >= c->next && newest - c->next >= IPKVM_MEDIA_LAG) {
+		c->drops++;
+		want_keyframe(c, st); /* too far behind: skip to a fresh keyframe */
+	}
+	if (!c->next && key && key >= c->key_min)
+		c->next = key;
+	struct ipkvm_h264_au au;
+	struct ipkvm_buf *msg = NULL;
+	if (c->next && c->next <= newest) {
+		if (ipkvm_h264_stream_get(st, c->next, &au)) {
+			msg = au.msg;
+			c->next++;
+			c->sent++;
+		} else {
+			c->drops++;
+			want_keyframe(c, st); /* it left the ring */
+		}
+	} else if (c->alive_due) {
+		msg = ipkvm_h264_keepalive();
+	}
+	if (!msg)
+		return 0;
+	c->alive_due = false;
+	c->last_tx_ms = ipkvm_mono_ms();
+	int n = lws_write(c->wsi, msg->data, msg->len, LWS_WRITE_BINARY);
+	ipkvm_buf_unref(msg);
+	if (n < 0)
+		return -1;
+	if (c->next && c->next <= newest)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+void ipkvm_media_wake(struct ipkvm_server *srv)
+{
+	for (struct ipkvm_media_client *c = srv->media_clients; c; c = c->next_client)
+		lws_callback_on_writable(c->wsi);
+}
+
+void ipkvm_media_tick(struct ipkvm_server *srv)
+{
+	int64_t now = ipkvm_mono_ms();
+	for (struct ipkvm_media_client *c = srv->media_clients; c; c = c->next_client) {
+		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false)) {
+			c->cut = true;
+			lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
+					 (unsigned char *)"session ended", 13);
+		} else if (now - c->last_tx_ms >= KEEPALIVE_MS) {
+			c->alive_due = true;
+		}
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+json_t *ipkvm_media_status(struct ipkvm_server *srv)
+{
+	struct ipkvm_h264_stream *st = stream_of(srv);
+	if (!st)
+		return json_null();
+	struct ipkvm_h264_stats s;
+	ipkvm_h264_stream_stats(st, &s);
+	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:I, s:I, s:I, s:f}", "backend", s.backend,
+			 "bitrate", s.bitrate_kbps, "fps_max", s.max_fps, "gop", s.gop, "clients",
+			 s.watchers, "fps", s.fps, "bytes_per_s", (json_int_t)s.bytes_per_s,
+			 "frames", (json_int_t)s.frames, "keyframes", (json_int_t)s.keyframes,
+			 "encode_ms", s.encode_ms);
+}
