@@ -323,7 +323,7 @@ struct upload_job {
 	struct ipkvm_job job;
 	struct upload *up;
 	uint8_t *buf;
-	size_t len;
+	size_t len, cap;
 	bool commit; /* the last job: write, then commit */
 	int r;
 	char err[256];
@@ -335,7 +335,7 @@ struct upload {
 	struct ipkvm_store_session *ss;
 	char name[IPKVM_STORE_NAME_MAX + 1];
 	uint8_t *fill, *spare; /* spare is NULL while a job writes it */
-	size_t fill_len, fill_cap;
+	size_t fill_len, fill_cap, spare_cap;
 	struct upload_job *job; /* in flight */
 	bool paused;		/* rx flow control is off */
 	bool ended;		/* the whole body arrived */
@@ -374,6 +374,7 @@ static void job_done(struct ipkvm_job *job)
 	struct ipkvm_http_req *req = up->req;
 	up->job = NULL;
 	up->spare = j->buf; /* the written buffer is free again */
+	up->spare_cap = j->cap;
 	int r = j->r;
 	bool commit = j->commit;
 	char err[256];
@@ -441,8 +442,10 @@ static void submit(struct upload *up, bool commit)
 	j->up = up;
 	j->buf = up->fill;
 	j->len = up->fill_len;
+	j->cap = up->fill_cap;
 	j->commit = commit;
 	up->fill = up->spare;
+	up->fill_cap = up->spare_cap;
 	up->spare = NULL;
 	up->fill_len = 0;
 	up->job = j;
@@ -479,7 +482,7 @@ static void upload_begin(struct ipkvm_http_req *req)
 	}
 	up->srv = req->srv;
 	up->req = req;
-	up->fill_cap = UP_BUF;
+	up->fill_cap = up->spare_cap = UP_BUF;
 	up->event_ms = ipkvm_mono_ms();
 	ipkvm_strlcpy(up->name, name, sizeof(up->name));
 	req->upload = up;
