@@ -646,6 +646,11 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 	pthread_mutex_unlock(&v->lock);
 }
 
+void ipkvm_video_kick(struct ipkvm_video *v)
+{
+	kick(v);
+}
+
 struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v)
 {
 	return v->h264;

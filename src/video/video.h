@@ -104,6 +104,9 @@ void ipkvm_video_request_image(struct ipkvm_video *v);
 int ipkvm_video_set_params(struct ipkvm_video *v, int quality, int max_fps);
 void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out);
 
+/* Wakes the capture thread (a keyframe is wanted on a still screen: it offers the last
+ * frame). */
+void ipkvm_video_kick(struct ipkvm_video *v);
 /* The H.264 stage (clients, keyframes, settings), or NULL when off. */
 struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v);
 

@@ -36,6 +36,7 @@ static void want_keyframe(struct ipkvm_media_client *c, struct ipkvm_h264_stream
 	c->next = 0;
 	c->key_min = ipkvm_h264_stream_newest(st, NULL) + 1;
 	ipkvm_h264_stream_keyframe(st);
+	ipkvm_video_kick(c->srv->video); /* on a still screen the last frame is encoded */
 }
 
 int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *srv, struct lws *wsi,
@@ -57,7 +58,6 @@ int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *s
 	c->next_client = srv->media_clients;
 	srv->media_clients = c;
 	ipkvm_h264_stream_watch(st, 1);
-	ipkvm_video_watch(srv->video, 0); /* wake the capture thread: a keyframe is wanted */
 	want_keyframe(c, st);
 	LOG_INFO("H.264 client: %s", c->auth.user);
 	return 0;
