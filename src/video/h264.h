@@ -50,21 +50,20 @@ struct ipkvm_h264;
 /* Creates an encoder. NULL with a message in err (may be NULL) when the configuration is
  * invalid or the chosen backend cannot be used. The software encoder is initialised at the
  * first frame (its size is not known before). */
-struct ipkvm_h264 *ipkvm_h264_create(const struct ipkvm_h264_config *cfg, char *err,
-				     size_t errlen);
+struct ipkvm_h264 *ipkvm_h264_create(const struct ipkvm_h264_config *cfg, char *err, size_t errlen);
 void ipkvm_h264_destroy(struct ipkvm_h264 *e);
 
 /* "openh264" or "v4l2-m2m". */
 const char *ipkvm_h264_backend(const struct ipkvm_h264 *e);
 
 /* Encodes one raw frame (YUYV, UYVY, RGB24, BGR24; even width and height from 16x16 up to
- * IPKVM_H264_MAX_WIDTH x IPKVM_H264_MAX_HEIGHT). A size or format change re-initialises the
- * encoder and yields an IDR. force_idr: a client joined or asked for a keyframe.
- * On success *out holds one access unit in Annex-B (one reference, the caller's) and
- * *keyframe says whether it is an IDR (then SPS and PPS precede it).
- * Returns 0; -EAGAIN when the encoder produced nothing for this frame (rate control skipped
- * it; never for a forced IDR or the first frame); -EINVAL for MJPEG, odd or out-of-range
- * sizes; another -errno on failure. */
+ * IPKVM_H264_MAX_WIDTH x IPKVM_H264_MAX_HEIGHT). A size change (for the hardware encoder also
+ * a format change) re-initialises the encoder and yields an IDR. force_idr: a client joined or
+ * asked for a keyframe. On success *out holds one access unit in Annex-B (one reference, the
+ * caller's) and *keyframe says whether it is an IDR (then SPS and PPS precede it). Returns 0;
+ * -EAGAIN when the encoder produced nothing for this frame (rate control skipped it; never for a
+ * forced IDR or the first frame); -EINVAL for MJPEG, odd or out-of-range sizes; another -errno on
+ * failure. */
 int ipkvm_h264_encode(struct ipkvm_h264 *e, const struct ipkvm_frame *f, bool force_idr,
 		      struct ipkvm_buf **out, bool *keyframe);
 
@@ -102,12 +101,11 @@ struct ipkvm_h264_m2m;
 /* Opens the device and checks it is an M2M encoder with H.264 on its capture side; the
  * formats and buffers are set up at the first frame. 0 or -errno with err set
  * ("no V4L2 H.264 encoder at /dev/video11: ..."). */
-int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err,
-			size_t errlen);
+int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err, size_t errlen);
 void ipkvm_h264_m2m_close(struct ipkvm_h264_m2m *m);
 /* Same contract as ipkvm_h264_encode; settings (validated) are applied before the frame. */
-int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f,
-			  bool force_idr, int bitrate_kbps, int max_fps, int gop,
-			  struct ipkvm_buf **out, bool *keyframe);
+int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, bool force_idr,
+			  int bitrate_kbps, int max_fps, int gop, struct ipkvm_buf **out,
+			  bool *keyframe);
 
 #endif

@@ -118,7 +118,7 @@ struct ipkvm_h264_m2m {
 	struct mbuf out[N_OUT], cap[N_CAP];
 	unsigned n_out, n_cap;
 	int bitrate_kbps, fps, gop; /* as applied to the device */
-	uint32_t warned;		   /* controls already reported missing (bit per kind) */
+	uint32_t warned;	    /* controls already reported missing (bit per kind) */
 	bool waiting_logged;
 
 	/* the sequence header: pending (sent alone, goes before the next picture) and the
@@ -198,8 +198,7 @@ static int enum_formats(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t *list,
 	return 0;
 }
 
-int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err,
-			size_t errlen)
+int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	struct ipkvm_h264_m2m *m = calloc(1, sizeof(*m));
@@ -225,8 +224,8 @@ int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *e
 			   device, strerror(-r));
 		goto fail;
 	}
-	uint32_t caps = cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps
-								: cap.capabilities;
+	uint32_t caps =
+	    cap.capabilities & V4L2_CAP_DEVICE_CAPS ? cap.device_caps : cap.capabilities;
 	if (caps & V4L2_CAP_VIDEO_M2M_MPLANE) {
 		m->mplane = true;
 		m->out_type = V4L2_BUF_TYPE_VIDEO_OUTPUT_MPLANE;
@@ -349,8 +348,7 @@ static void set_bitrate(struct ipkvm_h264_m2m *m, int kbps)
 static void set_gop(struct ipkvm_h264_m2m *m, int gop)
 {
 	/* 0 = keyframes on demand only: the longest period the control takes. */
-	set_ctrl(m, V4L2_CID_MPEG_VIDEO_H264_I_PERIOD, gop > 0 ? gop : INT_MAX, "the I-period",
-		 1);
+	set_ctrl(m, V4L2_CID_MPEG_VIDEO_H264_I_PERIOD, gop > 0 ? gop : INT_MAX, "the I-period", 1);
 	m->gop = gop;
 }
 
@@ -415,11 +413,11 @@ static int set_format(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t fourcc, 
 	if (gw != w || gh != h || gf != fourcc)
 		return -ERANGE;
 	if (bpl)
-		*bpl = m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline
-				 : fmt.fmt.pix.bytesperline;
+		*bpl =
+		    m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;
 	if (sizeimage)
-		*sizeimage = m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage
-				       : fmt.fmt.pix.sizeimage;
+		*sizeimage =
+		    m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage : fmt.fmt.pix.sizeimage;
 	return 0;
 }
 
@@ -438,8 +436,8 @@ static void buf_init(const struct ipkvm_h264_m2m *m, struct v4l2_buffer *b,
 	}
 }
 
-static int map_buffers(struct ipkvm_h264_m2m *m, uint32_t type, struct mbuf *bufs,
-		       unsigned want, unsigned *n)
+static int map_buffers(struct ipkvm_h264_m2m *m, uint32_t type, struct mbuf *bufs, unsigned want,
+		       unsigned *n)
 {
 	struct v4l2_requestbuffers rb = {.count = want, .type = type, .memory = V4L2_MEMORY_MMAP};
 	int r = xioctl(m->fd, VIDIOC_REQBUFS, &rb);
@@ -498,8 +496,9 @@ static int configure(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, int 
 	int r = set_format(m, m->out_type, fourcc, f->width, f->height, &m->bpl, &m->sizeimage);
 	if (r < 0)
 		goto fail;
-	size_t minbpl = fourcc == V4L2_PIX_FMT_YUV420 ? f->width
-						      : (size_t)f->width * ipkvm_pixfmt_bpp(f->format);
+	size_t minbpl = fourcc == V4L2_PIX_FMT_YUV420
+			    ? f->width
+			    : (size_t)f->width * ipkvm_pixfmt_bpp(f->format);
 	if (m->bpl < minbpl)
 		m->bpl = minbpl;
 	step = "the H.264 format";
@@ -544,8 +543,8 @@ static int configure(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, int 
 	m->fourcc = fourcc;
 	char fcc[5] = {(char)(fourcc & 0xff), (char)((fourcc >> 8) & 0xff),
 		       (char)((fourcc >> 16) & 0xff), (char)(fourcc >> 24), 0};
-	LOG_INFO("%s: encoding %ux%u from %s, %d kbit/s, %d fps", m->device, f->width,
-		 f->height, fcc, bitrate_kbps, fps);
+	LOG_INFO("%s: encoding %ux%u from %s, %d kbit/s, %d fps", m->device, f->width, f->height,
+		 fcc, bitrate_kbps, fps);
 	return 0;
 
 fail:
@@ -720,9 +719,9 @@ static int take_au(struct ipkvm_h264_m2m *m, struct ipkvm_buf **out, bool *keyfr
 	}
 }
 
-int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f,
-			  bool force_idr, int bitrate_kbps, int max_fps, int gop,
-			  struct ipkvm_buf **out, bool *keyframe)
+int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, bool force_idr,
+			  int bitrate_kbps, int max_fps, int gop, struct ipkvm_buf **out,
+			  bool *keyframe)
 {
 	*out = NULL;
 	*keyframe = false;
