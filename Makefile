@@ -8,7 +8,7 @@ BUILD         ?= build
 ASAN_BUILD    ?= build-asan
 RELEASE_BUILD ?= build-release
 
-.PHONY: all deps build demo check bench format clean
+.PHONY: all deps build demo check check-arm64 bench format clean install uninstall
 
 all: build
 
@@ -24,6 +24,9 @@ demo: build
 check:
 	@bash scripts/check.sh
 
+check-arm64:
+	@bash scripts/check-arm64.sh build-arm64
+
 bench:
 	@bash scripts/deps.sh
 	@bash scripts/build.sh $(RELEASE_BUILD) release
@@ -33,4 +36,14 @@ format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) build-arm64
+
+# make install [DESTDIR=DIR] [PREFIX=/usr/local|/usr] [IPKVMD=BINARY]: binary, web UI, profiles,
+# systemd units, default /etc/ipkvm/ipkvm.ini (kept if present); see scripts/install.sh.
+install:
+	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' IPKVMD='$(IPKVMD)' BUILD_DIR='$(RELEASE_BUILD)' bash scripts/install.sh
+
+# make uninstall [DESTDIR=DIR] [PREFIX=...] [PURGE=1]: /etc/ipkvm and /var/lib/ipkvm stay
+# unless PURGE=1.
+uninstall:
+	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' PURGE='$(PURGE)' bash scripts/uninstall.sh

@@ -46,6 +46,18 @@ for variant in normal asan; do
 	fi
 done
 
+echo "== arm64 (cross build, unit tests under qemu-aarch64)"
+mkdir -p build-arm64
+bash scripts/check-arm64.sh build-arm64 2>&1 | tee build-arm64/check.log
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build-arm64/check.log | tail -n1)
+if [ -n "$last" ]; then
+	p=${last%% passed*}
+	f=${last#*, }
+	add "unit (arm64, qemu-aarch64)" "$p" "${f%% failed}"
+else
+	add "unit (arm64, qemu-aarch64)" 0 1
+fi
+
 echo "== generated font"
 # src/video/draw.c carries the font table made by scripts/gen_font.py from data/font8x16.txt.
 if python3 - <<'PY'

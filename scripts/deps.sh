@@ -9,7 +9,7 @@ pkgs=(gcc make meson ninja-build pkg-config python3
       libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev libturbojpeg0-dev
       libgpiod-dev libcurl4-openssl-dev libopenh264-dev)
 if [ "${1:-}" = "--test" ]; then
-	pkgs+=(libcmocka-dev python3 clang-format)
+	pkgs+=(libcmocka-dev python3 clang-format shellcheck systemd)
 	# The browser tests (tests/e2e): node and npm for playwright-core, Debian's chromium.
 	pkgs+=(nodejs chromium)
 	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).

@@ -320,11 +320,13 @@ static void test_pacing(void **state)
 		ipkvm_frame_unref(f);
 	}
 	int64_t ms = (now_us() - t0) / 1000;
-	/* 10 periods of 10 ms; a loaded machine may add a little delay, or make one frame
-	 * skip ahead (then it is counted in seq, not delivered twice). */
-	assert_in_range(seq, first + 10, first + 11);
-	assert_in_range(frames, 9, 10);
-	assert_in_range(ms, 85, 200);
+	/* Never faster than the rate: 10 periods of 10 ms take 90 ms at least. On a loaded
+	 * machine frames come late; then seq skips ahead (it counts the periods elapsed, so a
+	 * late frame is never followed by a second one for the same period) and fewer frames
+	 * are delivered: what must hold is seq == periods elapsed. */
+	assert_true(ms >= 85);
+	assert_in_range(frames, 1, 10);
+	assert_in_range((int64_t)(seq - first), ms / 10 - 1, ms / 10 + 1);
 	s->ops->destroy(s);
 }
 
