@@ -52,10 +52,14 @@ static int lg_request_output(void *line, const char *consumer, bool active_low, 
 	    line, consumer, active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0, value);
 }
 
+/* An active-low LED input is an optocoupler pulling the line to ground while the LED is
+ * lit: it needs a pull-up, which a Pi's GPIO22/24 do not have by default (pull-down). */
 static int lg_request_events(void *line, const char *consumer, bool active_low)
 {
 	return gpiod_line_request_both_edges_events_flags(
-	    line, consumer, active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0);
+	    line, consumer,
+	    active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW | GPIOD_LINE_REQUEST_FLAG_BIAS_PULL_UP
+		       : 0);
 }
 
 static int lg_set_value(void *line, int value)

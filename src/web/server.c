@@ -15,7 +15,10 @@
 #include "web/server.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -246,6 +249,31 @@ static int prepare_state(struct ipkvm_server *srv)
 	return 0;
 }
 
+/* Whether addr (IPv4 or IPv6 text) belongs to this machine: a socket can bind to it. */
+static bool address_is_local(const char *addr)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	socklen_t len;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		len = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, addr, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		len = sizeof(*a6);
+	} else {
+		return false;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true; /* cannot tell: let lws try */
+	bool ok = bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRNOTAVAIL;
+	close(fd);
+	return ok;
+}
+
 static int create_loop(struct ipkvm_server *srv)
 {
 	const struct ipkvm_config *cfg = srv->cfg;
@@ -265,6 +293,14 @@ static int create_loop(struct ipkvm_server *srv)
 	info.vhost_name = "https";
 	info.port = cfg->port;
 	info.iface = cfg->listen && cfg->listen[0] ? cfg->listen : NULL;
+	/* lws falls back to another address when the one asked for is not on this machine
+	 * (yet: a VPN interface still coming up): refuse instead, so nothing listens where it
+	 * was not asked to and the service manager retries. */
+	if (info.iface && !address_is_local(info.iface)) {
+		LOG_ERROR("[server] listen = %s: no interface of this machine has that address",
+			  info.iface);
+		return -EADDRNOTAVAIL;
+	}
 	/* lws binds an IPv6 socket unless told otherwise, and then takes an IPv4 iface as
 	 * "any": an IPv4 listen address needs an IPv4 socket to be honoured. */
 	if (info.iface && strchr(info.iface, '.'))

@@ -197,3 +197,12 @@ def test_state_changing_origin(t):
     # the daemon's own origin is fine
     r = s.post("/api/auth/logout", {}, headers={"Origin": d.origin()})
     expect_ok(r)
+
+
+def test_listen_address_not_on_this_machine(t):
+    # 192.0.2.0/24 is reserved for documentation: never an address of this machine.
+    d = t.daemon(start=False)
+    argv = [a if a != "127.0.0.1" else "192.0.2.7" for a in d.command()[1:]]
+    rc, out, err = t.run(*argv, timeout=5)
+    check(rc != 0, "ipkvmd started listening on an address it does not have")
+    check("192.0.2.7" in err and "no interface" in err, "says why:\n%s" % tail(err))
