@@ -8,7 +8,7 @@ BUILD         ?= build
 ASAN_BUILD    ?= build-asan
 RELEASE_BUILD ?= build-release
 
-.PHONY: all deps build demo check check-arm64 bench format clean install uninstall
+.PHONY: all deps build demo check check-vm check-arm64 bench format clean install uninstall
 
 all: build
 
@@ -23,6 +23,13 @@ demo: build
 
 check:
 	@bash scripts/check.sh
+
+# The hardware bench VM (tests/bench-vm): ipkvmd on a stock Debian kernel under QEMU, with
+# dummy_hcd and vivid standing in for the USB gadget and the capture device (ASan+UBSan build).
+check-vm:
+	@bash scripts/deps.sh
+	@bash scripts/build.sh $(ASAN_BUILD) asan
+	@bash tests/bench-vm/run.sh $(ASAN_BUILD)
 
 check-arm64:
 	@bash scripts/check-arm64.sh build-arm64

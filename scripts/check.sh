@@ -58,6 +58,18 @@ else
 	add "unit (arm64, qemu-aarch64)" 0 1
 fi
 
+echo "== bench VM (ipkvmd on a stock Debian kernel under QEMU: dummy_hcd, vivid)"
+mkdir -p build-asan
+bash tests/bench-vm/run.sh build-asan 2>&1 | tee build-asan/bench-vm.log
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build-asan/bench-vm.log | tail -n1)
+if [ -n "$last" ]; then
+	p=${last%% passed*}
+	f=${last#*, }
+	add "bench VM (real kernel drivers)" "$p" "${f%% failed}"
+else
+	add "bench VM (real kernel drivers)" 0 1
+fi
+
 echo "== generated font"
 # src/video/draw.c carries the font table made by scripts/gen_font.py from data/font8x16.txt.
 if python3 - <<'PY'

@@ -47,6 +47,7 @@ struct ipkvm_drives {
 	void *write_ctx;
 	unsigned n;
 	struct drive *d;
+	char rebind_udc[256]; /* unbound for a type change: bind to this again, "" = nothing */
 };
 
 /* What a LUN holds, as the kernel says. */
@@ -222,9 +223,75 @@ static void forget(struct ipkvm_drives *d, unsigned n)
 	d->d[n] = (struct drive){0};
 }
 
+/* The host learns a drive's type (disk or CD-ROM) only when it enumerates the gadget:
+ * after changing cdrom, the gadget is unbound (<gadget>/UDC, two levels above the
+ * mass-storage function) and, a moment later, bound again (ipkvm_drives_rebind) so the
+ * host enumerates it anew. Found on the real kernel in the bench VM: the drive otherwise
+ * stays a disk, and a bind right after the unbind goes unnoticed by the host. The target
+ * sees a short unplug of every function; the HID output reopens by itself. A tree without
+ * a UDC file (not bound, or a test's) is left alone. */
+static int udc_path(const struct ipkvm_drives *d, char *out, size_t len)
+{
+	int k = snprintf(out, len, "%s/../../UDC", d->ms_dir);
+	return k < 0 || (size_t)k >= len ? -ENAMETOOLONG : 0;
+}
+
+static void unbind(struct ipkvm_drives *d)
+{
+	char path[PATH_MAX], *udc = NULL;
+	size_t len = 0;
+	if (udc_path(d, path, sizeof(path)) < 0 || ipkvm_read_file(path, ATTR_MAX, &udc, &len) < 0)
+		return;
+	while (len && (udc[len - 1] == '\n' || udc[len - 1] == ' '))
+		udc[--len] = '\0';
+	if (len && len < sizeof(d->rebind_udc)) {
+		int r = d->write(d->write_ctx, path, "\n", 1);
+		if (r == 0) {
+			LOG_INFO("a drive changed its type: unplugging the gadget from %s", udc);
+			ipkvm_strlcpy(d->rebind_udc, udc, sizeof(d->rebind_udc));
+		} else {
+			LOG_ERROR("unbinding the gadget from %s: %s", udc, strerror(-r));
+		}
+	}
+	free(udc);
+}
+
+bool ipkvm_drives_rebind_pending(const struct ipkvm_drives *d)
+{
+	return d->rebind_udc[0] != '\0';
+}
+
+int ipkvm_drives_rebind(struct ipkvm_drives *d)
+{
+	if (!d->rebind_udc[0])
+		return -EALREADY;
+	char path[PATH_MAX], line[272];
+	int k = snprintf(line, sizeof(line), "%s\n", d->rebind_udc);
+	int r = udc_path(d, path, sizeof(path));
+	if (r == 0)
+		r = d->write(d->write_ctx, path, line, (size_t)k);
+	if (r < 0)
+		LOG_ERROR("binding the gadget to %s again: %s", d->rebind_udc, strerror(-r));
+	else
+		LOG_INFO("gadget plugged in again on %s", d->rebind_udc);
+	d->rebind_udc[0] = '\0';
+	return r;
+}
+
+/* The kernel refuses a CD-ROM image under 300 sectors of 2048 bytes ("file too small"). */
+#define CD_MIN_BYTES (300 * 2048)
+
 static int gadget_attach(struct ipkvm_drives *d, unsigned n, const char *path, bool cdrom, bool rw,
 			 char *err, size_t errlen)
 {
+	struct stat sb;
+	if (cdrom && stat(path, &sb) == 0 && sb.st_size < CD_MIN_BYTES) {
+		ipkvm_errf(err, errlen,
+			   "%s is %lld bytes: a CD-ROM image must be at least 600 KiB (300 "
+			   "sectors); attach it as a flash disk",
+			   path, (long long)sb.st_size);
+		return -EMSGSIZE;
+	}
 	struct lun_state st;
 	int r = lun_state(d, n, &st);
 	if (r < 0) {
@@ -238,6 +305,9 @@ static int gadget_attach(struct ipkvm_drives *d, unsigned n, const char *path, b
 		return -EBUSY;
 	}
 	forget(d, n); /* the host ejected what we had attached */
+	char was[8] = "";
+	lun_read(d, n, "cdrom", was, sizeof(was));
+	bool type_changed = strcmp(was, cdrom ? "1" : "0") != 0;
 	/* cdrom and ro only while no file is attached (checked just above). */
 	const char *attr = "cdrom";
 	r = lun_write(d, n, attr, cdrom ? "1" : "0");
@@ -260,6 +330,8 @@ static int gadget_attach(struct ipkvm_drives *d, unsigned n, const char *path, b
 				   strerror(-r));
 		else
 			ipkvm_errf(err, errlen, "drive %u: writing %s: %s", n, attr, strerror(-r));
+	} else if (type_changed) {
+		unbind(d);
 	}
 	return r;
 }

@@ -58,6 +58,15 @@ int ipkvm_drives_attach(struct ipkvm_drives *d, unsigned n, const char *image_pa
 			bool rw, char *err, size_t errlen);
 
 /*
+ * Gadget: an attach that changed a drive's type (disk <-> CD-ROM) unplugs the gadget from its
+ * controller, because the host reads drive types only when it enumerates the device; the
+ * caller plugs it in again with ipkvm_drives_rebind() about a second later (an immediate
+ * bind goes unnoticed by the host). rebind: 0, -EALREADY when nothing is pending, -errno.
+ */
+bool ipkvm_drives_rebind_pending(const struct ipkvm_drives *d);
+int ipkvm_drives_rebind(struct ipkvm_drives *d);
+
+/*
  * Ejects drive n; an empty drive is 0. -EINVAL (no drive n), -EBUSY (the target holds the
  * medium locked and the kernel has no forced_eject, or it did not take), -errno otherwise.
  */

@@ -12,6 +12,7 @@
  */
 #define LOG_TAG "api-msd"
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,18 @@ void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
 
 /* ---- drives ---- */
 
+/* How long the gadget stays unplugged after a drive changed its type: long enough for the
+ * host to see the disconnect (hubs debounce port changes for 100 ms and more). */
+#define REBIND_MS 1000
+
+static void rebind(lws_sorted_usec_list_t *sul)
+{
+	struct ipkvm_server *srv =
+	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, rebind_timer));
+	if (srv->drives)
+		ipkvm_drives_rebind(srv->drives);
+}
+
 static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 {
 	static const struct ipkvm_json_field fields[] = {
@@ -250,6 +263,10 @@ static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 			ipkvm_store_release(srv->store, name);
 		else
 			ipkvm_strlcpy(srv->drive_image[n], name, sizeof(srv->drive_image[n]));
+		if (ipkvm_drives_rebind_pending(
+			srv->drives)) /* unplugged: plug in a moment later */
+			lws_sul_schedule(srv->ctx, 0, &srv->rebind_timer, rebind,
+					 REBIND_MS * LWS_US_PER_MS);
 	}
 	ipkvm_audit(
 	    srv->state_dir, "msd_attach", req->auth.user, req->addr, r == 0,

@@ -836,6 +836,7 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 		lws_sul_cancel(&srv->vtarget_timer);
 		lws_sul_cancel(&srv->atx_timer);
 		lws_sul_cancel(&srv->atx_event_timer);
+		lws_sul_cancel(&srv->rebind_timer);
 		lws_context_destroy(srv->ctx);
 	}
 	if (srv->sigfd >= 0)
@@ -845,6 +846,8 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 			close(srv->watched[i].fd);
 	}
 	ipkvm_hid_destroy(srv->hid);
+	if (srv->drives && ipkvm_drives_rebind_pending(srv->drives))
+		ipkvm_drives_rebind(srv->drives); /* never leave the target unplugged */
 	ipkvm_drives_destroy(srv->drives);
 	ipkvm_store_destroy(srv->store);
 	ipkvm_atx_destroy(srv->atx);

@@ -157,11 +157,12 @@ struct ipkvm_server {
 	int64_t started;
 	lws_sorted_usec_list_t tick;
 	struct ipkvm_worker *worker;
-	struct ipkvm_worker *io_worker; /* disk writes of uploads (may take long) */
-	struct ipkvm_store *store;	/* virtual media images, or NULL */
-	struct ipkvm_fetcher *fetcher;	/* image downloads */
-	struct ipkvm_drives *drives;	/* what images are attached to, or NULL */
-	char drive_image[16][256];	/* the image each drive holds ("" = none) */
+	struct ipkvm_worker *io_worker;	     /* disk writes of uploads (may take long) */
+	struct ipkvm_store *store;	     /* virtual media images, or NULL */
+	struct ipkvm_fetcher *fetcher;	     /* image downloads */
+	struct ipkvm_drives *drives;	     /* what images are attached to, or NULL */
+	char drive_image[16][256];	     /* the image each drive holds ("" = none) */
+	lws_sorted_usec_list_t rebind_timer; /* gadget plugged in again after a type change */
 	struct ipkvm_events *events;
 	struct ipkvm_sessions *sessions;
 	struct ipkvm_throttle *throttle;

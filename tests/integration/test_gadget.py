@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 from harness import check, eq, expect_error, expect_ok
 
@@ -70,7 +71,7 @@ def test_daemon_sets_up_the_gadget_and_attaches_to_luns(t):
         check(os.path.isdir(g), "the daemon made the gadget")
         st = expect_ok(s.get("/api/msd"))
         eq([x["lun"] for x in st["drives"]], [0, 1], "the gadget's LUNs")
-        iso = b"\0" * 40960
+        iso = b"\0" * (320 * 2048)  # the kernel refuses CD images under 300 sectors
         r = s.request("PUT", "/api/msd/images/inst.iso", body=iso,
                       headers={"Content-Type": "application/octet-stream"})
         eq(r.status, 201, "upload")
@@ -84,6 +85,23 @@ def test_daemon_sets_up_the_gadget_and_attaches_to_luns(t):
         with open(os.path.join(lun, "ro")) as f:
             eq(f.read().strip(), "1", "and read-only")
         expect_error(s.delete("/api/msd/images/inst.iso"), 409, "conflict")
+        # The type changed (disk -> CD-ROM): the gadget was unplugged, and is plugged in
+        # again a second later so the host looks at the drive anew.
+        with open(os.path.join(g, "UDC")) as f:
+            eq(f.read().strip(), "", "unplugged for the type change")
+        deadline = time.monotonic() + 5
+        while True:
+            with open(os.path.join(g, "UDC")) as f:
+                if f.read().strip() == "fe980000.usb":
+                    break
+            check(time.monotonic() < deadline, "the gadget was not plugged in again")
+            time.sleep(0.1)
+        small = s.request("PUT", "/api/msd/images/small.iso", body=b"\0" * 40960,
+                          headers={"Content-Type": "application/octet-stream"})
+        eq(small.status, 201, "upload")
+        r = s.post("/api/msd/drives/0/attach", {"image": "small.iso", "cdrom": True})
+        eq(r.status, 400, "a CD image under 600 KiB is refused: %r" % r.body[:200])
+        check("600 KiB" in r.body.decode(), "says why")
         expect_ok(s.post("/api/msd/drives/1/eject"))
         with open(os.path.join(lun, "file")) as f:
             eq(f.read().strip(), "", "ejected")

@@ -77,6 +77,16 @@ static int fake_write(void *ctx, const char *path, const char *data, size_t len)
 	struct fx *f = ctx;
 	const char *attr = strrchr(path, '/') + 1;
 	char dir[PATH_MAX], filep[PATH_MAX + 8];
+	if (strcmp(attr, "UDC") == 0) { /* the gadget's bind file: record and write */
+		size_t used = strlen(f->log);
+		snprintf(f->log + used, sizeof(f->log) - used, "UDC=%.*s;",
+			 (int)(len && data[len - 1] == '\n' ? len - 1 : len), data);
+		int fd = open(path, O_WRONLY | O_TRUNC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, data, len), (ssize_t)len);
+		close(fd);
+		return 0;
+	}
 	snprintf(dir, sizeof(dir), "%.*s", (int)(attr - 1 - path), path);
 	const char *lun = strrchr(dir, '/') + 1;
 	char entry[PATH_MAX + 64];
@@ -115,11 +125,12 @@ static int setup(void **state)
 	assert_non_null(f);
 	strcpy(f->tmp, "/tmp/test_drive-XXXXXX");
 	assert_non_null(mkdtemp(f->tmp));
-	snprintf(f->ms, sizeof(f->ms), "%s/mass_storage.usb0", f->tmp);
+	snprintf(f->ms, sizeof(f->ms), "%s/g/functions/mass_storage.usb0", f->tmp);
 	snprintf(f->iso, sizeof(f->iso), "%s/debian.iso", f->tmp);
 	snprintf(f->img, sizeof(f->img), "%s/disk.img", f->tmp);
 	snprintf(f->lnk, sizeof(f->lnk), "%s/link.iso", f->tmp);
 	put(f->iso, "ISO");
+	assert_int_equal(truncate(f->iso, 300 * 2048), 0); /* the kernel's smallest CD-ROM */
 	put(f->img, "IMG");
 	assert_int_equal(symlink(f->iso, f->lnk), 0);
 	for (unsigned n = 0; n < 2; n++) {
@@ -453,6 +464,52 @@ static void test_ops_backend(void **state)
 	assert_null(ipkvm_drives_create_ops(&bad, &rec, 1));
 }
 
+/* The kernel refuses CD-ROM images under 300 sectors: said clearly, before any write. */
+static void test_small_cd_refused(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(ipkvm_drives_attach(f->d, 0, f->img, true, false, f->err, sizeof(f->err)),
+			 -EMSGSIZE);
+	assert_non_null(strstr(f->err, "600 KiB"));
+	assert_string_equal(f->log, "");
+	/* As a flash disk it is fine. */
+	assert_int_equal(ipkvm_drives_attach(f->d, 0, f->img, false, false, f->err, sizeof(f->err)),
+			 0);
+}
+
+/* The host reads a drive's type only when it enumerates the gadget: a type change unbinds
+ * and binds it again; attaching the same type does not. */
+static void test_type_change_replugs(void **state)
+{
+	struct fx *f = *state;
+	char udc[PATH_MAX];
+	snprintf(udc, sizeof(udc), "%s/g/UDC", f->tmp);
+	put(udc, "dummy_udc.0\n");
+	assert_int_equal(ipkvm_drives_attach(f->d, 1, f->iso, true, false, f->err, sizeof(f->err)),
+			 0);
+	char want[PATH_MAX * 2];
+	snprintf(want, sizeof(want), "lun.1/cdrom=1;lun.1/ro=1;lun.1/file=%s;UDC=;", f->iso);
+	assert_string_equal(f->log, want); /* unplugged... */
+	assert_true(ipkvm_drives_rebind_pending(f->d));
+	assert_int_equal(ipkvm_drives_rebind(f->d), 0); /* ...and plugged in again */
+	assert_false(ipkvm_drives_rebind_pending(f->d));
+	assert_int_equal(ipkvm_drives_rebind(f->d), -EALREADY);
+	snprintf(want, sizeof(want), "lun.1/cdrom=1;lun.1/ro=1;lun.1/file=%s;UDC=;UDC=dummy_udc.0;",
+		 f->iso);
+	assert_string_equal(f->log, want);
+	char *cur = NULL;
+	assert_int_equal(ipkvm_read_file(udc, 256, &cur, NULL), 0);
+	assert_string_equal(cur, "dummy_udc.0\n");
+	free(cur);
+	assert_int_equal(ipkvm_drives_eject(f->d, 1, f->err, sizeof(f->err)), 0);
+	f->log[0] = '\0';
+	assert_int_equal(ipkvm_drives_attach(f->d, 1, f->lnk, true, false, f->err, sizeof(f->err)),
+			 0);
+	snprintf(want, sizeof(want), "lun.1/cdrom=1;lun.1/ro=1;lun.1/file=%s;", f->lnk);
+	assert_string_equal(f->log, want); /* still a CD-ROM: no replug */
+	assert_false(ipkvm_drives_rebind_pending(f->d));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +525,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_gadget_not_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_default_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ops_backend, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_small_cd_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_type_change_replugs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
