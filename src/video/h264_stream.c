@@ -140,8 +140,11 @@ static void *encoder_main(void *arg)
 			pthread_cond_wait(&s->work, &s->lock);
 			continue;
 		}
-		/* Pace to max_fps: wait for the slot, taking newer frames meanwhile. */
-		int64_t slot = last + 1000000 / (s->max_fps > 0 ? s->max_fps : 60);
+		/* Pace to max_fps, counted from the start of the last encode, with a quarter of
+		 * an interval of slack (a 60 fps source against 60 fps arrives +- jitter): wait
+		 * for the slot, taking newer frames meanwhile. */
+		int64_t interval = 1000000 / (s->max_fps > 0 ? s->max_fps : 60);
+		int64_t slot = last + interval - interval / 4;
 		int64_t wait = slot - mono_us();
 		if (last && wait > 1000 && !s->want_key) {
 			struct timespec until;
@@ -162,9 +165,9 @@ static void *encoder_main(void *arg)
 		bool key = false;
 		int64_t t0 = mono_us();
 		int r = ipkvm_h264_encode(s->enc, f, force, &au, &key);
-		last = mono_us();
+		last = t0;
 		if (r == 0) {
-			publish(s, au, key, f, (double)(last - t0) / 1000.0);
+			publish(s, au, key, f, (double)(mono_us() - t0) / 1000.0);
 			ipkvm_buf_unref(au);
 		}
 		ipkvm_frame_unref(f);
@@ -298,6 +301,40 @@ bool ipkvm_h264_stream_get(struct ipkvm_h264_stream *s, uint64_t seq, struct ipk
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ok;
+}
+
+void ipkvm_h264_cursor_reset(struct ipkvm_h264_stream *s, struct ipkvm_h264_cursor *c)
+{
+	c->next = 0;
+	c->key_min = ipkvm_h264_stream_newest(s, NULL) + 1;
+	ipkvm_h264_stream_keyframe(s);
+}
+
+bool ipkvm_h264_cursor_next(struct ipkvm_h264_stream *s, struct ipkvm_h264_cursor *c,
+			    struct ipkvm_h264_au *out)
+{
+	uint64_t key, newest = ipkvm_h264_stream_newest(s, &key);
+	if (c->next && newest >= c->next && newest - c->next >= IPKVM_H264_LAG) {
+		c->drops++;
+		ipkvm_h264_cursor_reset(s, c); /* too far behind: skip to a fresh keyframe */
+	}
+	if (!c->next && key && key >= c->key_min)
+		c->next = key;
+	if (!c->next || c->next > newest)
+		return false;
+	if (!ipkvm_h264_stream_get(s, c->next, out)) {
+		c->drops++;
+		ipkvm_h264_cursor_reset(s, c); /* it left the ring */
+		return false;
+	}
+	c->next++;
+	c->sent++;
+	return true;
+}
+
+bool ipkvm_h264_cursor_pending(struct ipkvm_h264_stream *s, const struct ipkvm_h264_cursor *c)
+{
+	return c->next && c->next <= ipkvm_h264_stream_newest(s, NULL);
 }
 
 int ipkvm_h264_stream_set(struct ipkvm_h264_stream *s, int bitrate_kbps, int max_fps, int gop)

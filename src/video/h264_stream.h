@@ -72,6 +72,24 @@ void ipkvm_h264_stream_keyframe(struct ipkvm_h264_stream *s);
 uint64_t ipkvm_h264_stream_newest(struct ipkvm_h264_stream *s, uint64_t *newest_key);
 /* Access unit seq (a reference in out->msg), false when it is not in the ring. */
 bool ipkvm_h264_stream_get(struct ipkvm_h264_stream *s, uint64_t seq, struct ipkvm_h264_au *out);
+/* A client's place in the ring. A client never queues: it takes the next access unit it has
+ * not had; one that fell IPKVM_H264_LAG units behind, or whose next unit left the ring,
+ * skips to a keyframe made from then on (asked for at once). */
+#define IPKVM_H264_LAG 30 /* half a second at 60 fps */
+struct ipkvm_h264_cursor {
+	uint64_t next;	  /* next access unit; 0 = waiting for a keyframe */
+	uint64_t key_min; /* ... made at or after this sequence */
+	uint64_t sent, drops;
+};
+/* Starts (or restarts, after a decoder error) at a fresh keyframe: asks the encoder for one. */
+void ipkvm_h264_cursor_reset(struct ipkvm_h264_stream *s, struct ipkvm_h264_cursor *c);
+/* The access unit to send now (true, a reference in out->msg; the cursor moves on), or
+ * false when there is nothing yet. */
+bool ipkvm_h264_cursor_next(struct ipkvm_h264_stream *s, struct ipkvm_h264_cursor *c,
+			    struct ipkvm_h264_au *out);
+/* Whether more is waiting after what cursor_next gave. */
+bool ipkvm_h264_cursor_pending(struct ipkvm_h264_stream *s, const struct ipkvm_h264_cursor *c);
+
 /* Live settings (see ipkvm_h264_set_params). */
 int ipkvm_h264_stream_set(struct ipkvm_h264_stream *s, int bitrate_kbps, int max_fps, int gop);
 void ipkvm_h264_stream_stats(struct ipkvm_h264_stream *s, struct ipkvm_h264_stats *out);

@@ -4,9 +4,9 @@
  * (format in video/h264_stream.h), decoded in the browser by WebCodecs.
  *
  * A client never queues: it sends the next access unit it has not had when its socket can
- * take one. A client that falls IPKVM_MEDIA_LAG units behind (or whose next unit left the
- * ring) skips to a fresh keyframe, which it asks the encoder for: late pictures are worse
- * than missing ones on a remote console. A client starts at a keyframe made after it joined,
+ * take one (the cursor of h264_stream.h). A client that falls behind skips to a fresh
+ * keyframe, which it asks the encoder for: late pictures are worse than missing ones on a
+ * remote console. A client starts at a keyframe made after it joined,
  * and may ask for one itself (text message {"event":"keyframe"} after a decoder error).
  * With nothing to send for a second, a header-only keep-alive goes out so the browser can
  * tell a still screen from a dead connection.
@@ -21,7 +21,6 @@
 #include "video/video.h"
 #include "web/web.h"
 
-#define IPKVM_MEDIA_LAG	    30 /* access units: half a second at 60 fps */
 #define KEEPALIVE_MS	    1000
 #define CLOSE_SESSION_ENDED 4001
 
@@ -33,9 +32,7 @@ static struct ipkvm_h264_stream *stream_of(struct ipkvm_server *srv)
 /* Drop to a keyframe made from now on. */
 static void want_keyframe(struct ipkvm_media_client *c, struct ipkvm_h264_stream *st)
 {
-	c->next = 0;
-	c->key_min = ipkvm_h264_stream_newest(st, NULL) + 1;
-	ipkvm_h264_stream_keyframe(st);
+	ipkvm_h264_cursor_reset(st, &c->cursor);
 	ipkvm_video_kick(c->srv->video); /* on a still screen the last frame is encoded */
 }
 
@@ -77,7 +74,7 @@ void ipkvm_media_closed(struct ipkvm_media_client *c)
 		}
 	}
 	LOG_INFO("H.264 client left: %s (%llu units, %llu skipped to a keyframe)", c->auth.user,
-		 (unsigned long long)c->sent, (unsigned long long)c->drops);
+		 (unsigned long long)c->cursor.sent, (unsigned long long)c->cursor.drops);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -115,27 +112,15 @@ int ipkvm_media_writeable(struct ipkvm_media_client *c)
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
-	uint64_t key, newest = ipkvm_h264_stream_newest(st, &key);
-	if (c->next && newest >= c->next && newest - c->next >= IPKVM_MEDIA_LAG) {
-		c->drops++;
-		want_keyframe(c, st); /* too far behind: skip to a fresh keyframe */
-	}
-	if (!c->next && key && key >= c->key_min)
-		c->next = key;
+	uint64_t drops = c->cursor.drops;
 	struct ipkvm_h264_au au;
 	struct ipkvm_buf *msg = NULL;
-	if (c->next && c->next <= newest) {
-		if (ipkvm_h264_stream_get(st, c->next, &au)) {
-			msg = au.msg;
-			c->next++;
-			c->sent++;
-		} else {
-			c->drops++;
-			want_keyframe(c, st); /* it left the ring */
-		}
-	} else if (c->alive_due) {
+	if (ipkvm_h264_cursor_next(st, &c->cursor, &au))
+		msg = au.msg;
+	else if (c->alive_due)
 		msg = ipkvm_h264_keepalive();
-	}
+	if (c->cursor.drops != drops)
+		ipkvm_video_kick(c->srv->video); /* a keyframe was asked for */
 	if (!msg)
 		return 0;
 	c->alive_due = false;
@@ -144,7 +129,7 @@ int ipkvm_media_writeable(struct ipkvm_media_client *c)
 	ipkvm_buf_unref(msg);
 	if (n < 0)
 		return -1;
-	if (c->next && c->next <= newest)
+	if (ipkvm_h264_cursor_pending(st, &c->cursor))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }

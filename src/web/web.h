@@ -23,6 +23,7 @@
 #include "core/events.h"
 #include "core/json.h"
 #include "core/worker.h"
+#include "video/h264_stream.h"
 
 #define IPKVM_URL_MAX	   1024
 #define IPKVM_ADDR_MAX	   64
@@ -116,9 +117,7 @@ struct ipkvm_media_client {
 	struct ipkvm_server *srv;
 	struct lws *wsi;
 	struct ipkvm_auth auth;
-	uint64_t next;	  /* next access unit to send; 0 = waiting for a keyframe */
-	uint64_t key_min; /* ... made at or after this sequence */
-	uint64_t sent, drops;
+	struct ipkvm_h264_cursor cursor; /* its place in the shared ring */
 	int64_t last_tx_ms;
 	bool alive_due, cut;
 	struct ipkvm_media_client *next_client;
