@@ -73,7 +73,7 @@ def measure(d, s, tool, seconds, driver=None, decode=True, settle=0.0):
                 op, msg = ws.recv_message(timeout=0.02 if driver else 1.0)
             except (TimeoutError, AssertionError):
                 continue
-            if op != 2 or msg[1] & 2:
+            if op != 2 or len(msg) < 24 or msg[1] & 2:
                 continue
             cap = struct.unpack("<q", msg[8:16])[0] / 1e6
             got = time.time()
