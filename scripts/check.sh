@@ -46,6 +46,17 @@ for variant in normal asan; do
 	fi
 done
 
+echo "== browser tests (playwright-core driving Debian's chromium)"
+bash tests/e2e/run.sh build 2>&1 | tee build/e2e.log
+last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build/e2e.log | tail -n1)
+if [ -n "$last" ]; then
+	p=${last%% passed*}
+	f=${last#*, }
+	add "browser (chromium)" "$p" "${f%% failed}"
+else
+	add "browser (chromium)" 0 1
+fi
+
 echo "== arm64 (cross build, unit tests under qemu-aarch64)"
 mkdir -p build-arm64
 bash scripts/check-arm64.sh build-arm64 2>&1 | tee build-arm64/check.log

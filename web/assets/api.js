@@ -9,7 +9,9 @@
  *
  * EventSocket keeps one WebSocket to /api/ws open: it reconnects with exponential back-off,
  * pings every 10 s to measure round-trip time and the server's clock offset, notices a
- * dead connection that TCP has not reported yet, and tells listeners its state.
+ * dead connection that TCP has not reported yet, and tells listeners its state. It does not
+ * reconnect after the server closed it with 4001 (the session ended): its state becomes
+ * `ended` and the page decides. sendBinary() carries the keyboard and mouse input protocol.
  */
 
 const JSON_TYPE = 'application/json';
@@ -123,8 +125,13 @@ export function apiDelete(path) {
 /* ---- event socket ----------------------------------------------------------------------- */
 
 const MAX_CLOCK_SAMPLES = 8;
+// Close code of the server when the session ended (logout, expiry, password change).
+const SESSION_ENDED = 4001;
 // A connection that stayed up this long counts as healthy: back-off starts over.
 const STABLE_MS = 10000;
+// How often the link is checked, and the slack that keeps pings on their interval.
+const CHECK_MS = 2500;
+const CHECK_SLACK_MS = 100;
 
 function defaultSocketUrl() {
   const scheme = window.location.protocol === 'http:' ? 'ws:' : 'wss:';
@@ -148,6 +155,7 @@ function callSafely(fn, ...args) {
  *   { state: 'connected', since }                        since: performance.now() ms
  *   { state: 'reconnecting', attempt, delay, retryAt }   retryAt: performance.now() ms
  *   { state: 'stopped' }                                 stop() was called
+ *   { state: 'ended' }                                   the server ended the session (4001)
  * Clock listeners get { rtt, offset } in ms; offset = server clock − local clock, taken
  * from the sample with the lowest round-trip time of the last few pings.
  */
@@ -245,6 +253,15 @@ export class EventSocket {
     this.#connect();
   }
 
+  /* Send one binary message (an ArrayBuffer or typed array); false when not connected.
+   * Input is never queued: a key pressed while offline must not arrive later. */
+  sendBinary(bytes) {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(bytes);
+    return true;
+  }
+
   /* Send one event; false when not connected (nothing is queued). */
   send(event, data = {}) {
     const ws = this.#ws;
@@ -270,7 +287,7 @@ export class EventSocket {
     this.#ws = ws;
     ws.onopen = () => this.#handleOpen(ws);
     ws.onmessage = (ev) => this.#handleMessage(ws, ev);
-    ws.onclose = () => this.#handleClose(ws);
+    ws.onclose = (ev) => this.#handleClose(ws, ev);
     // An error is always followed by close; the close handler does the work.
     ws.onerror = () => {};
   }
@@ -285,7 +302,8 @@ export class EventSocket {
     this.#pending.clear();
     this.#setState({ state: 'connected', since: now });
     this.#ping();
-    this.#pingTimer = window.setInterval(() => this.#tick(), this.#pingInterval);
+    // Checked more often than pinged, so a dead link is noticed soon after 1.5 intervals.
+    this.#pingTimer = window.setInterval(() => this.#tick(), Math.min(CHECK_MS, this.#pingInterval));
   }
 
   #handleMessage(ws, ev) {
@@ -308,10 +326,17 @@ export class EventSocket {
     }
   }
 
-  #handleClose(ws) {
+  #handleClose(ws, ev) {
     if (ws !== this.#ws) return;
     const openedAt = this.#openedAt;
     this.#drop();
+    if (ev && ev.code === SESSION_ENDED) {
+      // The session is over: a reconnect would only be refused. Listeners go to sign-in.
+      this.#running = false;
+      window.removeEventListener('online', this.#onOnline);
+      this.#setState({ state: 'ended' });
+      return;
+    }
     if (openedAt && performance.now() - openedAt >= STABLE_MS) this.#attempt = 0;
     if (this.#running) this.#scheduleRetry();
   }
@@ -352,15 +377,17 @@ export class EventSocket {
   #tick() {
     const now = performance.now();
     // A ping without any answer for 1.5 intervals means the link is dead even if TCP has
-    // not noticed. Judged from the last ping rather than the last message, so that timer
-    // throttling in a background tab (timers once a minute) cannot fake a timeout.
-    if (this.#lastPingAt && this.#lastRx < this.#lastPingAt &&
-        now - this.#lastPingAt > this.#pingInterval * 1.5) {
-      this.#drop();
-      if (this.#running) this.#scheduleRetry();
+    // not noticed. No new ping is sent while one is unanswered, so the clock runs from the
+    // first unanswered ping; judged from that ping rather than the last message, so that
+    // timer throttling in a background tab (timers once a minute) cannot fake a timeout.
+    if (this.#lastPingAt && this.#lastRx < this.#lastPingAt) {
+      if (now - this.#lastPingAt > this.#pingInterval * 1.5) {
+        this.#drop();
+        if (this.#running) this.#scheduleRetry();
+      }
       return;
     }
-    this.#ping();
+    if (now - this.#lastPingAt >= this.#pingInterval - CHECK_SLACK_MS) this.#ping();
   }
 
   #ping() {

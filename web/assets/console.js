@@ -1,19 +1,25 @@
 /*
- * console.js — the console shell.
+ * console.js — the operator console: wires the page together.
  *
- * Fills the frame that later features plug into: the top bar (device, version, user, role,
- * session actions), the stage where the remote screen will be mounted (#screen), and the
- * status bar fed by the event socket (connection state, uptime, clock offset). It also owns
- * the account dialogs: "Change my password" for everyone and "Users" for admins.
+ * The top bar (device, menus, user, role, session actions), the remote screen (video.js for
+ * the picture, input.js for keyboard and mouse), the status bar, and the live state: every
+ * module's state is read once over HTTP when the event socket (re)connects and then follows
+ * the socket's events (`streamer`, `hid`, `hid_type`, `atx`). Only endpoints whose backend
+ * exists (GET /api/info `backends`) and that the user's role may use are ever called, so an
+ * ordinary session never produces an error response.
  *
  * All text from the server goes into the page through textContent, never as markup.
  */
 
-import { apiGet, apiPost, apiDelete, EventSocket, redirectToLogin } from './api.js';
+import { apiGet, apiPost, EventSocket } from './api.js';
+import { $, setText, describeError, toast, wireCloseButtons } from './ui.js';
+import { initAccount } from './account.js';
+import { VideoView } from './video.js';
+import { InputCapture } from './input.js';
+import { initMenus, closeMenus } from './menus.js';
+import { KeyboardMenu } from './keyboard.js';
+import { PowerMenu } from './power.js';
 
-const $ = (id) => document.getElementById(id);
-
-const ROLES = ['viewer', 'operator', 'admin'];
 const ROLE_BADGES = { admin: 'admin', operator: 'operator', viewer: 'view only' };
 const ROLE_TITLES = {
   admin: 'Full control, including user management',
@@ -23,6 +29,16 @@ const ROLE_TITLES = {
 const BACKEND_LABELS = { video: 'video', hid: 'keyboard/mouse', atx: 'power', msd: 'media' };
 // Above this, the device clock is worth a warning (TOTP codes and logs depend on it).
 const CLOCK_WARN_MS = 30000;
+const SIGNAL_TEXT = {
+  ok: 'signal',
+  no_device: 'no device',
+  no_signal: 'no signal',
+  no_sync: 'no sync',
+  unsupported: 'unsupported',
+  busy: 'device busy',
+  error: 'error',
+};
+const JIGGLER_INTERVAL_S = 60;
 
 const app = {
   info: null,
@@ -30,66 +46,23 @@ const app = {
   me: null, // { name, role }
   socket: null,
   sawHello: false,
+  backends: {},
+  streamer: null,
+  hid: null,
+  clock: null,
+  ended: false,
+  video: null,
+  input: null,
+  keyboard: null,
+  power: null,
 };
 
-/* ---- small helpers ---------------------------------------------------------------------- */
+const has = (backend) => Boolean(app.backends[backend]) && app.backends[backend] !== 'none';
+const isOperator = () => Boolean(app.me) && app.me.role !== 'viewer';
+const canControl = () => isOperator() && has('hid') && Boolean(app.socket && app.socket.connected);
+const mouseMode = () => (app.hid && app.hid.mouse_mode === 'relative' ? 'relative' : 'absolute');
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === 'class') node.className = value;
-    else if (key === 'text') node.textContent = value;
-    else if (key in node && typeof value !== 'string') node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
-
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
-/* A sentence for the user from an ApiError (or anything thrown). */
-function describeError(err) {
-  const code = err && err.code;
-  switch (code) {
-    case 'network':
-      return 'The device could not be reached. Check the network connection.';
-    case 'timeout':
-      return 'The device did not answer in time. Try again.';
-    case 'throttled':
-      return `Too many failed attempts. Try again in ${err.retryAfter || 1}\u00a0s.`;
-    case 'forbidden':
-      return 'Your role does not allow this.';
-    case 'bad_origin':
-      return 'The device refused the request because of its origin.';
-    case 'internal':
-      return 'The device reported an internal error. Try again.';
-    default:
-      return (err && err.message) || 'Something went wrong.';
-  }
-}
-
-function showMessage(node, text) {
-  node.textContent = text;
-  node.hidden = false;
-}
-
-function hideMessage(node) {
-  node.hidden = true;
-  node.textContent = '';
-}
-
-function toast(text, kind = 'info', timeout = 6000) {
-  const close = el('button', { type: 'button', class: 'btn-link', text: 'Dismiss' });
-  const node = el('div', { class: `toast toast-${kind}` }, el('span', { class: 'toast-text', text }), close);
-  if (kind === 'error') node.setAttribute('role', 'alert');
-  const remove = () => node.remove();
-  close.addEventListener('click', remove);
-  $('toasts').append(node);
-  if (timeout) window.setTimeout(remove, timeout);
-}
+/* ---- formatting ------------------------------------------------------------------------- */
 
 function formatUptime(totalSeconds) {
   const s = Math.max(0, Math.floor(totalSeconds));
@@ -109,6 +82,13 @@ function formatOffset(ms) {
   return `${sign}${(abs / 3600000).toFixed(1)} h`;
 }
 
+function formatRate(bytesPerSecond) {
+  const bits = Math.max(0, Number(bytesPerSecond) || 0) * 8;
+  if (bits >= 1e6) return `${(bits / 1e6).toFixed(bits >= 1e8 ? 0 : 1)} Mbit/s`;
+  if (bits >= 1e3) return `${Math.round(bits / 1e3)} kbit/s`;
+  return `${Math.round(bits)} bit/s`;
+}
+
 /* ---- top bar ---------------------------------------------------------------------------- */
 
 function renderInfo(info) {
@@ -125,45 +105,23 @@ function renderInfo(info) {
   if (info.user) renderUser(info.user);
 
   const backends = info.backends || {};
+  app.backends = backends;
   const parts = Object.keys(BACKEND_LABELS)
     .filter((key) => key in backends)
     .map((key) => `${BACKEND_LABELS[key]}: ${backends[key]}`);
   setText($('backends'), parts.join(' · '));
-  mountVideo(backends.video && backends.video !== 'none');
+  app.video.setEnabled(has('video'));
+  app.power.setEnabled(has('atx'));
+  setText($('media-status'), has('msd')
+    ? `Virtual media (${backends.msd}) is on this device; managing it from the console comes next.`
+    : 'This device has no virtual media.');
+  loadModuleState();
+  renderControls();
 
   if (previous && previous.version && info.version && previous.version !== info.version) {
     toast(`ipkvm was updated to ${info.version}. Reload the page to use the new version.`, 'info', 0);
   }
   renderUptime();
-}
-
-/* ---- video ------------------------------------------------------------------------------ */
-
-/* The MJPEG stream in an <img>: the browser decodes each part as it arrives. The element
- * keeps the picture's own aspect ratio inside the 16:9 stage (letterboxed by CSS). When the
- * stream breaks (daemon restart, network), it is reopened after a short pause. */
-function mountVideo(enabled) {
-  const screen = $('screen');
-  let img = $('screen-video');
-  if (!enabled) {
-    if (img) img.remove();
-    $('screen-placeholder').hidden = false;
-    return;
-  }
-  if (img) return;
-  img = document.createElement('img');
-  img.id = 'screen-video';
-  img.className = 'screen-video';
-  img.alt = 'Remote screen';
-  img.draggable = false;
-  img.addEventListener('error', () => {
-    setTimeout(() => {
-      if (img.isConnected) img.src = `/api/streamer/stream?t=${Date.now()}`;
-    }, 1000);
-  });
-  img.src = '/api/streamer/stream';
-  $('screen-placeholder').hidden = true;
-  screen.append(img);
 }
 
 function renderUser(user) {
@@ -178,6 +136,7 @@ function renderUser(user) {
   $('user').hidden = false;
   $('btn-users').hidden = user.role !== 'admin';
   $('pw-username').value = user.name;
+  $('view-only').hidden = user.role !== 'viewer';
 }
 
 async function loadInfo() {
@@ -189,18 +148,65 @@ async function loadInfo() {
   }
 }
 
+/* The state of every module, read afresh (first load, and after each reconnect, since
+ * events sent while disconnected are lost). Only what exists is asked for. */
+function loadModuleState() {
+  if (has('video')) {
+    apiGet('/api/streamer').then(renderStreamer, () => {});
+  } else {
+    renderStreamer(null);
+  }
+  if (has('hid')) {
+    apiGet('/api/hid').then(renderHid, () => {});
+  } else {
+    renderHid(null);
+  }
+  if (has('atx')) app.power.load();
+}
+
 async function logout() {
   const button = $('btn-logout');
   button.disabled = true;
+  // Close the socket and the stream first, so nothing tries to reconnect while the
+  // session ends.
+  app.ended = true;
+  if (app.input) app.input.releaseAll();
+  if (app.socket) app.socket.stop();
+  app.video.stop();
   try {
     await apiPost('/api/auth/logout');
   } catch (err) {
     button.disabled = false;
+    app.ended = false;
     toast(`Could not log out: ${describeError(err)}`, 'error');
+    app.socket.start();
     return;
   }
-  if (app.socket) app.socket.stop();
   window.location.replace('/login');
+}
+
+/* ---- which controls are usable ----------------------------------------------------------- */
+
+function renderControls() {
+  const operator = isOperator();
+  const hid = has('hid');
+  for (const node of document.querySelectorAll('[data-operator]')) {
+    if (node.closest('#menu-power')) continue; // power.js decides there
+    let usable = operator;
+    if (node.closest('#menu-keyboard') || node.closest('#menu-mouse')) usable = usable && hid;
+    if (node.closest('#menu-video')) usable = usable && has('video');
+    node.disabled = !usable;
+  }
+  const video = has('video');
+  $('btn-snapshot').classList.toggle('menu-item-disabled', !video);
+  if (video) $('btn-snapshot').setAttribute('href', '/api/streamer/snapshot');
+  else $('btn-snapshot').removeAttribute('href');
+  $('btn-fullscreen').disabled = !video;
+  app.power.render();
+  const screen = $('screen');
+  screen.classList.toggle('screen-controllable', operator && hid);
+  screen.classList.toggle('screen-relative', mouseMode() === 'relative');
+  renderCapture();
 }
 
 /* ---- status bar ------------------------------------------------------------------------- */
@@ -225,9 +231,12 @@ function renderConnection() {
       break;
     case 'reconnecting': {
       const left = Math.max(0, Math.ceil((s.retryAt - performance.now()) / 1000));
-      text = `reconnecting in ${left}\u00a0s…`;
+      text = `connection lost · retry in ${left}\u00a0s`;
       break;
     }
+    case 'ended':
+      text = 'session ended';
+      break;
     case 'stopped':
       text = 'disconnected';
       break;
@@ -235,6 +244,8 @@ function renderConnection() {
       text = 'connecting…';
   }
   setText($('conn-text'), text);
+  // While disconnected the other values are as last known: shown dimmed.
+  $('statusbar').classList.toggle('status-stale', s.state !== 'connected');
   const cls = `status-item status-conn conn-${s.state}`;
   if ($('conn').className !== cls) $('conn').className = cls;
   $('conn-retry').hidden = s.state !== 'reconnecting';
@@ -250,14 +261,126 @@ function renderConnection() {
 }
 
 function renderClock(clock) {
+  app.clock = clock;
   const node = $('clock-value');
   if (!clock) {
     setText(node, '–');
+    renderLatency();
     return;
   }
-  setText(node, `${formatOffset(clock.offset)} (RTT ${Math.round(clock.rtt)} ms)`);
+  setText(node, formatOffset(clock.offset));
   $('clock').classList.toggle('clock-warn', Math.abs(clock.offset) > CLOCK_WARN_MS);
+  renderLatency();
 }
+
+/* Measured from the pictures' capture times when pictures came lately (the clock offset
+ * makes the device's and this computer's clocks comparable); else estimated from the
+ * event socket's round trip plus one frame. */
+function renderLatency() {
+  const clock = app.clock;
+  const fresh = app.videoLatency !== undefined && performance.now() - app.videoLatencyAt < 10000;
+  if (fresh) {
+    setText($('latency'), `${Math.round(app.videoLatency)} ms`);
+    $('latency-item').title = 'Latency: from the capture of a picture to its display here (median of the last pictures)';
+    return;
+  }
+  if (!clock) {
+    setText($('latency'), '–');
+    return;
+  }
+  const fps = app.streamer && app.streamer.encoded_fps > 0 ? app.streamer.encoded_fps : 0;
+  const frame = fps > 0 ? 1000 / fps : 0;
+  setText($('latency'), `≈${Math.round(clock.rtt / 2 + frame)} ms`);
+  $('latency-item').title = `Latency estimate: half the round trip to the device (${Math.round(clock.rtt)} ms) plus one frame`;
+}
+
+function renderStreamer(st) {
+  app.streamer = st;
+  const sig = $('signal');
+  if (!st) {
+    setText(sig, has('video') ? '…' : 'none');
+    sig.dataset.state = 'none';
+    setText($('resolution'), '–');
+    setText($('fps'), '–');
+    setText($('bandwidth'), '–');
+    setText($('watchers'), '–');
+    app.video.setSignal(null);
+    return;
+  }
+  const signal = st.signal || {};
+  sig.dataset.state = signal.state || 'none';
+  setText(sig, SIGNAL_TEXT[signal.state] || signal.state || '?');
+  $('st-signal').title = signal.reason ? `Video signal: ${signal.reason}` : 'Video signal from the target';
+  const ok = signal.state === 'ok';
+  setText($('resolution'), ok && signal.width ? `${signal.width}×${signal.height}` : '–');
+  setText($('fps'), ok ? `${Math.round(st.encoded_fps || 0)}/${Math.round(signal.fps || st.capture_fps || 0)} fps` : '–');
+  setText($('bandwidth'), formatRate(st.bytes_per_s));
+  setText($('watchers'), String(st.clients ?? '–'));
+  app.video.setSignal(ok ? signal : null);
+  if (st.quality) setSelect($('video-quality'), st.quality);
+  if (st.max_fps) setSelect($('video-fps'), st.max_fps);
+  const title = $('placeholder-title');
+  if (title && !has('video')) setText(title, 'No video source configured');
+}
+
+/* Select `value`, adding an option for it when the list does not have it. */
+function setSelect(select, value) {
+  const v = String(value);
+  if (![...select.options].some((o) => o.value === v)) {
+    const opt = document.createElement('option');
+    opt.value = v;
+    opt.textContent = v;
+    select.append(opt);
+  }
+  if (select.value !== v && document.activeElement !== select) select.value = v;
+}
+
+function renderHid(state) {
+  const previousMode = mouseMode();
+  app.hid = state;
+  const node = $('hid-state');
+  if (!state) {
+    setText(node, has('hid') ? '…' : 'none');
+    node.dataset.state = 'none';
+  } else {
+    setText(node, state.online ? 'online' : 'offline');
+    node.dataset.state = state.online ? 'online' : 'offline';
+    $('st-hid').title = `Keyboard and mouse output (${state.output}): ${state.online ? 'online' : state.reason || 'offline'}`;
+  }
+  const leds = (state && state.leds) || {};
+  for (const name of ['num', 'caps', 'scroll']) {
+    const led = $(`led-${name}`);
+    led.dataset.on = leds[name] ? 'true' : 'false';
+  }
+  if (state) {
+    $('mouse-abs').checked = state.mouse_mode !== 'relative';
+    $('mouse-rel').checked = state.mouse_mode === 'relative';
+    $('jiggler').checked = Boolean(state.jiggler && state.jiggler.interval > 0);
+  }
+  if (mouseMode() !== previousMode && document.pointerLockElement) document.exitPointerLock();
+  renderControls();
+}
+
+function renderCapture() {
+  const node = $('capture');
+  let state = 'off';
+  let text = 'released';
+  if (!isOperator()) {
+    state = 'view';
+    text = 'view only';
+  } else if (!has('hid')) {
+    state = 'none';
+    text = 'none';
+  } else if (app.input) {
+    state = app.input.state();
+    text = { off: 'released', keyboard: 'captured', 'pointer-lock': 'captured (pointer locked)' }[state];
+  }
+  node.dataset.state = state;
+  setText(node, text);
+  $('screen').classList.toggle('screen-captured', state === 'keyboard' || state === 'pointer-lock');
+}
+
+/* ---- the event socket -------------------------------------------------------------------- */
 
 function startSocket() {
   const socket = new EventSocket();
@@ -265,18 +388,46 @@ function startSocket() {
 
   socket.onState((s) => {
     renderConnection();
-    // The server closes the socket when the session ends; a reconnect would then be
-    // refused with HTTP 401, which a WebSocket cannot see. Ask the API instead: a 401
-    // there sends the browser to the sign-in page.
+    renderControls();
+    // A reconnect that fails may mean the session is gone (the daemon restarted: sessions
+    // live in memory), which a WebSocket cannot tell. Ask the API: a 401 there sends the
+    // browser to the sign-in page.
     if (s.state === 'reconnecting') apiGet('/api/auth/check').catch(() => {});
+    if (s.state === 'ended' && !app.ended) {
+      // The server ended this session's sockets: a logout elsewhere or an expiry (then
+      // the check answers 401 and the browser goes to the sign-in page), or our own
+      // password change, whose answer carries a fresh session cookie (then carry on).
+      // The pause lets that answer arrive first.
+      window.setTimeout(async () => {
+        await apiGet('/api/auth/check').catch(() => {});
+        if (!app.ended) app.socket.start();
+      }, 500);
+    }
   });
   socket.onClock(renderClock);
 
   socket.on('hello', ({ data }) => {
-    // After a reconnect the daemon may have restarted: refresh uptime and version.
-    if (app.sawHello) loadInfo();
+    // After a reconnect the daemon may have restarted: refresh everything.
+    if (app.sawHello) {
+      loadInfo();
+      app.video.reconnect();
+    } else if (app.info) {
+      loadModuleState();
+    }
     app.sawHello = true;
     if (app.me && data.role && data.role !== app.me.role) loadInfo();
+  });
+  socket.on('streamer', ({ data }) => renderStreamer(data));
+  socket.on('hid', ({ data }) => renderHid(data));
+  socket.on('hid_type', ({ data }) => app.keyboard.onTypeEvent(data));
+  socket.on('atx', ({ data }) => app.power.update(data));
+  const reported = new Set();
+  socket.on('error', ({ data }) => {
+    // Input the device refused. Said once per kind, not once per key.
+    const key = `${data.code}:${data.message}`;
+    if (reported.has(key)) return;
+    reported.add(key);
+    toast(`The device refused input: ${data.message || data.code}`, 'error');
   });
 
   $('conn-retry').addEventListener('click', () => socket.reconnectNow());
@@ -286,335 +437,138 @@ function startSocket() {
   // Leave the back/forward cache usable: close on pagehide, reopen when shown again.
   window.addEventListener('pagehide', () => socket.stop());
   window.addEventListener('pageshow', (ev) => {
-    if (ev.persisted) socket.start();
+    if (ev.persisted && !app.ended) socket.start();
   });
 
   socket.start();
 }
 
-/* ---- dialogs: common -------------------------------------------------------------------- */
+/* ---- menus: mouse and video -------------------------------------------------------------- */
 
-function wireCloseButtons(dialog) {
-  for (const button of dialog.querySelectorAll('[data-close]')) {
-    button.addEventListener('click', () => dialog.close('cancel'));
-  }
-}
-
-function setBusy(button, busy) {
-  button.disabled = busy;
-  button.setAttribute('aria-busy', busy ? 'true' : 'false');
-}
-
-/* Resolve true when the user confirms. */
-function confirmAction({ title, text, confirmLabel = 'Confirm' }) {
-  const dialog = $('confirm-dialog');
-  setText($('confirm-title'), title);
-  setText($('confirm-text'), text);
-  setText($('confirm-ok'), confirmLabel);
-  dialog.returnValue = '';
-  return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), {
-      once: true,
-    });
-    dialog.showModal();
-  });
-}
-
-/* Fails the form's native validation when two new-password fields differ. */
-function checkRepeat(first, second) {
-  second.setCustomValidity(first.value === second.value ? '' : 'The passwords do not match.');
-  return second.reportValidity();
-}
-
-/* ---- change my password ----------------------------------------------------------------- */
-
-function initPasswordDialog() {
-  const dialog = $('password-dialog');
-  const form = $('password-form');
-  const error = $('pw-error');
-  const oldInput = $('pw-old');
-  const newInput = $('pw-new');
-  const repeat = $('pw-confirm');
-  wireCloseButtons(dialog);
-
-  $('btn-password').addEventListener('click', () => {
-    hideMessage(error);
-    dialog.showModal();
-  });
-  dialog.addEventListener('close', () => {
-    form.reset();
-    if (app.me) $('pw-username').value = app.me.name;
-    hideMessage(error);
-  });
-  repeat.addEventListener('input', () => repeat.setCustomValidity(''));
-  newInput.addEventListener('input', () => repeat.setCustomValidity(''));
-
-  form.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    hideMessage(error);
-    if (!checkRepeat(newInput, repeat)) return;
-    const submit = $('pw-submit');
-    setBusy(submit, true);
-    try {
-      await apiPost('/api/auth/password', {
-        old_password: oldInput.value,
-        new_password: newInput.value,
-      });
-    } catch (err) {
-      if (err.code === 'bad_credentials') {
-        showMessage(error, 'The current password is wrong.');
-        oldInput.select();
-        oldInput.focus();
-      } else {
-        showMessage(error, describeError(err));
+function initMouseMenu() {
+  for (const radio of document.querySelectorAll('input[name="mouse-mode"]')) {
+    radio.addEventListener('change', async () => {
+      if (!radio.checked) return;
+      try {
+        renderHid(await apiPost('/api/hid/mouse/mode', { mode: radio.value }));
+      } catch (err) {
+        toast(`Could not change the mouse mode: ${describeError(err)}`, 'error');
+        if (app.hid) renderHid(app.hid);
       }
-      return;
-    } finally {
-      setBusy(submit, false);
-    }
-    dialog.close('done');
-    toast('Password changed. Your other sessions were signed out.', 'ok');
-  });
-}
-
-/* ---- users (admin) ---------------------------------------------------------------------- */
-
-function userPath(name) {
-  return `/api/users/${encodeURIComponent(name)}`;
-}
-
-function usersMessage(kind, text) {
-  hideMessage($('users-error'));
-  hideMessage($('users-ok'));
-  if (text) showMessage($(kind === 'ok' ? 'users-ok' : 'users-error'), text);
-}
-
-async function loadUsers() {
-  const body = $('users-body');
-  try {
-    const result = await apiGet('/api/users');
-    renderUsers(Array.isArray(result.users) ? result.users : []);
-  } catch (err) {
-    body.replaceChildren(
-      el('tr', {}, el('td', { colspan: '4', class: 'empty', text: 'The user list could not be loaded.' })),
-    );
-    usersMessage('error', describeError(err));
-  }
-}
-
-function renderUsers(users) {
-  const rows = [...users]
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((user) => userRow(user));
-  if (rows.length === 0) {
-    rows.push(el('tr', {}, el('td', { colspan: '4', class: 'empty', text: 'No users.' })));
-  }
-  $('users-body').replaceChildren(...rows);
-}
-
-function userRow(user) {
-  const isMe = app.me && user.name === app.me.name;
-
-  const nameCell = el('td', { class: 'cell-name' }, user.name);
-  if (isMe) nameCell.append(el('span', { class: 'you', text: '(you)' }));
-
-  const select = el('select', { 'aria-label': `Role of ${user.name}` });
-  const roles = ROLES.includes(user.role) ? ROLES : [...ROLES, user.role];
-  for (const role of roles) {
-    select.append(el('option', { value: role, text: role === 'viewer' ? 'viewer (view only)' : role }));
-  }
-  select.value = user.role;
-  select.dataset.current = user.role;
-  select.addEventListener('change', () => changeRole(user.name, select, isMe));
-
-  const totp = user.totp
-    ? el('span', { class: 'totp-on', text: 'on' })
-    : el('span', { class: 'totp-off', text: 'off' });
-
-  const reset = el('button', {
-    type: 'button',
-    class: 'btn btn-small',
-    text: 'Reset password',
-    'aria-label': `Reset password of ${user.name}`,
-  });
-  reset.addEventListener('click', () => {
-    // Resetting your own password here would end your session; the own-password dialog
-    // asks for the old one and keeps you signed in.
-    if (isMe) $('btn-password').click();
-    else openReset(user.name);
-  });
-
-  const del = el('button', {
-    type: 'button',
-    class: 'btn btn-small btn-danger',
-    text: 'Delete',
-    'aria-label': `Delete user ${user.name}`,
-  });
-  if (isMe) {
-    del.disabled = true;
-    del.title = 'You cannot delete your own account.';
-  }
-  del.addEventListener('click', () => deleteUser(user.name, del));
-
-  return el(
-    'tr',
-    {},
-    nameCell,
-    el('td', {}, select),
-    el('td', {}, totp),
-    el('td', { class: 'col-actions' }, el('div', { class: 'row-actions' }, reset, del)),
-  );
-}
-
-async function changeRole(name, select, isMe) {
-  const role = select.value;
-  const previous = select.dataset.current;
-  usersMessage();
-  if (isMe) {
-    const ok = await confirmAction({
-      title: 'Change your own role',
-      text: `Change your role to “${role}”? You will be signed out and may lose access to user management.`,
-      confirmLabel: 'Change role',
     });
-    if (!ok) {
-      select.value = previous;
+  }
+  $('jiggler').addEventListener('change', async () => {
+    const on = $('jiggler').checked;
+    try {
+      renderHid(await apiPost('/api/hid/jiggler', { interval: on ? JIGGLER_INTERVAL_S : 0 }));
+    } catch (err) {
+      toast(`Could not change the jiggler: ${describeError(err)}`, 'error');
+      if (app.hid) renderHid(app.hid);
+    }
+  });
+}
+
+function initVideoMenu() {
+  const params = async (body) => {
+    try {
+      renderStreamer(await apiPost('/api/streamer/params', body));
+    } catch (err) {
+      toast(`Could not change the video settings: ${describeError(err)}`, 'error');
+    }
+  };
+  $('video-quality').addEventListener('change', () => params({ quality: Number($('video-quality').value) }));
+  $('video-fps').addEventListener('change', () => params({ max_fps: Number($('video-fps').value) }));
+  $('btn-snapshot').addEventListener('click', (ev) => {
+    if (!has('video')) {
+      ev.preventDefault();
       return;
     }
-  }
-  select.disabled = true;
-  try {
-    const result = await apiPost(userPath(name), { role });
-    select.dataset.current = result.role || role;
-    select.value = select.dataset.current;
-  } catch (err) {
-    select.value = previous;
-    usersMessage('error', describeError(err));
-    return;
-  } finally {
-    select.disabled = false;
-  }
-  if (isMe) {
-    // The change ended this session.
-    redirectToLogin();
-    return;
-  }
-  usersMessage('ok', `${name} is now ${select.dataset.current}. Their sessions were signed out.`);
-}
-
-async function deleteUser(name, button) {
-  usersMessage();
-  const ok = await confirmAction({
-    title: 'Delete user',
-    text: `Delete the user “${name}”? Their sessions and API tokens stop working at once. This cannot be undone.`,
-    confirmLabel: 'Delete',
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+    $('btn-snapshot').download = `${(app.info && app.info.hostname) || 'ipkvm'}-${stamp}.jpg`;
   });
-  if (!ok) return;
-  setBusy(button, true);
-  try {
-    await apiDelete(userPath(name));
-  } catch (err) {
-    setBusy(button, false);
-    usersMessage('error', describeError(err));
+  $('btn-fullscreen').addEventListener('click', toggleFullscreen);
+  document.addEventListener('fullscreenchange', () => {
+    const full = Boolean(document.fullscreenElement);
+    setText($('btn-fullscreen'), full ? 'Leave fullscreen' : 'Fullscreen');
+    if (!full && navigator.keyboard && navigator.keyboard.unlock) navigator.keyboard.unlock();
+  });
+}
+
+async function toggleFullscreen() {
+  if (document.fullscreenElement) {
+    await document.exitFullscreen().catch(() => {});
     return;
   }
-  usersMessage('ok', `The user ${name} was deleted.`);
-  await loadUsers();
+  // The workspace, not just the picture: the on-screen keyboard and messages stay usable.
+  const stage = $('workspace');
+  try {
+    await stage.requestFullscreen({ navigationUI: 'hide' });
+  } catch {
+    toast('The browser did not allow fullscreen.', 'error');
+    return;
+  }
+  // In fullscreen, the Keyboard Lock API lets Esc, Meta and Alt+Tab reach the page (and
+  // so the target). Browsers without it simply keep those keys.
+  if (navigator.keyboard && navigator.keyboard.lock) {
+    navigator.keyboard.lock().catch(() => {});
+  }
+  $('screen').focus({ preventScroll: true });
 }
 
-let resetName = '';
+/* ---- help -------------------------------------------------------------------------------- */
 
-function openReset(name) {
-  resetName = name;
-  setText($('reset-title'), `Reset password of ${name}`);
-  setText($('reset-text'), `Set a new password for ${name}. Their sessions will be signed out.`);
-  hideMessage($('reset-error'));
-  $('reset-dialog').showModal();
-}
-
-function initUsersDialog() {
-  const dialog = $('users-dialog');
+function initHelp() {
+  const dialog = $('help-dialog');
   wireCloseButtons(dialog);
-  $('btn-users').addEventListener('click', () => {
-    usersMessage();
-    hideMessage($('user-add-error'));
+  $('btn-help').addEventListener('click', () => dialog.showModal());
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== '?' || ev.defaultPrevented) return;
+    const t = ev.target;
+    if (t === $('screen') || (t && t.closest && t.closest('input, textarea, select, dialog'))) return;
+    ev.preventDefault();
+    closeMenus();
     dialog.showModal();
-    loadUsers();
-  });
-  dialog.addEventListener('close', () => {
-    $('user-add-form').reset();
-    usersMessage();
-    hideMessage($('user-add-error'));
-  });
-
-  // Add a user.
-  const addForm = $('user-add-form');
-  addForm.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    const error = $('user-add-error');
-    hideMessage(error);
-    usersMessage();
-    const name = $('add-name').value.trim();
-    const body = { name, password: $('add-password').value, role: $('add-role').value };
-    const submit = $('add-submit');
-    setBusy(submit, true);
-    try {
-      await apiPost('/api/users', body);
-    } catch (err) {
-      showMessage(error, err.code === 'conflict' ? `A user named “${name}” already exists.` : describeError(err));
-      return;
-    } finally {
-      setBusy(submit, false);
-    }
-    addForm.reset();
-    usersMessage('ok', `The user ${name} was added.`);
-    $('add-name').focus();
-    await loadUsers();
-  });
-
-  // Reset someone's password.
-  const resetDialog = $('reset-dialog');
-  const resetForm = $('reset-form');
-  const newInput = $('reset-new');
-  const repeat = $('reset-confirm');
-  wireCloseButtons(resetDialog);
-  resetDialog.addEventListener('close', () => {
-    resetForm.reset();
-    hideMessage($('reset-error'));
-  });
-  repeat.addEventListener('input', () => repeat.setCustomValidity(''));
-  newInput.addEventListener('input', () => repeat.setCustomValidity(''));
-  resetForm.addEventListener('submit', async (ev) => {
-    ev.preventDefault();
-    hideMessage($('reset-error'));
-    if (!checkRepeat(newInput, repeat)) return;
-    const submit = $('reset-submit');
-    const name = resetName;
-    setBusy(submit, true);
-    try {
-      await apiPost(userPath(name), { password: newInput.value });
-    } catch (err) {
-      showMessage($('reset-error'), describeError(err));
-      return;
-    } finally {
-      setBusy(submit, false);
-    }
-    resetDialog.close('done');
-    usersMessage('ok', `The password of ${name} was changed. Their sessions were signed out.`);
   });
 }
 
 /* ---- start ------------------------------------------------------------------------------ */
 
 function init() {
+  app.video = new VideoView({
+    canvas: $('screen-video'),
+    placeholder: $('screen-placeholder'),
+    wait: $('screen-wait'),
+    clockOffset: () => (app.clock ? app.clock.offset : null),
+    onLatency: (ms) => {
+      app.videoLatency = ms;
+      app.videoLatencyAt = performance.now();
+      renderLatency();
+    },
+  });
+  app.power = new PowerMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
+  initMenus($('menubar'));
   $('btn-logout').addEventListener('click', logout);
-  initPasswordDialog();
-  initUsersDialog();
-  loadInfo();
+  initAccount(app);
+  initMouseMenu();
+  initVideoMenu();
+  initHelp();
   startSocket();
-  // One timer for everything that counts: uptime and the reconnect countdown.
+  app.input = new InputCapture({
+    screen: $('screen'),
+    socket: app.socket,
+    geometry: () => app.video.geometry(),
+    canControl,
+    mouseMode,
+    onChange: renderCapture,
+    onLockError: (message) => toast(`The browser did not lock the pointer (${message}). Click the screen again.`, 'error', 5000),
+  });
+  app.keyboard = new KeyboardMenu({ input: app.input, canControl });
+  loadInfo();
+  // One timer for everything that counts: uptime, the reconnect countdown, picture size.
   window.setInterval(() => {
     renderUptime();
     renderConnection();
+    app.video.poll();
   }, 250);
 }
 

@@ -1,0 +1,217 @@
+/*
+ * h264.js — the H.264 player: /api/media/ws access units decoded by WebCodecs' VideoDecoder
+ * and drawn on a canvas.
+ *
+ * Each binary message is one access unit with a 24-byte header (docs/api.md): version,
+ * flags (bit 0 keyframe, bit 1 keep-alive), sequence, capture time (unix µs), width,
+ * height. The decoder is configured from the first keyframe's SPS (profile, constraints and
+ * level make the codec string), in Annex-B mode, with optimizeForLatency. A decoder error
+ * or a gap in the sequence asks the server for a keyframe and waits for it; nothing is
+ * queued on our side either: a frame is drawn as soon as it is decoded.
+ *
+ * H264Player.supported() says whether this browser can play it (VideoDecoder exists, the
+ * page is a secure context, and the codec is supported); the console falls back to MJPEG
+ * otherwise.
+ */
+
+const HEADER = 24;
+const FLAG_KEY = 1;
+const FLAG_ALIVE = 2;
+/* A level-4.2 constrained baseline stream: what the device's encoders make for 1080p60. */
+const PROBE_CODEC = 'avc1.42E02A';
+
+function hex2(n) {
+  return n.toString(16).padStart(2, '0').toUpperCase();
+}
+
+/* The codec string of a keyframe from its SPS NAL unit (type 7), or null. */
+export function codecFromAnnexB(bytes) {
+  for (let i = 0; i + 4 < bytes.length; i++) {
+    if (bytes[i] === 0 && bytes[i + 1] === 0 && bytes[i + 2] === 1 && (bytes[i + 3] & 0x1f) === 7) {
+      if (i + 7 > bytes.length) return null;
+      return `avc1.${hex2(bytes[i + 4])}${hex2(bytes[i + 5])}${hex2(bytes[i + 6])}`;
+    }
+  }
+  return null;
+}
+
+export function parseHeader(buf) {
+  const v = new DataView(buf);
+  return {
+    version: v.getUint8(0),
+    flags: v.getUint8(1),
+    seq: v.getUint32(4, true),
+    captureUs: Number(v.getBigInt64(8, true)),
+    width: v.getUint16(16, true),
+    height: v.getUint16(18, true),
+  };
+}
+
+export class H264Player {
+  static async supported() {
+    if (typeof window.VideoDecoder !== 'function' || !window.isSecureContext) return false;
+    try {
+      const r = await VideoDecoder.isConfigSupported({ codec: PROBE_CODEC, optimizeForLatency: true });
+      return Boolean(r.supported);
+    } catch {
+      return false;
+    }
+  }
+
+  /* canvas: where frames are drawn. opts.clockOffsetMs(): server clock minus ours (from
+   * the event socket's ping), opts.onStats(stats), opts.onState(text). */
+  constructor(canvas, opts = {}) {
+    this.canvas = canvas;
+    this.ctx2d = canvas.getContext('2d', { alpha: false, desynchronized: true });
+    this.opts = opts;
+    this.ws = null;
+    this.decoder = null;
+    this.codec = null;
+    this.expectSeq = null;
+    this.waitKey = true;
+    this.stopped = true;
+    this.retry = 500;
+    this.stats = { frames: 0, bytes: 0, latencyMs: null, width: 0, height: 0, fps: 0, kbps: 0 };
+    this.window = { start: performance.now(), frames: 0, bytes: 0 };
+    this.pending = new Map(); /* chunk timestamp -> capture wall-clock ms */
+  }
+
+  start() {
+    this.stopped = false;
+    this.#connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    if (this.ws) this.ws.close();
+    this.ws = null;
+    this.#closeDecoder();
+  }
+
+  #connect() {
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/media/ws`;
+    const ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.waitKey = true;
+    this.expectSeq = null;
+    ws.onopen = () => {
+      this.retry = 500;
+      this.#state('H.264: waiting for a keyframe…');
+    };
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== 'string') this.#onUnit(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.#closeDecoder();
+      if (this.stopped) return;
+      if (ev.code === 4001) {
+        this.#state('Session ended.');
+        return;
+      }
+      this.#state(`H.264 disconnected; retrying in ${Math.round(this.retry / 1000)} s…`);
+      window.setTimeout(() => !this.stopped && this.#connect(), this.retry);
+      this.retry = Math.min(this.retry * 2, 10000);
+    };
+  }
+
+  #state(text) {
+    if (this.opts.onState) this.opts.onState(text);
+  }
+
+  #askKeyframe() {
+    this.waitKey = true;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ event: 'keyframe' }));
+  }
+
+  #closeDecoder() {
+    if (this.decoder && this.decoder.state !== 'closed') this.decoder.close();
+    this.decoder = null;
+    this.codec = null;
+    this.pending.clear();
+  }
+
+  #ensureDecoder(codec) {
+    if (this.decoder && this.codec === codec && this.decoder.state === 'configured') return true;
+    this.#closeDecoder();
+    this.decoder = new VideoDecoder({
+      output: (frame) => this.#draw(frame),
+      error: (err) => {
+        this.#state(`H.264 decoder error: ${err.message}; asking for a keyframe`);
+        this.#closeDecoder();
+        this.#askKeyframe();
+      },
+    });
+    this.decoder.configure({ codec, optimizeForLatency: true });
+    this.codec = codec;
+    return true;
+  }
+
+  #onUnit(buf) {
+    if (buf.byteLength < HEADER) return;
+    const h = parseHeader(buf);
+    if (h.version !== 1) return;
+    if (h.flags & FLAG_ALIVE) { /* a still screen: the rates fall to zero */
+      this.#roll();
+      return;
+    }
+    const key = (h.flags & FLAG_KEY) !== 0;
+    if (!key && (this.waitKey || (this.expectSeq !== null && h.seq !== this.expectSeq))) {
+      if (!this.waitKey) this.#askKeyframe(); /* a gap: the picture would be wrong */
+      return;
+    }
+    const data = new Uint8Array(buf, HEADER);
+    if (key) {
+      const codec = codecFromAnnexB(data);
+      if (!codec) return;
+      this.#ensureDecoder(codec);
+      this.waitKey = false;
+    }
+    if (!this.decoder) return;
+    this.expectSeq = (h.seq + 1) >>> 0;
+    const ts = h.seq * 1000;
+    this.pending.set(ts, h.captureUs / 1000);
+    if (this.pending.size > 64) this.pending.delete(this.pending.keys().next().value);
+    this.decoder.decode(new EncodedVideoChunk({ type: key ? 'key' : 'delta', timestamp: ts, data }));
+    this.window.bytes += data.byteLength;
+  }
+
+  #draw(frame) {
+    const w = frame.displayWidth;
+    const hgt = frame.displayHeight;
+    if (this.canvas.width !== w || this.canvas.height !== hgt) {
+      this.canvas.width = w;
+      this.canvas.height = hgt;
+    }
+    this.ctx2d.drawImage(frame, 0, 0);
+    const capture = this.pending.get(frame.timestamp);
+    this.pending.delete(frame.timestamp);
+    frame.close();
+    const s = this.stats;
+    s.frames += 1;
+    s.width = w;
+    s.height = hgt;
+    if (capture !== undefined) {
+      const offset = this.opts.clockOffsetMs ? this.opts.clockOffsetMs() : 0;
+      s.latencyMs = Math.max(0, Date.now() + offset - capture);
+    }
+    this.window.frames += 1;
+    this.#roll();
+    this.#state('');
+  }
+
+  /* Rates over the last second or so; reports the stats. */
+  #roll() {
+    const s = this.stats;
+    const now = performance.now();
+    const span = now - this.window.start;
+    if (span >= 1000) {
+      s.fps = (this.window.frames * 1000) / span;
+      s.kbps = (this.window.bytes * 8) / span;
+      this.window = { start: now, frames: 0, bytes: 0 };
+    }
+    if (this.opts.onStats) this.opts.onStats(s);
+  }
+}
