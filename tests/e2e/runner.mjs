@@ -12,7 +12,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { Daemon, killAllDaemons, LAUNCH_OPTIONS } from './harness.mjs';
-import { tests } from './console.test.mjs';
+import { tests as consoleTests } from './console.test.mjs';
+import { tests as mediaTests } from './media.test.mjs';
+
+const tests = [...consoleTests, ...mediaTests];
 
 function args() {
   const out = { only: '' };

@@ -19,6 +19,7 @@ import { InputCapture } from './input.js';
 import { initMenus, closeMenus } from './menus.js';
 import { KeyboardMenu } from './keyboard.js';
 import { PowerMenu } from './power.js';
+import { MediaMenu } from './media.js';
 
 const ROLE_BADGES = { admin: 'admin', operator: 'operator', viewer: 'view only' };
 const ROLE_TITLES = {
@@ -55,6 +56,7 @@ const app = {
   input: null,
   keyboard: null,
   power: null,
+  media: null,
 };
 
 const has = (backend) => Boolean(app.backends[backend]) && app.backends[backend] !== 'none';
@@ -112,9 +114,7 @@ function renderInfo(info) {
   setText($('backends'), parts.join(' · '));
   app.video.setEnabled(has('video'));
   app.power.setEnabled(has('atx'));
-  setText($('media-status'), has('msd')
-    ? `Virtual media (${backends.msd}) is on this device; managing it from the console comes next.`
-    : 'This device has no virtual media.');
+  app.media.setEnabled(has('msd'));
   loadModuleState();
   renderControls();
 
@@ -162,6 +162,7 @@ function loadModuleState() {
     renderHid(null);
   }
   if (has('atx')) app.power.load();
+  if (has('msd')) app.media.load();
 }
 
 async function logout() {
@@ -191,7 +192,7 @@ function renderControls() {
   const operator = isOperator();
   const hid = has('hid');
   for (const node of document.querySelectorAll('[data-operator]')) {
-    if (node.closest('#menu-power')) continue; // power.js decides there
+    if (node.closest('#menu-power') || node.closest('#menu-media')) continue; // their modules decide
     let usable = operator;
     if (node.closest('#menu-keyboard') || node.closest('#menu-mouse')) usable = usable && hid;
     if (node.closest('#menu-video')) usable = usable && has('video');
@@ -203,6 +204,7 @@ function renderControls() {
   else $('btn-snapshot').removeAttribute('href');
   $('btn-fullscreen').disabled = !video;
   app.power.render();
+  app.media.render();
   const screen = $('screen');
   screen.classList.toggle('screen-controllable', operator && hid);
   screen.classList.toggle('screen-relative', mouseMode() === 'relative');
@@ -421,6 +423,8 @@ function startSocket() {
   socket.on('hid', ({ data }) => renderHid(data));
   socket.on('hid_type', ({ data }) => app.keyboard.onTypeEvent(data));
   socket.on('atx', ({ data }) => app.power.update(data));
+  socket.on('msd', ({ data }) => app.media.update(data));
+  socket.on('msd_fetch', ({ data }) => app.media.onFetchEvent(data));
   const reported = new Set();
   socket.on('error', ({ data }) => {
     // Input the device refused. Said once per kind, not once per key.
@@ -546,6 +550,7 @@ function init() {
     },
   });
   app.power = new PowerMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
+  app.media = new MediaMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
   initMenus($('menubar'));
   $('btn-logout').addEventListener('click', logout);
   initAccount(app);

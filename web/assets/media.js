@@ -290,6 +290,7 @@ export class MediaMenu {
       const speed = secs > 0 ? ev.loaded / secs : 0;
       this.uploadProgress.max = up.total || 1;
       this.uploadProgress.value = ev.loaded;
+      this.uploadProgress.dataset.loaded = String(ev.loaded); /* kept after the end */
       setText(this.uploadText, `${formatBytes(ev.loaded)} of ${formatBytes(up.total)} · ${formatBytes(speed)}/s`);
     });
     const finish = (text, kind) => {
