@@ -12,13 +12,13 @@ import { assert, assertEq, checkClean, loginUi, openPage, sleep, waitFor } from 
 
 /* ---- helpers on the virtual target ----------------------------------------------------- */
 
-async function target(api) {
+export async function target(api) {
   return api.get('/api/target');
 }
 
 /* Powers the target on (if it is off) and waits for its text console with an empty
  * prompt line at the bottom, clearing the screen first so rows are easy to read. */
-async function ensureConsole(api) {
+export async function ensureConsole(api) {
   let t = await target(api);
   if (t.power === 'off') {
     await api.post('/api/atx/click', { button: 'power' });
@@ -30,13 +30,13 @@ async function ensureConsole(api) {
   return t;
 }
 
-function promptRow(t) {
+export function promptRow(t) {
   return t.rows[t.cursor.row];
 }
 
 /* Where the picture's pixels are inside the <img> (object-fit: contain), computed here
  * independently of the page's own code. */
-async function pictureBox(page, w, h) {
+export async function pictureBox(page, w, h) {
   const r = await page.locator('#screen-video').boundingBox();
   const scale = Math.min(r.width / w, r.height / h);
   const width = w * scale;
@@ -45,7 +45,7 @@ async function pictureBox(page, w, h) {
 }
 
 /* Counts pixels that differ between two PNG screenshots inside a rectangle. */
-async function changedPixels(page, before, after, rect) {
+export async function changedPixels(page, before, after, rect) {
   return page.evaluate(async ({ a, b, rect: q }) => {
     const load = async (b64) => {
       const img = new Image();
@@ -68,7 +68,7 @@ async function changedPixels(page, before, after, rect) {
   }, { a: before.toString('base64'), b: after.toString('base64'), rect });
 }
 
-async function waitVideo(page) {
+export async function waitVideo(page) {
   await page.waitForFunction(() => {
     const img = document.getElementById('screen-video');
     return img && !img.hidden && Number(img.dataset.width) > 0; // a picture is shown

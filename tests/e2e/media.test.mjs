@@ -45,8 +45,13 @@ export const tests = [
         await page.setInputFiles('#media-file', file);
         await page.click('#media-upload');
         const row = page.locator('#media-images [data-image="e2e-live.iso"]');
-        await waitFor('the uploaded image in the list', async () => (await row.count()) > 0, 20000);
-        const loaded = await page.getAttribute('#media-upload-progress', 'data-loaded');
+        // The list shows the image while it is written, then complete (with attach buttons).
+        await waitFor('the uploaded image in the list', async () =>
+          (await row.locator('[data-attach="cd"]').count()) > 0, 20000);
+        const loaded = await waitFor('the upload progress to reach the end', async () => {
+          const v = await page.getAttribute('#media-upload-progress', 'data-loaded');
+          return Number(v) === 320 * 2048 ? v : null;
+        }, 5000);
         assert(Number(loaded) === 320 * 2048, `upload progress reached ${loaded} bytes`);
         const listed = (await api.get('/api/msd')).images.find((i) => i.name === 'e2e-live.iso');
         assert(listed && listed.complete && listed.size === 320 * 2048, `stored: ${JSON.stringify(listed)}`);

@@ -14,8 +14,9 @@ import { chromium } from 'playwright-core';
 import { Daemon, killAllDaemons, LAUNCH_OPTIONS } from './harness.mjs';
 import { tests as consoleTests } from './console.test.mjs';
 import { tests as mediaTests } from './media.test.mjs';
+import { tests as h264Tests } from './h264.test.mjs';
 
-const tests = [...consoleTests, ...mediaTests];
+const tests = [...consoleTests, ...mediaTests, ...h264Tests];
 
 function args() {
   const out = { only: '' };

@@ -101,8 +101,16 @@ def test_keyframe_first_then_decodable_p_frames(t):
             for code in ["KeyE", "KeyC", "KeyH", "KeyO"]:
                 tap(ev, code)
                 time.sleep(0.05)
-            more = recv_units(media, 4)
-            eq([u[1] for u in more], [seq + 1 + i for i in range(4)], "sequence numbers")
+            # Changes that come faster than the encoder merge (newest wins): at least one
+            # access unit, then quiet once the picture stopped changing.
+            more = recv_units(media, 1)
+            while True:
+                try:
+                    more += recv_units(media, 1, timeout=1.0)
+                except (AssertionError, TimeoutError):
+                    break
+            check(1 <= len(more) <= 4, "%d access units for 4 keys" % len(more))
+            eq([u[1] for u in more], [seq + 1 + i for i in range(len(more))], "sequence numbers")
             check(all(not (u[0] & 1) for u in more), "P-frames follow: %r"
                   % [u[0] for u in more])
             check(all(1 in nal_types(u[5]) for u in more), "non-IDR slices")

@@ -15,6 +15,7 @@ import { apiGet, apiPost, EventSocket } from './api.js';
 import { $, setText, describeError, toast, wireCloseButtons } from './ui.js';
 import { initAccount } from './account.js';
 import { VideoView } from './video.js';
+import { H264Player } from './h264.js';
 import { InputCapture } from './input.js';
 import { initMenus, closeMenus } from './menus.js';
 import { KeyboardMenu } from './keyboard.js';
@@ -113,6 +114,7 @@ function renderInfo(info) {
     .map((key) => `${BACKEND_LABELS[key]}: ${backends[key]}`);
   setText($('backends'), parts.join(' · '));
   app.video.setEnabled(has('video'));
+  setupCodec((info.features || []).includes('streamer.h264'));
   app.power.setEnabled(has('atx'));
   app.media.setEnabled(has('msd'));
   loadModuleState();
@@ -315,8 +317,12 @@ function renderStreamer(st) {
   $('st-signal').title = signal.reason ? `Video signal: ${signal.reason}` : 'Video signal from the target';
   const ok = signal.state === 'ok';
   setText($('resolution'), ok && signal.width ? `${signal.width}×${signal.height}` : '–');
-  setText($('fps'), ok ? `${Math.round(st.encoded_fps || 0)}/${Math.round(signal.fps || st.capture_fps || 0)} fps` : '–');
-  setText($('bandwidth'), formatRate(st.bytes_per_s));
+  const h264 = app.video.codec === 'h264' && st.h264;
+  const shownFps = h264 ? (app.h264Stats ? app.h264Stats.fps : 0) : st.encoded_fps || 0;
+  setText($('fps'), ok ? `${Math.round(shownFps)}/${Math.round(signal.fps || st.capture_fps || 0)} fps` : '–');
+  setText($('bandwidth'), h264 ? formatRate(st.h264.bytes_per_s) : formatRate(st.bytes_per_s));
+  setText($('codec'), app.video.codec === 'h264' ? 'H.264' : 'MJPEG');
+  if (st.h264 && st.h264.bitrate) setSelect($('video-bitrate'), st.h264.bitrate);
   setText($('watchers'), String(st.clients ?? '–'));
   app.video.setSignal(ok ? signal : null);
   if (st.quality) setSelect($('video-quality'), st.quality);
@@ -481,6 +487,17 @@ function initVideoMenu() {
     }
   };
   $('video-quality').addEventListener('change', () => params({ quality: Number($('video-quality').value) }));
+  $('video-bitrate').addEventListener('change', () => params({ h264_bitrate: Number($('video-bitrate').value) }));
+  const codec = $('video-codec');
+  codec.addEventListener('change', () => {
+    app.video.setCodec(codec.value);
+    try {
+      window.localStorage.setItem('ipkvm.codec', codec.value);
+    } catch {
+      /* private mode: the choice lasts for this page only */
+    }
+    if (app.streamer) renderStreamer(app.streamer);
+  });
   $('video-fps').addEventListener('change', () => params({ max_fps: Number($('video-fps').value) }));
   $('btn-snapshot').addEventListener('click', (ev) => {
     if (!has('video')) {
@@ -535,6 +552,24 @@ function initHelp() {
   });
 }
 
+/* H.264 where the device offers it and this browser decodes it (WebCodecs, secure context),
+ * as the user last chose; MJPEG otherwise. */
+async function setupCodec(deviceHas) {
+  const codec = $('video-codec');
+  const h264 = codec.querySelector('option[value="h264"]');
+  const ok = deviceHas && (await H264Player.supported());
+  h264.disabled = !ok;
+  h264.textContent = ok ? 'H.264 (WebCodecs)' : `H.264 (${deviceHas ? 'not supported by this browser' : 'off on this device'})`;
+  let want = 'mjpeg';
+  try {
+    want = window.localStorage.getItem('ipkvm.codec') || 'mjpeg';
+  } catch {
+    want = 'mjpeg';
+  }
+  codec.value = ok && want === 'h264' ? 'h264' : 'mjpeg';
+  app.video.setCodec(codec.value);
+}
+
 /* ---- start ------------------------------------------------------------------------------ */
 
 function init() {
@@ -549,6 +584,9 @@ function init() {
       renderLatency();
     },
   });
+  app.video.onStats = (stats) => {
+    app.h264Stats = stats;
+  };
   app.power = new PowerMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
   app.media = new MediaMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
   initMenus($('menubar'));

@@ -193,10 +193,9 @@ export class H264Player {
     s.frames += 1;
     s.width = w;
     s.height = hgt;
-    if (capture !== undefined) {
-      const offset = this.opts.clockOffsetMs ? this.opts.clockOffsetMs() : 0;
-      s.latencyMs = Math.max(0, Date.now() + offset - capture);
-    }
+    const offset = this.opts.clockOffsetMs ? this.opts.clockOffsetMs() : null;
+    if (capture !== undefined && offset !== null) s.latencyMs = Math.max(0, Date.now() + offset - capture);
+    else s.latencyMs = null;
     this.window.frames += 1;
     this.#roll();
     this.#state('');

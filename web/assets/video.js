@@ -12,9 +12,11 @@
  *
  * The element fills the stage and keeps the picture's aspect ratio by object-fit: contain,
  * so the picture is letterboxed inside it; geometry() says where its pixels really are, for
- * the mouse. A broken stream is reopened with a growing pause. An H.264 player can later
- * take the same place behind the same interface.
+ * the mouse. A broken stream is reopened with a growing pause. With the codec set to H.264,
+ * h264.js (WebCodecs) draws on the same canvas instead, behind the same interface.
  */
+
+import { H264Player } from './h264.js';
 
 const STREAM_URL = '/api/streamer/stream';
 const RETRY_MIN_MS = 1000;
@@ -143,6 +145,17 @@ export class VideoView {
     this.pending = null;
     this.decoding = false;
     this.latencies = [];
+    this.codec = 'mjpeg';
+    this.player = null; /* the H.264 player while the codec is H.264 */
+    this.onStats = null; /* (stats) => void: the H.264 player's fps and bitrate */
+  }
+
+  /* 'mjpeg' or 'h264' (only when H264Player.supported()). */
+  setCodec(codec) {
+    if (codec === this.codec) return;
+    this.codec = codec;
+    this.latencies = [];
+    if (this.enabled && !this.stopped) this.#open();
   }
 
   /* Shows the stream (true) or the "no video source" placeholder (false). */
@@ -180,12 +193,27 @@ export class VideoView {
     this.generation += 1;
     if (this.abort) this.abort.abort();
     this.abort = null;
+    if (this.player) this.player.stop();
+    this.player = null;
     if (!this.streaming) this.el.removeAttribute('src');
   }
 
   #open() {
     this.#close();
     this.lastSeq = null;
+    if (this.codec === 'h264' && this.streaming) {
+      this.player = new H264Player(this.el, {
+        clockOffsetMs: () => this.clockOffset(),
+        onStats: (s) => {
+          this.frameW = s.width;
+          this.frameH = s.height;
+          if (s.latencyMs !== null) this.#pushLatency(s.latencyMs);
+          if (this.onStats) this.onStats(s);
+        },
+      });
+      this.player.start();
+      return;
+    }
     if (!this.streaming) {
       this.el.src = `${STREAM_URL}?t=${Date.now()}`;
       return;
@@ -262,7 +290,10 @@ export class VideoView {
   #latency(ts) {
     const offset = this.clockOffset();
     if (!Number.isFinite(ts) || ts <= 0 || offset === null) return;
-    const ms = Date.now() + offset - ts * 1000;
+    this.#pushLatency(Date.now() + offset - ts * 1000);
+  }
+
+  #pushLatency(ms) {
     if (ms < 0 || ms > 60000) return;
     this.latencies.push(ms);
     if (this.latencies.length > LATENCY_SAMPLES) this.latencies.shift();
