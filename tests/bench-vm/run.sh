@@ -11,6 +11,11 @@
 # python3 (the test driver, tests/bench-vm/driver.py, reuses tests/integration/harness.py).
 # Prints one line per check and last "N passed, M failed"; exits non-zero on any failure, on
 # a timeout ($IPKVM_VM_TIMEOUT seconds, default 300) and when a download is missing.
+#
+# Switches for checks not yet on by default (README.md):
+#   IPKVM_VM_GPIO=1   ATX on gpio-sim lines: builds gpio-sim out of tree (gpio-sim.sh; ~170 MB
+#                     more downloads, the module is cached per kernel version)
+#   IPKVM_VM_KILL9=1  kill -9 of ipkvmd and a restart: gadget and drives come back consistent
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -19,6 +24,8 @@ build=$(cd "$build" && pwd) || exit 1
 cache=${IPKVM_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipkvm-bench-vm}
 timeout_s=${IPKVM_VM_TIMEOUT:-300}
 work=$build/bench-vm
+vm_gpio=${IPKVM_VM_GPIO:-0}
+vm_kill9=${IPKVM_VM_KILL9:-0}
 t0=$(date +%s)
 
 passed=0
@@ -56,19 +63,21 @@ export PATH=$PATH:/usr/sbin:/sbin   # depmod, modprobe
 
 # --- downloads, cached: the kernel image package and busybox-static --------------------------
 mkdir -p "$cache/debs" || fatal "cannot create the cache $cache"
-download() {   # download NAME: the .deb of package NAME into $cache/debs (once)
-	local name=$1 f
-	f=$(ls "$cache/debs/${name}_"*.deb 2>/dev/null | head -n1)
+download() {   # download NAME [VERSION]: the .deb of package NAME into $cache/debs (once)
+	local name=$1 ver=${2:-} f pat
+	pat="${name}_*.deb"
+	[ -n "$ver" ] && pat="${name}_${ver//:/%3a}_*.deb"
+	f=$(ls "$cache/debs/"$pat 2>/dev/null | head -n1)
 	if [ -z "$f" ]; then
 		local tmp
 		tmp=$(mktemp -d "$cache/dl.XXXXXX")
-		if ! (cd "$tmp" && apt-get download "$name" >/dev/null 2>&1); then
+		if ! (cd "$tmp" && apt-get download "$name${ver:+=$ver}" >/dev/null 2>&1); then
 			apt_update
-			(cd "$tmp" && apt-get download "$name" >/dev/null 2>&1)
+			(cd "$tmp" && apt-get download "$name${ver:+=$ver}" >/dev/null 2>&1)
 		fi
 		mv "$tmp"/*.deb "$cache/debs/" 2>/dev/null
 		rm -rf "$tmp"
-		f=$(ls "$cache/debs/${name}_"*.deb 2>/dev/null | head -n1)
+		f=$(ls "$cache/debs/"$pat 2>/dev/null | head -n1)
 	fi
 	echo "$f"
 }
@@ -117,6 +126,11 @@ if [ ! -x "$bx/bin/busybox" ]; then
 	dpkg-deb -x "$bdeb" "$bx" || fatal "dpkg-deb -x $bdeb failed"
 fi
 [ -x "$bx/bin/busybox" ] || fatal "no busybox in $bdeb"
+gpio_sim_ko=
+if [ "$vm_gpio" = 1 ]; then
+	. "$here/gpio-sim.sh"
+	gpio_sim_module "$kdeb" "$kver"
+fi
 
 # --- the initramfs ---------------------------------------------------------------------------
 root=$work/root
@@ -153,6 +167,10 @@ for m in "${modlist[@]}"; do
 		echo "$name $args" >>"$root/etc/bench/modules"
 	done <<<"$deps"
 done
+if [ -n "$gpio_sim_ko" ]; then   # after configfs, which it needs
+	cp "$gpio_sim_ko" "$root/modules/gpio_sim_bench.ko" || fatal "cannot copy $gpio_sim_ko"
+	echo "gpio_sim_bench" >>"$root/etc/bench/modules"
+fi
 
 # ipkvmd and its shared libraries (as ldd resolves them here), the web UI, the test driver.
 cp "$build/ipkvmd" "$root/ipkvm/ipkvmd"
@@ -180,7 +198,7 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs local,path=/usr,mount_tag=hostusr,security_model=none,readonly=on \
 	-kernel "$kx/boot/vmlinuz-$kver" -initrd "$work/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=4 BENCH_TIMEOUT=$((timeout_s - 60))" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=4 BENCH_TIMEOUT=$((timeout_s - 60)) BENCH_GPIO=$vm_gpio BENCH_KILL9=$vm_kill9" \
 	</dev/null >"$work/qemu.log" 2>&1
 qrc=$?
 t2=$(date +%s)
