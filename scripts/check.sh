@@ -69,9 +69,10 @@ else
 	add "unit (arm64, qemu-aarch64)" 0 1
 fi
 
-echo "== bench VM (ipkvmd on a stock Debian kernel under QEMU: dummy_hcd, vivid)"
+echo "== bench VM (ipkvmd on a stock Debian kernel under QEMU: dummy_hcd, vivid, gpio-sim)"
 mkdir -p build-asan
-bash tests/bench-vm/run.sh build-asan 2>&1 | tee build-asan/bench-vm.log
+IPKVM_VM_GPIO=1 IPKVM_VM_KILL9=1 bash tests/bench-vm/run.sh build-asan 2>&1 |
+	tee build-asan/bench-vm.log
 last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build-asan/bench-vm.log | tail -n1)
 if [ -n "$last" ]; then
 	p=${last%% passed*}

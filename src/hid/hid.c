@@ -26,14 +26,20 @@ struct ipkvm_hid {
 	uint64_t jiggles;
 	void (*changed)(void *ctx);
 	void *ctx;
+	bool resync; /* the output came online: tell the host our keyboard state */
 };
 
 static void on_state(void *ctx, struct ipkvm_hid_output *out, bool online, const char *reason)
 {
 	struct ipkvm_hid *h = ctx;
 	LOG_INFO("output %s%s%s", online ? "online" : "offline", reason[0] ? ": " : "", reason);
-	if (online)
-		ipkvm_hid_keyboard_invalidate(&h->kb); /* the host forgot: send state again */
+	if (online) {
+		/* The host may hold keys a previous ipkvmd (killed with them down) left: send
+		 * our keyboard state (after a start, nothing held) from the service, not from
+		 * inside the output's own callback. Found in the bench VM. */
+		ipkvm_hid_keyboard_invalidate(&h->kb);
+		h->resync = true;
+	}
 	if (h->changed)
 		h->changed(h->ctx);
 }
@@ -269,6 +275,10 @@ void ipkvm_hid_service(struct ipkvm_hid *h)
 		}
 	}
 	ipkvm_hid_output_tick(h->out);
+	if (h->resync && h->out->online) {
+		h->resync = false;
+		flush(h, 1u); /* the boot keyboard report */
+	}
 	jiggle(h);
 }
 
