@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
-# tests and the integration tests against both builds plus a formatting check, and ends
-# with one line `N passed, N failed`. Exit status is non-zero on any failure.
+# tests and the integration tests against both builds, the browser tests, the arm64 unit
+# tests under qemu, the bench VM, and the table and formatting checks, and ends with one
+# line `N passed, N failed`. Exit status is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +18,18 @@ add() { # name passed failed
 	passed=$((passed + $2))
 	failed=$((failed + $3))
 	summary+=("$(printf '%-34s %4d passed, %d failed' "$1" "$2" "$3")")
+}
+
+add_from_log() { # name log: the log's last `N passed, M failed` line; none counts as a failure
+	local last p f
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$2" | tail -n1)
+	if [ -n "$last" ]; then
+		p=${last%% passed*}
+		f=${last#*, }
+		add "$1" "$p" "${f%% failed}"
+	else
+		add "$1" 0 1
+	fi
 }
 
 for variant in normal asan; do
@@ -36,51 +49,23 @@ for variant in normal asan; do
 
 	echo "== integration tests ($variant)"
 	python3 tests/integration/run.py --ipkvmd "$root/$dir/ipkvmd" 2>&1 | tee "$dir/integration.log"
-	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$dir/integration.log" | tail -n1)
-	if [ -n "$last" ]; then
-		p=${last%% passed*}
-		f=${last#*, }
-		add "integration ($variant)" "$p" "${f%% failed}"
-	else
-		add "integration ($variant)" 0 1
-	fi
+	add_from_log "integration ($variant)" "$dir/integration.log"
 done
 
 echo "== browser tests (playwright-core driving Debian's chromium)"
 bash tests/e2e/run.sh build 2>&1 | tee build/e2e.log
-last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build/e2e.log | tail -n1)
-if [ -n "$last" ]; then
-	p=${last%% passed*}
-	f=${last#*, }
-	add "browser (chromium)" "$p" "${f%% failed}"
-else
-	add "browser (chromium)" 0 1
-fi
+add_from_log "browser (chromium)" "build/e2e.log"
 
 echo "== arm64 (cross build, unit tests under qemu-aarch64)"
 mkdir -p build-arm64
 bash scripts/check-arm64.sh build-arm64 2>&1 | tee build-arm64/check.log
-last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build-arm64/check.log | tail -n1)
-if [ -n "$last" ]; then
-	p=${last%% passed*}
-	f=${last#*, }
-	add "unit (arm64, qemu-aarch64)" "$p" "${f%% failed}"
-else
-	add "unit (arm64, qemu-aarch64)" 0 1
-fi
+add_from_log "unit (arm64, qemu-aarch64)" "build-arm64/check.log"
 
 echo "== bench VM (ipkvmd on a stock Debian kernel under QEMU: dummy_hcd, vivid, gpio-sim)"
 mkdir -p build-asan
 IPKVM_VM_GPIO=1 IPKVM_VM_KILL9=1 bash tests/bench-vm/run.sh build-asan 2>&1 |
 	tee build-asan/bench-vm.log
-last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' build-asan/bench-vm.log | tail -n1)
-if [ -n "$last" ]; then
-	p=${last%% passed*}
-	f=${last#*, }
-	add "bench VM (real kernel drivers)" "$p" "${f%% failed}"
-else
-	add "bench VM (real kernel drivers)" 0 1
-fi
+add_from_log "bench VM (real kernel drivers)" "build-asan/bench-vm.log"
 
 echo "== generated font"
 # src/video/draw.c carries the font table made by scripts/gen_font.py from data/font8x16.txt.

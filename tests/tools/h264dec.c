@@ -178,6 +178,28 @@ static int decode_stream(ISVCDecoder *dec, const uint8_t *d, size_t len, struct 
 	return 0;
 }
 
+/* An initialised openh264 decoder for an AVC stream, or NULL. */
+static ISVCDecoder *open_decoder(void)
+{
+	ISVCDecoder *dec = NULL;
+	SDecodingParam p;
+	memset(&p, 0, sizeof(p));
+	p.sVideoProperty.eVideoBsType = VIDEO_BITSTREAM_AVC;
+	if (WelsCreateDecoder(&dec) != 0 || !dec)
+		return NULL;
+	if ((*dec)->Initialize(dec, &p) != 0) {
+		WelsDestroyDecoder(dec);
+		return NULL;
+	}
+	return dec;
+}
+
+static void close_decoder(ISVCDecoder *dec)
+{
+	(*dec)->Uninitialize(dec);
+	WelsDestroyDecoder(dec);
+}
+
 /* --stream: length-prefixed access units from stdin, one flushed answer line each. */
 static int decode_framed(ISVCDecoder *dec, struct out *o)
 {
@@ -233,18 +255,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (framed) {
-		ISVCDecoder *dec = NULL;
-		SDecodingParam p;
-		memset(&p, 0, sizeof(p));
-		p.sVideoProperty.eVideoBsType = VIDEO_BITSTREAM_AVC;
-		if (WelsCreateDecoder(&dec) != 0 || !dec || (*dec)->Initialize(dec, &p) != 0) {
+		ISVCDecoder *dec = open_decoder();
+		if (!dec) {
 			fprintf(stderr, "h264dec: cannot start the openh264 decoder\n");
 			return 2;
 		}
 		struct out o = {0};
 		int r = decode_framed(dec, &o);
-		(*dec)->Uninitialize(dec);
-		WelsDestroyDecoder(dec);
+		close_decoder(dec);
 		return r == -EBADMSG ? 1 : r < 0 ? 2 : 0;
 	}
 	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -267,19 +285,14 @@ int main(int argc, char **argv)
 		free(data);
 		return 2;
 	}
-	ISVCDecoder *dec = NULL;
-	SDecodingParam p;
-	memset(&p, 0, sizeof(p));
-	p.sVideoProperty.eVideoBsType = VIDEO_BITSTREAM_AVC;
-	if (WelsCreateDecoder(&dec) != 0 || !dec || (*dec)->Initialize(dec, &p) != 0) {
+	ISVCDecoder *dec = open_decoder();
+	if (!dec) {
 		fprintf(stderr, "h264dec: cannot start the openh264 decoder\n");
 		r = -ENOMEM;
 	} else {
 		r = decode_stream(dec, data, len, &o);
-		(*dec)->Uninitialize(dec);
+		close_decoder(dec);
 	}
-	if (dec)
-		WelsDestroyDecoder(dec);
 	if (o.i420 && fclose(o.i420) != 0 && r == 0)
 		r = -EIO;
 	if (r == 0 && len > 0 && o.frames == 0) {
