@@ -33,7 +33,7 @@ else
 	echo "  user: admin    password: the one you set"
 	echo "  (forgot it? $build/ipkvmd --state-dir $state user passwd admin)"
 fi
-echo "  the built-in virtual computer starts powered off: press Power > On in the console"
+echo "  the built-in virtual computer starts powered off: choose Power > Power on in the console"
 echo "  stop with Ctrl+C"
 echo
 wait "$pid"
