@@ -287,18 +287,25 @@ static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct
 	int max_fps = v->max_fps;
 	pthread_mutex_unlock(&v->lock);
 
+	/* Both stages usually last took the same frame: compare a 1080p frame once, not twice. */
+	bool same_last = cs->h264_last && cs->h264_last == cs->last_sent;
+	int h264_changed = -1; /* f against h264_last: 1 differs, 0 equal, -1 not compared */
 	bool h264 = v->h264 && ipkvm_h264_stream_wanted(v->h264);
-	if (h264 && (!cs->h264_last || !frames_equal(cs->h264_last, f) ||
-		     ipkvm_h264_stream_needs_frame(v->h264))) {
-		ipkvm_frame_unref(cs->h264_last);
-		cs->h264_last = ipkvm_frame_ref(f);
-		ipkvm_h264_stream_offer(v->h264, ipkvm_frame_ref(f));
+	if (h264) {
+		h264_changed = !cs->h264_last || !frames_equal(cs->h264_last, f);
+		if (h264_changed || ipkvm_h264_stream_needs_frame(v->h264)) {
+			ipkvm_frame_unref(cs->h264_last);
+			cs->h264_last = ipkvm_frame_ref(f);
+			ipkvm_h264_stream_offer(v->h264, ipkvm_frame_ref(f));
+		}
 	}
 	if (!want) {
 		ipkvm_frame_unref(f);
 		return h264;
 	}
-	bool changed = !cs->last_sent || !frames_equal(cs->last_sent, f);
+	bool changed =
+	    !cs->last_sent ||
+	    (same_last && h264_changed >= 0 ? h264_changed : !frames_equal(cs->last_sent, f));
 	if (!changed && !cs->owed && !requested) {
 		ipkvm_frame_unref(f);
 		return true;

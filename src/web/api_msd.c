@@ -12,7 +12,6 @@
  */
 #define LOG_TAG "api-msd"
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,8 +229,7 @@ void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
 
 static void rebind(lws_sorted_usec_list_t *sul)
 {
-	struct ipkvm_server *srv =
-	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, rebind_timer));
+	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, rebind_timer);
 	if (srv->drives)
 		ipkvm_drives_rebind(srv->drives);
 }

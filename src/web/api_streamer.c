@@ -14,6 +14,7 @@
  */
 #define LOG_TAG "stream"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +92,9 @@ static int set_h264(struct ipkvm_http_req *req, json_t *body)
 	json_int_t bitrate = b ? json_integer_value(b) : cur.bitrate_kbps;
 	json_int_t fps = f ? json_integer_value(f) : cur.max_fps;
 	json_int_t gop = g ? json_integer_value(g) : cur.gop;
-	if (bitrate < 100 || bitrate > 50000 || fps < 1 || fps > 120 || gop < 0 || gop > 600 ||
-	    ipkvm_h264_stream_set(st, (int)bitrate, (int)fps, (int)gop) < 0) {
+	/* The encoder checks the ranges (ints first: a huge JSON number must not wrap). */
+	if (bitrate < 0 || bitrate > INT_MAX || fps < 0 || fps > INT_MAX || gop < 0 ||
+	    gop > INT_MAX || ipkvm_h264_stream_set(st, (int)bitrate, (int)fps, (int)gop) < 0) {
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "h264_bitrate must be 100 to 50000 kbit/s, h264_fps 1 to "
 				       "120, h264_gop 0 to 600");

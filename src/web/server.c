@@ -146,8 +146,7 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 static void tick(lws_sorted_usec_list_t *sul)
 {
-	struct ipkvm_server *srv =
-	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, tick));
+	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, tick);
 	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
 	ipkvm_ws_sweep(srv);
 	ipkvm_stream_tick(srv);
@@ -414,8 +413,7 @@ static bool is_virtual(const char *setting)
 
 static void vtarget_tick(lws_sorted_usec_list_t *sul)
 {
-	struct ipkvm_server *srv =
-	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, vtarget_timer));
+	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, vtarget_timer);
 	ipkvm_vtarget_tick(srv->vtarget);
 }
 
@@ -490,8 +488,7 @@ static int make_target(struct ipkvm_server *srv)
 
 static void atx_tick(lws_sorted_usec_list_t *sul)
 {
-	struct ipkvm_server *srv =
-	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, atx_timer));
+	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, atx_timer);
 	ipkvm_atx_tick(srv->atx);
 }
 
@@ -510,8 +507,7 @@ static void atx_timer(void *ctx, int64_t delay_ms)
 
 static void atx_publish(lws_sorted_usec_list_t *sul)
 {
-	struct ipkvm_server *srv =
-	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, atx_event_timer));
+	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, atx_event_timer);
 	srv->atx_event_ms = ipkvm_mono_ms();
 	ipkvm_events_publish(srv->events, "atx", ipkvm_atx_state(srv->atx));
 }
@@ -689,8 +685,7 @@ static void hid_changed(void *ctx)
  * small at a cost of 100 cheap wake-ups a second (only with a HID output). */
 static void hid_tick(lws_sorted_usec_list_t *sul)
 {
-	struct ipkvm_server *srv =
-	    (struct ipkvm_server *)((char *)sul - offsetof(struct ipkvm_server, hid_timer));
+	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, hid_timer);
 	ipkvm_hid_service(srv->hid);
 	lws_sul_schedule(srv->ctx, 0, &srv->hid_timer, hid_tick, 10 * LWS_US_PER_MS);
 }
