@@ -16,12 +16,12 @@
 
 struct ipkvm_sessions {
 	int idle, lifetime;
-	size_t max, n;
+	size_t max, per_user, n;
 	uint64_t next_id;
 	struct ipkvm_session *v;
 };
 
-struct ipkvm_sessions *ipkvm_sessions_create(int idle, int lifetime, size_t max)
+struct ipkvm_sessions *ipkvm_sessions_create(int idle, int lifetime, size_t max, size_t per_user)
 {
 	struct ipkvm_sessions *ss = calloc(1, sizeof(*ss));
 	if (!ss)
@@ -34,6 +34,7 @@ struct ipkvm_sessions *ipkvm_sessions_create(int idle, int lifetime, size_t max)
 	ss->idle = idle;
 	ss->lifetime = lifetime;
 	ss->max = max ? max : 1;
+	ss->per_user = per_user && per_user < ss->max ? per_user : ss->max;
 	ss->next_id = 1;
 	return ss;
 }
@@ -64,6 +65,65 @@ int64_t ipkvm_session_expires(const struct ipkvm_sessions *ss, const struct ipkv
 	return idle_end < abs_end ? idle_end : abs_end;
 }
 
+/* Whether a was used less recently than b. Use is counted in whole seconds, so among equals
+ * the older login (smaller id) counts as less recently used: the choice never depends on
+ * where sessions happen to sit in the array. */
+static bool used_before(const struct ipkvm_session *a, const struct ipkvm_session *b)
+{
+	return a->last_seen != b->last_seen ? a->last_seen < b->last_seen : a->id < b->id;
+}
+
+/* A session in the order make_room() reads them: grouped by user, least recently used
+ * first. */
+struct by_user {
+	const struct ipkvm_session *s;
+	size_t i;
+};
+
+static int by_user_cmp(const void *a, const void *b)
+{
+	const struct by_user *x = a, *y = b;
+	int c = strcmp(x->s->user, y->s->user);
+	if (c)
+		return c;
+	return used_before(x->s, y->s) ? -1 : used_before(y->s, x->s);
+}
+
+/* The store is full and user holds fewer than per_user: ends the least recently used
+ * session of the users holding the most sessions, user's own when user is one of them (see
+ * session.h). Sorting keeps this O(n log n) for the largest stores the config allows; it
+ * runs only when the store is full. Returns 0 or -ENOMEM. */
+static int make_room(struct ipkvm_sessions *ss, const char *user)
+{
+	struct by_user *v = malloc(ss->n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < ss->n; i++)
+		v[i] = (struct by_user){&ss->v[i], i};
+	qsort(v, ss->n, sizeof(*v), by_user_cmp);
+	size_t most = 0, pick = 0;
+	bool pick_mine = false;
+	for (size_t g = 0, end; g < ss->n; g = end) {
+		for (end = g + 1; end < ss->n && strcmp(v[end].s->user, v[g].s->user) == 0; end++)
+			;
+		size_t count = end - g;
+		bool mine = strcmp(v[g].s->user, user) == 0;
+		/* v[g] is the group's least recently used session. */
+		if (count > most ||
+		    (count == most && !pick_mine && (mine || used_before(v[g].s, &ss->v[pick])))) {
+			most = count;
+			pick = v[g].i;
+			pick_mine = mine;
+		}
+	}
+	free(v);
+	LOG_INFO("session store full (%zu): ending the least recently used session of %s (%zu "
+		 "sessions) for a login of %s",
+		 ss->max, ss->v[pick].user, most, user);
+	remove_at(ss, pick);
+	return 0;
+}
+
 struct ipkvm_session *ipkvm_sessions_start(struct ipkvm_sessions *ss, const char *user,
 					   enum ipkvm_role role, const char *cred, int64_t now,
 					   char *token_out)
@@ -72,14 +132,21 @@ struct ipkvm_session *ipkvm_sessions_start(struct ipkvm_sessions *ss, const char
 	if (ipkvm_random_bytes(raw, sizeof(raw)) < 0)
 		return NULL;
 	ipkvm_sessions_expire(ss, now);
-	if (ss->n == ss->max) {
-		size_t lru = 0;
-		for (size_t i = 1; i < ss->n; i++)
-			if (ss->v[i].last_seen < ss->v[lru].last_seen)
-				lru = i;
-		LOG_INFO("session store full (%zu): ending the least recently used, of %s", ss->max,
-			 ss->v[lru].user);
+	size_t mine = 0, lru = 0;
+	for (size_t i = 0; i < ss->n; i++) {
+		if (strcmp(ss->v[i].user, user) != 0)
+			continue;
+		if (!mine++ || used_before(&ss->v[i], &ss->v[lru]))
+			lru = i;
+	}
+	if (mine >= ss->per_user) {
+		LOG_INFO("%s holds %zu sessions (the most per user): ending their least recently "
+			 "used",
+			 user, mine);
 		remove_at(ss, lru);
+	} else if (ss->n == ss->max && make_room(ss, user) < 0) {
+		explicit_bzero(raw, sizeof(raw));
+		return NULL;
 	}
 	struct ipkvm_session *s = &ss->v[ss->n++];
 	memset(s, 0, sizeof(*s));

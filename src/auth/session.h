@@ -5,8 +5,16 @@
  * the client's cookie: the store keeps its SHA-256, so a memory disclosure does not hand out
  * live sessions. Each session remembers the user's password hash and role at login (its
  * credential); the web layer ends it when the users file no longer matches. Sessions end
- * after `idle` seconds without use or `lifetime` seconds after login. The store is bounded:
- * when full, the least recently used session gives way.
+ * after `idle` seconds without use or `lifetime` seconds after login. The store is bounded,
+ * per user and in all, so that no user's logins can log the others out:
+ *  - a user who already holds `per_user` sessions loses their own least recently used one;
+ *  - when the store is full, the session that gives way is the least recently used one of
+ *    the users holding the most sessions, and the user logging in counts among them (and
+ *    is picked first) when tied. So a login only ends another user's session when that user
+ *    holds more sessions than the one logging in, and leaves them at least as many as the
+ *    one logging in held before.
+ * A user with a single session keeps it unless every user holds only one and the store is
+ * full (max distinct users at once), where the least recently used of them gives way.
  * Time is passed in by the caller (unix seconds), so tests drive it without sleeping.
  */
 #ifndef IPKVM_AUTH_SESSION_H
@@ -31,11 +39,13 @@ struct ipkvm_session {
 
 struct ipkvm_sessions;
 
-struct ipkvm_sessions *ipkvm_sessions_create(int idle, int lifetime, size_t max);
+/* max: sessions at once; per_user: sessions of one user at once (0 = max). */
+struct ipkvm_sessions *ipkvm_sessions_create(int idle, int lifetime, size_t max, size_t per_user);
 void ipkvm_sessions_destroy(struct ipkvm_sessions *ss);
 
 /* Starts a session; writes its token (IPKVM_SESSION_TOKEN_LEN chars + NUL) to token_out.
- * Returns the new session or NULL (no randomness). Session pointers stay valid only until
+ * Returns the new session or NULL (no randomness, or no memory to choose which session
+ * gives way in a full store). Session pointers stay valid only until
  * the next call that may end a session (start, lookup, get, end*, expire): keep ids. */
 struct ipkvm_session *ipkvm_sessions_start(struct ipkvm_sessions *ss, const char *user,
 					   enum ipkvm_role role, const char *cred, int64_t now,

@@ -157,18 +157,32 @@ static int load_line(void *ctx, char *line, char *msg, size_t msglen)
 	return append(nt, &tok);
 }
 
+/* Like the users file: on any error t ends up empty, never half old, half new. */
+static int load_result(struct ipkvm_tokens *t, struct ipkvm_tokens *nt, int r)
+{
+	ipkvm_tokens_free(t);
+	if (r == 0)
+		*t = *nt;
+	else
+		ipkvm_tokens_free(nt);
+	return r;
+}
+
 int ipkvm_tokens_load(struct ipkvm_tokens *t, const char *path, char *err, size_t errlen)
 {
 	struct ipkvm_tokens nt;
 	ipkvm_tokens_init(&nt);
 	int r = ipkvm_read_records(path, TOKENS_FILE_MAX, load_line, &nt, err, errlen);
-	/* Like the users file: on any error t ends up empty, never half old, half new. */
-	ipkvm_tokens_free(t);
-	if (r == 0)
-		*t = nt;
-	else
-		ipkvm_tokens_free(&nt);
-	return r;
+	return load_result(t, &nt, r);
+}
+
+int ipkvm_tokens_parse(struct ipkvm_tokens *t, char *text, size_t len, const char *name, char *err,
+		       size_t errlen)
+{
+	struct ipkvm_tokens nt;
+	ipkvm_tokens_init(&nt);
+	int r = ipkvm_parse_records(text, len, name, load_line, &nt, err, errlen);
+	return load_result(t, &nt, r);
 }
 
 int ipkvm_tokens_save(const struct ipkvm_tokens *t, const char *path)
@@ -199,6 +213,9 @@ int ipkvm_tokens_save(const struct ipkvm_tokens *t, const char *path)
 		}
 		o += (size_t)n;
 	}
+	/* Every writer of path holds the users lock, so a temp file of path seen now was left
+	 * by a killed writer. */
+	ipkvm_remove_atomic_leftovers(path);
 	r = ipkvm_write_file_atomic(path, buf, o, 0600);
 	if (r < 0)
 		LOG_ERROR("cannot write %s: %s", path, strerror(-r));

@@ -37,7 +37,12 @@ void ipkvm_tokens_init(struct ipkvm_tokens *t);
 void ipkvm_tokens_free(struct ipkvm_tokens *t);
 /* Returns 0, -ENOENT (t left empty) or -EINVAL with err = "PATH:LINE: what is wrong". */
 int ipkvm_tokens_load(struct ipkvm_tokens *t, const char *path, char *err, size_t errlen);
-/* Atomic write, mode 0600. Returns 0 or -errno. */
+/* The same on the file's text in memory (len bytes plus one writable byte after them, see
+ * ipkvm_parse_records); name stands for the path. */
+int ipkvm_tokens_parse(struct ipkvm_tokens *t, char *text, size_t len, const char *name, char *err,
+		       size_t errlen);
+/* Atomic write, mode 0600. Call with the users lock held: temp files that an interrupted
+ * earlier write of path left are removed first. Returns 0 or -errno. */
 int ipkvm_tokens_save(const struct ipkvm_tokens *t, const char *path);
 
 /* Makes a new token for user (expires 0 = never) and appends it to t. The token text

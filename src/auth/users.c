@@ -378,19 +378,33 @@ static int load_line(void *ctx, char *line, char *msg, size_t msglen)
 	return r;
 }
 
+/* Whatever happened, u ends up holding exactly what was loaded (nothing on error), never a
+ * mix of old and new users. */
+static int load_result(struct ipkvm_users *u, struct ipkvm_users *nu, int r)
+{
+	ipkvm_users_free(u);
+	if (r == 0)
+		*u = *nu;
+	else
+		ipkvm_users_free(nu);
+	return r;
+}
+
 int ipkvm_users_load(struct ipkvm_users *u, const char *path, char *err, size_t errlen)
 {
 	struct ipkvm_users nu;
 	ipkvm_users_init(&nu);
 	int r = ipkvm_read_records(path, USERS_FILE_MAX, load_line, &nu, err, errlen);
-	/* Whatever happened, u ends up holding exactly what was loaded (nothing on error),
-	 * never a mix of old and new users. */
-	ipkvm_users_free(u);
-	if (r == 0)
-		*u = nu;
-	else
-		ipkvm_users_free(&nu);
-	return r;
+	return load_result(u, &nu, r);
+}
+
+int ipkvm_users_parse(struct ipkvm_users *u, char *text, size_t len, const char *name, char *err,
+		      size_t errlen)
+{
+	struct ipkvm_users nu;
+	ipkvm_users_init(&nu);
+	int r = ipkvm_parse_records(text, len, name, load_line, &nu, err, errlen);
+	return load_result(u, &nu, r);
 }
 
 int ipkvm_users_save(const struct ipkvm_users *u, const char *path)
@@ -421,6 +435,9 @@ int ipkvm_users_save(const struct ipkvm_users *u, const char *path)
 		}
 		o += (size_t)n;
 	}
+	/* Every writer of path holds the users lock, so a temp file of path seen now was left
+	 * by a killed writer. */
+	ipkvm_remove_atomic_leftovers(path);
 	r = ipkvm_write_file_atomic(path, buf, o, 0600);
 	if (r < 0)
 		LOG_ERROR("cannot write %s: %s", path, strerror(-r));
@@ -428,6 +445,27 @@ out:
 	explicit_bzero(buf, cap);
 	free(buf);
 	return r;
+}
+
+int ipkvm_users_remove_leftovers(const char *state_dir)
+{
+	static const char *const files[] = {IPKVM_USERS_FILE, IPKVM_TOKENS_FILE,
+					    IPKVM_INITIAL_PASSWORD_FILE};
+	int removed = 0;
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(files); i++) {
+		char path[4096];
+		if (ipkvm_path_join(path, sizeof(path), state_dir, files[i]) < 0)
+			continue;
+		int r = ipkvm_remove_atomic_leftovers(path);
+		if (r > 0) {
+			LOG_WARN("removed %d temp file%s of %s left by an interrupted write", r,
+				 r == 1 ? "" : "s", path);
+			removed += r;
+		} else if (r < 0 && r != -ENOENT) {
+			LOG_WARN("cannot look for temp files of %s: %s", path, strerror(-r));
+		}
+	}
+	return removed;
 }
 
 int ipkvm_users_lock(const char *state_dir)

@@ -64,12 +64,21 @@ void ipkvm_users_free(struct ipkvm_users *u);
  * err = "PATH:LINE: what is wrong" (bad field count, bad name, unknown role, duplicate user,
  * hash that is not a crypt(3) hash, bad base32 secret). */
 int ipkvm_users_load(struct ipkvm_users *u, const char *path, char *err, size_t errlen);
-/* Writes u to path atomically, mode 0600. Returns 0 or -errno. */
+/* The same on the file's text in memory (len bytes plus one writable byte after them, see
+ * ipkvm_parse_records; the text is cut into lines in place); name stands for the path. */
+int ipkvm_users_parse(struct ipkvm_users *u, char *text, size_t len, const char *name, char *err,
+		      size_t errlen);
+/* Writes u to path atomically, mode 0600. Call with the users lock held: temp files that
+ * an interrupted earlier write of path left are removed first. Returns 0 or -errno. */
 int ipkvm_users_save(const struct ipkvm_users *u, const char *path);
 /* Takes an exclusive flock on <state_dir>/.users.lock (created 0600), serializing every
  * writer of the users and tokens files (the CLI and the daemon). Returns an fd to close to
  * unlock, or -errno. */
 int ipkvm_users_lock(const char *state_dir);
+/* Removes the temp files that writes killed midway left of the files the users lock guards
+ * (users, tokens, initial-admin-password; the last holds a password in clear). Call with
+ * the users lock held, so no writer is at work. Returns how many were removed. */
+int ipkvm_users_remove_leftovers(const char *state_dir);
 struct ipkvm_user *ipkvm_users_find(const struct ipkvm_users *u, const char *name);
 /* Appends a copy of user. Returns 0, -EEXIST, -EINVAL (bad name) or -ENOMEM. */
 int ipkvm_users_add(struct ipkvm_users *u, const struct ipkvm_user *user);

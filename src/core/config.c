@@ -67,6 +67,18 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("server", "plain_port", IPKVM_CFG_PORT, plain_port, 0, 65535, "0",
 	"plain-HTTP port with the same routes and logins, for a TLS proxy on this machine or "
 	"benchmarks; 0 = off"),
+    KEY("server", "max_connections", IPKVM_CFG_INT, max_connections, 16, 65536, "1024",
+	"connections kept at once; when full, the oldest unauthenticated one is closed to make "
+	"room (the open-files limit is raised to fit)"),
+    KEY("server", "max_connections_per_address", IPKVM_CFG_INT, max_connections_per_address, 1,
+	65536, "64", "connections from one client address (IPv6: one /64) at once"),
+    KEY("server", "max_unauth_per_address", IPKVM_CFG_INT, max_unauth_per_address, 1, 65536,
+	"16", "connections from one client address (IPv6: one /64) that have not yet "
+	"authenticated a request"),
+    KEY("server", "request_timeout", IPKVM_CFG_DURATION, request_timeout, 1, 3600, "10s",
+	"time a client has to send a request's headers and body before the connection is "
+	"closed (uploads by logged-in users excepted), and the idle limit of a connection "
+	"that has not authenticated"),
     KEY("server", "plain_listen", IPKVM_CFG_ADDRESS, plain_listen, 0, 0, "127.0.0.1",
 	"address of the plain-HTTP port; must be a loopback address"),
     KEY("auth", "session_idle", IPKVM_CFG_DURATION, session_idle, 1, YEAR_S, "1h",
@@ -74,7 +86,11 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("auth", "session_lifetime", IPKVM_CFG_DURATION, session_lifetime, 1, YEAR_S, "24h",
 	"a session ends this long after login, however busy"),
     KEY("auth", "max_sessions", IPKVM_CFG_INT, max_sessions, 1, 100000, "256",
-	"sessions kept at once; when full, the least recently used one ends"),
+	"sessions kept at once; when full, the least recently used one of the users holding "
+	"the most sessions ends"),
+    KEY("auth", "max_sessions_per_user", IPKVM_CFG_INT, max_sessions_per_user, 1, 100000, "16",
+	"sessions of one user kept at once; a further login ends that user's least recently "
+	"used one"),
     KEY("auth", "login_max_failures", IPKVM_CFG_INT, login_max_failures, 1, 1000, "5",
 	"consecutive failed logins before back-off starts"),
     KEY("auth", "login_backoff_max", IPKVM_CFG_DURATION, login_backoff_max, 1, 86400, "15m",
@@ -175,6 +191,12 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	   "virtual when the virtual target runs)"),
     KEY("msd", "max_download", IPKVM_CFG_INT, msd_max_download_gib, 1, 1024, "64",
 	"largest image POST /api/msd/fetch downloads, GiB"),
+    KEY("msd", "max_size", IPKVM_CFG_SIZE, msd_max_size, 0, 0, "0",
+	"the image store's quota: bytes its images and the uploads and downloads in progress "
+	"may take together (K, M, G, T suffixes); 0 = only the disk's free space limits it"),
+    KEY("msd", "fetch_allow_private", IPKVM_CFG_INT, msd_fetch_allow_private, 0, 1, "0",
+	"1 = POST /api/msd/fetch may download from loopback, link-local, private (RFC 1918, "
+	"ULA, CGNAT) and this machine's own addresses, e.g. a mirror on the home network"),
     KEY("usb", "setup", IPKVM_CFG_INT, usb_setup, 0, 1, "0",
 	"1 = create and bind the USB gadget when ipkvmd starts (as `ipkvmd gadget up`)"),
     KEY("usb", "configfs", IPKVM_CFG_PATH, usb_configfs, 1, 0, "/sys/kernel/config",
@@ -239,6 +261,7 @@ struct load_ctx {
 /* A parsed value before it is stored: strings are malloc'd (or NULL). */
 union value {
 	long num;
+	int64_t size; /* IPKVM_CFG_SIZE: long is 32 bits on armhf */
 	char *str;
 	enum ipkvm_log_level level;
 };
@@ -450,6 +473,50 @@ static int parse_duration(const struct ipkvm_config_key *k, const char *s, long 
 	return 0;
 }
 
+/* Largest size value: 1 EiB, far over any disk, and small enough that the store's sums of
+ * sizes cannot overflow int64_t. */
+#define SIZE_MAX_BYTES (INT64_C(1) << 60)
+
+/* A byte count: digits, optionally one of K, M, G, T (either case; powers of 1024). */
+static int parse_size(const char *s, int64_t *out, char *msg, size_t len)
+{
+	static const char units[] = "kmgt";
+	const char *p = s;
+	uint64_t n = 0;
+	int shift = 0;
+	if (*s == '\0') {
+		fmt(msg, len, "empty value (expected a size such as 0, 1048576, 512M or 64G)");
+		return -EINVAL;
+	}
+	for (; isdigit((unsigned char)*p); p++) {
+		n = n * 10 + (uint64_t)(*p - '0');
+		if (n > (uint64_t)SIZE_MAX_BYTES)
+			goto range;
+	}
+	if (p == s)
+		goto bad;
+	if (*p) {
+		const char *u = strchr(units, tolower((unsigned char)*p));
+		if (!u || p[1] != '\0')
+			goto bad;
+		shift = 10 * (int)(u - units + 1);
+	}
+	/* Checked before shifting, so "99999999999T" cannot overflow. */
+	if (n > ((uint64_t)SIZE_MAX_BYTES >> shift))
+		goto range;
+	*out = (int64_t)(n << shift);
+	return 0;
+bad:
+	fmt(msg, len,
+	    "\"%s\" is not a size (examples: 0, 1048576, 512M, 64G; K M G T are powers "
+	    "of 1024)",
+	    s);
+	return -EINVAL;
+range:
+	fmt(msg, len, "%s is out of range (at most 1073741824G)", s);
+	return -EINVAL;
+}
+
 /* Parses text for key k into *out. On error returns -EINVAL (or -ENOMEM) and puts what is
  * wrong into msg, without the "[section] key: " prefix. */
 static int parse_value(const struct ipkvm_config_key *k, const char *s, union value *out, char *msg,
@@ -461,6 +528,8 @@ static int parse_value(const struct ipkvm_config_key *k, const char *s, union va
 		return parse_int(k, s, &out->num, msg, len);
 	case IPKVM_CFG_DURATION:
 		return parse_duration(k, s, &out->num, msg, len);
+	case IPKVM_CFG_SIZE:
+		return parse_size(s, &out->size, msg, len);
 	case IPKVM_CFG_LOGLEVEL:
 		if (*s == '\0') {
 			fmt(msg, len, "empty value (use error, warn, info or debug)");
@@ -542,6 +611,8 @@ static void store_value(struct ipkvm_config *cfg, const struct ipkvm_config_key 
 		v->str = NULL;
 	} else if (k->type == IPKVM_CFG_LOGLEVEL) {
 		*(enum ipkvm_log_level *)field = v->level;
+	} else if (k->type == IPKVM_CFG_SIZE) {
+		*(int64_t *)field = v->size;
 	} else {
 		/* Ranges in the table keep every number within int. */
 		*(int *)field = (int)v->num;
@@ -714,35 +785,17 @@ static int load_handler(void *user, const char *section, const char *name, const
 	return 1;
 }
 
-int ipkvm_config_load(struct ipkvm_config *cfg, const char *path, char *err, size_t errlen)
+/* Reads the INI text of f over cfg; name is the path err names. Both the file loader and
+ * ipkvm_config_load_buffer() (the config fuzzer's entry) come through here. */
+static int load_stream(struct ipkvm_config *cfg, FILE *f, const char *path, char *err,
+		       size_t errlen)
 {
-	struct load_ctx *ctx = NULL;
-	struct stat st;
 	int r;
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
-		if (r == -ENOENT)
-			fmt(err, errlen, "%s: no such file", path);
-		else
-			fmt(err, errlen, "%s: cannot open: %s", path, strerror(-r));
-		goto out;
-	}
-	/* fopen() happily opens a directory; reading it would then fail with EISDIR. */
-	if (fstat(fileno(f), &st) < 0)
-		r = -errno;
-	else
-		r = S_ISDIR(st.st_mode) ? -EISDIR : 0;
-	if (r < 0) {
-		fmt(err, errlen, "%s: cannot open: %s", path, strerror(-r));
-		goto out;
-	}
 	/* On the heap: seen[] and msg make it too big to want on the stack. */
-	ctx = calloc(1, sizeof(*ctx));
+	struct load_ctx *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx) {
-		r = -ENOMEM;
 		fmt(err, errlen, "%s: out of memory", path);
-		goto out;
+		return -ENOMEM;
 	}
 	ctx->cfg = cfg;
 	ctx->f = f;
@@ -771,9 +824,47 @@ int ipkvm_config_load(struct ipkvm_config *cfg, const char *path, char *err, siz
 		r = 0;
 		LOG_DEBUG("loaded %s", path);
 	}
-out:
 	free(ctx);
-	if (f)
-		fclose(f);
+	return r;
+}
+
+int ipkvm_config_load(struct ipkvm_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int r;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (r == -ENOENT)
+			fmt(err, errlen, "%s: no such file", path);
+		else
+			fmt(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	/* fopen() happily opens a directory; reading it would then fail with EISDIR. */
+	if (fstat(fileno(f), &st) < 0)
+		r = -errno;
+	else
+		r = S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (r < 0)
+		fmt(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+	else
+		r = load_stream(cfg, f, path, err, errlen);
+	fclose(f);
+	return r;
+}
+
+int ipkvm_config_load_buffer(struct ipkvm_config *cfg, const char *text, size_t len,
+			     const char *name, char *err, size_t errlen)
+{
+	/* fmemopen() refuses a zero-length buffer; /dev/null is the same empty stream. */
+	FILE *f = len ? fmemopen((void *)text, len, "r") : fopen("/dev/null", "re");
+	if (!f) {
+		int r = -errno;
+		fmt(err, errlen, "%s: cannot open: %s", name, strerror(-r));
+		return r;
+	}
+	int r = load_stream(cfg, f, name, err, errlen);
+	fclose(f);
 	return r;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/log.h"
 
@@ -28,13 +29,18 @@ struct ipkvm_config {
 	char *state_dir;    /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
 	int max_body;	    /* largest accepted API request body, bytes; default 65536 */
 	int plain_port;	    /* plain-HTTP port serving the same routes, loopback only; 0 = off */
+	int max_connections;	       /* connections at once; unauthenticated ones make room */
+	int max_connections_per_address; /* per client address (IPv6: per /64) */
+	int max_unauth_per_address;      /* connections not yet authenticated, per address */
+	int request_timeout;	       /* seconds for headers + body of a request; idle limit */
 	char *plain_listen; /* its address; must be a loopback address (default 127.0.0.1) */
 	/* [auth] */
-	int session_idle;	/* seconds without a request before a session ends; default 3600 */
-	int session_lifetime;	/* seconds a session lives at most; default 86400 */
-	int max_sessions;	/* sessions kept at once; default 256 */
-	int login_max_failures; /* failures before back-off starts; default 5 */
-	int login_backoff_max;	/* longest back-off, seconds; default 900 */
+	int session_idle;     /* seconds without a request before a session ends; default 3600 */
+	int session_lifetime; /* seconds a session lives at most; default 86400 */
+	int max_sessions;     /* sessions kept at once; default 256 */
+	int max_sessions_per_user; /* sessions of one user at once; default 16 */
+	int login_max_failures;	   /* failures before back-off starts; default 5 */
+	int login_backoff_max;	   /* longest back-off, seconds; default 900 */
 	/* [video] */
 	char *video_source;	       /* "virtual" (default), "none", "pattern" or "v4l2" */
 	char *video_device;	       /* V4L2 device, default /dev/video0 */
@@ -75,9 +81,11 @@ struct ipkvm_config {
 	int atx_click_ms;      /* button press, ms; default 200 */
 	int atx_long_click_ms; /* forced power-off hold, ms; default 5500 */
 	/* [msd] */
-	char *msd_dir;		  /* image store; NULL = <state_dir>/images */
-	char *msd_drives;	  /* "auto" (default), "none", "gadget" or "virtual" */
-	int msd_max_download_gib; /* default 64 */
+	char *msd_dir;		     /* image store; NULL = <state_dir>/images */
+	char *msd_drives;	     /* "auto" (default), "none", "gadget" or "virtual" */
+	int msd_max_download_gib;    /* default 64 */
+	int64_t msd_max_size;	     /* store quota in bytes (images + transfers); 0 = none */
+	int msd_fetch_allow_private; /* 1 = downloads may reach private and own addresses */
 	/* [usb] the configfs USB gadget */
 	int usb_setup; /* 1 = gadget up at start */
 	char *usb_configfs, *usb_udc_dir, *usb_name, *usb_udc;
@@ -102,6 +110,8 @@ enum ipkvm_config_type {
 	IPKVM_CFG_LOGLEVEL, /* error | warn | info | debug */
 	IPKVM_CFG_PATH,	    /* absolute path; may be empty (then NULL) */
 	IPKVM_CFG_CHOICE,   /* one of the words in `choices` ("a|b|c") */
+	IPKVM_CFG_SIZE,	    /* bytes, "0", "1048576", "512M", "64G" (K M G T: powers of 1024) into
+			     * an int64_t field; min/max are not used (0 .. 2^60) */
 };
 
 struct ipkvm_config_key {
@@ -127,6 +137,10 @@ void ipkvm_config_free(struct ipkvm_config *cfg);
  * "PATH:LINE: [section] key: what is wrong" (unknown section, unknown key, bad value,
  * duplicate key). On error cfg may be partly updated; callers exit. */
 int ipkvm_config_load(struct ipkvm_config *cfg, const char *path, char *err, size_t errlen);
+/* The same on INI text in memory (len bytes, NULs included as a file would have them);
+ * name stands for the path in err. */
+int ipkvm_config_load_buffer(struct ipkvm_config *cfg, const char *text, size_t len,
+			     const char *name, char *err, size_t errlen);
 
 /* Sets one key from text as the file would (used for command-line overrides such as
  * --listen and --port). Returns 0 or -EINVAL with err = "[section] key: what is wrong". */

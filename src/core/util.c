@@ -4,6 +4,8 @@
  */
 #include "core/util.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -107,16 +109,21 @@ static int fsync_dir_of(const char *path)
 	return r;
 }
 
+/* The temp file of an atomic write is "<path>" ATOMIC_TMP_SUFFIX + ATOMIC_TMP_RANDOM random
+ * bytes in lower-case hex; ipkvm_remove_atomic_leftovers() recognises exactly that. */
+#define ATOMIC_TMP_SUFFIX ".tmp-"
+#define ATOMIC_TMP_RANDOM 6
+
 int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[4096];
-	uint8_t rnd[6];
-	char rhex[13];
+	uint8_t rnd[ATOMIC_TMP_RANDOM];
+	char rhex[2 * ATOMIC_TMP_RANDOM + 1];
 	int r = ipkvm_random_bytes(rnd, sizeof(rnd));
 	if (r < 0)
 		return r;
 	ipkvm_hex_encode(rnd, sizeof(rnd), rhex);
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%s", path, rhex) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s" ATOMIC_TMP_SUFFIX "%s", path, rhex) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -154,6 +161,61 @@ err:
 		close(fd);
 	unlink(tmp);
 	return r;
+}
+
+/* Whether name is base + ATOMIC_TMP_SUFFIX + the hex of ATOMIC_TMP_RANDOM bytes. */
+static bool is_atomic_tmp_of(const char *name, const char *base)
+{
+	size_t bl = strlen(base), sl = strlen(ATOMIC_TMP_SUFFIX);
+	if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ATOMIC_TMP_SUFFIX, sl) != 0)
+		return false;
+	const char *hex = name + bl + sl;
+	if (strlen(hex) != 2 * ATOMIC_TMP_RANDOM)
+		return false;
+	for (; *hex; hex++)
+		if (!((*hex >= '0' && *hex <= '9') || (*hex >= 'a' && *hex <= 'f')))
+			return false;
+	return true;
+}
+
+int ipkvm_remove_atomic_leftovers(const char *path)
+{
+	char dir[4096];
+	if (ipkvm_strlcpy(dir, path, sizeof(dir)) < 0)
+		return -ENAMETOOLONG;
+	char base[256];
+	char *slash = strrchr(dir, '/');
+	if (ipkvm_strlcpy(base, slash ? slash + 1 : dir, sizeof(base)) < 0)
+		return -ENAMETOOLONG;
+	if (!base[0])
+		return -EINVAL;
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int r = -errno;
+		close(dfd);
+		return r;
+	}
+	int removed = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!is_atomic_tmp_of(de->d_name, base))
+			continue;
+		/* unlinkat() without AT_REMOVEDIR never follows a symlink nor removes a
+		 * directory: at worst a stray name is refused and stays. */
+		if (unlinkat(dfd, de->d_name, 0) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
 }
 
 int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len)
@@ -215,18 +277,14 @@ void ipkvm_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int ipkvm_read_records(const char *path, size_t max,
-		       int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
-		       char *err, size_t errlen)
+int ipkvm_parse_records(char *buf, size_t len, const char *name,
+			int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
+			char *err, size_t errlen)
 {
-	char *buf = NULL, msg[256];
-	size_t len = 0, lineno = 0;
+	char msg[256];
+	size_t lineno = 0;
+	int r = 0;
 	ipkvm_errf(err, errlen, "%s", "");
-	int r = ipkvm_read_file(path, max, &buf, &len);
-	if (r == -EFBIG)
-		ipkvm_errf(err, errlen, "%s: file is larger than %zu bytes", path, max);
-	else if (r < 0)
-		ipkvm_errf(err, errlen, "%s: %s", path, strerror(-r));
 	for (char *p = buf, *end = buf + len; r == 0 && p < end;) {
 		char *le = memchr(p, '\n', (size_t)(end - p));
 		le = le ? le : end;
@@ -236,17 +294,34 @@ int ipkvm_read_records(const char *path, size_t max,
 		if (ll > 0 && p[ll - 1] == '\r')
 			p[--ll] = '\0';
 		if (strlen(p) != ll) {
-			ipkvm_errf(err, errlen, "%s:%zu: NUL byte in line", path, lineno);
+			ipkvm_errf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
 			r = -EINVAL;
 		} else if (ll > 0 && p[0] != '#' && strspn(p, " \t") != ll) {
 			msg[0] = '\0';
 			r = fn(ctx, p, msg, sizeof(msg));
 			if (r < 0)
-				ipkvm_errf(err, errlen, "%s:%zu: %s", path, lineno,
+				ipkvm_errf(err, errlen, "%s:%zu: %s", name, lineno,
 					   msg[0] ? msg : strerror(-r));
 		}
 		p = le + 1;
 	}
+	return r;
+}
+
+int ipkvm_read_records(const char *path, size_t max,
+		       int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
+		       char *err, size_t errlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	ipkvm_errf(err, errlen, "%s", "");
+	int r = ipkvm_read_file(path, max, &buf, &len);
+	if (r == -EFBIG)
+		ipkvm_errf(err, errlen, "%s: file is larger than %zu bytes", path, max);
+	else if (r < 0)
+		ipkvm_errf(err, errlen, "%s: %s", path, strerror(-r));
+	else
+		r = ipkvm_parse_records(buf, len, path, fn, ctx, err, errlen);
 	if (buf) {
 		explicit_bzero(buf, len);
 		free(buf);
@@ -306,4 +381,22 @@ bool ipkvm_memeq_ct(const void *a, const void *b, size_t len)
 	for (size_t i = 0; i < len; i++)
 		d |= x[i] ^ y[i];
 	return d == 0;
+}
+
+void ipkvm_client_key(const char *addr, char *out, size_t len)
+{
+	struct in6_addr a6;
+	char text[INET6_ADDRSTRLEN];
+	if (inet_pton(AF_INET6, addr, &a6) != 1) {
+		snprintf(out, len, "%s", addr); /* IPv4, or no address at all */
+		return;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+		inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text));
+		snprintf(out, len, "%s", text);
+		return;
+	}
+	memset(&a6.s6_addr[8], 0, 8);
+	inet_ntop(AF_INET6, &a6, text, sizeof(text));
+	snprintf(out, len, "%s/64", text);
 }

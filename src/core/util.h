@@ -31,6 +31,12 @@ int ipkvm_strlcpy(char *dst, const char *src, size_t dstsz);
  * mode, fsync, rename over path, fsync of the directory. Nothing is left behind on failure.
  * Returns 0 or -errno. */
 int ipkvm_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Removes the temp files that writes of path killed midway (power loss, SIGKILL) left in its
+ * directory: "<name>.tmp-" + 12 hex digits, exactly what ipkvm_write_file_atomic() makes.
+ * A write in progress has such a file too: call this only where no other writer of path can
+ * be at work (under the lock every writer of path holds). Returns how many were removed, or
+ * -errno. */
+int ipkvm_remove_atomic_leftovers(const char *path);
 
 /* Reads a whole (small) file into a NUL-terminated malloc'd buffer. Refuses files larger
  * than max bytes with -EFBIG. Returns 0 or -errno; *out_len may be NULL. */
@@ -48,6 +54,12 @@ void ipkvm_errf(char *err, size_t errlen, const char *fmt, ...)
 int ipkvm_read_records(const char *path, size_t max,
 		       int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
 		       char *err, size_t errlen);
+/* The same on text already in memory (a file's bytes, or a fuzzer's input): buf holds len
+ * bytes and one more writable byte after them (lines are cut in place, the last one at
+ * buf[len]); name stands for the path in err. */
+int ipkvm_parse_records(char *buf, size_t len, const char *name,
+			int (*fn)(void *ctx, char *line, char *msg, size_t msglen), void *ctx,
+			char *err, size_t errlen);
 
 /* out = dir + "/" + name. Returns 0 or -ENAMETOOLONG. */
 int ipkvm_path_join(char *out, size_t len, const char *dir, const char *name);
@@ -61,5 +73,11 @@ int64_t ipkvm_mono_ms(void);
 
 /* Constant-time comparison of two equal-length buffers. */
 bool ipkvm_memeq_ct(const void *a, const void *b, size_t len);
+
+/* The client a connection or a login attempt is counted as: an IPv4 address as it is (also
+ * when it comes IPv4-mapped, "::ffff:a.b.c.d"), an IPv6 address as its /64
+ * ("2001:db8:1:2::/64"), since one host owns a whole /64. Other text is copied. */
+#define IPKVM_CLIENT_KEY_MAX 48
+void ipkvm_client_key(const char *addr, char *out, size_t len);
 
 #endif

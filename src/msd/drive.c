@@ -20,6 +20,7 @@
 #include "msd/drive.h"
 
 #include "core/util.h"
+#include "msd/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -451,13 +452,29 @@ bool ipkvm_drives_in_use(const struct ipkvm_drives *d, const char *image_path)
 				return true;
 			continue;
 		}
-		if (lun_state(d, i, &st) < 0 || !st.attached)
+		/* Only the kernel's files, never d->d[] (the main thread changes it): the store
+		 * asks from upload and download threads. The kernel's file is what counts
+		 * anyway, whoever wrote it. */
+		if (lun_read(d, i, "file", st.path, sizeof(st.path)) < 0 || !st.path[0])
 			continue;
-		if (same_file(st.path, image_path) ||
-		    (d->d[i].path && strcmp(d->d[i].path, image_path) == 0))
+		if (same_file(st.path, image_path))
 			return true;
 	}
 	return false;
+}
+
+static bool store_in_use(void *ctx, const char *path)
+{
+	return ipkvm_drives_in_use(ctx, path);
+}
+
+void ipkvm_drives_guard_store(struct ipkvm_drives *d, struct ipkvm_store *s)
+{
+	/* The ops backend's drives live in this process and are only attached through the API,
+	 * which holds the image in the store: nothing to add (and its memory is the main
+	 * thread's, which the store's threads must not read). */
+	if (d->gadget)
+		ipkvm_store_set_in_use(s, store_in_use, d);
 }
 
 json_t *ipkvm_drives_state(const struct ipkvm_drives *d)

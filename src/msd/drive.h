@@ -14,7 +14,8 @@
  *     done by the host (or an attachment left from before a daemon restart) is seen.
  *   - ops: two callbacks for the virtual target's media; state is kept here.
  *
- * Drives are numbered from 0. Main thread; every call is short (a few small file writes).
+ * Drives are numbered from 0. Main thread (but see ipkvm_drives_in_use); every call is short
+ * (a few small file writes).
  */
 #ifndef IPKVM_MSD_DRIVE_H
 #define IPKVM_MSD_DRIVE_H
@@ -72,8 +73,21 @@ int ipkvm_drives_rebind(struct ipkvm_drives *d);
  */
 int ipkvm_drives_eject(struct ipkvm_drives *d, unsigned n, char *err, size_t errlen);
 
-/* Whether image_path (same path, or the same file by device and inode) is attached anywhere. */
+/* Whether image_path (same path, or the same file by device and inode) is attached anywhere.
+ * Gadget: read from the LUN files alone, so an attachment made before a daemon restart or by
+ * hand counts, and any thread may call it (the store does, as its in_use callback, from
+ * upload and download threads); ops: main thread. */
 bool ipkvm_drives_in_use(const struct ipkvm_drives *d, const char *image_path);
+
+/*
+ * Gadget: makes store s refuse to delete or replace an image any LUN serves (-EBUSY), as read
+ * from the LUN files at that moment (ipkvm_store_set_in_use with ipkvm_drives_in_use), so an
+ * attachment the daemon did not make, or made before a restart that kept the gadget, is
+ * protected like one it holds. d must outlive s's use of it. Ops: nothing (the API's holds
+ * cover drives that live in this process).
+ */
+struct ipkvm_store;
+void ipkvm_drives_guard_store(struct ipkvm_drives *d, struct ipkvm_store *s);
 
 /*
  * [{"lun": 0, "image": "name.iso"|null, "path": "/abs/name.iso"|null, "cdrom": bool,

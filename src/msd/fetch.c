@@ -17,9 +17,12 @@
 
 #include "msd/fetch.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -52,6 +56,7 @@ struct job {
 	bool length_checked;
 	int fail; /* set by a callback that stopped the transfer */
 	char fail_msg[256];
+	char refused[160]; /* the last address the address check refused, and why */
 	int64_t bytes;
 	int64_t total; /* Content-Length once known, else -1 */
 	int64_t last_wake_ms;
@@ -68,9 +73,13 @@ struct ipkvm_fetcher {
 	struct ipkvm_store *store;
 	void (*wake)(void *ctx);
 	void *ctx;
+	ipkvm_fetch_address_fn check; /* NULL: no check (cfg.allow_private) */
 	pthread_mutex_t lock;
 	struct job *jobs; /* oldest first */
 	uint64_t next_id;
+	/* Under lock: the last downloads poll forgot, for ipkvm_fetch_get; a ring. */
+	struct ipkvm_fetch_status recent[IPKVM_FETCH_RECENT];
+	size_t nrecent, recent_next;
 };
 
 void ipkvm_fetch_config_defaults(struct ipkvm_fetch_config *cfg)
@@ -85,6 +94,7 @@ void ipkvm_fetch_config_defaults(struct ipkvm_fetch_config *cfg)
 	cfg->progress_interval_ms = 500;
 	cfg->ca_file = NULL;
 	cfg->user_agent = "ipkvm";
+	cfg->allow_private = false;
 }
 
 const char *ipkvm_fetch_state_name(enum ipkvm_fetch_state state)
@@ -102,15 +112,137 @@ const char *ipkvm_fetch_state_name(enum ipkvm_fetch_state state)
 	return "unknown";
 }
 
-json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st)
+json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st, bool detail)
 {
 	json_t *o =
 	    json_pack("{s:I, s:s, s:s, s:I, s:o}", "id", (json_int_t)st->id, "name", st->name,
 		      "state", ipkvm_fetch_state_name(st->state), "bytes", (json_int_t)st->bytes,
 		      "total", st->total >= 0 ? json_integer(st->total) : json_null());
-	if (o && st->state == IPKVM_FETCH_FAILED)
-		json_object_set_new(o, "error", json_string(st->message));
+	if (o && st->state == IPKVM_FETCH_FAILED) {
+		json_object_set_new(o, "error", json_string(st->reason));
+		if (detail)
+			json_object_set_new(o, "detail", json_string(st->message));
+	}
+	if (o && detail && st->state == IPKVM_FETCH_CANCELLED)
+		json_object_set_new(o, "cancelled_by", json_string(st->cancelled_by));
 	return o;
+}
+
+/* ---- the address check ---- */
+
+/* What an IPv4 address (host byte order) is, when it is this machine's own network. */
+static const char *v4_kind(uint32_t a)
+{
+	static const struct {
+		uint32_t net, mask;
+		const char *kind;
+	} nets[] = {
+	    {0x00000000, 0xff000000, "an unspecified (\"this network\")"},
+	    {0x7f000000, 0xff000000, "a loopback"},
+	    {0x0a000000, 0xff000000, "a private (RFC 1918)"},
+	    {0xac100000, 0xfff00000, "a private (RFC 1918)"},
+	    {0xc0a80000, 0xffff0000, "a private (RFC 1918)"},
+	    {0x64400000, 0xffc00000, "a shared (CGNAT, RFC 6598)"},
+	    {0xa9fe0000, 0xffff0000, "a link-local"},
+	    {0xe0000000, 0xf0000000, "a multicast"},
+	    {0xf0000000, 0xf0000000, "a reserved or broadcast"},
+	};
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(nets); i++)
+		if ((a & nets[i].mask) == nets[i].net)
+			return nets[i].kind;
+	return NULL;
+}
+
+/* Whether the address is one of this machine's interfaces' (v4 in host byte order, or v6). */
+static bool own_address(const uint32_t *v4, const struct in6_addr *v6)
+{
+	struct ifaddrs *ifs, *i;
+	bool own = false;
+	/* Unreadable: nothing is known to be ours; the kinds above still apply. */
+	if (getifaddrs(&ifs) < 0)
+		return false;
+	for (i = ifs; i && !own; i = i->ifa_next) {
+		if (!i->ifa_addr)
+			continue;
+		if (v4 && i->ifa_addr->sa_family == AF_INET)
+			own = ntohl(((const struct sockaddr_in *)(const void *)i->ifa_addr)
+					->sin_addr.s_addr) == *v4;
+		else if (v6 && i->ifa_addr->sa_family == AF_INET6)
+			own = memcmp(&((const struct sockaddr_in6 *)(const void *)i->ifa_addr)
+					  ->sin6_addr,
+				     v6, sizeof(*v6)) == 0;
+	}
+	freeifaddrs(ifs);
+	return own;
+}
+
+static int refuse(char *why, size_t whylen, const char *text, const char *kind)
+{
+	if (why)
+		snprintf(why, whylen, "%s is %s address", text, kind);
+	return -EACCES;
+}
+
+int ipkvm_fetch_address_check(const struct sockaddr *sa, unsigned salen, char *why, size_t whylen)
+{
+	char text[INET6_ADDRSTRLEN] = "?";
+	if (why && whylen)
+		why[0] = '\0';
+	if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const void *)sa;
+		uint32_t a = ntohl(in->sin_addr.s_addr);
+		const char *kind = v4_kind(a);
+		inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+		if (kind)
+			return refuse(why, whylen, text, kind);
+		if (own_address(&a, NULL))
+			return refuse(why, whylen, text, "this machine's own");
+		return 0;
+	}
+	if (sa->sa_family != AF_INET6 || salen < sizeof(struct sockaddr_in6)) {
+		if (why)
+			snprintf(why, whylen, "address family %d is not IPv4 or IPv6",
+				 (int)sa->sa_family);
+		return -EACCES;
+	}
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	const uint8_t *b = a6->s6_addr;
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t compat[12] = {0};
+	static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+	inet_ntop(AF_INET6, a6, text, sizeof(text));
+	if (IN6_IS_ADDR_UNSPECIFIED(a6))
+		return refuse(why, whylen, text, "an unspecified");
+	if (IN6_IS_ADDR_LOOPBACK(a6))
+		return refuse(why, whylen, text, "a loopback");
+	/* An IPv4 address carried in IPv6 reaches that IPv4 address (here, or from a NAT64
+	 * gateway's network), so it is judged as one. */
+	if (!memcmp(b, mapped, 12) || !memcmp(b, compat, 12) || !memcmp(b, nat64, 12)) {
+		uint32_t a =
+		    (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+		const char *kind = v4_kind(a);
+		if (kind)
+			return refuse(why, whylen, text, kind);
+		if (own_address(&a, NULL))
+			return refuse(why, whylen, text, "this machine's own");
+	}
+	if ((b[0] & 0xfe) == 0xfc)
+		return refuse(why, whylen, text, "a unique local (fc00::/7)");
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return refuse(why, whylen, text, "a link-local");
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+		return refuse(why, whylen, text, "a site-local");
+	if (b[0] == 0xff)
+		return refuse(why, whylen, text, "a multicast");
+	if (own_address(NULL, a6))
+		return refuse(why, whylen, text, "this machine's own");
+	return 0;
+}
+
+void ipkvm_fetch_set_address_check(struct ipkvm_fetcher *f, ipkvm_fetch_address_fn fn)
+{
+	if (!f->cfg.allow_private)
+		f->check = fn ? fn : ipkvm_fetch_address_check;
 }
 
 /* ---- create / destroy ---- */
@@ -144,6 +276,7 @@ struct ipkvm_fetcher *ipkvm_fetch_create(const struct ipkvm_fetch_config *cfg,
 	f->wake = wake;
 	f->ctx = ctx;
 	f->next_id = 1;
+	f->check = cfg->allow_private ? NULL : ipkvm_fetch_address_check;
 	/* Not thread-safe in libcurl 7.88, so here, before any fetch thread exists. curl
 	 * counts the calls; destroy balances this one. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -212,6 +345,42 @@ static void publish_progress(struct job *j, int64_t total)
 		wake_main(j);
 }
 
+/* The phrase every event-socket client may see for a failure. Never curl's own text: that
+ * tells a refused port from a filtered one and an unknown name from a known one, which
+ * would make the download a scanner of whatever the device can reach. */
+static const char *reason_for(int error, const char *msg)
+{
+	switch (error) {
+	case -EPROTO:
+		return msg; /* our own "HTTP 404": what the server answered, nothing about ports */
+	case -EFBIG:
+		return "the download is larger than the size limit";
+	case -ENOSPC:
+	case -EDQUOT:
+		return "not enough space in the image store";
+	case -EBADMSG:
+		return "sha256 mismatch";
+	case -EPROTONOSUPPORT:
+		return "redirected to a URL that is not http or https";
+	case -ELOOP:
+		return "too many redirects";
+	case -EACCES:
+		return "the server's address is on this machine's own network: refused";
+	case -EPERM:
+		return "TLS verification failed";
+	case -EMSGSIZE:
+		return "the server sent fewer bytes than it announced";
+	case -EBUSY:
+		return "the image is attached to a drive";
+	case -EEXIST:
+		return "an image of that name exists";
+	case -ENOMEM:
+		return "out of memory";
+	default: /* connection refused, timed out, name not found, cut off, ... */
+		return "the transfer failed";
+	}
+}
+
 static void publish_final(struct job *j, enum ipkvm_fetch_state state, int error, const char *msg)
 {
 	struct ipkvm_fetcher *f = j->f;
@@ -222,6 +391,9 @@ static void publish_final(struct job *j, enum ipkvm_fetch_state state, int error
 	j->st.state = state;
 	j->st.error = error;
 	ipkvm_strlcpy(j->st.message, msg ? msg : "", sizeof(j->st.message));
+	ipkvm_strlcpy(j->st.reason,
+		      state == IPKVM_FETCH_FAILED ? reason_for(error, j->st.message) : "",
+		      sizeof(j->st.reason));
 	j->dirty = true;
 	pthread_mutex_unlock(&f->lock);
 	/* j may be freed by poll from here on: only f is used. */
@@ -300,6 +472,23 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return 0;
 }
 
+/* Every connection, the first and each redirect's, after the name was resolved: the address
+ * check sees the address curl is about to connect to, so neither a name that resolves to
+ * this machine's network (DNS rebinding included) nor a redirect there gets through. A
+ * refused address fails only that attempt: curl goes on to the host's next address, if any,
+ * and the refusal explains the failure when none was left. */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct job *j = ud;
+	char why[128];
+	(void)purpose;
+	if (j->f->check && j->f->check(&a->addr, a->addrlen, why, sizeof(why)) < 0) {
+		snprintf(j->refused, sizeof(j->refused), "%s", why);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* ---- the transfer (fetch thread) ---- */
 
 static int setup_handle(struct job *j, char *errbuf)
@@ -345,6 +534,8 @@ static int setup_handle(struct job *j, char *errbuf)
 	SET(CURLOPT_NOPROGRESS, 0L);
 	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
 	SET(CURLOPT_XFERINFODATA, j);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, j);
 #undef SET
 	return e == CURLE_OK ? 0 : -EINVAL;
 }
@@ -385,6 +576,13 @@ static int transfer_error(struct job *j, CURLcode e, const char *errbuf, char *m
 	if (j->fail) {
 		ipkvm_strlcpy(msg, j->fail_msg, msglen);
 		return j->fail;
+	}
+	if (e == CURLE_COULDNT_CONNECT && j->refused[0]) {
+		ipkvm_errf(msg, msglen,
+			   "refused to connect: %s: downloads from this machine's own network are "
+			   "off ([msd] fetch_allow_private)",
+			   j->refused);
+		return -EACCES;
 	}
 	if (e == CURLE_HTTP_RETURNED_ERROR) {
 		long code = 0;
@@ -520,6 +718,33 @@ out:
 	return r;
 }
 
+/* A URL whose host is a literal address is judged at once, so the requester hears "refused"
+ * from the POST itself; names are judged at connect time (open_socket). */
+static int check_literal(struct ipkvm_fetcher *f, const char *host, char *err, size_t errlen)
+{
+	char h[256], why[128];
+	size_t n = strlen(host);
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	int r = 0;
+	if (!f->check)
+		return 0;
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
+		snprintf(h, sizeof(h), "%.*s", (int)(n - 2), host + 1);
+	else
+		ipkvm_strlcpy(h, host, sizeof(h));
+	if (inet_pton(AF_INET, h, &in.sin_addr) == 1)
+		r = f->check((const struct sockaddr *)&in, sizeof(in), why, sizeof(why));
+	else if (inet_pton(AF_INET6, h, &in6.sin6_addr) == 1)
+		r = f->check((const struct sockaddr *)&in6, sizeof(in6), why, sizeof(why));
+	if (r < 0)
+		ipkvm_errf(err, errlen,
+			   "url: %s: downloads from this machine's own network are off ([msd] "
+			   "fetch_allow_private)",
+			   why);
+	return r;
+}
+
 static int check_sha256(const char *in, char *out, char *err, size_t errlen)
 {
 	out[0] = '\0';
@@ -564,6 +789,8 @@ int ipkvm_fetch_start(struct ipkvm_fetcher *f, const struct ipkvm_fetch_request 
 	j->total = -1;
 	atomic_init(&j->cancel, false);
 	r = check_url(req->url, j->host, sizeof(j->host), err, errlen);
+	if (r == 0)
+		r = check_literal(f, j->host, err, errlen);
 	if (r < 0)
 		goto err;
 	r = check_sha256(req->sha256, j->sha256, err, errlen);
@@ -598,6 +825,7 @@ int ipkvm_fetch_start(struct ipkvm_fetcher *f, const struct ipkvm_fetch_request 
 	if (r < 0)
 		goto err;
 	ipkvm_strlcpy(j->st.name, req->name, sizeof(j->st.name));
+	ipkvm_strlcpy(j->st.owner, req->owner ? req->owner : "", sizeof(j->st.owner));
 	j->st.state = IPKVM_FETCH_RUNNING;
 	j->st.total = -1;
 	j->dirty = true; /* the first poll announces it */
@@ -632,13 +860,16 @@ err:
 	return r;
 }
 
-int ipkvm_fetch_cancel(struct ipkvm_fetcher *f, uint64_t id)
+int ipkvm_fetch_cancel(struct ipkvm_fetcher *f, uint64_t id, const char *by)
 {
 	int r = -ENOENT;
 	pthread_mutex_lock(&f->lock);
 	for (struct job *j = f->jobs; j; j = j->next) {
 		if (j->st.id == id && j->st.state == IPKVM_FETCH_RUNNING) {
-			atomic_store(&j->cancel, true);
+			/* The first to ask is the one who cancelled it. */
+			if (!atomic_exchange(&j->cancel, true))
+				ipkvm_strlcpy(j->st.cancelled_by, by ? by : "",
+					      sizeof(j->st.cancelled_by));
 			r = 0;
 			break;
 		}
@@ -670,6 +901,10 @@ size_t ipkvm_fetch_poll(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out,
 		j->next = NULL;
 		*ftail = j;
 		ftail = &j->next;
+		f->recent[f->recent_next] = j->st;
+		f->recent_next = (f->recent_next + 1) % IPKVM_FETCH_RECENT;
+		if (f->nrecent < IPKVM_FETCH_RECENT)
+			f->nrecent++;
 	}
 	pthread_mutex_unlock(&f->lock);
 	/* Their final state is the last thing they publish: the join is only waiting for
@@ -681,6 +916,20 @@ size_t ipkvm_fetch_poll(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out,
 		free_job(j);
 	}
 	return n;
+}
+
+int ipkvm_fetch_get(struct ipkvm_fetcher *f, uint64_t id, struct ipkvm_fetch_status *out)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&f->lock);
+	for (struct job *j = f->jobs; j && r < 0; j = j->next)
+		if (j->st.id == id)
+			*out = j->st, r = 0;
+	for (size_t i = 0; i < f->nrecent && r < 0; i++)
+		if (f->recent[i].id == id)
+			*out = f->recent[i], r = 0;
+	pthread_mutex_unlock(&f->lock);
+	return r;
 }
 
 size_t ipkvm_fetch_list(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out, size_t max)

@@ -11,11 +11,22 @@
  * "that image exists" and a bad name or URL are answered at once, not as a later event.
  *
  * Checks, in the order a download meets them: the URL is http:// or https:// (redirects too,
- * at most cfg.max_redirects); TLS peers are verified (no switch to turn that off: a private
- * mirror gets its CA through cfg.ca_file); a Content-Length over the size limit is refused
- * before a byte is written, and a body without one is cut off when it passes the limit; an
- * HTTP error status fails the download; the connect and low-speed timeouts end a dead
- * transfer; the SHA-256, when given, is compared before the commit.
+ * at most cfg.max_redirects); unless cfg.allow_private, the address of every connection,
+ * the first and each redirect's, is checked after the name is resolved and refused when it
+ * is this machine's own network (ipkvm_fetch_address_check: loopback, link-local, private,
+ * CGNAT, multicast, this machine's interfaces), so a URL cannot make the device probe or
+ * talk to services only it can reach (a URL with such a literal address is refused at once);
+ * TLS peers are verified (no switch to turn that off: a private mirror gets its CA through
+ * cfg.ca_file); a Content-Length over the size limit is refused before a byte is written,
+ * and a body without one is cut off when it passes the limit; an HTTP error status fails the
+ * download; the connect and low-speed timeouts end a dead transfer; the SHA-256, when given,
+ * is compared before the commit.
+ *
+ * Two texts say why a download failed: `reason`, a fixed phrase per kind of failure that
+ * anyone watching may see (the `msd_fetch` event goes to every event-socket client, viewers
+ * included), and `message`, the whole story with curl's own error text, which tells a
+ * refused port from a filtered one and names addresses: only for the user who started the
+ * download (the API shows it to them alone) and the log.
  *
  * Reporting never blocks the event loop: the fetch thread updates its status under a mutex
  * and calls wake(ctx) (the daemon's lws_cancel_service) when the state changes and at most
@@ -42,6 +53,7 @@ struct ipkvm_fetch_config {
 	int progress_interval_ms; /* default 500 */
 	const char *ca_file;	  /* extra CA bundle (PEM) or NULL for the system's; copied */
 	const char *user_agent;	  /* default "ipkvm"; copied */
+	bool allow_private;	  /* connect to any address (see ipkvm_fetch_address_check) */
 };
 
 /* Fills cfg with the defaults above. */
@@ -53,7 +65,10 @@ struct ipkvm_fetch_request {
 	const char *sha256; /* 64 hex digits (any case) or NULL */
 	int64_t max_bytes;  /* 0 or > cfg.max_bytes: cfg.max_bytes */
 	bool replace;	    /* replace an existing image of that name */
+	const char *owner;  /* who asked (a user name, copied into the status) or NULL */
 };
+
+#define IPKVM_FETCH_USER_MAX 64
 
 enum ipkvm_fetch_state {
 	IPKVM_FETCH_RUNNING = 0,
@@ -69,7 +84,12 @@ struct ipkvm_fetch_status {
 	int64_t bytes;	   /* received so far */
 	int64_t total;	   /* Content-Length, or -1 when the server did not say */
 	int error;	   /* failed: -errno (see ipkvm_fetch_start for the values); else 0 */
-	char message[256]; /* failed: what went wrong, e.g. "HTTP 404"; else "" */
+	char message[256]; /* failed: the whole story, e.g. curl's "Failed to connect to ..."
+			    * (for the owner and the log only); else "" */
+	char reason[128];  /* failed: a fixed phrase for everyone, e.g. "the transfer failed",
+			    * "HTTP 404"; else "" */
+	char owner[IPKVM_FETCH_USER_MAX];	 /* the request's owner, "" = none */
+	char cancelled_by[IPKVM_FETCH_USER_MAX]; /* who asked for the cancel, "" = nobody */
 };
 
 struct ipkvm_fetcher;
@@ -95,13 +115,16 @@ void ipkvm_fetch_destroy(struct ipkvm_fetcher *f);
  *   -EPROTO (HTTP error status: message "HTTP 404"), -EPROTONOSUPPORT (redirect to another
  *   scheme), -ELOOP (too many redirects), -ETIMEDOUT, -ECONNREFUSED, -EHOSTUNREACH (name or
  *   host not found), -EPERM (TLS verification), -EMSGSIZE (fewer bytes than
- *   Content-Length), -EIO (other transfer errors), or the store's commit error.
+ *   Content-Length), -EACCES (every address of the host, or of a redirect's, is refused by
+ *   the address check), -EIO (other transfer errors), or the store's commit error.
+ * -EACCES is also answered at once for a URL whose host is a literal refused address.
  * Main thread (start, poll, list and destroy are not safe against each other; cancel is). */
 int ipkvm_fetch_start(struct ipkvm_fetcher *f, const struct ipkvm_fetch_request *req, uint64_t *id,
 		      char *err, size_t errlen);
 /* Asks download id to stop: it ends as "cancelled" with its .part removed (reported by a
- * later poll). 0, or -ENOENT when no download of that id is running. */
-int ipkvm_fetch_cancel(struct ipkvm_fetcher *f, uint64_t id);
+ * later poll), with cancelled_by set to by (may be NULL). 0, or -ENOENT when no download of
+ * that id is running. */
+int ipkvm_fetch_cancel(struct ipkvm_fetcher *f, uint64_t id, const char *by);
 
 /* Main thread: copies into out (up to max) the status of each download that changed since
  * the last poll, oldest first; finished ones are reported once and then forgotten (their
@@ -110,11 +133,34 @@ size_t ipkvm_fetch_poll(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out,
 /* The current status of every download not yet forgotten (for a client that just
  * connected), oldest first, without consuming changes. Returns the count. */
 size_t ipkvm_fetch_list(struct ipkvm_fetcher *f, struct ipkvm_fetch_status *out, size_t max);
+/* The status of download id: running, or one of the last IPKVM_FETCH_RECENT that ended
+ * (kept after poll forgot them, so their owner can still read the whole message).
+ * 0 or -ENOENT. Main thread. */
+#define IPKVM_FETCH_RECENT 16
+int ipkvm_fetch_get(struct ipkvm_fetcher *f, uint64_t id, struct ipkvm_fetch_status *out);
 
 /* "running", "done", "failed", "cancelled". */
 const char *ipkvm_fetch_state_name(enum ipkvm_fetch_state state);
-/* {"id":N,"name":S,"state":S,"bytes":N,"total":N|null} plus "error":S (the message) when
- * failed. NULL on no memory. */
-json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st);
+/* {"id":N,"name":S,"state":S,"bytes":N,"total":N|null} plus "error":S (the reason) when
+ * failed. detail (for the owner only) adds "detail":S (the message) when failed and
+ * "cancelled_by":S when cancelled. NULL on no memory. */
+json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st, bool detail);
+
+/* The address check of a connection (sa of salen bytes, AF_INET or AF_INET6): 0 when a
+ * download may connect to it, -EACCES when it is this machine's own network, with why
+ * (may be NULL) saying so, e.g. "127.0.0.1 is a loopback address": unspecified (0.0.0.0/8,
+ * ::), loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16), shared/CGNAT
+ * (100.64/10), link-local (169.254/16, fe80::/10), multicast (224/4, ff00::/8), reserved
+ * and broadcast (240/4), unique local (fc00::/7), site-local (fec0::/10), such an IPv4
+ * address embedded in IPv6 (::ffff:0:0/96 mapped, ::/96 compatible, 64:ff9b::/96 NAT64),
+ * or an address of one of this machine's interfaces (getifaddrs, read each time).
+ * Any thread. */
+struct sockaddr;
+int ipkvm_fetch_address_check(const struct sockaddr *sa, unsigned salen, char *why, size_t whylen);
+/* Tests only: replaces the address check of f's downloads (NULL: the one above); nothing
+ * with cfg.allow_private, which checks nothing. Call it while no download runs. */
+typedef int (*ipkvm_fetch_address_fn)(const struct sockaddr *sa, unsigned salen, char *why,
+				      size_t whylen);
+void ipkvm_fetch_set_address_check(struct ipkvm_fetcher *f, ipkvm_fetch_address_fn fn);
 
 #endif

@@ -45,6 +45,7 @@ struct ipkvm_store_session {
 	int error;	  /* first write error, sticky */
 	int64_t bytes;	  /* written so far (under the store lock: the list reads it) */
 	int64_t expected; /* -1 unknown */
+	int64_t pending;  /* unknown size: bytes being written now, reserved against the quota */
 	int64_t started;  /* epoch seconds */
 	int64_t synced;	  /* offset up to which writeback was started */
 };
@@ -62,6 +63,9 @@ struct ipkvm_store {
 	struct ipkvm_store_session *sessions;
 	struct hold *holds;
 	struct ipkvm_store_io io;
+	int64_t quota; /* 0 = none */
+	ipkvm_store_in_use_fn in_use;
+	void *in_use_ctx;
 };
 
 static int real_fstatvfs(int fd, struct statvfs *st)
@@ -280,6 +284,21 @@ void ipkvm_store_set_io(struct ipkvm_store *s, const struct ipkvm_store_io *io)
 	s->io = io ? *io : real_io;
 }
 
+void ipkvm_store_set_quota(struct ipkvm_store *s, int64_t max_bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	s->quota = max_bytes > 0 ? max_bytes : 0;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void ipkvm_store_set_in_use(struct ipkvm_store *s, ipkvm_store_in_use_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&s->lock);
+	s->in_use = fn;
+	s->in_use_ctx = fn ? ctx : NULL;
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* ---- lookups ---- */
 
 static struct ipkvm_store_session *find_session_locked(struct ipkvm_store *s, const char *name)
@@ -296,6 +315,20 @@ static struct hold *find_hold_locked(struct ipkvm_store *s, const char *name)
 		if (strcmp(h->name, name) == 0)
 			return h;
 	return NULL;
+}
+
+/* Whether image name must not change (be deleted or replaced): a drive holds it through us,
+ * or the in_use callback says a drive serves it (a LUN the kernel still has it on, whoever
+ * put it there: an attachment from before a restart of the daemon is not in the holds).
+ * Store lock held. */
+static bool busy_locked(struct ipkvm_store *s, const char *name)
+{
+	char path[PATH_MAX];
+	if (find_hold_locked(s, name))
+		return true;
+	if (!s->in_use || ipkvm_path_join(path, sizeof(path), s->dir, name) < 0)
+		return false;
+	return s->in_use(s->in_use_ctx, path);
 }
 
 /* fstatat without following; a symlink or anything but a regular file is -ENOENT, so it is
@@ -368,13 +401,13 @@ int ipkvm_store_delete(struct ipkvm_store *s, const char *name)
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&s->lock);
-	if (find_hold_locked(s, name)) {
-		r = -EBUSY;
-		goto out;
-	}
 	r = stat_image(s, name, &st);
 	if (r < 0)
 		goto out;
+	if (busy_locked(s, name)) {
+		r = -EBUSY;
+		goto out;
+	}
 	if (unlinkat(s->dfd, name, 0) < 0) {
 		r = -errno;
 		goto out;
@@ -535,6 +568,84 @@ static int check_space_locked(struct ipkvm_store *s, const struct ipkvm_store_se
 	return 0;
 }
 
+/* ---- quota ---- */
+
+/* What a live session counts against the quota: its announced size, or (none announced)
+ * what it wrote plus the chunk it is writing now. */
+static int64_t reserved(const struct ipkvm_store_session *ss)
+{
+	return ss->expected >= 0 ? ss->expected : ss->bytes + ss->pending;
+}
+
+/* Bytes counted against the quota, without self's reservation: every regular file in the
+ * directory but partial files (the images, and whatever else was copied in by hand: it takes
+ * the same space), plus what each live session reserved. Store lock held. */
+static int usage_locked(struct ipkvm_store *s, const struct ipkvm_store_session *self,
+			int64_t *used)
+{
+	int64_t sum = 0;
+	int fd = openat(s->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		/* Partial files are counted through their sessions (a leftover of a dead one is
+		 * removed at open). */
+		if (is_part_name(de->d_name) ||
+		    fstatat(s->dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		sum += st.st_size;
+	}
+	closedir(d);
+	for (struct ipkvm_store_session *ss = s->sessions; ss; ss = ss->next)
+		if (ss != self)
+			sum += reserved(ss);
+	*used = sum;
+	return 0;
+}
+
+/* Whether self may take need bytes in all (its whole size, not what is left of it) within
+ * the quota. Store lock held. 0, -ENOSPC (err says so) or -errno. */
+static int check_quota_locked(struct ipkvm_store *s, const struct ipkvm_store_session *self,
+			      int64_t need, char *err, size_t errlen)
+{
+	int64_t used = 0;
+	if (!s->quota)
+		return 0;
+	int r = usage_locked(s, self, &used);
+	if (r < 0) {
+		ipkvm_errf(err, errlen, "cannot add up the store's size: %s", strerror(-r));
+		return r;
+	}
+	int64_t left = used < s->quota ? s->quota - used : 0;
+	/* Over the quota already (lowered, or files copied in by hand): not even 0 bytes. */
+	if (need > left || used > s->quota) {
+		ipkvm_errf(err, errlen,
+			   "not enough space in the image store's quota of %lld bytes ([msd] "
+			   "max_size): %lld bytes needed, %lld free",
+			   (long long)s->quota, (long long)need, (long long)left);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+int ipkvm_store_usage(struct ipkvm_store *s, int64_t *quota, int64_t *used)
+{
+	pthread_mutex_lock(&s->lock);
+	int r = usage_locked(s, NULL, used);
+	*quota = s->quota;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 /* ---- holds ---- */
 
 int ipkvm_store_hold(struct ipkvm_store *s, const char *name)
@@ -591,7 +702,7 @@ bool ipkvm_store_held(struct ipkvm_store *s, const char *name)
 	if (!name)
 		return false;
 	pthread_mutex_lock(&s->lock);
-	bool held = find_hold_locked(s, name) != NULL;
+	bool held = busy_locked(s, name);
 	pthread_mutex_unlock(&s->lock);
 	return held;
 }
@@ -654,7 +765,7 @@ int ipkvm_store_begin(struct ipkvm_store *s, const char *name, int64_t expected_
 			ipkvm_errf(err, errlen, "image %s already exists", name);
 			goto err;
 		}
-		if (find_hold_locked(s, name)) {
+		if (busy_locked(s, name)) {
 			r = -EBUSY;
 			ipkvm_errf(err, errlen, "image %s is attached to a drive", name);
 			goto err;
@@ -669,6 +780,11 @@ int ipkvm_store_begin(struct ipkvm_store *s, const char *name, int64_t expected_
 		if (r < 0)
 			goto err;
 	}
+	/* An unknown size reserves nothing yet, but a store already over its quota (it was
+	 * lowered, or files were copied in by hand) takes nothing new. */
+	r = check_quota_locked(s, NULL, expected_size >= 0 ? expected_size : 0, err, errlen);
+	if (r < 0)
+		goto err;
 	ss->fd = open_part_locked(s, ss->part);
 	if (ss->fd < 0) {
 		r = ss->fd;
@@ -704,6 +820,8 @@ int ipkvm_store_expect(struct ipkvm_store_session *ss, int64_t expected_size, ch
 			   (long long)ss->bytes, (long long)expected_size);
 	} else if (ss->expected < 0) {
 		r = check_space_locked(s, ss, expected_size - ss->bytes, err, errlen);
+		if (r == 0)
+			r = check_quota_locked(s, ss, expected_size, err, errlen);
 		if (r == 0)
 			ss->expected = expected_size;
 	}
@@ -742,6 +860,19 @@ int ipkvm_store_write(struct ipkvm_store_session *ss, const void *data, size_t l
 		r = -EFBIG;
 		goto out;
 	}
+	/* A known size was reserved whole at begin or expect; an unknown one reserves each
+	 * chunk before writing it, so two of them cannot both take the last free bytes. */
+	if (ss->expected < 0 && len > 0) {
+		pthread_mutex_lock(&s->lock);
+		r = (uint64_t)len > (uint64_t)(INT64_MAX - ss->bytes)
+			? -ENOSPC
+			: check_quota_locked(s, ss, ss->bytes + (int64_t)len, NULL, 0);
+		if (r == 0)
+			ss->pending = (int64_t)len;
+		pthread_mutex_unlock(&s->lock);
+		if (r < 0)
+			goto out;
+	}
 	while (done < len) {
 		ssize_t w = s->io.write(ss->fd, p + done, len - done);
 		if (w < 0) {
@@ -759,6 +890,7 @@ int ipkvm_store_write(struct ipkvm_store_session *ss, const void *data, size_t l
 out:
 	pthread_mutex_lock(&s->lock);
 	ss->bytes += (int64_t)done;
+	ss->pending = 0;
 	if (r < 0)
 		ss->error = r;
 	pthread_mutex_unlock(&s->lock);
@@ -784,7 +916,7 @@ static int rename_locked(struct ipkvm_store_session *ss, char *err, size_t errle
 {
 	struct ipkvm_store *s = ss->store;
 	if (ss->flags & IPKVM_STORE_REPLACE) {
-		if (find_hold_locked(s, ss->name)) {
+		if (busy_locked(s, ss->name)) {
 			ipkvm_errf(err, errlen, "image %s is attached to a drive", ss->name);
 			return -EBUSY;
 		}

@@ -13,10 +13,17 @@
  * listed as an image; leftover .part files are removed when the store is opened. Nothing is
  * ever buffered whole: a session holds one fd and a byte count.
  *
- * Attached images: the drive module holds an image (ipkvm_store_hold) while a LUN uses it.
+ * Attached images: the API holds an image (ipkvm_store_hold) while it has a drive use it.
  * A held image cannot be deleted or replaced (-EBUSY), and an image being written cannot be
  * held, all decided under the store's lock, so no check-then-act race with a commit that
- * runs on a fetch thread.
+ * runs on a fetch thread. Holds live in memory only, so the store also asks an in_use
+ * callback (ipkvm_store_set_in_use: the gadget's LUN files) before it deletes or replaces an
+ * image: an image the kernel still serves after a daemon restart, or one attached by hand,
+ * is just as busy.
+ *
+ * Quota (ipkvm_store_set_quota, [msd] max_size): the images plus what live sessions reserved
+ * (an announced size in whole, up front; an unknown size chunk by chunk as it is written)
+ * must stay within it; a session that would pass it fails with -ENOSPC like a full disk.
  *
  * Threads: every function may be called from any thread (one mutex). A session is used by
  * one thread at a time: begun on the main thread, written and ended on the fetch thread is
@@ -80,7 +87,7 @@ int ipkvm_store_path(struct ipkvm_store *s, const char *name, char *out, size_t 
 /* Opens a complete image (O_RDONLY or O_RDWR; O_NOFOLLOW|O_CLOEXEC are added): a fd or
  * -errno (-ENOENT also for a symlink or a non-regular file). */
 int ipkvm_store_open_image(struct ipkvm_store *s, const char *name, int flags);
-/* Deletes an image: 0, -EINVAL, -ENOENT, -EBUSY (held by a drive). */
+/* Deletes an image: 0, -EINVAL, -ENOENT, -EBUSY (held by a drive, or in use). */
 int ipkvm_store_delete(struct ipkvm_store *s, const char *name);
 
 /* Free bytes (for an unprivileged writer: f_bavail) and total bytes of the store's file
@@ -91,25 +98,43 @@ int ipkvm_store_space(struct ipkvm_store *s, int64_t *free_bytes, int64_t *total
  * complete image), -EBUSY (a session is writing that name), -ENOMEM. */
 int ipkvm_store_hold(struct ipkvm_store *s, const char *name);
 void ipkvm_store_release(struct ipkvm_store *s, const char *name);
+/* Whether the image may not be deleted or replaced now: held, or in use by the callback. */
 bool ipkvm_store_held(struct ipkvm_store *s, const char *name);
+
+/* Whether something outside the store serves the image at path (absolute: the store's
+ * directory and the name). Called under the store's lock from whichever thread deletes,
+ * replaces or commits, so it must be thread-safe, quick, and must not call the store. */
+typedef bool (*ipkvm_store_in_use_fn)(void *ctx, const char *path);
+/* Sets (fn NULL: removes) the in_use callback. */
+void ipkvm_store_set_in_use(struct ipkvm_store *s, ipkvm_store_in_use_fn fn, void *ctx);
+
+/* Sets the quota in bytes (0 or less: none, the default). A lower quota than the store
+ * already uses refuses new sessions; nothing is removed. */
+void ipkvm_store_set_quota(struct ipkvm_store *s, int64_t max_bytes);
+/* The quota (0 = none) and the bytes counted against it: every regular file in the
+ * directory but partial files, plus each live session's reservation. 0 or -errno. */
+int ipkvm_store_usage(struct ipkvm_store *s, int64_t *quota, int64_t *used);
 
 /* ipkvm_store_begin flags. */
 #define IPKVM_STORE_REPLACE 0x1 /* an existing image of that name is replaced at commit */
 
 /* Starts writing image name. expected_size is the announced size or -1 when unknown; when
  * known, the free space (less what other live sessions still announced they will write) must
- * hold it. Returns 0 with *out set, or -EINVAL (bad name or size), -EEXIST (the image exists
- * and flags lacks IPKVM_STORE_REPLACE), -EBUSY (another session writes that name, or the
- * image is held by a drive), -ENOSPC (err says "not enough free space: N bytes needed, M
- * free"), or another -errno. err (may be NULL) always says why. */
+ * hold it, and so must the quota. Returns 0 with *out set, or -EINVAL (bad name or size),
+ * -EEXIST (the image exists and flags lacks IPKVM_STORE_REPLACE), -EBUSY (another session
+ * writes that name, or the image is held by a drive or in use), -ENOSPC (err says "not
+ * enough free space: N bytes needed, M free", or the same about the quota), or another
+ * -errno. err (may be NULL) always says why. */
 int ipkvm_store_begin(struct ipkvm_store *s, const char *name, int64_t expected_size, int flags,
 		      struct ipkvm_store_session **out, char *err, size_t errlen);
 /* Announces the size later (a download learns it from Content-Length): the same free-space
- * check. 0, -EINVAL (already announced differently), -EFBIG (more already written), -ENOSPC. */
+ * and quota checks. 0, -EINVAL (already announced differently), -EFBIG (more already
+ * written), -ENOSPC. */
 int ipkvm_store_expect(struct ipkvm_store_session *ss, int64_t expected_size, char *err,
 		       size_t errlen);
 /* Writes all len bytes (short writes and EINTR handled). Returns 0, -EFBIG (more than the
- * announced size), -ENOSPC / -EDQUOT (disk full: HTTP 507), or another -errno. After an error
+ * announced size), -ENOSPC / -EDQUOT (disk full, or past the quota when no size was
+ * announced: HTTP 507), or another -errno. After an error
  * the session is failed: later writes and commit return the same error; abort it. */
 int ipkvm_store_write(struct ipkvm_store_session *ss, const void *data, size_t len);
 /* Bytes written so far. */

@@ -344,6 +344,9 @@ static struct ent *spec_add(struct spec *s, enum ent_kind kind, unsigned flags, 
 }
 
 static void ent_vtext(struct spec *s, struct ent *e, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void ent_vtext(struct spec *s, struct ent *e, const char *fmt, va_list ap)
 {
 	if (!e)
 		return;

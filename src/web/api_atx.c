@@ -30,7 +30,7 @@ static bool need_atx(struct ipkvm_http_req *req)
 
 void ipkvm_api_atx(struct ipkvm_http_req *req)
 {
-	if (need_atx(req))
+	if (ipkvm_http_method_ok(req, IPKVM_GET) && need_atx(req))
 		ipkvm_http_reply_ok(req, 200, ipkvm_atx_state(req->srv->atx));
 }
 
@@ -69,7 +69,7 @@ static void act_reply(struct ipkvm_http_req *req, const char *event, const char 
 void ipkvm_api_atx_power(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {{"action", IPKVM_JSON_STRING, true}};
-	if (!need_atx(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_atx(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -84,7 +84,7 @@ void ipkvm_api_atx_power(struct ipkvm_http_req *req)
 void ipkvm_api_atx_click(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {{"button", IPKVM_JSON_STRING, true}};
-	if (!need_atx(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_atx(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -99,6 +99,8 @@ void ipkvm_api_wol(struct ipkvm_http_req *req)
 {
 	const struct ipkvm_config *cfg = req->srv->cfg;
 	uint8_t mac[6];
+	if (!ipkvm_http_method_ok(req, IPKVM_POST))
+		return;
 	if (!cfg->atx_wol_mac || ipkvm_wol_parse_mac(cfg->atx_wol_mac, mac) < 0) {
 		ipkvm_http_reply_error(req, 503, "no_wol", NULL,
 				       "Wake-on-LAN is not configured ([atx] wol_mac)");
@@ -119,6 +121,8 @@ void ipkvm_api_wol(struct ipkvm_http_req *req)
 
 void ipkvm_api_target(struct ipkvm_http_req *req)
 {
+	if (!ipkvm_http_method_ok(req, IPKVM_GET))
+		return;
 	if (!req->srv->vtarget) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL,
 				       "there is no virtual target (it runs when [video] source, "

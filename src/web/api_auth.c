@@ -69,6 +69,13 @@ static void job_done(struct ipkvm_job *j);
 
 static struct ipkvm_web_job *job_new(struct ipkvm_http_req *req, enum job_kind kind)
 {
+	/* One job per request: a second would overwrite req->job, and the first would later
+	 * answer into a request that may be gone. Its answer is on the way: say nothing. */
+	if (req->job) {
+		LOG_ERROR("%s %s: a job is already under way for this request", req->addr,
+			  req->path);
+		return NULL;
+	}
 	struct ipkvm_web_job *wj = calloc(1, sizeof(*wj));
 	if (!wj) {
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "out of memory");
@@ -226,6 +233,8 @@ void ipkvm_api_login(struct ipkvm_http_req *req)
 	    {"password", IPKVM_JSON_STRING, true},
 	    {"totp", IPKVM_JSON_STRING, false},
 	};
+	if (!ipkvm_http_method_ok(req, IPKVM_POST))
+		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
 		return;
@@ -253,7 +262,7 @@ void ipkvm_api_login(struct ipkvm_http_req *req)
 		goto out;
 	}
 	job_submit(wj);
-out:
+out:; /* a declaration may not follow a label in C17 (clang refuses it) */
 	/* The password lives in the parsed body too. */
 	json_t *pw = json_object_get(body, "password");
 	if (pw && json_string_length(pw))
@@ -264,6 +273,8 @@ out:
 void ipkvm_api_logout(struct ipkvm_http_req *req)
 {
 	char cookie[256];
+	if (!ipkvm_http_method_ok(req, IPKVM_POST))
+		return;
 	if (req->auth.kind == IPKVM_AUTH_SESSION)
 		ipkvm_sessions_end(req->srv->sessions, req->auth.session_id);
 	ipkvm_audit(req->srv->state_dir, "logout", req->auth.user, req->addr, true, NULL);
@@ -277,6 +288,8 @@ void ipkvm_api_logout(struct ipkvm_http_req *req)
 void ipkvm_api_check(struct ipkvm_http_req *req)
 {
 	const struct ipkvm_auth *a = &req->auth;
+	if (!ipkvm_http_method_ok(req, IPKVM_GET))
+		return;
 	ipkvm_http_reply_ok(req, 200,
 			    json_pack("{s:s, s:s, s:s, s:I}", "user", a->user, "role",
 				      ipkvm_role_name(a->role), "auth",
@@ -408,6 +421,8 @@ void ipkvm_api_password(struct ipkvm_http_req *req)
 	    {"old_password", IPKVM_JSON_STRING, true},
 	    {"new_password", IPKVM_JSON_STRING, true},
 	};
+	if (!ipkvm_http_method_ok(req, IPKVM_POST))
+		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
 		return;
@@ -495,6 +510,8 @@ static bool parse_role(struct ipkvm_http_req *req, const char *s, enum ipkvm_rol
 void ipkvm_api_users(struct ipkvm_http_req *req)
 {
 	struct ipkvm_server *srv = req->srv;
+	if (!ipkvm_http_method_ok(req, IPKVM_GET | IPKVM_POST))
+		return;
 	if (req->method == IPKVM_GET) {
 		json_t *list = json_array();
 		for (size_t i = 0; i < srv->users.n; i++)
@@ -622,6 +639,8 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 	struct ipkvm_server *srv = req->srv;
 	const char *name = req->path + strlen("/api/users/");
 	char err[256];
+	if (!ipkvm_http_method_ok(req, IPKVM_POST | IPKVM_DELETE))
+		return;
 	if (!ipkvm_user_name_valid(name) || !ipkvm_users_find(&srv->users, name)) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no user %s", name);
 		return;

@@ -33,7 +33,12 @@
 #include "core/util.h"
 #include "hid/hid.h"
 #include "hid/layout.h"
+#include "hid/mouse.h"
 #include "web/web.h"
+
+/* The largest move, wheel or pan one message may carry: hid.c splits it into at most 64
+ * reports of 127. */
+#define MOUSE_STEP_MAX 8128
 
 static bool need_hid(struct ipkvm_http_req *req)
 {
@@ -64,7 +69,7 @@ static void reply_key_error(struct ipkvm_http_req *req, int r, const char *code)
 
 void ipkvm_api_hid(struct ipkvm_http_req *req)
 {
-	if (need_hid(req))
+	if (ipkvm_http_method_ok(req, IPKVM_GET) && need_hid(req))
 		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
 }
 
@@ -74,7 +79,7 @@ void ipkvm_api_hid_key(struct ipkvm_http_req *req)
 	    {"code", IPKVM_JSON_STRING, true},
 	    {"state", IPKVM_JSON_STRING, true},
 	};
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -96,7 +101,7 @@ void ipkvm_api_hid_key(struct ipkvm_http_req *req)
 
 void ipkvm_api_hid_release_all(struct ipkvm_http_req *req)
 {
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	ipkvm_hid_release_all(req->srv->hid);
 	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
@@ -111,8 +116,31 @@ static int mouse_apply(struct ipkvm_hid *hid, const json_t *body, char *err, siz
 	    {"buttons", IPKVM_JSON_INTEGER, false}, {"wheel", IPKVM_JSON_INTEGER, false},
 	    {"pan", IPKVM_JSON_INTEGER, false},
 	};
+	/* Plain comparisons of the JSON integers (64-bit) before anything narrows them to int:
+	 * no negation (llabs(LLONG_MIN) overflows) and no cast comes first. */
+	static const struct {
+		const char *name;
+		json_int_t min, max;
+	} ranges[] = {
+	    {"x", 0, IPKVM_HID_ABS_MAX},
+	    {"y", 0, IPKVM_HID_ABS_MAX},
+	    {"dx", -MOUSE_STEP_MAX, MOUSE_STEP_MAX},
+	    {"dy", -MOUSE_STEP_MAX, MOUSE_STEP_MAX},
+	    {"buttons", 0, IPKVM_HID_BTN_MASK},
+	    {"wheel", -MOUSE_STEP_MAX, MOUSE_STEP_MAX},
+	    {"pan", -MOUSE_STEP_MAX, MOUSE_STEP_MAX},
+	};
 	if (ipkvm_json_check(body, fields, IPKVM_ARRAY_SIZE(fields), err, errlen) < 0)
 		return -EINVAL;
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(ranges); i++) {
+		json_t *v = json_object_get(body, ranges[i].name);
+		if (v && (json_integer_value(v) < ranges[i].min ||
+			  json_integer_value(v) > ranges[i].max)) {
+			snprintf(err, errlen, "field '%s' must be %lld to %lld", ranges[i].name,
+				 (long long)ranges[i].min, (long long)ranges[i].max);
+			return -EINVAL;
+		}
+	}
 	json_t *x = json_object_get(body, "x"), *y = json_object_get(body, "y");
 	json_t *dx = json_object_get(body, "dx"), *dy = json_object_get(body, "dy");
 	json_int_t b = json_object_get(body, "buttons")
@@ -123,17 +151,6 @@ static int mouse_apply(struct ipkvm_hid *hid, const json_t *body, char *err, siz
 	bool absolute = x || y, relative = dx || dy;
 	if (absolute && relative) {
 		snprintf(err, errlen, "give x/y (absolute) or dx/dy (relative), not both");
-		return -EINVAL;
-	}
-	if ((x && (json_integer_value(x) < 0 || json_integer_value(x) > 32767)) ||
-	    (y && (json_integer_value(y) < 0 || json_integer_value(y) > 32767))) {
-		snprintf(err, errlen, "fields 'x' and 'y' must be 0 to 32767");
-		return -EINVAL;
-	}
-	if (b < -1 || b > 31 || wheel < -8128 || wheel > 8128 || pan < -8128 || pan > 8128 ||
-	    (dx && llabs(json_integer_value(dx)) > 8128) ||
-	    (dy && llabs(json_integer_value(dy)) > 8128)) {
-		snprintf(err, errlen, "buttons must be 0 to 31; dx, dy, wheel, pan -8128 to 8128");
 		return -EINVAL;
 	}
 	int r = relative
@@ -155,7 +172,7 @@ static int mouse_apply(struct ipkvm_hid *hid, const json_t *body, char *err, siz
 void ipkvm_api_hid_mouse(struct ipkvm_http_req *req)
 {
 	char err[256];
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body =
 	    ipkvm_json_parse_object(req->body ? req->body : "", req->body_len, err, sizeof(err));
@@ -178,7 +195,7 @@ void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req)
 	static const struct ipkvm_json_field fields[] = {{"keys", IPKVM_JSON_STRING, true}};
 	char keys[256], *codes[8];
 	size_t n = 0;
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -221,7 +238,7 @@ out:
 void ipkvm_api_hid_mouse_mode(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {{"mode", IPKVM_JSON_STRING, true}};
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -239,7 +256,7 @@ void ipkvm_api_hid_mouse_mode(struct ipkvm_http_req *req)
 void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {{"interval", IPKVM_JSON_INTEGER, true}};
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -286,14 +303,20 @@ int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *aut
 	} else if (len == 8 && (d[0] == 0x02 || d[0] == 0x03) && d[1] <= 31) {
 		int a = d[2] | d[3] << 8, b = d[4] | d[5] << 8;
 		int wheel = (int8_t)d[6], pan = (int8_t)d[7];
+		/* i16 and i8 fields cannot overflow an int; a relative move beyond what one
+		 * message may carry is refused by the HID module (-EINVAL). */
 		if (d[0] == 0x02)
-			r = a > 32767 || b > 32767
+			r = a > IPKVM_HID_ABS_MAX || b > IPKVM_HID_ABS_MAX
 				? -EINVAL
 				: ipkvm_hid_mouse_abs(srv->hid, a, b, d[1], wheel, pan);
 		else
 			r = ipkvm_hid_mouse_rel(srv->hid, (int16_t)a, (int16_t)b, d[1], wheel, pan);
-		if (r == -EINVAL)
-			snprintf(err, errlen, "absolute coordinates must be 0 to 32767");
+		if (r == -EINVAL && d[0] == 0x02)
+			snprintf(err, errlen, "absolute coordinates must be 0 to %d",
+				 IPKVM_HID_ABS_MAX);
+		else if (r == -EINVAL)
+			snprintf(err, errlen, "dx and dy must be %d to %d", -MOUSE_STEP_MAX,
+				 MOUSE_STEP_MAX);
 	} else if (len == 1 && d[0] == 0x04) {
 		ipkvm_hid_release_all(srv->hid);
 		r = 0;
@@ -454,7 +477,7 @@ void ipkvm_api_hid_type(struct ipkvm_http_req *req)
 	struct ipkvm_server *srv = req->srv;
 	struct ipkvm_untyped *untyped = NULL;
 	struct ipkvm_type_job *j = NULL;
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -521,7 +544,7 @@ out:
 
 void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req)
 {
-	if (!need_hid(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	struct ipkvm_type_job *j = req->srv->typing;
 	if (!j) {

@@ -11,6 +11,8 @@
 
 void ipkvm_api_info(struct ipkvm_http_req *req)
 {
+	if (!ipkvm_http_method_ok(req, IPKVM_GET))
+		return;
 	struct ipkvm_server *srv = req->srv;
 	int64_t now = ipkvm_now();
 	const char *video = srv->cfg->video_source ? srv->cfg->video_source : "none";

@@ -11,7 +11,9 @@
  * and commits (fsync, rename): only then is the image listed.
  */
 #define LOG_TAG "api-msd"
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +43,19 @@ static bool need_store(struct ipkvm_http_req *req)
 json_t *ipkvm_msd_state(struct ipkvm_server *srv)
 {
 	json_t *images = ipkvm_store_list_json(srv->store);
-	int64_t free_b = 0, total = 0;
+	int64_t free_b = 0, total = 0, quota = 0, used = 0;
 	ipkvm_store_space(srv->store, &free_b, &total);
-	json_t *st = json_pack("{s:o, s:{s:I, s:I}}", "images", images ? images : json_array(),
-			       "space", "free", (json_int_t)free_b, "total", (json_int_t)total);
+	/* With a quota ([msd] max_size), free is what may still be stored: the smaller of the
+	 * disk's free space and what the quota leaves. */
+	if (ipkvm_store_usage(srv->store, &quota, &used) == 0 && quota > 0) {
+		int64_t left = used < quota ? quota - used : 0;
+		if (left < free_b)
+			free_b = left;
+	}
+	json_t *st =
+	    json_pack("{s:o, s:{s:I, s:I, s:o, s:I}}", "images", images ? images : json_array(),
+		      "space", "free", (json_int_t)free_b, "total", (json_int_t)total, "quota",
+		      quota > 0 ? json_integer(quota) : json_null(), "used", (json_int_t)used);
 	/* Mark the images a drive holds: they cannot be deleted or replaced. */
 	json_t *img;
 	size_t i;
@@ -60,7 +71,7 @@ json_t *ipkvm_msd_state(struct ipkvm_server *srv)
 	struct ipkvm_fetch_status fs[8];
 	size_t n = srv->fetcher ? ipkvm_fetch_list(srv->fetcher, fs, IPKVM_ARRAY_SIZE(fs)) : 0;
 	for (i = 0; i < n; i++)
-		json_array_append_new(fetches, ipkvm_fetch_status_json(&fs[i]));
+		json_array_append_new(fetches, ipkvm_fetch_status_json(&fs[i], false));
 	json_object_set_new(st, "fetches", fetches);
 	return st;
 }
@@ -76,14 +87,22 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 				LOG_INFO("download of %s %s%s%s", fs[i].name,
 					 ipkvm_fetch_state_name(fs[i].state),
 					 fs[i].message[0] ? ": " : "", fs[i].message);
-				ipkvm_audit(srv->state_dir, "msd_fetch_end", NULL, NULL,
-					    fs[i].state == IPKVM_FETCH_DONE,
-					    json_pack("{s:s, s:s, s:s}", "image", fs[i].name,
-						      "state", ipkvm_fetch_state_name(fs[i].state),
-						      "error", fs[i].message));
+				/* The record names who started the download, and who cancelled
+				 * it; the audit log (admins only) gets the whole message. */
+				json_t *extra = json_pack(
+				    "{s:I, s:s, s:s, s:s}", "id", (json_int_t)fs[i].id, "image",
+				    fs[i].name, "state", ipkvm_fetch_state_name(fs[i].state),
+				    "error", fs[i].message);
+				if (extra && fs[i].state == IPKVM_FETCH_CANCELLED)
+					json_object_set_new(extra, "cancelled_by",
+							    json_string(fs[i].cancelled_by));
+				ipkvm_audit(srv->state_dir, "msd_fetch_end",
+					    fs[i].owner[0] ? fs[i].owner : NULL, NULL,
+					    fs[i].state == IPKVM_FETCH_DONE, extra);
 			}
+			/* Every event-socket client gets this: the reason, not the message. */
 			ipkvm_events_publish(srv->events, "msd_fetch",
-					     ipkvm_fetch_status_json(&fs[i]));
+					     ipkvm_fetch_status_json(&fs[i], false));
 		}
 		any = true;
 	}
@@ -99,7 +118,7 @@ void ipkvm_msd_publish(struct ipkvm_server *srv)
 
 void ipkvm_api_msd(struct ipkvm_http_req *req)
 {
-	if (need_store(req))
+	if (ipkvm_http_method_ok(req, IPKVM_GET) && need_store(req))
 		ipkvm_http_reply_ok(req, 200, ipkvm_msd_state(req->srv));
 }
 
@@ -146,7 +165,8 @@ static void store_error(struct ipkvm_http_req *req, int r, const char *what, con
 
 void ipkvm_api_msd_image(struct ipkvm_http_req *req)
 {
-	if (!need_store(req))
+	/* DELETE only: a PUT is streamed (ipkvm_msd_upload_ops) and never comes here. */
+	if (!ipkvm_http_method_ok(req, IPKVM_DELETE) || !need_store(req))
 		return;
 	const char *name = image_name(req);
 	if (!name)
@@ -174,7 +194,7 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 	    {"sha256", IPKVM_JSON_STRING, false},
 	    {"replace", IPKVM_JSON_BOOL, false},
 	};
-	if (!need_store(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_store(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -182,7 +202,8 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 	struct ipkvm_fetch_request fr = {.url = ipkvm_json_str(body, "url"),
 					 .name = ipkvm_json_str(body, "name"),
 					 .sha256 = ipkvm_json_str(body, "sha256"),
-					 .replace = json_is_true(json_object_get(body, "replace"))};
+					 .replace = json_is_true(json_object_get(body, "replace")),
+					 .owner = req->auth.user};
 	uint64_t id = 0;
 	char err[256] = "";
 	int r = ipkvm_fetch_start(req->srv->fetcher, &fr, &id, err, sizeof(err));
@@ -190,6 +211,8 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 		    json_pack("{s:s, s:s}", "image", fr.name, "error", err));
 	if (r == -EAGAIN)
 		ipkvm_http_reply_error(req, 429, "too_many", NULL, "%s", err);
+	else if (r == -EACCES) /* a literal address of this machine's own network */
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "%s", err);
 	else if (r < 0)
 		store_error(req, r, fr.name, err);
 	else
@@ -200,25 +223,58 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 		ipkvm_msd_publish(req->srv);
 }
 
-/* POST /api/msd/fetch/{id}/cancel */
+/* GET /api/msd/fetch/{id}: the whole status, for the user who started the download only
+ * (the message may name addresses and say how a connection failed). Others get the same 404
+ * as for a download that never was, so they cannot even tell it exists. */
+static void fetch_status(struct ipkvm_http_req *req, uint64_t id)
+{
+	struct ipkvm_fetch_status st;
+	if (ipkvm_fetch_get(req->srv->fetcher, id, &st) < 0 ||
+	    strcmp(st.owner, req->auth.user) != 0) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu of yours",
+				       (unsigned long long)id);
+		return;
+	}
+	ipkvm_http_reply_ok(req, 200, ipkvm_fetch_status_json(&st, true));
+}
+
+/* POST /api/msd/fetch/{id}/cancel: audited with the user who cancelled (the download's own
+ * end record names them too, as cancelled_by). */
+static void fetch_cancel(struct ipkvm_http_req *req, uint64_t id)
+{
+	struct ipkvm_server *srv = req->srv;
+	struct ipkvm_fetch_status st;
+	bool known = ipkvm_fetch_get(srv->fetcher, id, &st) == 0;
+	int r = ipkvm_fetch_cancel(srv->fetcher, id, req->auth.user);
+	ipkvm_audit(
+	    srv->state_dir, "msd_fetch_cancel", req->auth.user, req->addr, r == 0,
+	    json_pack("{s:I, s:s?}", "id", (json_int_t)id, "image", known ? st.name : NULL));
+	if (r < 0) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu is running",
+				       (unsigned long long)id);
+		return;
+	}
+	ipkvm_http_reply_ok(req, 200, NULL);
+}
+
+/* GET /api/msd/fetch/{id} and POST /api/msd/fetch/{id}/cancel (one prefix route: the path
+ * says which method it serves). */
 void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
 {
-	if (!need_store(req))
-		return;
 	const char *p = req->path + strlen("/api/msd/fetch/");
 	char *end;
 	unsigned long long id = strtoull(p, &end, 10);
-	if (end == p || strcmp(end, "/cancel") != 0) {
+	if (!isdigit((unsigned char)*p) || (*end && strcmp(end, "/cancel") != 0)) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such API path: %s",
 				       req->path);
 		return;
 	}
-	if (ipkvm_fetch_cancel(req->srv->fetcher, id) < 0) {
-		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu is running",
-				       id);
+	if (!ipkvm_http_method_ok(req, *end ? IPKVM_POST : IPKVM_GET) || !need_store(req))
 		return;
-	}
-	ipkvm_http_reply_ok(req, 200, NULL);
+	if (*end)
+		fetch_cancel(req, id);
+	else
+		fetch_status(req, id);
 }
 
 /* ---- drives ---- */
@@ -302,7 +358,7 @@ static int drive_eject(struct ipkvm_http_req *req, unsigned n)
 void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
 {
 	struct ipkvm_server *srv = req->srv;
-	if (!need_store(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_store(req))
 		return;
 	if (!srv->drives) {
 		ipkvm_http_reply_error(req, 503, "no_drives", NULL,
@@ -469,11 +525,18 @@ static void submit(struct upload *up, bool commit)
 
 static void upload_begin(struct ipkvm_http_req *req)
 {
-	if (!need_store(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_PUT) || !need_store(req))
 		return;
 	const char *name = image_name(req);
 	if (!name)
 		return;
+	/* The size is reserved whole up front, so it must be a size: a length past INT64_MAX
+	 * would read as "unknown" (-1) to the store and skip the free-space and quota checks. */
+	if ((uint64_t)req->content_length > (uint64_t)INT64_MAX) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "Content-Length %zu is not a size", req->content_length);
+		return;
+	}
 	struct upload *up = calloc(1, sizeof(*up));
 	if (up) {
 		up->fill = malloc(UP_BUF);

@@ -11,6 +11,10 @@
  * back WRITEABLE while it still has unsent bytes), so a stalled client holds at most one
  * image and skips what it could not take; nobody waits for anybody. Each client gets its
  * current image again at least once a second, so a still screen still reaches it.
+ *
+ * Access is checked again every second, as for the WebSockets: a stream whose session or
+ * token ended (logout, expiry, user deleted, token revoked) is ended (the closing boundary,
+ * then the connection is closed), and a snapshot still waiting for its picture gets 401.
  */
 #define LOG_TAG "stream"
 #include <errno.h>
@@ -29,6 +33,7 @@
 
 #define RESEND_MS   1000 /* a still picture is sent again this often */
 #define SNAPSHOT_MS 3000 /* how long a snapshot may wait for a fresh image */
+#define CUT_GRACE_S 2	 /* a cut stream whose client does not read is dropped after this */
 
 struct ipkvm_stream_client {
 	struct ipkvm_http_req *req;
@@ -36,8 +41,58 @@ struct ipkvm_stream_client {
 	uint64_t sent_seq;
 	int64_t sent_ms;
 	uint64_t frames;
+	bool cut;	     /* access ended: end the stream at the next WRITEABLE */
+	uint64_t wrote_pass; /* the loop pass it last wrote an image in */
 	struct ipkvm_stream_client *next;
 };
+
+/* Bytes of MJPEG the loop writes in one pass (one lws_service()). Encrypting a picture for
+ * each of many fast viewers is the loop's biggest job; unbounded, a pass with 150 of them
+ * takes 15 ms and an operator's request or key waits for its end. Bounded, a pass takes
+ * about a millisecond and the streams go on in the next passes; a stream that wrote in the
+ * last pass waits for those held back in it, so every stream gets its turn. */
+#define PASS_BUDGET (1u << 20)
+
+/* Whether this stream may write an image in this pass; counts the bytes when it may. */
+static bool pass_allows(struct ipkvm_server *srv, struct ipkvm_stream_client *c, size_t len)
+{
+	if (srv->stream_pass != srv->loop_pass) {
+		srv->stream_pass = srv->loop_pass;
+		srv->stream_pass_bytes = 0;
+		srv->streams_held_last = srv->streams_held;
+		srv->streams_held = 0;
+	}
+	bool my_turn_was_last = c->wrote_pass + 1 == srv->loop_pass && srv->streams_held_last;
+	if (srv->stream_pass_bytes >= PASS_BUDGET || my_turn_was_last) {
+		srv->streams_held++;
+		return false;
+	}
+	srv->stream_pass_bytes += len;
+	c->wrote_pass = srv->loop_pass;
+	return true;
+}
+
+/* Whether the credentials a stream or snapshot was started with still give access.
+ * Watching needs only the viewer role, which every role includes, so a role change alone
+ * does not end it: for a token, follow the user's current role (ipkvm_web_auth_valid
+ * refuses a token whose user's role changed, as it must for input). A session ends on any
+ * change of its user (auth.c), and its streams with it. */
+static bool still_allowed(struct ipkvm_server *srv, struct ipkvm_auth *auth)
+{
+	ipkvm_web_refresh_credentials(srv);
+	if (auth->kind == IPKVM_AUTH_TOKEN) {
+		const struct ipkvm_user *u = ipkvm_users_find(&srv->users, auth->user);
+		if (u)
+			auth->role = u->role;
+	}
+	return ipkvm_web_auth_valid(srv, auth, false);
+}
+
+static void reply_access_ended(struct ipkvm_http_req *req)
+{
+	ipkvm_http_reply_error(req, 401, "unauthorized", NULL,
+			       "the session or token ended: log in again");
+}
 
 static bool need_video(struct ipkvm_http_req *req)
 {
@@ -72,6 +127,8 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 
 void ipkvm_api_streamer(struct ipkvm_http_req *req)
 {
+	if (!ipkvm_http_method_ok(req, IPKVM_GET))
+		return;
 	ipkvm_http_reply_ok(req, 200, ipkvm_streamer_status(req->srv));
 }
 
@@ -110,7 +167,7 @@ void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 	    {"h264_bitrate", IPKVM_JSON_INTEGER, false}, {"h264_fps", IPKVM_JSON_INTEGER, false},
 	    {"h264_gop", IPKVM_JSON_INTEGER, false},
 	};
-	if (!need_video(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_video(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
@@ -137,7 +194,7 @@ void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 
 void ipkvm_api_streamer_stream(struct ipkvm_http_req *req)
 {
-	if (!need_video(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_GET) || !need_video(req))
 		return;
 	struct ipkvm_stream_client *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -168,16 +225,38 @@ static int write_stream_headers(struct ipkvm_http_req *req)
 		return -1;
 	memcpy(p, extra, sizeof(extra) - 1);
 	p += sizeof(extra) - 1;
+	if (lws_is_ssl(req->wsi)) {
+		memcpy(p, IPKVM_HSTS_HEADER, sizeof(IPKVM_HSTS_HEADER) - 1);
+		p += sizeof(IPKVM_HSTS_HEADER) - 1;
+	}
 	return lws_finalize_write_http_header(req->wsi, start, &p, end) ? -1 : 0;
 }
 
 int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 {
 	struct ipkvm_stream_client *c = req->stream;
+	if (c->cut && !c->headers_sent) {
+		/* Nothing sent yet: an ordinary 401, written once the stream is gone. */
+		ipkvm_stream_detach(req);
+		reply_access_ended(req);
+		return 0;
+	}
+	if (c->cut) {
+		/* The closing delimiter tells a multipart parser the stream ended on purpose;
+		 * lws flushes it before it closes the connection. */
+		static const char last[] = "\r\n--" IPKVM_MJPEG_BOUNDARY "--\r\n";
+		uint8_t buf[LWS_PRE + sizeof(last)];
+		memcpy(buf + LWS_PRE, last, sizeof(last) - 1);
+		lws_write(req->wsi, buf + LWS_PRE, sizeof(last) - 1, LWS_WRITE_HTTP);
+		return -1;
+	}
 	if (!c->headers_sent) {
 		if (write_stream_headers(req) < 0)
 			return -1;
 		c->headers_sent = true;
+		/* lws gives every request timeout_secs to complete and counts a stream's
+		 * frames as nothing: without this, every stream ended after 20 s. */
+		lws_set_timeout(req->wsi, NO_PENDING_TIMEOUT, 0);
 		lws_callback_on_writable(req->wsi);
 		return 0;
 	}
@@ -187,6 +266,11 @@ int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 	int64_t now = ipkvm_mono_ms();
 	if (img.seq == c->sent_seq && now - c->sent_ms < RESEND_MS) {
 		ipkvm_video_image_release(&img);
+		return 0;
+	}
+	if (!pass_allows(req->srv, c, img.part->len)) {
+		ipkvm_video_image_release(&img);
+		lws_callback_on_writable(req->wsi); /* the next pass */
 		return 0;
 	}
 	/* One write of the shared part; lws keeps what the socket did not take and holds back
@@ -270,7 +354,9 @@ static void png_done(struct ipkvm_job *j)
 	struct ipkvm_http_req *req = pj->req;
 	if (req) {
 		req->job = NULL;
-		if (pj->err < 0) {
+		if (!still_allowed(pj->srv, &req->auth)) {
+			reply_access_ended(req);
+		} else if (pj->err < 0) {
 			ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot make a PNG: %s",
 					       strerror(-pj->err));
 		} else {
@@ -338,7 +424,7 @@ static void snapshot_raw(struct ipkvm_http_req *req)
 
 void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 {
-	if (!need_video(req))
+	if (!ipkvm_http_method_ok(req, IPKVM_GET) || !need_video(req))
 		return;
 	char arg[16];
 	const char *raw = lws_get_urlarg_by_name(req->wsi, "raw=", arg, sizeof(arg));
@@ -383,10 +469,15 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 		if (raw || (int64_t)img.seq > req->snapshot_since) {
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
-			if (raw)
+			/* Access may have ended since the last tick: no picture then. */
+			if (!still_allowed(srv, &req->auth)) {
+				ipkvm_frame_unref(raw);
+				reply_access_ended(req);
+			} else if (raw) {
 				snapshot_png(req, raw);
-			else
+			} else {
 				reply_jpeg(req, &img);
+			}
 		} else {
 			p = &req->next_waiting;
 		}
@@ -397,12 +488,26 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 void ipkvm_stream_tick(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
-	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
-		if (c->headers_sent && now - c->sent_ms >= RESEND_MS)
+	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next) {
+		if (!c->cut && !still_allowed(srv, &c->req->auth)) {
+			LOG_INFO("%s: %s's access ended: ending the stream", c->req->addr,
+				 c->req->auth.user);
+			c->cut = true;
+			/* A client that does not read never gets WRITEABLE again (lws holds it
+			 * back while the last image is unsent): drop it after a grace period. */
+			lws_set_timeout(c->req->wsi, PENDING_TIMEOUT_USER_OK, CUT_GRACE_S);
 			lws_callback_on_writable(c->req->wsi);
+		} else if (!c->cut && c->headers_sent && now - c->sent_ms >= RESEND_MS) {
+			lws_callback_on_writable(c->req->wsi);
+		}
+	}
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
-		if (now >= req->snapshot_deadline_ms) {
+		if (!still_allowed(srv, &req->auth)) {
+			*p = req->next_waiting;
+			req->snapshot_deadline_ms = 0;
+			reply_access_ended(req);
+		} else if (now >= req->snapshot_deadline_ms) {
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
 			ipkvm_http_reply_error(req, 503, "no_image", NULL,

@@ -144,10 +144,11 @@ int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipk
 	char value[512];
 	memset(out, 0, sizeof(*out));
 
-	int n = lws_hdr_copy(wsi, value, sizeof(value), WSI_TOKEN_HTTP_AUTHORIZATION);
-	if (n > 0) {
-		/* A request that names a token stands or falls by it; no cookie fallback. */
-		if (strncasecmp(value, "Bearer ", 7) != 0)
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+		/* A request that names a token stands or falls by it; no cookie fallback, also
+		 * not when the header is too long to be a token of ours. */
+		if (lws_hdr_copy(wsi, value, sizeof(value), WSI_TOKEN_HTTP_AUTHORIZATION) <= 0 ||
+		    strncasecmp(value, "Bearer ", 7) != 0)
 			return -EACCES;
 		const char *tok = value + 7;
 		while (*tok == ' ')
@@ -191,9 +192,11 @@ bool ipkvm_web_auth_valid(struct ipkvm_server *srv, struct ipkvm_auth *auth, boo
 int ipkvm_web_check_origin(struct lws *wsi)
 {
 	char origin[300], host[256], want[300];
-	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
 		return 0; /* not a browser, or a same-origin GET: nothing to check */
-	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+	/* An Origin (or Host) too long to compare is refused, never taken as absent. */
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 ||
+	    lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
 		return -EPERM;
 	/* The plain-HTTP port (loopback only) is a legitimate origin of its own. */
 	snprintf(want, sizeof(want), "%s://%s", lws_is_ssl(wsi) ? "https" : "http", host);

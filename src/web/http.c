@@ -21,11 +21,16 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "web/conn.h"
 #include "web/web.h"
 
-/* Refused bodies up to this size are drained so the error reaches the client; beyond it
- * the connection is closed after the error. */
+/* Refused bodies of logged-in clients up to this size are drained so the error reaches the
+ * client; beyond it, and for every client without a session, the connection is closed
+ * after the error. */
 #define DRAIN_MAX (16u << 20)
+/* After an error that ends the connection: how long the client has to read it before the
+ * close (which resets a connection whose unread bytes are still in flight). */
+#define LINGER_MS 1000
 
 static const char security_headers[] =
     "x-content-type-options: nosniff\r\n"
@@ -35,6 +40,7 @@ static const char security_headers[] =
     "content-security-policy: default-src 'self'; img-src 'self' data: blob:; "
     "media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
+static const char hsts_header[] = IPKVM_HSTS_HEADER;
 
 struct route {
 	const char *path;
@@ -104,8 +110,8 @@ static const struct route routes[] = {
      ipkvm_api_msd_image},
     {"/api/msd/fetch", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_msd_fetch},
-    {"/api/msd/fetch/", true, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_msd_fetch_cancel},
+    {"/api/msd/fetch/", true, IPKVM_GET | IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR,
+     false, ipkvm_api_msd_fetch_cancel},
     {"/api/msd/drives/", true, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
      ipkvm_api_msd_drive},
     {"/api/wol", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false, ipkvm_api_wol},
@@ -288,11 +294,15 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 	if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
 					req->resp_len, &p, end))
 		return -1;
-	size_t extra = strlen(security_headers) + req->headers_len + 64;
+	size_t extra = strlen(security_headers) + sizeof(hsts_header) + req->headers_len + 64;
 	if ((size_t)(end - p) < extra)
 		return -1;
 	memcpy(p, security_headers, strlen(security_headers));
 	p += strlen(security_headers);
+	if (lws_is_ssl(wsi)) {
+		memcpy(p, hsts_header, sizeof(hsts_header) - 1);
+		p += sizeof(hsts_header) - 1;
+	}
 	if (strncmp(req->path, "/api/", 5) == 0 || req->status >= 300) {
 		static const char nostore[] = "cache-control: no-store\r\n";
 		memcpy(p, nostore, sizeof(nostore) - 1);
@@ -311,13 +321,22 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 				       LWS_WRITE_HTTP_FINAL) != (int)req->resp_len)
 		return -1;
 	LOG_DEBUG("%s %s -> %d (%zu bytes)", req->addr, req->path, req->status, req->resp_len);
-	if (close_after)
-		return -1;
+	if (close_after) {
+		/* Nothing more is read; the close comes LINGER_MS later, once the client has read
+		 * the answer (closing with its unread bytes still in flight would reset the
+		 * connection and could destroy the answer on the way). */
+		lws_rx_flow_control(wsi, 0);
+		ipkvm_conns_close_in(req->srv->conns, wsi, LINGER_MS);
+		return 0;
+	}
 	/* Keep-alive: the next request on this connection starts from a clean slate. */
 	free(req->resp);
 	free(req->body);
 	req->resp = req->body = NULL;
+	req->body_cap = 0;
 	req->headers_len = 0;
+	if (req->srv->conns)
+		ipkvm_conns_idle(req->srv->conns, wsi);
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -403,9 +422,9 @@ static int serve_static(struct ipkvm_http_req *req)
 		ipkvm_http_reply_error(req, 405, "method_not_allowed", NULL, "use GET");
 		return 0;
 	}
-	char headers[sizeof(security_headers) + 64];
-	int n =
-	    snprintf(headers, sizeof(headers), "%scache-control: no-cache\r\n", security_headers);
+	char headers[sizeof(security_headers) + sizeof(hsts_header) + 64];
+	int n = snprintf(headers, sizeof(headers), "%s%scache-control: no-cache\r\n",
+			 security_headers, lws_is_ssl(req->wsi) ? hsts_header : "");
 	int r = lws_serve_http_file(req->wsi, file, mime_type(rel), headers, n);
 	if (r < 0)
 		return -1;
@@ -435,6 +454,30 @@ static bool has_json_content_type(struct lws *wsi)
 	return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';');
 }
 
+/* Content-Length as RFC 9110 has it: one header, digits only, at most INT64_MAX. Anything
+ * else would leave the body's end to guesswork (and lws would read "-1" as a length of its
+ * own). 1 with *out set, 0 when there is none, -1 when it is malformed. */
+static int content_length(struct lws *wsi, size_t *out)
+{
+	char v[32];
+	int n = lws_hdr_copy_fragment(wsi, v, sizeof(v), WSI_TOKEN_HTTP_CONTENT_LENGTH, 0);
+	if (n < 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+		return 0; /* absent (a value too long to copy is malformed below) */
+	/* lws keeps a repeated header as a second fragment of the same token */
+	if (n <= 0 || n > 19 || lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) > 0)
+		return -1;
+	uint64_t len = 0;
+	for (int i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		len = len * 10 + (uint64_t)(v[i] - '0'); /* 19 digits cannot wrap */
+	}
+	if (len > INT64_MAX || len > SIZE_MAX)
+		return -1;
+	*out = (size_t)len;
+	return 1;
+}
+
 /* LWS_CALLBACK_HTTP: a new request's headers are in. */
 static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, struct lws *wsi,
 			const char *uri)
@@ -446,20 +489,26 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	req->method = request_method(wsi);
 	/* Every request, login included, sees the users and tokens files as they are now. */
 	ipkvm_web_refresh_credentials(srv);
-	char cl[32];
-	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-		req->content_length = strtoull(cl, NULL, 10);
-	} else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-		/* Chunked request bodies are not read: say so instead of seeing no body. */
-		ipkvm_http_reply_error(req, 411, "length_required", NULL,
-				       "send request bodies with a Content-Length");
-		req->ready = false;
-		return write_response(req, true);
-	}
 	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
 	    req->path[0] != '/') {
 		req->path[0] = '\0';
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "invalid request path");
+		req->close_after = true;
+		return 0;
+	}
+	int cl = content_length(wsi, &req->content_length);
+	if (cl < 0) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "Content-Length must be one header of digits, at most %lld",
+				       (long long)INT64_MAX);
+		req->close_after = true; /* where the body ends is unknown */
+		return 0;
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		/* Chunked request bodies are not read: say so instead of seeing no body. */
+		ipkvm_http_reply_error(req, 411, "length_required", NULL,
+				       "send request bodies with a Content-Length");
+		req->close_after = true;
 		return 0;
 	}
 
@@ -472,6 +521,8 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	}
 
 	if (!public && ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0) {
+		/* Nothing of a stranger's body is read: the connection ends after the 401. */
+		req->close_after = req->content_length > 0;
 		if (!api && (req->method & (IPKVM_GET | IPKVM_HEAD))) {
 			reply_login_redirect(req);
 			return 0;
@@ -479,6 +530,8 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		ipkvm_http_reply_error(req, 401, "unauthorized", NULL, "log in first");
 		return 0;
 	}
+	if (!public)
+		ipkvm_conns_request(srv->conns, wsi, true, req->content_length > 0);
 	if (!api)
 		return serve_static(req);
 	if (!route) {
@@ -515,6 +568,8 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		}
 		req->upload_ops = upload;
 		upload->begin(req); /* replies at once when it refuses */
+		if (req->upload)    /* streamed by a logged-in user: no deadline, lws's idle one */
+			ipkvm_conns_busy(srv->conns, wsi);
 		return 0;
 	}
 	if (req->content_length > 0) {
@@ -526,14 +581,9 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		else if (!has_json_content_type(wsi))
 			ipkvm_http_reply_error(req, 415, "unsupported_media_type", NULL,
 					       "request bodies must be application/json");
-		if (req->ready)
-			return 0; /* refused before reading: see LWS_CALLBACK_HTTP */
-		req->body = malloc(req->content_length + 1);
-		if (!req->body) {
-			ipkvm_http_reply_error(req, 500, "internal", NULL, "out of memory");
-			return 0;
-		}
-		return 0; /* the handler runs at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+		if (!req->ready)
+			req->body_expected = true; /* the handler runs at BODY_COMPLETION */
+		return 0;
 	}
 	route->fn(req);
 	return 0;
@@ -545,8 +595,23 @@ static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
 		return 0;
 	if (req->upload)
 		return req->upload_ops->chunk(req, in, len);
-	if (!req->body || req->body_len + len > req->content_length)
+	if (!req->body_expected || req->body_done || req->body_len + len > req->content_length)
 		return -1; /* more than Content-Length said: drop the connection */
+	/* The buffer grows with the bytes that came, not with what was announced: a client
+	 * that announces 64 KiB and sends a byte now and then holds a few bytes. */
+	size_t need = req->body_len + len + 1;
+	if (need > req->body_cap) {
+		size_t cap = req->body_cap ? req->body_cap : 1024;
+		while (cap < need)
+			cap *= 2;
+		if (cap > req->content_length + 1)
+			cap = req->content_length + 1;
+		char *grown = realloc(req->body, cap);
+		if (!grown)
+			return -1;
+		req->body = grown;
+		req->body_cap = cap;
+	}
 	memcpy(req->body + req->body_len, in, len);
 	req->body_len += len;
 	req->body[req->body_len] = '\0';
@@ -555,6 +620,12 @@ static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
 
 static int http_body_done(struct ipkvm_http_req *req)
 {
+	/* lws 4.1 says BODY_COMPLETION again on later passes when bytes follow the body in
+	 * the same read: a body completes once, until the next request starts. */
+	if (req->body_done)
+		return 0;
+	req->body_done = true;
+	ipkvm_conns_busy(req->srv->conns, req->wsi);
 	if (req->body_refused) {
 		req->ready = true;
 		lws_callback_on_writable(req->wsi);
@@ -565,9 +636,28 @@ static int http_body_done(struct ipkvm_http_req *req)
 		return 0;
 	}
 	const struct route *route = find_route(req->path);
-	if (!route)
+	if (!route || !req->body_expected)
 		return -1;
 	route->fn(req);
+	return 0;
+}
+
+/* A connection's life in the connection table (see conn.c); every vhost's, the redirect's
+ * too. Returns what the lws callback should return. */
+static int conn_event(struct ipkvm_server *srv, struct lws *wsi, enum lws_callback_reasons reason,
+		      void *user)
+{
+	if (!srv || !srv->conns)
+		return 0;
+	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION) {
+		/* Right after accept(), before TLS: wsi is the listener, user the new peer. */
+		const struct lws_filter_network_conn_args *a = user;
+		return ipkvm_conns_admit(srv->conns, (const struct sockaddr *)&a->cli_addr) < 0;
+	}
+	if (reason == LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED)
+		ipkvm_conns_add(srv->conns, wsi);
+	else
+		ipkvm_conns_remove(srv->conns, wsi);
 	return 0;
 }
 
@@ -610,18 +700,19 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			return -1;
 		if (!pss->req.ready)
 			return 0; /* a body to read, or a worker job under way */
-		if (pss->req.content_length > 0 && !pss->req.body) {
-			/* Answered before its body was read (401, 413, 415 …): hold the answer
-			 * until the body is drained (see the top of the file). */
-			pss->req.ready = false;
+		if (pss->req.content_length > 0 && !pss->req.body_expected && !pss->req.upload) {
+			/* Answered before its body was read (401, 413, 415 …): a logged-in
+			 * client's answer waits until the body is drained (see the top of the
+			 * file); anyone else's, or a huge body, ends the connection. */
 			pss->req.body_refused = true;
-			if (pss->req.content_length > DRAIN_MAX)
+			if (pss->req.close_after || pss->req.content_length > DRAIN_MAX)
 				return write_response(&pss->req, true);
+			pss->req.ready = false;
 			return 0;
 		}
 		/* Answered at once: write it now; lws does not always offer WRITEABLE to a
 		 * request whose body it still expects (a POST with Content-Length: 0). */
-		return write_response(&pss->req, false);
+		return write_response(&pss->req, pss->req.close_after);
 	case LWS_CALLBACK_HTTP_BODY:
 		return http_body(&pss->req, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -633,6 +724,7 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			return write_response(&pss->req, pss->req.close_after);
 		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		ipkvm_conns_idle(srv->conns, wsi);
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
@@ -645,7 +737,14 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return confirm_upgrade(srv, wsi);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* The upgrade was allowed a moment ago; now there is a place to keep who it is. */
-		return ipkvm_web_authenticate(srv, wsi, &pss->ws.auth, false) < 0 ? 1 : 0;
+		if (ipkvm_web_authenticate(srv, wsi, &pss->ws.auth, false) < 0)
+			return 1;
+		ipkvm_conns_request(srv->conns, wsi, true, false);
+		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+	case LWS_CALLBACK_WSI_DESTROY:
+		return conn_event(srv, wsi, reason, user);
 	case LWS_CALLBACK_ESTABLISHED: {
 		char uri[32] = "";
 		lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
@@ -705,6 +804,10 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 			    size_t len)
 {
 	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
+	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION ||
+	    reason == LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED ||
+	    reason == LWS_CALLBACK_WSI_DESTROY)
+		return conn_event(srv, wsi, reason, user);
 	if (reason != LWS_CALLBACK_HTTP)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 
@@ -758,4 +861,17 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+bool ipkvm_http_method_ok(struct ipkvm_http_req *req, unsigned allowed)
+{
+	/* The route table already refuses other methods; this holds when a handler is reached
+	 * some other way (a body completion delivered again, a route table mistake), so a
+	 * handler never does one method's work for another. */
+	if (req->method & allowed)
+		return true;
+	allow_header(req, allowed);
+	ipkvm_http_reply_error(req, 405, "method_not_allowed", NULL, "method not allowed on %s",
+			       req->path);
+	return false;
 }

@@ -46,6 +46,7 @@
 #include "target/virtual.h"
 #include "video/video.h"
 #include "web/cert.h"
+#include "web/conn.h"
 #include "web/web.h"
 
 static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -62,12 +63,40 @@ static const struct lws_protocols redirect_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* lws's own messages. One that repeats (a failing accept() is retried at once, in a loop)
+ * is written once, then counted: at most one line about it every LOG_REPEAT_MS. Runs on
+ * the loop's thread only. */
+#define LOG_REPEAT_MS 10000
 static void lws_log_emit(int level, const char *line)
 {
+	static char last[256];
+	static unsigned repeated;
+	static int64_t last_ms;
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
 		n--;
-	ipkvm_log(level == LLL_ERR ? IPKVM_LOG_ERROR : IPKVM_LOG_WARN, "lws", "%.*s", (int)n, line);
+	enum ipkvm_log_level lvl = level == LLL_ERR ? IPKVM_LOG_ERROR : IPKVM_LOG_WARN;
+	int64_t now = ipkvm_mono_ms();
+	if (n < sizeof(last) && strncmp(last, line, n) == 0 && last[n] == '\0') {
+		if (now - last_ms < LOG_REPEAT_MS) {
+			repeated++;
+			return;
+		}
+		if (repeated)
+			ipkvm_log(lvl, "lws", "%s (%u more times in %llds)", last, repeated,
+				  (long long)(now - last_ms) / 1000);
+		else
+			ipkvm_log(lvl, "lws", "%s", last);
+		repeated = 0;
+		last_ms = now;
+		return;
+	}
+	if (repeated)
+		ipkvm_log(lvl, "lws", "%s (%u more times)", last, repeated);
+	repeated = 0;
+	last_ms = now;
+	snprintf(last, sizeof(last), "%.*s", (int)n, line);
+	ipkvm_log(lvl, "lws", "%.*s", (int)n, line);
 }
 
 /* Replaces the certificate and key of the running TLS context, new handshakes first. The
@@ -148,6 +177,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 {
 	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, tick);
 	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
+	ipkvm_conns_sweep(srv->conns);
 	ipkvm_ws_sweep(srv);
 	ipkvm_stream_tick(srv);
 	ipkvm_media_tick(srv);
@@ -159,6 +189,13 @@ static void wake_loop(void *ctx)
 	struct ipkvm_server *srv = ctx;
 	if (srv->ctx)
 		lws_cancel_service(srv->ctx);
+}
+
+/* For the throttle: real accounts get back-off entries that others' traffic cannot evict. */
+static bool user_known(void *ctx, const char *name)
+{
+	struct ipkvm_server *srv = ctx;
+	return ipkvm_users_find(&srv->users, name) != NULL;
 }
 
 /* First start: no user yet, so make `admin` with a random password, said once in the log
@@ -218,6 +255,7 @@ static int prepare_state(struct ipkvm_server *srv)
 		LOG_ERROR("cannot lock the users file in %s: %s", srv->state_dir, strerror(-lock));
 		return lock;
 	}
+	ipkvm_users_remove_leftovers(srv->state_dir);
 	r = ipkvm_users_load(&srv->users, srv->users_path, err, sizeof(err));
 	if (r < 0 && r != -ENOENT)
 		LOG_ERROR("%s", err);
@@ -589,6 +627,8 @@ static int make_store(struct ipkvm_server *srv)
 	ipkvm_fetch_config_defaults(&fc);
 	fc.max_bytes = (int64_t)cfg->msd_max_download_gib << 30;
 	fc.user_agent = "ipkvm/" IPKVM_VERSION;
+	fc.allow_private = cfg->msd_fetch_allow_private != 0;
+	ipkvm_store_set_quota(srv->store, cfg->msd_max_size);
 	srv->fetcher = ipkvm_fetch_create(&fc, srv->store, wake_loop, srv);
 	if (!srv->fetcher)
 		return -ENOMEM;
@@ -614,6 +654,10 @@ static int make_store(struct ipkvm_server *srv)
 	}
 	if ((gadget || virt) && !srv->drives)
 		return -ENOMEM;
+	/* The LUN files, not our memory, say what the target is served: an image attached
+	 * before a restart that kept the gadget must not be deleted or replaced either. */
+	if (srv->drives)
+		ipkvm_drives_guard_store(srv->drives, srv->store);
 	return 0;
 }
 
@@ -760,13 +804,16 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	lws_set_log_level(getenv("IPKVM_LWS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
 						    : LLL_ERR | LLL_WARN,
 			  lws_log_emit);
-	srv->sessions = ipkvm_sessions_create(cfg->session_idle, cfg->session_lifetime,
-					      (size_t)cfg->max_sessions);
+	srv->sessions =
+	    ipkvm_sessions_create(cfg->session_idle, cfg->session_lifetime,
+				  (size_t)cfg->max_sessions, (size_t)cfg->max_sessions_per_user);
 	srv->throttle =
 	    ipkvm_throttle_create(cfg->login_max_failures, cfg->login_backoff_max, 4096);
 	srv->events = ipkvm_events_create();
-	if (!srv->sessions || !srv->throttle || !srv->events)
+	srv->conns = ipkvm_conns_create(cfg); /* raises the open-files limit: before lws */
+	if (!srv->sessions || !srv->throttle || !srv->events || !srv->conns)
 		goto err;
+	ipkvm_throttle_set_known_users(srv->throttle, user_known, srv);
 	if (cfg->plain_port && !loopback_address(cfg->plain_listen)) {
 		LOG_ERROR("[server] plain_listen = %s: the plain-HTTP port may only listen on a "
 			  "loopback address (127.0.0.1, ::1)",
@@ -804,9 +851,11 @@ err:
 
 int ipkvm_server_run(struct ipkvm_server *srv)
 {
-	while (!srv->stop)
+	while (!srv->stop) {
+		srv->loop_pass++; /* streams share a byte budget per pass (api_streamer.c) */
 		if (lws_service(srv->ctx, 0) < 0)
 			return 1;
+	}
 	return 0;
 }
 
@@ -849,6 +898,7 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 	ipkvm_gpio_destroy(srv->gpio);
 	ipkvm_vtarget_destroy(srv->vtarget);
 	ipkvm_events_destroy(srv->events);
+	ipkvm_conns_destroy(srv->conns); /* after the loop: closing connections remove rows */
 	ipkvm_sessions_destroy(srv->sessions);
 	ipkvm_throttle_destroy(srv->throttle);
 	ipkvm_users_free(&srv->users);

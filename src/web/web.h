@@ -30,6 +30,9 @@
 #define IPKVM_COOKIE_NAME  "ipkvm_session"
 #define IPKVM_WS_QUEUE	   64 /* messages a WebSocket client may lag behind before it is cut */
 #define IPKVM_RESP_HEADERS 1024
+/* HTTPS responses only: a browser that has seen it never tries plain HTTP for this host
+ * again for a year. */
+#define IPKVM_HSTS_HEADER "strict-transport-security: max-age=31536000\r\n"
 
 enum ipkvm_method {
 	IPKVM_GET = 1 << 0,
@@ -64,6 +67,7 @@ struct ipkvm_store;
 struct ipkvm_fetcher;
 struct ipkvm_drives;
 struct ipkvm_vtarget;
+struct ipkvm_conns;
 
 struct ipkvm_http_req {
 	struct ipkvm_server *srv;
@@ -75,8 +79,11 @@ struct ipkvm_http_req {
 	/* request body */
 	char *body;
 	size_t body_len, content_length;
-	bool body_refused; /* answered early (413/415); the rest of the body is discarded */
-	bool close_after;  /* end the connection after the response */
+	size_t body_cap;    /* bytes allocated for body: grows as bytes arrive */
+	bool body_expected; /* a body is being read into body */
+	bool body_done;	    /* the body completed: the handler ran (lws may say so again) */
+	bool body_refused;  /* answered early (413/415); the rest of the body is discarded */
+	bool close_after;   /* end the connection after the response */
 	/* response, written on the next WRITEABLE */
 	int status;
 	const char *content_type;
@@ -163,6 +170,7 @@ struct ipkvm_server {
 	char drive_image[16][256];	     /* the image each drive holds ("" = none) */
 	lws_sorted_usec_list_t rebind_timer; /* gadget plugged in again after a type change */
 	struct ipkvm_events *events;
+	struct ipkvm_conns *conns; /* connection limits and request deadlines (conn.c) */
 	struct ipkvm_sessions *sessions;
 	struct ipkvm_throttle *throttle;
 	struct ipkvm_users users;
@@ -191,6 +199,10 @@ struct ipkvm_server {
 	lws_sorted_usec_list_t atx_timer, atx_event_timer;
 	int64_t atx_event_ms; /* when the last `atx` event went out */
 	struct ipkvm_stream_client *streams;
+	uint64_t loop_pass;			  /* lws_service() calls so far */
+	uint64_t stream_pass;			  /* the pass the counts below are of */
+	size_t stream_pass_bytes;		  /* MJPEG written in it */
+	unsigned streams_held, streams_held_last; /* streams held back (this, last pass) */
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
 };
@@ -225,6 +237,9 @@ void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *
 /* Parses and checks the JSON request body; on failure replies 400 and returns NULL. */
 json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json_field *fields,
 			     size_t nfields);
+/* Whether req's method is one of allowed (a mask of enum ipkvm_method); when not, replies
+ * 405 method_not_allowed with an Allow header and returns false. Every handler checks it. */
+bool ipkvm_http_method_ok(struct ipkvm_http_req *req, unsigned allowed);
 
 /* auth.c */
 /* Reloads the users and tokens files when they changed on disk and ends the sessions whose

@@ -108,3 +108,42 @@ def test_daemon_sets_up_the_gadget_and_attaches_to_luns(t):
         expect_ok(s.delete("/api/msd/images/inst.iso"))
     finally:
         shutil.rmtree(tmp)
+
+
+def test_an_image_a_lun_serves_stays_after_a_restart(t):
+    """A restart keeps the gadget, and with it the image on the LUN: the new daemon never
+    attached it (no hold in its memory), yet it must neither delete nor replace it while the
+    kernel serves it to the target."""
+    tmp = tempfile.mkdtemp(prefix="ipkvm-gadget-")
+    try:
+        configfs, udc = fake_sys(tmp)
+        d = t.daemon(usb_config(configfs, udc, "setup = 1\n"))
+        s = d.admin()
+        disk = b"\x33" * (64 * 1024)
+        r = s.request("PUT", "/api/msd/images/disk.img", body=disk,
+                      headers={"Content-Type": "application/octet-stream"})
+        eq(r.status, 201, "upload")
+        expect_ok(s.post("/api/msd/drives/0/attach", {"image": "disk.img", "cdrom": False}))
+        d.stop()
+        d.start()
+        lun = os.path.join(configfs, "usb_gadget", "ipkvm", "functions", "mass_storage.usb0",
+                           "lun.0", "file")
+        path = os.path.join(d.state_dir, "images", "disk.img")
+        with open(lun) as f:
+            eq(f.read().strip(), path, "the restart kept the gadget and the LUN's image")
+        s = d.admin()
+        r = s.delete("/api/msd/images/disk.img")
+        expect_error(r, 409, "conflict")
+        r = s.request("PUT", "/api/msd/images/disk.img", body=b"\0" * 1024,
+                      headers={"Content-Type": "application/octet-stream"})
+        eq(r.status, 409, "not replaced either: %r" % r.body[:200])
+        st = expect_ok(s.get("/api/msd"))
+        eq((st["drives"][0]["image"], st["images"][0]["attached"]), ("disk.img", True),
+           "shown attached after the restart")
+        with open(path, "rb") as f:
+            eq(f.read() == disk, True, "the served bytes are untouched")
+        expect_ok(s.post("/api/msd/drives/0/eject"))
+        expect_ok(s.delete("/api/msd/images/disk.img"))
+        check(not os.path.exists(path), "deleted once ejected")
+    finally:
+        shutil.rmtree(tmp)

@@ -403,3 +403,44 @@ def test_binary_input_protocol(t):
     finally:
         for g in (kb, ab, rel):
             g.close()
+
+
+def test_mouse_ranges_hold_at_the_integer_limits(t):
+    # llabs(LLONG_MIN) is undefined (and stays negative in practice), so the range check
+    # once let {"dx": -9223372036854775808} through as a move of 0. Every field is compared
+    # as the 64-bit integer it arrived as, on the REST, JSON WebSocket and binary paths.
+    import struct as st
+    kb, ab, rel = FakeHidg(), FakeHidg(), FakeHidg()
+    lo, hi = -9223372036854775808, 9223372036854775807
+    try:
+        d = t.daemon("[hid]\noutput = gadget\nkeyboard = %s\nmouse_abs = %s\nmouse_rel = %s\n"
+                     "consumer =\n" % (kb.path, ab.path, rel.path))
+        kb.resync()
+        s = d.admin()
+        for field in ("dx", "dy", "wheel", "pan", "x", "y", "buttons"):
+            for v in (lo, hi):
+                r = s.request("POST", "/api/hid/mouse",
+                              body='{"%s": %d}' % (field, v),
+                              headers={"Content-Type": "application/json"})
+                expect_error(r, 400, "bad_request", "'%s'" % field)
+        expect_error(s.post("/api/hid/mouse", {"dx": -8129}), 400, "bad_request", "'dx'")
+        expect_error(s.post("/api/hid/mouse", {"wheel": 8129}), 400, "bad_request", "'wheel'")
+        check(rel.quiet() and ab.quiet(), "a refused move reached the target")
+        # The limits themselves pass: 8128 = 64 reports of 127.
+        expect_ok(s.post("/api/hid/mouse", {"dx": -8128}))
+        eq(len(rel.reports(64, 5)), 64, "reports of a -8128 move")
+        with s.ws() as ws:
+            ws.send_text('{"event":"mouse","data":{"dx":%d}}' % lo)
+            err = ws.recv_event("error", timeout=3)
+            eq(err["code"], "bad_request", "WebSocket mouse at LLONG_MIN")
+            check("'dx'" in err["message"], "the error does not name dx: %r" % err)
+            # Binary relative moves are i16: in range for an int, but beyond one message's
+            # 64 reports; the error names the fields (not the absolute coordinates).
+            ws.send_frame(0x2, st.pack("<BBhhbb", 0x03, 0, -32768, 0, 0, 0))
+            err = ws.recv_event("error", timeout=3)
+            eq(err["code"], "bad_request", "binary move of -32768")
+            check("dx" in err["message"], "the error does not name dx: %r" % err)
+        check(rel.quiet(), "a refused WebSocket move reached the target")
+    finally:
+        for g in (kb, ab, rel):
+            g.close()

@@ -137,3 +137,56 @@ def test_revoke_on_cli_delete(t):
     d.cli_ok("del", "erin")
     expect_error(s.get("/api/auth/check"), 401, "unauthorized")
     expect_error(d.session().try_login("erin", "erin-password-1"), 401, "bad_credentials")
+
+
+def test_one_user_cannot_log_others_out(t):
+    """Issue 14 item 6: logins of one user (a viewer) in a full session store end that
+    user's own oldest sessions, never the sessions of users holding fewer (here the admin's,
+    the least recently used of all)."""
+    d = t.daemon(config="""
+        [auth]
+        max_sessions = 8
+        """)
+    d.add_user("viewer1", "viewer-password-1", role="viewer")
+    d.add_user("op1", "operator-password-1", role="operator")
+    a = d.admin()
+    o = d.session()
+    o.login("op1", "operator-password-1")
+    first = d.session()
+    first.login("viewer1", "viewer-password-1")
+    time.sleep(1.1)   # use is counted in whole seconds: first is the viewer's oldest
+    last = None
+    for _ in range(12):
+        last = d.session()
+        last.login("viewer1", "viewer-password-1")
+    eq(a.check_auth().get("user"), "admin", "admin's session after 13 viewer logins")
+    eq(o.check_auth().get("user"), "op1", "op1's session after 13 viewer logins")
+    eq(last.check_auth().get("user"), "viewer1", "the viewer's newest session")
+    # the store is full: the viewer's own least recently used session gave way
+    expect_error(first.get("/api/auth/check"), 401, "unauthorized")
+
+
+def test_max_sessions_per_user(t):
+    """[auth] max_sessions_per_user: a user's next login ends that user's least recently used
+    session, however much room the store has; other users are untouched."""
+    d = t.daemon(config="""
+        [auth]
+        max_sessions_per_user = 3
+        """)
+    d.add_user("viewer1", "viewer-password-1", role="viewer")
+    a = d.admin()
+    v = []
+    for i in range(3):
+        if i == 2:
+            time.sleep(1.1)   # use is counted in whole seconds
+        s = d.session()
+        s.login("viewer1", "viewer-password-1")
+        v.append(s)
+    v[0].check_auth()   # v[0] is now used more recently than v[1], the least recently used
+    s = d.session()
+    s.login("viewer1", "viewer-password-1")
+    v.append(s)
+    expect_error(v[1].get("/api/auth/check"), 401, "unauthorized")
+    for i in (0, 2, 3):
+        eq(v[i].check_auth().get("user"), "viewer1", "viewer session %d" % i)
+    eq(a.check_auth().get("user"), "admin", "admin's session")

@@ -125,7 +125,8 @@ def test_parallel_attempts_cannot_outrun_backoff(t):
     # checked count against the limit, so at most 5 passwords are checked and the rest are
     # turned away with 429 at once.
     import threading
-    d = t.daemon()
+    # room for 30 connections of one address that have not logged in (default 16)
+    d = t.daemon("[server]\nmax_unauth_per_address = 64\n")
     results = []
     lock = threading.Lock()
 

@@ -1,7 +1,11 @@
 """Roles and user management: what viewers and operators may not do, the admin users API,
 and the `ipkvmd user` CLI as seen by the daemon."""
 
+import fcntl
+import os
 import re
+import threading
+import time
 
 from harness import check, eq, expect_error, expect_ok, pick
 
@@ -119,3 +123,64 @@ def test_cli_generate_and_errors(t):
     rc, out, err = d.run_cli("frobnicate")
     eq(rc, 2, "`user frobnicate` exit status (usage)")
     expect_error(d.session().try_login("shorty", "short"), 401, "bad_credentials")
+
+
+def _put(d, name, text="x"):
+    with open(os.path.join(d.state_dir, name), "w") as f:
+        f.write(text)
+
+
+def _exists(d, name):
+    return os.path.lexists(os.path.join(d.state_dir, name))
+
+
+def test_interrupted_write_leftovers_removed(t):
+    """Issue 14 item 13: temp files of the users, tokens and initial-password files that a
+    writer killed mid-write left behind are removed at start and by the next write, under
+    the users lock (never while another writer holds it)."""
+    d = t.daemon()
+    d.stop()
+    left = ["users.tmp-0123456789ab", "tokens.tmp-abcdef012345",
+            "initial-admin-password.tmp-00ff00ff00ff"]
+    kept = ["users.tmp-notes", "users.bak", "tokens.tmp-ABCDEF012345"]
+    for name in left + kept:
+        _put(d, name, "secret\n")
+    d.start()
+    for name in left:
+        check(not _exists(d, name), "%s survived a restart" % name)
+    for name in kept:
+        check(_exists(d, name), "%s (not a temp file of ours) was removed" % name)
+    a = d.admin()
+
+    # left while the daemon runs (a killed `ipkvmd user ...`): the next write removes it
+    _put(d, "users.tmp-111111111111")
+    expect_ok(a.post("/api/users", {"name": "eve", "password": "eve-password-1",
+                                    "role": "viewer"}), 201)
+    check(not _exists(d, "users.tmp-111111111111"),
+          "users.tmp-111111111111 survived a write of the users file")
+    _put(d, "tokens.tmp-222222222222")
+    d.cli_ok("token", "eve", "--label", "x")
+    check(not _exists(d, "tokens.tmp-222222222222"),
+          "tokens.tmp-222222222222 survived a write of the tokens file")
+
+    # a writer that holds the users lock keeps its temp file: the daemon waits for the lock
+    d.stop()
+    users = os.path.join(d.state_dir, "users")
+    busy = users + ".tmp-333333333333"
+    with open(users) as f:
+        content = f.read()
+    started = []
+    with open(os.path.join(d.state_dir, ".users.lock"), "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        with open(busy, "w") as f:
+            f.write(content)
+        th = threading.Thread(target=lambda: started.append(d.start() and True))
+        th.start()
+        time.sleep(1.0)
+        check(os.path.exists(busy), "the daemon removed a temp file while its writer held "
+              "the users lock")
+        os.rename(busy, users)   # the writer finishes
+        fcntl.flock(lk, fcntl.LOCK_UN)
+    th.join(15)
+    check(started == [True], "the daemon did not start once the lock was released")
+    d.admin().check_auth()

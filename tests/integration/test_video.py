@@ -286,3 +286,155 @@ def test_missing_device_gives_placeholder_and_state(t):
     finally:
         stream.close()
     check(d.alive(), "the daemon died without its capture device")
+
+
+# --- access ends, the stream ends ------------------------------------------------------------
+# A small, slow picture keeps these cheap; the stream still sends a part at least once a
+# second (a still picture is sent again), so "no more bytes" is a real end, not a pause.
+SMALL_VIDEO = """
+[video]
+source = pattern
+scene = testcard
+width = 640
+height = 360
+fps = 10
+"""
+
+STREAM_END = b"\r\n--ipkvmframe--\r\n"
+
+
+def _open_raw_stream(d, headers):
+    """GET /api/streamer/stream on a raw TLS socket; returns (sock, bytes after the response
+    headers) once the first part has begun."""
+    sock = d.tls_connect(timeout=5)
+    lines = "".join("%s: %s\r\n" % kv for kv in headers.items())
+    sock.sendall(("GET /api/streamer/stream HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n"
+                  % (HOST, d.port, lines)).encode())
+    buf = b""
+    deadline = time.monotonic() + 5
+    while b"\r\n\r\n" not in buf or b"--ipkvmframe\r\n" not in buf.split(b"\r\n\r\n", 1)[1]:
+        check(time.monotonic() < deadline, "no stream part within 5 s: %r" % buf[:300])
+        chunk = sock.recv(65536)
+        check(chunk, "the stream closed before its first part: %r" % buf[:300])
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    check(head.startswith(b"HTTP/1.1 200"), "stream answer: %r" % head[:200])
+    return sock, rest
+
+
+def _read_for(sock, seconds):
+    """Reads until EOF or until `seconds` pass; returns (data, eof, seconds taken)."""
+    start = time.monotonic()
+    data = b""
+    while True:
+        left = start + seconds - time.monotonic()
+        if left <= 0:
+            return data, False, time.monotonic() - start
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, ssl.SSLError):
+            chunk = b""
+        if not chunk:
+            return data, True, time.monotonic() - start
+        data += chunk
+
+
+def _check_stream_ends(sock, what):
+    data, eof, took = _read_for(sock, 3.0)
+    check(eof, "the stream went on for 3 s after %s (%d bytes since)" % (what, len(data)))
+    check(data.endswith(STREAM_END),
+          "the stream did not end with the closing boundary after %s: ...%r"
+          % (what, data[-40:]))
+    return took
+
+
+def test_stream_ends_when_its_user_is_deleted(t):
+    d = t.daemon(SMALL_VIDEO)
+    a = d.admin()
+    expect_ok(a.post("/api/users", {"name": "watcher", "password": "watcher-password",
+                                    "role": "viewer"}), 201)
+    v = d.session()
+    v.login("watcher", "watcher-password")
+    sock, _ = _open_raw_stream(d, _auth_headers(v))
+    try:
+        expect_ok(a.delete("/api/users/watcher"))
+        _check_stream_ends(sock, "DELETE /api/users/watcher")
+    finally:
+        sock.close()
+    eq(expect_ok(a.get("/api/streamer"))["clients"], 0, "stream clients after the end")
+    # The admin's own stream is not touched by someone else's end.
+    sock, _ = _open_raw_stream(d, _auth_headers(a))
+    try:
+        data, eof, _ = _read_for(sock, 1.5)
+        check(not eof and b"--ipkvmframe\r\n" in data, "the admin's stream stopped")
+    finally:
+        sock.close()
+
+
+def test_stream_ends_at_logout(t):
+    d = t.daemon(SMALL_VIDEO)
+    d.add_user("watcher", "watcher-password", role="viewer")
+    v = d.session()
+    v.login("watcher", "watcher-password")
+    cookie = v.cookie
+    sock, _ = _open_raw_stream(d, _auth_headers(v))
+    try:
+        # The same session logs out from another connection (another tab).
+        expect_ok(v.post("/api/auth/logout"))
+        _check_stream_ends(sock, "the session's logout")
+    finally:
+        sock.close()
+    # The ended session cannot open a new one either.
+    r = d.request("GET", "/api/streamer/stream", headers={"Cookie": "ipkvm_session=" + cookie})
+    expect_error(r, 401, "unauthorized")
+
+
+def test_token_stream_ends_when_the_token_is_revoked(t):
+    d = t.daemon(SMALL_VIDEO)
+    d.add_user("robot", "robot-password-1", role="operator")
+    out = d.cli_ok("token", "robot", "--label", "wall").split("\n")
+    token, tid = out[0], out[1][len("id: "):]
+    sock, _ = _open_raw_stream(d, {"Authorization": "Bearer " + token})
+    try:
+        # Watching needs only the viewer role: a role change alone does not end it.
+        a = d.admin()
+        expect_ok(a.post("/api/users/robot", {"role": "viewer"}))
+        data, eof, _ = _read_for(sock, 2.2)
+        check(not eof, "a role change (operator to viewer) ended a token's stream")
+        check(b"--ipkvmframe\r\n" in data, "no part after the role change")
+        d.cli_ok("revoke", tid)
+        _check_stream_ends(sock, "`ipkvmd user revoke`")
+    finally:
+        sock.close()
+
+
+def test_stalled_stream_of_a_deleted_user_is_dropped(t):
+    # A client that stopped reading never becomes writable again, so it cannot be told the
+    # stream ended: the daemon drops the connection instead.
+    d = t.daemon(VIDEO)
+    a = d.admin()
+    d.add_user("watcher", "watcher-password", role="viewer")
+    v = d.session()
+    v.login("watcher", "watcher-password")
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    raw.settimeout(5)
+    raw.connect((HOST, d.port))
+    stalled = d.ssl_context().wrap_socket(raw, server_hostname=HOST)
+    try:
+        stalled.sendall(("GET /api/streamer/stream HTTP/1.1\r\nHost: %s:%d\r\nCookie: "
+                         "ipkvm_session=%s\r\n\r\n" % (HOST, d.port, v.cookie)).encode())
+        time.sleep(1.5)  # 1080p at 30 fps: the socket buffers fill, lws holds the rest
+        eq(expect_ok(a.get("/api/streamer"))["clients"], 1, "stream clients while stalled")
+        expect_ok(a.delete("/api/users/watcher"))
+        deadline = time.monotonic() + 4  # the 1 s check, then 2 s of grace
+        clients = 1
+        while clients and time.monotonic() < deadline:
+            time.sleep(0.2)
+            clients = expect_ok(a.get("/api/streamer"))["clients"]
+        eq(clients, 0, "stream clients 4 s after the stalled watcher was deleted")
+    finally:
+        stalled.close()

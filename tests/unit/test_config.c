@@ -90,6 +90,9 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 			} else {
 				assert_string_equal(sa, sb);
 			}
+		} else if (k->type == IPKVM_CFG_SIZE) {
+			assert_int_equal(*(const int64_t *)((const char *)a + k->offset),
+					 *(const int64_t *)((const char *)b + k->offset));
 		} else if (k->type == IPKVM_CFG_LOGLEVEL) {
 			assert_int_equal(
 			    *(const enum ipkvm_log_level *)((const char *)a + k->offset),
@@ -104,7 +107,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 79);
+	assert_int_equal(n, 86);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -350,6 +353,42 @@ static void test_errors(void **state)
 	}
 }
 
+/* The in-memory reader (the config fuzzer's entry) gives what the file reader gives: the
+ * same values, the same errors with the name in place of the path; an empty buffer is an
+ * empty file, and a NUL byte ends its line as it would in a file. */
+static void test_load_buffer(void **state)
+{
+	struct ipkvm_config cfg, def;
+	char err[512] = "untouched", want[512];
+	ipkvm_config_init(&cfg);
+	ipkvm_config_init(&def);
+	assert_int_equal(ipkvm_config_load_buffer(&cfg, full_file, strlen(full_file), "mem.ini",
+						  err, sizeof(err)),
+			 0);
+	assert_string_equal(err, "untouched");
+	assert_full_values(&cfg);
+	ipkvm_config_free(&cfg);
+	ipkvm_config_init(&cfg);
+	assert_int_equal(ipkvm_config_load_buffer(&cfg, "", 0, "mem.ini", err, sizeof(err)), 0);
+	assert_same_config(&cfg, &def);
+	static const char nul[] = "[server]\nport = 9443\0garbage = 1\nhttp_port = 8080\n";
+	assert_int_equal(
+	    ipkvm_config_load_buffer(&cfg, nul, sizeof(nul) - 1, "mem.ini", err, sizeof(err)), 0);
+	assert_int_equal(cfg.port, 9443);
+	assert_int_equal(cfg.http_port, 8080);
+	ipkvm_config_free(&cfg);
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(bad_cases); i++) {
+		ipkvm_config_init(&cfg);
+		snprintf(want, sizeof(want), "mem.ini%s", bad_cases[i].want);
+		int r = ipkvm_config_load_buffer(&cfg, bad_cases[i].text, strlen(bad_cases[i].text),
+						 "mem.ini", err, sizeof(err));
+		if (r != -EINVAL || strcmp(err, want) != 0)
+			fail_msg("case %zu: got %d \"%s\", want \"%s\"", i, r, err, want);
+		ipkvm_config_free(&cfg);
+	}
+	ipkvm_config_free(&def);
+}
+
 /* A failed value leaves the field as it was. */
 static void test_error_keeps_value(void **state)
 {
@@ -471,6 +510,46 @@ static void test_set(void **state)
 	assert_string_equal(
 	    err, "[auth] session_lifetime: 366d is out of range (expected 1..31536000 seconds)");
 	assert_int_equal(cfg.session_lifetime, 31536000);
+
+	/* every size form (64-bit field: over 4 GiB must survive) */
+	static const struct {
+		const char *text;
+		int64_t bytes;
+	} sizes[] = {{"0", 0},
+		     {"1048576", 1048576},
+		     {"4k", 4096},
+		     {"512M", INT64_C(512) << 20},
+		     {"64G", INT64_C(64) << 30},
+		     {"2t", INT64_C(2) << 40},
+		     {"1073741824G", INT64_C(1) << 60}};
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(sizes); i++) {
+		assert_int_equal(
+		    ipkvm_config_set(&cfg, "msd", "max_size", sizes[i].text, err, sizeof(err)), 0);
+		assert_int_equal(cfg.msd_max_size, sizes[i].bytes);
+	}
+	static const struct {
+		const char *text, *err;
+	} bad_sizes[] = {
+	    {"", "[msd] max_size: empty value (expected a size such as 0, 1048576, 512M or 64G)"},
+	    {"-1", "[msd] max_size: \"-1\" is not a size (examples: 0, 1048576, 512M, 64G; K M G T "
+		   "are powers of 1024)"},
+	    {"1.5G", "[msd] max_size: \"1.5G\" is not a size (examples: 0, 1048576, 512M, 64G; K M "
+		     "G T are powers of 1024)"},
+	    {"5GB", "[msd] max_size: \"5GB\" is not a size (examples: 0, 1048576, 512M, 64G; K M G "
+		    "T are powers of 1024)"},
+	    {"5P", "[msd] max_size: \"5P\" is not a size (examples: 0, 1048576, 512M, 64G; K M G T "
+		   "are powers of 1024)"},
+	    {"1073741825G", "[msd] max_size: 1073741825G is out of range (at most 1073741824G)"},
+	    {"99999999999999999999999",
+	     "[msd] max_size: 99999999999999999999999 is out of range (at most 1073741824G)"},
+	};
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(bad_sizes); i++) {
+		assert_int_equal(
+		    ipkvm_config_set(&cfg, "msd", "max_size", bad_sizes[i].text, err, sizeof(err)),
+		    -EINVAL);
+		assert_string_equal(err, bad_sizes[i].err);
+		assert_int_equal(cfg.msd_max_size, INT64_C(1) << 60);
+	}
 
 	/* errors: "[section] key: message", value unchanged */
 	assert_int_equal(ipkvm_config_set(&cfg, "server", "port", "x", err, sizeof(err)), -EINVAL);
@@ -670,6 +749,7 @@ int main(void)
 	    cmocka_unit_test(test_crlf_file),
 	    cmocka_unit_test(test_comments_only),
 	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_load_buffer),
 	    cmocka_unit_test(test_error_keeps_value),
 	    cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_open_errors),

@@ -6,7 +6,8 @@
  * eject while the "host" holds the medium locked, and makes forced_eject detach the file.
  * Covered: write order and final contents, busy drive, eject (plain, forced, forced missing),
  * bad LUN, rw+cdrom, bad paths, in_use by path and by inode, host-side eject, state JSON
- * (incl. an attachment found at start), a missing LUN tree, and the ops backend.
+ * (incl. an attachment found at start), a missing LUN tree, the ops backend, and the store
+ * refusing to change an image a LUN serves that this process never attached.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +27,7 @@
 
 #include "core/util.h"
 #include "msd/drive.h"
+#include "msd/store.h"
 
 struct fx {
 	char tmp[64];
@@ -464,6 +466,66 @@ static void test_ops_backend(void **state)
 	assert_null(ipkvm_drives_create_ops(&bad, &rec, 1));
 }
 
+/* After a restart that kept the gadget, the LUN still serves an image the new daemon never
+ * attached (no hold): with the drives guarding the store, it is neither deleted nor replaced,
+ * by an upload or a download's commit, until the LUN lets go of it. */
+static void test_guard_store(void **state)
+{
+	struct fx *f = *state;
+	struct ipkvm_store *s;
+	struct ipkvm_store_session *ss;
+	char dir[PATH_MAX], path[PATH_MAX + 8], err[256];
+	snprintf(dir, sizeof(dir), "%s/images", f->tmp);
+	assert_int_equal(ipkvm_store_open(dir, &s, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) {
+		const char *name = i ? "other.img" : "served.iso";
+		assert_int_equal(ipkvm_store_begin(s, name, 3, 0, &ss, err, sizeof(err)), 0);
+		assert_int_equal(ipkvm_store_write(ss, "abc", 3), 0);
+		assert_int_equal(ipkvm_store_commit(ss, err, sizeof(err)), 0);
+	}
+	/* What the kernel shows: the resolved path of the file it has open. */
+	assert_int_equal(ipkvm_store_path(s, "served.iso", path, sizeof(path)), 0);
+	strcat(path, "\n");
+	lun_put(f, 1, "file", path);
+
+	struct ipkvm_drives *d = ipkvm_drives_create_gadget(f->ms, 2); /* the new daemon's */
+	assert_non_null(d);
+	ipkvm_drives_guard_store(d, s);
+	assert_true(ipkvm_store_held(s, "served.iso"));
+	assert_false(ipkvm_store_held(s, "other.img"));
+	assert_int_equal(ipkvm_store_delete(s, "served.iso"), -EBUSY);
+	assert_int_equal(
+	    ipkvm_store_begin(s, "served.iso", 3, IPKVM_STORE_REPLACE, &ss, err, sizeof(err)),
+	    -EBUSY);
+	assert_string_equal(err, "image served.iso is attached to a drive");
+	/* A replacement that began while the drive was empty cannot land once it is not. */
+	lun_put(f, 1, "file", "\n");
+	assert_int_equal(
+	    ipkvm_store_begin(s, "served.iso", 3, IPKVM_STORE_REPLACE, &ss, err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_store_write(ss, "xyz", 3), 0);
+	lun_put(f, 1, "file", path);
+	assert_int_equal(ipkvm_store_commit(ss, err, sizeof(err)), -EBUSY);
+	assert_int_equal(ipkvm_store_delete(s, "other.img"), 0);
+
+	/* The host ejected it: free to go. */
+	lun_put(f, 1, "file", "\n");
+	assert_false(ipkvm_store_held(s, "served.iso"));
+	assert_int_equal(ipkvm_store_delete(s, "served.iso"), 0);
+	ipkvm_store_destroy(s);
+	ipkvm_drives_destroy(d);
+
+	/* The ops backend adds no callback (its attachments go through holds). */
+	struct ops_rec rec = {0};
+	const struct ipkvm_drive_ops ops = {ops_attach, ops_eject};
+	assert_int_equal(ipkvm_store_open(dir, &s, err, sizeof(err)), 0);
+	d = ipkvm_drives_create_ops(&ops, &rec, 1);
+	assert_non_null(d);
+	ipkvm_drives_guard_store(d, s);
+	assert_false(ipkvm_store_held(s, "served.iso"));
+	ipkvm_drives_destroy(d);
+	ipkvm_store_destroy(s);
+}
+
 /* The kernel refuses CD-ROM images under 300 sectors: said clearly, before any write. */
 static void test_small_cd_refused(void **state)
 {
@@ -525,6 +587,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_gadget_not_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_default_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ops_backend, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_guard_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_cd_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_type_change_replugs, setup, teardown),
 	};

@@ -2,7 +2,10 @@
  * Unit tests for msd/fetch: downloads from a tiny HTTP/1.1 server that runs on a thread of
  * this test on 127.0.0.1 (ephemeral port), serving generated bodies: with Content-Length,
  * close-delimited, chunked, empty, a 404, redirects (to http and to ftp), a body cut short,
- * and a slow one for cancel. Each download is followed to its final state through the wake
+ * and a slow one for cancel. A second listener on 127.0.0.2 stands for a host outside this
+ * machine's network (through the fetcher's address check seam), so a redirect from an
+ * allowed host to a refused address can be shown. Each download is followed to its final
+ * state through the wake
  * callback (a pipe, the way the daemon's loop is woken) and ipkvm_fetch_poll(), and the store
  * directory is then compared exactly: a failed or cancelled download must leave no file.
  *
@@ -19,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <poll.h>
@@ -44,8 +48,8 @@
 
 /* ---- the HTTP server ---- */
 
-static int srv_fd = -1;
-static int srv_port;
+static int srv_fd = -1, srv2_fd = -1; /* 127.0.0.1, 127.0.0.2 */
+static int srv_port, srv2_port;
 static pthread_t srv_thread;
 static atomic_bool srv_stop;
 
@@ -172,6 +176,10 @@ static void serve(int fd)
 		send_head(fd, "302 Found", 0, "Location: /big\r\n");
 	} else if (!strcmp(path, "/redirect-ftp")) {
 		send_head(fd, "302 Found", 0, "Location: ftp://127.0.0.1:1/x.iso\r\n");
+	} else if (!strcmp(path, "/redirect-loopback")) {
+		char loc[128];
+		snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%d/big\r\n", srv_port);
+		send_head(fd, "302 Found", 0, loc);
 	} else {
 		send_head(fd, "404 Not Found", 10, "");
 		send_str(fd, "not found\n");
@@ -182,15 +190,19 @@ static void *server_main(void *arg)
 {
 	(void)arg;
 	while (!atomic_load(&srv_stop)) {
-		struct pollfd p = {srv_fd, POLLIN, 0};
-		if (poll(&p, 1, 50) <= 0)
+		struct pollfd p[2] = {{srv_fd, POLLIN, 0}, {srv2_fd, POLLIN, 0}};
+		if (poll(p, 2, 50) <= 0)
 			continue;
-		int c = accept4(srv_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		serve(c);
-		shutdown(c, SHUT_WR);
-		close(c);
+		for (int i = 0; i < 2; i++) {
+			if (!(p[i].revents & POLLIN))
+				continue;
+			int c = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0)
+				continue;
+			serve(c);
+			shutdown(c, SHUT_WR);
+			close(c);
+		}
 	}
 	return NULL;
 }
@@ -228,6 +240,14 @@ static int group_setup(void **state)
 	    listen(srv_fd, 8) < 0 || getsockname(srv_fd, (struct sockaddr *)&a, &alen) < 0)
 		return -1;
 	srv_port = ntohs(a.sin_port);
+	srv2_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a2 = {.sin_family = AF_INET, .sin_port = 0};
+	a2.sin_addr.s_addr = htonl(0x7f000002);
+	alen = sizeof(a2);
+	if (srv2_fd < 0 || bind(srv2_fd, (struct sockaddr *)&a2, sizeof(a2)) < 0 ||
+	    listen(srv2_fd, 8) < 0 || getsockname(srv2_fd, (struct sockaddr *)&a2, &alen) < 0)
+		return -1;
+	srv2_port = ntohs(a2.sin_port);
 	if (pthread_create(&srv_thread, NULL, server_main, NULL) != 0)
 		return -1;
 	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
@@ -251,6 +271,7 @@ static int group_teardown(void **state)
 	atomic_store(&srv_stop, true);
 	pthread_join(srv_thread, NULL);
 	close(srv_fd);
+	close(srv2_fd);
 	close(wake_pipe[0]);
 	close(wake_pipe[1]);
 	return 0;
@@ -264,6 +285,7 @@ static void make_fetcher(int max_active)
 	cfg.progress_interval_ms = 50;
 	cfg.connect_timeout_s = 5;
 	cfg.low_speed_time_s = 10;
+	cfg.allow_private = true; /* the test server is on loopback */
 	fetcher = ipkvm_fetch_create(&cfg, store, wake, NULL);
 	assert_non_null(fetcher);
 }
@@ -377,7 +399,7 @@ static void wait_final(uint64_t id, struct ipkvm_fetch_status *out)
 	size_t nl = ipkvm_fetch_list(fetcher, st, 8);
 	for (size_t k = 0; k < nl; k++)
 		assert_true(st[k].id != id);
-	assert_int_equal(ipkvm_fetch_cancel(fetcher, id), -ENOENT);
+	assert_int_equal(ipkvm_fetch_cancel(fetcher, id, NULL), -ENOENT);
 }
 
 static uint64_t start(const char *path, const char *name, const char *sha, int64_t max)
@@ -385,7 +407,7 @@ static uint64_t start(const char *path, const char *name, const char *sha, int64
 	char u[128], err[256];
 	uint64_t id = 0;
 	url(u, sizeof(u), path);
-	struct ipkvm_fetch_request req = {u, name, sha, max, false};
+	struct ipkvm_fetch_request req = {u, name, sha, max, false, NULL};
 	int r = ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err));
 	if (r != 0)
 		fail_msg("start %s: %d %s", path, r, err);
@@ -455,7 +477,7 @@ static void test_start_refused(void **state)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ipkvm_fetch_request req = {cases[i].url, cases[i].name, cases[i].sha, 0,
-						  false};
+						  false,	NULL};
 		int r = ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err));
 		if (r != cases[i].ret || strcmp(err, cases[i].err) != 0)
 			fail_msg("case %zu: got %d '%s', want %d '%s'", i, r, err, cases[i].ret,
@@ -466,11 +488,11 @@ static void test_start_refused(void **state)
 	/* The name is being uploaded. */
 	struct ipkvm_store_session *ss;
 	assert_int_equal(ipkvm_store_begin(store, "busy.iso", -1, 0, &ss, err, sizeof(err)), 0);
-	struct ipkvm_fetch_request req = {u, "busy.iso", NULL, 0, false};
+	struct ipkvm_fetch_request req = {u, "busy.iso", NULL, 0, false, NULL};
 	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), -EBUSY);
 	assert_string_equal(err, "busy.iso is already being uploaded or downloaded");
 	ipkvm_store_abort(ss);
-	assert_int_equal(ipkvm_fetch_cancel(fetcher, 12345), -ENOENT);
+	assert_int_equal(ipkvm_fetch_cancel(fetcher, 12345, "alice"), -ENOENT);
 	assert_int_equal(ipkvm_fetch_poll(fetcher, NULL, 0), 0);
 }
 
@@ -494,7 +516,7 @@ static void test_download_with_length_and_sha(void **state)
 	image_sha("big.iso", got);
 	assert_string_equal(got, big_sha);
 
-	json_t *j = ipkvm_fetch_status_json(&st);
+	json_t *j = ipkvm_fetch_status_json(&st, true);
 	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	char want[256];
 	snprintf(want, sizeof(want),
@@ -508,7 +530,7 @@ static void test_download_with_length_and_sha(void **state)
 	/* The name now exists: refused unless replacing. */
 	char u[128], err[256];
 	url(u, sizeof(u), "/big");
-	struct ipkvm_fetch_request req = {u, "big.iso", NULL, 0, false};
+	struct ipkvm_fetch_request req = {u, "big.iso", NULL, 0, false, NULL};
 	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), -EEXIST);
 	assert_string_equal(err, "image big.iso already exists");
 	req.replace = true;
@@ -532,9 +554,16 @@ static void test_wrong_sha(void **state)
 	assert_status(&st, "bad.iso", IPKVM_FETCH_FAILED, BIG_SIZE, BIG_SIZE, -EBADMSG, msg);
 	assert_string_equal(dir_entries(), "");
 
-	json_t *j = ipkvm_fetch_status_json(&st);
-	assert_string_equal(json_string_value(json_object_get(j, "error")), msg);
+	assert_string_equal(st.reason, "sha256 mismatch");
+	/* Everyone gets the reason; the owner's view adds the message. */
+	json_t *j = ipkvm_fetch_status_json(&st, false);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "sha256 mismatch");
+	assert_null(json_object_get(j, "detail"));
 	assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
+	json_decref(j);
+	j = ipkvm_fetch_status_json(&st, true);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "sha256 mismatch");
+	assert_string_equal(json_string_value(json_object_get(j, "detail")), msg);
 	json_decref(j);
 }
 
@@ -551,7 +580,7 @@ static void test_without_length(void **state)
 	/* Schemes are case-insensitive. */
 	char u[128], err[256];
 	snprintf(u, sizeof(u), "HTTP://127.0.0.1:%d/close", srv_port);
-	struct ipkvm_fetch_request req = {u, "upper.img", NULL, 0, false};
+	struct ipkvm_fetch_request req = {u, "upper.img", NULL, 0, false, NULL};
 	uint64_t d;
 	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &d, err, sizeof(err)), 0);
 	wait_final(d, &st);
@@ -573,6 +602,7 @@ static void test_http_errors(void **state)
 	uint64_t id = start("/missing", "missing.iso", NULL, 0);
 	wait_final(id, &st);
 	assert_status(&st, "missing.iso", IPKVM_FETCH_FAILED, 0, -1, -EPROTO, "HTTP 404");
+	assert_string_equal(st.reason, "HTTP 404");
 
 	id = start("/short", "short.iso", NULL, 0);
 	wait_final(id, &st);
@@ -600,11 +630,22 @@ static void test_http_errors(void **state)
 	close(s);
 	char u[128], err[256];
 	snprintf(u, sizeof(u), "http://127.0.0.1:%d/x", ntohs(a.sin_port));
-	struct ipkvm_fetch_request req = {u, "refused.iso", NULL, 0, false};
+	struct ipkvm_fetch_request req = {u, "refused.iso", NULL, 0, false, NULL};
 	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
 	wait_final(id, &st);
 	assert_int_equal(st.state, IPKVM_FETCH_FAILED);
 	assert_int_equal(st.error, -ECONNREFUSED);
+	/* curl's text (closed port, address) is the owner's; everyone else reads a phrase that
+	 * is the same for a closed, a filtered and an unknown host. */
+	assert_non_null(strstr(st.message, "127.0.0.1"));
+	assert_string_equal(st.reason, "the transfer failed");
+	snprintf(u, sizeof(u), "http://no-such-host.invalid/x");
+	req.name = "unknown.iso";
+	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
+	wait_final(id, &st);
+	/* -ETIMEDOUT where no resolver answers within the connect timeout */
+	assert_true(st.error == -EHOSTUNREACH || st.error == -ETIMEDOUT);
+	assert_string_equal(st.reason, "the transfer failed");
 
 	assert_string_equal(dir_entries(), "redirected.iso");
 }
@@ -702,12 +743,26 @@ static void test_cancel(void **state)
 	free(v);
 
 	int64_t t0 = ipkvm_mono_ms();
-	assert_int_equal(ipkvm_fetch_cancel(fetcher, id), 0);
+	assert_int_equal(ipkvm_fetch_cancel(fetcher, id, "carol"), 0);
+	/* Asked again by someone else before it ended: still carol's cancel. */
+	if (ipkvm_fetch_cancel(fetcher, id, "dave") == 0) {
+		struct ipkvm_fetch_status now;
+		assert_int_equal(ipkvm_fetch_get(fetcher, id, &now), 0);
+		assert_string_equal(now.cancelled_by, "carol");
+	}
 	wait_final(id, &st[0]);
 	assert_true(ipkvm_mono_ms() - t0 < 5000);
 	assert_int_equal(st[0].state, IPKVM_FETCH_CANCELLED);
 	assert_int_equal(st[0].error, 0);
 	assert_string_equal(st[0].message, "");
+	assert_string_equal(st[0].reason, "");
+	assert_string_equal(st[0].cancelled_by, "carol");
+	json_t *j = ipkvm_fetch_status_json(&st[0], true);
+	assert_string_equal(json_string_value(json_object_get(j, "cancelled_by")), "carol");
+	json_decref(j);
+	j = ipkvm_fetch_status_json(&st[0], false);
+	assert_null(json_object_get(j, "cancelled_by"));
+	json_decref(j);
 	assert_string_equal(dir_entries(), "");
 }
 
@@ -720,7 +775,7 @@ static void test_max_active_and_destroy(void **state)
 	make_fetcher(1);
 	start("/slow", "one.iso", NULL, 0);
 	url(u, sizeof(u), "/big");
-	struct ipkvm_fetch_request req = {u, "two.iso", NULL, 0, false};
+	struct ipkvm_fetch_request req = {u, "two.iso", NULL, 0, false, NULL};
 	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), -EAGAIN);
 	assert_string_equal(err, "1 downloads are already running");
 	/* Destroy cancels the running download and removes its partial file. */
@@ -740,6 +795,7 @@ static void test_low_speed_timeout(void **state)
 	ipkvm_fetch_config_defaults(&cfg);
 	cfg.low_speed_bytes = 1000000;
 	cfg.low_speed_time_s = 1;
+	cfg.allow_private = true;
 	fetcher = ipkvm_fetch_create(&cfg, store, wake, NULL);
 	assert_non_null(fetcher);
 	int64_t t0 = ipkvm_mono_ms();
@@ -764,6 +820,246 @@ static void test_bad_config(void **state)
 	ipkvm_fetch_destroy(NULL);
 }
 
+static int check_v4(const char *text, char *why, size_t len)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	assert_int_equal(inet_pton(AF_INET, text, &a.sin_addr), 1);
+	return ipkvm_fetch_address_check((const struct sockaddr *)&a, sizeof(a), why, len);
+}
+
+static int check_v6(const char *text, char *why, size_t len)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+	assert_int_equal(inet_pton(AF_INET6, text, &a.sin6_addr), 1);
+	return ipkvm_fetch_address_check((const struct sockaddr *)&a, sizeof(a), why, len);
+}
+
+/* The classifier, address by address, and every address of this machine's interfaces. */
+static void test_address_check(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *addr, *why; /* why NULL: allowed */
+	} cases[] = {
+	    {"0.0.0.0", "0.0.0.0 is an unspecified (\"this network\") address"},
+	    {"0.1.2.3", "0.1.2.3 is an unspecified (\"this network\") address"},
+	    {"127.0.0.1", "127.0.0.1 is a loopback address"},
+	    {"127.255.0.9", "127.255.0.9 is a loopback address"},
+	    {"10.0.0.1", "10.0.0.1 is a private (RFC 1918) address"},
+	    {"172.16.0.1", "172.16.0.1 is a private (RFC 1918) address"},
+	    {"172.31.255.255", "172.31.255.255 is a private (RFC 1918) address"},
+	    {"172.32.0.1", NULL},
+	    {"172.15.255.255", NULL},
+	    {"192.168.1.10", "192.168.1.10 is a private (RFC 1918) address"},
+	    {"192.169.0.1", NULL},
+	    {"100.64.0.1", "100.64.0.1 is a shared (CGNAT, RFC 6598) address"},
+	    {"100.127.255.254", "100.127.255.254 is a shared (CGNAT, RFC 6598) address"},
+	    {"100.128.0.1", NULL},
+	    {"169.254.169.254", "169.254.169.254 is a link-local address"},
+	    {"224.0.0.251", "224.0.0.251 is a multicast address"},
+	    {"239.255.255.250", "239.255.255.250 is a multicast address"},
+	    {"255.255.255.255", "255.255.255.255 is a reserved or broadcast address"},
+	    {"8.8.8.8", NULL},
+	    {"1.1.1.1", NULL},
+	    {"::", ":: is an unspecified address"},
+	    {"::1", "::1 is a loopback address"},
+	    {"::ffff:127.0.0.1", "::ffff:127.0.0.1 is a loopback address"},
+	    {"::ffff:10.1.2.3", "::ffff:10.1.2.3 is a private (RFC 1918) address"},
+	    {"::ffff:169.254.169.254", "::ffff:169.254.169.254 is a link-local address"},
+	    {"::ffff:8.8.8.8", NULL},
+	    {"::127.0.0.1", "::127.0.0.1 is a loopback address"},
+	    {"64:ff9b::c0a8:101", "64:ff9b::c0a8:101 is a private (RFC 1918) address"},
+	    {"64:ff9b::808:808", NULL},
+	    {"fc00::1", "fc00::1 is a unique local (fc00::/7) address"},
+	    {"fd12:3456::1", "fd12:3456::1 is a unique local (fc00::/7) address"},
+	    {"fe80::1", "fe80::1 is a link-local address"},
+	    {"febf::1", "febf::1 is a link-local address"},
+	    {"fec0::1", "fec0::1 is a site-local address"},
+	    {"ff02::1", "ff02::1 is a multicast address"},
+	    {"2001:4860:4860::8888", NULL},
+	    {"2606:4700::1111", NULL},
+	};
+	char why[128];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool v6 = strchr(cases[i].addr, ':') != NULL;
+		strcpy(why, "x");
+		int r = v6 ? check_v6(cases[i].addr, why, sizeof(why))
+			   : check_v4(cases[i].addr, why, sizeof(why));
+		if (r != (cases[i].why ? -EACCES : 0) ||
+		    strcmp(why, cases[i].why ? cases[i].why : "") != 0)
+			fail_msg("%s: got %d '%s', want '%s'", cases[i].addr, r, why,
+				 cases[i].why ? cases[i].why : "");
+	}
+	/* Every address of this machine (a public one too) is its own network. */
+	struct ifaddrs *ifs;
+	assert_int_equal(getifaddrs(&ifs), 0);
+	int seen = 0;
+	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr ||
+		    (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		unsigned len = i->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+								 : sizeof(struct sockaddr_in6);
+		assert_int_equal(ipkvm_fetch_address_check(i->ifa_addr, len, why, sizeof(why)),
+				 -EACCES);
+		seen++;
+	}
+	freeifaddrs(ifs);
+	assert_true(seen >= 1); /* lo at least */
+	struct sockaddr un = {.sa_family = AF_UNIX};
+	assert_int_equal(ipkvm_fetch_address_check(&un, sizeof(un), why, sizeof(why)), -EACCES);
+	assert_string_equal(why, "address family 1 is not IPv4 or IPv6");
+}
+
+/* The default ([msd] fetch_allow_private = 0): a literal loopback URL is refused by the
+ * start itself; a name that resolves to loopback is refused at connect time. */
+static void test_private_refused(void **state)
+{
+	(void)state;
+	struct ipkvm_fetch_config cfg;
+	struct ipkvm_fetch_status st;
+	char u[128], err[256];
+	uint64_t id = 0;
+	ipkvm_fetch_destroy(fetcher);
+	ipkvm_fetch_config_defaults(&cfg);
+	assert_false(cfg.allow_private);
+	cfg.connect_timeout_s = 5;
+	fetcher = ipkvm_fetch_create(&cfg, store, wake, NULL);
+	assert_non_null(fetcher);
+	static const struct {
+		const char *scheme, *host, *err;
+	} literal[] = {
+	    {"http", "127.0.0.1",
+	     "url: 127.0.0.1 is a loopback address: downloads from this "
+	     "machine's own network are off ([msd] fetch_allow_private)"},
+	    {"http", "[::1]",
+	     "url: ::1 is a loopback address: downloads from this machine's own "
+	     "network are off ([msd] fetch_allow_private)"},
+	    {"https", "169.254.169.254",
+	     "url: 169.254.169.254 is a link-local address: downloads from this machine's own "
+	     "network are off ([msd] fetch_allow_private)"},
+	    {"http", "[::ffff:192.168.0.1]",
+	     "url: ::ffff:192.168.0.1 is a private (RFC 1918) address: downloads from this "
+	     "machine's own network are off ([msd] fetch_allow_private)"},
+	};
+	for (size_t i = 0; i < sizeof(literal) / sizeof(literal[0]); i++) {
+		snprintf(u, sizeof(u), "%s://%s:%d/big", literal[i].scheme, literal[i].host,
+			 srv_port);
+		struct ipkvm_fetch_request req = {u, "x.iso", NULL, 0, false, "alice"};
+		int r = ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err));
+		if (r != -EACCES || strcmp(err, literal[i].err) != 0)
+			fail_msg("%s: got %d '%s'", u, r, err);
+	}
+	assert_string_equal(dir_entries(), "");
+
+	/* "localhost" is a name: it passes the start, and every address it resolves to (127.0.0.1,
+	 * ::1) is refused when curl is about to connect. */
+	snprintf(u, sizeof(u), "http://localhost:%d/big", srv_port);
+	struct ipkvm_fetch_request req = {u, "local.iso", NULL, 0, false, "alice"};
+	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
+	wait_final(id, &st);
+	assert_int_equal(st.state, IPKVM_FETCH_FAILED);
+	assert_int_equal(st.error, -EACCES);
+	assert_int_equal(st.bytes, 0);
+	assert_true(strncmp(st.message, "refused to connect: ", 20) == 0);
+	assert_non_null(strstr(st.message, " is a loopback address: downloads from this machine's "
+					   "own network are off ([msd] fetch_allow_private)"));
+	assert_string_equal(st.reason,
+			    "the server's address is on this machine's own network: refused");
+	assert_string_equal(st.owner, "alice");
+	assert_string_equal(dir_entries(), "");
+}
+
+/* Only 127.0.0.2 counts as outside; everything else is judged by the real check. */
+static int outside_is_127_0_0_2(const struct sockaddr *sa, unsigned len, char *why, size_t wl)
+{
+	const struct sockaddr_in *in = (const void *)sa;
+	if (sa->sa_family == AF_INET && in->sin_addr.s_addr == htonl(0x7f000002)) {
+		if (why && wl)
+			why[0] = '\0';
+		return 0;
+	}
+	return ipkvm_fetch_address_check(sa, len, why, wl);
+}
+
+/* A redirect is checked like the first connection: an allowed host that redirects to
+ * loopback gets the download refused, and nothing is stored. */
+static void test_redirect_to_private_refused(void **state)
+{
+	(void)state;
+	struct ipkvm_fetch_config cfg;
+	struct ipkvm_fetch_status st;
+	char u[128], err[256];
+	uint64_t id = 0;
+	ipkvm_fetch_destroy(fetcher);
+	ipkvm_fetch_config_defaults(&cfg);
+	cfg.connect_timeout_s = 5;
+	fetcher = ipkvm_fetch_create(&cfg, store, wake, NULL);
+	assert_non_null(fetcher);
+	ipkvm_fetch_set_address_check(fetcher, outside_is_127_0_0_2);
+
+	/* The allowed host works... */
+	snprintf(u, sizeof(u), "http://127.0.0.2:%d/big", srv2_port);
+	struct ipkvm_fetch_request req = {u, "outside.iso", big_sha, 0, false, "bob"};
+	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
+	wait_final(id, &st);
+	assert_status(&st, "outside.iso", IPKVM_FETCH_DONE, BIG_SIZE, BIG_SIZE, 0, "");
+	/* ...the loopback one is refused up front through the same check... */
+	snprintf(u, sizeof(u), "http://127.0.0.1:%d/big", srv_port);
+	req.name = "direct.iso";
+	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), -EACCES);
+	/* ...and so is a redirect from the allowed host to it. */
+	snprintf(u, sizeof(u), "http://127.0.0.2:%d/redirect-loopback", srv2_port);
+	req.name = "redirected.iso";
+	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
+	wait_final(id, &st);
+	assert_status(&st, "redirected.iso", IPKVM_FETCH_FAILED, 0, -1, -EACCES,
+		      "refused to connect: 127.0.0.1 is a loopback address: downloads from this "
+		      "machine's own network are off ([msd] fetch_allow_private)");
+	assert_string_equal(st.reason,
+			    "the server's address is on this machine's own network: refused");
+	assert_string_equal(dir_entries(), "outside.iso");
+
+	/* With allow_private the seam is not even consulted: the redirect is followed. */
+	ipkvm_fetch_destroy(fetcher);
+	cfg.allow_private = true;
+	fetcher = ipkvm_fetch_create(&cfg, store, wake, NULL);
+	assert_non_null(fetcher);
+	ipkvm_fetch_set_address_check(fetcher, outside_is_127_0_0_2);
+	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
+	wait_final(id, &st);
+	assert_status(&st, "redirected.iso", IPKVM_FETCH_DONE, BIG_SIZE, BIG_SIZE, 0, "");
+}
+
+/* The owner's view: a finished download stays readable (whole message) after poll reported
+ * it, for the last IPKVM_FETCH_RECENT downloads. */
+static void test_get_after_the_end(void **state)
+{
+	(void)state;
+	struct ipkvm_fetch_status st, got;
+	char u[128], err[256];
+	uint64_t first = 0, id = 0;
+	url(u, sizeof(u), "/missing");
+	assert_int_equal(ipkvm_fetch_get(fetcher, 1, &got), -ENOENT);
+	for (int i = 0; i <= IPKVM_FETCH_RECENT; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "m%d.iso", i);
+		struct ipkvm_fetch_request req = {u, name, NULL, 0, false, "erin"};
+		assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);
+		if (i == 0)
+			first = id;
+		wait_final(id, &st);
+		assert_int_equal(ipkvm_fetch_get(fetcher, id, &got), 0);
+		assert_string_equal(got.name, name);
+		assert_string_equal(got.owner, "erin");
+		assert_string_equal(got.message, "HTTP 404");
+		assert_int_equal(got.state, IPKVM_FETCH_FAILED);
+	}
+	/* The oldest fell out of the ring. */
+	assert_int_equal(ipkvm_fetch_get(fetcher, first, &got), -ENOENT);
+	assert_int_equal(ipkvm_fetch_get(fetcher, first + 1, &got), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -778,6 +1074,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_max_active_and_destroy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_low_speed_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_address_check, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_private_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_redirect_to_private_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_after_the_end, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

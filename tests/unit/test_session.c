@@ -1,7 +1,9 @@
 /*
  * Unit tests for auth/session: token shape and storage (only its SHA-256 is kept), lookup of
  * good, wrong and malformed tokens, idle and absolute expiry at their exact second, touch,
- * end / end_user / expire counts, LRU eviction when the store is full, ids never reused and
+ * end / end_user / expire counts, LRU eviction when the store is full, the per-user cap (a
+ * user's own least recently used session goes) and fair eviction in a full store (one user's
+ * logins never log out a user holding fewer sessions), ids never reused and
  * ipkvm_session_expires. Time is passed explicitly, so nothing sleeps.
  */
 #include <stdarg.h>
@@ -41,7 +43,7 @@ static uint64_t id_of(struct ipkvm_sessions *ss, const char *tok, int64_t now)
 
 static void test_start_and_lookup(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	assert_non_null(ss);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	memset(tok, 'X', sizeof(tok));
@@ -89,7 +91,7 @@ static void test_start_and_lookup(void **state)
 
 static void test_wrong_tokens(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1], bad[IPKVM_SESSION_TOKEN_LEN + 2];
 	start(ss, "alice", T0, tok);
 
@@ -117,7 +119,7 @@ static void test_wrong_tokens(void **state)
 
 static void test_idle_expiry_exact(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	start(ss, "alice", T0, tok);
 	/* Unused: alive at last_seen + idle - 1, gone at last_seen + idle. */
@@ -138,7 +140,7 @@ static void test_idle_expiry_exact(void **state)
 
 static void test_touch_false_does_not_extend(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	start(ss, "alice", T0, tok);
 	for (int64_t t = T0 + 10; t < T0 + IDLE; t += 10) {
@@ -152,7 +154,7 @@ static void test_touch_false_does_not_extend(void **state)
 
 static void test_absolute_lifetime(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	start(ss, "alice", T0, tok);
 	/* Touched often, yet it ends LIFE seconds after login. */
@@ -175,7 +177,7 @@ static void test_absolute_lifetime(void **state)
 
 static void test_session_expires(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	struct ipkvm_session *s = start(ss, "alice", T0, tok);
 	assert_int_equal(ipkvm_session_expires(ss, s), T0 + IDLE); /* idle end first */
@@ -188,7 +190,7 @@ static void test_session_expires(void **state)
 	ipkvm_sessions_destroy(ss);
 
 	/* idle longer than lifetime: always the absolute end. */
-	ss = ipkvm_sessions_create(1000, 500, 10);
+	ss = ipkvm_sessions_create(1000, 500, 10, 0);
 	s = start(ss, "alice", T0, tok);
 	assert_int_equal(ipkvm_session_expires(ss, s), T0 + 500);
 	ipkvm_sessions_destroy(ss);
@@ -196,7 +198,7 @@ static void test_session_expires(void **state)
 
 static void test_end(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char t1[IPKVM_SESSION_TOKEN_LEN + 1], t2[IPKVM_SESSION_TOKEN_LEN + 1];
 	uint64_t id1 = start(ss, "alice", T0, t1)->id;
 	uint64_t id2 = start(ss, "alice", T0, t2)->id;
@@ -216,7 +218,7 @@ static void test_end(void **state)
 
 static void test_end_user(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char ta[3][IPKVM_SESSION_TOKEN_LEN + 1], tb[IPKVM_SESSION_TOKEN_LEN + 1],
 	    tc[IPKVM_SESSION_TOKEN_LEN + 1];
 	/* Interleaved so removals move entries around the array. */
@@ -242,7 +244,7 @@ static void test_end_user(void **state)
 
 static void test_expire(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char t[4][IPKVM_SESSION_TOKEN_LEN + 1];
 	start(ss, "a", T0, t[0]);
 	start(ss, "b", T0 + 10, t[1]);
@@ -263,7 +265,7 @@ static void test_expire(void **state)
 
 static void test_lru_eviction(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 2);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 2, 0);
 	char ta[IPKVM_SESSION_TOKEN_LEN + 1], tb[IPKVM_SESSION_TOKEN_LEN + 1],
 	    tc[IPKVM_SESSION_TOKEN_LEN + 1];
 	uint64_t ida = start(ss, "a", T0, ta)->id;
@@ -279,7 +281,7 @@ static void test_lru_eviction(void **state)
 	ipkvm_sessions_destroy(ss);
 
 	/* Without touches the oldest login goes. */
-	ss = ipkvm_sessions_create(IDLE, LIFE, 2);
+	ss = ipkvm_sessions_create(IDLE, LIFE, 2, 0);
 	start(ss, "a", T0, ta);
 	start(ss, "b", T0 + 10, tb);
 	start(ss, "c", T0 + 20, tc);
@@ -290,7 +292,7 @@ static void test_lru_eviction(void **state)
 	ipkvm_sessions_destroy(ss);
 
 	/* An expired session makes room before any live one is evicted. */
-	ss = ipkvm_sessions_create(IDLE, LIFE, 2);
+	ss = ipkvm_sessions_create(IDLE, LIFE, 2, 0);
 	start(ss, "a", T0, ta);
 	start(ss, "b", T0 + 50, tb);
 	start(ss, "c", T0 + IDLE, tc); /* a has just expired */
@@ -300,9 +302,160 @@ static void test_lru_eviction(void **state)
 	ipkvm_sessions_destroy(ss);
 }
 
+#define TOK(name) char name[IPKVM_SESSION_TOKEN_LEN + 1]
+
+static bool alive(struct ipkvm_sessions *ss, const char *tok, int64_t now)
+{
+	return ipkvm_sessions_lookup(ss, tok, now, false) != NULL;
+}
+
+/* How many live sessions user holds. */
+struct count_ctx {
+	const char *user;
+	size_t n;
+};
+
+static void count_fn(void *ctx, struct ipkvm_session *s)
+{
+	struct count_ctx *c = ctx;
+	c->n += strcmp(s->user, c->user) == 0;
+}
+
+static size_t held(struct ipkvm_sessions *ss, const char *user)
+{
+	struct count_ctx c = {user, 0};
+	ipkvm_sessions_foreach(ss, count_fn, &c);
+	return c.n;
+}
+
+/* A user at the per-user cap loses their own least recently used session, however much
+ * room the store has; other users are untouched. */
+static void test_per_user_cap(void **state)
+{
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 3);
+	TOK(a1);
+	TOK(a2);
+	TOK(a3);
+	TOK(a4);
+	TOK(a5);
+	TOK(b1);
+	start(ss, "bob", T0, b1); /* the oldest session of all */
+	start(ss, "alice", T0 + 1, a1);
+	start(ss, "alice", T0 + 2, a2);
+	start(ss, "alice", T0 + 3, a3);
+	/* a1 is used again: a2 is now alice's least recently used. */
+	assert_non_null(ipkvm_sessions_lookup(ss, a1, T0 + 4, true));
+	start(ss, "alice", T0 + 5, a4);
+	assert_int_equal(held(ss, "alice"), 3);
+	assert_int_equal(ipkvm_sessions_count(ss), 4);
+	assert_false(alive(ss, a2, T0 + 5));
+	assert_true(alive(ss, a1, T0 + 5));
+	assert_true(alive(ss, a3, T0 + 5));
+	assert_true(alive(ss, a4, T0 + 5));
+	assert_true(alive(ss, b1, T0 + 5));
+	start(ss, "alice", T0 + 6, a5); /* a3 goes next */
+	assert_false(alive(ss, a3, T0 + 6));
+	assert_true(alive(ss, b1, T0 + 6));
+	assert_int_equal(held(ss, "alice"), 3);
+	ipkvm_sessions_destroy(ss);
+
+	/* A cap above the store's size is the store's size. */
+	ss = ipkvm_sessions_create(IDLE, LIFE, 2, 100);
+	start(ss, "alice", T0, a1);
+	start(ss, "alice", T0 + 1, a2);
+	start(ss, "alice", T0 + 2, a3);
+	assert_int_equal(ipkvm_sessions_count(ss), 2);
+	assert_false(alive(ss, a1, T0 + 2));
+	ipkvm_sessions_destroy(ss);
+}
+
+/* The reported defect: one user (a viewer too) logging in again and again in a full store
+ * must not log the others out. With a store of 4 and no tighter per-user cap, the fifth
+ * and every later login of v ends one of v's own sessions. */
+static void test_full_store_one_user_cannot_evict_others(void **state)
+{
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 4, 0);
+	TOK(admin);
+	TOK(op);
+	TOK(v);
+	TOK(first_v);
+	start(ss, "admin", T0, admin); /* the least recently used of all */
+	start(ss, "op", T0 + 1, op);
+	start(ss, "viewer", T0 + 2, first_v);
+	for (int i = 0; i < 300; i++)
+		start(ss, "viewer", T0 + 3 + i / 10, v);
+	assert_int_equal(ipkvm_sessions_count(ss), 4);
+	assert_true(alive(ss, admin, T0 + 33));
+	assert_true(alive(ss, op, T0 + 33));
+	assert_true(alive(ss, v, T0 + 33));
+	assert_false(alive(ss, first_v, T0 + 33));
+	assert_int_equal(held(ss, "viewer"), 2);
+	ipkvm_sessions_destroy(ss);
+}
+
+/* In a full store a login ends the least recently used session of the users holding the
+ * most, the one logging in included and preferred when tied; every user holding one, the
+ * least recently used of them goes. */
+static void test_full_store_busiest_user_gives_way(void **state)
+{
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 6, 16);
+	TOK(a1);
+	TOK(a2);
+	TOK(a3);
+	TOK(a4);
+	TOK(b1);
+	TOK(b2);
+	TOK(c1);
+	TOK(c2);
+	TOK(c3);
+	TOK(b3);
+	start(ss, "bob", T0, b1); /* the least recently used of all, but bob holds fewer */
+	start(ss, "alice", T0 + 1, a1);
+	start(ss, "alice", T0 + 2, a2);
+	start(ss, "alice", T0 + 3, a3);
+	start(ss, "alice", T0 + 4, a4);
+	start(ss, "bob", T0 + 5, b2);
+	/* carol (0) logs in: alice (4) gives her least recently used, a1. */
+	start(ss, "carol", T0 + 6, c1);
+	assert_false(alive(ss, a1, T0 + 6));
+	assert_true(alive(ss, b1, T0 + 6));
+	/* carol (1) again: alice (3) still holds the most. */
+	start(ss, "carol", T0 + 7, c2);
+	assert_false(alive(ss, a2, T0 + 7));
+	assert_int_equal(held(ss, "alice"), 2);
+	assert_int_equal(held(ss, "bob"), 2);
+	assert_int_equal(held(ss, "carol"), 2);
+	/* All tied at 2: carol gives way herself, not bob's older b1. */
+	start(ss, "carol", T0 + 8, c3);
+	assert_false(alive(ss, c1, T0 + 8));
+	assert_true(alive(ss, b1, T0 + 8));
+	assert_true(alive(ss, c2, T0 + 8));
+	/* And so does bob. */
+	start(ss, "bob", T0 + 9, b3);
+	assert_false(alive(ss, b1, T0 + 9));
+	assert_true(alive(ss, b2, T0 + 9));
+	assert_int_equal(held(ss, "alice"), 2);
+	assert_true(alive(ss, a3, T0 + 9));
+	assert_true(alive(ss, a4, T0 + 9));
+	ipkvm_sessions_destroy(ss);
+
+	/* One session each and the store full: the newcomer takes the least recently used. */
+	ss = ipkvm_sessions_create(IDLE, LIFE, 3, 16);
+	start(ss, "a", T0, a1);
+	start(ss, "b", T0 + 1, b1);
+	start(ss, "c", T0 + 2, c1);
+	assert_non_null(ipkvm_sessions_lookup(ss, a1, T0 + 3, true));
+	start(ss, "d", T0 + 4, a2);
+	assert_false(alive(ss, b1, T0 + 4));
+	assert_true(alive(ss, a1, T0 + 4));
+	assert_true(alive(ss, c1, T0 + 4));
+	assert_true(alive(ss, a2, T0 + 4));
+	ipkvm_sessions_destroy(ss);
+}
+
 static void test_ids_never_reused(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 3);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 3, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	uint64_t prev = 0;
 	for (int i = 0; i < 50; i++) {
@@ -322,7 +475,7 @@ static void test_ids_never_reused(void **state)
 static void test_tokens_differ(void **state)
 {
 	enum { N = 64 };
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, N);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, N, 0);
 	static char toks[N][IPKVM_SESSION_TOKEN_LEN + 1];
 	for (int i = 0; i < N; i++)
 		start(ss, "a", T0, toks[i]);
@@ -354,7 +507,7 @@ static void visit_fn(void *ctx, struct ipkvm_session *s)
 
 static void test_foreach(void **state)
 {
-	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10);
+	struct ipkvm_sessions *ss = ipkvm_sessions_create(IDLE, LIFE, 10, 0);
 	char tok[IPKVM_SESSION_TOKEN_LEN + 1];
 	start(ss, "a", T0, tok);
 	start(ss, "b", T0, tok);
@@ -384,6 +537,9 @@ int main(void)
 	    cmocka_unit_test(test_end_user),
 	    cmocka_unit_test(test_expire),
 	    cmocka_unit_test(test_lru_eviction),
+	    cmocka_unit_test(test_per_user_cap),
+	    cmocka_unit_test(test_full_store_one_user_cannot_evict_others),
+	    cmocka_unit_test(test_full_store_busiest_user_gives_way),
 	    cmocka_unit_test(test_ids_never_reused),
 	    cmocka_unit_test(test_tokens_differ),
 	    cmocka_unit_test(test_foreach),

@@ -2,7 +2,8 @@
  * Unit tests for msd/store: the name table, an upload's path from .part to listed image
  * (commit, abort, size mismatch, write errors), the cleanup of crash leftovers at open, free
  * space checked before a byte is written, symlinks neither followed nor listed, one session
- * per name, replace and hold semantics, and the JSON listing.
+ * per name, replace and hold semantics (and the in_use callback that stands for the LUNs),
+ * the quota, and the JSON listing.
  *
  * Every test works in its own mkdtemp directory. A full disk and a small file system cannot
  * be made here (no loop devices, no root), so they come through the store's io seam: a fake
@@ -628,6 +629,144 @@ static void test_replace_and_hold(void **state)
 	assert_int_equal(ipkvm_store_hold(f->s, "r.iso"), -ENOENT);
 }
 
+/* [msd] max_size: images plus what live sessions reserved stay within the quota. */
+static void test_quota(void **state)
+{
+	struct fixture *f = *state;
+	struct ipkvm_store_session *a, *b, *u;
+	char err[256], p[256];
+	int64_t quota, used;
+	open_store(f);
+	ipkvm_store_set_quota(f->s, 10000);
+	assert_int_equal(ipkvm_store_usage(f->s, &quota, &used), 0);
+	assert_int_equal(quota, 10000);
+	assert_int_equal(used, 0);
+
+	/* Over the quota up front: refused before a byte, nothing created. */
+	assert_int_equal(ipkvm_store_begin(f->s, "big.iso", 10001, 0, &a, err, sizeof(err)),
+			 -ENOSPC);
+	assert_string_equal(err, "not enough space in the image store's quota of 10000 bytes "
+				 "([msd] max_size): 10001 bytes needed, 10000 free");
+	assert_string_equal(dir_entries(f), "");
+
+	/* An announced size is reserved whole: a second session sees it taken. */
+	assert_int_equal(ipkvm_store_begin(f->s, "a.iso", 6000, 0, &a, err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_store_usage(f->s, &quota, &used), 0);
+	assert_int_equal(used, 6000);
+	assert_int_equal(ipkvm_store_begin(f->s, "b.iso", 5000, 0, &b, err, sizeof(err)), -ENOSPC);
+	assert_string_equal(err, "not enough space in the image store's quota of 10000 bytes "
+				 "([msd] max_size): 5000 bytes needed, 4000 free");
+	assert_int_equal(ipkvm_store_begin(f->s, "b.iso", 4000, 0, &b, err, sizeof(err)), 0);
+	ipkvm_store_abort(b);
+	char buf[1000];
+	memset(buf, 'q', sizeof(buf));
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(ipkvm_store_write(a, buf, sizeof(buf)), 0);
+	assert_int_equal(ipkvm_store_commit(a, err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_store_usage(f->s, &quota, &used), 0);
+	assert_int_equal(used, 6000);
+
+	/* A file copied in by hand takes space too; a partial file is counted by its session
+	 * only (a leftover one not at all). */
+	snprintf(p, sizeof(p), "%s/hand.img", f->dir);
+	FILE *h = fopen(p, "w");
+	assert_non_null(h);
+	assert_int_equal(fwrite(buf, 1, 1000, h), 1000);
+	fclose(h);
+	assert_int_equal(ipkvm_store_usage(f->s, &quota, &used), 0);
+	assert_int_equal(used, 7000);
+
+	/* An unknown size (a download without Content-Length) is checked as it is written. */
+	assert_int_equal(ipkvm_store_begin(f->s, "u.iso", -1, 0, &u, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ipkvm_store_write(u, buf, sizeof(buf)), 0);
+	assert_int_equal(ipkvm_store_usage(f->s, &quota, &used), 0);
+	assert_int_equal(used, 10000);
+	assert_int_equal(ipkvm_store_write(u, buf, 1), -ENOSPC);
+	assert_int_equal(ipkvm_store_session_bytes(u), 3000);
+	assert_int_equal(ipkvm_store_write(u, buf, 1), -ENOSPC); /* sticky */
+	assert_int_equal(ipkvm_store_commit(u, err, sizeof(err)), -ENOSPC);
+	assert_string_equal(dir_entries(f), "a.iso,hand.img");
+
+	/* A size announced later (Content-Length of a download) is checked then. */
+	assert_int_equal(ipkvm_store_begin(f->s, "e.iso", -1, 0, &u, err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_store_write(u, buf, 500), 0);
+	assert_int_equal(ipkvm_store_expect(u, 3001, err, sizeof(err)), -ENOSPC);
+	assert_string_equal(err, "not enough space in the image store's quota of 10000 bytes "
+				 "([msd] max_size): 3001 bytes needed, 3000 free");
+	assert_int_equal(ipkvm_store_expect(u, 3000, err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_store_write(u, buf, 1000), 0);
+	ipkvm_store_abort(u);
+
+	/* Replacing counts the old image until the new one takes its place. */
+	assert_int_equal(
+	    ipkvm_store_begin(f->s, "a.iso", 3001, IPKVM_STORE_REPLACE, &u, err, sizeof(err)),
+	    -ENOSPC);
+
+	/* A lowered quota under what is stored refuses new sessions, even of unknown size. */
+	ipkvm_store_set_quota(f->s, 5000);
+	assert_int_equal(ipkvm_store_begin(f->s, "x.iso", -1, 0, &u, err, sizeof(err)), -ENOSPC);
+	assert_string_equal(err, "not enough space in the image store's quota of 5000 bytes "
+				 "([msd] max_size): 0 bytes needed, 0 free");
+	/* No quota: only the disk limits. */
+	ipkvm_store_set_quota(f->s, 0);
+	assert_int_equal(ipkvm_store_usage(f->s, &quota, &used), 0);
+	assert_int_equal(quota, 0);
+	assert_int_equal(ipkvm_store_begin(f->s, "x.iso", 20000, 0, &u, err, sizeof(err)), 0);
+	ipkvm_store_abort(u);
+	assert_string_equal(dir_entries(f), "a.iso,hand.img");
+}
+
+/* The in_use callback: what a drive serves outside the holds is just as busy. */
+static const char *in_use_path;
+static int in_use_calls;
+
+static bool fake_in_use(void *ctx, const char *path)
+{
+	assert_ptr_equal(ctx, &in_use_calls);
+	in_use_calls++;
+	return in_use_path && strcmp(path, in_use_path) == 0;
+}
+
+static void test_in_use_callback(void **state)
+{
+	struct fixture *f = *state;
+	struct ipkvm_store_session *ss, *late;
+	char err[256], served[300];
+	open_store(f);
+	put_image(f, "served.iso", 100);
+	put_image(f, "free.iso", 100);
+	snprintf(served, sizeof(served), "%s/served.iso", ipkvm_store_dir(f->s));
+	ipkvm_store_set_in_use(f->s, fake_in_use, &in_use_calls);
+	in_use_path = served;
+
+	assert_true(ipkvm_store_held(f->s, "served.iso"));
+	assert_false(ipkvm_store_held(f->s, "free.iso"));
+	assert_int_equal(ipkvm_store_delete(f->s, "served.iso"), -EBUSY);
+	assert_int_equal(
+	    ipkvm_store_begin(f->s, "served.iso", 5, IPKVM_STORE_REPLACE, &ss, err, sizeof(err)),
+	    -EBUSY);
+	assert_string_equal(err, "image served.iso is attached to a drive");
+	/* A replacement begun before the drive took the image is refused at commit. */
+	in_use_path = NULL;
+	assert_int_equal(
+	    ipkvm_store_begin(f->s, "served.iso", 1, IPKVM_STORE_REPLACE, &late, err, sizeof(err)),
+	    0);
+	assert_int_equal(ipkvm_store_write(late, "z", 1), 0);
+	in_use_path = served;
+	assert_int_equal(ipkvm_store_commit(late, err, sizeof(err)), -EBUSY);
+	assert_string_equal(err, "image served.iso is attached to a drive");
+	assert_string_equal(listing(f), "free.iso:100:c,served.iso:100:c");
+	assert_int_equal(ipkvm_store_delete(f->s, "free.iso"), 0);
+	assert_true(in_use_calls >= 5);
+
+	/* The drive let go: the image may change again; no callback, no check. */
+	in_use_path = NULL;
+	assert_int_equal(ipkvm_store_delete(f->s, "served.iso"), 0);
+	ipkvm_store_set_in_use(f->s, NULL, NULL);
+	assert_string_equal(dir_entries(f), "");
+}
+
 static void test_list_json(void **state)
 {
 	struct fixture *f = *state;
@@ -703,6 +842,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_symlinks_not_followed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_one_session_per_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace_and_hold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_in_use_callback, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list_json, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_destroy_aborts_sessions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),

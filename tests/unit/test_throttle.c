@@ -2,7 +2,9 @@
  * Unit tests for auth/throttle: the exact back-off schedule (nothing for the first
  * max_failures - 1 failures, then 1, 2, 4, 8 ... s capped at backoff_max, with the remaining
  * wait rounded up to whole seconds), independent keys, reset on success, forgetting of stale
- * entries after twice the longest back-off, and the bound on the table.
+ * entries after twice the longest back-off, and the bound on the table; known users' back-off
+ * surviving a spray of other keys that fills the table (addresses and made-up user names),
+ * and addresses counted per IPv6 /64 (IPv4-mapped per IPv4 address).
  * Times are explicit monotonic milliseconds.
  */
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -261,6 +264,152 @@ static void test_inflight_counts(void **state)
 	assert_int_equal(ipkvm_throttle_check(t, "user:x", T0), 0);
 }
 
+/* The known-users callback: exactly the names in the NULL-terminated list ctx. */
+static bool known_in(void *ctx, const char *name)
+{
+	for (const char *const *n = ctx; *n; n++)
+		if (strcmp(*n, name) == 0)
+			return true;
+	return false;
+}
+
+static const char *const real_users[] = {"admin", "bob", NULL};
+
+/* One failed login as the web layer counts it: under the address and under the user name. */
+static void login_fails(struct ipkvm_throttle *t, const char *addr, const char *user, int64_t now)
+{
+	char ka[128], ku[128];
+	snprintf(ka, sizeof(ka), "addr:%s", addr);
+	snprintf(ku, sizeof(ku), "user:%s", user);
+	ipkvm_throttle_begin(t, ka, now);
+	ipkvm_throttle_begin(t, ku, now);
+	ipkvm_throttle_end(t, ka);
+	ipkvm_throttle_end(t, ku);
+	ipkvm_throttle_fail(t, ka, now);
+	ipkvm_throttle_fail(t, ku, now);
+}
+
+/* The reported attack, at the daemon's table size: admin has backed off (6 failures, a 2 s
+ * block that has ended); then failed logins from thousands of other addresses fill the
+ * table. Admin's count must survive: the next failure blocks for 4 s, not 0. */
+static void test_spray_of_addresses_keeps_user_backoff(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 900, 4096);
+	ipkvm_throttle_set_known_users(t, known_in, (void *)real_users);
+	int64_t now = T0;
+	for (int i = 0; i < 6; i++)
+		login_fails(t, "198.51.100.7", "admin", now);
+	assert_int_equal(ipkvm_throttle_check(t, "user:admin", now), 2);
+	now += 3000; /* the block has ended; the count has not */
+	assert_int_equal(ipkvm_throttle_check(t, "user:admin", now), 0);
+	char addr[64];
+	for (int i = 0; i < 5000; i++, now++) {
+		snprintf(addr, sizeof(addr), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+		login_fails(t, addr, "admin2", now); /* a name that is not a user */
+	}
+	/* The table stayed bounded (4096 others + admin), and admin's entry is there. */
+	assert_true(ipkvm_throttle_count(t) <= 4096 + 1);
+	ipkvm_throttle_fail(t, "user:admin", now);
+	assert_int_equal(ipkvm_throttle_check(t, "user:admin", now), 4);
+	ipkvm_throttle_destroy(t);
+}
+
+/* Cycling made-up user names (one failure each, from ever new addresses) must not reset a
+ * known user either; the made-up names themselves are still throttled like real ones. */
+static void test_spray_of_user_names_keeps_user_backoff(void **state)
+{
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 60, 64);
+	ipkvm_throttle_set_known_users(t, known_in, (void *)real_users);
+	int64_t now = T0;
+	fail_n(t, "user:bob", 5, now);
+	assert_int_equal(ipkvm_throttle_check(t, "user:bob", now), 1);
+	now += 1500;
+	char addr[64], name[64];
+	for (int i = 0; i < 1000; i++, now++) {
+		snprintf(addr, sizeof(addr), "2001:db8:%x::1", i);
+		snprintf(name, sizeof(name), "guess%d", i);
+		login_fails(t, addr, name, now);
+		assert_true(ipkvm_throttle_count(t) <= 64 + 1);
+	}
+	ipkvm_throttle_fail(t, "user:bob", now);
+	assert_int_equal(ipkvm_throttle_check(t, "user:bob", now), 2);
+	/* An unknown name backs off after 5 failures, the same as a real one. */
+	fail_n(t, "user:nobody", 5, now);
+	assert_int_equal(ipkvm_throttle_check(t, "user:nobody", now), 1);
+	/* Success still resets a known user. */
+	ipkvm_throttle_success(t, "user:bob");
+	assert_int_equal(ipkvm_throttle_check(t, "user:bob", now), 0);
+	ipkvm_throttle_destroy(t);
+}
+
+/* Known users have a table of their own, bounded too: with more failing accounts than
+ * entries, the oldest idle one gives way, never a blocked one. */
+static void test_known_users_table_bound(void **state)
+{
+	static const char *const many[] = {"u1", "u2", "u3", "u4", NULL};
+	struct ipkvm_throttle *t = ipkvm_throttle_create(5, 60, 2);
+	ipkvm_throttle_set_known_users(t, known_in, (void *)many);
+	fail_n(t, "user:u1", 5, T0); /* blocked 1 s */
+	ipkvm_throttle_fail(t, "user:u2", T0 + 1);
+	ipkvm_throttle_fail(t, "addr:192.0.2.1", T0 + 2);
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+	ipkvm_throttle_fail(t, "user:u3", T0 + 3); /* evicts u2, not the blocked u1 */
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+	assert_int_equal(ipkvm_throttle_check(t, "user:u1", T0 + 3), 1);
+	ipkvm_throttle_fail(t, "user:u4", T0 + 4); /* evicts u3 */
+	assert_int_equal(ipkvm_throttle_count(t), 3);
+	/* The address never gave way to a user, nor a user to an address. */
+	fail_n(t, "addr:192.0.2.1", 4, T0 + 5);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.1", T0 + 5), 1);
+	ipkvm_throttle_destroy(t);
+}
+
+/* IPv6 addresses count per /64; IPv4-mapped ones per IPv4 address, IPv4 one by one. */
+static void test_ipv6_per_64(void **state)
+{
+	struct ipkvm_throttle *t = *state;
+	/* Five addresses of one /64, one failure each: the /64 is blocked, for all of it. */
+	static const char *const same64[] = {
+	    "addr:2001:db8:1:2::1",
+	    "addr:2001:db8:1:2::2",
+	    "addr:2001:db8:1:2:ffff:ffff:ffff:ffff",
+	    "addr:2001:db8:1:2:8000::",
+	    "addr:2001:0db8:0001:0002:0000:0000:0000:0abc",
+	};
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(ipkvm_throttle_check(t, same64[i], T0), 0);
+		ipkvm_throttle_fail(t, same64[i], T0);
+	}
+	assert_int_equal(ipkvm_throttle_count(t), 1);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:2001:db8:1:2::1234", T0), 1);
+	/* Neighbouring /64s are not affected. */
+	assert_int_equal(ipkvm_throttle_check(t, "addr:2001:db8:1:3::1", T0), 0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:2001:db8:1:1:ffff::1", T0), 0);
+	/* A success from any address of the /64 resets it. */
+	ipkvm_throttle_success(t, "addr:2001:db8:1:2::99");
+	assert_int_equal(ipkvm_throttle_check(t, "addr:2001:db8:1:2::1", T0), 0);
+	assert_int_equal(ipkvm_throttle_count(t), 0);
+
+	/* An IPv4-mapped address is its IPv4 address; other IPv4 addresses stay apart. */
+	fail_n(t, "addr:::ffff:192.0.2.1", 3, T0);
+	fail_n(t, "addr:192.0.2.1", 2, T0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.1", T0), 1);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:::ffff:192.0.2.1", T0), 1);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.2", T0), 0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:::ffff:192.0.2.2", T0), 0);
+	fail_n(t, "addr:192.0.2.2", 4, T0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:192.0.2.2", T0), 0);
+	/* Attempts in flight count per /64 too. */
+	fail_n(t, "addr:2001:db8::1", 4, T0);
+	ipkvm_throttle_begin(t, "addr:2001:db8::2", T0);
+	assert_int_equal(ipkvm_throttle_check(t, "addr:2001:db8::3", T0), 1);
+	ipkvm_throttle_end(t, "addr:2001:db8::4");
+	assert_int_equal(ipkvm_throttle_check(t, "addr:2001:db8::3", T0), 0);
+	/* A user name that looks like an address is not touched. */
+	fail_n(t, "user:2001:db8::1", 4, T0);
+	assert_int_equal(ipkvm_throttle_check(t, "user:2001:db8::2", T0), 0);
+}
+
 int main(void)
 {
 	ipkvm_log_set_level(IPKVM_LOG_ERROR);
@@ -273,6 +422,10 @@ int main(void)
 	    cmocka_unit_test(test_table_bound),
 	    cmocka_unit_test_setup_teardown(test_long_key_throttled, setup_t, teardown_t),
 	    cmocka_unit_test_setup_teardown(test_inflight_counts, setup_t, teardown_t),
+	    cmocka_unit_test(test_spray_of_addresses_keeps_user_backoff),
+	    cmocka_unit_test(test_spray_of_user_names_keeps_user_backoff),
+	    cmocka_unit_test(test_known_users_table_bound),
+	    cmocka_unit_test_setup_teardown(test_ipv6_per_64, setup_t, teardown_t),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

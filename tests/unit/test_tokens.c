@@ -292,14 +292,36 @@ static void test_load_errors(void **state)
 		if (r != -EINVAL || strcmp(err, want) != 0)
 			fail_msg("case %zu: r=%d err='%s' want '%s'", i, r, err, want);
 		assert_int_equal(t.n, 0);
+		/* The same text from memory (the fuzzer's entry): the same answer, named by
+		 * the name given; the buffer is exactly the text plus the one byte allowed. */
+		size_t len = strlen(cases[i].text);
+		char *text = malloc(len + 1);
+		memcpy(text, cases[i].text, len);
+		assert_int_equal(ipkvm_tokens_create(&t, "old", 1, 0, "", tok, sizeof(tok)), 0);
+		r = ipkvm_tokens_parse(&t, text, len, "mem", err, sizeof(err));
+		snprintf(want, sizeof(want), "mem%s", cases[i].msg);
+		if (r != -EINVAL || strcmp(err, want) != 0)
+			fail_msg("case %zu from memory: r=%d err='%s' want '%s'", i, r, err, want);
+		assert_int_equal(t.n, 0);
+		free(text);
 		ipkvm_tokens_free(&t);
 	}
-	/* A valid version of the same line loads. */
+	/* A valid version of the same line loads, from a file and from memory (without its
+	 * newline: the last line is cut at text[len]). */
 	struct ipkvm_tokens t;
 	ipkvm_tokens_init(&t);
 	write_text(path, ID ":" SHA ":alice:1:0:\n", strlen(ID ":" SHA ":alice:1:0:\n"));
 	assert_int_equal(ipkvm_tokens_load(&t, path, err, sizeof(err)), 0);
 	assert_int_equal(t.n, 1);
+	static const char line[] = ID ":" SHA ":alice:1:0:label";
+	char *text = malloc(sizeof(line));
+	memcpy(text, line, sizeof(line) - 1);
+	assert_int_equal(ipkvm_tokens_parse(&t, text, sizeof(line) - 1, "mem", err, sizeof(err)),
+			 0);
+	assert_int_equal(t.n, 1);
+	assert_string_equal(t.v[0].user, "alice");
+	assert_string_equal(t.v[0].label, "label");
+	free(text);
 	ipkvm_tokens_free(&t);
 #undef SHA
 #undef ID

@@ -13,6 +13,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,8 +369,34 @@ static void test_load_errors(void **state)
 		if (r != -EINVAL || strcmp(err, want) != 0)
 			fail_msg("case %zu: r=%d err='%s', want '%s'", i, r, err, want);
 		assert_int_equal(u.n, 0); /* nothing half-loaded, old contents gone */
+		/* The same text from memory (the fuzzer's entry), in a buffer of exactly the
+		 * text and the one byte allowed after it: the same answer, named by name. */
+		char *text = malloc(len + 1);
+		memcpy(text, cases[i].text, len);
+		assert_int_equal(ipkvm_users_add(&u, &keep), 0);
+		r = ipkvm_users_parse(&u, text, len, "mem", err, sizeof(err));
+		snprintf(want, sizeof(want), "mem%s", msg);
+		if (r != -EINVAL || strcmp(err, want) != 0)
+			fail_msg("case %zu from memory: r=%d err='%s', want '%s'", i, r, err, want);
+		assert_int_equal(u.n, 0);
+		free(text);
 		ipkvm_users_free(&u);
 	}
+	/* A valid file from memory, its last line without a newline. */
+	static const char good[] =
+	    "# users\r\nalice:" H1 ":admin\r\nbob:" H2 ":viewer:JBSWY3DPEHPK3PXP";
+	char *text = malloc(sizeof(good));
+	memcpy(text, good, sizeof(good) - 1);
+	struct ipkvm_users mem;
+	ipkvm_users_init(&mem);
+	assert_int_equal(ipkvm_users_parse(&mem, text, sizeof(good) - 1, "mem", err, sizeof(err)),
+			 0);
+	assert_int_equal(mem.n, 2);
+	assert_string_equal(mem.v[0].hash, H1);
+	assert_int_equal(mem.v[1].role, IPKVM_ROLE_VIEWER);
+	assert_string_equal(mem.v[1].totp, "JBSWY3DPEHPK3PXP");
+	ipkvm_users_free(&mem);
+	free(text);
 	/* Missing file. */
 	struct ipkvm_users u;
 	ipkvm_users_init(&u);
@@ -407,6 +434,78 @@ static void test_lock(void **state)
 	char missing[600];
 	snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
 	assert_int_equal(ipkvm_users_lock(missing), -ENOENT);
+}
+
+static bool file_exists(const char *name)
+{
+	char path[512];
+	path_of(path, sizeof(path), name);
+	return access(path, F_OK) == 0;
+}
+
+static void put(const char *name, const char *text)
+{
+	char path[512];
+	path_of(path, sizeof(path), name);
+	write_text(path, text, strlen(text));
+}
+
+/* A writer killed between making its temp file and renaming it leaves "users.tmp-XXXX":
+ * the next write of that file (always under the users lock) removes it, and only its own
+ * file's leftovers. */
+static void test_save_removes_leftovers(void **state)
+{
+	char path[512];
+	put("users.tmp-0123456789ab", "half a users file");
+	put("tokens.tmp-abcdef012345", "half a tokens file");
+	put("users.tmp-notes", "not ours");
+	struct ipkvm_users u;
+	ipkvm_users_init(&u);
+	struct ipkvm_user a = {.name = "alice", .hash = H1, .role = IPKVM_ROLE_ADMIN};
+	assert_int_equal(ipkvm_users_add(&u, &a), 0);
+	path_of(path, sizeof(path), IPKVM_USERS_FILE);
+	assert_int_equal(ipkvm_users_save(&u, path), 0);
+	ipkvm_users_free(&u);
+	assert_false(file_exists("users.tmp-0123456789ab"));
+	assert_true(file_exists("tokens.tmp-abcdef012345"));
+	assert_true(file_exists("users.tmp-notes"));
+
+	struct ipkvm_tokens t;
+	ipkvm_tokens_init(&t);
+	path_of(path, sizeof(path), IPKVM_TOKENS_FILE);
+	assert_int_equal(ipkvm_tokens_save(&t, path), 0);
+	assert_false(file_exists("tokens.tmp-abcdef012345"));
+	assert_true(file_exists("users.tmp-notes"));
+	assert_true(file_exists(IPKVM_USERS_FILE));
+	assert_true(file_exists(IPKVM_TOKENS_FILE));
+}
+
+/* At start, under the lock: the leftovers of every file the users lock guards go (the
+ * initial password's holds a password in clear), nothing else does. */
+static void test_remove_leftovers(void **state)
+{
+	put(IPKVM_USERS_FILE, "alice:" H1 ":admin\n");
+	put("users.tmp-000000000000", "x");
+	put("users.tmp-111111111111", "x");
+	put("tokens.tmp-222222222222", "x");
+	put("initial-admin-password.tmp-333333333333", "secret\n");
+	put("audit.log.tmp-444444444444", "not a file the lock guards");
+	put("tokens.tmp-22222222222", "too short");
+	int lock = ipkvm_users_lock(tmpdir);
+	assert_true(lock >= 0);
+	assert_int_equal(ipkvm_users_remove_leftovers(tmpdir), 4);
+	close(lock);
+	assert_false(file_exists("users.tmp-000000000000"));
+	assert_false(file_exists("users.tmp-111111111111"));
+	assert_false(file_exists("tokens.tmp-222222222222"));
+	assert_false(file_exists("initial-admin-password.tmp-333333333333"));
+	assert_true(file_exists("audit.log.tmp-444444444444"));
+	assert_true(file_exists("tokens.tmp-22222222222"));
+	assert_true(file_exists(IPKVM_USERS_FILE));
+	assert_int_equal(ipkvm_users_remove_leftovers(tmpdir), 0);
+	char missing[600];
+	snprintf(missing, sizeof(missing), "%s/missing", tmpdir);
+	assert_int_equal(ipkvm_users_remove_leftovers(missing), 0);
 }
 
 /* ---- usercmd ---- */
@@ -868,6 +967,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_load_save_roundtrip, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_load_errors, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_lock, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_save_removes_leftovers, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_remove_leftovers, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_cmd_add_list, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_cmd_usage, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_cmd_passwd, setup_dir, teardown_dir),

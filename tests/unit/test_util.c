@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,67 @@ static void test_write_file_atomic_fails_cleanly(void **state)
 	assert_int_equal(dir_entries(tmpdir), 1);
 }
 
+static bool exists(const char *name)
+{
+	char path[512];
+	struct stat st;
+	path_of(path, sizeof(path), name);
+	return lstat(path, &st) == 0;
+}
+
+/* Exactly the temp files ipkvm_write_file_atomic() makes for that path are removed: not
+ * other files' temp files, not names that merely look alike, never a directory, and a
+ * symlink only as a name (its target stays). */
+static void test_remove_atomic_leftovers(void **state)
+{
+	static const char *const gone[] = {"users.tmp-0123456789ab", "users.tmp-ffffffffffff",
+					   "users.tmp-bbbbbbbbbbbb"};
+	static const char *const kept[] = {
+	    "users",
+	    "users.tmp-0123456789AB",
+	    "users.tmp-0123456789a",
+	    "users.tmp-0123456789abc",
+	    "users.tmp-notes12345678",
+	    "tokens.tmp-0123456789ab",
+	    "xusers.tmp-0123456789ab",
+	    "users.tmp-",
+	    "target",
+	};
+	char path[512], link_to[512];
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(kept); i++) {
+		path_of(path, sizeof(path), kept[i]);
+		write_text(path, "k", 1);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		path_of(path, sizeof(path), gone[i]);
+		write_text(path, "g", 1);
+	}
+	path_of(link_to, sizeof(link_to), "target");
+	path_of(path, sizeof(path), gone[2]);
+	assert_int_equal(symlink(link_to, path), 0);
+	path_of(path, sizeof(path), "users.tmp-aaaaaaaaaaaa");
+	assert_int_equal(mkdir(path, 0700), 0);
+
+	path_of(path, sizeof(path), "users");
+	assert_int_equal(ipkvm_remove_atomic_leftovers(path), 3);
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(gone); i++)
+		assert_false(exists(gone[i]));
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(kept); i++)
+		assert_true(exists(kept[i]));
+	assert_true(exists("users.tmp-aaaaaaaaaaaa"));
+	assert_int_equal(dir_entries(tmpdir), (int)IPKVM_ARRAY_SIZE(kept) + 1);
+	/* Nothing left to remove; a missing file of that name is no error. */
+	assert_int_equal(ipkvm_remove_atomic_leftovers(path), 0);
+	path_of(path, sizeof(path), "nothing-here");
+	assert_int_equal(ipkvm_remove_atomic_leftovers(path), 0);
+	/* A write interrupted after its temp file was made is cleaned up the same way. */
+	path_of(path, sizeof(path), "tokens");
+	assert_int_equal(ipkvm_remove_atomic_leftovers(path), 1);
+	assert_false(exists("tokens.tmp-0123456789ab"));
+	path_of(path, sizeof(path), "missing/users");
+	assert_int_equal(ipkvm_remove_atomic_leftovers(path), -ENOENT);
+}
+
 static void test_read_file(void **state)
 {
 	char path[512];
@@ -399,6 +461,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_file_atomic, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_write_file_atomic_fails_cleanly, setup_dir,
 					    teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_remove_atomic_leftovers, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_read_file, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_mkdir_p_refuses_existing_file, setup_dir,
