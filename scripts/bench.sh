@@ -20,3 +20,6 @@ python3 bench/target_bench.py "$dir/ipkvmd"
 echo
 echo "== bench/hid_bench.py (keyboard input latency, paste accuracy)"
 python3 bench/hid_bench.py "$dir/ipkvmd"
+echo
+echo "== bench/load.py (operator latency under 200 MJPEG viewers and 200 slow-body attackers)"
+python3 bench/load.py "$dir/ipkvmd"
