@@ -43,7 +43,6 @@ struct conn {
 	int64_t deadline_ms;		   /* 0 = none */
 	bool authed;			   /* has authenticated a request */
 	int64_t closing_ms; /* when it was asked to close (0 = not): it no longer counts */
-	bool linger;	    /* the deadline ends an answered error, not a slow client */
 };
 
 struct ipkvm_conns {
@@ -247,15 +246,6 @@ void ipkvm_conns_idle(struct ipkvm_conns *t, const struct lws *wsi)
 		c->deadline_ms = c->authed ? 0 : ipkvm_mono_ms() + t->timeout_ms;
 }
 
-void ipkvm_conns_close_in(struct ipkvm_conns *t, const struct lws *wsi, int64_t ms)
-{
-	struct conn *c = find(t, wsi);
-	if (c) {
-		c->deadline_ms = ipkvm_mono_ms() + ms;
-		c->linger = true;
-	}
-}
-
 void ipkvm_conns_sweep(struct ipkvm_conns *t)
 {
 	int64_t now = ipkvm_mono_ms();
@@ -265,7 +255,7 @@ void ipkvm_conns_sweep(struct ipkvm_conns *t)
 		struct conn *c = &t->v[i];
 		if (!c->closing_ms && c->deadline_ms && now >= c->deadline_ms) {
 			close_conn(c);
-			t->timed_out += !c->linger;
+			t->timed_out++;
 		} else if (c->closing_ms && now - c->closing_ms >= 1000 &&
 			   n_stuck < IPKVM_ARRAY_SIZE(stuck)) {
 			stuck[n_stuck++] = c->wsi;

@@ -35,8 +35,6 @@ void ipkvm_conns_request(struct ipkvm_conns *t, const struct lws *wsi, bool auth
 void ipkvm_conns_busy(struct ipkvm_conns *t, const struct lws *wsi);
 /* Keep-alive: waiting for the next request (unauthenticated: request_timeout). */
 void ipkvm_conns_idle(struct ipkvm_conns *t, const struct lws *wsi);
-/* Closes the connection in about ms (at the next tick after). */
-void ipkvm_conns_close_in(struct ipkvm_conns *t, const struct lws *wsi, int64_t ms);
 /* Once a second: closes the connections past their deadline. */
 void ipkvm_conns_sweep(struct ipkvm_conns *t);
 

@@ -24,13 +24,10 @@
 #include "web/conn.h"
 #include "web/web.h"
 
-/* Refused bodies of logged-in clients up to this size are drained so the error reaches the
- * client; beyond it, and for every client without a session, the connection is closed
- * after the error. */
+/* Refused bodies of logged-in clients up to this size (on public routes: up to max_body)
+ * are drained so the error reaches the client; beyond it, and after every 401, the
+ * connection is closed after the error. */
 #define DRAIN_MAX (16u << 20)
-/* After an error that ends the connection: how long the client has to read it before the
- * close (which resets a connection whose unread bytes are still in flight). */
-#define LINGER_MS 1000
 
 static const char security_headers[] =
     "x-content-type-options: nosniff\r\n"
@@ -291,6 +288,11 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 	uint8_t hbuf[LWS_PRE + 2048 + IPKVM_RESP_HEADERS];
 	uint8_t *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
 	req->ready = false;
+	/* No keep-alive for clients without a session: a stranger gets one request per
+	 * connection. lws 4.1 spins without end on a pipelined request with a body behind an
+	 * answered one (found by tests/fuzz), so strangers must never get one parsed. */
+	if (req->auth.kind == IPKVM_AUTH_NONE)
+		close_after = true;
 	if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
 					req->resp_len, &p, end))
 		return -1;
@@ -321,14 +323,11 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 				       LWS_WRITE_HTTP_FINAL) != (int)req->resp_len)
 		return -1;
 	LOG_DEBUG("%s %s -> %d (%zu bytes)", req->addr, req->path, req->status, req->resp_len);
-	if (close_after) {
-		/* Nothing more is read; the close comes LINGER_MS later, once the client has read
-		 * the answer (closing with its unread bytes still in flight would reset the
-		 * connection and could destroy the answer on the way). */
-		lws_rx_flow_control(wsi, 0);
-		ipkvm_conns_close_in(req->srv->conns, wsi, LINGER_MS);
-		return 0;
-	}
+	/* Closed at once, also when the client is still sending a body: waiting with reads
+	 * stopped while lws holds pipelined bytes makes lws 4.1 spin. A client that sends a
+	 * body nobody asked for may see a reset instead of the answer. */
+	if (close_after)
+		return -1;
 	/* Keep-alive: the next request on this connection starts from a clean slate. */
 	free(req->resp);
 	free(req->body);
@@ -396,7 +395,8 @@ static void reply_login_redirect(struct ipkvm_http_req *req)
 	ipkvm_http_reply(req, 401, "text/html; charset=utf-8", body, (size_t)n);
 }
 
-/* Serves a file of the UI. Returns the lws callback result. */
+/* Serves a file of the UI. -1 to hang up, 0, or 1 when the transaction is already over
+ * (req may be freed). */
 static int serve_static(struct ipkvm_http_req *req)
 {
 	struct ipkvm_server *srv = req->srv;
@@ -425,12 +425,20 @@ static int serve_static(struct ipkvm_http_req *req)
 	char headers[sizeof(security_headers) + sizeof(hsts_header) + 64];
 	int n = snprintf(headers, sizeof(headers), "%s%scache-control: no-cache\r\n",
 			 security_headers, lws_is_ssl(req->wsi) ? hsts_header : "");
-	int r = lws_serve_http_file(req->wsi, file, mime_type(rel), headers, n);
-	if (r < 0)
+	/* lws ends the transaction itself for a HEAD (no body to send), and ending it frees
+	 * the connection's data, req included: from here on only the locals are used. */
+	struct lws *wsi = req->wsi;
+	struct ipkvm_conns *conns = srv->conns;
+	bool head = req->method == IPKVM_HEAD, stranger = req->auth.kind == IPKVM_AUTH_NONE;
+	int r = lws_serve_http_file(wsi, file, mime_type(rel), headers, n);
+	if (r < 0 || (head && stranger))
+		return -1; /* no keep-alive for strangers (see write_response) */
+	if (!head && r == 0)
+		return 0; /* the file follows; HTTP_FILE_COMPLETION ends the transaction */
+	ipkvm_conns_idle(conns, wsi);
+	if (!head && lws_http_transaction_completed(wsi))
 		return -1;
-	if (r > 0 && lws_http_transaction_completed(req->wsi))
-		return -1;
-	return 0;
+	return 1;
 }
 
 static const struct route *find_route(const char *path)
@@ -522,7 +530,6 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 
 	if (!public && ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0) {
 		/* Nothing of a stranger's body is read: the connection ends after the 401. */
-		req->close_after = req->content_length > 0;
 		if (!api && (req->method & (IPKVM_GET | IPKVM_HEAD))) {
 			reply_login_redirect(req);
 			return 0;
@@ -694,18 +701,23 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
 
 	switch (reason) {
-	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP: {
 		pss->is_ws = false;
-		if (http_request(srv, &pss->req, wsi, in) < 0)
-			return -1;
+		int r = http_request(srv, &pss->req, wsi, in);
+		if (r)
+			return r < 0 ? -1 : 0; /* 1: over, and pss may be gone */
 		if (!pss->req.ready)
 			return 0; /* a body to read, or a worker job under way */
 		if (pss->req.content_length > 0 && !pss->req.body_expected && !pss->req.upload) {
-			/* Answered before its body was read (401, 413, 415 …): a logged-in
-			 * client's answer waits until the body is drained (see the top of the
-			 * file); anyone else's, or a huge body, ends the connection. */
+			/* Answered before its body was read (401, 413, 415 …): the answer
+			 * waits until the body is drained (see the top of the file), up to
+			 * DRAIN_MAX for a logged-in client and max_body on a public route;
+			 * a 401 or a bigger body ends the connection at once. */
 			pss->req.body_refused = true;
-			if (pss->req.close_after || pss->req.content_length > DRAIN_MAX)
+			size_t drain = pss->req.auth.kind == IPKVM_AUTH_NONE
+					   ? (size_t)srv->cfg->max_body
+					   : DRAIN_MAX;
+			if (pss->req.status == 401 || pss->req.content_length > drain)
 				return write_response(&pss->req, true);
 			pss->req.ready = false;
 			return 0;
@@ -713,6 +725,7 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		/* Answered at once: write it now; lws does not always offer WRITEABLE to a
 		 * request whose body it still expects (a POST with Content-Length: 0). */
 		return write_response(&pss->req, pss->req.close_after);
+	}
 	case LWS_CALLBACK_HTTP_BODY:
 		return http_body(&pss->req, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -724,6 +737,8 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			return write_response(&pss->req, pss->req.close_after);
 		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		if (pss->req.auth.kind == IPKVM_AUTH_NONE)
+			return -1; /* no keep-alive for strangers (see write_response) */
 		ipkvm_conns_idle(srv->conns, wsi);
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
@@ -860,7 +875,7 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 					 end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return -1; /* one request per connection (see write_response) */
 }
 
 bool ipkvm_http_method_ok(struct ipkvm_http_req *req, unsigned allowed)

@@ -221,6 +221,21 @@ def test_plain_port_has_no_hsts(t):
 
 # --- slow and numerous unauthenticated clients (item 4) --------------------------------------
 
+def trickle_until_closed(sock, piece, limit=8.0):
+    """Sends piece every half second until the daemon closes the connection; returns the
+    seconds that took (limit when it never did)."""
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        try:
+            sock.sendall(piece)
+        except OSError:
+            break
+        _, closed = read_until_quiet(sock, 0.5)
+        if closed:
+            break
+    return time.monotonic() - start
+
+
 def test_slow_login_body_is_cut_at_the_deadline(t):
     d = t.daemon("[server]\nrequest_timeout = 2s\n")
     sock = d.tls_connect()
@@ -228,40 +243,17 @@ def test_slow_login_body_is_cut_at_the_deadline(t):
         sock.sendall(request_bytes(d, "POST", "/api/auth/login", None,
                                    headers=["Content-Type: application/json",
                                             "Content-Length: 65536"]) + b"{")
-        start = time.monotonic()
-        closed = False
-        while time.monotonic() - start < 8:
-            try:
-                sock.sendall(b" ")
-            except OSError:
-                closed = True
-                break
-            data, closed = read_until_quiet(sock, 0.5)
-            if closed:
-                break
-        took = time.monotonic() - start
-        check(closed, "a body trickled byte by byte is still open after %.1f s" % took)
-        check(took < 4.5, "closed %.1f s after the headers (deadline 2 s)" % took)
+        took = trickle_until_closed(sock, b" ")
+        check(took < 4.5, "a body trickled byte by byte: closed after %.1f s (deadline 2 s)"
+              % took)
     finally:
         sock.close()
     # the same for headers that never end (slowloris)
     sock = d.tls_connect()
     try:
         sock.sendall(b"GET /login HTTP/1.1\r\nHost: x\r\n")
-        start = time.monotonic()
-        closed = False
-        while time.monotonic() - start < 8:
-            try:
-                sock.sendall(b"X-a: b\r\n")
-            except OSError:
-                closed = True
-                break
-            data, closed = read_until_quiet(sock, 0.5)
-            if closed:
-                break
-        took = time.monotonic() - start
-        check(closed and took < 4.5, "endless headers closed after %.1f s (closed %s)"
-              % (took, closed))
+        took = trickle_until_closed(sock, b"X-a: b\r\n")
+        check(took < 4.5, "endless headers: closed after %.1f s (deadline 2 s)" % took)
     finally:
         sock.close()
     expect_ok(d.admin().get("/api/info"))
@@ -431,3 +423,43 @@ def test_mjpeg_stream_outlives_the_request_timeout_of_lws(t):
               "pictures still come after 23 s (%d bytes)" % len(late))
     finally:
         stream.close()
+
+
+def test_pipelined_requests_of_a_stranger_neither_spin_nor_stall(t):
+    """lws 4.1 spins for good on a request with a body pipelined behind an answered one
+    (found by the http_request fuzzer): a client without a session gets one request per
+    connection, and the daemon stays idle and answers others."""
+    d = t.daemon()
+
+    def cpu_s():
+        with open("/proc/%d/stat" % d.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    body = b'POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n' \
+           b'Content-Length: 2\r\n\r\n{}'
+    for data in [b"GET /api/info HTTP/1.1\r\n\r\nGET /api/info HTTP/1.1\r\n"
+                 b"Content-Length: 2\r\n\r\n",
+                 b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}" * 2,
+                 body * 2, b"GET /login HTTP/1.1\r\n\r\n" + body]:
+        before = cpu_s()
+        out, closed = raw_exchange(d, data, timeout=2.0)
+        eq(len(statuses(out)), 1, "one answer to %r: %r" % (data[:40], out[:200]))
+        check(closed, "the connection ends after a stranger's answer")
+        check(b"\r\nconnection: close\r\n" in out.lower() or out.startswith(b"HTTP/1.1 200"),
+              "the answer says connection: close: %r" % out[:400])
+        time.sleep(0.5)
+        spent = cpu_s() - before
+        check(spent < 0.5, "the daemon used %.2f s of CPU after %r" % (spent, data[:40]))
+        eq(d.request("GET", "/login", timeout=3).status, 200, "others are still served")
+
+
+def test_head_of_a_static_file(t):
+    """HEAD of a page: lws ends the transaction itself and frees the request's data, which
+    the daemon read afterwards (use after free, found by the http_request fuzzer)."""
+    d = t.daemon()
+    s = d.admin()
+    for cookie in [None, s.cookie]:
+        out, _ = raw_exchange(d, request_bytes(d, "HEAD", "/login", None, cookie=cookie,
+                                               origin=False), timeout=1.5)
+        eq(statuses(out), [200], "HEAD /login (%r)" % out[:200])
+    eq(d.request("GET", "/login").status, 200, "still serving")

@@ -192,8 +192,9 @@ def test_initial_password_file_removed_after_api_change(t):
 
 
 def test_keep_alive(t):
-    # Browsers reuse connections: several requests, including refused bodies, on one
-    # connection must each get their own right answer.
+    # Browsers reuse connections: several requests, including refused bodies, must each get
+    # their own right answer. A client without a session gets one request per connection
+    # ("connection: close"; http.client opens the next one by itself).
     d = t.daemon(config="""
         [server]
         max_body = 1024
@@ -222,9 +223,14 @@ def test_keep_alive(t):
     eq(st, 200, "login on a reused connection (%r)" % j)
     st, j = req("GET", "/login")
     eq(st, 200, "GET /login on a reused connection")
-    st, j = req("POST", "/api/auth/login", b'{"user":"admin","password":"' + b"p" * 1500 + b'"}',
-                jh)
-    eq((st, j["error"]["code"]), (413, "too_large"), "413 on a reused connection")
+    # A stranger's body over max_body is never read (issue 14): the answer is a 413 and the
+    # connection ends, which a client still sending the body may see as a reset instead.
+    try:
+        st, j = req("POST", "/api/auth/login",
+                    b'{"user":"admin","password":"' + b"p" * 1500 + b'"}', jh)
+        eq((st, j["error"]["code"]), (413, "too_large"), "413 for a stranger's big body")
+    except OSError:
+        c.close()
     st, j = req("POST", "/api/auth/login", json.dumps({"user": "admin", "password": pw}), jh)
     eq(st, 200, "login after a 413 (%r)" % j)
     c.close()
