@@ -2,13 +2,16 @@
 #   make demo    install what is missing, build, run ipkvmd on the built-in demo configuration
 #   make check   install what is missing, build, run every test (also under ASan+UBSan)
 #   make bench   build and run the benchmarks under bench/
+#   make fuzz    build the libFuzzer harnesses (tests/fuzz) and run each for FUZZ_SECONDS
 #   make format  apply clang-format to every C file
 
 BUILD         ?= build
 ASAN_BUILD    ?= build-asan
 RELEASE_BUILD ?= build-release
 
-.PHONY: all deps build demo check check-vm check-arm64 bench format clean install uninstall
+FUZZ_SECONDS  ?= 600
+
+.PHONY: all deps build demo check check-vm check-arm64 bench fuzz format clean install uninstall
 
 all: build
 
@@ -39,11 +42,17 @@ bench:
 	@bash scripts/build.sh $(RELEASE_BUILD) release
 	@bash scripts/bench.sh $(RELEASE_BUILD)
 
+# The long run of every fuzz harness (make check runs each for 30 s): FUZZ_SECONDS each, two
+# at a time; prints the executions and coverage each reached (scripts/fuzz.sh).
+fuzz:
+	@bash scripts/deps.sh --test
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) build-arm64
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) build-arm64 build-fuzz
 
 # make install [DESTDIR=DIR] [PREFIX=/usr/local|/usr] [IPKVMD=BINARY]: binary, web UI, profiles,
 # systemd units, default /etc/ipkvm/ipkvm.ini (kept if present); see scripts/install.sh.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
 # tests and the integration tests against both builds, the browser tests, the arm64 unit
-# tests under qemu, the bench VM, and the table and formatting checks, and ends with one
-# line `N passed, N failed`. Exit status is non-zero on any failure.
+# tests under qemu, the bench VM, every fuzz harness for a short while (scripts/fuzz.sh), and
+# the table and formatting checks, and ends with one line `N passed, N failed`. Exit status
+# is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -66,6 +67,11 @@ mkdir -p build-asan
 IPKVM_VM_GPIO=1 IPKVM_VM_KILL9=1 bash tests/bench-vm/run.sh build-asan 2>&1 |
 	tee build-asan/bench-vm.log
 add_from_log "bench VM (real kernel drivers)" "build-asan/bench-vm.log"
+
+echo "== fuzzing (libFuzzer + ASan/UBSan, every harness of tests/fuzz for ${FUZZ_SECONDS:-30} s)"
+mkdir -p build-fuzz
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}" 2>&1 | tee build-fuzz/fuzz.log
+add_from_log "fuzz (libFuzzer harnesses)" "build-fuzz/fuzz.log"
 
 echo "== generated font"
 # src/video/draw.c carries the font table made by scripts/gen_font.py from data/font8x16.txt.

@@ -10,6 +10,9 @@ pkgs=(gcc make meson ninja-build pkg-config python3
       libgpiod-dev libcurl4-openssl-dev libopenh264-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(libcmocka-dev python3 clang-format shellcheck systemd)
+	# The fuzz harnesses (tests/fuzz, scripts/fuzz.sh): clang and its libFuzzer and
+	# sanitizer runtimes (libclang_rt.fuzzer-*.a is in libclang-rt-14-dev).
+	pkgs+=(clang libclang-rt-14-dev)
 	# The browser tests (tests/e2e): node and npm for playwright-core, Debian's chromium.
 	pkgs+=(nodejs chromium)
 	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).

@@ -72,8 +72,8 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"room (the open-files limit is raised to fit)"),
     KEY("server", "max_connections_per_address", IPKVM_CFG_INT, max_connections_per_address, 1,
 	65536, "64", "connections from one client address (IPv6: one /64) at once"),
-    KEY("server", "max_unauth_per_address", IPKVM_CFG_INT, max_unauth_per_address, 1, 65536,
-	"16", "connections from one client address (IPv6: one /64) that have not yet "
+    KEY("server", "max_unauth_per_address", IPKVM_CFG_INT, max_unauth_per_address, 1, 65536, "16",
+	"connections from one client address (IPv6: one /64) that have not yet "
 	"authenticated a request"),
     KEY("server", "request_timeout", IPKVM_CFG_DURATION, request_timeout, 1, 3600, "10s",
 	"time a client has to send a request's headers and body before the connection is "

@@ -20,19 +20,19 @@
 
 struct ipkvm_config {
 	/* [server] */
-	char *listen;	    /* address to bind; "" = every address (IPv6 and IPv4) */
-	int port;	    /* HTTPS port, 1..65535; default 8443 */
-	int http_port;	    /* plain-HTTP redirect port; 0 = off (default) */
-	char *tls_cert;	    /* PEM certificate chain; NULL = generated in <state>/tls/ */
-	char *tls_key;	    /* PEM private key; NULL = generated in <state>/tls/ */
-	char *web_root;	    /* directory of the browser UI; NULL = built-in default */
-	char *state_dir;    /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
-	int max_body;	    /* largest accepted API request body, bytes; default 65536 */
-	int plain_port;	    /* plain-HTTP port serving the same routes, loopback only; 0 = off */
-	int max_connections;	       /* connections at once; unauthenticated ones make room */
+	char *listen;	     /* address to bind; "" = every address (IPv6 and IPv4) */
+	int port;	     /* HTTPS port, 1..65535; default 8443 */
+	int http_port;	     /* plain-HTTP redirect port; 0 = off (default) */
+	char *tls_cert;	     /* PEM certificate chain; NULL = generated in <state>/tls/ */
+	char *tls_key;	     /* PEM private key; NULL = generated in <state>/tls/ */
+	char *web_root;	     /* directory of the browser UI; NULL = built-in default */
+	char *state_dir;     /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
+	int max_body;	     /* largest accepted API request body, bytes; default 65536 */
+	int plain_port;	     /* plain-HTTP port serving the same routes, loopback only; 0 = off */
+	int max_connections; /* connections at once; unauthenticated ones make room */
 	int max_connections_per_address; /* per client address (IPv6: per /64) */
-	int max_unauth_per_address;      /* connections not yet authenticated, per address */
-	int request_timeout;	       /* seconds for headers + body of a request; idle limit */
+	int max_unauth_per_address;	 /* connections not yet authenticated, per address */
+	int request_timeout;		 /* seconds for headers + body of a request; idle limit */
 	char *plain_listen; /* its address; must be a loopback address (default 127.0.0.1) */
 	/* [auth] */
 	int session_idle;     /* seconds without a request before a session ends; default 3600 */

@@ -598,8 +598,10 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 
 static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
 {
-	if (req->body_refused)
+	if (req->body_refused) {
+		req->body_len += len; /* drained, counted so the completion can be checked */
 		return 0;
+	}
 	if (req->upload)
 		return req->upload_ops->chunk(req, in, len);
 	if (!req->body_expected || req->body_done || req->body_len + len > req->content_length)
@@ -627,10 +629,16 @@ static int http_body(struct ipkvm_http_req *req, const void *in, size_t len)
 
 static int http_body_done(struct ipkvm_http_req *req)
 {
-	/* lws 4.1 says BODY_COMPLETION again on later passes when bytes follow the body in
-	 * the same read: a body completes once, until the next request starts. */
+	/* lws 4.1 says BODY_COMPLETION again, on every pass and without polling in between,
+	 * when bytes follow the body in the same read or a request is pipelined behind
+	 * another: a body completes once, and a connection lws got confused about ends at
+	 * the first repeat. An answer that is ready goes out first; one still being worked
+	 * out (a login's hash) is lost with the connection, as the loop cannot wait for it
+	 * while lws spins. An early completion (fewer bytes than announced) ends it too. */
 	if (req->body_done)
-		return 0;
+		return req->ready ? write_response(req, true) : -1;
+	if (!req->upload && req->body_len < req->content_length)
+		return -1;
 	req->body_done = true;
 	ipkvm_conns_busy(req->srv->conns, req->wsi);
 	if (req->body_refused) {

@@ -88,26 +88,34 @@ def audit_records(d):
 
 # --- a body completes once (items 1 and 2) --------------------------------------------------
 
-def test_login_with_bytes_after_the_body_is_answered_once(t):
+def test_login_with_bytes_after_the_body_runs_once(t):
+    """Bytes after a login's body made lws repeat the body's completion: each repeat ran the
+    handler again, and the extra hash jobs wrote into the freed request (use after free,
+    ASan at teardown). Now the login runs once; lws repeats the completion on every pass
+    without polling, so the connection ends there, its answer lost while the hash runs."""
     d = t.daemon()
     body = json.dumps({"user": "admin", "password": "not-the-password"}).encode()
     for i in range(3):
-        data, _ = raw_exchange(d, request_bytes(
+        data, closed = raw_exchange(d, request_bytes(
             d, "POST", "/api/auth/login", body + b"\r\n",
             headers=["Content-Type: application/json", "Content-Length: %d" % len(body)]),
             timeout=2.0)
-        eq(statuses(data)[:1], [401], "login %d answered 401 (%r)" % (i, data[:200]))
-        check(statuses(data).count(401) == 1, "login %d answered once: %r" % (i, data))
-    # the right password sent the same way logs in once, with one session cookie
+        check(statuses(data) in ([], [401]), "login %d: at most one 401: %r" % (i, data[:300]))
+        check(closed, "login %d: the connection ended" % i)
+    time.sleep(0.5)
+    attempts = [r for r in audit_records(d) if r.get("event") in ("login", "login_failed")]
+    eq(len(attempts), 3, "one checked password per request (%r)" % attempts)
+    # the right password sent the same way makes at most one session, and the daemon is
+    # still fine for everyone else
     body = json.dumps({"user": "admin", "password": d.admin_password}).encode()
     data, _ = raw_exchange(d, request_bytes(
         d, "POST", "/api/auth/login", body + b"\r\n\r\n",
         headers=["Content-Type: application/json", "Content-Length: %d" % len(body)]))
-    eq(statuses(data)[:1], [200], "login answered 200 (%r)" % data[:300])
-    eq(data.lower().count(b"set-cookie: ipkvm_session="), 1, "one session cookie")
-    logins = [r for r in audit_records(d) if r.get("event") in ("login", "login_failed")]
-    eq(len(logins), 4, "one audited login per request (%r)" % logins)
-    check(d.alive(), "the daemon survived")
+    check(data.lower().count(b"set-cookie: ipkvm_session=") <= 1, "one session cookie at most")
+    time.sleep(0.5)
+    logins = [r for r in audit_records(d) if r.get("event") == "login"]
+    eq(len(logins), 1, "one audited login (%r)" % logins)
+    expect_ok(d.admin().get("/api/info"))
 
 
 def test_key_tap_with_a_trailing_crlf_is_sent_once(t):
@@ -463,3 +471,40 @@ def test_head_of_a_static_file(t):
                                                origin=False), timeout=1.5)
         eq(statuses(out), [200], "HEAD /login (%r)" % out[:200])
     eq(d.request("GET", "/login").status, 200, "still serving")
+
+
+def test_logged_in_pipelining_and_trailing_bytes_do_not_spin(t):
+    """With a session, a request pipelined behind another, or bytes after a body, made lws
+    4.1 repeat BODY_COMPLETION on every pass for as long as the connection lived (a core
+    at 100 %): such a connection is answered and then ends."""
+    d = t.daemon()
+    s = d.admin()
+
+    def cpu_s():
+        with open("/proc/%d/stat" % d.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tap = json.dumps({"code": "KeyA", "state": "tap"}).encode()
+    cases = [
+        request_bytes(d, "GET", "/api/info", None, cookie=s.cookie, origin=False)
+        + request_bytes(d, "GET", "/api/info", None, headers=["Content-Length: 2"],
+                        cookie=s.cookie, origin=False),
+        request_bytes(d, "POST", "/api/hid/release_all", b"{}\r\n",
+                      headers=["Content-Type: application/json", "Content-Length: 2"],
+                      cookie=s.cookie),
+        request_bytes(d, "POST", "/api/hid/key", tap,
+                      headers=["Content-Type: application/json"], cookie=s.cookie) * 2,
+    ]
+    for data in cases:
+        sock = d.tls_connect()
+        try:
+            before = cpu_s()
+            sock.sendall(data)
+            out, _ = read_for(sock, 1.5)
+            spent = cpu_s() - before
+            check(statuses(out)[:1] == [200], "answered: %r" % out[:200])
+            check(spent < 0.5, "the daemon used %.2f s of CPU in 1.5 s after %r"
+                  % (spent, data[:60]))
+        finally:
+            sock.close()
+    expect_ok(s.get("/api/info"))
