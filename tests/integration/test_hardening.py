@@ -78,6 +78,13 @@ def request_bytes(d, method, path, body=b"", headers=(), cookie=None, origin=Tru
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
 
 
+def daemon_cpu_s(d):
+    """CPU seconds (user + system) the daemon has used so far."""
+    with open("/proc/%d/stat" % d.proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def audit_records(d):
     path = os.path.join(d.state_dir, "audit.log")
     if not os.path.exists(path):
@@ -392,9 +399,7 @@ def test_out_of_descriptors_neither_spins_nor_floods_the_log(t):
     d.start()
 
     def cpu_s():
-        with open("/proc/%d/stat" % d.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return daemon_cpu_s(d)
     socks = []
     try:
         for i in range(300):
@@ -440,9 +445,7 @@ def test_pipelined_requests_of_a_stranger_neither_spin_nor_stall(t):
     d = t.daemon()
 
     def cpu_s():
-        with open("/proc/%d/stat" % d.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return daemon_cpu_s(d)
     body = b'POST /api/auth/login HTTP/1.1\r\nContent-Type: application/json\r\n' \
            b'Content-Length: 2\r\n\r\n{}'
     for data in [b"GET /api/info HTTP/1.1\r\n\r\nGET /api/info HTTP/1.1\r\n"
@@ -481,9 +484,7 @@ def test_logged_in_pipelining_and_trailing_bytes_do_not_spin(t):
     s = d.admin()
 
     def cpu_s():
-        with open("/proc/%d/stat" % d.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return daemon_cpu_s(d)
     tap = json.dumps({"code": "KeyA", "state": "tap"}).encode()
     cases = [
         request_bytes(d, "GET", "/api/info", None, cookie=s.cookie, origin=False)
