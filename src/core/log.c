@@ -20,11 +20,6 @@ void ipkvm_log_set_level(enum ipkvm_log_level level)
 	log_level = level;
 }
 
-enum ipkvm_log_level ipkvm_log_get_level(void)
-{
-	return log_level;
-}
-
 int ipkvm_log_level_parse(const char *s, enum ipkvm_log_level *out)
 {
 	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
@@ -34,11 +29,6 @@ int ipkvm_log_level_parse(const char *s, enum ipkvm_log_level *out)
 		}
 	}
 	return -EINVAL;
-}
-
-const char *ipkvm_log_level_name(enum ipkvm_log_level level)
-{
-	return level <= IPKVM_LOG_DEBUG ? level_names[level] : "?";
 }
 
 void ipkvm_log(enum ipkvm_log_level level, const char *tag, const char *fmt, ...)

@@ -16,10 +16,8 @@ enum ipkvm_log_level {
 };
 
 void ipkvm_log_set_level(enum ipkvm_log_level level);
-enum ipkvm_log_level ipkvm_log_get_level(void);
 /* "error", "warn", "info", "debug"; returns 0 or -EINVAL. */
 int ipkvm_log_level_parse(const char *s, enum ipkvm_log_level *out);
-const char *ipkvm_log_level_name(enum ipkvm_log_level level);
 
 void ipkvm_log(enum ipkvm_log_level level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -218,6 +218,39 @@ int ipkvm_remove_atomic_leftovers(const char *path)
 	return removed;
 }
 
+int ipkvm_write_attr(const char *path, const void *data, size_t len, bool create)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+	if (fd < 0)
+		return -errno;
+	int r = 0;
+	ssize_t n = write(fd, data, len);
+	if (n < 0)
+		r = -errno;
+	else if ((size_t)n != len)
+		r = -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* sysfs and configfs attributes claim a page (4096 bytes); a test tree may hold more. */
+#define ATTR_READ_MAX 65536
+
+int ipkvm_read_attr(const char *path, char *out, size_t len)
+{
+	char *buf = NULL;
+	size_t got = 0;
+	int r = ipkvm_read_file(path, ATTR_READ_MAX, &buf, &got);
+	if (r < 0)
+		return r;
+	if (got > 0 && buf[got - 1] == '\n')
+		buf[--got] = '\0';
+	r = ipkvm_strlcpy(out, buf, len);
+	free(buf);
+	return r;
+}
+
 int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -367,11 +400,28 @@ int64_t ipkvm_now(void)
 	return ts.tv_sec;
 }
 
-int64_t ipkvm_mono_ms(void)
+int64_t ipkvm_mono_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t ipkvm_mono_ms(void)
+{
+	return ipkvm_mono_us() / 1000;
+}
+
+int64_t ipkvm_wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t ipkvm_mono_to_wall_us(int64_t mono_us)
+{
+	return ipkvm_wall_us() - (ipkvm_mono_us() - mono_us);
 }
 
 bool ipkvm_memeq_ct(const void *a, const void *b, size_t len)

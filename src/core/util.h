@@ -42,6 +42,16 @@ int ipkvm_remove_atomic_leftovers(const char *path);
  * than max bytes with -EFBIG. Returns 0 or -errno; *out_len may be NULL. */
 int ipkvm_read_file(const char *path, size_t max, char **out, size_t *out_len);
 
+/* Writes a sysfs or configfs attribute: the whole value in one write(), since the kernel
+ * takes each write as one complete value (a short write is -EIO, a failed close counts).
+ * create makes the file (0644) when absent, for a plain directory standing in for configfs;
+ * without it a missing attribute is -ENOENT, as the kernel makes every attribute its object
+ * has. Returns 0 or -errno. */
+int ipkvm_write_attr(const char *path, const void *data, size_t len, bool create);
+/* Reads a one-line attribute into out (size len) without its trailing newline. Returns 0,
+ * -ENAMETOOLONG when it did not fit (out then holds a truncated copy) or another -errno. */
+int ipkvm_read_attr(const char *path, char *out, size_t len);
+
 /* snprintf into an optional error buffer: nothing happens when err is NULL or errlen 0. */
 void ipkvm_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -67,9 +77,15 @@ int ipkvm_path_join(char *out, size_t len, const char *dir, const char *name);
 /* Creates dir (and missing parents) with mode. Returns 0 or -errno. */
 int ipkvm_mkdir_p(const char *dir, mode_t mode);
 
-/* Seconds since the epoch, and monotonic milliseconds. */
+/* The clocks, read in one place: seconds since the epoch; CLOCK_MONOTONIC in microseconds
+ * (frame capture times, pacing, rate windows) and in milliseconds (timers, deadlines);
+ * CLOCK_REALTIME in microseconds; the wall-clock time of a CLOCK_MONOTONIC microsecond
+ * timestamp (when a frame was captured, for the clients' latency figures). */
 int64_t ipkvm_now(void);
+int64_t ipkvm_mono_us(void);
 int64_t ipkvm_mono_ms(void);
+int64_t ipkvm_wall_us(void);
+int64_t ipkvm_mono_to_wall_us(int64_t mono_us);
 
 /* Constant-time comparison of two equal-length buffers. */
 bool ipkvm_memeq_ct(const void *a, const void *b, size_t len);

@@ -23,7 +23,6 @@
 #include "msd/store.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,19 +60,8 @@ struct lun_state {
 
 static int default_write(void *ctx, const char *path, const char *data, size_t len)
 {
-	/* No O_CREAT: the kernel makes the attributes; a missing one means no such LUN. */
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	ssize_t n = write(fd, data, len);
-	if (n < 0)
-		r = -errno;
-	else if ((size_t)n != len)
-		r = -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	return r;
+	/* Not created: the kernel makes the attributes; a missing one means no such LUN. */
+	return ipkvm_write_attr(path, data, len, false);
 }
 
 static struct ipkvm_drives *drives_new(unsigned n)
@@ -158,18 +146,8 @@ static int lun_read(const struct ipkvm_drives *d, unsigned n, const char *attr, 
 		    size_t len)
 {
 	char p[PATH_MAX];
-	char *buf = NULL;
-	size_t got = 0;
 	int r = lun_path(d, n, attr, p, sizeof(p));
-	if (r == 0)
-		r = ipkvm_read_file(p, ATTR_MAX, &buf, &got);
-	if (r < 0)
-		return r;
-	if (got > 0 && buf[got - 1] == '\n')
-		buf[--got] = '\0';
-	r = ipkvm_strlcpy(out, buf, len);
-	free(buf);
-	return r;
+	return r < 0 ? r : ipkvm_read_attr(p, out, len);
 }
 
 static int lun_write(const struct ipkvm_drives *d, unsigned n, const char *attr, const char *value)

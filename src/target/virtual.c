@@ -490,13 +490,6 @@ int ipkvm_vtarget_video_fd(const struct ipkvm_vtarget *vt)
 	return vt->efd;
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int ipkvm_vtarget_render(struct ipkvm_vtarget *vt, uint64_t *gen, struct ipkvm_frame **out)
 {
 	uint64_t n;
@@ -514,7 +507,7 @@ int ipkvm_vtarget_render(struct ipkvm_vtarget *vt, uint64_t *gen, struct ipkvm_f
 		return -EAGAIN;
 	/* Frames leave at the mode's rate, like a display's refresh: wait for the boundary. */
 	int64_t interval = 1000000 / (fps > 0 ? fps : 60);
-	int64_t wait = vt->last_render + interval - mono_us();
+	int64_t wait = vt->last_render + interval - ipkvm_mono_us();
 	if (wait > 0 && wait <= interval) {
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait * 1000};
 		nanosleep(&ts, NULL);
@@ -531,7 +524,8 @@ int ipkvm_vtarget_render(struct ipkvm_vtarget *vt, uint64_t *gen, struct ipkvm_f
 		*gen = UINT64_MAX;
 		return r == -ENODATA ? -ENODATA : -EAGAIN;
 	}
-	vt->last_render = f->ts_us = mono_us(); /* capture time: when the picture was finished */
+	/* capture time: when the picture was finished */
+	vt->last_render = f->ts_us = ipkvm_mono_us();
 	*out = f;
 	return 0;
 }

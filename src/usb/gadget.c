@@ -29,7 +29,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -189,45 +188,13 @@ static int mkdir_exist_ok(const char *path)
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* One write() for the whole value: configfs parses each write as a complete value. */
-static int write_attr(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	ssize_t n = write(fd, data, len);
-	if (n < 0)
-		r = -errno;
-	else if ((size_t)n != len)
-		r = -EIO;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	return r;
-}
-
 static int write_line(const char *path, const char *value)
 {
 	char buf[LINE_MAX_];
 	int n = snprintf(buf, sizeof(buf), "%s\n", value);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -ENAMETOOLONG;
-	return write_attr(path, buf, (size_t)n);
-}
-
-/* Reads a one-line attribute without its trailing newline. */
-static int read_line(const char *path, char *out, size_t len)
-{
-	char *buf = NULL;
-	size_t n = 0;
-	int r = ipkvm_read_file(path, ATTR_MAX, &buf, &n);
-	if (r < 0)
-		return r;
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	r = ipkvm_strlcpy(out, buf, len);
-	free(buf);
-	return r;
+	return ipkvm_write_attr(path, buf, (size_t)n, true); /* created in plain mode */
 }
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -494,7 +461,7 @@ static int spec_apply(const struct gctx *g, const struct spec *s, char *err, siz
 				LOG_DEBUG("%s: not in this kernel, skipped", e->rel);
 				break;
 			}
-			r = write_attr(p, e->data, e->len);
+			r = ipkvm_write_attr(p, e->data, e->len, true);
 			break;
 		case ENT_LINK:
 			r = pathf(target, sizeof(target), "%s/functions/%s", g->dir, e->text);
@@ -646,7 +613,7 @@ static int unbind(const struct gctx *g, char *err, size_t errlen)
 	char p[PATH_MAX], cur[LINE_MAX_];
 	int r = pathf(p, sizeof(p), "%s/UDC", g->dir);
 	if (r == 0)
-		r = read_line(p, cur, sizeof(cur));
+		r = ipkvm_read_attr(p, cur, sizeof(cur));
 	if (r == -ENOENT)
 		return 0; /* plain dir: never bound */
 	if (r == 0 && cur[0])
@@ -882,7 +849,7 @@ static int check_foreign_udc(const struct gctx *g, const char *udc, char *err, s
 		if (strcmp(name, g->cfg->name) == 0 || !is_type(g->base, name, S_IFDIR))
 			continue;
 		if (pathf(p, sizeof(p), "%s/%s/UDC", g->base, name) < 0 ||
-		    read_line(p, cur, sizeof(cur)) < 0)
+		    ipkvm_read_attr(p, cur, sizeof(cur)) < 0)
 			continue;
 		if (strcmp(cur, udc) == 0) {
 			ipkvm_errf(err, errlen,
@@ -911,7 +878,7 @@ static int presence(const struct gctx *g, char *err, size_t errlen)
 	if (!S_ISDIR(st.st_mode))
 		return P_FOREIGN;
 	if (pathf(p, sizeof(p), "%s/" CONFIG_DIR "/strings/0x409/configuration", g->dir) == 0 &&
-	    read_line(p, v, sizeof(v)) == 0 && strcmp(v, IPKVM_GADGET_MARKER) == 0)
+	    ipkvm_read_attr(p, v, sizeof(v)) == 0 && strcmp(v, IPKVM_GADGET_MARKER) == 0)
 		return P_OURS;
 	char c[PATH_MAX], f[PATH_MAX];
 	if (pathf(c, sizeof(c), "%s/configs", g->dir) == 0 &&
@@ -928,7 +895,7 @@ static int bind(const struct gctx *g, const char *udc, char *err, size_t errlen)
 	int r = pathf(p, sizeof(p), "%s/UDC", g->dir);
 	if (r < 0)
 		return r;
-	r = read_line(p, cur, sizeof(cur));
+	r = ipkvm_read_attr(p, cur, sizeof(cur));
 	if (r == -ENOENT) {
 		cur[0] = '\0'; /* plain dir, fresh gadget */
 		r = 0;
@@ -1071,7 +1038,7 @@ static json_t *status_functions(const struct gctx *g)
 		const char *colon;
 		if (strncmp(name, "hid.", 4) == 0 &&
 		    pathf(p, sizeof(p), "%s/%s/dev", dir, name) == 0 &&
-		    read_line(p, v, sizeof(v)) == 0 && (colon = strchr(v, ':')) &&
+		    ipkvm_read_attr(p, v, sizeof(v)) == 0 && (colon = strchr(v, ':')) &&
 		    pathf(dev, sizeof(dev), "/dev/hidg%s", colon + 1) == 0)
 			devp = dev;
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s?}", "name", name, "kind",
@@ -1118,10 +1085,11 @@ int ipkvm_gadget_status(const struct ipkvm_gadget_config *cfg, json_t **out, cha
 	exists = pr != P_ABSENT;
 	ours = pr == P_OURS;
 	if (exists) {
-		if (pathf(p, sizeof(p), "%s/UDC", g.dir) < 0 || read_line(p, udc, sizeof(udc)) < 0)
+		if (pathf(p, sizeof(p), "%s/UDC", g.dir) < 0 ||
+		    ipkvm_read_attr(p, udc, sizeof(udc)) < 0)
 			udc[0] = '\0';
 		if (udc[0] && pathf(p, sizeof(p), "%s/%s/state", cfg->udc_class_dir, udc) == 0 &&
-		    read_line(p, state, sizeof(state)) == 0)
+		    ipkvm_read_attr(p, state, sizeof(state)) == 0)
 			statep = state;
 		functions = status_functions(&g);
 		if (pathf(p, sizeof(p), "%s/functions/" MS_FUNC, g.dir) == 0)

@@ -46,20 +46,6 @@ struct ipkvm_h264_stream {
 	double encode_ms;
 };
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -89,14 +75,14 @@ static struct ipkvm_buf *message(const struct ipkvm_buf *au, uint64_t seq, bool 
 
 struct ipkvm_buf *ipkvm_h264_keepalive(void)
 {
-	return message(NULL, 0, false, wall_us(), 0, 0);
+	return message(NULL, 0, false, ipkvm_wall_us(), 0, 0);
 }
 
 static void publish(struct ipkvm_h264_stream *s, struct ipkvm_buf *au, bool key,
 		    const struct ipkvm_frame *f, double ms)
 {
-	int64_t now = mono_us();
-	int64_t cap_wall = wall_us() - (now - f->ts_us);
+	int64_t now = ipkvm_mono_us();
+	int64_t cap_wall = ipkvm_mono_to_wall_us(f->ts_us);
 	pthread_mutex_lock(&s->lock);
 	uint64_t seq = ++s->seq;
 	struct ipkvm_buf *msg = message(au, seq, key, cap_wall, f->width, f->height);
@@ -145,7 +131,7 @@ static void *encoder_main(void *arg)
 		 * for the slot, taking newer frames meanwhile. */
 		int64_t interval = 1000000 / (s->max_fps > 0 ? s->max_fps : 60);
 		int64_t slot = last + interval - interval / 4;
-		int64_t wait = slot - mono_us();
+		int64_t wait = slot - ipkvm_mono_us();
 		if (last && wait > 1000 && !s->want_key) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
@@ -163,11 +149,11 @@ static void *encoder_main(void *arg)
 
 		struct ipkvm_buf *au = NULL;
 		bool key = false;
-		int64_t t0 = mono_us();
+		int64_t t0 = ipkvm_mono_us();
 		int r = ipkvm_h264_encode(s->enc, f, force, &au, &key);
 		last = t0;
 		if (r == 0) {
-			publish(s, au, key, f, (double)(mono_us() - t0) / 1000.0);
+			publish(s, au, key, f, (double)(ipkvm_mono_us() - t0) / 1000.0);
 			ipkvm_buf_unref(au);
 		}
 		ipkvm_frame_unref(f);
@@ -203,7 +189,7 @@ struct ipkvm_h264_stream *ipkvm_h264_stream_create(const struct ipkvm_h264_confi
 	s->bitrate = cfg->bitrate_kbps;
 	s->max_fps = cfg->max_fps;
 	s->gop = cfg->gop;
-	s->win_start = mono_us();
+	s->win_start = ipkvm_mono_us();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->work, NULL);
 	if (pthread_create(&s->thread, NULL, encoder_main, s) != 0) {
@@ -354,7 +340,7 @@ void ipkvm_h264_stream_stats(struct ipkvm_h264_stream *s, struct ipkvm_h264_stat
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&s->lock);
-	if (mono_us() - s->win_start > 3000000)
+	if (ipkvm_mono_us() - s->win_start > 3000000)
 		s->fps = 0, s->bytes_per_s = 0;
 	ipkvm_strlcpy(out->backend, s->backend, sizeof(out->backend));
 	out->bitrate_kbps = s->bitrate;

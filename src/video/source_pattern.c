@@ -109,13 +109,6 @@ static const char *const pointer_art[] = {
     "XX...XooX...", "X.....XooX..", "......XooX..", ".......XX...",
 };
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int even(int v)
 {
 	return v & ~1;
@@ -475,7 +468,7 @@ static int pattern_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 		memcpy(f->data, p->cache->data, f->size);
 		break;
 	}
-	f->ts_us = mono_us();
+	f->ts_us = ipkvm_mono_us();
 	*out = f;
 	return 0;
 }

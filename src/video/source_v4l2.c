@@ -913,13 +913,6 @@ static int v4l2_fd(struct ipkvm_source *s)
 	return priv_of(s)->fd;
 }
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Frame numbers keep rising across restarts (frame.h: gaps mean drops): the driver's
  * 32-bit counter starts at 0 on every STREAMON, so each stream is offset by where the last
@@ -979,7 +972,7 @@ static int copy_frame(struct v4l2_src *p, const struct v4l2_buffer *b, struct ip
 	    (b->timestamp.tv_sec || b->timestamp.tv_usec))
 		f->ts_us = (int64_t)b->timestamp.tv_sec * 1000000 + b->timestamp.tv_usec;
 	else
-		f->ts_us = now_us();
+		f->ts_us = ipkvm_mono_us();
 	f->seq = frame_seq(p, b->sequence);
 	*out = f;
 	return 0;

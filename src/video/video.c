@@ -64,13 +64,6 @@ struct ipkvm_video {
 	uint64_t bytes_per_s;
 };
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Rolls the one-second window (lock held). */
 static void stats_roll(struct ipkvm_video *v, int64_t now)
 {
@@ -103,11 +96,7 @@ void ipkvm_video_image_release(struct ipkvm_video_image *img)
 static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct ipkvm_buf *jpeg)
 {
 	char head[256];
-	struct timespec rt, mt;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &mt);
-	int64_t wall_us = (int64_t)rt.tv_sec * 1000000 + rt.tv_nsec / 1000 -
-			  ((int64_t)mt.tv_sec * 1000000 + mt.tv_nsec / 1000 - img->ts_us);
+	int64_t wall_us = ipkvm_mono_to_wall_us(img->ts_us);
 	int n = snprintf(head, sizeof(head),
 			 "\r\n--" IPKVM_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n"
 			 "Content-Length: %zu\r\nX-Sequence: %llu\r\nX-Timestamp: %lld.%06lld\r\n"
@@ -169,7 +158,7 @@ static void *worker_main(void *arg)
 		int r = f->format == IPKVM_FMT_MJPEG
 			    ? ipkvm_jpeg_from_mjpeg(f, &out)
 			    : ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
-		img.encoded_us = mono_us();
+		img.encoded_us = ipkvm_mono_us();
 		ipkvm_frame_unref(f);
 		if (r == 0)
 			publish(v, &img, out);
@@ -223,12 +212,12 @@ static void update_signal(struct ipkvm_video *v, struct capture_state *cs)
 	if (info.state == IPKVM_SIGNAL_OK)
 		return;
 	struct ipkvm_frame *ph = ipkvm_placeholder_render(&info, 0, 0);
-	struct ipkvm_video_image img = {.seq = seq, .ts_us = mono_us(), .placeholder = true};
+	struct ipkvm_video_image img = {.seq = seq, .ts_us = ipkvm_mono_us(), .placeholder = true};
 	struct ipkvm_buf *out = NULL;
 	if (ph && ipkvm_jpeg_encode(cs->jpeg, ph, 80, false, &out) == 0) {
 		img.width = ph->width;
 		img.height = ph->height;
-		img.encoded_us = mono_us();
+		img.encoded_us = ipkvm_mono_us();
 		publish(v, &img, out);
 	}
 	ipkvm_frame_unref(ph);
@@ -331,7 +320,7 @@ static int serve_idle(struct ipkvm_video *v, struct capture_state *cs)
 	uint64_t seq = raw ? ++v->seq : 0;
 	int max_fps = v->max_fps;
 	pthread_mutex_unlock(&v->lock);
-	int64_t now = mono_us();
+	int64_t now = ipkvm_mono_us();
 	if (v->h264 && ipkvm_h264_stream_needs_frame(v->h264)) {
 		/* A keyframe is owed (a client joined a still screen): encode the picture as
 		 * it is. */
@@ -508,7 +497,7 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 	v->wake_ctx = ctx;
 	v->signal.state = IPKVM_SIGNAL_ERROR;
 	ipkvm_strlcpy(v->signal.reason, "starting", sizeof(v->signal.reason));
-	v->win_start = mono_us();
+	v->win_start = ipkvm_mono_us();
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->work, NULL);
 	v->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -637,7 +626,7 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&v->lock);
-	stats_roll(v, mono_us());
+	stats_roll(v, ipkvm_mono_us());
 	ipkvm_strlcpy(out->source, v->source_name, sizeof(out->source));
 	out->signal = v->signal;
 	out->format = v->format;

@@ -31,6 +31,9 @@ static void fail(const char *what, const struct ipkvm_config_key *k, const char 
 	abort();
 }
 
+/* The names ipkvm_log_level_parse() takes, by level, to write a level back out. */
+static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
+
 static void *field(struct ipkvm_config *cfg, const struct ipkvm_config_key *k)
 {
 	return (char *)cfg + k->offset;
@@ -124,8 +127,7 @@ static char *render(struct ipkvm_config *cfg, size_t *len)
 			fprintf(f, "%s=%lld\n", k->name, (long long)*(int64_t *)p);
 			break;
 		case IPKVM_CFG_LOGLEVEL:
-			fprintf(f, "%s=%s\n", k->name,
-				ipkvm_log_level_name(*(enum ipkvm_log_level *)p));
+			fprintf(f, "%s=%s\n", k->name, log_level_names[*(enum ipkvm_log_level *)p]);
 			break;
 		default:
 			fprintf(f, "%s=%s\n", k->name, *(char **)p ? *(char **)p : "");

@@ -219,6 +219,24 @@ static void test_clocks(void **state)
 	int64_t m2 = ipkvm_mono_ms();
 	assert_true(m2 - m1 >= 20);
 	assert_true(m2 - m1 < 5000);
+
+	/* Milliseconds and microseconds read the same clock. */
+	int64_t u1 = ipkvm_mono_us();
+	int64_t ms = ipkvm_mono_ms();
+	int64_t u2 = ipkvm_mono_us();
+	assert_true(u1 / 1000 <= ms && ms <= u2 / 1000);
+
+	/* Wall-clock microseconds agree with the seconds. */
+	int64_t w = ipkvm_wall_us();
+	sys = (int64_t)time(NULL);
+	assert_true(w / 1000000 >= sys - 1 && w / 1000000 <= sys + 1);
+
+	/* A monotonic timestamp 250 ms old maps to 250 ms before the wall clock now. */
+	int64_t then = ipkvm_mono_us() - 250000;
+	int64_t w1 = ipkvm_wall_us();
+	int64_t back = ipkvm_mono_to_wall_us(then);
+	int64_t w2 = ipkvm_wall_us();
+	assert_true(back >= w1 - 250000 - 1000 && back <= w2 - 250000 + 1000);
 }
 
 /* ---- files ---- */
@@ -349,6 +367,42 @@ static void test_remove_atomic_leftovers(void **state)
 	assert_int_equal(ipkvm_remove_atomic_leftovers(path), -ENOENT);
 }
 
+/* sysfs/configfs attributes: one write of the whole value; created only when asked (the
+ * kernel makes its attributes, a test tree does not); read back without one newline. */
+static void test_attr(void **state)
+{
+	char path[512], out[16];
+	path_of(path, sizeof(path), "attr");
+
+	assert_int_equal(ipkvm_write_attr(path, "1\n", 2, false), -ENOENT);
+	assert_int_equal(ipkvm_read_attr(path, out, sizeof(out)), -ENOENT);
+	mode_t old = umask(022);
+	assert_int_equal(ipkvm_write_attr(path, "0x1d6b\n", 7, true), 0);
+	umask(old);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0644);
+	assert_int_equal(ipkvm_read_attr(path, out, sizeof(out)), 0);
+	assert_string_equal(out, "0x1d6b");
+
+	/* An existing attribute is replaced whole (truncated), also without create. */
+	assert_int_equal(ipkvm_write_attr(path, "1\n\n", 3, false), 0);
+	assert_int_equal(ipkvm_read_attr(path, out, sizeof(out)), 0);
+	assert_string_equal(out, "1\n"); /* only one newline goes */
+	assert_int_equal(ipkvm_write_attr(path, "", 0, false), 0);
+	assert_int_equal(ipkvm_read_attr(path, out, sizeof(out)), 0);
+	assert_string_equal(out, "");
+
+	/* Too long for out: a truncated copy and -ENAMETOOLONG. */
+	assert_int_equal(ipkvm_write_attr(path, "0123456789abcdefXYZ\n", 20, false), 0);
+	assert_int_equal(ipkvm_read_attr(path, out, sizeof(out)), -ENAMETOOLONG);
+	assert_string_equal(out, "0123456789abcde");
+
+	/* A directory is not an attribute. */
+	assert_true(ipkvm_write_attr(tmpdir, "1", 1, false) < 0);
+	assert_int_equal(ipkvm_read_attr(tmpdir, out, sizeof(out)), -EINVAL);
+}
+
 static void test_read_file(void **state)
 {
 	char path[512];
@@ -462,6 +516,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_file_atomic_fails_cleanly, setup_dir,
 					    teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_remove_atomic_leftovers, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(test_attr, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_read_file, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_mkdir_p, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_mkdir_p_refuses_existing_file, setup_dir,
