@@ -20,6 +20,7 @@
 #include "hid/keyboard.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /*
@@ -310,40 +311,54 @@ static void build_system(const struct ipkvm_hid_keyboard *kb, uint8_t out[2])
 	out[1] = kb->system;
 }
 
+/* Each report: its builder, where the copy of the last one sent is kept, and its length. */
+static const struct {
+	void (*build)(const struct ipkvm_hid_keyboard *kb, uint8_t *out);
+	size_t last; /* offset in struct ipkvm_hid_keyboard */
+	size_t len;
+} reports[IPKVM_HID_REPORT_COUNT_] = {
+    [IPKVM_HID_REPORT_BOOT] = {build_boot, offsetof(struct ipkvm_hid_keyboard, last_boot),
+			       IPKVM_HID_BOOT_REPORT_LEN},
+    [IPKVM_HID_REPORT_NKRO] = {build_nkro, offsetof(struct ipkvm_hid_keyboard, last_nkro),
+			       IPKVM_HID_NKRO_REPORT_LEN},
+    [IPKVM_HID_REPORT_CONSUMER] = {build_consumer,
+				   offsetof(struct ipkvm_hid_keyboard, last_consumer),
+				   IPKVM_HID_CONSUMER_REPORT_LEN},
+    [IPKVM_HID_REPORT_SYSTEM] = {build_system, offsetof(struct ipkvm_hid_keyboard, last_system),
+				 IPKVM_HID_SYSTEM_REPORT_LEN},
+};
+
+/* Builds report which into out and records it as the last one sent. */
+static int take(struct ipkvm_hid_keyboard *kb, enum ipkvm_hid_kbd_report which, uint8_t *out)
+{
+	reports[which].build(kb, out);
+	memcpy((uint8_t *)kb + reports[which].last, out, reports[which].len);
+	kb->stale[which] = false;
+	return (int)reports[which].len;
+}
+
 int ipkvm_hid_keyboard_boot_report(struct ipkvm_hid_keyboard *kb,
 				   uint8_t out[IPKVM_HID_BOOT_REPORT_LEN])
 {
-	build_boot(kb, out);
-	memcpy(kb->last_boot, out, IPKVM_HID_BOOT_REPORT_LEN);
-	kb->stale[IPKVM_HID_REPORT_BOOT] = false;
-	return IPKVM_HID_BOOT_REPORT_LEN;
+	return take(kb, IPKVM_HID_REPORT_BOOT, out);
 }
 
 int ipkvm_hid_keyboard_nkro_report(struct ipkvm_hid_keyboard *kb,
 				   uint8_t out[IPKVM_HID_NKRO_REPORT_LEN])
 {
-	build_nkro(kb, out);
-	memcpy(kb->last_nkro, out, IPKVM_HID_NKRO_REPORT_LEN);
-	kb->stale[IPKVM_HID_REPORT_NKRO] = false;
-	return IPKVM_HID_NKRO_REPORT_LEN;
+	return take(kb, IPKVM_HID_REPORT_NKRO, out);
 }
 
 int ipkvm_hid_keyboard_consumer_report(struct ipkvm_hid_keyboard *kb,
 				       uint8_t out[IPKVM_HID_CONSUMER_REPORT_LEN])
 {
-	build_consumer(kb, out);
-	memcpy(kb->last_consumer, out, IPKVM_HID_CONSUMER_REPORT_LEN);
-	kb->stale[IPKVM_HID_REPORT_CONSUMER] = false;
-	return IPKVM_HID_CONSUMER_REPORT_LEN;
+	return take(kb, IPKVM_HID_REPORT_CONSUMER, out);
 }
 
 int ipkvm_hid_keyboard_system_report(struct ipkvm_hid_keyboard *kb,
 				     uint8_t out[IPKVM_HID_SYSTEM_REPORT_LEN])
 {
-	build_system(kb, out);
-	memcpy(kb->last_system, out, IPKVM_HID_SYSTEM_REPORT_LEN);
-	kb->stale[IPKVM_HID_REPORT_SYSTEM] = false;
-	return IPKVM_HID_SYSTEM_REPORT_LEN;
+	return take(kb, IPKVM_HID_REPORT_SYSTEM, out);
 }
 
 bool ipkvm_hid_keyboard_changed(const struct ipkvm_hid_keyboard *kb,
@@ -355,22 +370,9 @@ bool ipkvm_hid_keyboard_changed(const struct ipkvm_hid_keyboard *kb,
 		return false;
 	if (kb->stale[which])
 		return true;
-	switch (which) {
-	case IPKVM_HID_REPORT_BOOT:
-		build_boot(kb, buf);
-		return memcmp(buf, kb->last_boot, IPKVM_HID_BOOT_REPORT_LEN) != 0;
-	case IPKVM_HID_REPORT_NKRO:
-		build_nkro(kb, buf);
-		return memcmp(buf, kb->last_nkro, IPKVM_HID_NKRO_REPORT_LEN) != 0;
-	case IPKVM_HID_REPORT_CONSUMER:
-		build_consumer(kb, buf);
-		return memcmp(buf, kb->last_consumer, IPKVM_HID_CONSUMER_REPORT_LEN) != 0;
-	case IPKVM_HID_REPORT_SYSTEM:
-		build_system(kb, buf);
-		return memcmp(buf, kb->last_system, IPKVM_HID_SYSTEM_REPORT_LEN) != 0;
-	default:
-		return false;
-	}
+	reports[which].build(kb, buf);
+	const uint8_t *last = (const uint8_t *)kb + reports[which].last;
+	return memcmp(buf, last, reports[which].len) != 0;
 }
 
 void ipkvm_hid_keyboard_invalidate(struct ipkvm_hid_keyboard *kb)

@@ -172,28 +172,47 @@ void ipkvm_power_tick(struct ipkvm_power *p, int64_t now_ms)
 	p->run.now = now_ms;
 }
 
+enum edge { EDGE_NONE, EDGE_PRESS, EDGE_RELEASE };
+
+/* What both buttons share: timers due by now_ms fire first; a press records its start; a
+ * release shorter than the debounce time is a bounce. *held: how long a release was held. */
+static enum edge button_edge(struct ipkvm_power *p, const char *name, bool *is_pressed,
+			     int64_t *start, bool pressed, int64_t now_ms, int64_t *held)
+{
+	ipkvm_power_tick(p, now_ms);
+	if (pressed == *is_pressed)
+		return EDGE_NONE;
+	*is_pressed = pressed;
+	if (pressed) {
+		*start = p->run.now;
+		return EDGE_PRESS;
+	}
+	*held = p->run.now - *start;
+	if (*held < p->cfg.debounce_ms) {
+		LOG_DEBUG("%s button bounce (%lld ms) ignored", name, (long long)*held);
+		return EDGE_NONE;
+	}
+	return EDGE_RELEASE;
+}
+
 void ipkvm_power_set_power_button(struct ipkvm_power *p, bool pressed, int64_t now_ms)
 {
-	int64_t held;
+	int64_t held = 0;
 
-	ipkvm_power_tick(p, now_ms);
-	now_ms = p->run.now;
-	if (pressed == p->run.pwr_pressed)
+	switch (button_edge(p, "power", &p->run.pwr_pressed, &p->run.pwr_start, pressed, now_ms,
+			    &held)) {
+	case EDGE_NONE:
 		return;
-	p->run.pwr_pressed = pressed;
-	if (pressed) {
-		p->run.pwr_start = now_ms;
+	case EDGE_PRESS:
 		p->run.pwr_from_on = p->run.state != IPKVM_POWER_OFF;
 		p->run.pwr_consumed = false;
 		return;
+	case EDGE_RELEASE:
+		break;
 	}
-	held = now_ms - p->run.pwr_start;
+	now_ms = p->run.now;
 	if (p->run.pwr_consumed)
 		return; /* already forced off at the 5 s mark */
-	if (held < p->cfg.debounce_ms) {
-		LOG_DEBUG("power button bounce (%lld ms) ignored", (long long)held);
-		return;
-	}
 	if (p->run.pwr_from_on) {
 		/* The press began while on: only ever an ACPI event, and only if still on (the OS
 		 * may have shut down during the hold). */
@@ -210,25 +229,14 @@ void ipkvm_power_set_power_button(struct ipkvm_power *p, bool pressed, int64_t n
 
 void ipkvm_power_set_reset_button(struct ipkvm_power *p, bool pressed, int64_t now_ms)
 {
-	int64_t held;
+	int64_t held = 0;
 
-	ipkvm_power_tick(p, now_ms);
-	now_ms = p->run.now;
-	if (pressed == p->run.rst_pressed)
+	if (button_edge(p, "reset", &p->run.rst_pressed, &p->run.rst_start, pressed, now_ms,
+			&held) != EDGE_RELEASE)
 		return;
-	p->run.rst_pressed = pressed;
-	if (pressed) {
-		p->run.rst_start = now_ms;
-		return;
-	}
-	held = now_ms - p->run.rst_start;
-	if (held < p->cfg.debounce_ms) {
-		LOG_DEBUG("reset button bounce (%lld ms) ignored", (long long)held);
-		return;
-	}
 	if (p->run.state == IPKVM_POWER_OFF)
 		return;
-	enter_booting(p, now_ms);
+	enter_booting(p, p->run.now);
 }
 
 /* Time for an OS-side call: inside a callback the caller's time is taken as is (the outer

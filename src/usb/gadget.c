@@ -556,33 +556,11 @@ static void keep_first(int *first, int r, const char *path, char *err, size_t er
 	ipkvm_errf(err, errlen, "removing %s: %s", path, strerror(-r));
 }
 
-static int unlink_links(const char *dir, char *err, size_t errlen)
-{
-	struct dirent **list = NULL;
-	char p[PATH_MAX];
-	int n = scan(dir, &list);
-	if (n == -ENOENT)
-		return 0;
-	if (n < 0) {
-		ipkvm_errf(err, errlen, "%s: %s", dir, strerror(-n));
-		return n;
-	}
-	int first = 0;
-	for (int i = 0; i < n; i++) {
-		if (!is_type(dir, list[i]->d_name, S_IFLNK))
-			continue;
-		int r = pathf(p, sizeof(p), "%s/%s", dir, list[i]->d_name);
-		if (r == 0 && unlink(p) < 0)
-			r = -errno;
-		keep_first(&first, r, p, err, errlen);
-	}
-	scan_free(list, n);
-	return first;
-}
-
-/* Removes the subdirectories of dir named prefix* except keep (a kernel default group). */
-static int rm_subdirs(const struct gctx *g, const char *dir, const char *prefix, const char *keep,
-		      char *err, size_t errlen)
+/* Applies fn to each entry of dir of one type (S_IFDIR, S_IFLNK) named prefix* except keep,
+ * going on past failures. Returns the first error (err says it), 0 when dir is absent. */
+static int for_entries(const struct gctx *g, const char *dir, mode_t type, const char *prefix,
+		       const char *keep, int (*fn)(const struct gctx *g, const char *path),
+		       char *err, size_t errlen)
 {
 	struct dirent **list = NULL;
 	char p[PATH_MAX];
@@ -597,15 +575,32 @@ static int rm_subdirs(const struct gctx *g, const char *dir, const char *prefix,
 	for (int i = 0; i < n; i++) {
 		const char *name = list[i]->d_name;
 		if (strncmp(name, prefix, strlen(prefix)) != 0 ||
-		    (keep && strcmp(name, keep) == 0) || !is_type(dir, name, S_IFDIR))
+		    (keep && strcmp(name, keep) == 0) || !is_type(dir, name, type))
 			continue;
 		int r = pathf(p, sizeof(p), "%s/%s", dir, name);
 		if (r == 0)
-			r = rm_dir(g, p);
+			r = fn(g, p);
 		keep_first(&first, r, p, err, errlen);
 	}
 	scan_free(list, n);
 	return first;
+}
+
+static int unlink_path(const struct gctx *g, const char *path)
+{
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+static int unlink_links(const struct gctx *g, const char *dir, char *err, size_t errlen)
+{
+	return for_entries(g, dir, S_IFLNK, "", NULL, unlink_path, err, errlen);
+}
+
+/* Removes the subdirectories of dir named prefix* except keep (a kernel default group). */
+static int rm_subdirs(const struct gctx *g, const char *dir, const char *prefix, const char *keep,
+		      char *err, size_t errlen)
+{
+	return for_entries(g, dir, S_IFDIR, prefix, keep, rm_dir, err, errlen);
 }
 
 static int unbind(const struct gctx *g, char *err, size_t errlen)
@@ -645,7 +640,7 @@ static int teardown(const struct gctx *g, char *err, size_t errlen)
 			continue;
 		if (pathf(sub, sizeof(sub), "%s/%s", dir, name) < 0)
 			continue;
-		keep_first(&first, unlink_links(sub, err, errlen), sub, err, errlen);
+		keep_first(&first, unlink_links(g, sub, err, errlen), sub, err, errlen);
 		char strs[PATH_MAX];
 		if (pathf(strs, sizeof(strs), "%s/strings", sub) == 0)
 			keep_first(&first, rm_subdirs(g, strs, "", NULL, err, errlen), strs, err,
@@ -656,7 +651,7 @@ static int teardown(const struct gctx *g, char *err, size_t errlen)
 		scan_free(list, n);
 
 	if (pathf(sub, sizeof(sub), "%s/os_desc", g->dir) == 0)
-		keep_first(&first, unlink_links(sub, err, errlen), sub, err, errlen);
+		keep_first(&first, unlink_links(g, sub, err, errlen), sub, err, errlen);
 
 	if (pathf(dir, sizeof(dir), "%s/functions", g->dir) < 0)
 		return -ENAMETOOLONG;
