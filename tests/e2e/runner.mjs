@@ -13,10 +13,10 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { Daemon, killAllDaemons, LAUNCH_OPTIONS } from './harness.mjs';
 import { tests as consoleTests } from './console.test.mjs';
-import { tests as mediaTests } from './media.test.mjs';
+import { tests as msdTests } from './msd.test.mjs';
 import { tests as h264Tests } from './h264.test.mjs';
 
-const tests = [...consoleTests, ...mediaTests, ...h264Tests];
+const tests = [...consoleTests, ...msdTests, ...h264Tests];
 
 function args() {
   const out = { only: '' };

@@ -20,7 +20,7 @@ import { InputCapture } from './input.js';
 import { initMenus, closeMenus } from './menus.js';
 import { KeyboardMenu } from './keyboard.js';
 import { PowerMenu } from './power.js';
-import { MediaMenu } from './media.js';
+import { MsdMenu } from './msd.js';
 
 const ROLE_BADGES = { admin: 'admin', operator: 'operator', viewer: 'view only' };
 const ROLE_TITLES = {
@@ -28,7 +28,7 @@ const ROLE_TITLES = {
   operator: 'Can control the target computer',
   viewer: 'Can watch the target computer but not control it',
 };
-const BACKEND_LABELS = { video: 'video', hid: 'keyboard/mouse', atx: 'power', msd: 'media' };
+const BACKEND_LABELS = { video: 'video', hid: 'keyboard/mouse', atx: 'power', msd: 'virtual media' };
 // Above this, the device clock is worth a warning (TOTP codes and logs depend on it).
 const CLOCK_WARN_MS = 30000;
 const SIGNAL_TEXT = {
@@ -57,7 +57,7 @@ const app = {
   input: null,
   keyboard: null,
   power: null,
-  media: null,
+  msd: null,
 };
 
 const has = (backend) => Boolean(app.backends[backend]) && app.backends[backend] !== 'none';
@@ -116,7 +116,7 @@ function renderInfo(info) {
   app.video.setEnabled(has('video'));
   setupCodec((info.features || []).includes('streamer.h264'));
   app.power.setEnabled(has('atx'));
-  app.media.setEnabled(has('msd'));
+  app.msd.setEnabled(has('msd'));
   loadModuleState();
   renderControls();
 
@@ -164,7 +164,7 @@ function loadModuleState() {
     renderHid(null);
   }
   if (has('atx')) app.power.load();
-  if (has('msd')) app.media.load();
+  if (has('msd')) app.msd.load();
 }
 
 async function logout() {
@@ -194,7 +194,7 @@ function renderControls() {
   const operator = isOperator();
   const hid = has('hid');
   for (const node of document.querySelectorAll('[data-operator]')) {
-    if (node.closest('#menu-power') || node.closest('#menu-media')) continue; // their modules decide
+    if (node.closest('#menu-power') || node.closest('#menu-msd')) continue; // their modules decide
     let usable = operator;
     if (node.closest('#menu-keyboard') || node.closest('#menu-mouse')) usable = usable && hid;
     if (node.closest('#menu-video')) usable = usable && has('video');
@@ -206,7 +206,7 @@ function renderControls() {
   else $('btn-snapshot').removeAttribute('href');
   $('btn-fullscreen').disabled = !video;
   app.power.render();
-  app.media.render();
+  app.msd.render();
   const screen = $('screen');
   screen.classList.toggle('screen-controllable', operator && hid);
   screen.classList.toggle('screen-relative', mouseMode() === 'relative');
@@ -429,8 +429,8 @@ function startSocket() {
   socket.on('hid', ({ data }) => renderHid(data));
   socket.on('hid_type', ({ data }) => app.keyboard.onTypeEvent(data));
   socket.on('atx', ({ data }) => app.power.update(data));
-  socket.on('msd', ({ data }) => app.media.update(data));
-  socket.on('msd_fetch', ({ data }) => app.media.onFetchEvent(data));
+  socket.on('msd', ({ data }) => app.msd.update(data));
+  socket.on('msd_fetch', ({ data }) => app.msd.onFetchEvent(data));
   const reported = new Set();
   socket.on('error', ({ data }) => {
     // Input the device refused. Said once per kind, not once per key.
@@ -588,7 +588,7 @@ function init() {
     app.h264Stats = stats;
   };
   app.power = new PowerMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
-  app.media = new MediaMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
+  app.msd = new MsdMenu({ canControl: () => isOperator() && Boolean(app.socket && app.socket.connected) });
   initMenus($('menubar'));
   $('btn-logout').addEventListener('click', logout);
   initAccount(app);

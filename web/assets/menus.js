@@ -1,5 +1,5 @@
 /*
- * menus.js — the drop-down menus of the top bar (Keyboard, Mouse, Video, Power, Media).
+ * menus.js — the drop-down menus of the top bar (Keyboard, Mouse, Video, Power, Virtual media).
  *
  * A menu is a button (aria-expanded, aria-controls) and a panel. One menu is open at a
  * time; a click outside, Escape, or choosing an action (a .menu-item) closes it. Panels

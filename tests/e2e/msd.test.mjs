@@ -1,6 +1,6 @@
 /*
- * media.test.mjs — virtual media in the browser (issue 7): an ISO made here is uploaded
- * through the Media menu (XHR progress), attached as a CD-ROM, the target is powered on
+ * msd.test.mjs — virtual media in the browser (issue 7): an ISO made here is uploaded
+ * through the Virtual media menu (XHR progress), attached as a CD-ROM, the target is powered on
  * from the Power menu, and its firmware's boot menu shows the image's volume label.
  */
 
@@ -27,7 +27,7 @@ function isoImage(label, sectors = 320) {
 
 export const tests = [
   {
-    name: 'Media menu uploads an ISO with progress and attaches it; the target boots to its label',
+    name: 'Virtual media menu uploads an ISO with progress and attaches it; the target boots to its label',
     timeout: 60,
     async fn(env) {
       const d = await env.startDaemon('[target]\nautoboot = 0\n');
@@ -39,29 +39,29 @@ export const tests = [
         const { page } = await openPage(env.browser);
         await loginUi(page, d);
         await page.waitForSelector('#conn.conn-connected');
-        await page.click('#mb-media');
-        await waitFor('the Media menu to read the store', async () =>
-          /free/.test(await page.textContent('#media-status')));
-        await page.setInputFiles('#media-file', file);
-        await page.click('#media-upload');
-        const row = page.locator('#media-images [data-image="e2e-live.iso"]');
+        await page.click('#mb-msd');
+        await waitFor('the Virtual media menu to read the store', async () =>
+          /free/.test(await page.textContent('#msd-status')));
+        await page.setInputFiles('#msd-file', file);
+        await page.click('#msd-upload');
+        const row = page.locator('#msd-images [data-image="e2e-live.iso"]');
         // The list shows the image while it is written, then complete (with attach buttons).
         await waitFor('the uploaded image in the list', async () =>
           (await row.locator('[data-attach="cd"]').count()) > 0, 20000);
         const loaded = await waitFor('the upload progress to reach the end', async () => {
-          const v = await page.getAttribute('#media-upload-progress', 'data-loaded');
+          const v = await page.getAttribute('#msd-upload-progress', 'data-loaded');
           return Number(v) === 320 * 2048 ? v : null;
         }, 5000);
         assert(Number(loaded) === 320 * 2048, `upload progress reached ${loaded} bytes`);
         const listed = (await api.get('/api/msd')).images.find((i) => i.name === 'e2e-live.iso');
         assert(listed && listed.complete && listed.size === 320 * 2048, `stored: ${JSON.stringify(listed)}`);
-        await env.shot(page, 'media-menu');
+        await env.shot(page, 'msd-menu');
 
         await row.locator('[data-attach="cd"]').click();
         await waitFor('drive 0 to hold the image', async () =>
           (await api.get('/api/msd')).drives[0].image === 'e2e-live.iso');
         await waitFor('the drive list to show it', async () =>
-          (await page.textContent('#media-drives')).includes('e2e-live.iso (CD-ROM)'));
+          (await page.textContent('#msd-drives')).includes('e2e-live.iso (CD-ROM)'));
 
         await page.click('#mb-power');
         await page.click('#atx-on');

@@ -1,5 +1,5 @@
 /*
- * media.js — the Media menu: the virtual media store and the drives the target sees.
+ * msd.js — the Virtual media menu (msd: mass-storage device): the virtual media store and the drives the target sees.
  *
  * State comes from GET /api/msd and the `msd` event ({images, space, drives, fetches});
  * download progress from `msd_fetch` events. Uploads go straight to
@@ -8,7 +8,7 @@
  * is checked here first, so an image that cannot fit is refused at once rather than after
  * minutes of sending.
  *
- * The panel is built here (into #menu-media), so the page only provides the menu's shell.
+ * The panel is built here (into #menu-msd), so the page only provides the menu's shell.
  */
 
 import { apiDelete, apiGet, apiPost } from './api.js';
@@ -40,7 +40,7 @@ export function nameFromUrl(url) {
   }
 }
 
-export class MediaMenu {
+export class MsdMenu {
   /* ctx: { canControl() } */
   constructor(ctx) {
     this.ctx = ctx;
@@ -53,20 +53,20 @@ export class MediaMenu {
   }
 
   #build() {
-    const panel = $('menu-media');
-    this.status = el('p', { class: 'menu-status', id: 'media-status', text: '' });
-    this.drivesList = el('ul', { class: 'media-list', id: 'media-drives' });
-    this.imagesList = el('ul', { class: 'media-list', id: 'media-images' });
-    this.fileInput = el('input', { type: 'file', id: 'media-file', class: 'media-file' });
-    this.uploadButton = el('button', { type: 'button', class: 'btn btn-small', id: 'media-upload', text: 'Upload' });
-    this.uploadProgress = el('progress', { id: 'media-upload-progress', max: 1, value: 0, hidden: true });
-    this.uploadText = el('span', { class: 'media-progress-text', id: 'media-upload-text' });
-    this.uploadCancel = el('button', { type: 'button', class: 'btn-link', id: 'media-upload-cancel', text: 'Cancel', hidden: true });
-    this.urlInput = el('input', { type: 'url', id: 'media-url', placeholder: 'https://…/image.iso', 'aria-label': 'Image URL' });
-    this.nameInput = el('input', { type: 'text', id: 'media-name', placeholder: 'name.iso', 'aria-label': 'Image name' });
-    this.shaInput = el('input', { type: 'text', id: 'media-sha256', placeholder: 'SHA-256 (optional)', 'aria-label': 'SHA-256 checksum' });
-    this.fetchButton = el('button', { type: 'button', class: 'btn btn-small', id: 'media-fetch', text: 'Download' });
-    this.fetchList = el('ul', { class: 'media-list', id: 'media-fetches' });
+    const panel = $('menu-msd');
+    this.status = el('p', { class: 'menu-status', id: 'msd-status', text: '' });
+    this.drivesList = el('ul', { class: 'msd-list', id: 'msd-drives' });
+    this.imagesList = el('ul', { class: 'msd-list', id: 'msd-images' });
+    this.fileInput = el('input', { type: 'file', id: 'msd-file', class: 'msd-file' });
+    this.uploadButton = el('button', { type: 'button', class: 'btn btn-small', id: 'msd-upload', text: 'Upload' });
+    this.uploadProgress = el('progress', { id: 'msd-upload-progress', max: 1, value: 0, hidden: true });
+    this.uploadText = el('span', { class: 'msd-progress-text', id: 'msd-upload-text' });
+    this.uploadCancel = el('button', { type: 'button', class: 'btn-link', id: 'msd-upload-cancel', text: 'Cancel', hidden: true });
+    this.urlInput = el('input', { type: 'url', id: 'msd-url', placeholder: 'https://…/image.iso', 'aria-label': 'Image URL' });
+    this.nameInput = el('input', { type: 'text', id: 'msd-name', placeholder: 'name.iso', 'aria-label': 'Image name' });
+    this.shaInput = el('input', { type: 'text', id: 'msd-sha256', placeholder: 'SHA-256 (optional)', 'aria-label': 'SHA-256 checksum' });
+    this.fetchButton = el('button', { type: 'button', class: 'btn btn-small', id: 'msd-fetch', text: 'Download' });
+    this.fetchList = el('ul', { class: 'msd-list', id: 'msd-fetches' });
 
     panel.append(
       this.status,
@@ -75,10 +75,10 @@ export class MediaMenu {
       el('h3', { class: 'menu-heading', text: 'Images' }),
       this.imagesList,
       el('h3', { class: 'menu-heading', text: 'Upload an image' }),
-      el('div', { class: 'media-row' }, this.fileInput, this.uploadButton),
-      el('div', { class: 'media-row' }, this.uploadProgress, this.uploadText, this.uploadCancel),
+      el('div', { class: 'msd-row' }, this.fileInput, this.uploadButton),
+      el('div', { class: 'msd-row' }, this.uploadProgress, this.uploadText, this.uploadCancel),
       el('h3', { class: 'menu-heading', text: 'Download from a URL' }),
-      el('div', { class: 'media-form' }, this.urlInput, this.nameInput, this.shaInput, this.fetchButton),
+      el('div', { class: 'msd-form' }, this.urlInput, this.nameInput, this.shaInput, this.fetchButton),
       this.fetchList,
     );
     // Clicks inside the panel must not close the menu (menus.js closes on .menu-item).
@@ -157,9 +157,9 @@ export class MediaMenu {
       eject.disabled = !control || !d.image;
       eject.hidden = !d.image;
       eject.addEventListener('click', () => this.#eject(d.lun));
-      return el('li', { class: 'media-item' }, el('span', { class: 'media-name', text: `Drive ${d.lun}: ${label}` }), eject);
+      return el('li', { class: 'msd-item' }, el('span', { class: 'msd-name', text: `Drive ${d.lun}: ${label}` }), eject);
     });
-    if (!items.length) items.push(el('li', { class: 'media-empty', text: 'No drives.' }));
+    if (!items.length) items.push(el('li', { class: 'msd-empty', text: 'No drives.' }));
     this.drivesList.replaceChildren(...items);
   }
 
@@ -168,9 +168,9 @@ export class MediaMenu {
     const free = (s && s.drives || []).find((d) => !d.image);
     const items = images.map((img) => {
       const size = img.complete ? formatBytes(img.size) : `${formatBytes(img.size)} of ${formatBytes(img.expected)}…`;
-      const row = el('li', { class: 'media-item', 'data-image': img.name },
-        el('span', { class: 'media-name', text: img.name }),
-        el('span', { class: 'media-size', text: size }));
+      const row = el('li', { class: 'msd-item', 'data-image': img.name },
+        el('span', { class: 'msd-name', text: img.name }),
+        el('span', { class: 'msd-size', text: size }));
       if (img.attached) row.append(el('span', { class: 'badge', text: 'attached' }));
       if (img.complete && !img.attached) {
         const cd = el('button', { type: 'button', class: 'btn-link', text: 'Attach as CD', 'data-attach': 'cd' });
@@ -185,7 +185,7 @@ export class MediaMenu {
       }
       return row;
     });
-    if (!items.length) items.push(el('li', { class: 'media-empty', text: 'No images yet: upload one or download it from a URL.' }));
+    if (!items.length) items.push(el('li', { class: 'msd-empty', text: 'No images yet: upload one or download it from a URL.' }));
     this.imagesList.replaceChildren(...items);
   }
 
@@ -195,8 +195,8 @@ export class MediaMenu {
       const text = f.state === 'running'
         ? `${formatBytes(f.bytes)}${f.total > 0 ? ` of ${formatBytes(f.total)}` : ''}`
         : f.state === 'failed' ? `failed: ${f.error}` : f.state;
-      const row = el('li', { class: 'media-item' }, el('span', { class: 'media-name', text: f.name }), bar,
-        el('span', { class: 'media-progress-text', text }));
+      const row = el('li', { class: 'msd-item' }, el('span', { class: 'msd-name', text: f.name }), bar,
+        el('span', { class: 'msd-progress-text', text }));
       if (f.state === 'running') {
         const cancel = el('button', { type: 'button', class: 'btn-link', text: 'Cancel' });
         cancel.disabled = !control;
