@@ -94,6 +94,14 @@ else
 	add "layout tables in sync" 0 1
 fi
 
+echo "== generated key codes (browser)"
+# web/assets/keycodes.js is made by scripts/gen_keycodes_js.py from data/keymap.csv.
+if python3 scripts/gen_keycodes_js.py data/keymap.csv --check web/assets/keycodes.js; then
+	add "browser key codes in sync" 1 0
+else
+	add "browser key codes in sync" 0 1
+fi
+
 echo "== format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
 	sources() { git ls-files '*.c' '*.h'; }

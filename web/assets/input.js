@@ -18,6 +18,8 @@
  * Touch: a tap is a left click, one finger moves the pointer, two fingers scroll.
  */
 
+import { KEY_CODES } from './keycodes.js';
+
 const MSG_KEY = 1;
 const MSG_ABS = 2;
 const MSG_REL = 3;
@@ -30,18 +32,8 @@ const TOUCH_WHEEL_STEP_PX = 30;
 const TAP_MAX_MS = 350;
 const TAP_MAX_MOVE = 10;
 
-// Codes of keys the device knows (data/keymap.csv). Anything else is not sent.
-const KNOWN_CODES = new Set(`KeyA KeyB KeyC KeyD KeyE KeyF KeyG KeyH KeyI KeyJ KeyK KeyL KeyM
-KeyN KeyO KeyP KeyQ KeyR KeyS KeyT KeyU KeyV KeyW KeyX KeyY KeyZ Digit1 Digit2 Digit3 Digit4
-Digit5 Digit6 Digit7 Digit8 Digit9 Digit0 Enter Escape Backspace Tab Space Minus Equal
-BracketLeft BracketRight Backslash Semicolon Quote Backquote Comma Period Slash CapsLock F1 F2
-F3 F4 F5 F6 F7 F8 F9 F10 F11 F12 PrintScreen ScrollLock Pause Insert Home PageUp Delete End
-PageDown ArrowRight ArrowLeft ArrowDown ArrowUp NumLock NumpadDivide NumpadMultiply
-NumpadSubtract NumpadAdd NumpadEnter Numpad1 Numpad2 Numpad3 Numpad4 Numpad5 Numpad6 Numpad7
-Numpad8 Numpad9 Numpad0 NumpadDecimal IntlBackslash ContextMenu NumpadEqual F13 F14 F15 F16
-F17 F18 F19 F20 F21 F22 F23 F24 NumpadComma IntlRo KanaMode IntlYen Convert NonConvert Lang1
-Lang2 Lang3 Lang4 Lang5 ControlLeft ShiftLeft AltLeft MetaLeft ControlRight ShiftRight
-AltRight MetaRight`.split(/\s+/));
+// Codes of keys the device knows (generated from data/keymap.csv). Anything else is not sent.
+const KNOWN_CODES = new Set(KEY_CODES);
 
 const MODIFIER_CODES = new Set(['ControlLeft', 'ControlRight', 'AltLeft', 'AltRight',
   'ShiftLeft', 'ShiftRight']);
