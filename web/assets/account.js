@@ -1,18 +1,26 @@
+// @ts-check
 /*
  * account.js — the account dialogs: "Change my password" for every role and "Users" for
  * admins (list, add, change role, reset password, delete).
  */
 
-import { apiGet, apiPost, apiDelete, redirectToLogin } from './api.js';
+import { ApiError, apiGet, apiPost, apiDelete, redirectToLogin } from './api.js';
 import {
   $, el, setText, describeError, showMessage, hideMessage, toast, wireCloseButtons, setBusy,
   confirmAction,
 } from './ui.js';
 
+/** @typedef {{name: string, role: string, totp?: boolean}} UserEntry one user of GET /api/users */
+
 const ROLES = ['viewer', 'operator', 'admin'];
+/** @type {{me: import('./app.js').User | null}} who is signed in (the console's App) */
 let app = { me: null };
 
-/* Fails the form's native validation when two new-password fields differ. */
+/**
+ * Fails the form's native validation when two new-password fields differ.
+ * @param {HTMLInputElement} first
+ * @param {HTMLInputElement} second
+ */
 function checkRepeat(first, second) {
   second.setCustomValidity(first.value === second.value ? '' : 'The passwords do not match.');
   return second.reportValidity();
@@ -21,21 +29,21 @@ function checkRepeat(first, second) {
 /* ---- change my password ----------------------------------------------------------------- */
 
 function initPasswordDialog() {
-  const dialog = $('password-dialog');
-  const form = $('password-form');
+  const dialog = $('password-dialog', HTMLDialogElement);
+  const form = $('password-form', HTMLFormElement);
   const error = $('pw-error');
-  const oldInput = $('pw-old');
-  const newInput = $('pw-new');
-  const repeat = $('pw-confirm');
+  const oldInput = $('pw-old', HTMLInputElement);
+  const newInput = $('pw-new', HTMLInputElement);
+  const repeat = $('pw-confirm', HTMLInputElement);
   wireCloseButtons(dialog);
 
-  $('btn-password').addEventListener('click', () => {
+  $('btn-password', HTMLButtonElement).addEventListener('click', () => {
     hideMessage(error);
     dialog.showModal();
   });
   dialog.addEventListener('close', () => {
     form.reset();
-    if (app.me) $('pw-username').value = app.me.name;
+    if (app.me) $('pw-username', HTMLInputElement).value = app.me.name;
     hideMessage(error);
   });
   repeat.addEventListener('input', () => repeat.setCustomValidity(''));
@@ -45,7 +53,7 @@ function initPasswordDialog() {
     ev.preventDefault();
     hideMessage(error);
     if (!checkRepeat(newInput, repeat)) return;
-    const submit = $('pw-submit');
+    const submit = $('pw-submit', HTMLButtonElement);
     setBusy(submit, true);
     try {
       await apiPost('/api/auth/password', {
@@ -53,7 +61,7 @@ function initPasswordDialog() {
         new_password: newInput.value,
       });
     } catch (err) {
-      if (err.code === 'bad_credentials') {
+      if (err instanceof ApiError && err.code === 'bad_credentials') {
         showMessage(error, 'The current password is wrong.');
         oldInput.select();
         oldInput.focus();
@@ -71,10 +79,16 @@ function initPasswordDialog() {
 
 /* ---- users (admin) ---------------------------------------------------------------------- */
 
+/** @param {string} name */
 function userPath(name) {
   return `/api/users/${encodeURIComponent(name)}`;
 }
 
+/**
+ * Shows one message above the list, or none.
+ * @param {'ok' | 'error'} [kind]
+ * @param {string} [text]
+ */
 function usersMessage(kind, text) {
   hideMessage($('users-error'));
   hideMessage($('users-ok'));
@@ -82,7 +96,7 @@ function usersMessage(kind, text) {
 }
 
 async function loadUsers() {
-  const body = $('users-body');
+  const body = $('users-body', HTMLTableSectionElement);
   try {
     const result = await apiGet('/api/users');
     renderUsers(Array.isArray(result.users) ? result.users : []);
@@ -94,6 +108,7 @@ async function loadUsers() {
   }
 }
 
+/** @param {UserEntry[]} users */
 function renderUsers(users) {
   const rows = [...users]
     .sort((a, b) => a.name.localeCompare(b.name))
@@ -101,11 +116,12 @@ function renderUsers(users) {
   if (rows.length === 0) {
     rows.push(el('tr', {}, el('td', { colspan: '4', class: 'empty', text: 'No users.' })));
   }
-  $('users-body').replaceChildren(...rows);
+  $('users-body', HTMLTableSectionElement).replaceChildren(...rows);
 }
 
+/** @param {UserEntry} user */
 function userRow(user) {
-  const isMe = app.me && user.name === app.me.name;
+  const isMe = Boolean(app.me && user.name === app.me.name);
 
   const nameCell = el('td', { class: 'cell-name' }, user.name);
   if (isMe) nameCell.append(el('span', { class: 'you', text: '(you)' }));
@@ -132,7 +148,7 @@ function userRow(user) {
   reset.addEventListener('click', () => {
     // Resetting your own password here would end your session; the own-password dialog
     // asks for the old one and keeps you signed in.
-    if (isMe) $('btn-password').click();
+    if (isMe) $('btn-password', HTMLButtonElement).click();
     else openReset(user.name);
   });
 
@@ -158,9 +174,14 @@ function userRow(user) {
   );
 }
 
+/**
+ * @param {string} name
+ * @param {HTMLSelectElement} select
+ * @param {boolean} isMe
+ */
 async function changeRole(name, select, isMe) {
   const role = select.value;
-  const previous = select.dataset.current;
+  const previous = select.dataset.current || '';
   usersMessage();
   if (isMe) {
     const ok = await confirmAction({
@@ -176,8 +197,9 @@ async function changeRole(name, select, isMe) {
   select.disabled = true;
   try {
     const result = await apiPost(userPath(name), { role });
-    select.dataset.current = result.role || role;
-    select.value = select.dataset.current;
+    const now = result.role || role;
+    select.dataset.current = now;
+    select.value = now;
   } catch (err) {
     select.value = previous;
     usersMessage('error', describeError(err));
@@ -193,6 +215,10 @@ async function changeRole(name, select, isMe) {
   usersMessage('ok', `${name} is now ${select.dataset.current}. Their sessions were signed out.`);
 }
 
+/**
+ * @param {string} name
+ * @param {HTMLButtonElement} button
+ */
 async function deleteUser(name, button) {
   usersMessage();
   const ok = await confirmAction({
@@ -215,59 +241,60 @@ async function deleteUser(name, button) {
 
 let resetName = '';
 
+/** @param {string} name */
 function openReset(name) {
   resetName = name;
   setText($('reset-title'), `Reset password of ${name}`);
   setText($('reset-text'), `Set a new password for ${name}. Their sessions will be signed out.`);
   hideMessage($('reset-error'));
-  $('reset-dialog').showModal();
+  $('reset-dialog', HTMLDialogElement).showModal();
 }
 
 function initUsersDialog() {
-  const dialog = $('users-dialog');
+  const dialog = $('users-dialog', HTMLDialogElement);
   wireCloseButtons(dialog);
-  $('btn-users').addEventListener('click', () => {
+  $('btn-users', HTMLButtonElement).addEventListener('click', () => {
     usersMessage();
     hideMessage($('user-add-error'));
     dialog.showModal();
     loadUsers();
   });
   dialog.addEventListener('close', () => {
-    $('user-add-form').reset();
+    $('user-add-form', HTMLFormElement).reset();
     usersMessage();
     hideMessage($('user-add-error'));
   });
 
   // Add a user.
-  const addForm = $('user-add-form');
+  const addForm = $('user-add-form', HTMLFormElement);
   addForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const error = $('user-add-error');
     hideMessage(error);
     usersMessage();
-    const name = $('add-name').value.trim();
-    const body = { name, password: $('add-password').value, role: $('add-role').value };
-    const submit = $('add-submit');
+    const name = $('add-name', HTMLInputElement).value.trim();
+    const body = { name, password: $('add-password', HTMLInputElement).value, role: $('add-role', HTMLSelectElement).value };
+    const submit = $('add-submit', HTMLButtonElement);
     setBusy(submit, true);
     try {
       await apiPost('/api/users', body);
     } catch (err) {
-      showMessage(error, err.code === 'conflict' ? `A user named “${name}” already exists.` : describeError(err));
+      showMessage(error, err instanceof ApiError && err.code === 'conflict' ? `A user named “${name}” already exists.` : describeError(err));
       return;
     } finally {
       setBusy(submit, false);
     }
     addForm.reset();
     usersMessage('ok', `The user ${name} was added.`);
-    $('add-name').focus();
+    $('add-name', HTMLInputElement).focus();
     await loadUsers();
   });
 
   // Reset someone's password.
-  const resetDialog = $('reset-dialog');
-  const resetForm = $('reset-form');
-  const newInput = $('reset-new');
-  const repeat = $('reset-confirm');
+  const resetDialog = $('reset-dialog', HTMLDialogElement);
+  const resetForm = $('reset-form', HTMLFormElement);
+  const newInput = $('reset-new', HTMLInputElement);
+  const repeat = $('reset-confirm', HTMLInputElement);
   wireCloseButtons(resetDialog);
   resetDialog.addEventListener('close', () => {
     resetForm.reset();
@@ -279,7 +306,7 @@ function initUsersDialog() {
     ev.preventDefault();
     hideMessage($('reset-error'));
     if (!checkRepeat(newInput, repeat)) return;
-    const submit = $('reset-submit');
+    const submit = $('reset-submit', HTMLButtonElement);
     const name = resetName;
     setBusy(submit, true);
     try {
@@ -297,6 +324,7 @@ function initUsersDialog() {
 
 /* ---- start ------------------------------------------------------------------------------ */
 
+/** @param {{me: import('./app.js').User | null}} appState the console's App */
 export function initAccount(appState) {
   app = appState;
   initPasswordDialog();

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * api.js — the console's client for the ipkvmd HTTP API and its event socket.
  *
@@ -20,6 +21,11 @@ const REQUEST_TIMEOUT_MS = 20000;
 let redirecting = false;
 
 export class ApiError extends Error {
+  /**
+   * @param {string} message
+   * @param {{code?: string, status?: number, retryAfter?: number}} [details] the server's
+   *   error code, the HTTP status, and seconds to wait (throttled)
+   */
   constructor(message, { code = 'internal', status = 0, retryAfter = 0 } = {}) {
     super(message);
     this.name = 'ApiError';
@@ -42,6 +48,10 @@ export function redirectToLogin() {
   window.location.assign(loginUrl());
 }
 
+/**
+ * @param {Response} res
+ * @param {{retry_after?: number} | null} error
+ */
 function retryAfterOf(res, error) {
   const fromBody = Number(error && error.retry_after);
   if (Number.isFinite(fromBody) && fromBody > 0) return Math.ceil(fromBody);
@@ -52,17 +62,25 @@ function retryAfterOf(res, error) {
 
 /**
  * One API call. `body` (any JSON value) is sent for POST/PUT; POST without a body sends
- * `{}` so the server always sees application/json. Resolves to the envelope's `result`.
+ * `{}` so the server always sees application/json. Resolves to the envelope's `result`
+ * (typed `any`: its shape is the endpoint's, docs/api.md; callers say what they read).
+ * @param {'GET' | 'POST' | 'PUT' | 'DELETE'} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>}
  */
 export async function apiRequest(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = { Accept: JSON_TYPE };
+  /** @type {RequestInit} */
   const init = {
     method,
     credentials: 'same-origin',
     cache: 'no-store',
-    headers: { Accept: JSON_TYPE },
+    headers,
   };
   if (body !== undefined || method === 'POST' || method === 'PUT') {
-    init.headers['Content-Type'] = JSON_TYPE;
+    headers['Content-Type'] = JSON_TYPE;
     init.body = JSON.stringify(body === undefined ? {} : body);
   }
   if (typeof AbortSignal !== 'undefined' && typeof AbortSignal.timeout === 'function') {
@@ -75,7 +93,7 @@ export async function apiRequest(method, path, body) {
     res = await fetch(path, init);
     text = await res.text();
   } catch (err) {
-    if (err && err.name === 'TimeoutError') {
+    if (err instanceof Error && err.name === 'TimeoutError') {
       throw new ApiError('The device did not answer in time.', { code: 'timeout' });
     }
     throw new ApiError('The device could not be reached.', { code: 'network' });
@@ -110,14 +128,27 @@ export async function apiRequest(method, path, body) {
   });
 }
 
+/**
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
 export function apiGet(path) {
   return apiRequest('GET', path);
 }
 
+/**
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>}
+ */
 export function apiPost(path, body) {
   return apiRequest('POST', path, body);
 }
 
+/**
+ * @param {string} path
+ * @returns {Promise<any>}
+ */
 export function apiDelete(path) {
   return apiRequest('DELETE', path);
 }
@@ -138,10 +169,15 @@ function defaultSocketUrl() {
   return `${scheme}//${window.location.host}/api/ws`;
 }
 
-/* A throwing listener must not break the socket or the other listeners. */
-function callSafely(fn, ...args) {
+/**
+ * A throwing listener must not break the socket or the other listeners.
+ * @template A
+ * @param {(arg: A) => void} fn
+ * @param {A} arg
+ */
+function callSafely(fn, arg) {
   try {
-    fn(...args);
+    fn(arg);
   } catch (err) {
     if (typeof window.reportError === 'function') window.reportError(err);
     else window.setTimeout(() => { throw err; });
@@ -159,11 +195,24 @@ function callSafely(fn, ...args) {
  * Clock listeners get { rtt, offset } in ms; offset = server clock − local clock, taken
  * from the sample with the lowest round-trip time of the last few pings.
  */
+
+/**
+ * @typedef {{state: 'idle' | 'stopped' | 'ended'}
+ *   | {state: 'connecting', attempt: number}
+ *   | {state: 'connected', since: number}
+ *   | {state: 'reconnecting', attempt: number, delay: number, retryAt: number}} SocketState
+ */
+/** @typedef {{rtt: number, offset: number}} SocketClock */
+/**
+ * One event from the device: its name and its data (the event's own shape, docs/api.md).
+ * @typedef {{event: string, data: any}} SocketMessage
+ */
 export class EventSocket {
   #url;
   #pingInterval;
   #minDelay;
   #maxDelay;
+  /** @type {WebSocket | null} */
   #ws = null;
   #running = false;
   #attempt = 0;
@@ -173,15 +222,26 @@ export class EventSocket {
   #lastRx = 0;
   #lastPingAt = 0;
   #seq = 0;
-  #pending = new Map(); // seq -> { perf, wall }
+  /** @type {Map<number, {perf: number, wall: number}>} ping seq -> when it was sent */
+  #pending = new Map();
+  /** @type {SocketClock[]} */
   #samples = [];
-  #listeners = new Map(); // event name or '*' -> Set<fn>
+  /** @type {Map<string, Set<(msg: SocketMessage) => void>>} event name or '*' -> listeners */
+  #listeners = new Map();
+  /** @type {Set<(state: SocketState) => void>} */
   #stateListeners = new Set();
+  /** @type {Set<(clock: SocketClock) => void>} */
   #clockListeners = new Set();
+  /** @type {SocketState} */
   #state = { state: 'idle' };
+  /** @type {SocketClock | null} */
   #clock = null;
   #onOnline = () => this.reconnectNow();
 
+  /**
+   * @param {{url?: string, pingInterval?: number, minDelay?: number, maxDelay?: number}} [options]
+   *   ms; the URL defaults to this page's /api/ws
+   */
   constructor({ url, pingInterval = 10000, minDelay = 1000, maxDelay = 30000 } = {}) {
     this.#url = url || defaultSocketUrl();
     this.#pingInterval = pingInterval;
@@ -189,10 +249,12 @@ export class EventSocket {
     this.#maxDelay = maxDelay;
   }
 
+  /** @returns {SocketState} */
   get state() {
     return { ...this.#state };
   }
 
+  /** @returns {SocketClock | null} */
   get clock() {
     return this.#clock ? { ...this.#clock } : null;
   }
@@ -203,6 +265,10 @@ export class EventSocket {
 
   /* fn({event, data}) for `name`, or for every message when name is '*'. Returns an
    * unsubscribe function. */
+  /**
+   * @param {string} name
+   * @param {(msg: SocketMessage) => void} fn
+   */
   on(name, fn) {
     let set = this.#listeners.get(name);
     if (!set) {
@@ -213,17 +279,23 @@ export class EventSocket {
     return () => set.delete(fn);
   }
 
-  /* fn(state) now and on every change. */
+  /**
+   * fn(state) now and on every change.
+   * @param {(state: SocketState) => void} fn
+   */
   onState(fn) {
     this.#stateListeners.add(fn);
     callSafely(fn, this.state);
     return () => this.#stateListeners.delete(fn);
   }
 
-  /* fn({rtt, offset}) after each pong. */
+  /**
+   * fn({rtt, offset}) after each pong.
+   * @param {(clock: SocketClock) => void} fn
+   */
   onClock(fn) {
     this.#clockListeners.add(fn);
-    if (this.#clock) callSafely(fn, this.clock);
+    if (this.#clock) callSafely(fn, { ...this.#clock });
     return () => this.#clockListeners.delete(fn);
   }
 
@@ -255,6 +327,7 @@ export class EventSocket {
 
   /* Send one binary message (an ArrayBuffer or typed array); false when not connected.
    * Input is never queued: a key pressed while offline must not arrive later. */
+  /** @param {BufferSource} bytes */
   sendBinary(bytes) {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
@@ -262,7 +335,11 @@ export class EventSocket {
     return true;
   }
 
-  /* Send one event; false when not connected (nothing is queued). */
+  /**
+   * Send one event; false when not connected (nothing is queued).
+   * @param {string} event
+   * @param {object} [data]
+   */
   send(event, data = {}) {
     const ws = this.#ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
@@ -270,6 +347,7 @@ export class EventSocket {
     return true;
   }
 
+  /** @param {SocketState} next */
   #setState(next) {
     this.#state = next;
     for (const fn of [...this.#stateListeners]) callSafely(fn, this.state);
@@ -292,6 +370,7 @@ export class EventSocket {
     ws.onerror = () => {};
   }
 
+  /** @param {WebSocket} ws */
   #handleOpen(ws) {
     if (ws !== this.#ws) return;
     const now = performance.now();
@@ -306,6 +385,10 @@ export class EventSocket {
     this.#pingTimer = window.setInterval(() => this.#tick(), Math.min(CHECK_MS, this.#pingInterval));
   }
 
+  /**
+   * @param {WebSocket} ws
+   * @param {MessageEvent} ev
+   */
   #handleMessage(ws, ev) {
     if (ws !== this.#ws) return;
     this.#lastRx = performance.now();
@@ -326,6 +409,10 @@ export class EventSocket {
     }
   }
 
+  /**
+   * @param {WebSocket} ws
+   * @param {CloseEvent} ev
+   */
   #handleClose(ws, ev) {
     if (ws !== this.#ws) return;
     const openedAt = this.#openedAt;
@@ -404,17 +491,19 @@ export class EventSocket {
     }
   }
 
+  /** @param {{seq?: unknown, server_time?: unknown}} data */
   #handlePong(data) {
-    const sent = this.#pending.get(data.seq);
-    if (!sent || !Number.isFinite(data.server_time)) return;
-    this.#pending.delete(data.seq);
+    const { seq, server_time: serverTime } = data;
+    const sent = typeof seq === 'number' ? this.#pending.get(seq) : undefined;
+    if (!sent || typeof serverTime !== 'number' || !Number.isFinite(serverTime)) return;
+    this.#pending.delete(/** @type {number} */ (seq));
     const rtt = performance.now() - sent.perf;
     // The server read its clock about halfway through the round trip.
-    const offset = data.server_time - (sent.wall + rtt / 2);
+    const offset = serverTime - (sent.wall + rtt / 2);
     this.#samples.push({ rtt, offset });
     if (this.#samples.length > MAX_CLOCK_SAMPLES) this.#samples.shift();
     const best = this.#samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
     this.#clock = { rtt, offset: best.offset };
-    for (const fn of [...this.#clockListeners]) callSafely(fn, this.clock);
+    for (const fn of [...this.#clockListeners]) callSafely(fn, { ...this.#clock });
   }
 }

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * h264.js — the H.264 player: /api/media/ws access units decoded by WebCodecs' VideoDecoder
  * and drawn on a canvas.
@@ -20,11 +21,16 @@ const FLAG_ALIVE = 2;
 /* A level-4.2 constrained baseline stream: what the device's encoders make for 1080p60. */
 const PROBE_CODEC = 'avc1.42E02A';
 
+/** @param {number} n */
 function hex2(n) {
   return n.toString(16).padStart(2, '0').toUpperCase();
 }
 
-/* The codec string of a keyframe from its SPS NAL unit (type 7), or null. */
+/**
+ * The codec string of a keyframe from its SPS NAL unit (type 7), or null.
+ * @param {Uint8Array} bytes
+ * @returns {string | null}
+ */
 export function codecFromAnnexB(bytes) {
   for (let i = 0; i + 4 < bytes.length; i++) {
     if (bytes[i] === 0 && bytes[i + 1] === 0 && bytes[i + 2] === 1 && (bytes[i + 3] & 0x1f) === 7) {
@@ -35,6 +41,7 @@ export function codecFromAnnexB(bytes) {
   return null;
 }
 
+/** @param {ArrayBuffer} buf an access unit's message */
 export function parseHeader(buf) {
   const v = new DataView(buf);
   return {
@@ -47,6 +54,21 @@ export function parseHeader(buf) {
   };
 }
 
+/**
+ * What the player measured: frames and bytes, the newest capture-to-screen latency (null
+ * without a clock offset), the picture's size, and rates over the last second.
+ * @typedef {{frames: number, bytes: number, latencyMs: number | null, width: number,
+ *   height: number, fps: number, kbps: number}} H264Stats
+ */
+
+/**
+ * @typedef {object} H264Options
+ * @property {() => number | null} [clockOffsetMs] server clock minus ours (from the event
+ *   socket's ping)
+ * @property {(stats: H264Stats) => void} [onStats]
+ * @property {(text: string) => void} [onState] a line for the user about the stream
+ */
+
 export class H264Player {
   static async supported() {
     if (typeof window.VideoDecoder !== 'function' || !window.isSecureContext) return false;
@@ -58,22 +80,30 @@ export class H264Player {
     }
   }
 
-  /* canvas: where frames are drawn. opts.clockOffsetMs(): server clock minus ours (from
-   * the event socket's ping), opts.onStats(stats), opts.onState(text). */
+  /**
+   * @param {HTMLCanvasElement} canvas where frames are drawn
+   * @param {H264Options} [opts]
+   */
   constructor(canvas, opts = {}) {
     this.canvas = canvas;
     this.ctx2d = canvas.getContext('2d', { alpha: false, desynchronized: true });
     this.opts = opts;
+    /** @type {WebSocket | null} */
     this.ws = null;
+    /** @type {VideoDecoder | null} */
     this.decoder = null;
+    /** @type {string | null} */
     this.codec = null;
+    /** @type {number | null} */
     this.expectSeq = null;
     this.waitKey = true;
     this.stopped = true;
     this.retry = 500;
+    /** @type {H264Stats} */
     this.stats = { frames: 0, bytes: 0, latencyMs: null, width: 0, height: 0, fps: 0, kbps: 0 };
     this.window = { start: performance.now(), frames: 0, bytes: 0 };
-    this.pending = new Map(); /* chunk timestamp -> capture wall-clock ms */
+    /** @type {Map<number, number>} chunk timestamp -> capture wall-clock ms */
+    this.pending = new Map();
   }
 
   start() {
@@ -117,6 +147,7 @@ export class H264Player {
     };
   }
 
+  /** @param {string} text */
   #state(text) {
     if (this.opts.onState) this.opts.onState(text);
   }
@@ -133,6 +164,7 @@ export class H264Player {
     this.pending.clear();
   }
 
+  /** @param {string} codec */
   #ensureDecoder(codec) {
     if (this.decoder && this.codec === codec && this.decoder.state === 'configured') return true;
     this.#closeDecoder();
@@ -149,6 +181,7 @@ export class H264Player {
     return true;
   }
 
+  /** @param {ArrayBuffer} buf */
   #onUnit(buf) {
     if (buf.byteLength < HEADER) return;
     const h = parseHeader(buf);
@@ -173,11 +206,13 @@ export class H264Player {
     this.expectSeq = (h.seq + 1) >>> 0;
     const ts = h.seq * 1000;
     this.pending.set(ts, h.captureUs / 1000);
-    if (this.pending.size > 64) this.pending.delete(this.pending.keys().next().value);
+    const oldest = this.pending.keys().next();
+    if (this.pending.size > 64 && !oldest.done) this.pending.delete(oldest.value);
     this.decoder.decode(new EncodedVideoChunk({ type: key ? 'key' : 'delta', timestamp: ts, data }));
     this.window.bytes += data.byteLength;
   }
 
+  /** @param {VideoFrame} frame */
   #draw(frame) {
     const w = frame.displayWidth;
     const hgt = frame.displayHeight;
@@ -185,7 +220,7 @@ export class H264Player {
       this.canvas.width = w;
       this.canvas.height = hgt;
     }
-    this.ctx2d.drawImage(frame, 0, 0);
+    if (this.ctx2d) this.ctx2d.drawImage(frame, 0, 0);
     const capture = this.pending.get(frame.timestamp);
     this.pending.delete(frame.timestamp);
     frame.close();

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * input.js — keyboard and mouse capture for the remote screen.
  *
@@ -38,10 +39,15 @@ const KNOWN_CODES = new Set(KEY_CODES);
 const MODIFIER_CODES = new Set(['ControlLeft', 'ControlRight', 'AltLeft', 'AltRight',
   'ShiftLeft', 'ShiftRight']);
 
+/** @param {string} code */
 export function isKnownCode(code) {
   return KNOWN_CODES.has(code);
 }
 
+/**
+ * @param {string} code KeyboardEvent.code
+ * @param {boolean} down
+ */
 export function keyMessage(code, down) {
   const buf = new Uint8Array(3 + code.length);
   buf[0] = MSG_KEY;
@@ -51,10 +57,22 @@ export function keyMessage(code, down) {
   return buf;
 }
 
+/**
+ * @param {number} v
+ * @param {number} lo
+ * @param {number} hi
+ */
 function clampInt(v, lo, hi) {
   return Math.max(lo, Math.min(hi, Math.round(v)));
 }
 
+/**
+ * @param {number} buttons
+ * @param {number} x
+ * @param {number} y
+ * @param {number} [wheel]
+ * @param {number} [pan]
+ */
 function absMessage(buttons, x, y, wheel = 0, pan = 0) {
   const view = new DataView(new ArrayBuffer(8));
   view.setUint8(0, MSG_ABS);
@@ -66,6 +84,13 @@ function absMessage(buttons, x, y, wheel = 0, pan = 0) {
   return view.buffer;
 }
 
+/**
+ * @param {number} buttons
+ * @param {number} dx
+ * @param {number} dy
+ * @param {number} [wheel]
+ * @param {number} [pan]
+ */
 function relMessage(buttons, dx, dy, wheel = 0, pan = 0) {
   const view = new DataView(new ArrayBuffer(8));
   view.setUint8(0, MSG_REL);
@@ -77,12 +102,21 @@ function relMessage(buttons, dx, dy, wheel = 0, pan = 0) {
   return view.buffer;
 }
 
-/*
+/**
  * Maps a page point to absolute HID coordinates through the content box of the picture.
  * `geo` is {left, top, width, height, w, h}: where the picture's pixels are on the page and
  * its size in target pixels. Aims at the centre of the target pixel under the point.
+ * @param {number} clientX
+ * @param {number} clientY
+ * @param {import('./video.js').Geometry} geo
  */
 export function mapToAbsolute(clientX, clientY, geo) {
+  /**
+   * @param {number} client
+   * @param {number} start
+   * @param {number} size
+   * @param {number} pixels
+   */
   const axis = (client, start, size, pixels) => {
     if (pixels <= 1 || size <= 0) return 0;
     const f = Math.max(0, Math.min(1, (client - start) / size));
@@ -95,14 +129,21 @@ export function mapToAbsolute(clientX, clientY, geo) {
   };
 }
 
+/** @typedef {'off' | 'keyboard' | 'pointer-lock'} CaptureState */
+
 export class InputCapture {
-  /*
-   * screen     the focusable element that captures (the stage around the picture)
-   * socket     EventSocket (sendBinary)
-   * geometry   () => {left, top, width, height, w, h} or null when there is no picture
-   * canControl () => bool: false for viewers and while HID is offline
-   * mouseMode  () => 'absolute' | 'relative'
-   * onChange   (state) => void; state is 'off' | 'keyboard' | 'pointer-lock'
+  /**
+   * @param {object} deps
+   * @param {HTMLElement} deps.screen the focusable element that captures (the stage around
+   *   the picture)
+   * @param {{sendBinary(bytes: BufferSource): boolean}} deps.socket the event socket
+   * @param {() => import('./video.js').Geometry | null} deps.geometry where the picture is;
+   *   null when there is none
+   * @param {() => boolean} deps.canControl false for viewers and while HID is offline
+   * @param {() => 'absolute' | 'relative'} deps.mouseMode
+   * @param {(state: CaptureState) => void} [deps.onChange]
+   * @param {() => void} [deps.onRelease] the release shortcut gave keyboard and mouse back
+   * @param {(message: string) => void} [deps.onLockError] the browser refused pointer lock
    */
   constructor({ screen, socket, geometry, canControl, mouseMode, onChange, onRelease, onLockError }) {
     this.screen = screen;
@@ -113,6 +154,7 @@ export class InputCapture {
     this.onChange = onChange || (() => {});
     this.onRelease = onRelease || (() => {});
     this.onLockError = onLockError || (() => {});
+    /** @type {Set<string>} codes held on the target */
     this.pressed = new Set();
     this.buttons = 0;
     this.abs = { x: ABS_MAX >> 1, y: ABS_MAX >> 1 };
@@ -120,6 +162,7 @@ export class InputCapture {
     this.rel = { dx: 0, dy: 0 };
     this.wheelAcc = 0;
     this.frame = 0;
+    /** @type {Map<number, {x: number, y: number, x0: number, y0: number, t0: number, moved: boolean}>} */
     this.touches = new Map();
     this.touchWheelAcc = 0;
     this.locked = false;
@@ -130,11 +173,13 @@ export class InputCapture {
     return document.activeElement === this.screen;
   }
 
+  /** @returns {CaptureState} */
   state() {
     if (this.locked) return 'pointer-lock';
     return this.captured && this.canControl() ? 'keyboard' : 'off';
   }
 
+  /** @param {BufferSource} bytes */
   send(bytes) {
     return this.socket.sendBinary(bytes);
   }
@@ -157,7 +202,11 @@ export class InputCapture {
     this.onChange(this.state());
   }
 
-  /* One key press and release (on-screen keyboard, shortcuts). */
+  /**
+   * One key press or release (on-screen keyboard, shortcuts).
+   * @param {string} code
+   * @param {boolean} down
+   */
   tapKey(code, down) {
     if (!this.canControl() || !KNOWN_CODES.has(code)) return false;
     return this.send(keyMessage(code, down));
@@ -194,6 +243,10 @@ export class InputCapture {
 
   /* ---- keyboard ------------------------------------------------------------------------ */
 
+  /**
+   * @param {KeyboardEvent} ev
+   * @param {boolean} down
+   */
   #onKey(ev, down) {
     if (!this.canControl()) return;
     const code = ev.code;
@@ -228,6 +281,7 @@ export class InputCapture {
 
   /* ---- mouse --------------------------------------------------------------------------- */
 
+  /** @param {PointerEvent} ev */
   #absFromEvent(ev) {
     const geo = this.geometry();
     if (!geo) return null;
@@ -257,6 +311,7 @@ export class InputCapture {
     }
   }
 
+  /** @param {number} buttons */
   #sendButtons(buttons) {
     this.buttons = buttons & 0x1f;
     if (this.mouseMode() === 'relative') {
@@ -268,6 +323,7 @@ export class InputCapture {
     }
   }
 
+  /** @param {PointerEvent} ev */
   #onPointerDown(ev) {
     if (!this.canControl()) return;
     if (ev.pointerType === 'touch') {
@@ -299,6 +355,7 @@ export class InputCapture {
     }
   }
 
+  /** @param {PointerEvent} ev */
   #onPointerMove(ev) {
     if (!this.canControl()) return;
     if (ev.pointerType === 'touch') {
@@ -324,6 +381,10 @@ export class InputCapture {
     this.#flushSoon();
   }
 
+  /**
+   * @param {PointerEvent} ev
+   * @param {boolean} [cancelled]
+   */
   #onPointerUp(ev, cancelled = false) {
     if (!this.canControl()) return;
     if (ev.pointerType === 'touch') {
@@ -339,6 +400,7 @@ export class InputCapture {
     this.#sendButtons(cancelled ? 0 : ev.buttons);
   }
 
+  /** @param {WheelEvent} ev */
   #onWheel(ev) {
     if (!this.canControl()) return;
     ev.preventDefault();
@@ -350,6 +412,7 @@ export class InputCapture {
     this.#sendWheel(-notches); // page down (positive deltaY) is wheel down (negative)
   }
 
+  /** @param {number} wheel notches, positive up */
   #sendWheel(wheel) {
     this.#flush();
     if (this.mouseMode() === 'relative') this.send(relMessage(this.buttons, 0, 0, wheel));
@@ -358,6 +421,7 @@ export class InputCapture {
 
   /* ---- touch --------------------------------------------------------------------------- */
 
+  /** @param {PointerEvent} ev */
   #touchDown(ev) {
     if (document.activeElement !== this.screen) this.screen.focus({ preventScroll: true });
     ev.preventDefault();
@@ -373,6 +437,7 @@ export class InputCapture {
     if (this.touches.size === 2) this.touchWheelAcc = 0;
   }
 
+  /** @param {PointerEvent} ev */
   #touchMove(ev) {
     const t = this.touches.get(ev.pointerId);
     if (!t) return;
@@ -405,6 +470,10 @@ export class InputCapture {
     this.#flushSoon();
   }
 
+  /**
+   * @param {PointerEvent} ev
+   * @param {boolean} cancelled
+   */
   #touchUp(ev, cancelled) {
     const t = this.touches.get(ev.pointerId);
     if (!t) return;

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * login.js — the sign-in page.
  *
@@ -11,15 +12,29 @@
 const LOGIN_URL = '/api/auth/login';
 const REQUEST_TIMEOUT_MS = 15000;
 
-const form = document.getElementById('login-form');
-const userInput = document.getElementById('user');
-const passwordInput = document.getElementById('password');
-const totpField = document.getElementById('totp-field');
-const totpInput = document.getElementById('totp');
-const submitButton = document.getElementById('login-submit');
-const errorBox = document.getElementById('login-error');
-const liveRegion = document.getElementById('login-live');
-const capsHint = document.getElementById('caps-hint');
+/**
+ * The element with this id, checked to be a `type` (ui.js has the same; this page imports
+ * nothing).
+ * @template {HTMLElement} T
+ * @param {string} id
+ * @param {{new (): T, prototype: T}} type
+ * @returns {T}
+ */
+function byId(id, type) {
+  const node = document.getElementById(id);
+  if (!(node instanceof type)) throw new Error(`the page has no ${type.name} #${id}`);
+  return node;
+}
+
+const form = byId('login-form', HTMLFormElement);
+const userInput = byId('user', HTMLInputElement);
+const passwordInput = byId('password', HTMLInputElement);
+const totpField = byId('totp-field', HTMLElement);
+const totpInput = byId('totp', HTMLInputElement);
+const submitButton = byId('login-submit', HTMLButtonElement);
+const errorBox = byId('login-error', HTMLElement);
+const liveRegion = byId('login-live', HTMLElement);
+const capsHint = byId('caps-hint', HTMLElement);
 
 let busy = false;
 let throttledUntil = 0; // Date.now() ms; 0 when not throttled
@@ -51,6 +66,10 @@ function nextTarget() {
 
 /* The visible message and a one-shot announcement for screen readers are kept apart so
  * the live countdown does not make a screen reader read every second. */
+/**
+ * @param {string} text
+ * @param {string} [announce]
+ */
 function showError(text, announce = text) {
   errorBox.textContent = text;
   errorBox.hidden = false;
@@ -88,6 +107,10 @@ function hideTotp() {
 }
 
 /* Retry-After is seconds (or, rarely, an HTTP date); the error body's retry_after wins. */
+/**
+ * @param {Response} res
+ * @param {{retry_after?: number} | null} error
+ */
 function retryAfterSeconds(res, error) {
   const fromBody = Number(error && error.retry_after);
   if (Number.isFinite(fromBody) && fromBody > 0) return Math.ceil(fromBody);
@@ -112,6 +135,7 @@ function renderThrottle() {
   errorBox.textContent = `Too many failed attempts. Try again in ${left}\u00a0s.`;
 }
 
+/** @param {number} seconds */
 function startThrottle(seconds) {
   throttledUntil = Date.now() + seconds * 1000;
   showError(
@@ -136,6 +160,10 @@ function endThrottle() {
 
 /* ---- submit ----------------------------------------------------------------------------- */
 
+/**
+ * @param {{user: string, password: string, totp?: string}} body
+ * @returns {Promise<{res: Response, payload: any}>}
+ */
 async function postLogin(body) {
   const controller = new AbortController();
   const timer = window.setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
@@ -160,6 +188,10 @@ async function postLogin(body) {
   }
 }
 
+/**
+ * @param {Response} res
+ * @param {any} payload the answer's JSON, if any
+ */
 function handleFailure(res, payload) {
   const error = (payload && payload.error) || {};
   switch (error.code) {
@@ -194,6 +226,7 @@ function handleFailure(res, payload) {
   }
 }
 
+/** @param {SubmitEvent} event */
 async function onSubmit(event) {
   event.preventDefault();
   if (busy || throttledUntil > 0) return;
@@ -213,6 +246,7 @@ async function onSubmit(event) {
     passwordInput.focus();
     return;
   }
+  /** @type {{user: string, password: string, totp?: string}} */
   const body = { user, password };
   if (!totpField.hidden) {
     const code = totpInput.value.replace(/\s+/g, '');
@@ -255,6 +289,7 @@ async function onSubmit(event) {
 
 /* ---- wiring ----------------------------------------------------------------------------- */
 
+/** @param {KeyboardEvent} event */
 function onKeyForCaps(event) {
   if (typeof event.getModifierState !== 'function') return;
   const on = event.getModifierState('CapsLock');

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * msd.js — the Virtual media menu (msd: mass-storage device): the virtual media store and the drives the target sees.
  *
@@ -8,12 +9,33 @@
  * is checked here first, so an image that cannot fit is refused at once rather than after
  * minutes of sending.
  *
- * The panel is built here (into #menu-msd), so the page only provides the menu's shell.
+ * The panel is built here, like every menu's (menus.js has the pattern).
  */
 
 import { apiDelete, apiGet, apiPost } from './api.js';
-import { $, el, setText, describeError, toast, confirmAction } from './ui.js';
+import { el, setText, describeError, toast, confirmAction } from './ui.js';
+import { Menu } from './menus.js';
 
+/**
+ * GET /api/msd and the `msd` event.
+ * @typedef {object} MsdState
+ * @property {MsdImage[]} images
+ * @property {{free: number}} space bytes
+ * @property {MsdDrive[]} [drives]
+ * @property {FetchStatus[]} [fetches]
+ */
+/** @typedef {{name: string, size: number, expected: number, complete: boolean, attached: boolean}} MsdImage */
+/** @typedef {{lun: number, image: string | null, cdrom: boolean, rw: boolean}} MsdDrive */
+/**
+ * A download from a URL: the `msd_fetch` event.
+ * @typedef {{id: number, name: string, state: string, bytes: number, total: number, error?: string}} FetchStatus
+ */
+/** @typedef {{xhr: XMLHttpRequest, name: string, sent: number, total: number, started: number}} Upload */
+
+/**
+ * @param {number | null | undefined} n
+ * @returns {string}
+ */
 export function formatBytes(n) {
   if (n == null || n < 0) return '?';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -26,11 +48,13 @@ export function formatBytes(n) {
   return `${v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
 }
 
+/** @param {string} name */
 function imagePath(name) {
   return `/api/msd/images/${encodeURIComponent(name)}`;
 }
 
 /* A name for the store from a URL or a file name: its last path part, without a query. */
+/** @param {string} url */
 export function nameFromUrl(url) {
   try {
     const parts = new URL(url).pathname.split('/').filter(Boolean);
@@ -40,20 +64,19 @@ export function nameFromUrl(url) {
   }
 }
 
-export class MsdMenu {
-  /* ctx: { canControl() } */
-  constructor(ctx) {
-    this.ctx = ctx;
+export class MsdMenu extends Menu {
+  /** @param {{app: import('./app.js').App}} deps */
+  constructor({ app }) {
+    super({ id: 'msd', label: 'Virtual media', wide: true });
+    this.app = app;
     this.enabled = false;
+    /** @type {MsdState | null} */
     this.state = null;
-    this.upload = null; /* {xhr, name, sent, total, started} */
-    this.fetches = new Map(); /* id -> status */
-    this.#build();
-    this.render();
-  }
-
-  #build() {
-    const panel = $('menu-msd');
+    /** @type {Upload | null} */
+    this.upload = null;
+    /** @type {Map<number, FetchStatus>} */
+    this.fetches = new Map();
+    const panel = this.panel;
     this.status = el('p', { class: 'menu-status', id: 'msd-status', text: '' });
     this.drivesList = el('ul', { class: 'msd-list', id: 'msd-drives' });
     this.imagesList = el('ul', { class: 'msd-list', id: 'msd-images' });
@@ -91,8 +114,10 @@ export class MsdMenu {
     this.nameInput.addEventListener('input', () => {
       this.nameInput.dataset.touched = this.nameInput.value ? 'true' : '';
     });
+    this.render();
   }
 
+  /** @param {boolean} enabled whether the device has virtual media */
   setEnabled(enabled) {
     this.enabled = enabled;
     if (!enabled) this.state = null;
@@ -108,12 +133,14 @@ export class MsdMenu {
     }
   }
 
+  /** @param {MsdState} state */
   update(state) {
     this.state = state;
     for (const f of state.fetches || []) this.fetches.set(f.id, f);
     this.render();
   }
 
+  /** @param {FetchStatus} status */
   onFetchEvent(status) {
     this.fetches.set(status.id, status);
     if (status.state === 'done') toast(`Downloaded ${status.name}.`, 'info');
@@ -127,9 +154,10 @@ export class MsdMenu {
     this.render();
   }
 
+  /** @override */
   render() {
     const s = this.state;
-    const control = this.enabled && this.ctx.canControl();
+    const control = this.enabled && this.app.canAct();
     if (!this.enabled) setText(this.status, 'Virtual media is not available on this device.');
     else if (!s) setText(this.status, 'Reading the image store…');
     else {
@@ -149,6 +177,10 @@ export class MsdMenu {
     if (!uploading) setText(this.uploadText, '');
   }
 
+  /**
+   * @param {MsdState | null} s
+   * @param {boolean} control
+   */
   #renderDrives(s, control) {
     const drives = (s && s.drives) || [];
     const items = drives.map((d) => {
@@ -163,6 +195,10 @@ export class MsdMenu {
     this.drivesList.replaceChildren(...items);
   }
 
+  /**
+   * @param {MsdState | null} s
+   * @param {boolean} control
+   */
   #renderImages(s, control) {
     const images = (s && s.images) || [];
     const free = (s && s.drives || []).find((d) => !d.image);
@@ -189,6 +225,7 @@ export class MsdMenu {
     this.imagesList.replaceChildren(...items);
   }
 
+  /** @param {boolean} control */
   #renderFetches(control) {
     const items = [...this.fetches.values()].map((f) => {
       const bar = el('progress', { max: f.total > 0 ? f.total : 1, value: f.total > 0 ? f.bytes : 0 });
@@ -208,8 +245,12 @@ export class MsdMenu {
     this.fetchList.replaceChildren(...items);
   }
 
+  /**
+   * @param {string} name
+   * @param {boolean} cdrom
+   */
   async #attach(name, cdrom) {
-    const drive = (this.state.drives || []).find((d) => !d.image);
+    const drive = ((this.state && this.state.drives) || []).find((d) => !d.image);
     if (!drive) {
       toast('Every drive holds an image: eject one first.', 'error');
       return;
@@ -221,6 +262,7 @@ export class MsdMenu {
     }
   }
 
+  /** @param {number} lun */
   async #eject(lun) {
     try {
       this.update(await apiPost(`/api/msd/drives/${lun}/eject`));
@@ -229,6 +271,7 @@ export class MsdMenu {
     }
   }
 
+  /** @param {string} name */
   async #delete(name) {
     const ok = await confirmAction({ title: 'Delete image', text: `Delete ${name} from the device?`, confirmLabel: 'Delete' });
     if (!ok) return;
@@ -247,6 +290,7 @@ export class MsdMenu {
       toast('Give an http:// or https:// URL.', 'error');
       return;
     }
+    /** @type {{url: string, name: string, sha256?: string}} */
     const body = { url, name };
     if (sha256) body.sha256 = sha256;
     try {
@@ -260,6 +304,7 @@ export class MsdMenu {
     }
   }
 
+  /** @param {number} id */
   async #cancelFetch(id) {
     try {
       await apiPost(`/api/msd/fetch/${id}/cancel`);
@@ -293,6 +338,10 @@ export class MsdMenu {
       this.uploadProgress.dataset.loaded = String(ev.loaded); /* kept after the end */
       setText(this.uploadText, `${formatBytes(ev.loaded)} of ${formatBytes(up.total)} · ${formatBytes(speed)}/s`);
     });
+    /**
+     * @param {string} text
+     * @param {'info' | 'error'} kind
+     */
     const finish = (text, kind) => {
       this.upload = null;
       this.fileInput.value = '';

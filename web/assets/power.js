@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * power.js — the Power menu: the target's power and disk lights and the ATX actions.
  *
@@ -6,45 +7,100 @@
  * (the device would answer 409). Actions that can lose data ask for confirmation first.
  */
 
-import { apiGet, apiPost } from './api.js';
-import { $, setText, describeError, toast, confirmAction } from './ui.js';
+import { ApiError, apiGet, apiPost } from './api.js';
+import { el, setText, describeError, toast, confirmAction } from './ui.js';
+import { Menu, menuHeading, menuItem, menuSep } from './menus.js';
 
-const ACTIONS = {
-  'atx-on': { path: '/api/atx/power', body: { action: 'on' }, label: 'Power on' },
-  'atx-off': { path: '/api/atx/power', body: { action: 'off' }, label: 'Shut down' },
-  'atx-off-hard': {
+/**
+ * One action of the menu: its button (id, text, note, drawn red when it can lose data), the
+ * request it makes, and the question asked first when it can lose data.
+ * @typedef {object} PowerAction
+ * @property {string} id
+ * @property {string} text the button's text
+ * @property {string} [note]
+ * @property {string} path
+ * @property {object} body
+ * @property {string} label what a confirmation and an error message call it
+ * @property {string} [confirm]
+ */
+
+/** @type {readonly PowerAction[]} */
+const POWER_ACTIONS = [
+  { id: 'atx-on', text: 'Power on', path: '/api/atx/power', body: { action: 'on' }, label: 'Power on' },
+  {
+    id: 'atx-off', text: 'Shut down', note: 'like a short press, when on',
+    path: '/api/atx/power', body: { action: 'off' }, label: 'Shut down',
+  },
+  {
+    id: 'atx-off-hard', text: 'Power off (hard)', note: 'may lose data',
     path: '/api/atx/power', body: { action: 'off_hard' }, label: 'Power off (hard)',
     confirm: 'Cut the power of the target now? Unsaved work on it is lost.',
   },
-  'atx-reset-hard': {
+  {
+    id: 'atx-reset-hard', text: 'Reset (hard)',
     path: '/api/atx/power', body: { action: 'reset_hard' }, label: 'Reset',
     confirm: 'Reset the target now? Unsaved work on it is lost.',
   },
-  'atx-click-power': { path: '/api/atx/click', body: { button: 'power' }, label: 'Press power' },
-  'atx-click-power-long': {
+];
+
+/** @type {readonly PowerAction[]} */
+const BUTTON_ACTIONS = [
+  { id: 'atx-click-power', text: 'Press power', path: '/api/atx/click', body: { button: 'power' }, label: 'Press power' },
+  {
+    id: 'atx-click-power-long', text: 'Hold power (5 s)',
     path: '/api/atx/click', body: { button: 'power_long' }, label: 'Hold power',
     confirm: 'Hold the power button for 5 seconds? A running target is switched off hard.',
   },
-  'atx-click-reset': {
-    path: '/api/atx/click', body: { button: 'reset' }, label: 'Press reset',
+  {
+    id: 'atx-click-reset', text: 'Press reset', path: '/api/atx/click', body: { button: 'reset' }, label: 'Press reset',
     confirm: 'Press the reset button of the target? Unsaved work on it is lost.',
   },
-};
+];
 
-export class PowerMenu {
-  /* ctx: { canControl() } */
-  constructor(ctx) {
-    this.ctx = ctx;
+/**
+ * GET /api/atx and the `atx` event.
+ * @typedef {object} AtxState
+ * @property {string} [driver]
+ * @property {boolean} [busy]
+ * @property {{power?: boolean, hdd?: boolean}} [leds]
+ * @property {{power_led?: boolean, hdd_led?: boolean}} [wired]
+ */
+
+export class PowerMenu extends Menu {
+  /** @param {{app: import('./app.js').App}} deps */
+  constructor({ app }) {
+    super({ id: 'power', label: 'Power' });
+    this.app = app;
+    /** Whether the device has power control at all (GET /api/info backends.atx). */
     this.enabled = false;
+    /** @type {AtxState | null} */
     this.state = null;
     this.sending = false;
-    for (const [id, action] of Object.entries(ACTIONS)) {
-      $(id).addEventListener('click', () => this.#run(action));
-    }
+    this.status = el('p', { class: 'menu-status', id: 'power-status', text: 'Power control is not configured.' });
+    this.ledPower = el('span', { class: 'led', id: 'atx-led-power', 'data-on': 'false', text: 'power' });
+    this.ledHdd = el('span', { class: 'led', id: 'atx-led-hdd', 'data-on': 'false', text: 'disk' });
+    /** @type {HTMLButtonElement[]} */
+    this.actionButtons = [];
+    /** @param {PowerAction} action */
+    const button = (action) => {
+      const b = menuItem({ id: action.id, label: action.text, note: action.note, danger: Boolean(action.confirm) });
+      b.addEventListener('click', () => this.#run(action));
+      this.actionButtons.push(b);
+      return b;
+    };
+    this.panel.append(
+      this.status,
+      el('div', { class: 'menu-leds' }, this.ledPower, this.ledHdd),
+      menuSep(),
+      ...POWER_ACTIONS.map(button),
+      menuSep(),
+      menuHeading('Front panel buttons'),
+      ...BUTTON_ACTIONS.map(button),
+    );
     this.render();
   }
 
-  /* Whether the device has power control at all (GET /api/info backends.atx). */
+  /** @param {boolean} enabled whether the device has power control at all */
   setEnabled(enabled) {
     this.enabled = enabled;
     if (!enabled) this.state = null;
@@ -56,38 +112,45 @@ export class PowerMenu {
     try {
       this.update(await apiGet('/api/atx'));
     } catch (err) {
-      setText($('power-status'), `Power state unknown: ${describeError(err)}`);
+      setText(this.status, `Power state unknown: ${describeError(err)}`);
     }
   }
 
+  /** @param {AtxState} state */
   update(state) {
     this.state = state;
     this.render();
   }
 
+  /** @override */
   render() {
     const s = this.state;
     const leds = (s && s.leds) || {};
     const wired = (s && s.wired) || {};
-    const led = (id, on, isWired) => {
-      const node = $(id);
+    /**
+     * @param {HTMLElement} node
+     * @param {boolean | undefined} on
+     * @param {boolean | undefined} isWired
+     */
+    const led = (node, on, isWired) => {
       node.dataset.on = on ? 'true' : 'false';
       node.classList.toggle('led-unwired', isWired === false);
     };
-    led('atx-led-power', leds.power, wired.power_led);
-    led('atx-led-hdd', leds.hdd, wired.hdd_led);
+    led(this.ledPower, leds.power, wired.power_led);
+    led(this.ledHdd, leds.hdd, wired.hdd_led);
     let text;
     if (!this.enabled) text = 'Power control is not configured on this device.';
     else if (!s) text = 'Reading the power state…';
     else if (s.busy) text = 'A power action is running…';
     else if (wired.power_led === false) text = 'The power light is not wired: the state is unknown.';
     else text = leds.power ? 'The target is on.' : 'The target is off.';
-    setText($('power-status'), text);
-    const usable = this.enabled && s && !s.busy && !this.sending && this.ctx.canControl();
-    for (const id of Object.keys(ACTIONS)) $(id).disabled = !usable;
-    $('mb-power').classList.toggle('menu-button-on', Boolean(leds.power));
+    setText(this.status, text);
+    const usable = this.enabled && s && !s.busy && !this.sending && this.app.canAct();
+    for (const b of this.actionButtons) b.disabled = !usable;
+    this.button.classList.toggle('menu-button-on', Boolean(leds.power));
   }
 
+  /** @param {PowerAction} action */
   async #run(action) {
     if (action.confirm) {
       const ok = await confirmAction({ title: action.label, text: action.confirm, confirmLabel: action.label });
@@ -100,7 +163,7 @@ export class PowerMenu {
       const result = await apiPost(action.path, action.body);
       if (result && result.leds) this.update(result);
     } catch (err) {
-      toast(`${action.label}: ${err.code === 'conflict' ? 'another power action is still running.' : describeError(err)}`, 'error');
+      toast(`${action.label}: ${err instanceof ApiError && err.code === 'conflict' ? 'another power action is still running.' : describeError(err)}`, 'error');
     } finally {
       this.sending = false;
       this.render();

@@ -1,3 +1,4 @@
+// @ts-check
 /*
  * video.js — the remote screen's picture: the MJPEG stream, drawn on a <canvas>.
  *
@@ -25,7 +26,13 @@ const LATENCY_SAMPLES = 15;
 
 const CRLFCRLF = [13, 10, 13, 10];
 
-/* Index of `pattern` (byte array) in buf[from, to), or -1. */
+/**
+ * Index of `pattern` in buf[from, to), or -1.
+ * @param {Uint8Array} buf
+ * @param {readonly number[]} pattern
+ * @param {number} from
+ * @param {number} to
+ */
 function indexOf(buf, pattern, from, to) {
   const last = to - pattern.length;
   outer: for (let i = from; i <= last; i++) {
@@ -47,6 +54,7 @@ class ByteQueue {
     return this.end - this.start;
   }
 
+  /** @param {Uint8Array} chunk */
   push(chunk) {
     if (this.end + chunk.length > this.buf.length) {
       const live = this.length;
@@ -65,9 +73,11 @@ class ByteQueue {
   }
 }
 
-/*
+/**
  * Reads one multipart/x-mixed-replace response and calls onPart(bytes, headers) for each
  * part (headers: lower-case names). Parts must carry Content-Length (ipkvmd's do).
+ * @param {Response} res
+ * @param {(bytes: Uint8Array<ArrayBuffer>, headers: Record<string, string>) => void} onPart
  */
 async function readMultipart(res, onPart) {
   const type = res.headers.get('Content-Type') || '';
@@ -76,6 +86,7 @@ async function readMultipart(res, onPart) {
   const delimiter = Array.from(new TextEncoder().encode(`--${m[1]}`));
   const decoder = new TextDecoder();
   const q = new ByteQueue();
+  if (!res.body) throw new Error('the stream has no body');
   const reader = res.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
@@ -87,6 +98,7 @@ async function readMultipart(res, onPart) {
       const headEnd = indexOf(q.buf, CRLFCRLF, at, q.end);
       if (headEnd < 0) break;
       const head = decoder.decode(q.buf.subarray(at + delimiter.length, headEnd));
+      /** @type {Record<string, string>} */
       const headers = {};
       for (const line of head.split('\r\n')) {
         const colon = line.indexOf(':');
@@ -102,15 +114,25 @@ async function readMultipart(res, onPart) {
   }
 }
 
+/** @typedef {import('./h264.js').H264Stats} H264Stats */
+/** @typedef {{left: number, top: number, width: number, height: number, w: number, h: number}} Geometry */
+
 export class VideoView {
-  /*
-   * canvas       the element the picture is drawn on (replaced by an <img> as fallback)
-   * placeholder  shown instead when the device has no video
-   * wait         shown until the first picture
-   * clockOffset  () => server clock minus local clock in ms, or null when unknown
-   * onLatency    (ms) => void: capture-to-screen latency, median of the last pictures
+  /**
+   * @param {object} deps
+   * @param {HTMLCanvasElement} deps.canvas the element the picture is drawn on (replaced by
+   *   an <img> as fallback)
+   * @param {HTMLElement} deps.placeholder shown instead when the device has no video
+   * @param {HTMLElement} deps.wait shown until the first picture
+   * @param {() => number | null} [deps.clockOffset] server clock minus local clock in ms, or
+   *   null when unknown
+   * @param {(ms: number) => void} [deps.onLatency] capture-to-screen latency, median of the
+   *   last pictures
+   * @param {(stats: H264Stats) => void} [deps.onStats] the H.264 player's fps and bitrate
    */
-  constructor({ canvas, placeholder, wait, clockOffset, onLatency }) {
+  constructor({ canvas, placeholder, wait, clockOffset, onLatency, onStats }) {
+    this.canvas = canvas;
+    /** @type {HTMLCanvasElement | HTMLImageElement} what shows the picture */
     this.el = canvas;
     this.placeholder = placeholder;
     this.wait = wait;
@@ -136,21 +158,31 @@ export class VideoView {
     this.stopped = false;
     this.retryMs = RETRY_MIN_MS;
     this.retryTimer = 0;
+    /** @type {AbortController | null} */
     this.abort = null;
     this.generation = 0;
-    this.signal = null; // the streamer's signal object: {state, width, height, fps}
+    /** @type {import('./app.js').Signal | null} the streamer's signal: {state, width, height, fps} */
+    this.signal = null;
     this.frameW = 0;
     this.frameH = 0;
+    /** @type {string | undefined | null} X-Sequence of the last picture; null: none yet */
     this.lastSeq = null;
+    /** @type {{bytes: Uint8Array<ArrayBuffer>, ts: number} | null} */
     this.pending = null;
     this.decoding = false;
+    /** @type {number[]} */
     this.latencies = [];
+    /** @type {'mjpeg' | 'h264'} */
     this.codec = 'mjpeg';
-    this.player = null; /* the H.264 player while the codec is H.264 */
-    this.onStats = null; /* (stats) => void: the H.264 player's fps and bitrate */
+    /** @type {H264Player | null} the H.264 player while the codec is H.264 */
+    this.player = null;
+    this.onStats = onStats || (() => {});
   }
 
-  /* 'mjpeg' or 'h264' (only when H264Player.supported()). */
+  /**
+   * 'mjpeg' or 'h264' (only when H264Player.supported()).
+   * @param {'mjpeg' | 'h264'} codec
+   */
   setCodec(codec) {
     if (codec === this.codec) return;
     this.codec = codec;
@@ -158,7 +190,10 @@ export class VideoView {
     if (this.enabled && !this.stopped) this.#open();
   }
 
-  /* Shows the stream (true) or the "no video source" placeholder (false). */
+  /**
+   * Shows the stream (true) or the "no video source" placeholder (false).
+   * @param {boolean} enabled
+   */
   setEnabled(enabled) {
     if (enabled === this.enabled) return;
     this.enabled = enabled;
@@ -202,19 +237,19 @@ export class VideoView {
     this.#close();
     this.lastSeq = null;
     if (this.codec === 'h264' && this.streaming) {
-      this.player = new H264Player(this.el, {
+      this.player = new H264Player(this.canvas, {
         clockOffsetMs: () => this.clockOffset(),
         onStats: (s) => {
           this.frameW = s.width;
           this.frameH = s.height;
           if (s.latencyMs !== null) this.#pushLatency(s.latencyMs);
-          if (this.onStats) this.onStats(s);
+          this.onStats(s);
         },
       });
       this.player.start();
       return;
     }
-    if (!this.streaming) {
+    if (this.el instanceof HTMLImageElement) {
       this.el.src = `${STREAM_URL}?t=${Date.now()}`;
       return;
     }
@@ -227,6 +262,10 @@ export class VideoView {
     );
   }
 
+  /**
+   * @param {number} generation
+   * @param {AbortSignal} signal
+   */
   async #read(generation, signal) {
     const res = await fetch(STREAM_URL, { credentials: 'same-origin', cache: 'no-store', signal });
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
@@ -237,6 +276,7 @@ export class VideoView {
     });
   }
 
+  /** @param {number} generation */
   #ended(generation) {
     if (generation !== this.generation) return; // closed on purpose
     this.#retry();
@@ -250,7 +290,11 @@ export class VideoView {
     this.retryTimer = window.setTimeout(() => this.reconnect(), delay);
   }
 
-  /* Newest picture wins: while one is decoded, a newer one replaces the waiting one. */
+  /**
+   * Newest picture wins: while one is decoded, a newer one replaces the waiting one.
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   * @param {Record<string, string>} headers
+   */
   #onPicture(bytes, headers) {
     const seq = headers['x-sequence'];
     if (seq !== undefined && seq === this.lastSeq) return; // sent again: unchanged
@@ -273,12 +317,13 @@ export class VideoView {
       } catch {
         continue; // a damaged picture: wait for the next
       }
-      const canvas = this.el;
+      const canvas = this.canvas;
       if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
         canvas.width = bitmap.width;
         canvas.height = bitmap.height;
       }
-      canvas.getContext('2d').drawImage(bitmap, 0, 0);
+      const g = canvas.getContext('2d');
+      if (g) g.drawImage(bitmap, 0, 0);
       bitmap.close();
       this.frameW = canvas.width;
       this.frameH = canvas.height;
@@ -287,12 +332,14 @@ export class VideoView {
     this.decoding = false;
   }
 
+  /** @param {number} ts capture time, s since the epoch (device clock) */
   #latency(ts) {
     const offset = this.clockOffset();
     if (!Number.isFinite(ts) || ts <= 0 || offset === null) return;
     this.#pushLatency(Date.now() + offset - ts * 1000);
   }
 
+  /** @param {number} ms */
   #pushLatency(ms) {
     if (ms < 0 || ms > 60000) return;
     this.latencies.push(ms);
@@ -301,6 +348,7 @@ export class VideoView {
     this.onLatency(sorted[sorted.length >> 1]);
   }
 
+  /** @param {import('./app.js').Signal | null} signal */
   setSignal(signal) {
     this.signal = signal || null;
   }
@@ -317,24 +365,27 @@ export class VideoView {
   }
 
   /* The size of the picture on screen, in target pixels; null before the first one. */
+  /** @returns {{w: number, h: number} | null} */
   #pictureSize() {
-    if (!this.streaming) {
+    if (this.el instanceof HTMLImageElement) {
       return this.el.naturalWidth > 0 ? { w: this.el.naturalWidth, h: this.el.naturalHeight } : null;
     }
     return this.frameW > 0 ? { w: this.frameW, h: this.frameH } : null;
   }
 
   /* The picture's size: what is shown, else what the device says the signal is. */
+  /** @returns {{w: number, h: number} | null} */
   size() {
     const shown = this.#pictureSize();
     if (shown) return shown;
     const s = this.signal;
-    if (s && s.width > 0 && s.height > 0) return { w: s.width, h: s.height };
+    if (s && s.width && s.height && s.width > 0 && s.height > 0) return { w: s.width, h: s.height };
     return null;
   }
 
   /* Where the picture's pixels are on the page (object-fit: contain letterboxing), with
    * its size in target pixels; null when there is no picture. */
+  /** @returns {Geometry | null} */
   geometry() {
     if (!this.enabled || this.el.hidden) return null;
     const size = this.size();
