@@ -102,6 +102,22 @@ else
 	add "browser key codes in sync" 0 1
 fi
 
+echo "== web UI types (tsc --noEmit over web/assets, tsconfig.json)"
+# Every module in web/assets carries // @ts-check and JSDoc types; typescript comes from
+# tests/e2e's lockfile (installed by scripts/deps.sh --test).
+if bash tests/e2e/npm-install.sh && tests/e2e/node_modules/.bin/tsc --noEmit -p tsconfig.json; then
+	add "web UI types (tsc)" 1 0
+else
+	add "web UI types (tsc)" 0 1
+fi
+missing=$(grep -L '^// @ts-check$' web/assets/*.js || true)
+if [ -z "$missing" ]; then
+	add "web modules with @ts-check" 1 0
+else
+	echo "without // @ts-check: $missing"
+	add "web modules with @ts-check" 0 1
+fi
+
 echo "== format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
 	sources() { git ls-files '*.c' '*.h'; }

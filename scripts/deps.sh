@@ -2,7 +2,8 @@
 # Installs the Debian packages ipkvm needs to build, run and test, asking apt only for what
 # dpkg says is missing. Idempotent; works as root or through sudo.
 #   scripts/deps.sh          build + run dependencies
-#   scripts/deps.sh --test   also the test dependencies
+#   scripts/deps.sh --test   also the test dependencies, and the tests' npm packages
+#                            (tests/e2e/package-lock.json: playwright-core, typescript)
 set -euo pipefail
 
 pkgs=(gcc make meson ninja-build pkg-config python3
@@ -24,17 +25,22 @@ for p in "${pkgs[@]}"; do
 	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 	[ "$status" = "install ok installed" ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "deps: installing ${missing[*]}"
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-	if ! command -v sudo >/dev/null 2>&1; then
-		echo "deps: need root or sudo to install: ${missing[*]}" >&2
-		exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if ! command -v sudo >/dev/null 2>&1; then
+			echo "deps: need root or sudo to install: ${missing[*]}" >&2
+			exit 1
+		fi
+		sudo=(sudo)
 	fi
-	sudo=(sudo)
+	export DEBIAN_FRONTEND=noninteractive
+	"${sudo[@]}" apt-get update -qq
+	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The npm packages of the tests (playwright-core, typescript), from tests/e2e's lockfile.
+if [ "${1:-}" = "--test" ]; then
+	bash "$(dirname "$0")/../tests/e2e/npm-install.sh"
+fi

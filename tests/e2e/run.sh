@@ -23,14 +23,7 @@ command -v npm >/dev/null || fail "npm is missing (scripts/deps.sh --test instal
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || fail "chromium is missing (scripts/deps.sh --test installs it)"
 [ -x "$build/ipkvmd" ] || fail "$build/ipkvmd is not built"
 
-# node_modules is current when it was installed from this very lockfile.
-stamp="$here/node_modules/.ipkvm-lock.sha256"
-want=$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)
-if [ ! -d "$here/node_modules/playwright-core" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-	echo "e2e: npm ci"
-	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >&2 || fail "npm ci failed"
-	echo "$want" >"$stamp"
-fi
+bash "$here/npm-install.sh" || fail "npm ci failed"
 
 cd "$here" && exec node runner.mjs --ipkvmd "$build/ipkvmd" --repo "$repo" \
 	--artifacts "$build/e2e-artifacts" "$@"
