@@ -15,7 +15,8 @@
  * inside them. Element ids are `mb-ID` for the button and `menu-ID` for the panel.
  */
 
-import { el } from './ui.js';
+import { apiGet } from './api.js';
+import { el, setText, describeError } from './ui.js';
 
 /** @type {Menu | null} */
 let openMenu = null;
@@ -140,4 +141,50 @@ export function menuCheck({ type, id, label, note, name, value }) {
   const input = el('input', { type, id, name, value });
   const row = el('label', { class: 'menu-check' }, input, ` ${label} `, el('span', { class: 'menu-note', text: note }));
   return { row, input };
+}
+
+/**
+ * A menu that shows one device service's state (power, virtual media): read with GET
+ * `path` when the device has the service (setEnabled), then kept current by the service's
+ * event (update). The status line at the top of the panel says when it cannot be read.
+ * @template S the state's shape
+ */
+export class ServiceMenu extends Menu {
+  /**
+   * @param {{id: string, label: string, wide?: boolean, path: string, unreadable: string}} spec
+   *   path: the state's GET; unreadable: the status line's words when that fails
+   */
+  constructor({ path, unreadable, ...spec }) {
+    super(spec);
+    this.path = path;
+    this.unreadable = unreadable;
+    /** Whether the device has the service at all (GET /api/info backends). */
+    this.enabled = false;
+    /** @type {S | null} */
+    this.state = null;
+    this.status = el('p', { class: 'menu-status', id: `${spec.id}-status` });
+    this.panel.append(this.status);
+  }
+
+  /** @param {boolean} enabled */
+  setEnabled(enabled) {
+    this.enabled = enabled;
+    if (!enabled) this.state = null;
+    this.render();
+  }
+
+  async load() {
+    if (!this.enabled) return;
+    try {
+      this.update(await apiGet(this.path));
+    } catch (err) {
+      setText(this.status, `${this.unreadable}: ${describeError(err)}`);
+    }
+  }
+
+  /** @param {S} state */
+  update(state) {
+    this.state = state;
+    this.render();
+  }
 }

@@ -12,9 +12,9 @@
  * The panel is built here, like every menu's (menus.js has the pattern).
  */
 
-import { apiDelete, apiGet, apiPost } from './api.js';
+import { apiDelete, apiPost } from './api.js';
 import { el, setText, describeError, toast, confirmAction } from './ui.js';
-import { Menu } from './menus.js';
+import { ServiceMenu } from './menus.js';
 
 /**
  * GET /api/msd and the `msd` event.
@@ -64,20 +64,17 @@ export function nameFromUrl(url) {
   }
 }
 
-export class MsdMenu extends Menu {
+/** @extends {ServiceMenu<MsdState>} */
+export class MsdMenu extends ServiceMenu {
   /** @param {{app: import('./app.js').App}} deps */
   constructor({ app }) {
-    super({ id: 'msd', label: 'Virtual media', wide: true });
+    super({ id: 'msd', label: 'Virtual media', wide: true, path: '/api/msd', unreadable: 'Virtual media unavailable' });
     this.app = app;
-    this.enabled = false;
-    /** @type {MsdState | null} */
-    this.state = null;
     /** @type {Upload | null} */
     this.upload = null;
     /** @type {Map<number, FetchStatus>} */
     this.fetches = new Map();
     const panel = this.panel;
-    this.status = el('p', { class: 'menu-status', id: 'msd-status', text: '' });
     this.drivesList = el('ul', { class: 'msd-list', id: 'msd-drives' });
     this.imagesList = el('ul', { class: 'msd-list', id: 'msd-images' });
     this.fileInput = el('input', { type: 'file', id: 'msd-file', class: 'msd-file' });
@@ -92,7 +89,6 @@ export class MsdMenu extends Menu {
     this.fetchList = el('ul', { class: 'msd-list', id: 'msd-fetches' });
 
     panel.append(
-      this.status,
       el('h3', { class: 'menu-heading', text: 'Drives' }),
       this.drivesList,
       el('h3', { class: 'menu-heading', text: 'Images' }),
@@ -117,27 +113,13 @@ export class MsdMenu extends Menu {
     this.render();
   }
 
-  /** @param {boolean} enabled whether the device has virtual media */
-  setEnabled(enabled) {
-    this.enabled = enabled;
-    if (!enabled) this.state = null;
-    this.render();
-  }
-
-  async load() {
-    if (!this.enabled) return;
-    try {
-      this.update(await apiGet('/api/msd'));
-    } catch (err) {
-      setText(this.status, `Virtual media unavailable: ${describeError(err)}`);
-    }
-  }
-
-  /** @param {MsdState} state */
+  /**
+   * @override
+   * @param {MsdState} state
+   */
   update(state) {
-    this.state = state;
     for (const f of state.fetches || []) this.fetches.set(f.id, f);
-    this.render();
+    super.update(state);
   }
 
   /** @param {FetchStatus} status */

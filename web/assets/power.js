@@ -7,9 +7,9 @@
  * (the device would answer 409). Actions that can lose data ask for confirmation first.
  */
 
-import { ApiError, apiGet, apiPost } from './api.js';
+import { ApiError, apiPost } from './api.js';
 import { el, setText, describeError, toast, confirmAction } from './ui.js';
-import { Menu, menuHeading, menuItem, menuSep } from './menus.js';
+import { ServiceMenu, menuHeading, menuItem, menuSep } from './menus.js';
 
 /**
  * One action of the menu: its button (id, text, note, drawn red when it can lose data), the
@@ -66,17 +66,13 @@ const BUTTON_ACTIONS = [
  * @property {{power_led?: boolean, hdd_led?: boolean}} [wired]
  */
 
-export class PowerMenu extends Menu {
+/** @extends {ServiceMenu<AtxState>} */
+export class PowerMenu extends ServiceMenu {
   /** @param {{app: import('./app.js').App}} deps */
   constructor({ app }) {
-    super({ id: 'power', label: 'Power' });
+    super({ id: 'power', label: 'Power', path: '/api/atx', unreadable: 'Power state unknown' });
     this.app = app;
-    /** Whether the device has power control at all (GET /api/info backends.atx). */
-    this.enabled = false;
-    /** @type {AtxState | null} */
-    this.state = null;
     this.sending = false;
-    this.status = el('p', { class: 'menu-status', id: 'power-status', text: 'Power control is not configured.' });
     this.ledPower = el('span', { class: 'led', id: 'atx-led-power', 'data-on': 'false', text: 'power' });
     this.ledHdd = el('span', { class: 'led', id: 'atx-led-hdd', 'data-on': 'false', text: 'disk' });
     /** @type {HTMLButtonElement[]} */
@@ -89,7 +85,6 @@ export class PowerMenu extends Menu {
       return b;
     };
     this.panel.append(
-      this.status,
       el('div', { class: 'menu-leds' }, this.ledPower, this.ledHdd),
       menuSep(),
       ...POWER_ACTIONS.map(button),
@@ -97,28 +92,6 @@ export class PowerMenu extends Menu {
       menuHeading('Front panel buttons'),
       ...BUTTON_ACTIONS.map(button),
     );
-    this.render();
-  }
-
-  /** @param {boolean} enabled whether the device has power control at all */
-  setEnabled(enabled) {
-    this.enabled = enabled;
-    if (!enabled) this.state = null;
-    this.render();
-  }
-
-  async load() {
-    if (!this.enabled) return;
-    try {
-      this.update(await apiGet('/api/atx'));
-    } catch (err) {
-      setText(this.status, `Power state unknown: ${describeError(err)}`);
-    }
-  }
-
-  /** @param {AtxState} state */
-  update(state) {
-    this.state = state;
     this.render();
   }
 
