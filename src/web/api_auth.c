@@ -637,7 +637,7 @@ static int edit_del(struct ipkvm_users *u, void *vctx, char *err, size_t errlen)
 void ipkvm_api_user(struct ipkvm_http_req *req)
 {
 	struct ipkvm_server *srv = req->srv;
-	const char *name = req->path + strlen("/api/users/");
+	const char *name = req->rest; /* /api/users/{name} */
 	char err[256];
 	if (!ipkvm_http_method_ok(req, IPKVM_POST | IPKVM_DELETE))
 		return;

@@ -30,7 +30,6 @@
 
 #define UP_BUF	    (1u << 20)
 #define UP_EVENT_MS 1000 /* `msd` progress events during an upload, at most this often */
-#define IMAGES_PATH "/api/msd/images/"
 
 static bool need_store(struct ipkvm_http_req *req)
 {
@@ -125,7 +124,7 @@ void ipkvm_api_msd(struct ipkvm_http_req *req)
 /* The image name of /api/msd/images/{name} (lws has decoded %XX already). */
 static const char *image_name(struct ipkvm_http_req *req)
 {
-	const char *name = req->path + strlen(IMAGES_PATH), *why = "";
+	const char *name = req->rest, *why = "";
 	if (ipkvm_store_name_check(name, strlen(name), &why) < 0) {
 		ipkvm_http_reply_error(req, 400, "bad_name", NULL, "image name: %s", why);
 		return NULL;
@@ -261,7 +260,7 @@ static void fetch_cancel(struct ipkvm_http_req *req, uint64_t id)
  * says which method it serves). */
 void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
 {
-	const char *p = req->path + strlen("/api/msd/fetch/");
+	const char *p = req->rest; /* {id} or {id}/cancel */
 	char *end;
 	unsigned long long id = strtoull(p, &end, 10);
 	if (!isdigit((unsigned char)*p) || (*end && strcmp(end, "/cancel") != 0)) {
@@ -365,7 +364,7 @@ void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
 				       "no drives to attach images to ([msd] drives)");
 		return;
 	}
-	const char *p = req->path + strlen("/api/msd/drives/");
+	const char *p = req->rest; /* {n}/attach or {n}/eject */
 	char *end;
 	unsigned long n = strtoul(p, &end, 10);
 	bool attach = strcmp(end, "/attach") == 0;

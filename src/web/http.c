@@ -1,7 +1,9 @@
 /*
  * http: request handling for the HTTPS vhost: method and path checks, authentication
  * before routing (an unauthenticated client learns nothing about which paths exist),
- * role and Origin checks, bounded JSON bodies, the static UI, and the response writer.
+ * routing by the table of routes.c with each row's roles, Origin checks and hooks (a
+ * handler, a streamed upload, a WebSocket endpoint), bounded JSON bodies, the static UI,
+ * and the response writer.
  *
  * A request is answered by queueing a complete response on the connection (status,
  * headers, body) and writing it on the next WRITEABLE callback; handlers that need the
@@ -38,101 +40,6 @@ static const char security_headers[] =
     "media-src 'self' blob:; connect-src 'self'; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
 static const char hsts_header[] = IPKVM_HSTS_HEADER;
-
-struct route {
-	const char *path;
-	bool prefix;
-	unsigned methods;
-	enum ipkvm_role read_role;  /* GET */
-	enum ipkvm_role write_role; /* every other method: viewers never change state */
-	bool public;
-	void (*fn)(struct ipkvm_http_req *req);
-};
-
-static void api_ws_plain(struct ipkvm_http_req *req)
-{
-	ipkvm_http_reply_error(req, 426, "upgrade_required", NULL,
-			       "this is a WebSocket endpoint: connect with an Upgrade request");
-}
-
-#define IMAGE_PATH "/api/msd/images/"
-
-static const struct route routes[] = {
-    {"/api/auth/login", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, true,
-     ipkvm_api_login},
-    {"/api/auth/logout", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
-     ipkvm_api_logout},
-    {"/api/auth/check", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
-     ipkvm_api_check},
-    {"/api/auth/password", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false,
-     ipkvm_api_password},
-    {"/api/info", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_info},
-    {"/api/users", false, IPKVM_GET | IPKVM_POST, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
-     ipkvm_api_users},
-    {"/api/users/", true, IPKVM_POST | IPKVM_DELETE, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false,
-     ipkvm_api_user},
-    {"/api/ws", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_VIEWER, false, api_ws_plain},
-    {"/api/streamer", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_streamer},
-    {"/api/streamer/params", false, IPKVM_POST, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_streamer_params},
-    {"/api/streamer/stream", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_streamer_stream},
-    {"/api/streamer/snapshot", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_streamer_snapshot},
-    {"/api/hid", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_hid},
-    {"/api/hid/key", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_key},
-    {"/api/hid/release_all", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_release_all},
-    {"/api/hid/mouse", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_mouse},
-    {"/api/hid/shortcut", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_shortcut},
-    {"/api/hid/jiggler", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_jiggler},
-    {"/api/hid/mouse/mode", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_mouse_mode},
-    {"/api/hid/type", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_type},
-    {"/api/hid/type/cancel", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_hid_type_cancel},
-    {"/api/atx", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_atx},
-    {"/api/atx/power", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_atx_power},
-    {"/api/atx/click", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_atx_click},
-    {"/api/msd", false, IPKVM_GET, IPKVM_ROLE_VIEWER, IPKVM_ROLE_OPERATOR, false, ipkvm_api_msd},
-    {IMAGE_PATH, true, IPKVM_PUT | IPKVM_DELETE, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_msd_image},
-    {"/api/msd/fetch", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_msd_fetch},
-    {"/api/msd/fetch/", true, IPKVM_GET | IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR,
-     false, ipkvm_api_msd_fetch_cancel},
-    {"/api/msd/drives/", true, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false,
-     ipkvm_api_msd_drive},
-    {"/api/wol", false, IPKVM_POST, IPKVM_ROLE_OPERATOR, IPKVM_ROLE_OPERATOR, false, ipkvm_api_wol},
-    {"/api/target", false, IPKVM_GET, IPKVM_ROLE_ADMIN, IPKVM_ROLE_ADMIN, false, ipkvm_api_target},
-};
-
-/* Routes whose PUT body is streamed to a handler instead of buffered (image uploads); the
- * route's roles and Origin rules apply as to any write. */
-static const struct {
-	const char *path;
-	const struct ipkvm_upload_ops *ops;
-} uploads[] = {
-    {IMAGE_PATH, &ipkvm_msd_upload_ops},
-};
-
-static const struct ipkvm_upload_ops *find_upload(const struct route *route,
-						  enum ipkvm_method method)
-{
-	for (size_t i = 0; method == IPKVM_PUT && i < IPKVM_ARRAY_SIZE(uploads); i++) {
-		if (strcmp(route->path, uploads[i].path) == 0)
-			return uploads[i].ops;
-	}
-	return NULL;
-}
 
 /* Public static files: the login page and what it loads. */
 static const char *const public_files[] = {"/login", "/assets/login.js", "/assets/style.css",
@@ -339,26 +246,6 @@ static int write_response(struct ipkvm_http_req *req, bool close_after)
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Paths are plain ASCII, except the name at the end of an image path (any UTF-8 but '/'
- * and control characters; the store checks the name itself). */
-static bool path_chars_ok(const char *p)
-{
-	if (strncmp(p, IMAGE_PATH, strlen(IMAGE_PATH)) == 0) {
-		for (const char *q = p + strlen(IMAGE_PATH); *q; q++) {
-			if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '/')
-				return false;
-		}
-		return true;
-	}
-	for (; *p; p++) {
-		char c = *p;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '/' || c == '.' || c == '_' || c == '-' || c == '~'))
-			return false;
-	}
-	return true;
-}
-
 static const char *mime_type(const char *path)
 {
 	static const struct {
@@ -385,7 +272,7 @@ static const char *mime_type(const char *path)
 static void reply_login_redirect(struct ipkvm_http_req *req)
 {
 	/* 401, as for every protected path, with a body that takes a browser to the login
-	 * page and back. The path passed path_chars_ok(), so it is safe in a URL and HTML. */
+	 * page and back. The path passed ipkvm_path_ok(), so it is safe in a URL and HTML. */
 	char body[IPKVM_URL_MAX + 256];
 	int n = snprintf(body, sizeof(body),
 			 "<!doctype html><meta charset=\"utf-8\"><title>ipkvm: log in</title>"
@@ -441,18 +328,6 @@ static int serve_static(struct ipkvm_http_req *req)
 	return 1;
 }
 
-static const struct route *find_route(const char *path)
-{
-	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(routes); i++) {
-		const struct route *r = &routes[i];
-		if (r->prefix
-			? strncmp(path, r->path, strlen(r->path)) == 0 && path[strlen(r->path)]
-			: strcmp(path, r->path) == 0)
-			return r;
-	}
-	return NULL;
-}
-
 static bool has_json_content_type(struct lws *wsi)
 {
 	char ct[128];
@@ -497,7 +372,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	req->method = request_method(wsi);
 	/* Every request, login included, sees the users and tokens files as they are now. */
 	ipkvm_web_refresh_credentials(srv);
-	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !path_chars_ok(req->path) ||
+	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !ipkvm_path_ok(req->path) ||
 	    req->path[0] != '/') {
 		req->path[0] = '\0';
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "invalid request path");
@@ -521,7 +396,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	}
 
 	bool api = strncmp(req->path, "/api/", 5) == 0;
-	const struct route *route = api ? find_route(req->path) : NULL;
+	const struct ipkvm_route *route = api ? ipkvm_route_find(req->path, &req->rest) : NULL;
 	bool public = api ? route && route->public : false;
 	for (size_t i = 0; !api && i < IPKVM_ARRAY_SIZE(public_files); i++) {
 		if (strcmp(req->path, public_files[i]) == 0)
@@ -566,7 +441,13 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 				       "the request's Origin is not this host");
 		return 0;
 	}
-	const struct ipkvm_upload_ops *upload = find_upload(route, req->method);
+	if (route->ws) {
+		ipkvm_http_reply_error(
+		    req, 426, "upgrade_required", NULL,
+		    "this is a WebSocket endpoint: connect with an Upgrade request");
+		return 0;
+	}
+	const struct ipkvm_upload_ops *upload = req->method == IPKVM_PUT ? route->upload : NULL;
 	if (upload) {
 		if (!req->content_length) {
 			ipkvm_http_reply_error(req, 411, "length_required", NULL,
@@ -650,8 +531,8 @@ static int http_body_done(struct ipkvm_http_req *req)
 		req->upload_ops->end(req);
 		return 0;
 	}
-	const struct route *route = find_route(req->path);
-	if (!route || !req->body_expected)
+	const struct ipkvm_route *route = ipkvm_route_find(req->path, &req->rest);
+	if (!route || !route->fn || !req->body_expected)
 		return -1;
 	route->fn(req);
 	return 0;
@@ -686,12 +567,17 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 	peer_addr(wsi, req.addr, sizeof(req.addr));
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
 		return -1;
-	ipkvm_strlcpy(req.path, path_chars_ok(uri) ? uri : "/", sizeof(req.path));
+	bool path_ok = ipkvm_path_ok(uri);
+	ipkvm_strlcpy(req.path, path_ok ? uri : "/", sizeof(req.path));
+	const struct ipkvm_route *route = path_ok ? ipkvm_route_find(uri, NULL) : NULL;
 	ipkvm_web_refresh_credentials(srv);
 	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
 		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
-	else if (strcmp(uri, "/api/ws") != 0 && strcmp(uri, "/api/media/ws") != 0)
+	else if (!route || !route->ws)
 		ipkvm_http_reply_error(&req, 404, "not_found", NULL, "no WebSocket endpoint here");
+	else if (req.auth.role < route->read_role)
+		ipkvm_http_reply_error(&req, 403, "forbidden", NULL, "the %s role may not do this",
+				       ipkvm_role_name(req.auth.role));
 	else if (ipkvm_web_check_origin(wsi) < 0)
 		ipkvm_http_reply_error(&req, 403, "bad_origin", NULL,
 				       "the WebSocket's Origin is not this host");
@@ -710,7 +596,7 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP: {
-		pss->is_ws = false;
+		pss->ws = NULL;
 		int r = http_request(srv, &pss->req, wsi, in);
 		if (r)
 			return r < 0 ? -1 : 0; /* 1: over, and pss may be gone */
@@ -739,9 +625,9 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return http_body_done(&pss->req);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (pss && !pss->is_ws && pss->req.stream)
+		if (pss && !pss->ws && pss->req.stream)
 			return ipkvm_stream_writeable(&pss->req);
-		if (pss && !pss->is_ws && pss->req.ready)
+		if (pss && !pss->ws && pss->req.ready)
 			return write_response(&pss->req, pss->req.close_after);
 		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
@@ -753,14 +639,14 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		/* lws does not call CLOSED_HTTP for every connection it drops (context
 		 * teardown): DROP_PROTOCOL comes before it frees our data in every case. */
-		if (pss && !pss->is_ws)
+		if (pss && !pss->ws)
 			req_reset(&pss->req);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(srv, wsi);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* The upgrade was allowed a moment ago; now there is a place to keep who it is. */
-		if (ipkvm_web_authenticate(srv, wsi, &pss->ws.auth, false) < 0)
+		if (ipkvm_web_authenticate(srv, wsi, &pss->ws_auth, false) < 0)
 			return 1;
 		ipkvm_conns_request(srv->conns, wsi, true, false);
 		return 0;
@@ -769,28 +655,23 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_WSI_DESTROY:
 		return conn_event(srv, wsi, reason, user);
 	case LWS_CALLBACK_ESTABLISHED: {
-		char uri[32] = "";
+		/* The upgrade's route (confirm_upgrade let only WebSocket routes through). */
+		char uri[IPKVM_URL_MAX] = "";
 		lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+		const struct ipkvm_route *route = ipkvm_route_find(uri, NULL);
 		req_reset(&pss->req);
-		pss->is_ws = true;
-		pss->is_media = strcmp(uri, "/api/media/ws") == 0;
-		if (pss->is_media)
-			return ipkvm_media_established(&pss->media, srv, wsi, &pss->ws.auth);
-		return ipkvm_ws_established(&pss->ws, srv, wsi, &pss->ws.auth);
+		if (!route || !route->ws)
+			return -1;
+		pss->ws = route->ws;
+		return pss->ws->established(&pss->client, srv, wsi, &pss->ws_auth);
 	}
 	case LWS_CALLBACK_RECEIVE:
-		if (pss->is_media)
-			return ipkvm_media_receive(&pss->media, in, len);
-		return ipkvm_ws_receive(&pss->ws, in, len);
+		return pss->ws ? pss->ws->receive(&pss->client, in, len) : -1;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (pss->is_media)
-			return ipkvm_media_writeable(&pss->media);
-		return ipkvm_ws_writeable(&pss->ws);
+		return pss->ws ? pss->ws->writeable(&pss->client) : -1;
 	case LWS_CALLBACK_CLOSED:
-		if (pss->is_media)
-			ipkvm_media_closed(&pss->media);
-		else
-			ipkvm_ws_closed(&pss->ws);
+		if (pss->ws)
+			pss->ws->closed(&pss->client);
 		return 0;
 	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
 		/* lws hands over the vhost's SSL_CTX here (4.1 has no getter): keep it for
@@ -848,7 +729,7 @@ int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, v
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-[]:",
 			    *c))
 			return lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL) ? -1 : 0;
-	if (!path || path[0] != '/' || !path_chars_ok(path))
+	if (!path || path[0] != '/' || !ipkvm_path_ok(path))
 		path = "/";
 	/* The query, percent-encoded again (lws hands it over decoded, in fragments). */
 	for (int i = 0; i < 32; i++) {

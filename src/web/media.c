@@ -36,9 +36,10 @@ static void want_keyframe(struct ipkvm_media_client *c, struct ipkvm_h264_stream
 	ipkvm_video_kick(c->srv->video); /* on a still screen the last frame is encoded */
 }
 
-int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *srv, struct lws *wsi,
-			    const struct ipkvm_auth *auth)
+static int media_established(void *client, struct ipkvm_server *srv, struct lws *wsi,
+			     const struct ipkvm_auth *auth)
 {
+	struct ipkvm_media_client *c = client;
 	struct ipkvm_h264_stream *st = stream_of(srv);
 	struct ipkvm_auth a = *auth;
 	memset(c, 0, sizeof(*c));
@@ -60,8 +61,9 @@ int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *s
 	return 0;
 }
 
-void ipkvm_media_closed(struct ipkvm_media_client *c)
+static void media_closed(void *client)
 {
+	struct ipkvm_media_client *c = client;
 	if (!c->srv)
 		return;
 	struct ipkvm_h264_stream *st = stream_of(c->srv);
@@ -78,8 +80,9 @@ void ipkvm_media_closed(struct ipkvm_media_client *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int ipkvm_media_receive(struct ipkvm_media_client *c, const void *in, size_t len)
+static int media_receive(void *client, const void *in, size_t len)
 {
+	struct ipkvm_media_client *c = client;
 	if (!c->srv || c->cut)
 		return 0;
 	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
@@ -101,8 +104,9 @@ int ipkvm_media_receive(struct ipkvm_media_client *c, const void *in, size_t len
 	return 0;
 }
 
-int ipkvm_media_writeable(struct ipkvm_media_client *c)
+static int media_writeable(void *client)
 {
+	struct ipkvm_media_client *c = client;
 	if (c->cut)
 		return -1;
 	struct ipkvm_h264_stream *st = stream_of(c->srv);
@@ -133,6 +137,13 @@ int ipkvm_media_writeable(struct ipkvm_media_client *c)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
+
+const struct ipkvm_ws_ops ipkvm_media_ws_ops = {
+    .established = media_established,
+    .receive = media_receive,
+    .writeable = media_writeable,
+    .closed = media_closed,
+};
 
 void ipkvm_media_wake(struct ipkvm_server *srv)
 {

@@ -74,6 +74,7 @@ struct ipkvm_http_req {
 	struct lws *wsi;
 	enum ipkvm_method method;
 	char path[IPKVM_URL_MAX];
+	const char *rest; /* in path: what follows a prefix route's path ("" for others) */
 	char addr[IPKVM_ADDR_MAX];
 	struct ipkvm_auth auth;
 	/* request body */
@@ -130,11 +131,25 @@ struct ipkvm_media_client {
 	struct ipkvm_media_client *next_client;
 };
 
+struct ipkvm_pss;
+
+/* A WebSocket endpoint (a route's .ws): client is its member of struct ipkvm_pss's union. */
+struct ipkvm_ws_ops {
+	int (*established)(void *client, struct ipkvm_server *srv, struct lws *wsi,
+			   const struct ipkvm_auth *auth);
+	int (*receive)(void *client, const void *in, size_t len);
+	int (*writeable)(void *client);
+	void (*closed)(void *client);
+};
+
 struct ipkvm_pss {
-	bool is_ws, is_media;
+	const struct ipkvm_ws_ops *ws; /* the WebSocket this connection became; NULL: HTTP */
+	struct ipkvm_auth ws_auth;     /* who upgraded, kept until the socket is established */
 	struct ipkvm_http_req req;
-	struct ipkvm_ws_client ws;
-	struct ipkvm_media_client media;
+	union {
+		struct ipkvm_ws_client events;
+		struct ipkvm_media_client media;
+	} client;
 };
 
 struct ipkvm_file_id {
@@ -218,6 +233,29 @@ struct ipkvm_upload_ops {
 	/* The connection ended before end(): discard; req->upload is cleared. */
 	void (*abort)(struct ipkvm_http_req *req);
 };
+
+/* One API path (routes.c says how rows are read). */
+struct ipkvm_route {
+	const char *path; /* ending in '/': a prefix, the rest going to the handler */
+	bool name_rest;	  /* the rest is a name (any UTF-8 but '/' and control characters) */
+	bool public;	  /* callable without a session (login) */
+	unsigned methods; /* enum ipkvm_method mask; others are 405 */
+	enum ipkvm_role read_role;  /* GET */
+	enum ipkvm_role write_role; /* every other method: viewers never change state */
+	void (*fn)(struct ipkvm_http_req *req);
+	const struct ipkvm_upload_ops *upload; /* a PUT body streamed to these, not buffered */
+	const struct ipkvm_ws_ops *ws;	       /* a WebSocket: a GET without Upgrade is 426 */
+};
+
+/* routes.c */
+/* The route of an API path, or NULL; *rest (may be NULL) points into path after the
+ * route's path ("" for an exact route). */
+const struct ipkvm_route *ipkvm_route_find(const char *path, const char **rest);
+/* The whole table (for tests and documentation checks). */
+const struct ipkvm_route *ipkvm_routes(size_t *n);
+/* Whether a request path has only the characters paths may have: plain ASCII, and in the
+ * rest of a name_rest route any byte but '/' and control characters. */
+bool ipkvm_path_ok(const char *path);
 
 /* http.c */
 int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -319,7 +357,7 @@ void ipkvm_api_wol(struct ipkvm_http_req *req);
 void ipkvm_api_target(struct ipkvm_http_req *req);
 
 /* api_msd.c */
-extern const struct ipkvm_upload_ops ipkvm_msd_upload_ops;
+extern const struct ipkvm_upload_ops ipkvm_msd_upload_ops; /* PUT /api/msd/images/{name} */
 void ipkvm_api_msd(struct ipkvm_http_req *req);
 void ipkvm_api_msd_image(struct ipkvm_http_req *req);
 void ipkvm_api_msd_fetch(struct ipkvm_http_req *req);
@@ -332,11 +370,7 @@ json_t *ipkvm_msd_state(struct ipkvm_server *srv);
 void ipkvm_msd_publish(struct ipkvm_server *srv);
 
 /* media.c: /api/media/ws (H.264) */
-int ipkvm_media_established(struct ipkvm_media_client *c, struct ipkvm_server *srv, struct lws *wsi,
-			    const struct ipkvm_auth *auth);
-int ipkvm_media_receive(struct ipkvm_media_client *c, const void *in, size_t len);
-int ipkvm_media_writeable(struct ipkvm_media_client *c);
-void ipkvm_media_closed(struct ipkvm_media_client *c);
+extern const struct ipkvm_ws_ops ipkvm_media_ws_ops;
 /* New access units may be out: wake the clients. */
 void ipkvm_media_wake(struct ipkvm_server *srv);
 /* Once a second: keep-alives, ended sessions. */
@@ -344,12 +378,8 @@ void ipkvm_media_tick(struct ipkvm_server *srv);
 /* The `h264` object of the streamer state (null when H.264 is off). */
 json_t *ipkvm_media_status(struct ipkvm_server *srv);
 
-/* ws.c */
-int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,
-			 const struct ipkvm_auth *auth);
-int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len);
-int ipkvm_ws_writeable(struct ipkvm_ws_client *c);
-void ipkvm_ws_closed(struct ipkvm_ws_client *c);
+/* ws.c: /api/ws, the event socket */
+extern const struct ipkvm_ws_ops ipkvm_events_ws_ops;
 /* Closes the WebSockets whose session or token ended (called each second). */
 void ipkvm_ws_sweep(struct ipkvm_server *srv);
 

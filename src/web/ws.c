@@ -71,9 +71,10 @@ static json_int_t wall_ms(void)
 	return (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int ipkvm_ws_established(struct ipkvm_ws_client *c, struct ipkvm_server *srv, struct lws *wsi,
-			 const struct ipkvm_auth *auth)
+static int ws_established(void *client, struct ipkvm_server *srv, struct lws *wsi,
+			  const struct ipkvm_auth *auth)
 {
+	struct ipkvm_ws_client *c = client;
 	struct ipkvm_auth a = *auth;
 	memset(c, 0, sizeof(*c));
 	c->srv = srv;
@@ -153,8 +154,9 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 	json_decref(msg);
 }
 
-int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
+static int ws_receive(void *client, const void *in, size_t len)
 {
+	struct ipkvm_ws_client *c = client;
 	if (c->cut)
 		return 0;
 	c->last_rx_ms = ipkvm_mono_ms();
@@ -195,8 +197,9 @@ int ipkvm_ws_receive(struct ipkvm_ws_client *c, const void *in, size_t len)
 	return 0;
 }
 
-int ipkvm_ws_writeable(struct ipkvm_ws_client *c)
+static int ws_writeable(void *client)
 {
+	struct ipkvm_ws_client *c = client;
 	if (c->cut)
 		return -1; /* lws sends the close frame set by lws_close_reason */
 	if (!c->q_len)
@@ -213,8 +216,9 @@ int ipkvm_ws_writeable(struct ipkvm_ws_client *c)
 	return 0;
 }
 
-void ipkvm_ws_closed(struct ipkvm_ws_client *c)
+static void ws_closed(void *client)
 {
+	struct ipkvm_ws_client *c = client;
 	if (!c->srv)
 		return;
 	ipkvm_events_unsubscribe(c->srv->events, c->sub_id);
@@ -236,6 +240,13 @@ void ipkvm_ws_closed(struct ipkvm_ws_client *c)
 	LOG_INFO("event socket closed: %s", c->auth.user);
 	memset(c, 0, sizeof(*c));
 }
+
+const struct ipkvm_ws_ops ipkvm_events_ws_ops = {
+    .established = ws_established,
+    .receive = ws_receive,
+    .writeable = ws_writeable,
+    .closed = ws_closed,
+};
 
 void ipkvm_ws_sweep(struct ipkvm_server *srv)
 {

@@ -2,7 +2,8 @@
 
 import time
 
-from harness import OP_PING, OP_PONG, OP_TEXT, WSRefused, check, eq, expect_ok, ws_refusal
+from harness import (OP_PING, OP_PONG, OP_TEXT, WSRefused, check, eq, expect_error, expect_ok,
+                     ws_refusal)
 
 
 def _hello(ws, user, role):
@@ -128,3 +129,19 @@ def test_ws_closed_on_revocation(t):
         raise AssertionError("upgrade with a revoked session succeeded")
     except WSRefused as e:
         eq(e.status, 401, "upgrade with a revoked session")
+
+
+def test_ws_paths_without_upgrade(t):
+    """Every WebSocket path answers a plain GET the same way: 426 upgrade_required, with the
+    same error shape; other methods are 405 like on any route."""
+    d = t.daemon()
+    s = d.admin()
+    shapes = {}
+    for path in ["/api/ws", "/api/media/ws"]:
+        r = s.get(path)
+        err = expect_error(r, 426, "upgrade_required")
+        shapes[path] = tuple(sorted(r.json.keys())), tuple(sorted(err.keys()))
+        r = s.post(path, {})
+        expect_error(r, 405, "method_not_allowed")
+        eq(r.headers.get("Allow"), "GET", "Allow of %s" % path)
+    eq(len(set(shapes.values())), 1, "one error shape for every WebSocket path: %r" % shapes)

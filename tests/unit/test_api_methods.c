@@ -59,6 +59,10 @@ static int call(struct fixture *f, void (*fn)(struct ipkvm_http_req *), enum ipk
 {
 	struct ipkvm_http_req req = {.srv = &f->srv, .method = method};
 	snprintf(req.path, sizeof(req.path), "%s", path);
+	/* As the router would: the path's route is this handler's, and gives it the rest. */
+	const struct ipkvm_route *route = ipkvm_route_find(req.path, &req.rest);
+	assert_non_null(route);
+	assert_ptr_equal(route->fn, fn);
 	snprintf(req.addr, sizeof(req.addr), "127.0.0.1");
 	req.auth.kind = IPKVM_AUTH_TOKEN; /* a session would need the session store */
 	req.auth.role = IPKVM_ROLE_ADMIN;
