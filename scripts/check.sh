@@ -2,8 +2,8 @@
 # `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
 # tests and the integration tests against both builds, the browser tests, the arm64 unit
 # tests under qemu, the bench VM, every fuzz harness for a short while (scripts/fuzz.sh), and
-# the table and formatting checks, and ends with one line `N passed, N failed`. Exit status
-# is non-zero on any failure.
+# the generated-table, generated-docs and formatting checks, and ends with one line
+# `N passed, N failed`. Exit status is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -116,6 +116,15 @@ if [ -z "$missing" ]; then
 else
 	echo "without // @ts-check: $missing"
 	add "web modules with @ts-check" 0 1
+fi
+
+echo "== generated config docs"
+# data/ipkvm.ini and the README's table of keys are written from src/core/config.c's table
+# by tests/tools/config_doc.c (`config-doc update README.md data/ipkvm.ini` after a change).
+if build/tests/tools/config-doc check README.md data/ipkvm.ini; then
+	add "config docs in sync" 1 0
+else
+	add "config docs in sync" 0 1
 fi
 
 echo "== format"

@@ -31,18 +31,18 @@
 #include "core/log.h"
 #include "core/util.h"
 
-#define KEY(sec, nm, ty, field, lo, hi, dflt, hlp)                                                 \
+#define KEY(sec, nm, ty, field, lo, hi, dflt, hlp, dc)                                             \
 	{                                                                                          \
 		.section = (sec), .name = (nm), .type = (ty),                                      \
 		.offset = offsetof(struct ipkvm_config, field), .min = (lo), .max = (hi),          \
-		.def = (dflt), .help = (hlp)                                                       \
+		.def = (dflt), .help = (hlp), .doc = (dc)                                          \
 	}
 
-#define CHOICE(sec, nm, field, words, dflt, hlp)                                                   \
+#define CHOICE(sec, nm, field, words, dflt, hlp, dc)                                               \
 	{                                                                                          \
 		.section = (sec), .name = (nm), .type = IPKVM_CFG_CHOICE,                          \
 		.offset = offsetof(struct ipkvm_config, field), .def = (dflt), .help = (hlp),      \
-		.choices = (words)                                                                 \
+		.choices = (words), .doc = (dc)                                                    \
 	}
 
 /* One year, the longest session or idle time we accept. */
@@ -50,191 +50,341 @@
 
 const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("server", "listen", IPKVM_CFG_ADDRESS, listen, 0, 0, "",
-	"IPv4 or IPv6 address to listen on; empty = every address"),
-    KEY("server", "port", IPKVM_CFG_PORT, port, 1, 65535, "8443", "HTTPS port"),
+	"IPv4 or IPv6 address to listen on; empty = every address",
+	"Address to listen on: an IPv4 or IPv6 address such as 192.168.1.10 or ::1 (not "
+	"a host name). Empty means every address, IPv6 and IPv4."),
+    KEY("server", "port", IPKVM_CFG_PORT, port, 1, 65535, "8443", "HTTPS port",
+	"HTTPS port for the web UI and API, 1..65535."),
     KEY("server", "http_port", IPKVM_CFG_PORT, http_port, 0, 65535, "0",
-	"plain-HTTP port that redirects to HTTPS; 0 = off"),
+	"plain-HTTP port that redirects to HTTPS; 0 = off",
+	"Plain-HTTP port that only redirects browsers to HTTPS, 0..65535; 0 turns it "
+	"off."),
     KEY("server", "tls_cert", IPKVM_CFG_PATH, tls_cert, 0, 0, NULL,
-	"PEM certificate chain; empty = self-signed one in <state_dir>/tls/"),
+	"PEM certificate chain; empty = self-signed one in <state_dir>/tls/",
+	"TLS certificate chain (PEM) and its private key (PEM). Set both or neither. "
+	"Empty means a self-signed certificate is generated once and kept in "
+	"<state_dir>/tls/."),
     KEY("server", "tls_key", IPKVM_CFG_PATH, tls_key, 0, 0, NULL,
-	"PEM private key for tls_cert; empty = generated with the certificate"),
+	"PEM private key for tls_cert; empty = generated with the certificate", NULL),
     KEY("server", "web_root", IPKVM_CFG_PATH, web_root, 0, 0, NULL,
-	"directory of the browser UI; empty = the installed one"),
+	"directory of the browser UI; empty = the installed one",
+	"Directory holding the browser UI. Empty means the one installed with ipkvmd."),
     KEY("server", "state_dir", IPKVM_CFG_PATH, state_dir, 1, 0, IPKVM_DEFAULT_STATE_DIR,
-	"directory for users, tokens, audit log and generated TLS files"),
+	"directory for users, tokens, audit log and generated TLS files",
+	"Directory for users, API tokens, the audit log and generated TLS files. Must "
+	"not be empty."),
     KEY("server", "max_body", IPKVM_CFG_INT, max_body, 1024, 16777216, "65536",
-	"largest accepted API request body, bytes"),
+	"largest accepted API request body, bytes",
+	"Largest API request body accepted, in bytes, 1024..16777216 (16 MiB)."),
     KEY("server", "plain_port", IPKVM_CFG_PORT, plain_port, 0, 65535, "0",
 	"plain-HTTP port with the same routes and logins, for a TLS proxy on this machine or "
-	"benchmarks; 0 = off"),
+	"benchmarks; 0 = off",
+	"A second, plain-HTTP port that serves the same pages, API and streams, with "
+	"the same logins (use an API token: browsers do not send the session cookie "
+	"over plain HTTP). It exists for a TLS-terminating proxy on this machine (such "
+	"as `tailscale serve`) and for benchmarks, so it may only listen on a loopback "
+	"address. 0 turns it off."),
     KEY("server", "max_connections", IPKVM_CFG_INT, max_connections, 16, 65536, "1024",
 	"connections kept at once; when full, the oldest unauthenticated one is closed to make "
-	"room (the open-files limit is raised to fit)"),
+	"room (the open-files limit is raised to fit)",
+	"Connections kept at once, 16..65536. When the table is full, the oldest "
+	"connection that has not authenticated a request is closed to make room, so a "
+	"flood of strangers never keeps a logged-in operator out. ipkvmd raises its "
+	"open-files limit to fit (the systemd unit's LimitNOFILE= allows 1024 "
+	"connections plus the daemon's own files)."),
     KEY("server", "max_connections_per_address", IPKVM_CFG_INT, max_connections_per_address, 1,
-	65536, "64", "connections from one client address (IPv6: one /64) at once"),
+	65536, "64", "connections from one client address (IPv6: one /64) at once",
+	"Connections from one client address at once (IPv6: one /64), 1..65536."),
     KEY("server", "max_unauth_per_address", IPKVM_CFG_INT, max_unauth_per_address, 1, 65536, "16",
 	"connections from one client address (IPv6: one /64) that have not yet "
-	"authenticated a request"),
+	"authenticated a request",
+	"Of those, connections that have not yet authenticated a request (a browser on "
+	"the login page opens about four), 1..65536. More are closed as soon as they "
+	"connect."),
     KEY("server", "request_timeout", IPKVM_CFG_DURATION, request_timeout, 1, 3600, "10s",
 	"time a client has to send a request's headers and body before the connection is "
 	"closed (uploads by logged-in users excepted), and the idle limit of a connection "
-	"that has not authenticated"),
+	"that has not authenticated",
+	"Time a client has to send a whole request, headers and body (duration, "
+	"1s..1h). A connection that has not authenticated is also closed after this "
+	"long idle. Uploads by logged-in users are not bound by it."),
     KEY("server", "plain_listen", IPKVM_CFG_ADDRESS, plain_listen, 0, 0, "127.0.0.1",
-	"address of the plain-HTTP port; must be a loopback address"),
+	"address of the plain-HTTP port; must be a loopback address",
+	"Address of the plain-HTTP port: 127.0.0.1, ::1 or another loopback address."),
     KEY("auth", "session_idle", IPKVM_CFG_DURATION, session_idle, 1, YEAR_S, "1h",
-	"a session ends after this long without a request"),
+	"a session ends after this long without a request",
+	"A session ends after this long without a request (duration, 1s..365d)."),
     KEY("auth", "session_lifetime", IPKVM_CFG_DURATION, session_lifetime, 1, YEAR_S, "24h",
-	"a session ends this long after login, however busy"),
+	"a session ends this long after login, however busy",
+	"A session ends this long after login, however busy it is (duration, 1s..365d)."),
     KEY("auth", "max_sessions", IPKVM_CFG_INT, max_sessions, 1, 100000, "256",
 	"sessions kept at once; when full, the least recently used one of the users holding "
-	"the most sessions ends"),
+	"the most sessions ends",
+	"Sessions kept at once, 1..100000. When full, a login ends the least recently "
+	"used session of the users holding the most sessions, so one user's logins "
+	"never log out someone holding fewer."),
     KEY("auth", "max_sessions_per_user", IPKVM_CFG_INT, max_sessions_per_user, 1, 100000, "16",
 	"sessions of one user kept at once; a further login ends that user's least recently "
-	"used one"),
+	"used one",
+	"Sessions of one user kept at once, 1..100000. A further login by that user "
+	"ends their own least recently used session."),
     KEY("auth", "login_max_failures", IPKVM_CFG_INT, login_max_failures, 1, 1000, "5",
-	"consecutive failed logins before back-off starts"),
+	"consecutive failed logins before back-off starts",
+	"Consecutive failed logins (per user name and per client address) before "
+	"back-off starts, 1..1000."),
     KEY("auth", "login_backoff_max", IPKVM_CFG_DURATION, login_backoff_max, 1, 86400, "15m",
-	"longest wait imposed after repeated failed logins"),
+	"longest wait imposed after repeated failed logins",
+	"Longest wait imposed after repeated failed logins: once back-off starts, each "
+	"further failure blocks for 1 s, then 2, 4, 8 ... up to this (duration, "
+	"1s..1d)."),
     CHOICE("video", "source", video_source, "none|virtual|pattern|v4l2", "virtual",
 	   "where pictures come from: virtual (the built-in virtual target), v4l2 (capture "
-	   "device), pattern (synthetic) or none"),
-    KEY("video", "device", IPKVM_CFG_PATH, video_device, 1, 0, "/dev/video0",
-	"V4L2 capture device"),
+	   "device), pattern (synthetic) or none",
+	   "Where pictures come from: virtual (the built-in virtual target, see [target]), "
+	   "v4l2 (an HDMI capture device), pattern (a synthetic picture for benchmarks and "
+	   "tests) or none."),
+    KEY("video", "device", IPKVM_CFG_PATH, video_device, 1, 0, "/dev/video0", "V4L2 capture device",
+	"The V4L2 capture device."),
     KEY("video", "width", IPKVM_CFG_INT, video_width, 0, 8192, "0",
-	"capture width; 0 = automatic (pattern: 1920)"),
+	"capture width; 0 = automatic (pattern: 1920)",
+	"Capture size in pixels. 0 means automatic: for a USB capture dongle, the "
+	"largest size that runs at 30 frames per second or more; for an HDMI-to-CSI "
+	"bridge, whatever the target sends; for the pattern, 1920x1080."),
     KEY("video", "height", IPKVM_CFG_INT, video_height, 0, 8192, "0",
-	"capture height; 0 = automatic (pattern: 1080)"),
+	"capture height; 0 = automatic (pattern: 1080)", NULL),
     KEY("video", "fps", IPKVM_CFG_INT, video_fps, 0, 240, "0",
-	"capture rate; 0 = automatic (V4L2: largest size at 30 fps or more; pattern: 60)"),
+	"capture rate; 0 = automatic (V4L2: largest size at 30 fps or more; pattern: 60)",
+	"Capture rate in frames per second, 0 to 240. 0 means automatic (the pattern "
+	"runs at 60)."),
     CHOICE("video", "format", video_format, "yuyv|uyvy|rgb24|bgr24", "yuyv",
-	   "pixel format of the pattern source"),
+	   "pixel format of the pattern source",
+	   "Pixel format of the pattern source: yuyv, uyvy, rgb24 or bgr24."),
     CHOICE("video", "scene", video_scene, "testcard|desktop|static", "testcard",
-	   "picture of the pattern source"),
+	   "picture of the pattern source",
+	   "Picture of the pattern source: testcard (colour bars, a moving box and a "
+	   "clock), desktop (a desktop with text being typed and a moving pointer) or "
+	   "static (never changes)."),
     KEY("video", "edid", IPKVM_CFG_STRING, video_edid, 0, 0, NULL,
-	"EDID to load into an HDMI receiver: 1080p60, 1080p50 or a hex file; empty = keep"),
-    KEY("video", "buffers", IPKVM_CFG_INT, video_buffers, 2, 32, "4", "V4L2 capture buffers"),
+	"EDID to load into an HDMI receiver: 1080p60, 1080p50 or a hex file; empty = keep",
+	"EDID to load into an HDMI receiver chip (TC358743 and alike) when capture "
+	"starts: 1080p60, 1080p50 (for capture chips that only lock at 50 Hz), or the "
+	"absolute path of a file holding the EDID as hex. Empty keeps the device's own "
+	"EDID."),
+    KEY("video", "buffers", IPKVM_CFG_INT, video_buffers, 2, 32, "4", "V4L2 capture buffers",
+	"Capture buffers shared with the driver, 2 to 32."),
     KEY("video", "mjpeg", IPKVM_CFG_INT, video_mjpeg, 0, 1, "1",
-	"1 = take MJPEG from a device that offers it and pass it through; 0 = raw formats only"),
+	"1 = take MJPEG from a device that offers it and pass it through; 0 = raw formats only",
+	"1: when the device offers MJPEG, take it and pass the JPEGs through without "
+	"re-encoding (missing Huffman tables are added). 0: use raw formats only."),
     KEY("jpeg", "quality", IPKVM_CFG_INT, jpeg_quality, 1, 100, "80",
-	"JPEG quality (changeable live from the API)"),
+	"JPEG quality (changeable live from the API)",
+	"JPEG quality, 1 to 100. Changeable while running (POST /api/streamer/params)."),
     KEY("jpeg", "max_fps", IPKVM_CFG_INT, jpeg_max_fps, 1, 240, "60",
-	"most frames per second encoded (changeable live from the API)"),
+	"most frames per second encoded (changeable live from the API)",
+	"Most frames per second to encode, 1 to 240. Changeable while running. "
+	"Unchanged frames are never encoded, whatever this says."),
     KEY("jpeg", "workers", IPKVM_CFG_INT, jpeg_workers, 0, 4, "0",
-	"JPEG encoder threads; 0 = one per core, at most 4"),
+	"JPEG encoder threads; 0 = one per core, at most 4",
+	"JPEG encoder threads, 0 to 4. 0 means one per processor core, at most 4."),
     CHOICE("jpeg", "subsampling", jpeg_subsampling, "422|420", "422",
-	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)"),
+	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)",
+	   "Chroma subsampling of the JPEGs: 422 keeps colour edges sharper (and matches "
+	   "what capture devices deliver), 420 makes smaller images."),
     CHOICE("h264", "backend", h264_backend, "none|auto|software|v4l2", "auto",
 	   "H.264 encoder: auto (the V4L2 hardware encoder when present, else openh264), "
-	   "software (openh264), v4l2 (hardware only) or none (MJPEG only)"),
+	   "software (openh264), v4l2 (hardware only) or none (MJPEG only)",
+	   "H.264 to the browser (/api/media/ws, decoded with WebCodecs): auto uses the "
+	   "V4L2 hardware encoder when the board has one (a Raspberry Pi 4's "
+	   "/dev/video11), else openh264; software forces openh264, v4l2 the hardware one; "
+	   "none leaves MJPEG only."),
     KEY("h264", "device", IPKVM_CFG_PATH, h264_device, 1, 0, "/dev/video11",
-	"V4L2 memory-to-memory H.264 encoder (Raspberry Pi: /dev/video11)"),
+	"V4L2 memory-to-memory H.264 encoder (Raspberry Pi: /dev/video11)",
+	"The V4L2 memory-to-memory H.264 encoder."),
     KEY("h264", "bitrate", IPKVM_CFG_INT, h264_bitrate, 100, 50000, "2000",
-	"H.264 target bitrate, kbit/s (changeable live)"),
+	"H.264 target bitrate, kbit/s (changeable live)",
+	"Target bitrate in kbit/s (100 to 50000), most frames per second (1 to 120), "
+	"and frames between keyframes (0: only when a client joins or asks). All "
+	"changeable while running."),
     KEY("h264", "fps", IPKVM_CFG_INT, h264_fps, 1, 120, "60",
-	"most H.264 frames per second (changeable live)"),
+	"most H.264 frames per second (changeable live)", NULL),
     KEY("h264", "gop", IPKVM_CFG_INT, h264_gop, 0, 600, "0",
-	"frames between keyframes; 0 = only when a client joins or asks (changeable live)"),
+	"frames between keyframes; 0 = only when a client joins or asks (changeable live)", NULL),
     CHOICE("hid", "output", hid_output, "none|virtual|gadget|ch9329", "virtual",
 	   "where keyboard and mouse reports go: virtual (the built-in virtual target), gadget "
-	   "(/dev/hidgN of a USB gadget), ch9329 (serial HID bridge) or none"),
+	   "(/dev/hidgN of a USB gadget), ch9329 (serial HID bridge) or none",
+	   "Where keyboard and mouse reports go: virtual (the built-in virtual target, see "
+	   "[target]), gadget (the /dev/hidgN nodes of a USB gadget presenting a keyboard, "
+	   "two mice and media keys to the target), ch9329 (a CH9329 serial-to-USB HID "
+	   "bridge, for boards without USB device mode) or none."),
     KEY("hid", "serial", IPKVM_CFG_PATH, hid_serial, 1, 0, "/dev/ttyUSB0",
-	"serial port of the CH9329 bridge"),
+	"serial port of the CH9329 bridge",
+	"The CH9329's serial port and baud rate (1200 to 115200; the chip ships at "
+	"9600)."),
     KEY("hid", "baud", IPKVM_CFG_INT, hid_baud, 1200, 115200, "9600",
-	"baud rate of the CH9329 (its factory setting is 9600)"),
+	"baud rate of the CH9329 (its factory setting is 9600)", NULL),
     KEY("hid", "keyboard", IPKVM_CFG_PATH, hid_keyboard, 0, 0, "/dev/hidg0",
-	"gadget node of the boot keyboard (LED reports are read from it); empty = none"),
+	"gadget node of the boot keyboard (LED reports are read from it); empty = none",
+	"Gadget nodes, one per HID function; empty means that function is not offered. "
+	"LED reports (Caps Lock and the others) are read back from the keyboard node."),
     KEY("hid", "mouse_abs", IPKVM_CFG_PATH, hid_mouse_abs, 0, 0, "/dev/hidg1",
-	"gadget node of the absolute mouse; empty = none"),
+	"gadget node of the absolute mouse; empty = none", NULL),
     KEY("hid", "mouse_rel", IPKVM_CFG_PATH, hid_mouse_rel, 0, 0, "/dev/hidg2",
-	"gadget node of the relative mouse; empty = none"),
+	"gadget node of the relative mouse; empty = none", NULL),
     KEY("hid", "consumer", IPKVM_CFG_PATH, hid_consumer, 0, 0, "/dev/hidg3",
-	"gadget node of the consumer (media) and system (power) keys; empty = none"),
+	"gadget node of the consumer (media) and system (power) keys; empty = none", NULL),
     KEY("hid", "release_after", IPKVM_CFG_DURATION, hid_release_after, 1, 3600, "10s",
-	"a browser that holds keys but sends nothing for this long gets them all released"),
+	"a browser that holds keys but sends nothing for this long gets them all released",
+	"Stuck-key guard: when the browser that holds keys or mouse buttons sends "
+	"nothing for this long (a frozen tab, a dead network), every key and button is "
+	"released. Closing the page or its connection releases them at once."),
     KEY("hid", "jiggler", IPKVM_CFG_DURATION, hid_jiggler, 0, 86400, "0",
 	"move the mouse by one pixel and back after this long without input (keeps the "
-	"target awake); 0 = off; changeable live"),
+	"target awake); 0 = off; changeable live",
+	"Jiggler: after this long without any input, move the mouse one pixel and back, "
+	"so the target's screen saver and sleep timers stay quiet. 0 turns it off. "
+	"Changeable while running (POST /api/hid/jiggler)."),
     CHOICE("atx", "driver", atx_driver, "auto|none|virtual|gpio", "auto",
 	   "power and reset buttons, power and HDD LEDs: gpio (wired to GPIO lines), virtual (the "
-	   "virtual target's), none, or auto (virtual when the virtual target runs, else none)"),
+	   "virtual target's), none, or auto (virtual when the virtual target runs, else none)",
+	   "The target's front panel (power and reset buttons, power and HDD LEDs): gpio "
+	   "(wired to this board's GPIO lines, see docs/hardware.md), virtual (the virtual "
+	   "target's lines), none, or auto: virtual when the virtual target runs (as the "
+	   "video source or the HID output), else none."),
     KEY("atx", "chip", IPKVM_CFG_STRING, atx_chip, 0, 0, "gpiochip0",
-	"gpio: the GPIO chip (name, /dev path, label or number)"),
+	"gpio: the GPIO chip (name, /dev path, label or number)",
+	"gpio: the GPIO chip, as a name (gpiochip0), a /dev path, a label or a number."),
     KEY("atx", "power_button", IPKVM_CFG_STRING, atx_power_button, 0, 0, "23",
-	"gpio: power button output, a line offset or name; empty = not wired"),
+	"gpio: power button output, a line offset or name; empty = not wired",
+	"gpio: the lines, each a line offset on the chip or a line name; empty means "
+	"not wired. The defaults are the Raspberry Pi header pins GPIO23 (power "
+	"button), GPIO27 (reset button), GPIO24 (power LED) and GPIO22 (HDD LED). "
+	"Without the power LED, \"on\" and \"off\" cannot know the machine's state and "
+	"are refused; the raw clicks still work."),
     KEY("atx", "reset_button", IPKVM_CFG_STRING, atx_reset_button, 0, 0, "27",
-	"gpio: reset button output, a line offset or name; empty = not wired"),
+	"gpio: reset button output, a line offset or name; empty = not wired", NULL),
     KEY("atx", "power_led", IPKVM_CFG_STRING, atx_power_led, 0, 0, "24",
-	"gpio: power LED input, a line offset or name; empty = not wired"),
+	"gpio: power LED input, a line offset or name; empty = not wired", NULL),
     KEY("atx", "hdd_led", IPKVM_CFG_STRING, atx_hdd_led, 0, 0, "22",
-	"gpio: HDD LED input, a line offset or name; empty = not wired"),
+	"gpio: HDD LED input, a line offset or name; empty = not wired", NULL),
     KEY("atx", "buttons_active_low", IPKVM_CFG_INT, atx_buttons_active_low, 0, 1, "0",
-	"gpio: 1 = the button outputs are active low"),
+	"gpio: 1 = the button outputs are active low",
+	"gpio: 1 where a line is active low (an optocoupler input that reads low while "
+	"the LED is lit, a transistor stage that presses on low)."),
     KEY("atx", "power_led_active_low", IPKVM_CFG_INT, atx_power_led_active_low, 0, 1, "0",
-	"gpio: 1 = the power LED input reads low while the LED is lit"),
+	"gpio: 1 = the power LED input reads low while the LED is lit", NULL),
     KEY("atx", "hdd_led_active_low", IPKVM_CFG_INT, atx_hdd_led_active_low, 0, 1, "0",
-	"gpio: 1 = the HDD LED input reads low while the LED is lit"),
+	"gpio: 1 = the HDD LED input reads low while the LED is lit", NULL),
     KEY("atx", "wol_mac", IPKVM_CFG_STRING, atx_wol_mac, 0, 0, NULL,
-	"Wake-on-LAN: the target's MAC address (aa:bb:cc:dd:ee:ff); empty = off"),
+	"Wake-on-LAN: the target's MAC address (aa:bb:cc:dd:ee:ff); empty = off",
+	"Wake-on-LAN (POST /api/wol): the target's MAC address (empty turns it off), "
+	"and where the magic packet goes (an IPv4 broadcast address and UDP port)."),
     KEY("atx", "wol_address", IPKVM_CFG_STRING, atx_wol_address, 0, 0, "255.255.255.255",
-	"Wake-on-LAN: IPv4 address the magic packet goes to (a broadcast address)"),
+	"Wake-on-LAN: IPv4 address the magic packet goes to (a broadcast address)", NULL),
     KEY("atx", "wol_port", IPKVM_CFG_PORT, atx_wol_port, 1, 65535, "9",
-	"Wake-on-LAN: UDP port of the magic packet"),
+	"Wake-on-LAN: UDP port of the magic packet", NULL),
     KEY("atx", "click_ms", IPKVM_CFG_INT, atx_click_ms, 1, 10000, "200",
-	"how long a button press lasts, ms"),
+	"how long a button press lasts, ms",
+	"How long a button press lasts, in milliseconds (1 to 10000)."),
     KEY("atx", "long_click_ms", IPKVM_CFG_INT, atx_long_click_ms, 5001, 60000, "5500",
-	"how long the power button is held to force the machine off, ms (boards need > 5 s)"),
+	"how long the power button is held to force the machine off, ms (boards need > 5 s)",
+	"How long the power button is held to force the machine off, in milliseconds "
+	"(5001 to 60000: ATX boards cut power after a 4 to 5 second press)."),
     KEY("msd", "dir", IPKVM_CFG_PATH, msd_dir, 0, 0, NULL,
-	"directory of the image store; empty = images/ in the state directory"),
+	"directory of the image store; empty = images/ in the state directory",
+	"Virtual media: the directory of the image store (uploaded and downloaded disk "
+	"and CD images). Empty means images/ in the state directory."),
     CHOICE("msd", "drives", msd_drives, "auto|none|gadget|virtual", "auto",
 	   "what images are attached to: gadget (the USB gadget's mass-storage LUNs), virtual "
 	   "(the virtual target's drives), none, or auto (gadget with [usb] setup = 1, else "
-	   "virtual when the virtual target runs)"),
+	   "virtual when the virtual target runs)",
+	   "What images are attached to: gadget (the USB gadget's mass-storage LUNs, seen "
+	   "by the target as USB drives), virtual (the virtual target's drives), none, or "
+	   "auto: gadget when [usb] setup = 1, else virtual when the virtual target runs."),
     KEY("msd", "max_download", IPKVM_CFG_INT, msd_max_download_gib, 1, 1024, "64",
-	"largest image POST /api/msd/fetch downloads, GiB"),
+	"largest image POST /api/msd/fetch downloads, GiB",
+	"The largest image POST /api/msd/fetch downloads, in GiB (1 to 1024)."),
     KEY("msd", "max_size", IPKVM_CFG_SIZE, msd_max_size, 0, 0, "0",
 	"the image store's quota: bytes its images and the uploads and downloads in progress "
-	"may take together (K, M, G, T suffixes); 0 = only the disk's free space limits it"),
+	"may take together (K, M, G, T suffixes); 0 = only the disk's free space limits it",
+	"The image store's quota: the bytes its images and the uploads and downloads in "
+	"progress may take together (an upload or a download announces its size and has "
+	"it reserved up front), so the store cannot fill the SD card. A number of bytes "
+	"or one with K, M, G or T (powers of 1024), e.g. 32G. 0 means no quota: only "
+	"the disk's free space limits the store."),
     KEY("msd", "fetch_allow_private", IPKVM_CFG_INT, msd_fetch_allow_private, 0, 1, "0",
 	"1 = POST /api/msd/fetch may download from loopback, link-local, private (RFC 1918, "
-	"ULA, CGNAT) and this machine's own addresses, e.g. a mirror on the home network"),
+	"ULA, CGNAT) and this machine's own addresses, e.g. a mirror on the home network",
+	"1 lets POST /api/msd/fetch download from this machine's own network: loopback, "
+	"link-local (169.254.0.0/16, fe80::/10), private (10/8, 172.16/12, 192.168/16, "
+	"fc00::/7), CGNAT (100.64/10), multicast and the addresses of this machine's "
+	"interfaces, e.g. a mirror on the home network. 0 refuses every such address, "
+	"checked after the name is resolved and again for each redirect, so a URL "
+	"cannot make the device probe its own network."),
     KEY("usb", "setup", IPKVM_CFG_INT, usb_setup, 0, 1, "0",
-	"1 = create and bind the USB gadget when ipkvmd starts (as `ipkvmd gadget up`)"),
+	"1 = create and bind the USB gadget when ipkvmd starts (as `ipkvmd gadget up`)",
+	"The USB gadget through which this board is the target's keyboard, mice and "
+	"drives (Linux configfs; a Raspberry Pi 4 needs dtoverlay=dwc2 and the dwc2 "
+	"module, see docs/hardware.md). 1 creates and binds it when ipkvmd starts, as "
+	"`ipkvmd gadget up` does (both need root); 0 leaves that to you."),
     KEY("usb", "configfs", IPKVM_CFG_PATH, usb_configfs, 1, 0, "/sys/kernel/config",
-	"where configfs is mounted"),
+	"where configfs is mounted",
+	"Where configfs is mounted, and the list of USB device controllers."),
     KEY("usb", "udc_dir", IPKVM_CFG_PATH, usb_udc_dir, 1, 0, "/sys/class/udc",
-	"the list of USB device controllers"),
+	"the list of USB device controllers", NULL),
     KEY("usb", "name", IPKVM_CFG_STRING, usb_name, 0, 0, "ipkvm",
-	"the gadget's directory name under usb_gadget/"),
+	"the gadget's directory name under usb_gadget/",
+	"The gadget's directory name, and the controller to bind to (empty: the first "
+	"one)."),
     KEY("usb", "udc", IPKVM_CFG_STRING, usb_udc, 0, 0, NULL,
-	"the USB device controller to bind to; empty = the first one"),
+	"the USB device controller to bind to; empty = the first one", NULL),
     KEY("usb", "manufacturer", IPKVM_CFG_STRING, usb_manufacturer, 0, 0, "ipkvm",
-	"USB manufacturer string the target sees"),
+	"USB manufacturer string the target sees",
+	"What the target sees: manufacturer and product strings, and the serial number "
+	"(empty: derived from /etc/machine-id, stable for this board without revealing "
+	"the id)."),
     KEY("usb", "product", IPKVM_CFG_STRING, usb_product, 0, 0, "ipkvm composite device",
-	"USB product string the target sees"),
+	"USB product string the target sees", NULL),
     KEY("usb", "serial", IPKVM_CFG_STRING, usb_serial, 0, 0, NULL,
-	"USB serial number; empty = derived from /etc/machine-id (stable, not revealing it)"),
+	"USB serial number; empty = derived from /etc/machine-id (stable, not revealing it)", NULL),
     KEY("usb", "luns", IPKVM_CFG_INT, usb_luns, 0, 8, "2",
-	"mass-storage drives (LUNs) the gadget offers; 0 = none"),
+	"mass-storage drives (LUNs) the gadget offers; 0 = none",
+	"Mass-storage drives (LUNs) offered, 0 to 8; 0 offers none."),
     KEY("usb", "remote_wakeup", IPKVM_CFG_INT, usb_remote_wakeup, 0, 1, "1",
-	"1 = the keyboard may wake a sleeping target (when its controller allows)"),
+	"1 = the keyboard may wake a sleeping target (when its controller allows)",
+	"1: the keyboard may wake a sleeping target (when its USB controller allows "
+	"it)."),
     KEY("usb", "max_power", IPKVM_CFG_INT, usb_max_power, 0, 500, "100",
-	"current the gadget says it draws from the target, mA"),
+	"current the gadget says it draws from the target, mA",
+	"The current the gadget says it draws from the target, in mA."),
     CHOICE("target", "layout", target_layout, "us|jp", "us",
-	   "keyboard layout of the virtual target (what its OS makes of the keys)"),
+	   "keyboard layout of the virtual target (what its OS makes of the keys)",
+	   "Its keyboard layout (what its OS makes of the key presses): us or jp."),
     KEY("target", "width", IPKVM_CFG_INT, target_width, 640, 4096, "1920",
-	"the virtual target's screen width once booted (its firmware runs at 1024x768)"),
+	"the virtual target's screen width once booted (its firmware runs at 1024x768)",
+	"Its screen once booted, in pixels (640x480 to 4096x2160); the firmware runs at "
+	"1024x768."),
     KEY("target", "height", IPKVM_CFG_INT, target_height, 480, 2160, "1080",
-	"the virtual target's screen height once booted"),
+	"the virtual target's screen height once booted", NULL),
     KEY("target", "fps", IPKVM_CFG_INT, target_fps, 1, 240, "60",
-	"the virtual target's refresh rate: it sends at most this many frames a second"),
+	"the virtual target's refresh rate: it sends at most this many frames a second",
+	"Its refresh rate: it sends a new frame when the picture changed, at most this "
+	"often."),
     CHOICE("target", "format", target_format, "yuyv|uyvy|rgb24|bgr24", "yuyv",
-	   "pixel format of the virtual target's frames (what a capture card would give)"),
+	   "pixel format of the virtual target's frames (what a capture card would give)",
+	   "Pixel format of its frames, as a capture card would deliver them: yuyv, uyvy, "
+	   "rgb24 or bgr24."),
     KEY("target", "autoboot", IPKVM_CFG_DURATION, target_autoboot, 0, 600, "3s",
-	"the virtual firmware's countdown before it boots the internal disk; 0 = wait"),
+	"the virtual firmware's countdown before it boots the internal disk; 0 = wait",
+	"The firmware's countdown before it boots the internal disk (any key stops it); "
+	"0 waits for a choice."),
     KEY("target", "media", IPKVM_CFG_STRING, target_media, 0, 0, NULL,
 	"image files attached to the virtual target as drives, comma-separated absolute paths "
-	"(its boot menu lists them with their ISO 9660 labels)"),
-    KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug"),
+	"(its boot menu lists them with their ISO 9660 labels)",
+	"Image files attached as drives, comma-separated absolute paths. Its boot menu "
+	"lists each with its ISO 9660 volume label; choosing one boots it."),
+    KEY("log", "level", IPKVM_CFG_LOGLEVEL, log_level, 0, 0, "info", "error, warn, info or debug",
+	"Messages logged: error, warn, info or debug (each includes the ones before "
+	"it)."),
     {.name = NULL},
 };
 

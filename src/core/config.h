@@ -1,7 +1,8 @@
 /*
  * config: the daemon's settings, read from an INI file (inih). Every key is described once
  * in a table (ipkvm_config_keys) that drives parsing, defaults, validation and the error
- * messages; data/ipkvm.ini documents the same keys for people.
+ * messages, and documents it for people: data/ipkvm.ini and the README's table of keys are
+ * generated from it (tests/tools/config_doc.c; `make check` compares).
  *
  * Settings are plain public fields filled with defaults by ipkvm_config_init(); a file then
  * overrides what it names, and the command line overrides the file.
@@ -120,7 +121,10 @@ struct ipkvm_config_key {
 	enum ipkvm_config_type type;
 	size_t offset; /* offsetof(struct ipkvm_config, field) */
 	long min, max; /* for PORT, INT and DURATION; for PATH, min = 1 means "may not be empty" */
-	const char *help;    /* one line */
+	const char *help; /* one line: the README's table of keys */
+	/* The paragraph above the key in data/ipkvm.ini (wrapped by tests/tools/config_doc.c);
+	 * NULL = the key shares the paragraph of the key before it. */
+	const char *doc;
 	const char *def;     /* default as the file would spell it ("8443", "1h"); NULL = unset */
 	const char *choices; /* for CHOICE: the allowed words, "|"-separated */
 };
