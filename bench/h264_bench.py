@@ -49,7 +49,7 @@ class Decoder:
 
 def measure(d, s, tool, seconds, driver=None, decode=True, settle=0.0):
     """Receives for `seconds`; returns figures."""
-    ws = s.ws(path="/api/media/ws")
+    ws = s.ws(path="/api/streamer/h264")
     dec = Decoder(tool) if decode else None
     lat, rx, sizes, keys, n = [], [], [], 0, 0
     cpu0 = cpu_seconds(d.proc.pid)
@@ -114,7 +114,7 @@ def main():
         show("typing", measure(d, s, tool, SECONDS))
         # One encoder for many: CPU with 16 clients (not decoding) against 1.
         one = measure(d, s, tool, 4, decode=False)
-        socks = [s.ws(path="/api/media/ws") for _ in range(15)]
+        socks = [s.ws(path="/api/streamer/h264") for _ in range(15)]
         many = measure(d, s, tool, 4, decode=False)
         for w in socks:
             w.close_socket()

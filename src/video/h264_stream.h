@@ -1,7 +1,7 @@
 /*
  * h264_stream: the H.264 stage of the video pipeline — one encoder thread fed with changed
  * frames by the capture thread, and a ring of the access units it made, shared by every
- * /api/media/ws client (16 clients cost one encode).
+ * client of the H.264 WebSocket (16 clients cost one encode).
  *
  *   capture thread --offer(frame)--> one-slot mailbox (newest wins) --> encoder thread
  *        --> access unit (a ready WebSocket message) --> ring of the last IPKVM_H264_RING

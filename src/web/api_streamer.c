@@ -122,7 +122,7 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 	    "encoded_fps", st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
 	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
 	    clients, "workers", st.workers, "seq", (json_int_t)st.seq, "h264",
-	    ipkvm_media_status(srv));
+	    ipkvm_h264ws_status(srv));
 }
 
 void ipkvm_api_streamer(struct ipkvm_http_req *req)

@@ -694,7 +694,7 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (srv)
 			ipkvm_msd_fetch_poll(srv);
 		if (srv)
-			ipkvm_media_wake(srv);
+			ipkvm_h264ws_wake(srv);
 		if (srv)
 			ipkvm_stream_wake(srv);
 		return 0;

@@ -83,11 +83,17 @@ static const struct ipkvm_route routes[] = {
      .read_role = IPKVM_ROLE_VIEWER,
      .write_role = IPKVM_ROLE_OPERATOR,
      .fn = ipkvm_api_streamer_snapshot},
+    {.path = "/api/streamer/h264",
+     .methods = IPKVM_GET,
+     .read_role = IPKVM_ROLE_VIEWER,
+     .write_role = IPKVM_ROLE_VIEWER,
+     .ws = &ipkvm_h264ws_ops},
+    /* The H.264 socket's first name, kept for the clients that use it (docs/api.md). */
     {.path = "/api/media/ws",
      .methods = IPKVM_GET,
      .read_role = IPKVM_ROLE_VIEWER,
      .write_role = IPKVM_ROLE_VIEWER,
-     .ws = &ipkvm_media_ws_ops},
+     .ws = &ipkvm_h264ws_ops},
     /* keyboard and mouse */
     {.path = "/api/hid",
      .methods = IPKVM_GET,

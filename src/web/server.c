@@ -180,7 +180,7 @@ static void tick(lws_sorted_usec_list_t *sul)
 	ipkvm_conns_sweep(srv->conns);
 	ipkvm_ws_sweep(srv);
 	ipkvm_stream_tick(srv);
-	ipkvm_media_tick(srv);
+	ipkvm_h264ws_tick(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->tick, tick, LWS_US_PER_SEC);
 }
 

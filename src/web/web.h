@@ -120,15 +120,15 @@ struct ipkvm_ws_client {
 	struct ipkvm_ws_client *next;
 };
 
-/* An /api/media/ws client (H.264). */
-struct ipkvm_media_client {
+/* A client of the H.264 WebSocket (/api/streamer/h264). */
+struct ipkvm_h264_client {
 	struct ipkvm_server *srv;
 	struct lws *wsi;
 	struct ipkvm_auth auth;
 	struct ipkvm_h264_cursor cursor; /* its place in the shared ring */
 	int64_t last_tx_ms;
 	bool alive_due, cut;
-	struct ipkvm_media_client *next_client;
+	struct ipkvm_h264_client *next_client;
 };
 
 struct ipkvm_pss;
@@ -148,7 +148,7 @@ struct ipkvm_pss {
 	struct ipkvm_http_req req;
 	union {
 		struct ipkvm_ws_client events;
-		struct ipkvm_media_client media;
+		struct ipkvm_h264_client h264;
 	} client;
 };
 
@@ -195,7 +195,7 @@ struct ipkvm_server {
 	struct ipkvm_totp_seen *totp_seen;
 	size_t n_totp_seen;
 	struct ipkvm_ws_client *ws_clients;
-	struct ipkvm_media_client *media_clients;
+	struct ipkvm_h264_client *h264_clients;
 	struct ipkvm_video *video; /* NULL without a video source */
 	struct ipkvm_hid *hid;	   /* NULL without a HID output */
 	lws_sorted_usec_list_t hid_timer;
@@ -369,14 +369,14 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv);
 json_t *ipkvm_msd_state(struct ipkvm_server *srv);
 void ipkvm_msd_publish(struct ipkvm_server *srv);
 
-/* media.c: /api/media/ws (H.264) */
-extern const struct ipkvm_ws_ops ipkvm_media_ws_ops;
+/* h264_ws.c: the H.264 WebSocket, /api/streamer/h264 (alias /api/media/ws) */
+extern const struct ipkvm_ws_ops ipkvm_h264ws_ops;
 /* New access units may be out: wake the clients. */
-void ipkvm_media_wake(struct ipkvm_server *srv);
+void ipkvm_h264ws_wake(struct ipkvm_server *srv);
 /* Once a second: keep-alives, ended sessions. */
-void ipkvm_media_tick(struct ipkvm_server *srv);
+void ipkvm_h264ws_tick(struct ipkvm_server *srv);
 /* The `h264` object of the streamer state (null when H.264 is off). */
-json_t *ipkvm_media_status(struct ipkvm_server *srv);
+json_t *ipkvm_h264ws_status(struct ipkvm_server *srv);
 
 /* ws.c: /api/ws, the event socket */
 extern const struct ipkvm_ws_ops ipkvm_events_ws_ops;

@@ -1,5 +1,5 @@
 /*
- * h264.test.mjs — the console in H.264 mode (issue 8): Chromium decodes /api/media/ws with
+ * h264.test.mjs — the console in H.264 mode (issue 8): Chromium decodes /api/streamer/h264 with
  * WebCodecs onto the screen's canvas; typing changes its pixels and the status bar shows the
  * codec and a measured latency.
  */

@@ -137,7 +137,7 @@ def test_ws_paths_without_upgrade(t):
     d = t.daemon()
     s = d.admin()
     shapes = {}
-    for path in ["/api/ws", "/api/media/ws"]:
+    for path in ["/api/ws", "/api/streamer/h264", "/api/media/ws"]:
         r = s.get(path)
         err = expect_error(r, 426, "upgrade_required")
         shapes[path] = tuple(sorted(r.json.keys())), tuple(sorted(err.keys()))

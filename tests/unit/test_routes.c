@@ -104,13 +104,20 @@ static void test_every_row_keeps_the_rules(void **state)
 static void test_websocket_rows(void **state)
 {
 	const struct ipkvm_route *ev = ipkvm_route_find("/api/ws", NULL);
-	const struct ipkvm_route *media = ipkvm_route_find("/api/media/ws", NULL);
+	const struct ipkvm_route *h264 = ipkvm_route_find("/api/streamer/h264", NULL);
+	const struct ipkvm_route *alias = ipkvm_route_find("/api/media/ws", NULL);
 	assert_non_null(ev);
-	assert_non_null(media);
+	assert_non_null(h264);
+	assert_non_null(alias);
 	assert_ptr_equal(ev->ws, &ipkvm_events_ws_ops);
-	assert_ptr_equal(media->ws, &ipkvm_media_ws_ops);
+	assert_ptr_equal(h264->ws, &ipkvm_h264ws_ops);
 	assert_null(ev->fn);
-	assert_null(media->fn);
+	assert_null(h264->fn);
+	/* The old name is the same endpoint, with the same rules. */
+	assert_ptr_equal(alias->ws, h264->ws);
+	assert_int_equal(alias->methods, h264->methods);
+	assert_int_equal(alias->read_role, h264->read_role);
+	assert_int_equal(alias->write_role, h264->write_role);
 	/* Every endpoint has all its callbacks. */
 	size_t n = 0;
 	const struct ipkvm_route *t = ipkvm_routes(&n);

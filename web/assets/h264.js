@@ -119,7 +119,7 @@ export class H264Player {
   }
 
   #connect() {
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/media/ws`;
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/streamer/h264`;
     const ws = new WebSocket(url);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;

@@ -1,5 +1,6 @@
-"""test_media: H.264 over /api/media/ws from the virtual target, decoded here with openh264
-(tests/tools/h264dec from the same build) and compared with the raw frames."""
+"""test_h264_ws: H.264 over the WebSocket /api/streamer/h264 (and its old name /api/media/ws)
+from the virtual target, decoded here with openh264 (tests/tools/h264dec from the same build)
+and compared with the raw frames."""
 import json
 import math
 import os
@@ -21,10 +22,10 @@ def decoder(t):
 
 
 def parse(msg):
-    """(flags, seq, capture_us, width, height, annexb) of one media message."""
-    check(len(msg) >= 24, "short media message (%d bytes)" % len(msg))
+    """(flags, seq, capture_us, width, height, annexb) of one H.264 message."""
+    check(len(msg) >= 24, "short H.264 message (%d bytes)" % len(msg))
     version, flags, _, seq, cap, w, h, _ = struct.unpack("<BBHIqHHI", msg[:24])
-    eq(version, 1, "media message version")
+    eq(version, 1, "H.264 message version")
     return flags, seq, cap, w, h, msg[24:]
 
 
@@ -90,7 +91,7 @@ def test_keyframe_first_then_decodable_p_frames(t):
     with s.ws() as ev:
         boot_console(s, ev)
         wait_frame(s, "the console", lambda w, h, rows: (w, h) == (1920, 1080))
-        with s.ws(path="/api/media/ws") as media:
+        with s.ws(path="/api/streamer/h264") as media:
             first = recv_units(media, 1)
             flags, seq, cap, w, h, au = first[0]
             check(flags & 1, "the first access unit is a keyframe")
@@ -155,10 +156,11 @@ def test_keyframe_first_then_decodable_p_frames(t):
         check(status["frames"] >= 6 and status["keyframes"] >= 2, "counters: %r" % status)
 
 
-def test_media_socket_auth_and_live_settings(t):
+def test_h264_socket_auth_and_live_settings(t):
     d = t.daemon(H264)
-    status, _, _, _ = ws_refusal(d, path="/api/media/ws")
-    eq(status, 401, "no session, no video")
+    for path in ["/api/streamer/h264", "/api/media/ws"]:
+        status, _, _, _ = ws_refusal(d, path=path)
+        eq(status, 401, "no session, no video on %s" % path)
     s = d.admin()
     st = expect_ok(s.post("/api/streamer/params", {"h264_bitrate": 800, "h264_gop": 30}))
     eq((st["h264"]["bitrate"], st["h264"]["gop"]), (800, 30), "applied live")
@@ -169,9 +171,11 @@ def test_media_socket_auth_and_live_settings(t):
     v.login("viewer", "viewer-pass-1")
     with s.ws() as ev:
         boot_console(s, ev)
-        with v.ws(path="/api/media/ws") as media:
-            u = recv_units(media, 1)[0]
-            check(u[0] & 1, "viewers watch too, from a keyframe")
+        # the socket's old name is the same socket
+        for path in ["/api/streamer/h264", "/api/media/ws"]:
+            with v.ws(path=path) as media:
+                u = recv_units(media, 1)[0]
+                check(u[0] & 1, "viewers watch too, from a keyframe (%s)" % path)
     d2 = t.daemon("[h264]\nbackend = none\n")
     s2 = d2.admin()
     eq(expect_ok(s2.get("/api/streamer"))["h264"], None, "H.264 off")

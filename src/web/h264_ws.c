@@ -1,5 +1,6 @@
 /*
- * media: /api/media/ws, H.264 to the browser over the same authenticated HTTPS connection.
+ * h264_ws: /api/streamer/h264 (and its older name /api/media/ws), H.264 to the browser over
+ * the same authenticated HTTPS connection.
  * Every binary message the server sends is one access unit of the shared H.264 stage
  * (format in video/h264_stream.h), decoded in the browser by WebCodecs.
  *
@@ -11,7 +12,7 @@
  * With nothing to send for a second, a header-only keep-alive goes out so the browser can
  * tell a still screen from a dead connection.
  */
-#define LOG_TAG "media"
+#define LOG_TAG "h264-ws"
 #include <string.h>
 
 #include "core/json.h"
@@ -30,16 +31,16 @@ static struct ipkvm_h264_stream *stream_of(struct ipkvm_server *srv)
 }
 
 /* Drop to a keyframe made from now on. */
-static void want_keyframe(struct ipkvm_media_client *c, struct ipkvm_h264_stream *st)
+static void want_keyframe(struct ipkvm_h264_client *c, struct ipkvm_h264_stream *st)
 {
 	ipkvm_h264_cursor_reset(st, &c->cursor);
 	ipkvm_video_kick(c->srv->video); /* on a still screen the last frame is encoded */
 }
 
-static int media_established(void *client, struct ipkvm_server *srv, struct lws *wsi,
-			     const struct ipkvm_auth *auth)
+static int h264ws_established(void *client, struct ipkvm_server *srv, struct lws *wsi,
+			      const struct ipkvm_auth *auth)
 {
-	struct ipkvm_media_client *c = client;
+	struct ipkvm_h264_client *c = client;
 	struct ipkvm_h264_stream *st = stream_of(srv);
 	struct ipkvm_auth a = *auth;
 	memset(c, 0, sizeof(*c));
@@ -53,23 +54,23 @@ static int media_established(void *client, struct ipkvm_server *srv, struct lws 
 	c->wsi = wsi;
 	c->auth = a;
 	c->last_tx_ms = ipkvm_mono_ms();
-	c->next_client = srv->media_clients;
-	srv->media_clients = c;
+	c->next_client = srv->h264_clients;
+	srv->h264_clients = c;
 	ipkvm_h264_stream_watch(st, 1);
 	want_keyframe(c, st);
 	LOG_INFO("H.264 client: %s", c->auth.user);
 	return 0;
 }
 
-static void media_closed(void *client)
+static void h264ws_closed(void *client)
 {
-	struct ipkvm_media_client *c = client;
+	struct ipkvm_h264_client *c = client;
 	if (!c->srv)
 		return;
 	struct ipkvm_h264_stream *st = stream_of(c->srv);
 	if (st)
 		ipkvm_h264_stream_watch(st, -1);
-	for (struct ipkvm_media_client **p = &c->srv->media_clients; *p; p = &(*p)->next_client) {
+	for (struct ipkvm_h264_client **p = &c->srv->h264_clients; *p; p = &(*p)->next_client) {
 		if (*p == c) {
 			*p = c->next_client;
 			break;
@@ -80,9 +81,9 @@ static void media_closed(void *client)
 	memset(c, 0, sizeof(*c));
 }
 
-static int media_receive(void *client, const void *in, size_t len)
+static int h264ws_receive(void *client, const void *in, size_t len)
 {
-	struct ipkvm_media_client *c = client;
+	struct ipkvm_h264_client *c = client;
 	if (!c->srv || c->cut)
 		return 0;
 	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
@@ -104,9 +105,9 @@ static int media_receive(void *client, const void *in, size_t len)
 	return 0;
 }
 
-static int media_writeable(void *client)
+static int h264ws_writeable(void *client)
 {
-	struct ipkvm_media_client *c = client;
+	struct ipkvm_h264_client *c = client;
 	if (c->cut)
 		return -1;
 	struct ipkvm_h264_stream *st = stream_of(c->srv);
@@ -138,23 +139,23 @@ static int media_writeable(void *client)
 	return 0;
 }
 
-const struct ipkvm_ws_ops ipkvm_media_ws_ops = {
-    .established = media_established,
-    .receive = media_receive,
-    .writeable = media_writeable,
-    .closed = media_closed,
+const struct ipkvm_ws_ops ipkvm_h264ws_ops = {
+    .established = h264ws_established,
+    .receive = h264ws_receive,
+    .writeable = h264ws_writeable,
+    .closed = h264ws_closed,
 };
 
-void ipkvm_media_wake(struct ipkvm_server *srv)
+void ipkvm_h264ws_wake(struct ipkvm_server *srv)
 {
-	for (struct ipkvm_media_client *c = srv->media_clients; c; c = c->next_client)
+	for (struct ipkvm_h264_client *c = srv->h264_clients; c; c = c->next_client)
 		lws_callback_on_writable(c->wsi);
 }
 
-void ipkvm_media_tick(struct ipkvm_server *srv)
+void ipkvm_h264ws_tick(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
-	for (struct ipkvm_media_client *c = srv->media_clients; c; c = c->next_client) {
+	for (struct ipkvm_h264_client *c = srv->h264_clients; c; c = c->next_client) {
 		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false)) {
 			c->cut = true;
 			lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
@@ -166,7 +167,7 @@ void ipkvm_media_tick(struct ipkvm_server *srv)
 	}
 }
 
-json_t *ipkvm_media_status(struct ipkvm_server *srv)
+json_t *ipkvm_h264ws_status(struct ipkvm_server *srv)
 {
 	struct ipkvm_h264_stream *st = stream_of(srv);
 	if (!st)
