@@ -4,7 +4,7 @@ Every test runs real `ipkvmd` processes on 127.0.0.1 and talks to them the way a
 script would: HTTPS verified against the certificate the daemon generated (so the certificate
 itself is under test), cookies parsed from Set-Cookie by hand, WebSocket framing done by hand
 over the TLS socket. Nothing here knows the daemon's internals; it only knows the contract in
-docs/api.md (notes/api-spec.md).
+docs/api.md.
 
 Shape:
   Fixture      one per test; starts daemons, runs the binary, and at teardown checks that no
