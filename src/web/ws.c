@@ -93,19 +93,30 @@ static int ws_established(void *client, struct ipkvm_server *srv, struct lws *ws
 	return 0;
 }
 
+static void send_error(struct ipkvm_ws_client *c, const char *code, const char *message)
+{
+	send_new(c, "error", json_pack("{s:s, s:s}", "code", code, "message", message));
+}
+
+/* The outcome of an input message, binary or JSON: nothing on success, else an `error`
+ * event whose code says whose fault it was (the one map from input errors to codes). */
+static void input_done(struct ipkvm_ws_client *c, int r, const char *err)
+{
+	if (r == 0) {
+		c->sent_input = true;
+		return;
+	}
+	const char *code = r == -EPERM			  ? "forbidden"
+			   : r == -EINVAL || r == -ENOENT ? "bad_request"
+							  : "hid_error";
+	send_error(c, code, err);
+}
+
 static void handle_binary(struct ipkvm_ws_client *c, const uint8_t *data, size_t len)
 {
 	char err[256];
 	int r = ipkvm_ws_binary_input(c->srv, &c->auth, data, len, err, sizeof(err));
-	if (r == 0)
-		c->sent_input = true;
-	else
-		send_new(c, "error",
-			 json_pack("{s:s, s:s}", "code",
-				   r == -EPERM			  ? "forbidden"
-				   : r == -EINVAL || r == -ENOENT ? "bad_request"
-								  : "hid_error",
-				   "message", err));
+	input_done(c, r, err);
 }
 
 static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t len)
@@ -117,12 +128,11 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 	char err[256];
 	json_t *msg = ipkvm_json_parse_object(text, len, err, sizeof(err));
 	if (!msg) {
-		send_new(c, "error", json_pack("{s:s, s:s}", "code", "bad_json", "message", err));
+		send_error(c, "bad_json", err);
 		return;
 	}
 	if (ipkvm_json_check(msg, fields, IPKVM_ARRAY_SIZE(fields), err, sizeof(err)) < 0) {
-		send_new(c, "error",
-			 json_pack("{s:s, s:s}", "code", "bad_request", "message", err));
+		send_error(c, "bad_request", err);
 		json_decref(msg);
 		return;
 	}
@@ -133,23 +143,14 @@ static void handle_message(struct ipkvm_ws_client *c, const char *text, size_t l
 	if (key || strcmp(event, "mouse") == 0) {
 		int r = key ? ipkvm_ws_key(c->srv, &c->auth, data, kerr, sizeof(kerr))
 			    : ipkvm_ws_mouse(c->srv, &c->auth, data, kerr, sizeof(kerr));
-		if (r == 0)
-			c->sent_input = true;
-		else
-			send_new(c, "error",
-				 json_pack("{s:s, s:s}", "code",
-					   r == -EPERM			  ? "forbidden"
-					   : r == -EINVAL || r == -ENOENT ? "bad_request"
-									  : "hid_error",
-					   "message", kerr));
+		input_done(c, r, kerr);
 	} else if (strcmp(event, "ping") == 0) {
 		json_t *pong = data ? json_deep_copy(data) : json_object();
 		json_object_set_new(pong, "server_time", json_integer(wall_ms()));
 		send_new(c, "pong", pong);
 	} else {
-		send_new(c, "error",
-			 json_pack("{s:s, s:s}", "code", "bad_request", "message",
-				   "unknown event (the client may send: ping, key, mouse)"));
+		send_error(c, "bad_request",
+			   "unknown event (the client may send: ping, key, mouse)");
 	}
 	json_decref(msg);
 }
