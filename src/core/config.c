@@ -193,7 +193,7 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     CHOICE("h264", "backend", h264_backend, "none|auto|software|v4l2", "auto",
 	   "H.264 encoder: auto (the V4L2 hardware encoder when present, else openh264), "
 	   "software (openh264), v4l2 (hardware only) or none (MJPEG only)",
-	   "H.264 to the browser (/api/media/ws, decoded with WebCodecs): auto uses the "
+	   "H.264 to the browser (/api/streamer/h264, decoded with WebCodecs): auto uses the "
 	   "V4L2 hardware encoder when the board has one (a Raspberry Pi 4's "
 	   "/dev/video11), else openh264; software forces openh264, v4l2 the hardware one; "
 	   "none leaves MJPEG only."),
