@@ -48,6 +48,7 @@ struct ipkvm_video {
 	pthread_cond_t work;
 	struct ipkvm_frame *mailbox;
 	uint64_t mailbox_seq; /* the image number the mailbox frame is encoded as */
+	unsigned in_flight;   /* frames in the mailbox or being encoded */
 	struct ipkvm_video_image latest;
 	bool have_latest;
 	struct ipkvm_frame *latest_raw;
@@ -63,6 +64,18 @@ struct ipkvm_video {
 	double capture_fps, encoded_fps;
 	uint64_t bytes_per_s;
 };
+
+static int64_t real_now_us(void *ctx)
+{
+	(void)ctx;
+	return ipkvm_mono_us();
+}
+
+/* Every read of the clock goes through here (the injected one in tests). */
+static int64_t now_us(const struct ipkvm_video *v)
+{
+	return v->cfg.now_us(v->cfg.clock_ctx);
+}
 
 /* Rolls the one-second window (lock held). */
 static void stats_roll(struct ipkvm_video *v, int64_t now)
@@ -96,7 +109,8 @@ void ipkvm_video_image_release(struct ipkvm_video_image *img)
 static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct ipkvm_buf *jpeg)
 {
 	char head[256];
-	int64_t wall_us = ipkvm_mono_to_wall_us(img->ts_us);
+	/* the wall clock of the capture: now less its age on the pipeline's clock */
+	int64_t wall_us = ipkvm_wall_us() - (now_us(v) - img->ts_us);
 	int n = snprintf(head, sizeof(head),
 			 "\r\n--" IPKVM_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n"
 			 "Content-Length: %zu\r\nX-Sequence: %llu\r\nX-Timestamp: %lld.%06lld\r\n"
@@ -110,12 +124,10 @@ static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct
 		img->jpeg_offset = (size_t)n;
 	}
 	ipkvm_buf_unref(jpeg);
-	if (!img->part)
-		return false;
 
 	bool done = false;
 	pthread_mutex_lock(&v->lock);
-	if (!v->have_latest || img->seq > v->latest.seq) {
+	if (img->part && (!v->have_latest || img->seq > v->latest.seq)) {
 		ipkvm_video_image_release(&v->latest);
 		v->latest = *img;
 		v->have_latest = true;
@@ -158,7 +170,7 @@ static void *worker_main(void *arg)
 		int r = f->format == IPKVM_FMT_MJPEG
 			    ? ipkvm_jpeg_from_mjpeg(f, &out)
 			    : ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
-		img.encoded_us = ipkvm_mono_us();
+		img.encoded_us = now_us(v);
 		ipkvm_frame_unref(f);
 		if (r == 0)
 			publish(v, &img, out);
@@ -166,6 +178,7 @@ static void *worker_main(void *arg)
 			LOG_DEBUG("frame %llu not encoded: %s", (unsigned long long)img.seq,
 				  strerror(-r));
 		pthread_mutex_lock(&v->lock);
+		v->in_flight--; /* after the wake: idle means every image was announced */
 	}
 	pthread_mutex_unlock(&v->lock);
 	ipkvm_jpeg_destroy(jpeg);
@@ -212,12 +225,12 @@ static void update_signal(struct ipkvm_video *v, struct capture_state *cs)
 	if (info.state == IPKVM_SIGNAL_OK)
 		return;
 	struct ipkvm_frame *ph = ipkvm_placeholder_render(&info, 0, 0);
-	struct ipkvm_video_image img = {.seq = seq, .ts_us = ipkvm_mono_us(), .placeholder = true};
+	struct ipkvm_video_image img = {.seq = seq, .ts_us = now_us(v), .placeholder = true};
 	struct ipkvm_buf *out = NULL;
 	if (ph && ipkvm_jpeg_encode(cs->jpeg, ph, 80, false, &out) == 0) {
 		img.width = ph->width;
 		img.height = ph->height;
-		img.encoded_us = ipkvm_mono_us();
+		img.encoded_us = now_us(v);
 		publish(v, &img, out);
 	}
 	ipkvm_frame_unref(ph);
@@ -253,6 +266,8 @@ static void submit(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm
 	if (v->mailbox) {
 		ipkvm_frame_unref(v->mailbox); /* the encoders fell behind: newest wins */
 		v->dropped++;
+	} else {
+		v->in_flight++;
 	}
 	v->mailbox = f;
 	v->mailbox_seq = seq;
@@ -320,7 +335,7 @@ static int serve_idle(struct ipkvm_video *v, struct capture_state *cs)
 	uint64_t seq = raw ? ++v->seq : 0;
 	int max_fps = v->max_fps;
 	pthread_mutex_unlock(&v->lock);
-	int64_t now = ipkvm_mono_us();
+	int64_t now = now_us(v);
 	if (v->h264 && ipkvm_h264_stream_needs_frame(v->h264)) {
 		/* A keyframe is owed (a client joined a still screen): encode the picture as
 		 * it is. */
@@ -469,6 +484,8 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 		return NULL;
 	}
 	v->cfg = *cfg;
+	if (!v->cfg.now_us)
+		v->cfg.now_us = real_now_us;
 	ipkvm_strlcpy(v->source_name, cfg->source ? cfg->source : "", sizeof(v->source_name));
 	if (strcmp(v->source_name, "virtual") == 0 && cfg->vtarget) {
 		v->src = ipkvm_source_virtual_create(cfg->vtarget);
@@ -497,7 +514,7 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 	v->wake_ctx = ctx;
 	v->signal.state = IPKVM_SIGNAL_ERROR;
 	ipkvm_strlcpy(v->signal.reason, "starting", sizeof(v->signal.reason));
-	v->win_start = ipkvm_mono_us();
+	v->win_start = now_us(v);
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->work, NULL);
 	v->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -626,7 +643,7 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 {
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&v->lock);
-	stats_roll(v, ipkvm_mono_us());
+	stats_roll(v, now_us(v));
 	ipkvm_strlcpy(out->source, v->source_name, sizeof(out->source));
 	out->signal = v->signal;
 	out->format = v->format;
@@ -657,4 +674,12 @@ struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct 
 	struct ipkvm_source *old = v->src;
 	v->src = src;
 	return old;
+}
+
+bool ipkvm_video_test_encoders_idle(struct ipkvm_video *v)
+{
+	pthread_mutex_lock(&v->lock);
+	bool idle = v->in_flight == 0;
+	pthread_mutex_unlock(&v->lock);
+	return idle;
 }

@@ -43,6 +43,11 @@ struct ipkvm_video_config {
 	unsigned workers;	       /* 0 = min(cores, 4) */
 	bool subsample420;	       /* JPEG chroma 4:2:0 instead of 4:2:2 */
 	struct ipkvm_h264_config h264; /* backend NULL or "none": no H.264 */
+	/* The clock, monotonic µs; NULL = CLOCK_MONOTONIC (tests drive their own). The max_fps
+	 * interval, image times and the rate window read it; the capture thread reads it again
+	 * whenever it wakes, so a test that moves its clock calls ipkvm_video_kick. */
+	int64_t (*now_us)(void *ctx);
+	void *clock_ctx;
 };
 
 /* The MJPEG boundary. Each image is published as one ready-to-send multipart part:
@@ -112,5 +117,8 @@ struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v);
 
 /* Tests only: replaces the source before start; returns the old one (caller destroys). */
 struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src);
+/* Tests only: true when no frame waits for an encoder or is being encoded (every frame
+ * handed to the encoders so far has been published or dropped). */
+bool ipkvm_video_test_encoders_idle(struct ipkvm_video *v);
 
 #endif

@@ -2,6 +2,12 @@
  * test_video: the pipeline of video.c driven by a fake source: what gets encoded (changed
  * frames only, at most max_fps, a skipped change still delivered), image order, the
  * placeholder when the source has no signal, and reopening after a device error.
+ *
+ * Time is the test's: the pipeline reads a fake clock that only advance() moves, so the rate
+ * limit, held-back changes and back-off are decided by the test, not by the machine's load.
+ * Nothing sleeps: where the test waits for the pipeline's threads it waits for an event (the
+ * source was polled, an image was published) with a bound, and "nothing happened" is checked
+ * once the capture thread has handled everything and the encoders are idle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +19,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +28,67 @@
 #include "video/jpeg.h"
 #include "video/video.h"
 
+#define WAIT_BOUND_MS 5000 /* how long any wait for the pipeline may take before it fails */
+#define IDLE_NAP_MS   200  /* video.c: the capture pace while nobody watches */
+#define BACKOFF_MS    250  /* video.c: the first reopen delay */
+
+/* The pipeline's clock: starts far from zero (0 means "never" for the rate limit). */
+static _Atomic int64_t clock_us = 1000000000;
+
+static int64_t fake_now(void *ctx)
+{
+	(void)ctx;
+	return atomic_load(&clock_us);
+}
+
+/* Something happened on a pipeline thread: the source was opened, polled or read, or an
+ * image was published. Waiters re-check their condition. */
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ev_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t ev_gen;
+
+static void event(void)
+{
+	pthread_mutex_lock(&ev_lock);
+	ev_gen++;
+	pthread_cond_broadcast(&ev_cond);
+	pthread_mutex_unlock(&ev_lock);
+}
+
+/* Waits until pred() holds, for at most WAIT_BOUND_MS. The condition is re-checked at every
+ * event and, in case one is missed (a state set just after its event), every 10 ms. */
+static bool wait_until(bool (*pred)(void *arg), void *arg)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	int64_t end_ns =
+	    (int64_t)end.tv_sec * 1000000000 + end.tv_nsec + (int64_t)WAIT_BOUND_MS * 1000000;
+	for (;;) {
+		pthread_mutex_lock(&ev_lock);
+		uint64_t gen = ev_gen;
+		pthread_mutex_unlock(&ev_lock);
+		if (pred(arg))
+			return true;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t now_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+		if (now_ns >= end_ns)
+			return pred(arg);
+		struct timespec until; /* the condition variable's clock is CLOCK_REALTIME */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 10000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&ev_lock);
+		while (ev_gen == gen &&
+		       pthread_cond_timedwait(&ev_cond, &ev_lock, &until) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&ev_lock);
+	}
+}
+
 /* A source whose frames the test pushes: push() makes the fd readable. */
 struct fake {
 	struct ipkvm_source src;
@@ -28,15 +96,10 @@ struct fake {
 	pthread_mutex_t lock;
 	struct ipkvm_frame *pending;
 	int opens, fail_opens, fail_next;
+	bool is_open;
+	uint64_t polls; /* fd() calls: the capture thread is at the top of its loop */
 	enum ipkvm_signal state;
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int f_open(struct ipkvm_source *s)
 {
@@ -44,7 +107,9 @@ static int f_open(struct ipkvm_source *s)
 	pthread_mutex_lock(&f->lock);
 	f->opens++;
 	int r = f->fail_opens > 0 ? (f->fail_opens--, -ENODEV) : 0;
+	f->is_open = r == 0;
 	pthread_mutex_unlock(&f->lock);
+	event();
 	return r;
 }
 static int f_start(struct ipkvm_source *s)
@@ -53,7 +118,12 @@ static int f_start(struct ipkvm_source *s)
 }
 static int f_fd(struct ipkvm_source *s)
 {
-	return ((struct fake *)s->priv)->efd;
+	struct fake *f = s->priv;
+	pthread_mutex_lock(&f->lock);
+	f->polls++;
+	pthread_mutex_unlock(&f->lock);
+	event();
+	return f->efd;
 }
 static int f_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 {
@@ -72,6 +142,7 @@ static int f_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 		ret = 0;
 	}
 	pthread_mutex_unlock(&f->lock);
+	event();
 	return ret;
 }
 static void f_stop(struct ipkvm_source *s)
@@ -79,12 +150,16 @@ static void f_stop(struct ipkvm_source *s)
 }
 static void f_close(struct ipkvm_source *s)
 {
+	struct fake *f = s->priv;
+	pthread_mutex_lock(&f->lock);
+	f->is_open = false;
+	pthread_mutex_unlock(&f->lock);
 }
 static void f_signal(struct ipkvm_source *s, struct ipkvm_signal_info *out)
 {
 	struct fake *f = s->priv;
 	pthread_mutex_lock(&f->lock);
-	out->state = f->opens > 0 && f->fail_opens == 0 ? f->state : IPKVM_SIGNAL_NO_DEVICE;
+	out->state = f->is_open ? f->state : IPKVM_SIGNAL_NO_DEVICE;
 	out->width = 64;
 	out->height = 32;
 	snprintf(out->reason, sizeof(out->reason), "%s",
@@ -129,6 +204,7 @@ static void on_wake(void *ctx)
 		s->seqs[s->n++] = img.seq;
 	pthread_mutex_unlock(&s->lock);
 	ipkvm_video_image_release(&img);
+	event();
 }
 
 static struct fake fk;
@@ -152,6 +228,7 @@ static struct ipkvm_video *make(int max_fps, unsigned workers)
 	    .quality = 80,
 	    .max_fps = max_fps,
 	    .workers = workers,
+	    .now_us = fake_now,
 	};
 	char err[128];
 	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
@@ -173,28 +250,40 @@ static void finish(struct ipkvm_video *v)
 	close(fk.efd);
 }
 
-/* Pushes a 64x32 YUYV frame filled with value and waits until the source took it. */
+/* Moves the pipeline's clock. kick: wake the capture thread to look at it, as a timer
+ * firing would (without, only the next frame or event sees the new time). */
+static void advance(struct ipkvm_video *v, int64_t ms, bool kick)
+{
+	atomic_fetch_add(&clock_us, ms * 1000);
+	if (kick)
+		ipkvm_video_kick(v);
+}
+
+static bool frame_taken(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&fk.lock);
+	bool taken = fk.pending == NULL;
+	pthread_mutex_unlock(&fk.lock);
+	return taken;
+}
+
+/* Pushes a 64x32 YUYV frame filled with value, captured now, and waits until the source
+ * took it. */
 static void push(uint8_t value)
 {
 	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 32, 0);
 	assert_non_null(f);
 	memset(f->data, value, f->size);
-	f->ts_us = now_us();
+	f->ts_us = fake_now(NULL);
 	pthread_mutex_lock(&fk.lock);
 	ipkvm_frame_unref(fk.pending);
 	fk.pending = f;
 	pthread_mutex_unlock(&fk.lock);
 	uint64_t one = 1;
 	assert_int_equal(write(fk.efd, &one, sizeof(one)), sizeof(one));
-	for (int i = 0; i < 200; i++) {
-		pthread_mutex_lock(&fk.lock);
-		bool taken = fk.pending == NULL;
-		pthread_mutex_unlock(&fk.lock);
-		if (taken)
-			return;
-		usleep(1000);
-	}
-	fail_msg("the capture thread did not take the frame");
+	if (!wait_until(frame_taken, NULL))
+		fail_msg("the capture thread did not take the frame");
 }
 
 static size_t published(void)
@@ -205,10 +294,43 @@ static size_t published(void)
 	return n;
 }
 
+static bool published_at_least(void *arg)
+{
+	return published() >= *(size_t *)arg;
+}
+
 static void wait_published(size_t n)
 {
-	for (int i = 0; i < 2000 && published() < n; i++)
-		usleep(1000);
+	wait_until(published_at_least, &n);
+}
+
+struct quiet {
+	struct ipkvm_video *v;
+	uint64_t polls; /* fd() calls before the kick */
+};
+
+static bool is_quiet(void *arg)
+{
+	struct quiet *q = arg;
+	pthread_mutex_lock(&fk.lock);
+	bool looped = fk.polls > q->polls;
+	pthread_mutex_unlock(&fk.lock);
+	return looped && ipkvm_video_test_encoders_idle(q->v);
+}
+
+/* Waits until the pipeline has done all it will do at the current time: the capture thread
+ * is woken (without moving the clock), has handled every frame it took and is back at the top
+ * of its loop, and every frame it handed to the encoders has been published. What is not
+ * published then is not published at all until the clock moves or a frame comes. */
+static void settle(struct ipkvm_video *v)
+{
+	struct quiet q = {.v = v};
+	pthread_mutex_lock(&fk.lock);
+	q.polls = fk.polls;
+	pthread_mutex_unlock(&fk.lock);
+	ipkvm_video_kick(v);
+	if (!wait_until(is_quiet, &q))
+		fail_msg("the pipeline did not settle");
 }
 
 static void test_only_changed_frames_are_encoded(void **state)
@@ -218,16 +340,18 @@ static void test_only_changed_frames_are_encoded(void **state)
 	ipkvm_video_watch(v, 1);
 	push(10);
 	wait_published(1);
+	settle(v);
 	assert_int_equal(published(), 1);
 	for (int i = 0; i < 5; i++) {
-		usleep(6000);
-		push(10); /* the same picture: nothing to encode */
+		advance(v, 6, false); /* past the 240 fps interval */
+		push(10);	      /* the same picture: nothing to encode */
 	}
-	usleep(50000);
+	settle(v);
 	assert_int_equal(published(), 1);
-	usleep(6000);
+	advance(v, 6, false);
 	push(20); /* a change */
 	wait_published(2);
+	settle(v);
 	assert_int_equal(published(), 2);
 	struct ipkvm_video_status st;
 	ipkvm_video_status(v, &st);
@@ -240,8 +364,10 @@ static void test_nothing_encoded_without_watchers(void **state)
 	struct ipkvm_video *v = make(240, 1);
 	assert_int_equal(ipkvm_video_start(v), 0);
 	push(1);
+	advance(v, IDLE_NAP_MS, true); /* the capture thread naps between frames: wake it */
 	push(2);
-	usleep(50000);
+	advance(v, IDLE_NAP_MS, true);
+	settle(v);
 	assert_int_equal(published(), 0);
 	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
 	assert_non_null(raw); /* captured all the same: the signal stays fresh */
@@ -250,6 +376,7 @@ static void test_nothing_encoded_without_watchers(void **state)
 	ipkvm_video_request_image(v); /* a snapshot asks */
 	push(2);
 	wait_published(1);
+	settle(v);
 	assert_int_equal(published(), 1);
 	finish(v);
 }
@@ -261,12 +388,14 @@ static void test_max_fps_skip_still_delivers_the_change(void **state)
 	ipkvm_video_watch(v, 1);
 	push(1);
 	wait_published(1);
+	advance(v, 30, false);
 	push(2); /* too soon: skipped, but owed */
-	usleep(30000);
+	settle(v);
 	assert_int_equal(published(), 1);
-	usleep(520000);
-	push(2); /* unchanged now, but carries the owed change */
+	advance(v, 490, false); /* 520 ms after the first, and no timer told */
+	push(2);		/* unchanged now, but carries the owed change */
 	wait_published(2);
+	settle(v);
 	assert_int_equal(published(), 2);
 	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
 	assert_int_equal(raw->data[0], 2);
@@ -283,10 +412,13 @@ static void test_held_back_change_sent_without_another_frame(void **state)
 	ipkvm_video_watch(v, 1);
 	push(1);
 	wait_published(1);
+	advance(v, 20, false);
 	push(2); /* too soon, and the source sends nothing after it */
-	usleep(20000);
+	settle(v);
 	assert_int_equal(published(), 1);
+	advance(v, 150, true); /* 170 ms: the interval less its quarter of slack is 150 ms */
 	wait_published(2);
+	settle(v);
 	assert_int_equal(published(), 2);
 	struct ipkvm_video_image img;
 	assert_true(ipkvm_video_latest(v, &img));
@@ -305,15 +437,18 @@ static void test_request_answered_from_last_frame(void **state)
 	struct ipkvm_video *v = make(240, 1);
 	assert_int_equal(ipkvm_video_start(v), 0);
 	push(9);
-	usleep(30000);
+	advance(v, 30, false);
+	settle(v);
 	assert_int_equal(published(), 0);
 	ipkvm_video_request_image(v);
 	wait_published(1);
+	settle(v);
 	assert_int_equal(published(), 1);
 	struct ipkvm_video_image first;
 	assert_true(ipkvm_video_latest(v, &first));
 	ipkvm_video_request_image(v); /* again: a newer image of the same picture */
 	wait_published(2);
+	settle(v);
 	assert_int_equal(published(), 2);
 	struct ipkvm_video_image second;
 	assert_true(ipkvm_video_latest(v, &second));
@@ -329,9 +464,12 @@ static void test_images_never_go_backwards(void **state)
 	struct ipkvm_video *v = make(240, 4); /* four workers race */
 	assert_int_equal(ipkvm_video_start(v), 0);
 	ipkvm_video_watch(v, 1);
-	for (int i = 0; i < 200; i++)
+	for (int i = 0; i < 200; i++) {
+		if (i % 2)
+			advance(v, 5, false); /* every other frame is past the interval */
 		push((uint8_t)(i + 1));
-	usleep(100000);
+	}
+	settle(v);
 	pthread_mutex_lock(&seen.lock);
 	assert_false(seen.backwards);
 	assert_true(seen.n >= 2);
@@ -375,6 +513,21 @@ static void test_placeholder_then_recovery(void **state)
 	finish(v);
 }
 
+static bool opened(void *arg)
+{
+	pthread_mutex_lock(&fk.lock);
+	bool r = fk.opens >= *(int *)arg;
+	pthread_mutex_unlock(&fk.lock);
+	return r;
+}
+
+static bool signal_ok(void *arg)
+{
+	struct ipkvm_video_status st;
+	ipkvm_video_status(arg, &st);
+	return st.signal.state == IPKVM_SIGNAL_OK;
+}
+
 static void test_reopen_after_device_loss(void **state)
 {
 	struct ipkvm_video *v = make(240, 1);
@@ -382,12 +535,14 @@ static void test_reopen_after_device_loss(void **state)
 	assert_int_equal(ipkvm_video_start(v), 0);
 	ipkvm_video_watch(v, 1);
 	wait_published(1); /* the no-device placeholder */
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	assert_true(img.placeholder);
+	ipkvm_video_image_release(&img);
+	advance(v, BACKOFF_MS, true);
+	wait_until(signal_ok, v);
 	struct ipkvm_video_status st;
 	ipkvm_video_status(v, &st);
-	for (int i = 0; i < 100 && st.signal.state != IPKVM_SIGNAL_OK; i++) {
-		usleep(10000);
-		ipkvm_video_status(v, &st);
-	}
 	assert_int_equal(st.signal.state, IPKVM_SIGNAL_OK); /* reopened after back-off */
 	pthread_mutex_lock(&fk.lock);
 	fk.fail_next = 1;
@@ -395,14 +550,8 @@ static void test_reopen_after_device_loss(void **state)
 	pthread_mutex_unlock(&fk.lock);
 	uint64_t one = 1;
 	assert_int_equal(write(fk.efd, &one, sizeof(one)), sizeof(one));
-	for (int i = 0; i < 200; i++) {
-		pthread_mutex_lock(&fk.lock);
-		int now = fk.opens;
-		pthread_mutex_unlock(&fk.lock);
-		if (now > opens)
-			break;
-		usleep(1000);
-	}
+	int more = opens + 1;
+	wait_until(opened, &more);
 	pthread_mutex_lock(&fk.lock);
 	assert_true(fk.opens > opens); /* the failed device was reopened */
 	pthread_mutex_unlock(&fk.lock);
