@@ -82,21 +82,6 @@ void ipkvm_h264_to_i420(const struct ipkvm_frame *f, uint8_t *y, size_t ystride,
 
 /* ---- V4L2 mem2mem backend internals (h264_m2m.c) ---- */
 
-/* The system calls the m2m backend makes, replaceable by the unit tests (like v4l2_io.h).
- * ioctl and poll have the contracts of ioctl(2) and poll(2). */
-struct pollfd;
-struct ipkvm_h264_m2m_io {
-	int (*open)(const char *path, int flags);
-	int (*close)(int fd);
-	int (*ioctl)(int fd, unsigned long request, void *arg);
-	void *(*mmap)(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
-	int (*munmap)(void *addr, size_t length);
-	int (*poll)(struct pollfd *fds, unsigned long nfds, int timeout_ms);
-};
-
-/* Replaces the table (tests only); NULL restores the real calls. Not synchronised. */
-void ipkvm_h264_m2m_set_io(const struct ipkvm_h264_m2m_io *io);
-
 struct ipkvm_h264_m2m;
 /* Opens the device and checks it is an M2M encoder with H.264 on its capture side; the
  * formats and buffers are set up at the first frame. 0 or -errno with err set

@@ -18,8 +18,8 @@
  * - Controls: bitrate, I-period (gop; 0 = the largest period, keyframes on demand only),
  *   constrained baseline, level from size x rate, sequence header repeated at every IDR,
  *   FORCE_KEY_FRAME for force_idr. A control the driver lacks is logged once, not fatal.
- * - Every system call goes through a table (h264.h) so the unit tests can put a fake
- *   encoder behind it; ioctls are retried on EINTR.
+ * - Every system call goes through the V4L2 table (v4l2_io.h, shared with the capture
+ *   source) so the unit tests can put a fake encoder behind it; ioctls are retried on EINTR.
  */
 #define LOG_TAG "h264"
 
@@ -40,6 +40,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "video/v4l2_io.h"
 
 #define N_OUT	   2
 #define N_CAP	   4
@@ -47,51 +48,6 @@
 #define WAIT_MS	   1000
 #define HDR_MAX	   1024
 #define PATH_MAX_L 256
-
-/* ---- system calls ---- */
-
-static int real_open(const char *path, int flags)
-{
-	return open(path, flags);
-}
-
-static int real_ioctl(int fd, unsigned long request, void *arg)
-{
-	return ioctl(fd, request, arg);
-}
-
-static int real_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
-{
-	return poll(fds, (nfds_t)nfds, timeout_ms);
-}
-
-static const struct ipkvm_h264_m2m_io real_io = {
-    .open = real_open,
-    .close = close,
-    .ioctl = real_ioctl,
-    .mmap = mmap,
-    .munmap = munmap,
-    .poll = real_poll,
-};
-
-static const struct ipkvm_h264_m2m_io *io = &real_io;
-
-void ipkvm_h264_m2m_set_io(const struct ipkvm_h264_m2m_io *table)
-{
-	io = table ? table : &real_io;
-}
-
-/* 0 or -errno; retried on EINTR. */
-static int xioctl(int fd, unsigned long request, void *arg)
-{
-	int r;
-	do {
-		r = io->ioctl(fd, request, arg);
-	} while (r == -1 && errno == EINTR);
-	if (r < 0)
-		return errno > 0 ? -errno : -EIO;
-	return 0;
-}
 
 /* ---- state ---- */
 
@@ -188,7 +144,7 @@ static int enum_formats(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t *list,
 	*n = 0;
 	for (unsigned i = 0; i < 64 && *n < max; i++) {
 		struct v4l2_fmtdesc d = {.index = i, .type = type};
-		int r = xioctl(m->fd, VIDIOC_ENUM_FMT, &d);
+		int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_ENUM_FMT, &d);
 		if (r == -EINVAL)
 			break;
 		if (r < 0)
@@ -208,7 +164,7 @@ int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *e
 	}
 	int r;
 	ipkvm_strlcpy(m->device, device, sizeof(m->device));
-	m->fd = io->open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	m->fd = ipkvm_v4l2_sys()->open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (m->fd < 0) {
 		r = errno > 0 ? -errno : -EIO;
 		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: %s", device, strerror(-r));
@@ -218,7 +174,7 @@ int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *e
 
 	struct v4l2_capability cap;
 	memset(&cap, 0, sizeof(cap));
-	r = xioctl(m->fd, VIDIOC_QUERYCAP, &cap);
+	r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QUERYCAP, &cap);
 	if (r < 0) {
 		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: not a V4L2 device (%s)",
 			   device, strerror(-r));
@@ -269,7 +225,7 @@ int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *e
 	return 0;
 
 fail:
-	io->close(m->fd);
+	ipkvm_v4l2_sys()->close(m->fd);
 	free(m);
 	return r;
 }
@@ -279,24 +235,24 @@ static void teardown(struct ipkvm_h264_m2m *m)
 {
 	if (m->streaming) {
 		int t = (int)m->out_type;
-		xioctl(m->fd, VIDIOC_STREAMOFF, &t);
+		ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMOFF, &t);
 		t = (int)m->cap_type;
-		xioctl(m->fd, VIDIOC_STREAMOFF, &t);
+		ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMOFF, &t);
 		m->streaming = false;
 	}
 	for (unsigned i = 0; i < m->n_out; i++)
 		if (m->out[i].start)
-			io->munmap(m->out[i].start, m->out[i].length);
+			ipkvm_v4l2_sys()->munmap(m->out[i].start, m->out[i].length);
 	for (unsigned i = 0; i < m->n_cap; i++)
 		if (m->cap[i].start)
-			io->munmap(m->cap[i].start, m->cap[i].length);
+			ipkvm_v4l2_sys()->munmap(m->cap[i].start, m->cap[i].length);
 	if (m->n_out || m->n_cap) {
 		struct v4l2_requestbuffers rb = {.count = 0, .memory = V4L2_MEMORY_MMAP};
 		rb.type = m->out_type;
-		xioctl(m->fd, VIDIOC_REQBUFS, &rb);
+		ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
 		rb.type = m->cap_type;
 		rb.count = 0;
-		xioctl(m->fd, VIDIOC_REQBUFS, &rb);
+		ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
 	}
 	memset(m->out, 0, sizeof(m->out));
 	memset(m->cap, 0, sizeof(m->cap));
@@ -310,7 +266,7 @@ void ipkvm_h264_m2m_close(struct ipkvm_h264_m2m *m)
 	if (!m)
 		return;
 	teardown(m);
-	io->close(m->fd);
+	ipkvm_v4l2_sys()->close(m->fd);
 	free(m);
 }
 
@@ -319,7 +275,7 @@ static int set_ctrl(struct ipkvm_h264_m2m *m, uint32_t id, int value, const char
 		    unsigned bit)
 {
 	struct v4l2_control c = {.id = id, .value = value};
-	int r = xioctl(m->fd, VIDIOC_S_CTRL, &c);
+	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_S_CTRL, &c);
 	if (r < 0 && !(m->warned & (1u << bit))) {
 		m->warned |= 1u << bit;
 		LOG_WARN("%s: cannot set %s to %d: %s", m->device, what, value, strerror(-r));
@@ -332,7 +288,7 @@ static void set_rate(struct ipkvm_h264_m2m *m, int fps)
 	struct v4l2_streamparm parm = {.type = m->out_type};
 	parm.parm.output.timeperframe.numerator = 1;
 	parm.parm.output.timeperframe.denominator = (uint32_t)fps;
-	if (xioctl(m->fd, VIDIOC_S_PARM, &parm) < 0 && !(m->warned & (1u << 8))) {
+	if (ipkvm_v4l2_xioctl(m->fd, VIDIOC_S_PARM, &parm) < 0 && !(m->warned & (1u << 8))) {
 		m->warned |= 1u << 8;
 		LOG_DEBUG("%s: cannot set the frame rate", m->device);
 	}
@@ -404,7 +360,7 @@ static int set_format(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t fourcc, 
 		fmt.fmt.pix.pixelformat = fourcc;
 		fmt.fmt.pix.field = V4L2_FIELD_NONE;
 	}
-	int r = xioctl(m->fd, VIDIOC_S_FMT, &fmt);
+	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_S_FMT, &fmt);
 	if (r < 0)
 		return r;
 	uint32_t gw = m->mplane ? fmt.fmt.pix_mp.width : fmt.fmt.pix.width;
@@ -440,7 +396,7 @@ static int map_buffers(struct ipkvm_h264_m2m *m, uint32_t type, struct mbuf *buf
 		       unsigned *n)
 {
 	struct v4l2_requestbuffers rb = {.count = want, .type = type, .memory = V4L2_MEMORY_MMAP};
-	int r = xioctl(m->fd, VIDIOC_REQBUFS, &rb);
+	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
 	if (r < 0)
 		return r;
 	if (rb.count == 0)
@@ -450,12 +406,13 @@ static int map_buffers(struct ipkvm_h264_m2m *m, uint32_t type, struct mbuf *buf
 		struct v4l2_buffer b;
 		struct v4l2_plane p;
 		buf_init(m, &b, &p, type, i);
-		r = xioctl(m->fd, VIDIOC_QUERYBUF, &b);
+		r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QUERYBUF, &b);
 		if (r < 0)
 			return r;
 		size_t len = m->mplane ? p.length : b.length;
 		off_t off = m->mplane ? (off_t)p.m.mem_offset : (off_t)b.m.offset;
-		void *addr = io->mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fd, off);
+		void *addr = ipkvm_v4l2_sys()->mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+						    m->fd, off);
 		if (addr == MAP_FAILED)
 			return errno > 0 ? -errno : -ENOMEM;
 		bufs[i].start = addr;
@@ -473,7 +430,7 @@ static int queue_cap(struct ipkvm_h264_m2m *m, unsigned i)
 		p.length = (uint32_t)m->cap[i].length;
 	else
 		b.length = (uint32_t)m->cap[i].length;
-	int r = xioctl(m->fd, VIDIOC_QBUF, &b);
+	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QBUF, &b);
 	if (r == 0)
 		m->cap[i].queued = true;
 	return r;
@@ -528,10 +485,10 @@ static int configure(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, int 
 		goto fail;
 	step = "streaming";
 	int t = (int)m->out_type;
-	r = xioctl(m->fd, VIDIOC_STREAMON, &t);
+	r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMON, &t);
 	if (r == 0) {
 		t = (int)m->cap_type;
-		r = xioctl(m->fd, VIDIOC_STREAMON, &t);
+		r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMON, &t);
 	}
 	m->streaming = true; /* even half on: teardown turns both off */
 	if (r < 0)
@@ -563,7 +520,7 @@ static void reclaim_out(struct ipkvm_h264_m2m *m)
 		struct v4l2_buffer b;
 		struct v4l2_plane p;
 		buf_init(m, &b, &p, m->out_type, 0);
-		if (xioctl(m->fd, VIDIOC_DQBUF, &b) < 0 || b.index >= m->n_out)
+		if (ipkvm_v4l2_xioctl(m->fd, VIDIOC_DQBUF, &b) < 0 || b.index >= m->n_out)
 			return;
 		m->out[b.index].queued = false;
 	}
@@ -577,7 +534,7 @@ static int free_out(struct ipkvm_h264_m2m *m)
 			if (!m->out[i].queued)
 				return (int)i;
 		struct pollfd pfd = {.fd = m->fd, .events = POLLOUT};
-		if (io->poll(&pfd, 1, WAIT_MS) <= 0)
+		if (ipkvm_v4l2_sys()->poll(&pfd, 1, WAIT_MS) <= 0)
 			break;
 	}
 	return -ETIMEDOUT;
@@ -623,7 +580,7 @@ static int queue_frame(struct ipkvm_h264_m2m *m, unsigned i, const struct ipkvm_
 		b.bytesused = (uint32_t)used;
 		b.length = (uint32_t)m->out[i].length;
 	}
-	int r = xioctl(m->fd, VIDIOC_QBUF, &b);
+	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QBUF, &b);
 	if (r == 0)
 		m->out[i].queued = true;
 	return r;
@@ -669,11 +626,11 @@ static int take_au(struct ipkvm_h264_m2m *m, struct ipkvm_buf **out, bool *keyfr
 		struct v4l2_buffer b;
 		struct v4l2_plane p;
 		buf_init(m, &b, &p, m->cap_type, 0);
-		int r = xioctl(m->fd, VIDIOC_DQBUF, &b);
+		int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_DQBUF, &b);
 		if (r == -EAGAIN) {
 			int64_t left = deadline - ipkvm_mono_ms();
 			struct pollfd pfd = {.fd = m->fd, .events = POLLIN};
-			if (left <= 0 || io->poll(&pfd, 1, (int)left) == 0)
+			if (left <= 0 || ipkvm_v4l2_sys()->poll(&pfd, 1, (int)left) == 0)
 				return -ETIMEDOUT;
 			if (pfd.revents & POLLERR)
 				return -EIO;

@@ -45,45 +45,6 @@
 #define UNSUPPORTED_HINT "set the target to 1080p60 or 1080p50"
 #define DEFAULT_AUTO_FPS 30
 
-/* ---- the system call table ---- */
-
-static int real_open(const char *path, int flags)
-{
-	return open(path, flags);
-}
-
-static int real_ioctl(int fd, unsigned long request, void *arg)
-{
-	return ioctl(fd, request, arg);
-}
-
-static const struct ipkvm_v4l2_io real_io = {
-    .open = real_open,
-    .close = close,
-    .ioctl = real_ioctl,
-    .mmap = mmap,
-    .munmap = munmap,
-};
-
-static const struct ipkvm_v4l2_io *io = &real_io;
-
-void ipkvm_v4l2_set_io(const struct ipkvm_v4l2_io *table)
-{
-	io = table ? table : &real_io;
-}
-
-/* 0 or -errno; retried on EINTR. */
-static int xioctl(int fd, unsigned long request, void *arg)
-{
-	int r;
-	do {
-		r = io->ioctl(fd, request, arg);
-	} while (r == -1 && errno == EINTR);
-	if (r < 0)
-		return errno > 0 ? -errno : -EIO;
-	return 0;
-}
-
 /* ---- state ---- */
 
 struct mapped_buf {
@@ -239,7 +200,7 @@ static unsigned list_formats(struct v4l2_src *p, uint32_t *out, unsigned max)
 	unsigned n = 0;
 	for (uint32_t i = 0; i < 64 && n < max; i++) {
 		struct v4l2_fmtdesc d = {.index = i, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE};
-		if (xioctl(p->fd, VIDIOC_ENUM_FMT, &d) < 0)
+		if (ipkvm_v4l2_xioctl(p->fd, VIDIOC_ENUM_FMT, &d) < 0)
 			break;
 		if (d.flags & V4L2_FMT_FLAG_EMULATED)
 			continue;
@@ -271,7 +232,7 @@ static int set_format(struct v4l2_src *p, uint32_t fourcc, unsigned w, unsigned 
 	f.fmt.pix.height = h;
 	f.fmt.pix.pixelformat = fourcc;
 	f.fmt.pix.field = V4L2_FIELD_ANY;
-	int r = xioctl(p->fd, VIDIOC_S_FMT, &f);
+	int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_S_FMT, &f);
 	if (r < 0)
 		return fail_ioctl(p, "VIDIOC_S_FMT", r);
 
@@ -317,7 +278,7 @@ static int load_edid(struct v4l2_src *p)
 	uint8_t cur[EDID_MAX];
 	struct v4l2_edid e = {.pad = 0, .start_block = 0, .blocks = blocks, .edid = cur};
 	memset(cur, 0, sizeof(cur));
-	int r = xioctl(p->fd, VIDIOC_G_EDID, &e);
+	int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_G_EDID, &e);
 	if (r == 0 && e.blocks == blocks && memcmp(cur, p->edid, p->edid_len) == 0) {
 		LOG_DEBUG("%s: EDID already loaded", p->device);
 		return 0;
@@ -326,7 +287,7 @@ static int load_edid(struct v4l2_src *p)
 		return fail_ioctl(p, "VIDIOC_G_EDID", r);
 
 	e = (struct v4l2_edid){.pad = 0, .start_block = 0, .blocks = blocks, .edid = p->edid};
-	r = xioctl(p->fd, VIDIOC_S_EDID, &e);
+	r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_S_EDID, &e);
 	if (r == -ENODEV)
 		return fail_ioctl(p, "VIDIOC_S_EDID", r);
 	if (r == -ENOTTY)
@@ -361,7 +322,7 @@ static int setup_dv(struct v4l2_src *p)
 	 * not missed. Without the event we would not notice the target changing modes;
 	 * capture still works, so failing to subscribe is only a warning. */
 	struct v4l2_event_subscription sub = {.type = V4L2_EVENT_SOURCE_CHANGE};
-	int r = xioctl(p->fd, VIDIOC_SUBSCRIBE_EVENT, &sub);
+	int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_SUBSCRIBE_EVENT, &sub);
 	if (r == -ENODEV)
 		return fail_ioctl(p, "VIDIOC_SUBSCRIBE_EVENT", r);
 	if (r < 0)
@@ -369,7 +330,7 @@ static int setup_dv(struct v4l2_src *p)
 
 	struct v4l2_dv_timings t;
 	memset(&t, 0, sizeof(t));
-	r = xioctl(p->fd, VIDIOC_QUERY_DV_TIMINGS, &t);
+	r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_QUERY_DV_TIMINGS, &t);
 	char rate[16];
 	switch (-r) {
 	case 0:
@@ -416,7 +377,7 @@ static int setup_dv(struct v4l2_src *p)
 	}
 
 	struct v4l2_dv_timings set = t;
-	r = xioctl(p->fd, VIDIOC_S_DV_TIMINGS, &set);
+	r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_S_DV_TIMINGS, &set);
 	if (r < 0)
 		return fail_ioctl(p, "VIDIOC_S_DV_TIMINGS", r);
 
@@ -425,7 +386,7 @@ static int setup_dv(struct v4l2_src *p)
 	if (n == 0) {
 		/* Some bridge drivers list nothing; try what is set now. */
 		struct v4l2_format f = {.type = V4L2_BUF_TYPE_VIDEO_CAPTURE};
-		if (xioctl(p->fd, VIDIOC_G_FMT, &f) == 0 &&
+		if (ipkvm_v4l2_xioctl(p->fd, VIDIOC_G_FMT, &f) == 0 &&
 		    format_rank(p, f.fmt.pix.pixelformat) >= 0)
 			fmts[n++] = f.fmt.pix.pixelformat;
 	}
@@ -486,7 +447,7 @@ static void probe_rates(struct v4l2_src *p, struct candidate *c)
 	for (uint32_t i = 0; i < 64; i++) {
 		struct v4l2_frmivalenum iv = {
 		    .index = i, .pixel_format = c->fourcc, .width = c->w, .height = c->h};
-		if (xioctl(p->fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv) < 0)
+		if (ipkvm_v4l2_xioctl(p->fd, VIDIOC_ENUM_FRAMEINTERVALS, &iv) < 0)
 			return;
 		if (iv.type == V4L2_FRMIVAL_TYPE_DISCRETE) {
 			double fps = fract_fps(iv.discrete);
@@ -519,7 +480,7 @@ static int add_size(struct v4l2_src *p, struct cand_list *l, uint32_t fourcc, un
 static int enumerate(struct v4l2_src *p, const uint32_t *fmts, unsigned nfmts, struct cand_list *l)
 {
 	struct v4l2_format cur = {.type = V4L2_BUF_TYPE_VIDEO_CAPTURE};
-	if (xioctl(p->fd, VIDIOC_G_FMT, &cur) < 0)
+	if (ipkvm_v4l2_xioctl(p->fd, VIDIOC_G_FMT, &cur) < 0)
 		memset(&cur.fmt.pix, 0, sizeof(cur.fmt.pix));
 
 	for (unsigned k = 0; k < nfmts; k++) {
@@ -527,7 +488,7 @@ static int enumerate(struct v4l2_src *p, const uint32_t *fmts, unsigned nfmts, s
 		int r = 0;
 		for (i = 0; i < 256 && r == 0; i++) {
 			struct v4l2_frmsizeenum fs = {.index = i, .pixel_format = fmts[k]};
-			if (xioctl(p->fd, VIDIOC_ENUM_FRAMESIZES, &fs) < 0)
+			if (ipkvm_v4l2_xioctl(p->fd, VIDIOC_ENUM_FRAMESIZES, &fs) < 0)
 				break;
 			if (fs.type == V4L2_FRMSIZE_TYPE_DISCRETE) {
 				r = add_size(p, l, fmts[k], fs.discrete.width, fs.discrete.height);
@@ -636,7 +597,7 @@ static void set_rate(struct v4l2_src *p, const struct candidate *c)
 		return;
 	}
 	double asked = fract_fps(parm.parm.capture.timeperframe);
-	int r = xioctl(p->fd, VIDIOC_S_PARM, &parm);
+	int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_S_PARM, &parm);
 	if (r < 0) {
 		LOG_DEBUG("%s: VIDIOC_S_PARM: %s", p->device, strerror(-r));
 		p->fps = c->max_fps;
@@ -712,14 +673,14 @@ out:
 static void release_buffers(struct v4l2_src *p)
 {
 	for (unsigned i = 0; i < p->nbufs; i++)
-		io->munmap(p->bufs[i].start, p->bufs[i].length);
+		ipkvm_v4l2_sys()->munmap(p->bufs[i].start, p->bufs[i].length);
 	free(p->bufs);
 	p->bufs = NULL;
 	p->nbufs = 0;
 	if (p->reqbufs) {
 		struct v4l2_requestbuffers rb = {
 		    .count = 0, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP};
-		int r = xioctl(p->fd, VIDIOC_REQBUFS, &rb);
+		int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_REQBUFS, &rb);
 		if (r < 0 && r != -ENODEV)
 			LOG_DEBUG("%s: releasing buffers: %s", p->device, strerror(-r));
 		p->reqbufs = false;
@@ -730,7 +691,7 @@ static int setup_buffers(struct v4l2_src *p)
 {
 	struct v4l2_requestbuffers rb = {
 	    .count = p->nbuffers, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP};
-	int r = xioctl(p->fd, VIDIOC_REQBUFS, &rb);
+	int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_REQBUFS, &rb);
 	if (r < 0)
 		return fail_ioctl(p, "VIDIOC_REQBUFS", r);
 	p->reqbufs = true;
@@ -752,7 +713,7 @@ static int setup_buffers(struct v4l2_src *p)
 	for (unsigned i = 0; i < rb.count; i++) {
 		struct v4l2_buffer b = {
 		    .index = i, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP};
-		r = xioctl(p->fd, VIDIOC_QUERYBUF, &b);
+		r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_QUERYBUF, &b);
 		if (r < 0)
 			return fail_ioctl(p, "VIDIOC_QUERYBUF", r);
 		if (b.length < need) {
@@ -761,8 +722,8 @@ static int setup_buffers(struct v4l2_src *p)
 				   b.length, need);
 			return -EINVAL;
 		}
-		void *m = io->mmap(NULL, b.length, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd,
-				   (off_t)b.m.offset);
+		void *m = ipkvm_v4l2_sys()->mmap(NULL, b.length, PROT_READ | PROT_WRITE, MAP_SHARED,
+						 p->fd, (off_t)b.m.offset);
 		if (m == MAP_FAILED) {
 			r = errno > 0 ? -errno : -ENOMEM;
 			return fail_ioctl(p, "mmap", r);
@@ -782,11 +743,11 @@ static void close_device(struct v4l2_src *p)
 		return;
 	if (p->streaming) {
 		int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-		xioctl(p->fd, VIDIOC_STREAMOFF, &type);
+		ipkvm_v4l2_xioctl(p->fd, VIDIOC_STREAMOFF, &type);
 		p->streaming = false;
 	}
 	release_buffers(p);
-	io->close(p->fd);
+	ipkvm_v4l2_sys()->close(p->fd);
 	p->fd = -1;
 }
 
@@ -798,7 +759,7 @@ static int v4l2_open(struct ipkvm_source *s)
 
 	int fd;
 	do {
-		fd = io->open(p->device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		fd = ipkvm_v4l2_sys()->open(p->device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0) {
 		r = errno > 0 ? -errno : -EIO;
@@ -830,7 +791,7 @@ static int v4l2_open(struct ipkvm_source *s)
 
 	struct v4l2_capability cap;
 	memset(&cap, 0, sizeof(cap));
-	r = xioctl(fd, VIDIOC_QUERYCAP, &cap);
+	r = ipkvm_v4l2_xioctl(fd, VIDIOC_QUERYCAP, &cap);
 	if (r < 0) {
 		if (r == -ENOTTY)
 			set_signal(p, IPKVM_SIGNAL_UNSUPPORTED, 0, 0, 0, "%s is not a V4L2 device",
@@ -851,11 +812,11 @@ static int v4l2_open(struct ipkvm_source *s)
 
 	/* Which kind of device: the current input says whether it carries DV timings. */
 	int input = 0;
-	if (xioctl(fd, VIDIOC_G_INPUT, &input) < 0)
+	if (ipkvm_v4l2_xioctl(fd, VIDIOC_G_INPUT, &input) < 0)
 		input = 0;
 	struct v4l2_input in = {.index = (uint32_t)input};
-	p->dv =
-	    xioctl(fd, VIDIOC_ENUMINPUT, &in) == 0 && (in.capabilities & V4L2_IN_CAP_DV_TIMINGS);
+	p->dv = ipkvm_v4l2_xioctl(fd, VIDIOC_ENUMINPUT, &in) == 0 &&
+		(in.capabilities & V4L2_IN_CAP_DV_TIMINGS);
 
 	if (p->edid_len && (r = load_edid(p)) < 0)
 		goto fail;
@@ -882,7 +843,7 @@ static int queue_buffer(struct v4l2_src *p, uint32_t index)
 {
 	struct v4l2_buffer b = {
 	    .index = index, .type = V4L2_BUF_TYPE_VIDEO_CAPTURE, .memory = V4L2_MEMORY_MMAP};
-	return xioctl(p->fd, VIDIOC_QBUF, &b);
+	return ipkvm_v4l2_xioctl(p->fd, VIDIOC_QBUF, &b);
 }
 
 static int v4l2_start(struct ipkvm_source *s)
@@ -899,7 +860,7 @@ static int v4l2_start(struct ipkvm_source *s)
 			return fail_ioctl(p, "VIDIOC_QBUF", r);
 	}
 	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-	r = xioctl(p->fd, VIDIOC_STREAMON, &type);
+	r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_STREAMON, &type);
 	if (r < 0)
 		return fail_ioctl(p, "VIDIOC_STREAMON", r);
 	p->streaming = true;
@@ -993,7 +954,7 @@ static int v4l2_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 	for (unsigned n = 0; n < 2 * p->nbufs + 2; n++) {
 		struct v4l2_buffer b = {.type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
 					.memory = V4L2_MEMORY_MMAP};
-		r = xioctl(p->fd, VIDIOC_DQBUF, &b);
+		r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_DQBUF, &b);
 		if (r == -EAGAIN) {
 			r = 0;
 			break;
@@ -1055,7 +1016,7 @@ static int v4l2_event(struct ipkvm_source *s)
 	for (int n = 0; n < 32; n++) {
 		struct v4l2_event ev;
 		memset(&ev, 0, sizeof(ev));
-		int r = xioctl(p->fd, VIDIOC_DQEVENT, &ev);
+		int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_DQEVENT, &ev);
 		if (r == -ENOENT || r == -EAGAIN)
 			break; /* no more events */
 		if (r < 0) {
@@ -1079,7 +1040,7 @@ static void v4l2_stop(struct ipkvm_source *s)
 	if (p->fd < 0 || !p->streaming)
 		return;
 	int type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-	int r = xioctl(p->fd, VIDIOC_STREAMOFF, &type);
+	int r = ipkvm_v4l2_xioctl(p->fd, VIDIOC_STREAMOFF, &type);
 	if (r < 0 && r != -ENODEV)
 		LOG_DEBUG("%s: VIDIOC_STREAMOFF: %s", p->device, strerror(-r));
 	p->streaming = false;

@@ -45,6 +45,7 @@
 #include "video/draw.h"
 #include "video/frame.h"
 #include "video/h264.h"
+#include "video/v4l2_io.h"
 
 /* ---- helpers ---- */
 
@@ -1086,7 +1087,7 @@ static int fake_poll(struct pollfd *fds, unsigned long nfds, int timeout_ms)
 	return fds[0].revents ? 1 : 0; /* nothing ready: a timeout, at once */
 }
 
-static const struct ipkvm_h264_m2m_io fake_io = {
+static const struct ipkvm_v4l2_io fake_io = {
     .open = fake_open,
     .close = fake_close,
     .ioctl = fake_ioctl,
@@ -1099,14 +1100,14 @@ static int m2m_setup(void **state)
 {
 	(void)state;
 	fake_reset();
-	ipkvm_h264_m2m_set_io(&fake_io);
+	ipkvm_v4l2_set_io(&fake_io);
 	return 0;
 }
 
 static int m2m_teardown(void **state)
 {
 	(void)state;
-	ipkvm_h264_m2m_set_io(NULL);
+	ipkvm_v4l2_set_io(NULL);
 	fake_reset();
 	return 0;
 }
