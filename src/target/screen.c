@@ -90,16 +90,6 @@ static const struct {
 #define PROMPT	    "user@target:~$ "
 #define ACTION_QMAX 4
 
-/* The pointer: 'X' black outline, 'o' white fill, '.' transparent; tip at the top-left. */
-static const char *const arrow[] = {
-    "X...........", "XX..........", "XoX.........", "XooX........", "XoooX.......",
-    "XooooX......", "XoooooX.....", "XooooooX....", "XoooooooX...", "XooooooooX..",
-    "XoooooooooX.", "XooooooooooX", "XooooooXXXXX", "XoooXooX....", "XooX.XooX...",
-    "XoX..XooX...", "XX....XooX..", "X.....XooX..", ".......XX...",
-};
-#define ARROW_W 12
-#define ARROW_H ((int)IPKVM_ARRAY_SIZE(arrow))
-
 struct ipkvm_screen {
 	struct ipkvm_screen_config cfg; /* cfg.layout is not kept; see layout */
 	char layout[8];
@@ -1128,13 +1118,13 @@ static void paint_pointer(const struct ipkvm_screen *s, const struct painter *pt
 	struct pen pb, pw;
 	pen_init(&pb, pt->fmt, black, black);
 	pen_init(&pw, pt->fmt, white, white);
-	for (int sy = 0; sy < ARROW_H * pt->scale; sy++) {
+	for (int sy = 0; sy < IPKVM_POINTER_H * pt->scale; sy++) {
 		int y = s->py + sy;
 		if (y >= h)
 			break;
 		uint8_t *line = f->data + (size_t)y * f->stride;
-		const char *art = arrow[sy / pt->scale];
-		for (int sx = 0; sx < ARROW_W * pt->scale; sx++) {
+		const char *art = ipkvm_pointer_art[sy / pt->scale];
+		for (int sx = 0; sx < IPKVM_POINTER_W * pt->scale; sx++) {
 			int x = s->px + sx;
 			char a = art[sx / pt->scale];
 			if (x >= w)

@@ -323,3 +323,10 @@ void ipkvm_text_size(const char *text, int scale, int *w, int *h)
 	if (h)
 		*h = hh > 0x7fffffff ? 0x7fffffff : (int)hh;
 }
+
+const char *const ipkvm_pointer_art[IPKVM_POINTER_H] = {
+    "X...........", "XX..........", "XoX.........", "XooX........", "XoooX.......",
+    "XooooX......", "XoooooX.....", "XooooooX....", "XoooooooX...", "XooooooooX..",
+    "XoooooooooX.", "XooooooooooX", "XooooooXXXXX", "XoooXooX....", "XooX.XooX...",
+    "XoX..XooX...", "XX....XooX..", "X.....XooX..", ".......XX...",
+};

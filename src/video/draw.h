@@ -41,4 +41,12 @@ int ipkvm_draw_text(struct ipkvm_frame *f, int x, int y, const char *text, int s
 /* Width and height in pixels that ipkvm_draw_text would cover. */
 void ipkvm_text_size(const char *text, int scale, int *w, int *h);
 
+/* The mouse pointer every synthetic screen draws (the pattern source's desktop, the virtual
+ * target's screen), one row a string: 'X' outline (black), 'o' fill (white), '.' transparent;
+ * the tip, the pointer's position, at the top-left. A classic arrow: the head's right edge a
+ * straight 45-degree line down to its widest row, a one-pixel outline, a two-pixel stem. */
+#define IPKVM_POINTER_W 12
+#define IPKVM_POINTER_H 19
+extern const char *const ipkvm_pointer_art[IPKVM_POINTER_H];
+
 #endif

@@ -101,14 +101,6 @@ static const struct ipkvm_rgb C_WHITE = {255, 255, 255};
 static const struct ipkvm_rgb C_TERM_BG = {20, 22, 26};
 static const struct ipkvm_rgb C_TERM_FG = {204, 220, 204};
 
-/* The pointer, 12 x 19: 'X' outline, 'o' fill, '.' transparent. */
-static const char *const pointer_art[] = {
-    "X...........", "XX..........", "XoX.........", "XooX........", "XoooX.......",
-    "XooooX......", "XoooooX.....", "XooooooX....", "XoooooooX...", "XooooooooX..",
-    "XoooooooooX.", "XooooooXXXXX", "XoooXooX....", "XooXXooX....", "XoX..XooX...",
-    "XX...XooX...", "X.....XooX..", "......XooX..", ".......XX...",
-};
-
 static int even(int v)
 {
 	return v & ~1;
@@ -330,8 +322,8 @@ static void term_type(struct pattern *p, struct ipkvm_frame *c)
 
 static void draw_pointer(struct ipkvm_frame *f, int x, int y)
 {
-	for (int r = 0; r < (int)IPKVM_ARRAY_SIZE(pointer_art); r++) {
-		const char *row = pointer_art[r];
+	for (int r = 0; r < IPKVM_POINTER_H; r++) {
+		const char *row = ipkvm_pointer_art[r];
 		for (int i = 0; row[i];) {
 			int j = i;
 			while (row[j] == row[i])

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -383,6 +384,67 @@ static void test_text_size(void **state)
 	free_exact(f);
 }
 
+/* The pointer bitmap, one for the pattern source and the virtual target. (There were two
+ * copies and they differed: the pattern's head ended a row early, its base stuck out one
+ * pixel, and its outline was doubled where the stem meets the head.) */
+static char art(int r, int c)
+{
+	if (r < 0 || r >= IPKVM_POINTER_H || c < 0 || c >= IPKVM_POINTER_W)
+		return '.';
+	return ipkvm_pointer_art[r][c];
+}
+
+static void test_pointer_art(void **state)
+{
+	(void)state;
+	for (int r = 0; r < IPKVM_POINTER_H; r++) {
+		assert_int_equal(strlen(ipkvm_pointer_art[r]), IPKVM_POINTER_W);
+		assert_int_equal(strspn(ipkvm_pointer_art[r], "Xo."), IPKVM_POINTER_W);
+	}
+	assert_int_equal(art(0, 0), 'X'); /* the tip is the position, drawn */
+	/* The head's right edge: a straight 45-degree outline down to the widest row, fill
+	 * right inside it, nothing beyond. */
+	for (int r = 0; r < IPKVM_POINTER_W; r++) {
+		assert_int_equal(art(r, r), 'X');
+		if (r >= 2)
+			assert_int_equal(art(r, r - 1), 'o');
+		for (int c = r + 1; c < IPKVM_POINTER_W; c++)
+			assert_int_equal(art(r, c), '.');
+	}
+	int fill = 0;
+	for (int r = 0; r < IPKVM_POINTER_H; r++) {
+		for (int c = 0; c < IPKVM_POINTER_W; c++) {
+			char a = art(r, c);
+			if (a == 'o') { /* the fill is closed in: never next to transparent */
+				fill++;
+				assert_int_not_equal(art(r - 1, c), '.');
+				assert_int_not_equal(art(r + 1, c), '.');
+				assert_int_not_equal(art(r, c - 1), '.');
+				assert_int_not_equal(art(r, c + 1), '.');
+			} else if (a == 'X' && !(r == 0 && c == 0) && c != 0) {
+				/* a one-pixel outline: every outline pixel but the tip and the left
+				 * edge borders the fill */
+				bool touches = false;
+				for (int dr = -1; dr <= 1; dr++)
+					for (int dc = -1; dc <= 1; dc++)
+						touches |= art(r + dr, c + dc) == 'o';
+				assert_true(touches);
+			}
+		}
+	}
+	assert_true(fill > 60);
+	/* The stem below the head: two pixels of fill on every row that has fill. */
+	for (int r = IPKVM_POINTER_W + 1; r < IPKVM_POINTER_H; r++) {
+		const char *row = ipkvm_pointer_art[r];
+		const char *o = strchr(row, 'o');
+		if (!o)
+			continue;
+		const char *stem = strstr(row + 1, "XooX");
+		assert_non_null(stem);
+		assert_null(strchr(stem + 3, 'o'));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,7 +452,8 @@ int main(void)
 	    cmocka_unit_test(test_text_rgb),	   cmocka_unit_test(test_text_newline),
 	    cmocka_unit_test(test_text_yuv),	   cmocka_unit_test(test_rect_rgb),
 	    cmocka_unit_test(test_rect_yuv_pairs), cmocka_unit_test(test_clipping),
-	    cmocka_unit_test(test_not_raw),	   cmocka_unit_test(test_text_size),
+	    cmocka_unit_test(test_not_raw),	   cmocka_unit_test(test_pointer_art),
+	    cmocka_unit_test(test_text_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
