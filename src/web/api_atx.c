@@ -12,7 +12,6 @@
 
 #include "atx/atx.h"
 #include "atx/wol.h"
-#include "auth/audit.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -38,8 +37,8 @@ void ipkvm_api_atx(struct ipkvm_http_req *req)
 static void act_reply(struct ipkvm_http_req *req, const char *event, const char *what, int r,
 		      bool pressed)
 {
-	ipkvm_audit(req->srv->state_dir, event, req->auth.user, req->addr, r == 0,
-		    json_pack("{s:s, s:b}", "action", what, "pressed", r == 0 && pressed));
+	ipkvm_authsvc_audit(req->srv->auth, event, req->auth.user, req->addr, r == 0,
+			    json_pack("{s:s, s:b}", "action", what, "pressed", r == 0 && pressed));
 	switch (r) {
 	case 0: {
 		json_t *st = ipkvm_atx_state(req->srv->atx);
@@ -108,8 +107,8 @@ void ipkvm_api_wol(struct ipkvm_http_req *req)
 	}
 	char err[160];
 	int r = ipkvm_wol_send(mac, cfg->atx_wol_address, cfg->atx_wol_port, err, sizeof(err));
-	ipkvm_audit(req->srv->state_dir, "wol", req->auth.user, req->addr, r == 0,
-		    json_pack("{s:s}", "mac", cfg->atx_wol_mac));
+	ipkvm_authsvc_audit(req->srv->auth, "wol", req->auth.user, req->addr, r == 0,
+			    json_pack("{s:s}", "mac", cfg->atx_wol_mac));
 	if (r < 0) {
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "Wake-on-LAN: %s", err);
 		return;

@@ -274,7 +274,7 @@ void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req)
 static int ws_input_allowed(struct ipkvm_server *srv, const struct ipkvm_auth *auth, char *err,
 			    size_t errlen)
 {
-	if (auth->role < IPKVM_ROLE_OPERATOR) {
+	if (!ipkvm_auth_allows(auth, IPKVM_ROLE_OPERATOR)) {
 		snprintf(err, errlen, "the %s role may not send input",
 			 ipkvm_role_name(auth->role));
 		return -EPERM;

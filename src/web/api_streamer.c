@@ -72,22 +72,6 @@ static bool pass_allows(struct ipkvm_server *srv, struct ipkvm_stream_client *c,
 	return true;
 }
 
-/* Whether the credentials a stream or snapshot was started with still give access.
- * Watching needs only the viewer role, which every role includes, so a role change alone
- * does not end it: for a token, follow the user's current role (ipkvm_web_auth_valid
- * refuses a token whose user's role changed, as it must for input). A session ends on any
- * change of its user (auth.c), and its streams with it. */
-static bool still_allowed(struct ipkvm_server *srv, struct ipkvm_auth *auth)
-{
-	ipkvm_web_refresh_credentials(srv);
-	if (auth->kind == IPKVM_AUTH_TOKEN) {
-		const struct ipkvm_user *u = ipkvm_users_find(&srv->users, auth->user);
-		if (u)
-			auth->role = u->role;
-	}
-	return ipkvm_web_auth_valid(srv, auth, false);
-}
-
 static void reply_access_ended(struct ipkvm_http_req *req)
 {
 	ipkvm_http_reply_error(req, 401, "unauthorized", NULL,
@@ -354,7 +338,7 @@ static void png_done(struct ipkvm_job *j)
 	struct ipkvm_http_req *req = pj->req;
 	if (req) {
 		req->job = NULL;
-		if (!still_allowed(pj->srv, &req->auth)) {
+		if (!ipkvm_authsvc_recheck_viewer(pj->srv->auth, &req->auth)) {
 			reply_access_ended(req);
 		} else if (pj->err < 0) {
 			ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot make a PNG: %s",
@@ -470,7 +454,7 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
 			/* Access may have ended since the last tick: no picture then. */
-			if (!still_allowed(srv, &req->auth)) {
+			if (!ipkvm_authsvc_recheck_viewer(srv->auth, &req->auth)) {
 				ipkvm_frame_unref(raw);
 				reply_access_ended(req);
 			} else if (raw) {
@@ -489,7 +473,7 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next) {
-		if (!c->cut && !still_allowed(srv, &c->req->auth)) {
+		if (!c->cut && !ipkvm_authsvc_recheck_viewer(srv->auth, &c->req->auth)) {
 			LOG_INFO("%s: %s's access ended: ending the stream", c->req->addr,
 				 c->req->auth.user);
 			c->cut = true;
@@ -503,7 +487,7 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 	}
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
-		if (!still_allowed(srv, &req->auth)) {
+		if (!ipkvm_authsvc_recheck_viewer(srv->auth, &req->auth)) {
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
 			reply_access_ended(req);

@@ -86,7 +86,7 @@ static int h264ws_receive(void *client, const void *in, size_t len)
 	struct ipkvm_h264_client *c = client;
 	if (!c->srv || c->cut)
 		return 0;
-	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
+	if (!ipkvm_authsvc_recheck(c->srv->auth, &c->auth, true)) {
 		c->cut = true;
 		lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
 				 (unsigned char *)"session ended", 13);
@@ -156,7 +156,7 @@ void ipkvm_h264ws_tick(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
 	for (struct ipkvm_h264_client *c = srv->h264_clients; c; c = c->next_client) {
-		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false)) {
+		if (!c->cut && !ipkvm_authsvc_recheck(srv->auth, &c->auth, false)) {
 			c->cut = true;
 			lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
 					 (unsigned char *)"session ended", 13);

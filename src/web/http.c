@@ -371,7 +371,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	peer_addr(wsi, req->addr, sizeof(req->addr));
 	req->method = request_method(wsi);
 	/* Every request, login included, sees the users and tokens files as they are now. */
-	ipkvm_web_refresh_credentials(srv);
+	ipkvm_authsvc_refresh(srv->auth, false);
 	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !ipkvm_path_ok(req->path) ||
 	    req->path[0] != '/') {
 		req->path[0] = '\0';
@@ -428,7 +428,8 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 		return 0;
 	}
 	bool writes = req->method != IPKVM_GET && req->method != IPKVM_HEAD;
-	if (!public && req->auth.role < (writes ? route->write_role : route->read_role)) {
+	if (!public &&
+	    !ipkvm_auth_allows(&req->auth, writes ? route->write_role : route->read_role)) {
 		ipkvm_http_reply_error(req, 403, "forbidden", NULL, "the %s role may not do this",
 				       ipkvm_role_name(req->auth.role));
 		return 0;
@@ -570,12 +571,12 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 	bool path_ok = ipkvm_path_ok(uri);
 	ipkvm_strlcpy(req.path, path_ok ? uri : "/", sizeof(req.path));
 	const struct ipkvm_route *route = path_ok ? ipkvm_route_find(uri, NULL) : NULL;
-	ipkvm_web_refresh_credentials(srv);
+	ipkvm_authsvc_refresh(srv->auth, false);
 	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
 		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
 	else if (!route || !route->ws)
 		ipkvm_http_reply_error(&req, 404, "not_found", NULL, "no WebSocket endpoint here");
-	else if (req.auth.role < route->read_role)
+	else if (!ipkvm_auth_allows(&req.auth, route->read_role))
 		ipkvm_http_reply_error(&req, 403, "forbidden", NULL, "the %s role may not do this",
 				       ipkvm_role_name(req.auth.role));
 	else if (ipkvm_web_check_origin(wsi) < 0)

@@ -34,7 +34,6 @@
 #include "atx/atx.h"
 #include "atx/gpio.h"
 #include "atx/wol.h"
-#include "auth/audit.h"
 #include "build_config.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -136,9 +135,7 @@ static void on_signal(struct ipkvm_server *srv, int sig)
 {
 	if (sig == SIGHUP) {
 		LOG_INFO("SIGHUP: reloading users, tokens and TLS files");
-		memset(&srv->users_id, 0, sizeof(srv->users_id));
-		memset(&srv->tokens_id, 0, sizeof(srv->tokens_id));
-		ipkvm_web_refresh_credentials(srv);
+		ipkvm_authsvc_refresh(srv->auth, true);
 		ipkvm_ws_sweep(srv);
 		reload_tls(srv);
 		return;
@@ -176,7 +173,7 @@ static int raw_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 static void tick(lws_sorted_usec_list_t *sul)
 {
 	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, tick);
-	ipkvm_sessions_expire(srv->sessions, ipkvm_now());
+	ipkvm_authsvc_tick(srv->auth);
 	ipkvm_conns_sweep(srv->conns);
 	ipkvm_ws_sweep(srv);
 	ipkvm_stream_tick(srv);
@@ -191,86 +188,30 @@ static void wake_loop(void *ctx)
 		lws_cancel_service(srv->ctx);
 }
 
-/* For the throttle: real accounts get back-off entries that others' traffic cannot evict. */
-static bool user_known(void *ctx, const char *name)
+/* The auth service ended sessions or changed credentials: cut the event sockets that no
+ * longer hold. */
+static void credentials_changed(void *ctx)
 {
-	struct ipkvm_server *srv = ctx;
-	return ipkvm_users_find(&srv->users, name) != NULL;
-}
-
-/* First start: no user yet, so make `admin` with a random password, said once in the log
- * and kept in a root-only file until the admin changes it. */
-static int first_admin(struct ipkvm_server *srv)
-{
-	struct ipkvm_user admin = {.role = IPKVM_ROLE_ADMIN};
-	char password[32], path[PATH_MAX + 64], line[40];
-	int r = ipkvm_password_generate(password, sizeof(password));
-	if (r == 0)
-		r = ipkvm_password_hash(password, admin.hash, sizeof(admin.hash));
-	strcpy(admin.name, "admin");
-	if (r == 0)
-		r = ipkvm_users_add(&srv->users, &admin);
-	if (r == 0)
-		r = ipkvm_users_save(&srv->users, srv->users_path);
-	snprintf(path, sizeof(path), "%s/%s", srv->state_dir, IPKVM_INITIAL_PASSWORD_FILE);
-	int n = snprintf(line, sizeof(line), "%s\n", password);
-	if (r == 0)
-		r = ipkvm_write_file_atomic(path, line, (size_t)n, 0600);
-	if (r < 0) {
-		LOG_ERROR("cannot create the first admin in %s: %s", srv->state_dir, strerror(-r));
-		return r;
-	}
-	LOG_WARN("first start: created user 'admin' with password %s (also in %s; it is removed "
-		 "when the admin's password is changed)",
-		 password, path);
-	ipkvm_audit(srv->state_dir, "user_add", "admin", NULL, true,
-		    json_pack("{s:s, s:s}", "via", "first-start", "role", "admin"));
-	explicit_bzero(password, sizeof(password));
-	explicit_bzero(line, sizeof(line));
-	return 0;
+	ipkvm_ws_sweep(ctx);
 }
 
 static int prepare_state(struct ipkvm_server *srv)
 {
 	const struct ipkvm_config *cfg = srv->cfg;
-	char err[512];
 	int r = ipkvm_mkdir_p(srv->state_dir, 0700);
 	if (r < 0) {
 		LOG_ERROR("cannot create the state directory %s: %s", srv->state_dir, strerror(-r));
 		return r;
 	}
 	char dir[PATH_MAX];
-	if (ipkvm_path_join(srv->users_path, sizeof(srv->users_path), srv->state_dir,
-			    IPKVM_USERS_FILE) < 0 ||
-	    ipkvm_path_join(srv->tokens_path, sizeof(srv->tokens_path), srv->state_dir,
-			    IPKVM_TOKENS_FILE) < 0 ||
-	    ipkvm_path_join(dir, sizeof(dir), srv->state_dir, "tls") < 0 ||
+	if (ipkvm_path_join(dir, sizeof(dir), srv->state_dir, "tls") < 0 ||
 	    ipkvm_path_join(srv->cert_path, sizeof(srv->cert_path), dir, "cert.pem") < 0 ||
 	    ipkvm_path_join(srv->key_path, sizeof(srv->key_path), dir, "key.pem") < 0) {
 		LOG_ERROR("state directory path too long: %s", srv->state_dir);
 		return -ENAMETOOLONG;
 	}
-	int lock = ipkvm_users_lock(srv->state_dir);
-	if (lock < 0) {
-		LOG_ERROR("cannot lock the users file in %s: %s", srv->state_dir, strerror(-lock));
-		return lock;
-	}
-	ipkvm_users_remove_leftovers(srv->state_dir);
-	r = ipkvm_users_load(&srv->users, srv->users_path, err, sizeof(err));
-	if (r < 0 && r != -ENOENT)
-		LOG_ERROR("%s", err);
-	else if (srv->users.n == 0)
-		r = first_admin(srv);
-	else
-		r = 0;
-	close(lock);
-	if (r < 0)
+	if ((r = ipkvm_authsvc_open(srv->auth)) < 0)
 		return r;
-	struct stat st;
-	if (stat(srv->users_path, &st) == 0 && (st.st_mode & 077))
-		LOG_WARN("%s is readable by others (mode %03o): chmod 600 it", srv->users_path,
-			 st.st_mode & 0777);
-	ipkvm_web_refresh_credentials(srv);
 
 	if (cfg->tls_cert) {
 		ipkvm_strlcpy(srv->cert_path, cfg->tls_cert, sizeof(srv->cert_path));
@@ -774,8 +715,6 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	srv->cfg = cfg;
 	srv->sigfd = -1;
 	srv->started = ipkvm_now();
-	ipkvm_users_init(&srv->users);
-	ipkvm_tokens_init(&srv->tokens);
 	if (gethostname(srv->hostname, sizeof(srv->hostname)) < 0)
 		strcpy(srv->hostname, "localhost");
 	srv->hostname[sizeof(srv->hostname) - 1] = '\0';
@@ -804,16 +743,26 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	lws_set_log_level(getenv("IPKVM_LWS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
 						    : LLL_ERR | LLL_WARN,
 			  lws_log_emit);
-	srv->sessions =
-	    ipkvm_sessions_create(cfg->session_idle, cfg->session_lifetime,
-				  (size_t)cfg->max_sessions, (size_t)cfg->max_sessions_per_user);
-	srv->throttle =
-	    ipkvm_throttle_create(cfg->login_max_failures, cfg->login_backoff_max, 4096);
+	/* The worker hashes passwords for the auth service, so it comes first. */
+	srv->worker = ipkvm_worker_create(wake_loop, srv);
+	if (!srv->worker)
+		goto err;
+	struct ipkvm_authsvc_config ac = {
+	    .state_dir = cfg->state_dir,
+	    .session_idle = cfg->session_idle,
+	    .session_lifetime = cfg->session_lifetime,
+	    .max_sessions = (size_t)cfg->max_sessions,
+	    .max_sessions_per_user = (size_t)cfg->max_sessions_per_user,
+	    .login_max_failures = cfg->login_max_failures,
+	    .login_backoff_max = cfg->login_backoff_max,
+	    .worker = srv->worker,
+	};
+	srv->auth = ipkvm_authsvc_create(&ac);
 	srv->events = ipkvm_events_create();
 	srv->conns = ipkvm_conns_create(cfg); /* raises the open-files limit: before lws */
-	if (!srv->sessions || !srv->throttle || !srv->events || !srv->conns)
+	if (!srv->auth || !srv->events || !srv->conns ||
+	    ipkvm_authsvc_watch(srv->auth, credentials_changed, srv) < 0)
 		goto err;
-	ipkvm_throttle_set_known_users(srv->throttle, user_known, srv);
 	if (cfg->plain_port && !loopback_address(cfg->plain_listen)) {
 		LOG_ERROR("[server] plain_listen = %s: the plain-HTTP port may only listen on a "
 			  "loopback address (127.0.0.1, ::1)",
@@ -829,9 +778,8 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_config *cfg)
 	if (prepare_state(srv) < 0 || setup_gadget(srv) < 0 || make_target(srv) < 0 ||
 	    make_atx(srv) < 0 || make_video(srv) < 0 || make_hid(srv) < 0)
 		goto err;
-	srv->worker = ipkvm_worker_create(wake_loop, srv);
 	srv->io_worker = ipkvm_worker_create(wake_loop, srv);
-	if (!srv->worker || !srv->io_worker || make_store(srv) < 0 || create_loop(srv) < 0)
+	if (!srv->io_worker || make_store(srv) < 0 || create_loop(srv) < 0)
 		goto err;
 	if (srv->hid)
 		lws_sul_schedule(srv->ctx, 0, &srv->hid_timer, hid_tick, 10 * LWS_US_PER_MS);
@@ -898,11 +846,7 @@ void ipkvm_server_destroy(struct ipkvm_server *srv)
 	ipkvm_gpio_destroy(srv->gpio);
 	ipkvm_vtarget_destroy(srv->vtarget);
 	ipkvm_events_destroy(srv->events);
-	ipkvm_conns_destroy(srv->conns); /* after the loop: closing connections remove rows */
-	ipkvm_sessions_destroy(srv->sessions);
-	ipkvm_throttle_destroy(srv->throttle);
-	ipkvm_users_free(&srv->users);
-	ipkvm_tokens_free(&srv->tokens);
-	free(srv->totp_seen);
+	ipkvm_conns_destroy(srv->conns);  /* after the loop: closing connections remove rows */
+	ipkvm_authsvc_destroy(srv->auth); /* after the worker: its calls finished there */
 	free(srv);
 }

@@ -14,10 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "auth/session.h"
-#include "auth/throttle.h"
-#include "auth/tokens.h"
-#include "auth/users.h"
+#include "auth/authsvc.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/events.h"
@@ -44,19 +41,7 @@ enum ipkvm_method {
 	IPKVM_HEAD = 1 << 6,
 };
 
-enum ipkvm_auth_kind { IPKVM_AUTH_NONE, IPKVM_AUTH_SESSION, IPKVM_AUTH_TOKEN };
-
-struct ipkvm_auth {
-	enum ipkvm_auth_kind kind;
-	char user[IPKVM_USER_NAME_MAX + 1];
-	enum ipkvm_role role;
-	uint64_t session_id;		       /* kind == SESSION */
-	char token_id[IPKVM_TOKEN_ID_LEN + 1]; /* kind == TOKEN */
-	int64_t expires;		       /* unix s; 0 = does not expire */
-};
-
 struct ipkvm_server;
-struct ipkvm_web_job;
 struct ipkvm_stream_client;
 struct ipkvm_video;
 struct ipkvm_hid;
@@ -152,22 +137,9 @@ struct ipkvm_pss {
 	} client;
 };
 
-struct ipkvm_file_id {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-	bool exists;
-};
-
-struct ipkvm_totp_seen {
-	char user[IPKVM_USER_NAME_MAX + 1];
-	int64_t step;
-};
-
 struct ipkvm_server {
 	const struct ipkvm_config *cfg;
-	char state_dir[PATH_MAX], users_path[PATH_MAX], tokens_path[PATH_MAX];
+	char state_dir[PATH_MAX];
 	char web_root[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
 	char hostname[256];
 	struct lws_context *ctx;
@@ -185,15 +157,8 @@ struct ipkvm_server {
 	char drive_image[16][256];	     /* the image each drive holds ("" = none) */
 	lws_sorted_usec_list_t rebind_timer; /* gadget plugged in again after a type change */
 	struct ipkvm_events *events;
-	struct ipkvm_conns *conns; /* connection limits and request deadlines (conn.c) */
-	struct ipkvm_sessions *sessions;
-	struct ipkvm_throttle *throttle;
-	struct ipkvm_users users;
-	struct ipkvm_file_id users_id;
-	struct ipkvm_tokens tokens;
-	struct ipkvm_file_id tokens_id;
-	struct ipkvm_totp_seen *totp_seen;
-	size_t n_totp_seen;
+	struct ipkvm_conns *conns;  /* connection limits and request deadlines (conn.c) */
+	struct ipkvm_authsvc *auth; /* users, sessions, tokens, throttle, audit */
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_h264_client *h264_clients;
 	struct ipkvm_video *video; /* NULL without a video source */
@@ -279,29 +244,17 @@ json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json
  * 405 method_not_allowed with an Allow header and returns false. Every handler checks it. */
 bool ipkvm_http_method_ok(struct ipkvm_http_req *req, unsigned allowed);
 
-/* auth.c */
-/* Reloads the users and tokens files when they changed on disk and ends the sessions whose
- * user was deleted or whose password or role changed. */
-void ipkvm_web_refresh_credentials(struct ipkvm_server *srv);
+/* auth.c: the HTTP side of authentication (auth/authsvc.h holds the rest). */
 /* Authenticates a request from its cookie or bearer token. touch: counts as activity.
  * Callers refresh the credentials first (once per request). Returns 0 (out filled) or
  * -EACCES. */
 int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipkvm_auth *out,
 			   bool touch);
-/* Whether an earlier authentication still holds (session alive, token valid, role same). */
-bool ipkvm_web_auth_valid(struct ipkvm_server *srv, struct ipkvm_auth *auth, bool touch);
 /* 0 when the request has no Origin or its Origin is https://<Host> (http:// on the plain
  * port); -EPERM otherwise. */
 int ipkvm_web_check_origin(struct lws *wsi);
 /* Set-Cookie value for a new session token, or for clearing the cookie (token NULL). */
 void ipkvm_web_cookie(const struct ipkvm_server *srv, const char *token, char *out, size_t len);
-/* Remembers a used TOTP step per user (replay protection); returns a pointer to it. */
-int64_t *ipkvm_web_totp_last(struct ipkvm_server *srv, const char *user);
-/* Rewrites the users file under its lock: fn edits the freshly loaded list. Returns 0,
- * fn's negative result, or -errno. The server's copy is reloaded afterwards. */
-int ipkvm_web_edit_users(struct ipkvm_server *srv,
-			 int (*fn)(struct ipkvm_users *u, void *ctx, char *err, size_t errlen),
-			 void *ctx, char *err, size_t errlen);
 
 /* api_auth.c and api_info.c: route handlers. */
 void ipkvm_api_login(struct ipkvm_http_req *req);

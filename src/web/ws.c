@@ -162,7 +162,7 @@ static int ws_receive(void *client, const void *in, size_t len)
 		return 0;
 	c->last_rx_ms = ipkvm_mono_ms();
 	/* Any message from the client counts as activity for its session's idle timer. */
-	if (!ipkvm_web_auth_valid(c->srv, &c->auth, true)) {
+	if (!ipkvm_authsvc_recheck(c->srv->auth, &c->auth, true)) {
 		cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
 		return 0;
 	}
@@ -253,7 +253,7 @@ void ipkvm_ws_sweep(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
 	for (struct ipkvm_ws_client *c = srv->ws_clients; c; c = c->next) {
-		if (!c->cut && !ipkvm_web_auth_valid(srv, &c->auth, false))
+		if (!c->cut && !ipkvm_authsvc_recheck(srv->auth, &c->auth, false))
 			cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
 		/* Stuck-key guard: input stopped arriving while keys are held. */
 		if (c->sent_input && srv->hid && ipkvm_hid_any_pressed(srv->hid) &&

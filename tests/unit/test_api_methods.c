@@ -33,8 +33,10 @@ static int setup(void **state)
 	char dir[] = "/tmp/ipkvm-test-methods-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	snprintf(f->srv.state_dir, sizeof(f->srv.state_dir), "%s", dir);
-	ipkvm_users_init(&f->srv.users);
-	ipkvm_tokens_init(&f->srv.tokens);
+	/* An auth service with no users (never opened: no first admin). */
+	struct ipkvm_authsvc_config ac = {.state_dir = dir, .max_sessions = 4};
+	f->srv.auth = ipkvm_authsvc_create(&ac);
+	assert_non_null(f->srv.auth);
 	*state = f;
 	return 0;
 }
@@ -46,8 +48,7 @@ static int teardown(void **state)
 	snprintf(path, sizeof(path), "%s/audit.log", f->srv.state_dir);
 	unlink(path);
 	rmdir(f->srv.state_dir);
-	ipkvm_users_free(&f->srv.users);
-	ipkvm_tokens_free(&f->srv.tokens);
+	ipkvm_authsvc_destroy(f->srv.auth);
 	ipkvm_config_free(&f->cfg);
 	free(f);
 	return 0;
