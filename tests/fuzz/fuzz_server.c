@@ -43,7 +43,6 @@ static struct {
 	char *users_text, *tokens_text; /* the files as made at start */
 	size_t users_len, tokens_len;
 	struct stat users_st, tokens_st;
-	char admin_hash[IPKVM_HASH_MAX];
 	char tok_admin[IPKVM_TOKEN_LEN + 1], tok_oper[IPKVM_TOKEN_LEN + 1];
 	char tok_view[IPKVM_TOKEN_LEN + 1];
 	char session[IPKVM_SESSION_TOKEN_LEN + 1];
@@ -170,8 +169,6 @@ static void make_credentials(void)
 		    ipkvm_tokens_create(&tokens, u.name, ipkvm_now(), 0, "fuzz", toks[i],
 					IPKVM_TOKEN_LEN + 1) < 0)
 			die("cannot make the users and tokens");
-		if (i == 0)
-			memcpy(fs.admin_hash, u.hash, sizeof(fs.admin_hash));
 	}
 	if (ipkvm_users_save(&users, fs.users_path) < 0 ||
 	    ipkvm_tokens_save(&tokens, fs.tokens_path) < 0)
@@ -186,8 +183,7 @@ static void make_credentials(void)
 
 static void new_session(void)
 {
-	if (!ipkvm_sessions_start(fs.srv->sessions, "admin", IPKVM_ROLE_ADMIN, fs.admin_hash,
-				  ipkvm_now(), fs.session))
+	if (ipkvm_authsvc_session_open(fs.srv->auth, "admin", fs.session, NULL, NULL) < 0)
 		die("cannot start a session");
 }
 
@@ -362,8 +358,9 @@ void fuzz_server_restore(void)
 	put_back(fs.users_path, fs.users_text, fs.users_len, &fs.users_st);
 	put_back(fs.tokens_path, fs.tokens_text, fs.tokens_len, &fs.tokens_st);
 	/* Picks the restored files up now, so the session check below sees them. */
-	ipkvm_web_refresh_credentials(srv);
-	if (!ipkvm_sessions_lookup(srv->sessions, fs.session, ipkvm_now(), false))
+	ipkvm_authsvc_refresh(srv->auth, false);
+	struct ipkvm_auth auth;
+	if (ipkvm_authsvc_session_auth(srv->auth, fs.session, false, &auth) < 0)
 		new_session();
 	if (++fs.runs % 256 == 0) {
 		struct stat st;
