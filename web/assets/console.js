@@ -10,9 +10,10 @@
  * so an ordinary session never produces an error response.
  *
  * This module is the console's composition root: it creates the App (app.js, the shared
- * state), the video view, the input capture and the menus (each a Menu, menus.js), handing
- * each its dependencies, and it is the only writer of the App. After every change of the
- * shared state it calls render() on the parts that show it.
+ * state), the video view, the input capture, the paste dialog, the on-screen keyboard and
+ * the menus (each a Menu, menus.js), handing each its dependencies, and it is the only
+ * writer of the App. After every change of the shared state it calls render() on the parts
+ * that show it.
  *
  * All text from the server goes into the page through textContent, never as markup.
  */
@@ -25,6 +26,8 @@ import { VideoView } from './video.js';
 import { InputCapture } from './input.js';
 import { initMenus, closeMenus } from './menus.js';
 import { KeyboardMenu } from './keyboard.js';
+import { PasteDialog } from './paste.js';
+import { OnScreenKeyboard } from './osk.js';
 import { MouseMenu } from './mouse.js';
 import { VideoMenu } from './videomenu.js';
 import { PowerMenu } from './power.js';
@@ -88,8 +91,11 @@ const input = new InputCapture({
   onLockError: (message) => toast(`The browser did not lock the pointer (${message}). Click the screen again.`, 'error', 5000),
 });
 
+const paste = new PasteDialog({ dialog: $('paste-dialog', HTMLDialogElement) });
+const osk = new OnScreenKeyboard({ root: $('osk'), app, input });
+
 const menus = {
-  keyboard: new KeyboardMenu({ app, input }),
+  keyboard: new KeyboardMenu({ app, paste, osk }),
   mouse: new MouseMenu({ app, onHid: renderHid }),
   video: new VideoMenu({ app, video, stage: $('workspace'), screen: $('screen'), onStreamer: renderStreamer }),
   power: new PowerMenu({ app }),
@@ -435,7 +441,7 @@ function startSocket() {
   });
   socket.on('streamer', ({ data }) => renderStreamer(data));
   socket.on('hid', ({ data }) => renderHid(data));
-  socket.on('hid_type', ({ data }) => menus.keyboard.onTypeEvent(data));
+  socket.on('hid_type', ({ data }) => paste.onTypeEvent(data));
   socket.on('atx', ({ data }) => menus.power.update(data));
   socket.on('msd', ({ data }) => menus.msd.update(data));
   socket.on('msd_fetch', ({ data }) => menus.msd.onFetchEvent(data));

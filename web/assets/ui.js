@@ -22,6 +22,21 @@ export function $(id, type) {
 }
 
 /**
+ * The element with this id inside `root` (a part of a dialog or section that a class was
+ * given), checked to be a `type`.
+ * @template {Element} T
+ * @param {ParentNode} root
+ * @param {string} id
+ * @param {{new (): T, prototype: T}} type
+ * @returns {T}
+ */
+export function part(root, id, type) {
+  const node = root.querySelector(`#${id}`);
+  if (!(node instanceof type)) throw new Error(`no ${type.name} #${id} in its part of the page`);
+  return node;
+}
+
+/**
  * @typedef {Record<string, string | number | boolean | null | undefined>} ElProps
  * `class` sets className, `text` textContent; other string values become attributes and
  * other values (booleans, numbers) the element's property of that name (hidden, max, value).
