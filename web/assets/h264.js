@@ -1,6 +1,6 @@
 // @ts-check
 /*
- * h264.js — the H.264 player: /api/media/ws access units decoded by WebCodecs' VideoDecoder
+ * h264.js — the H.264 player: /api/streamer/h264 access units decoded by WebCodecs' VideoDecoder
  * and drawn on a canvas.
  *
  * Each binary message is one access unit with a 24-byte header (docs/api.md): version,
