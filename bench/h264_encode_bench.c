@@ -26,6 +26,7 @@
 #include "video/draw.h"
 #include "video/frame.h"
 #include "video/h264.h"
+#include "video/i420.h"
 
 #define W	 1920
 #define H	 1080
@@ -80,7 +81,7 @@ static double decode_psnr(struct decoder *dc, const struct ipkvm_buf *au,
 		return -1;
 	size_t w = f->width, h = f->height, cw = w / 2, ch = h / 2;
 	uint8_t *y = dc->ref, *u = y + w * h, *v = u + cw * ch;
-	ipkvm_h264_to_i420(f, y, w, u, v, cw);
+	ipkvm_i420_from_frame(f, y, w, u, v, cw);
 	int ys = info.UsrData.sSystemBuffer.iStride[0], cs = info.UsrData.sSystemBuffer.iStride[1];
 	double se = 0;
 	for (size_t r = 0; r < h; r++)
@@ -152,7 +153,8 @@ int main(int argc, char **argv)
 	double conv[50], conv_cpu[50];
 	for (int i = 0; i < 50; i++) {
 		double t0 = now_ms(), c0 = cpu_ms();
-		ipkvm_h264_to_i420(f, dc.ref, W, dc.ref + W * H, dc.ref + W * H + W * H / 4, W / 2);
+		ipkvm_i420_from_frame(f, dc.ref, W, dc.ref + W * H, dc.ref + W * H + W * H / 4,
+				      W / 2);
 		conv[i] = now_ms() - t0;
 		conv_cpu[i] = cpu_ms() - c0;
 	}
@@ -164,8 +166,8 @@ int main(int argc, char **argv)
 		ipkvm_draw_rect(rgb, 0, 0, W, H, bg);
 		for (int i = 0; i < 50; i++) {
 			double c0 = cpu_ms();
-			ipkvm_h264_to_i420(rgb, dc.ref, W, dc.ref + W * H,
-					   dc.ref + W * H + W * H / 4, W / 2);
+			ipkvm_i420_from_frame(rgb, dc.ref, W, dc.ref + W * H,
+					      dc.ref + W * H + W * H / 4, W / 2);
 			conv_cpu[i] = cpu_ms() - c0;
 		}
 		printf("convert RGB24->I420 1080p: CPU p50 %.2f ms\n", pct(conv_cpu, 50, 0.5));

@@ -1,15 +1,13 @@
 /*
  * h264: turning raw frames into H.264 access units for the browser's WebCodecs decoder.
  *
- * One interface, two backends:
- * - "openh264": the software encoder (Cisco openh264), set up for low latency on screen
- *   content: camera real-time usage with scene-change detection off (the screen-content
- *   usage emits an IDR for nearly every frame of a console), constrained baseline, no
- *   B-frames, no frame delay (one access unit out per frame in), one slice per frame,
- *   bitrate rate control with frame skipping allowed (a forced IDR is never skipped).
- *   Input is converted to I420 here (BT.601 limited range, as our YUYV is).
- * - "v4l2-m2m": a V4L2 memory-to-memory hardware encoder (Raspberry Pi 4: bcm2835-codec at
- *   /dev/video11), MMAP buffers on both queues, frames copied in.
+ * One interface, two backends behind a function table (h264_backend.h):
+ * - "openh264": the software encoder (Cisco openh264, h264_openh264.c), set up for low
+ *   latency on screen content: constrained baseline, no B-frames, no frame delay (one
+ *   access unit out per frame in), one slice per frame, bitrate rate control with frame
+ *   skipping allowed (a forced IDR is never skipped). Input is converted to I420 (i420.h).
+ * - "v4l2-m2m": a V4L2 memory-to-memory hardware encoder (h264_m2m.c; Raspberry Pi 4:
+ *   bcm2835-codec at /dev/video11), MMAP buffers on both queues, frames copied in.
  * "auto" takes the hardware encoder when the device opens and offers H.264, else openh264.
  *
  * Every access unit is Annex-B (00 00 00 01 start codes) and every IDR carries SPS and PPS,
@@ -70,27 +68,5 @@ int ipkvm_h264_encode(struct ipkvm_h264 *e, const struct ipkvm_frame *f, bool fo
 /* Live settings, applied at the next frame without a restart. Any thread. -EINVAL when out
  * of range (bitrate 100..50000 kbit/s, fps 1..120, gop 0..600); nothing changes then. */
 int ipkvm_h264_set_params(struct ipkvm_h264 *e, int bitrate_kbps, int max_fps, int gop);
-
-/* ---- colour conversion (exposed for tests and benchmarks) ---- */
-
-/* Raw frame (YUYV, UYVY, RGB24, BGR24; even width and height) → planar I420 with the
- * given plane strides: Y full size, U and V width/2 x height/2. 4:2:2 chroma is averaged
- * over each pair of lines; RGB uses the BT.601 limited-range coefficients of
- * ipkvm_rgb_to_yuv (draw.h), chroma from the mean of each 2x2 block. */
-void ipkvm_h264_to_i420(const struct ipkvm_frame *f, uint8_t *y, size_t ystride, uint8_t *u,
-			uint8_t *v, size_t cstride);
-
-/* ---- V4L2 mem2mem backend internals (h264_m2m.c) ---- */
-
-struct ipkvm_h264_m2m;
-/* Opens the device and checks it is an M2M encoder with H.264 on its capture side; the
- * formats and buffers are set up at the first frame. 0 or -errno with err set
- * ("no V4L2 H.264 encoder at /dev/video11: ..."). */
-int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err, size_t errlen);
-void ipkvm_h264_m2m_close(struct ipkvm_h264_m2m *m);
-/* Same contract as ipkvm_h264_encode; settings (validated) are applied before the frame. */
-int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, bool force_idr,
-			  int bitrate_kbps, int max_fps, int gop, struct ipkvm_buf **out,
-			  bool *keyframe);
 
 #endif

@@ -1,13 +1,14 @@
 /*
- * h264_m2m: the hardware H.264 backend on a V4L2 memory-to-memory encoder (Raspberry Pi 4:
- * bcm2835-codec at /dev/video11; any stateful M2M encoder with the same interface).
+ * h264_m2m: the hardware H.264 backend (see h264_backend.h) on a V4L2 memory-to-memory
+ * encoder (Raspberry Pi 4: bcm2835-codec at /dev/video11; any stateful M2M encoder with the
+ * same interface).
  *
  * Shape:
  * - open() only checks that the device is an M2M encoder with H.264 on its CAPTURE queue
  *   (so "auto" can fall back to openh264 at start); formats and buffers are negotiated at
  *   the first frame and again when the frame's size or format changes, since the OUTPUT
  *   (raw) format follows the frame: the frame's own packing when the device lists it
- *   (no conversion), else YUV420 through ipkvm_h264_to_i420.
+ *   (no conversion), else YUV420 converted by i420.c.
  * - Both the single- and the multi-planar API are handled (bcm2835-codec is multi-planar);
  *   only one-plane formats are used, so the difference is where sizes and offsets live.
  * - One frame in, one access unit out: QBUF the raw frame, poll for the CAPTURE buffer,
@@ -23,7 +24,7 @@
  */
 #define LOG_TAG "h264"
 
-#include "video/h264.h"
+#include "video/h264_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +41,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "video/i420.h"
 #include "video/v4l2_io.h"
 
 #define N_OUT	   2
@@ -58,6 +60,7 @@ struct mbuf {
 };
 
 struct ipkvm_h264_m2m {
+	struct ipkvm_h264_backend base; /* first: h264.c holds the backend by it */
 	char device[PATH_MAX_L];
 	int fd;
 	bool mplane;
@@ -154,14 +157,20 @@ static int enum_formats(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t *list,
 	return 0;
 }
 
-int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *err, size_t errlen)
+/* Opens the device and checks it is an M2M encoder with H.264 on its capture side; the
+ * formats and buffers are set up at the first frame. 0 or -errno with err set
+ * ("no V4L2 H.264 encoder at /dev/video11: ..."). */
+static int m2m_open(const struct ipkvm_h264_config *cfg, struct ipkvm_h264_backend **out, char *err,
+		    size_t errlen)
 {
+	const char *device = cfg->m2m_device;
 	*out = NULL;
 	struct ipkvm_h264_m2m *m = calloc(1, sizeof(*m));
 	if (!m) {
 		ipkvm_errf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	m->base.ops = &ipkvm_h264_m2m_ops;
 	int r;
 	ipkvm_strlcpy(m->device, device, sizeof(m->device));
 	m->fd = ipkvm_v4l2_sys()->open(device, O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -221,7 +230,7 @@ int ipkvm_h264_m2m_open(const char *device, struct ipkvm_h264_m2m **out, char *e
 	}
 	LOG_DEBUG("%s: %s, %s API, %u input formats", device, (const char *)cap.card,
 		  m->mplane ? "multi-planar" : "single-planar", m->n_out_fmts);
-	*out = m;
+	*out = &m->base;
 	return 0;
 
 fail:
@@ -261,8 +270,9 @@ static void teardown(struct ipkvm_h264_m2m *m)
 	m->pending_len = 0;
 }
 
-void ipkvm_h264_m2m_close(struct ipkvm_h264_m2m *m)
+static void m2m_close(struct ipkvm_h264_backend *b)
 {
+	struct ipkvm_h264_m2m *m = (struct ipkvm_h264_m2m *)b;
 	if (!m)
 		return;
 	teardown(m);
@@ -550,7 +560,7 @@ static int queue_frame(struct ipkvm_h264_m2m *m, unsigned i, const struct ipkvm_
 		size_t ysz = m->bpl * f->height, csz = m->bpl / 2 * (f->height / 2);
 		if (ysz + 2 * csz > m->out[i].length)
 			return -ENOSPC;
-		ipkvm_h264_to_i420(f, dst, m->bpl, dst + ysz, dst + ysz + csz, m->bpl / 2);
+		ipkvm_i420_from_frame(f, dst, m->bpl, dst + ysz, dst + ysz + csz, m->bpl / 2);
 		used = ysz + 2 * csz;
 	} else {
 		size_t row = (size_t)f->width * ipkvm_pixfmt_bpp(f->format);
@@ -676,10 +686,11 @@ static int take_au(struct ipkvm_h264_m2m *m, struct ipkvm_buf **out, bool *keyfr
 	}
 }
 
-int ipkvm_h264_m2m_encode(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, bool force_idr,
-			  int bitrate_kbps, int max_fps, int gop, struct ipkvm_buf **out,
-			  bool *keyframe)
+static int m2m_encode(struct ipkvm_h264_backend *b, const struct ipkvm_frame *f, bool force_idr,
+		      int bitrate_kbps, int max_fps, int gop, struct ipkvm_buf **out,
+		      bool *keyframe)
 {
+	struct ipkvm_h264_m2m *m = (struct ipkvm_h264_m2m *)b;
 	*out = NULL;
 	*keyframe = false;
 	int r;
@@ -725,3 +736,10 @@ stuck:
 	teardown(m);
 	return -ETIMEDOUT;
 }
+
+const struct ipkvm_h264_backend_ops ipkvm_h264_m2m_ops = {
+    .name = "v4l2-m2m",
+    .open = m2m_open,
+    .encode = m2m_encode,
+    .close = m2m_close,
+};

@@ -1,6 +1,7 @@
 /*
- * Unit tests for video/h264 (openh264 backend, colour conversion) and video/h264_m2m (the
- * V4L2 mem2mem backend against a fake encoder device).
+ * Unit tests for video/h264 (the front: settings, frame checks, backend choice) with its two
+ * backends, video/h264_openh264 and video/h264_m2m (the V4L2 mem2mem backend against a fake
+ * encoder device); the colour conversion has its own, test_i420.c.
  *
  * openh264: what we encode is decoded again with openh264's decoder here, so the checks
  * are on real output: NAL types of each access unit (SPS 7, PPS 8, IDR 5 first; P 1
@@ -10,7 +11,6 @@
  * skipping P-frames (-EAGAIN) but never a forced IDR, a size change giving an IDR at the
  * new size, settings from another thread (clean under ASan and TSan), and the refusals
  * (bad config, MJPEG, odd or out-of-range sizes, short data, bad settings).
- * Conversion: YUYV/UYVY/RGB/BGR → I420 exact values.
  *
  * m2m: no encoder hardware exists where these run; a small fake device answers the V4L2
  * calls (multi- or single-planar, formats to list, controls recorded, MMAP buffers, a
@@ -45,6 +45,7 @@
 #include "video/draw.h"
 #include "video/frame.h"
 #include "video/h264.h"
+#include "video/i420.h"
 #include "video/v4l2_io.h"
 
 /* ---- helpers ---- */
@@ -186,7 +187,7 @@ static double psnr_vs(const struct dec *d, const struct ipkvm_frame *f)
 	size_t w = f->width, h = f->height, ys = w * h, cs = (w / 2) * (h / 2);
 	uint8_t *ref = malloc(ys + 2 * cs);
 	assert_non_null(ref);
-	ipkvm_h264_to_i420(f, ref, w, ref + ys, ref + ys + cs, w / 2);
+	ipkvm_i420_from_frame(f, ref, w, ref + ys, ref + ys + cs, w / 2);
 	uint8_t *got = malloc(ys + 2 * cs);
 	assert_non_null(got);
 	memcpy(got, d->y, ys);
@@ -606,71 +607,6 @@ static void test_set_params_threaded(void **state)
 	atomic_store(&s.stop, true);
 	pthread_join(t, NULL);
 	ipkvm_h264_destroy(s.e);
-}
-
-/* ---- conversion ---- */
-
-static void test_i420_from_yuyv_uyvy(void **state)
-{
-	(void)state;
-	/* 4x2: pairs (Y0 U Y1 V) */
-	static const uint8_t yuyv[16] = {10, 100, 11, 200, 12, 101, 13, 201,
-					 20, 110, 21, 210, 22, 112, 23, 212};
-	for (int uyvy = 0; uyvy < 2; uyvy++) {
-		struct ipkvm_frame *f =
-		    ipkvm_frame_new(uyvy ? IPKVM_FMT_UYVY : IPKVM_FMT_YUYV, 4, 2, 0);
-		assert_non_null(f);
-		for (int i = 0; i < 16; i += 2) {
-			f->data[i] = yuyv[i + uyvy];
-			f->data[i + 1] = yuyv[i + 1 - uyvy];
-		}
-		uint8_t y[8], u[2], v[2];
-		ipkvm_h264_to_i420(f, y, 4, u, v, 2);
-		static const uint8_t ey[8] = {10, 11, 12, 13, 20, 21, 22, 23};
-		assert_memory_equal(y, ey, 8);
-		assert_int_equal(u[0], 105); /* (100 + 110 + 1) / 2 */
-		assert_int_equal(u[1], 107); /* (101 + 112 + 1) / 2 rounds up */
-		assert_int_equal(v[0], 205);
-		assert_int_equal(v[1], 207);
-		ipkvm_frame_unref(f);
-	}
-}
-
-static void test_i420_from_rgb(void **state)
-{
-	(void)state;
-	struct ipkvm_rgb colours[] = {{0, 0, 0},   {255, 255, 255}, {255, 0, 0},   {0, 255, 0},
-				      {0, 0, 255}, {12, 200, 77},   {250, 3, 128}, {16, 16, 24}};
-	for (size_t c = 0; c < sizeof(colours) / sizeof(colours[0]); c++) {
-		for (int bgr = 0; bgr < 2; bgr++) {
-			struct ipkvm_frame *f =
-			    ipkvm_frame_new(bgr ? IPKVM_FMT_BGR24 : IPKVM_FMT_RGB24, 6, 4, 0);
-			assert_non_null(f);
-			ipkvm_draw_rect(f, 0, 0, 6, 4, colours[c]);
-			uint8_t y[24], u[6], v[6], ey, eu, ev;
-			ipkvm_rgb_to_yuv(colours[c], &ey, &eu, &ev);
-			ipkvm_h264_to_i420(f, y, 6, u, v, 3);
-			for (int i = 0; i < 24; i++)
-				assert_int_equal(y[i], ey);
-			for (int i = 0; i < 6; i++) {
-				assert_int_equal(u[i], eu);
-				assert_int_equal(v[i], ev);
-			}
-			ipkvm_frame_unref(f);
-		}
-	}
-	/* Chroma of a 2x2 block is that of its mean colour: black and white columns. */
-	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_RGB24, 2, 2, 0);
-	assert_non_null(f);
-	ipkvm_draw_rect(f, 0, 0, 1, 2, (struct ipkvm_rgb){0, 0, 0});
-	ipkvm_draw_rect(f, 1, 0, 1, 2, (struct ipkvm_rgb){255, 0, 0});
-	uint8_t y[4], u, v, ey, eu, ev;
-	ipkvm_h264_to_i420(f, y, 2, &u, &v, 1);
-	assert_int_equal(y[0], 16);
-	assert_int_equal(y[1], 82);
-	ipkvm_rgb_to_yuv((struct ipkvm_rgb){128, 0, 0}, &ey, &eu, &ev);
-	assert_true(abs(u - eu) <= 1 && abs(v - ev) <= 1);
-	ipkvm_frame_unref(f);
 }
 
 /* ---- the fake V4L2 mem2mem encoder ---- */
@@ -1290,7 +1226,7 @@ static void test_m2m_yuv420_single_planar(void **state)
 	size_t w = 320, h = 240, bpl = fk.bpl;
 	uint8_t *i420 = malloc(w * h * 3 / 2);
 	assert_non_null(i420);
-	ipkvm_h264_to_i420(ref, i420, w, i420 + w * h, i420 + w * h + w * h / 4, w / 2);
+	ipkvm_i420_from_frame(ref, i420, w, i420 + w * h, i420 + w * h + w * h / 4, w / 2);
 	const uint8_t *mem = fk.out[0].mem;
 	for (size_t y = 0; y < h; y++)
 		assert_memory_equal(mem + y * bpl, i420 + y * w, w);
@@ -1386,8 +1322,6 @@ static void test_m2m_bad_frames(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_i420_from_yuyv_uyvy),
-	    cmocka_unit_test(test_i420_from_rgb),
 	    cmocka_unit_test(test_typing_640x360),
 	    cmocka_unit_test(test_typing_1080p),
 	    cmocka_unit_test(test_typing_other_formats),
