@@ -116,8 +116,6 @@ struct ipkvm_h264_client {
 	struct ipkvm_h264_client *next_client;
 };
 
-struct ipkvm_pss;
-
 /* A WebSocket endpoint (a route's .ws): client is its member of struct ipkvm_pss's union. */
 struct ipkvm_ws_ops {
 	int (*established)(void *client, struct ipkvm_server *srv, struct lws *wsi,
