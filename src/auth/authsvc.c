@@ -502,14 +502,6 @@ static void forget_initial_password(struct ipkvm_authsvc *a, const char *user)
 		LOG_INFO("removed %s: the admin password has changed", path);
 }
 
-static size_t count_admins(const struct ipkvm_users *u)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < u->n; i++)
-		n += u->v[i].role == IPKVM_ROLE_ADMIN;
-	return n;
-}
-
 struct set_ctx {
 	const char *user;
 	const char *expect_hash; /* refuse when the hash changed meanwhile (NULL: don't care) */
@@ -534,7 +526,7 @@ static int edit_set(struct ipkvm_users *u, void *vctx, char *err, size_t errlen)
 		return -EAGAIN;
 	}
 	if (c->set_role && user->role == IPKVM_ROLE_ADMIN && c->role != IPKVM_ROLE_ADMIN &&
-	    count_admins(u) == 1) {
+	    ipkvm_users_count_admins(u) == 1) {
 		c->status = IPKVM_AUTHSVC_CONFLICT;
 		snprintf(err, errlen, "%s is the last admin", c->user);
 		return -EBUSY;
@@ -573,7 +565,7 @@ static int edit_del(struct ipkvm_users *u, void *vctx, char *err, size_t errlen)
 		snprintf(err, errlen, "no user %s", c->user);
 		return -ENOENT;
 	}
-	if (user->role == IPKVM_ROLE_ADMIN && count_admins(u) == 1) {
+	if (user->role == IPKVM_ROLE_ADMIN && ipkvm_users_count_admins(u) == 1) {
 		c->status = IPKVM_AUTHSVC_CONFLICT;
 		snprintf(err, errlen, "%s is the last admin", c->user);
 		return -EBUSY;
@@ -600,6 +592,11 @@ static int edit_del(struct ipkvm_users *u, void *vctx, char *err, size_t errlen)
 static const char *by_of(const struct ipkvm_authsvc_caller *caller)
 {
 	return caller->auth ? caller->auth->user : "";
+}
+
+static const char *addr_of(const struct ipkvm_authsvc_caller *caller)
+{
+	return caller->addr ? caller->addr : "";
 }
 
 static const char *via_of(const struct ipkvm_authsvc_caller *caller)
@@ -718,7 +715,7 @@ static struct ipkvm_authsvc_call *call_new(struct ipkvm_authsvc *a, enum call_ki
 	c->ctx = ctx;
 	/* Names too long for a user are simply unknown users, with the same answer. */
 	ipkvm_strlcpy(c->user, user, sizeof(c->user));
-	ipkvm_strlcpy(c->addr, caller->addr ? caller->addr : "", sizeof(c->addr));
+	ipkvm_strlcpy(c->addr, addr_of(caller), sizeof(c->addr));
 	ipkvm_strlcpy(c->by, by_of(caller), sizeof(c->by));
 	ipkvm_strlcpy(c->via, via_of(caller), sizeof(c->via));
 	ipkvm_strlcpy(c->res.user, c->user, sizeof(c->res.user));
@@ -735,6 +732,27 @@ static void throttle_keys(const char *addr, const char *user, char *ka, char *ku
 static bool checks_password(const struct ipkvm_authsvc_call *c)
 {
 	return c->kind == CALL_LOGIN || c->kind == CALL_PASSWORD;
+}
+
+static struct ipkvm_authsvc_call *call_submit(struct ipkvm_authsvc_call *c);
+
+/* Copies the secrets the worker needs (either may be NULL) and submits c; answers FAILED
+ * when out of memory. */
+static struct ipkvm_authsvc_call *call_start(struct ipkvm_authsvc_call *c, const char *password,
+					     const char *new_password)
+{
+	c->password = password ? strdup(password) : NULL;
+	c->new_password = new_password ? strdup(new_password) : NULL;
+	if ((password && !c->password) || (new_password && !c->new_password)) {
+		ipkvm_authsvc_done_fn done = c->done;
+		void *ctx = c->ctx;
+		char user[IPKVM_USER_NAME_MAX + 1];
+		memcpy(user, c->user, sizeof(user));
+		call_free(c);
+		answer_now(done, ctx, user, IPKVM_AUTHSVC_FAILED, "out of memory");
+		return NULL;
+	}
+	return call_submit(c);
 }
 
 static struct ipkvm_authsvc_call *call_submit(struct ipkvm_authsvc_call *c)
@@ -966,7 +984,7 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_login(struct ipkvm_authsvc *a,
 					       const char *code, ipkvm_authsvc_done_fn done,
 					       void *ctx)
 {
-	const char *addr = caller->addr ? caller->addr : "";
+	const char *addr = addr_of(caller);
 	if (throttled(a, addr, user, done, ctx))
 		return NULL;
 	struct ipkvm_authsvc_call *c = call_new(a, CALL_LOGIN, caller, user, done, ctx);
@@ -976,17 +994,11 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_login(struct ipkvm_authsvc *a,
 	    strlen(user) <= IPKVM_USER_NAME_MAX ? ipkvm_users_find(&a->users, user) : NULL;
 	c->user_exists = u != NULL;
 	ipkvm_strlcpy(c->hash, u ? u->hash : ipkvm_password_dummy_hash(), sizeof(c->hash));
-	c->password = strdup(password);
 	if (code && code[0]) {
 		c->has_code = true;
 		ipkvm_strlcpy(c->code, code, sizeof(c->code));
 	}
-	if (!c->password) {
-		call_free(c);
-		answer_now(done, ctx, user, IPKVM_AUTHSVC_FAILED, "out of memory");
-		return NULL;
-	}
-	return call_submit(c);
+	return call_start(c, password, NULL);
 }
 
 struct ipkvm_authsvc_call *ipkvm_authsvc_change_password(struct ipkvm_authsvc *a,
@@ -996,7 +1008,7 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_change_password(struct ipkvm_authsvc *a
 							 ipkvm_authsvc_done_fn done, void *ctx)
 {
 	const char *me = by_of(caller);
-	if (throttled(a, caller->addr ? caller->addr : "", me, done, ctx))
+	if (throttled(a, addr_of(caller), me, done, ctx))
 		return NULL;
 	const struct ipkvm_user *u = ipkvm_users_find(&a->users, me);
 	if (!u) {
@@ -1008,14 +1020,7 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_change_password(struct ipkvm_authsvc *a
 		return NULL;
 	ipkvm_strlcpy(c->hash, u->hash, sizeof(c->hash));
 	c->user_exists = true;
-	c->password = strdup(old_password);
-	c->new_password = strdup(new_password);
-	if (!c->password || !c->new_password) {
-		call_free(c);
-		answer_now(done, ctx, me, IPKVM_AUTHSVC_FAILED, "out of memory");
-		return NULL;
-	}
-	return call_submit(c);
+	return call_start(c, old_password, new_password);
 }
 
 struct ipkvm_authsvc_call *ipkvm_authsvc_user_add(struct ipkvm_authsvc *a,
@@ -1032,13 +1037,7 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_user_add(struct ipkvm_authsvc *a,
 	if (!c)
 		return NULL;
 	c->role = role;
-	c->new_password = strdup(password);
-	if (!c->new_password) {
-		call_free(c);
-		answer_now(done, ctx, name, IPKVM_AUTHSVC_FAILED, "out of memory");
-		return NULL;
-	}
-	return call_submit(c);
+	return call_start(c, NULL, password);
 }
 
 struct ipkvm_authsvc_call *ipkvm_authsvc_user_set(struct ipkvm_authsvc *a,
@@ -1055,8 +1054,7 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_user_set(struct ipkvm_authsvc *a,
 				    .role = role,
 				    .status = IPKVM_AUTHSVC_FAILED};
 		ipkvm_strlcpy(res.user, name, sizeof(res.user));
-		user_set_apply(a, caller->addr ? caller->addr : "", via_of(caller), by_of(caller),
-			       &s, &res);
+		user_set_apply(a, addr_of(caller), via_of(caller), by_of(caller), &s, &res);
 		done(ctx, &res);
 		return NULL;
 	}
@@ -1065,11 +1063,5 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_user_set(struct ipkvm_authsvc *a,
 		return NULL;
 	c->set_role = set_role;
 	c->role = role;
-	c->new_password = strdup(password);
-	if (!c->new_password) {
-		call_free(c);
-		answer_now(done, ctx, name, IPKVM_AUTHSVC_FAILED, "out of memory");
-		return NULL;
-	}
-	return call_submit(c);
+	return call_start(c, NULL, password);
 }

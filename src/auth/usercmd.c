@@ -215,14 +215,6 @@ static int take_lock(const struct ctx *c)
 	return fd;
 }
 
-static size_t count_admins(const struct ipkvm_users *u)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < u->n; i++)
-		n += u->v[i].role == IPKVM_ROLE_ADMIN;
-	return n;
-}
-
 static bool name_ok(const char *name)
 {
 	if (ipkvm_user_name_valid(name))
@@ -477,7 +469,7 @@ static int cmd_add(const struct ctx *c, const struct opts *o)
 	if (generated[0])
 		printf("password: %s\n", generated);
 	note("added user %s (role %s)", name, ipkvm_role_name(role));
-	if (count_admins(&u) == 0)
+	if (ipkvm_users_count_admins(&u) == 0)
 		note("warning: there is no admin user; add one with: ipkvmd user add NAME --role "
 		     "admin");
 	ret = EXIT_OK;
@@ -556,7 +548,7 @@ static int cmd_del(const struct ctx *c, const struct opts *o)
 		fail("no such user '%s'", name);
 		goto out;
 	}
-	if (x->role == IPKVM_ROLE_ADMIN && count_admins(&u) == 1) {
+	if (x->role == IPKVM_ROLE_ADMIN && ipkvm_users_count_admins(&u) == 1) {
 		fail("refusing to delete '%s': it is the last admin", name);
 		goto out;
 	}
@@ -611,7 +603,7 @@ static int cmd_role(const struct ctx *c, const struct opts *o)
 		ret = EXIT_OK;
 		goto out;
 	}
-	if (old == IPKVM_ROLE_ADMIN && count_admins(&u) == 1) {
+	if (old == IPKVM_ROLE_ADMIN && ipkvm_users_count_admins(&u) == 1) {
 		fail("refusing to change the role of '%s': it is the last admin", name);
 		goto out;
 	}

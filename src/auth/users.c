@@ -255,6 +255,14 @@ void ipkvm_users_free(struct ipkvm_users *u)
 	ipkvm_users_init(u);
 }
 
+size_t ipkvm_users_count_admins(const struct ipkvm_users *u)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < u->n; i++)
+		n += u->v[i].role == IPKVM_ROLE_ADMIN;
+	return n;
+}
+
 struct ipkvm_user *ipkvm_users_find(const struct ipkvm_users *u, const char *name)
 {
 	if (!name)

@@ -80,6 +80,8 @@ int ipkvm_users_lock(const char *state_dir);
  * the users lock held, so no writer is at work. Returns how many were removed. */
 int ipkvm_users_remove_leftovers(const char *state_dir);
 struct ipkvm_user *ipkvm_users_find(const struct ipkvm_users *u, const char *name);
+/* How many users hold the admin role (the last one may neither go nor step down). */
+size_t ipkvm_users_count_admins(const struct ipkvm_users *u);
 /* Appends a copy of user. Returns 0, -EEXIST, -EINVAL (bad name) or -ENOMEM. */
 int ipkvm_users_add(struct ipkvm_users *u, const struct ipkvm_user *user);
 /* Returns 0 or -ENOENT. */

@@ -256,6 +256,24 @@ static void test_add_del_find(void **state)
 	assert_null(u.v);
 }
 
+static void test_count_admins(void **state)
+{
+	struct ipkvm_users u;
+	struct ipkvm_user x = {.hash = H1};
+	ipkvm_users_init(&u);
+	assert_int_equal(ipkvm_users_count_admins(&u), 0);
+	for (int i = 0; i < 9; i++) {
+		snprintf(x.name, sizeof(x.name), "user%d", i);
+		x.role = (enum ipkvm_role)(i % 3); /* user2, user5, user8 are admins */
+		assert_int_equal(ipkvm_users_add(&u, &x), 0);
+	}
+	assert_int_equal(ipkvm_users_count_admins(&u), 3);
+	assert_int_equal(ipkvm_users_del(&u, "user5"), 0);
+	assert_int_equal(ipkvm_users_del(&u, "user4"), 0);
+	assert_int_equal(ipkvm_users_count_admins(&u), 2);
+	ipkvm_users_free(&u);
+}
+
 static void test_load_save_roundtrip(void **state)
 {
 	char p1[512], p2[512], err[512];
@@ -964,6 +982,7 @@ int main(void)
 	    cmocka_unit_test(test_dummy_hash),
 	    cmocka_unit_test(test_generate),
 	    cmocka_unit_test(test_add_del_find),
+	    cmocka_unit_test(test_count_admins),
 	    cmocka_unit_test_setup_teardown(test_load_save_roundtrip, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_load_errors, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_lock, setup_dir, teardown_dir),
