@@ -4,7 +4,7 @@
  * A session is named by a 256-bit random token (base64url, 43 characters) that lives only in
  * the client's cookie: the store keeps its SHA-256, so a memory disclosure does not hand out
  * live sessions. Each session remembers the user's password hash and role at login (its
- * credential); the web layer ends it when the users file no longer matches. Sessions end
+ * credential); the auth service ends it when the users file no longer matches. Sessions end
  * after `idle` seconds without use or `lifetime` seconds after login. The store is bounded,
  * per user and in all, so that no user's logins can log the others out:
  *  - a user who already holds `per_user` sessions loses their own least recently used one;
