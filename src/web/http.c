@@ -41,10 +41,6 @@ static const char security_headers[] =
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n";
 static const char hsts_header[] = IPKVM_HSTS_HEADER;
 
-/* Public static files: the login page and what it loads. */
-static const char *const public_files[] = {"/login", "/assets/login.js", "/assets/style.css",
-					   "/assets/favicon.svg"};
-
 static const struct {
 	enum ipkvm_method m;
 	enum lws_token_indexes tok;
@@ -397,11 +393,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 
 	bool api = strncmp(req->path, "/api/", 5) == 0;
 	const struct ipkvm_route *route = api ? ipkvm_route_find(req->path, &req->rest) : NULL;
-	bool public = api ? route && route->public : false;
-	for (size_t i = 0; !api && i < IPKVM_ARRAY_SIZE(public_files); i++) {
-		if (strcmp(req->path, public_files[i]) == 0)
-		public = true;
-	}
+	bool public = api ? route && route->public : ipkvm_public_file(req->path);
 
 	if (!public && ipkvm_web_authenticate(srv, wsi, &req->auth, true) < 0) {
 		/* Nothing of a stranger's body is read: the connection ends after the 401. */

@@ -12,6 +12,10 @@
  * again. A row marked name_rest takes a name there (an image name): any character but
  * '/' and control characters may follow, and the name's own rules are its module's
  * (ipkvm_store_name_check), checked by the handler. Every other path is plain ASCII.
+ *
+ * Outside /api/ the paths are the UI's files; the few a stranger may load (the login page
+ * and what it needs) are listed here too, so every rule about who may reach which path is
+ * in this file.
  */
 #include <string.h>
 
@@ -195,6 +199,18 @@ static const struct ipkvm_route routes[] = {
      .write_role = IPKVM_ROLE_OPERATOR,
      .fn = ipkvm_api_msd_drive},
 };
+
+/* The files of the UI a stranger may load: the login page and what it loads. */
+static const char *const public_files[] = {"/login", "/assets/login.js", "/assets/style.css",
+					   "/assets/favicon.svg"};
+
+bool ipkvm_public_file(const char *path)
+{
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(public_files); i++)
+		if (strcmp(path, public_files[i]) == 0)
+			return true;
+	return false;
+}
 
 const struct ipkvm_route *ipkvm_routes(size_t *n)
 {

@@ -214,6 +214,8 @@ struct ipkvm_route {
 /* The route of an API path, or NULL; *rest (may be NULL) points into path after the
  * route's path ("" for an exact route). */
 const struct ipkvm_route *ipkvm_route_find(const char *path, const char **rest);
+/* Whether a path outside /api/ is a UI file strangers may load (the login page's). */
+bool ipkvm_public_file(const char *path);
 /* The whole table (for tests and documentation checks). */
 const struct ipkvm_route *ipkvm_routes(size_t *n);
 /* Whether a request path has only the characters paths may have: plain ASCII, and in the

@@ -140,6 +140,20 @@ static void test_upload_hook(void **state)
 	assert_int_equal(uploads, 1);
 }
 
+static void test_public_files(void **state)
+{
+	assert_true(ipkvm_public_file("/login"));
+	assert_true(ipkvm_public_file("/assets/login.js"));
+	assert_true(ipkvm_public_file("/assets/style.css"));
+	assert_true(ipkvm_public_file("/assets/favicon.svg"));
+	assert_false(ipkvm_public_file("/"));
+	assert_false(ipkvm_public_file("/index.html"));
+	assert_false(ipkvm_public_file("/login.html"));
+	assert_false(ipkvm_public_file("/assets/app.js"));
+	assert_false(ipkvm_public_file("/login/"));
+	assert_false(ipkvm_public_file("/api/auth/login"));
+}
+
 static void test_path_characters(void **state)
 {
 	static const struct {
@@ -188,6 +202,7 @@ int main(void)
 	    cmocka_unit_test(test_every_row_keeps_the_rules),
 	    cmocka_unit_test(test_websocket_rows),
 	    cmocka_unit_test(test_upload_hook),
+	    cmocka_unit_test(test_public_files),
 	    cmocka_unit_test(test_path_characters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
