@@ -472,22 +472,29 @@ static void *capture_main(void *arg)
 struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 				       void (*wake)(void *ctx), void *ctx, char *err, size_t errlen)
 {
+	struct ipkvm_video *v = NULL;
 	if (cfg->quality < 1 || cfg->quality > 100 || cfg->max_fps < 1 || cfg->max_fps > 240 ||
 	    cfg->workers > MAX_WORKERS) {
 		snprintf(err, errlen, "quality must be 1..100, max_fps 1..240, workers 0..%d",
 			 MAX_WORKERS);
-		return NULL;
+		goto fail;
 	}
-	struct ipkvm_video *v = calloc(1, sizeof(*v));
+	v = calloc(1, sizeof(*v));
 	if (!v) {
 		snprintf(err, errlen, "out of memory");
-		return NULL;
+		goto fail;
 	}
 	v->cfg = *cfg;
 	if (!v->cfg.now_us)
 		v->cfg.now_us = real_now_us;
-	ipkvm_strlcpy(v->source_name, cfg->source ? cfg->source : "", sizeof(v->source_name));
-	if (strcmp(v->source_name, "virtual") == 0 && cfg->vtarget) {
+	ipkvm_strlcpy(v->source_name,
+		      cfg->src	    ? cfg->src->ops->name
+		      : cfg->source ? cfg->source
+				    : "",
+		      sizeof(v->source_name));
+	if (cfg->src) {
+		v->src = cfg->src;
+	} else if (strcmp(v->source_name, "virtual") == 0 && cfg->vtarget) {
 		v->src = ipkvm_source_virtual_create(cfg->vtarget);
 		if (!v->src)
 			snprintf(err, errlen, "out of memory");
@@ -530,6 +537,12 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 			LOG_ERROR("H.264 is off: %s", herr);
 	}
 	return v;
+
+fail: /* before v holds the source: the caller's is still ours to destroy */
+	if (cfg->src)
+		cfg->src->ops->destroy(cfg->src);
+	free(v);
+	return NULL;
 }
 
 int ipkvm_video_start(struct ipkvm_video *v)
@@ -667,13 +680,6 @@ void ipkvm_video_kick(struct ipkvm_video *v)
 struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v)
 {
 	return v->h264;
-}
-
-struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src)
-{
-	struct ipkvm_source *old = v->src;
-	v->src = src;
-	return old;
 }
 
 bool ipkvm_video_test_encoders_idle(struct ipkvm_video *v)

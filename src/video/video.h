@@ -34,7 +34,11 @@ struct ipkvm_vtarget;
 struct ipkvm_h264_stream;
 
 struct ipkvm_video_config {
-	const char *source; /* "pattern", "v4l2" or "virtual" (needs vtarget) */
+	/* Where pictures come from: a source made by the caller (the composition root makes the
+	 * virtual target's; tests make fakes), which video owns from create on, failed or not;
+	 * or NULL, and video makes one by name from source and the settings below. */
+	struct ipkvm_source *src;
+	const char *source; /* with src NULL: "pattern", "v4l2" or "virtual" (needs vtarget) */
 	struct ipkvm_vtarget *vtarget;
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
@@ -115,8 +119,6 @@ void ipkvm_video_kick(struct ipkvm_video *v);
 /* The H.264 stage (clients, keyframes, settings), or NULL when off. */
 struct ipkvm_h264_stream *ipkvm_video_h264(struct ipkvm_video *v);
 
-/* Tests only: replaces the source before start; returns the old one (caller destroys). */
-struct ipkvm_source *ipkvm_video_test_swap_source(struct ipkvm_video *v, struct ipkvm_source *src);
 /* Tests only: true when no frame waits for an encoder or is being encoded (every frame
  * handed to the encoders so far has been published or dropped). */
 bool ipkvm_video_test_encoders_idle(struct ipkvm_video *v);

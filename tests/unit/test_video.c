@@ -97,6 +97,7 @@ struct fake {
 	struct ipkvm_frame *pending;
 	int opens, fail_opens, fail_next;
 	bool is_open;
+	int destroyed;
 	uint64_t polls; /* fd() calls: the capture thread is at the top of its loop */
 	enum ipkvm_signal state;
 };
@@ -168,6 +169,7 @@ static void f_signal(struct ipkvm_source *s, struct ipkvm_signal_info *out)
 }
 static void f_destroy(struct ipkvm_source *s)
 {
+	((struct fake *)s->priv)->destroyed++;
 }
 
 static const struct ipkvm_source_ops fake_ops = {
@@ -210,8 +212,7 @@ static void on_wake(void *ctx)
 static struct fake fk;
 static struct seen seen;
 
-/* ipkvm_video_create makes its source from the config; the test makes a pattern video and
- * swaps in the fake before start. */
+/* A video on the fake source (the caller's source, as the virtual target's is). */
 static struct ipkvm_video *make(int max_fps, unsigned workers)
 {
 	memset(&fk, 0, sizeof(fk));
@@ -223,8 +224,7 @@ static struct ipkvm_video *make(int max_fps, unsigned workers)
 	fk.src.priv = &fk;
 	fk.state = IPKVM_SIGNAL_OK;
 	struct ipkvm_video_config cfg = {
-	    .source = "pattern",
-	    .pattern = {.width = 64, .height = 32, .fps = 10, .scene = "static"},
+	    .src = &fk.src,
 	    .quality = 80,
 	    .max_fps = max_fps,
 	    .workers = workers,
@@ -233,8 +233,6 @@ static struct ipkvm_video *make(int max_fps, unsigned workers)
 	char err[128];
 	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
 	assert_non_null(v);
-	struct ipkvm_source *old = ipkvm_video_test_swap_source(v, &fk.src);
-	old->ops->destroy(old);
 	seen.v = v;
 	return v;
 }
@@ -562,6 +560,24 @@ static void test_reopen_after_device_loss(void **state)
 	finish(v);
 }
 
+/* The caller's source belongs to the video from create on: destroyed with it, and by create
+ * itself when the settings are refused. Its name is the one the status reports. */
+static void test_caller_source_is_owned(void **state)
+{
+	struct ipkvm_video *v = make(240, 1);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_string_equal(st.source, "fake");
+	finish(v);
+	assert_int_equal(fk.destroyed, 1);
+
+	fk.destroyed = 0;
+	struct ipkvm_video_config cfg = {.src = &fk.src, .quality = 0, .max_fps = 30};
+	char err[128];
+	assert_null(ipkvm_video_create(&cfg, NULL, NULL, err, sizeof(err)));
+	assert_int_equal(fk.destroyed, 1);
+}
+
 int main(void)
 {
 	ipkvm_log_set_level(IPKVM_LOG_ERROR);
@@ -574,6 +590,7 @@ int main(void)
 	    cmocka_unit_test(test_images_never_go_backwards),
 	    cmocka_unit_test(test_placeholder_then_recovery),
 	    cmocka_unit_test(test_reopen_after_device_loss),
+	    cmocka_unit_test(test_caller_source_is_owned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
