@@ -1,6 +1,6 @@
 /*
  * ipkvmd: wiring only. Parse the command line and the config file, then either run a
- * `user` subcommand on the state directory or start the server and run its loop.
+ * `user` or `gadget` subcommand, or build the daemon (daemon/) and run its loop.
  */
 #define LOG_TAG "main"
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include "build_config.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "daemon/daemon.h"
 #include "usb/gadgetcmd.h"
-#include "web/server.h"
 
 static void usage(FILE *out)
 {
@@ -146,13 +146,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	struct ipkvm_server *srv = ipkvm_server_create(&cfg);
-	if (!srv) {
+	struct ipkvm_daemon *d = ipkvm_daemon_create(&cfg);
+	if (!d) {
 		status = 1;
 		goto out;
 	}
-	status = ipkvm_server_run(srv);
-	ipkvm_server_destroy(srv);
+	status = ipkvm_daemon_run(d);
+	ipkvm_daemon_destroy(d);
 	LOG_INFO("stopped");
 out:
 	ipkvm_config_free(&cfg);

@@ -20,7 +20,7 @@
 
 static bool need_atx(struct ipkvm_http_req *req)
 {
-	if (req->srv->atx)
+	if (req->srv->svc->atx)
 		return true;
 	ipkvm_http_reply_error(req, 503, "no_atx", NULL,
 			       "no power control is configured ([atx] driver)");
@@ -30,18 +30,18 @@ static bool need_atx(struct ipkvm_http_req *req)
 void ipkvm_api_atx(struct ipkvm_http_req *req)
 {
 	if (ipkvm_http_method_ok(req, IPKVM_GET) && need_atx(req))
-		ipkvm_http_reply_ok(req, 200, ipkvm_atx_state(req->srv->atx));
+		ipkvm_http_reply_ok(req, 200, ipkvm_atx_state(req->srv->svc->atx));
 }
 
 /* Answers an action's outcome and audits it. */
 static void act_reply(struct ipkvm_http_req *req, const char *event, const char *what, int r,
 		      bool pressed)
 {
-	ipkvm_authsvc_audit(req->srv->auth, event, req->auth.user, req->addr, r == 0,
+	ipkvm_authsvc_audit(req->srv->svc->auth, event, req->auth.user, req->addr, r == 0,
 			    json_pack("{s:s, s:b}", "action", what, "pressed", r == 0 && pressed));
 	switch (r) {
 	case 0: {
-		json_t *st = ipkvm_atx_state(req->srv->atx);
+		json_t *st = ipkvm_atx_state(req->srv->svc->atx);
 		json_object_set_new(st, "pressed", json_boolean(pressed));
 		ipkvm_http_reply_ok(req, 200, st);
 		return;
@@ -75,7 +75,7 @@ void ipkvm_api_atx_power(struct ipkvm_http_req *req)
 		return;
 	const char *action = ipkvm_json_str(body, "action");
 	bool pressed = false;
-	int r = ipkvm_atx_power(req->srv->atx, action, &pressed);
+	int r = ipkvm_atx_power(req->srv->svc->atx, action, &pressed);
 	act_reply(req, "atx_power", action, r, pressed);
 	json_decref(body);
 }
@@ -89,7 +89,7 @@ void ipkvm_api_atx_click(struct ipkvm_http_req *req)
 	if (!body)
 		return;
 	const char *button = ipkvm_json_str(body, "button");
-	int r = ipkvm_atx_click(req->srv->atx, button);
+	int r = ipkvm_atx_click(req->srv->svc->atx, button);
 	act_reply(req, "atx_click", button, r, r == 0);
 	json_decref(body);
 }
@@ -107,7 +107,7 @@ void ipkvm_api_wol(struct ipkvm_http_req *req)
 	}
 	char err[160];
 	int r = ipkvm_wol_send(mac, cfg->atx_wol_address, cfg->atx_wol_port, err, sizeof(err));
-	ipkvm_authsvc_audit(req->srv->auth, "wol", req->auth.user, req->addr, r == 0,
+	ipkvm_authsvc_audit(req->srv->svc->auth, "wol", req->auth.user, req->addr, r == 0,
 			    json_pack("{s:s}", "mac", cfg->atx_wol_mac));
 	if (r < 0) {
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "Wake-on-LAN: %s", err);
@@ -122,11 +122,11 @@ void ipkvm_api_target(struct ipkvm_http_req *req)
 {
 	if (!ipkvm_http_method_ok(req, IPKVM_GET))
 		return;
-	if (!req->srv->vtarget) {
+	if (!req->srv->svc->vtarget) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL,
 				       "there is no virtual target (it runs when [video] source, "
 				       "[hid] output or [atx] driver is virtual)");
 		return;
 	}
-	ipkvm_http_reply_ok(req, 200, ipkvm_vtarget_state(req->srv->vtarget));
+	ipkvm_http_reply_ok(req, 200, ipkvm_vtarget_state(req->srv->svc->vtarget));
 }

@@ -91,7 +91,7 @@ static void reply_refusal(struct ipkvm_http_req *req, const struct ipkvm_authsvc
 static int start_session(struct ipkvm_http_req *req, const char *user, int64_t *ends)
 {
 	char token[IPKVM_SESSION_TOKEN_LEN + 1], cookie[256];
-	int r = ipkvm_authsvc_session_open(req->srv->auth, user, token, NULL, ends);
+	int r = ipkvm_authsvc_session_open(req->srv->svc->auth, user, token, NULL, ends);
 	if (r < 0)
 		return r;
 	ipkvm_web_cookie(req->srv, token, cookie, sizeof(cookie));
@@ -134,9 +134,10 @@ void ipkvm_api_login(struct ipkvm_http_req *req)
 		return;
 	if (!call_busy(req)) {
 		struct ipkvm_authsvc_caller caller = caller_of(req);
-		park(req, ipkvm_authsvc_login(req->srv->auth, &caller, ipkvm_json_str(body, "user"),
-					      ipkvm_json_str(body, "password"),
-					      ipkvm_json_str(body, "totp"), login_done, req));
+		park(req,
+		     ipkvm_authsvc_login(req->srv->svc->auth, &caller, ipkvm_json_str(body, "user"),
+					 ipkvm_json_str(body, "password"),
+					 ipkvm_json_str(body, "totp"), login_done, req));
 	}
 	/* The password lives in the parsed body too. */
 	json_t *pw = json_object_get(body, "password");
@@ -151,8 +152,8 @@ void ipkvm_api_logout(struct ipkvm_http_req *req)
 	if (!ipkvm_http_method_ok(req, IPKVM_POST))
 		return;
 	if (req->auth.kind == IPKVM_AUTH_SESSION)
-		ipkvm_authsvc_session_close(req->srv->auth, req->auth.session_id);
-	ipkvm_authsvc_audit(req->srv->auth, "logout", req->auth.user, req->addr, true, NULL);
+		ipkvm_authsvc_session_close(req->srv->svc->auth, req->auth.session_id);
+	ipkvm_authsvc_audit(req->srv->svc->auth, "logout", req->auth.user, req->addr, true, NULL);
 	LOG_INFO("logout from %s: %s", req->addr, req->auth.user);
 	ipkvm_web_cookie(req->srv, NULL, cookie, sizeof(cookie));
 	ipkvm_http_header(req, "set-cookie", "%s", cookie);
@@ -192,7 +193,8 @@ static void password_done(void *ctx, const struct ipkvm_authsvc_result *res)
 		return;
 	}
 	/* Every session of the user ended with the old hash; the caller keeps working. */
-	if (req->auth.kind == IPKVM_AUTH_SESSION && ipkvm_authsvc_user(req->srv->auth, res->user) &&
+	if (req->auth.kind == IPKVM_AUTH_SESSION &&
+	    ipkvm_authsvc_user(req->srv->svc->auth, res->user) &&
 	    start_session(req, res->user, NULL) < 0) {
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot start a session");
 		return;
@@ -215,7 +217,7 @@ void ipkvm_api_password(struct ipkvm_http_req *req)
 	    !call_busy(req)) {
 		struct ipkvm_authsvc_caller caller = caller_of(req);
 		park(req, ipkvm_authsvc_change_password(
-			      req->srv->auth, &caller, ipkvm_json_str(body, "old_password"),
+			      req->srv->svc->auth, &caller, ipkvm_json_str(body, "old_password"),
 			      ipkvm_json_str(body, "new_password"), password_done, req));
 	}
 	json_decref(body);
@@ -257,7 +259,7 @@ void ipkvm_api_users(struct ipkvm_http_req *req)
 	if (!ipkvm_http_method_ok(req, IPKVM_GET | IPKVM_POST))
 		return;
 	if (req->method == IPKVM_GET) {
-		const struct ipkvm_users *users = ipkvm_authsvc_users(srv->auth);
+		const struct ipkvm_users *users = ipkvm_authsvc_users(srv->svc->auth);
 		json_t *list = json_array();
 		for (size_t i = 0; i < users->n; i++)
 			json_array_append_new(list, user_json(&users->v[i]));
@@ -284,8 +286,9 @@ void ipkvm_api_users(struct ipkvm_http_req *req)
 	    !password_ok(req, "password", ipkvm_json_str(body, "password")) || call_busy(req))
 		goto out;
 	struct ipkvm_authsvc_caller caller = caller_of(req);
-	park(req, ipkvm_authsvc_user_add(srv->auth, &caller, name, ipkvm_json_str(body, "password"),
-					 role, user_add_done, req));
+	park(req,
+	     ipkvm_authsvc_user_add(srv->svc->auth, &caller, name, ipkvm_json_str(body, "password"),
+				    role, user_add_done, req));
 out:
 	json_decref(body);
 }
@@ -298,7 +301,7 @@ static void user_set_done(void *ctx, const struct ipkvm_authsvc_result *res)
 		reply_refusal(req, res);
 		return;
 	}
-	const struct ipkvm_user *u = ipkvm_authsvc_user(req->srv->auth, res->user);
+	const struct ipkvm_user *u = ipkvm_authsvc_user(req->srv->svc->auth, res->user);
 	ipkvm_http_reply_ok(
 	    req, 200,
 	    u ? json_pack("{s:s, s:s}", "name", u->name, "role", ipkvm_role_name(u->role)) : NULL);
@@ -310,14 +313,14 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 	const char *name = req->rest; /* /api/users/{name} */
 	if (!ipkvm_http_method_ok(req, IPKVM_POST | IPKVM_DELETE))
 		return;
-	if (!ipkvm_user_name_valid(name) || !ipkvm_authsvc_user(srv->auth, name)) {
+	if (!ipkvm_user_name_valid(name) || !ipkvm_authsvc_user(srv->svc->auth, name)) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no user %s", name);
 		return;
 	}
 	struct ipkvm_authsvc_caller caller = caller_of(req);
 	if (req->method == IPKVM_DELETE) {
 		struct ipkvm_authsvc_result res;
-		ipkvm_authsvc_user_del(srv->auth, &caller, name, &res);
+		ipkvm_authsvc_user_del(srv->svc->auth, &caller, name, &res);
 		if (res.status != IPKVM_AUTHSVC_OK)
 			reply_refusal(req, &res);
 		else
@@ -342,7 +345,7 @@ void ipkvm_api_user(struct ipkvm_http_req *req)
 	if ((role_s && !parse_role(req, role_s, &role)) ||
 	    (pw && !password_ok(req, "password", pw)) || call_busy(req))
 		goto out;
-	park(req, ipkvm_authsvc_user_set(srv->auth, &caller, name, pw, role_s != NULL, role,
+	park(req, ipkvm_authsvc_user_set(srv->svc->auth, &caller, name, pw, role_s != NULL, role,
 					 user_set_done, req));
 out:
 	json_decref(body);

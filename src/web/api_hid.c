@@ -42,7 +42,7 @@
 
 static bool need_hid(struct ipkvm_http_req *req)
 {
-	if (req->srv->hid)
+	if (req->srv->svc->hid)
 		return true;
 	ipkvm_http_reply_error(req, 503, "no_hid", NULL,
 			       "no keyboard/mouse output is configured ([hid] output)");
@@ -70,7 +70,7 @@ static void reply_key_error(struct ipkvm_http_req *req, int r, const char *code)
 void ipkvm_api_hid(struct ipkvm_http_req *req)
 {
 	if (ipkvm_http_method_ok(req, IPKVM_GET) && need_hid(req))
-		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 }
 
 void ipkvm_api_hid_key(struct ipkvm_http_req *req)
@@ -90,11 +90,11 @@ void ipkvm_api_hid_key(struct ipkvm_http_req *req)
 	if (!tap && !press && strcmp(state, "release") != 0) {
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "field 'state' must be press, release or tap");
-	} else if ((r = ipkvm_hid_key(req->srv->hid, code, tap || press)) < 0 ||
-		   (tap && (r = ipkvm_hid_key(req->srv->hid, code, false)) < 0)) {
+	} else if ((r = ipkvm_hid_key(req->srv->svc->hid, code, tap || press)) < 0 ||
+		   (tap && (r = ipkvm_hid_key(req->srv->svc->hid, code, false)) < 0)) {
 		reply_key_error(req, r, code);
 	} else {
-		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 	}
 	json_decref(body);
 }
@@ -103,8 +103,8 @@ void ipkvm_api_hid_release_all(struct ipkvm_http_req *req)
 {
 	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
-	ipkvm_hid_release_all(req->srv->hid);
-	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+	ipkvm_hid_release_all(req->srv->svc->hid);
+	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 }
 
 /* Applies a mouse body ({x,y} or {dx,dy}, buttons, wheel, pan). 0 or -errno with err. */
@@ -180,9 +180,9 @@ void ipkvm_api_hid_mouse(struct ipkvm_http_req *req)
 		ipkvm_http_reply_error(req, 400, "bad_json", NULL, "%s", err);
 		return;
 	}
-	int r = mouse_apply(req->srv->hid, body, err, sizeof(err));
+	int r = mouse_apply(req->srv->svc->hid, body, err, sizeof(err));
 	if (r == 0)
-		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 	else if (r == -EINVAL)
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL, "%s", err);
 	else
@@ -221,16 +221,16 @@ void ipkvm_api_hid_shortcut(struct ipkvm_http_req *req)
 	}
 	int r = 0;
 	size_t pressed = 0;
-	while (pressed < n && (r = ipkvm_hid_key(req->srv->hid, codes[pressed], true)) == 0)
+	while (pressed < n && (r = ipkvm_hid_key(req->srv->svc->hid, codes[pressed], true)) == 0)
 		pressed++;
 	const char *failed = r < 0 ? codes[pressed] : NULL; /* that one is not held */
 	while (pressed > 0)
-		ipkvm_hid_key(req->srv->hid, codes[--pressed], false);
+		ipkvm_hid_key(req->srv->svc->hid, codes[--pressed], false);
 	if (failed) {
 		reply_key_error(req, r, failed);
 		goto out;
 	}
-	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+	ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 out:
 	json_decref(body);
 }
@@ -243,12 +243,13 @@ void ipkvm_api_hid_mouse_mode(struct ipkvm_http_req *req)
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
 		return;
-	if (ipkvm_hid_set_mouse_mode(req->srv->hid, ipkvm_json_str(body, "mode")) < 0) {
+	if (ipkvm_hid_set_mouse_mode(req->srv->svc->hid, ipkvm_json_str(body, "mode")) < 0) {
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "field 'mode' must be absolute or relative");
 	} else {
-		ipkvm_events_publish(req->srv->events, "hid", ipkvm_hid_state(req->srv->hid));
-		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+		ipkvm_events_publish(req->srv->svc->events, "hid",
+				     ipkvm_hid_state(req->srv->svc->hid));
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 	}
 	json_decref(body);
 }
@@ -262,11 +263,11 @@ void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req)
 	if (!body)
 		return;
 	json_int_t v = json_integer_value(json_object_get(body, "interval"));
-	if (v < 0 || v > 86400 || ipkvm_hid_set_jiggler(req->srv->hid, (int)v) < 0)
+	if (v < 0 || v > 86400 || ipkvm_hid_set_jiggler(req->srv->svc->hid, (int)v) < 0)
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "field 'interval' must be 0 (off) to 86400 seconds");
 	else
-		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->hid));
+		ipkvm_http_reply_ok(req, 200, ipkvm_hid_state(req->srv->svc->hid));
 	json_decref(body);
 }
 
@@ -279,7 +280,7 @@ static int ws_input_allowed(struct ipkvm_server *srv, const struct ipkvm_auth *a
 			 ipkvm_role_name(auth->role));
 		return -EPERM;
 	}
-	if (!srv->hid) {
+	if (!srv->svc->hid) {
 		snprintf(err, errlen, "no keyboard/mouse output is configured");
 		return -ENODEV;
 	}
@@ -297,7 +298,7 @@ int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *aut
 		char code[33];
 		memcpy(code, d + 3, d[2]);
 		code[d[2]] = '\0';
-		r = ipkvm_hid_key(srv->hid, code, d[1] == 1);
+		r = ipkvm_hid_key(srv->svc->hid, code, d[1] == 1);
 		if (r == -ENOENT)
 			snprintf(err, errlen, "unknown key code '%s'", code);
 	} else if (len == 8 && (d[0] == 0x02 || d[0] == 0x03) && d[1] <= 31) {
@@ -308,9 +309,10 @@ int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *aut
 		if (d[0] == 0x02)
 			r = a > IPKVM_HID_ABS_MAX || b > IPKVM_HID_ABS_MAX
 				? -EINVAL
-				: ipkvm_hid_mouse_abs(srv->hid, a, b, d[1], wheel, pan);
+				: ipkvm_hid_mouse_abs(srv->svc->hid, a, b, d[1], wheel, pan);
 		else
-			r = ipkvm_hid_mouse_rel(srv->hid, (int16_t)a, (int16_t)b, d[1], wheel, pan);
+			r = ipkvm_hid_mouse_rel(srv->svc->hid, (int16_t)a, (int16_t)b, d[1], wheel,
+						pan);
 		if (r == -EINVAL && d[0] == 0x02)
 			snprintf(err, errlen, "absolute coordinates must be 0 to %d",
 				 IPKVM_HID_ABS_MAX);
@@ -318,7 +320,7 @@ int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *aut
 			snprintf(err, errlen, "dx and dy must be %d to %d", -MOUSE_STEP_MAX,
 				 MOUSE_STEP_MAX);
 	} else if (len == 1 && d[0] == 0x04) {
-		ipkvm_hid_release_all(srv->hid);
+		ipkvm_hid_release_all(srv->svc->hid);
 		r = 0;
 	} else {
 		snprintf(err, errlen, "malformed input message (type 0x%02x, %zu bytes)",
@@ -340,7 +342,7 @@ int ipkvm_ws_mouse(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json
 		snprintf(err, errlen, "missing field 'data'");
 		return -EINVAL;
 	}
-	return mouse_apply(srv->hid, data, err, errlen);
+	return mouse_apply(srv->svc->hid, data, err, errlen);
 }
 
 int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t *data, char *err,
@@ -364,7 +366,7 @@ int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t
 		snprintf(err, errlen, "field 'state' must be press or release");
 		return -EINVAL;
 	}
-	int r = ipkvm_hid_key(srv->hid, code, press);
+	int r = ipkvm_hid_key(srv->svc->hid, code, press);
 	if (r == -ENOENT)
 		snprintf(err, errlen, "unknown key code '%.64s'", code);
 	else if (r < 0)
@@ -398,7 +400,7 @@ static const struct {
 
 static void type_event(struct ipkvm_type_job *j, const char *state)
 {
-	ipkvm_events_publish(j->srv->events, "hid_type",
+	ipkvm_events_publish(j->srv->svc->events, "hid_type",
 			     json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)j->id, "state",
 				       state, "typed", (json_int_t)j->next, "total",
 				       (json_int_t)j->n));
@@ -417,14 +419,14 @@ static void type_mods_set(struct ipkvm_type_job *j, uint8_t mods, bool down)
 {
 	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(type_mods); i++)
 		if (mods & type_mods[i].bit)
-			ipkvm_hid_key(j->srv->hid, type_mods[i].code, down);
+			ipkvm_hid_key(j->srv->svc->hid, type_mods[i].code, down);
 }
 
 static void type_step(lws_sorted_usec_list_t *sul)
 {
 	struct ipkvm_type_job *j =
 	    (struct ipkvm_type_job *)((char *)sul - offsetof(struct ipkvm_type_job, sul));
-	struct ipkvm_hid *hid = j->srv->hid;
+	struct ipkvm_hid *hid = j->srv->svc->hid;
 	int64_t wait_us = 1000;
 	if (ipkvm_hid_pending(hid) == 0) { /* the previous step reached the target */
 		const struct ipkvm_stroke *s = &j->strokes[j->next];
@@ -551,7 +553,7 @@ void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req)
 		ipkvm_http_reply_error(req, 409, "conflict", NULL, "nothing is being typed");
 		return;
 	}
-	ipkvm_hid_release_all(req->srv->hid);
+	ipkvm_hid_release_all(req->srv->svc->hid);
 	json_t *res = json_pack("{s:I, s:I, s:I}", "id", (json_int_t)j->id, "typed",
 				(json_int_t)j->next, "total", (json_int_t)j->n);
 	type_end(j, "cancelled");

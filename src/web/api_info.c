@@ -17,21 +17,21 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 	int64_t now = ipkvm_now();
 	const char *video = srv->cfg->video_source ? srv->cfg->video_source : "none";
 	const char *hid = srv->cfg->hid_output ? srv->cfg->hid_output : "none";
-	const char *atx = !srv->atx ? "none" : srv->gpio ? "gpio" : "virtual";
+	const char *atx = !srv->svc->atx ? "none" : srv->svc->gpio ? "gpio" : "virtual";
 	/* msd: what images are attached to ("gadget", "virtual"), "store" when images can
 	 * only be kept, "none" without a store. */
-	const char *msd = !srv->store	 ? "none"
-			  : !srv->drives ? "store"
+	const char *msd = !srv->svc->store    ? "none"
+			  : !srv->svc->drives ? "store"
 			  : strcmp(srv->cfg->msd_drives, "gadget") == 0 ||
 				  (strcmp(srv->cfg->msd_drives, "auto") == 0 && srv->cfg->usb_setup)
 			      ? "gadget"
 			      : "virtual";
 	json_t *backends = json_pack("{s:s, s:s, s:s, s:s, s:b}", "video", video, "hid", hid, "atx",
-				     atx, "msd", msd, "target", srv->vtarget != NULL);
+				     atx, "msd", msd, "target", srv->svc->vtarget != NULL);
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
-	if (srv->video)
+	if (srv->svc->video)
 		json_array_append_new(features, json_string("streamer.mjpeg"));
-	if (srv->video && ipkvm_video_h264(srv->video))
+	if (srv->svc->video && ipkvm_video_h264(srv->svc->video))
 		json_array_append_new(features, json_string("streamer.h264"));
 	if (srv->cfg->atx_wol_mac)
 		json_array_append_new(features, json_string("wol"));

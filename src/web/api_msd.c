@@ -33,7 +33,7 @@
 
 static bool need_store(struct ipkvm_http_req *req)
 {
-	if (req->srv->store)
+	if (req->srv->svc->store)
 		return true;
 	ipkvm_http_reply_error(req, 503, "no_msd", NULL, "virtual media is not available");
 	return false;
@@ -41,12 +41,12 @@ static bool need_store(struct ipkvm_http_req *req)
 
 json_t *ipkvm_msd_state(struct ipkvm_server *srv)
 {
-	json_t *images = ipkvm_store_list_json(srv->store);
+	json_t *images = ipkvm_store_list_json(srv->svc->store);
 	int64_t free_b = 0, total = 0, quota = 0, used = 0;
-	ipkvm_store_space(srv->store, &free_b, &total);
+	ipkvm_store_space(srv->svc->store, &free_b, &total);
 	/* With a quota ([msd] max_size), free is what may still be stored: the smaller of the
 	 * disk's free space and what the quota leaves. */
-	if (ipkvm_store_usage(srv->store, &quota, &used) == 0 && quota > 0) {
+	if (ipkvm_store_usage(srv->svc->store, &quota, &used) == 0 && quota > 0) {
 		int64_t left = used < quota ? quota - used : 0;
 		if (left < free_b)
 			free_b = left;
@@ -62,13 +62,14 @@ json_t *ipkvm_msd_state(struct ipkvm_server *srv)
 	{
 		const char *name = json_string_value(json_object_get(img, "name"));
 		json_object_set_new(img, "attached",
-				    json_boolean(name && ipkvm_store_held(srv->store, name)));
+				    json_boolean(name && ipkvm_store_held(srv->svc->store, name)));
 	}
-	json_t *drives = srv->drives ? ipkvm_drives_state(srv->drives) : NULL;
+	json_t *drives = srv->svc->drives ? ipkvm_drives_state(srv->svc->drives) : NULL;
 	json_object_set_new(st, "drives", drives ? drives : json_array());
 	json_t *fetches = json_array();
 	struct ipkvm_fetch_status fs[8];
-	size_t n = srv->fetcher ? ipkvm_fetch_list(srv->fetcher, fs, IPKVM_ARRAY_SIZE(fs)) : 0;
+	size_t n =
+	    srv->svc->fetcher ? ipkvm_fetch_list(srv->svc->fetcher, fs, IPKVM_ARRAY_SIZE(fs)) : 0;
 	for (i = 0; i < n; i++)
 		json_array_append_new(fetches, ipkvm_fetch_status_json(&fs[i], false));
 	json_object_set_new(st, "fetches", fetches);
@@ -80,7 +81,8 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 	struct ipkvm_fetch_status fs[8];
 	size_t n;
 	bool any = false;
-	while (srv->fetcher && (n = ipkvm_fetch_poll(srv->fetcher, fs, IPKVM_ARRAY_SIZE(fs))) > 0) {
+	while (srv->svc->fetcher &&
+	       (n = ipkvm_fetch_poll(srv->svc->fetcher, fs, IPKVM_ARRAY_SIZE(fs))) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (fs[i].state != IPKVM_FETCH_RUNNING) {
 				LOG_INFO("download of %s %s%s%s", fs[i].name,
@@ -100,7 +102,7 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 					    fs[i].state == IPKVM_FETCH_DONE, extra);
 			}
 			/* Every event-socket client gets this: the reason, not the message. */
-			ipkvm_events_publish(srv->events, "msd_fetch",
+			ipkvm_events_publish(srv->svc->events, "msd_fetch",
 					     ipkvm_fetch_status_json(&fs[i], false));
 		}
 		any = true;
@@ -111,8 +113,8 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 
 void ipkvm_msd_publish(struct ipkvm_server *srv)
 {
-	if (srv->store)
-		ipkvm_events_publish(srv->events, "msd", ipkvm_msd_state(srv));
+	if (srv->svc->store)
+		ipkvm_events_publish(srv->svc->events, "msd", ipkvm_msd_state(srv));
 }
 
 void ipkvm_api_msd(struct ipkvm_http_req *req)
@@ -171,7 +173,7 @@ void ipkvm_api_msd_image(struct ipkvm_http_req *req)
 	if (!name)
 		return;
 	/* DELETE (PUT is streamed: ipkvm_msd_upload_ops). */
-	int r = ipkvm_store_delete(req->srv->store, name);
+	int r = ipkvm_store_delete(req->srv->svc->store, name);
 	ipkvm_audit(req->srv->state_dir, "msd_delete", req->auth.user, req->addr, r == 0,
 		    json_pack("{s:s}", "image", name));
 	if (r < 0) {
@@ -205,7 +207,7 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 					 .owner = req->auth.user};
 	uint64_t id = 0;
 	char err[256] = "";
-	int r = ipkvm_fetch_start(req->srv->fetcher, &fr, &id, err, sizeof(err));
+	int r = ipkvm_fetch_start(req->srv->svc->fetcher, &fr, &id, err, sizeof(err));
 	ipkvm_audit(req->srv->state_dir, "msd_fetch", req->auth.user, req->addr, r == 0,
 		    json_pack("{s:s, s:s}", "image", fr.name, "error", err));
 	if (r == -EAGAIN)
@@ -228,7 +230,7 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 static void fetch_status(struct ipkvm_http_req *req, uint64_t id)
 {
 	struct ipkvm_fetch_status st;
-	if (ipkvm_fetch_get(req->srv->fetcher, id, &st) < 0 ||
+	if (ipkvm_fetch_get(req->srv->svc->fetcher, id, &st) < 0 ||
 	    strcmp(st.owner, req->auth.user) != 0) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu of yours",
 				       (unsigned long long)id);
@@ -243,8 +245,8 @@ static void fetch_cancel(struct ipkvm_http_req *req, uint64_t id)
 {
 	struct ipkvm_server *srv = req->srv;
 	struct ipkvm_fetch_status st;
-	bool known = ipkvm_fetch_get(srv->fetcher, id, &st) == 0;
-	int r = ipkvm_fetch_cancel(srv->fetcher, id, req->auth.user);
+	bool known = ipkvm_fetch_get(srv->svc->fetcher, id, &st) == 0;
+	int r = ipkvm_fetch_cancel(srv->svc->fetcher, id, req->auth.user);
 	ipkvm_audit(
 	    srv->state_dir, "msd_fetch_cancel", req->auth.user, req->addr, r == 0,
 	    json_pack("{s:I, s:s?}", "id", (json_int_t)id, "image", known ? st.name : NULL));
@@ -285,8 +287,8 @@ void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
 static void rebind(lws_sorted_usec_list_t *sul)
 {
 	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, rebind_timer);
-	if (srv->drives)
-		ipkvm_drives_rebind(srv->drives);
+	if (srv->svc->drives)
+		ipkvm_drives_rebind(srv->svc->drives);
 }
 
 static int drive_attach(struct ipkvm_http_req *req, unsigned n)
@@ -304,20 +306,20 @@ static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 	json_t *cd = json_object_get(body, "cdrom");
 	bool cdrom = cd ? json_is_true(cd) : true, rw = json_is_true(json_object_get(body, "rw"));
 	char path[PATH_MAX], err[256] = "";
-	int r = ipkvm_store_path(srv->store, name, path, sizeof(path));
+	int r = ipkvm_store_path(srv->svc->store, name, path, sizeof(path));
 	if (r == 0 && srv->drive_image[n][0])
 		r = -EBUSY, snprintf(err, sizeof(err), "drive %u holds %s: eject it first", n,
 				     srv->drive_image[n]);
-	else if (r == 0 && (r = ipkvm_store_hold(srv->store, name)) == -EBUSY)
+	else if (r == 0 && (r = ipkvm_store_hold(srv->svc->store, name)) == -EBUSY)
 		snprintf(err, sizeof(err), "%s is still being written", name);
 	if (r == 0) {
-		r = ipkvm_drives_attach(srv->drives, n, path, cdrom, rw, err, sizeof(err));
+		r = ipkvm_drives_attach(srv->svc->drives, n, path, cdrom, rw, err, sizeof(err));
 		if (r < 0)
-			ipkvm_store_release(srv->store, name);
+			ipkvm_store_release(srv->svc->store, name);
 		else
 			ipkvm_strlcpy(srv->drive_image[n], name, sizeof(srv->drive_image[n]));
 		if (ipkvm_drives_rebind_pending(
-			srv->drives)) /* unplugged: plug in a moment later */
+			srv->svc->drives)) /* unplugged: plug in a moment later */
 			lws_sul_schedule(srv->ctx, 0, &srv->rebind_timer, rebind,
 					 REBIND_MS * LWS_US_PER_MS);
 	}
@@ -337,7 +339,7 @@ static int drive_eject(struct ipkvm_http_req *req, unsigned n)
 {
 	struct ipkvm_server *srv = req->srv;
 	char err[256] = "";
-	int r = ipkvm_drives_eject(srv->drives, n, err, sizeof(err));
+	int r = ipkvm_drives_eject(srv->svc->drives, n, err, sizeof(err));
 	ipkvm_audit(srv->state_dir, "msd_eject", req->auth.user, req->addr, r == 0,
 		    json_pack("{s:i, s:s}", "drive", n, "image", srv->drive_image[n]));
 	if (r < 0) {
@@ -347,7 +349,7 @@ static int drive_eject(struct ipkvm_http_req *req, unsigned n)
 		return r;
 	}
 	if (srv->drive_image[n][0]) {
-		ipkvm_store_release(srv->store, srv->drive_image[n]);
+		ipkvm_store_release(srv->svc->store, srv->drive_image[n]);
 		srv->drive_image[n][0] = '\0';
 	}
 	return 0;
@@ -359,7 +361,7 @@ void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
 	struct ipkvm_server *srv = req->srv;
 	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_store(req))
 		return;
-	if (!srv->drives) {
+	if (!srv->svc->drives) {
 		ipkvm_http_reply_error(req, 503, "no_drives", NULL,
 				       "no drives to attach images to ([msd] drives)");
 		return;
@@ -373,9 +375,9 @@ void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
 				       req->path);
 		return;
 	}
-	if (n >= ipkvm_drives_count(srv->drives)) {
+	if (n >= ipkvm_drives_count(srv->svc->drives)) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no drive %lu (there are %u)",
-				       n, ipkvm_drives_count(srv->drives));
+				       n, ipkvm_drives_count(srv->svc->drives));
 		return;
 	}
 	int r = attach ? drive_attach(req, (unsigned)n) : drive_eject(req, (unsigned)n);
@@ -519,7 +521,7 @@ static void submit(struct upload *up, bool commit)
 	up->spare = NULL;
 	up->fill_len = 0;
 	up->job = j;
-	ipkvm_worker_submit(up->srv->io_worker, &j->job);
+	ipkvm_worker_submit(up->srv->svc->io_worker, &j->job);
 }
 
 static void upload_begin(struct ipkvm_http_req *req)
@@ -548,7 +550,7 @@ static void upload_begin(struct ipkvm_http_req *req)
 		return;
 	}
 	char err[256] = "";
-	int r = ipkvm_store_begin(req->srv->store, name, (int64_t)req->content_length,
+	int r = ipkvm_store_begin(req->srv->svc->store, name, (int64_t)req->content_length,
 				  IPKVM_STORE_REPLACE, &up->ss, err, sizeof(err));
 	if (r < 0) {
 		ipkvm_audit(req->srv->state_dir, "msd_upload", req->auth.user, req->addr, false,

@@ -26,6 +26,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/loop.h"
 #include "video/jpeg.h"
 #include "video/h264_stream.h"
 #include "video/video.h"
@@ -56,19 +57,20 @@ struct ipkvm_stream_client {
 /* Whether this stream may write an image in this pass; counts the bytes when it may. */
 static bool pass_allows(struct ipkvm_server *srv, struct ipkvm_stream_client *c, size_t len)
 {
-	if (srv->stream_pass != srv->loop_pass) {
-		srv->stream_pass = srv->loop_pass;
+	if (srv->stream_pass != ipkvm_loop_passes(srv->svc->loop)) {
+		srv->stream_pass = ipkvm_loop_passes(srv->svc->loop);
 		srv->stream_pass_bytes = 0;
 		srv->streams_held_last = srv->streams_held;
 		srv->streams_held = 0;
 	}
-	bool my_turn_was_last = c->wrote_pass + 1 == srv->loop_pass && srv->streams_held_last;
+	bool my_turn_was_last =
+	    c->wrote_pass + 1 == ipkvm_loop_passes(srv->svc->loop) && srv->streams_held_last;
 	if (srv->stream_pass_bytes >= PASS_BUDGET || my_turn_was_last) {
 		srv->streams_held++;
 		return false;
 	}
 	srv->stream_pass_bytes += len;
-	c->wrote_pass = srv->loop_pass;
+	c->wrote_pass = ipkvm_loop_passes(srv->svc->loop);
 	return true;
 }
 
@@ -80,7 +82,7 @@ static void reply_access_ended(struct ipkvm_http_req *req)
 
 static bool need_video(struct ipkvm_http_req *req)
 {
-	if (req->srv->video)
+	if (req->srv->svc->video)
 		return true;
 	ipkvm_http_reply_error(req, 503, "no_video", NULL,
 			       "no video source is configured ([video] source)");
@@ -89,11 +91,11 @@ static bool need_video(struct ipkvm_http_req *req)
 
 json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 {
-	if (!srv->video)
+	if (!srv->svc->video)
 		return json_pack("{s:s, s:{s:s, s:s}}", "source", "none", "signal", "state",
 				 "no_device", "reason", "no video source is configured");
 	struct ipkvm_video_status st;
-	ipkvm_video_status(srv->video, &st);
+	ipkvm_video_status(srv->svc->video, &st);
 	unsigned clients = 0;
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
 		clients++;
@@ -123,7 +125,7 @@ static int set_h264(struct ipkvm_http_req *req, json_t *body)
 	       *g = json_object_get(body, "h264_gop");
 	if (!b && !f && !g)
 		return 0;
-	struct ipkvm_h264_stream *st = ipkvm_video_h264(req->srv->video);
+	struct ipkvm_h264_stream *st = ipkvm_video_h264(req->srv->svc->video);
 	if (!st) {
 		ipkvm_http_reply_error(req, 409, "no_h264", NULL, "H.264 is off ([h264] backend)");
 		return -EINVAL;
@@ -157,7 +159,7 @@ void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 	if (!body)
 		return;
 	struct ipkvm_video_status st;
-	ipkvm_video_status(req->srv->video, &st);
+	ipkvm_video_status(req->srv->svc->video, &st);
 	json_t *q = json_object_get(body, "quality"), *m = json_object_get(body, "max_fps");
 	json_int_t quality = q ? json_integer_value(q) : st.quality;
 	json_int_t max_fps = m ? json_integer_value(m) : st.max_fps;
@@ -167,7 +169,7 @@ void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 	else if (max_fps < 1 || max_fps > 240)
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "field 'max_fps' must be 1 to 240");
-	else if (ipkvm_video_set_params(req->srv->video, (int)quality, (int)max_fps) < 0)
+	else if (ipkvm_video_set_params(req->srv->svc->video, (int)quality, (int)max_fps) < 0)
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot apply the settings");
 	else if (set_h264(req, body) == 0)
 		ipkvm_http_reply_ok(req, 200, ipkvm_streamer_status(req->srv));
@@ -189,7 +191,7 @@ void ipkvm_api_streamer_stream(struct ipkvm_http_req *req)
 	c->next = req->srv->streams;
 	req->srv->streams = c;
 	req->stream = c;
-	ipkvm_video_watch(req->srv->video, 1);
+	ipkvm_video_watch(req->srv->svc->video, 1);
 	LOG_INFO("%s: %s started watching", req->addr, req->auth.user);
 	lws_callback_on_writable(req->wsi);
 }
@@ -245,7 +247,7 @@ int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 		return 0;
 	}
 	struct ipkvm_video_image img = {0};
-	if (!ipkvm_video_latest(req->srv->video, &img))
+	if (!ipkvm_video_latest(req->srv->svc->video, &img))
 		return 0; /* nothing yet: woken when the first image is out */
 	int64_t now = ipkvm_mono_ms();
 	if (img.seq == c->sent_seq && now - c->sent_ms < RESEND_MS) {
@@ -284,8 +286,8 @@ void ipkvm_stream_detach(struct ipkvm_http_req *req)
 			 (unsigned long long)req->stream->frames);
 		free(req->stream);
 		req->stream = NULL;
-		if (srv->video)
-			ipkvm_video_watch(srv->video, -1);
+		if (srv->svc->video)
+			ipkvm_video_watch(srv->svc->video, -1);
 	}
 	if (req->snapshot_deadline_ms) {
 		for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;
@@ -338,7 +340,7 @@ static void png_done(struct ipkvm_job *j)
 	struct ipkvm_http_req *req = pj->req;
 	if (req) {
 		req->job = NULL;
-		if (!ipkvm_authsvc_recheck_viewer(pj->srv->auth, &req->auth)) {
+		if (!ipkvm_authsvc_recheck_viewer(pj->srv->svc->auth, &req->auth)) {
 			reply_access_ended(req);
 		} else if (pj->err < 0) {
 			ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot make a PNG: %s",
@@ -368,7 +370,7 @@ static void wait_for_image(struct ipkvm_http_req *req, int64_t since, bool png)
 	req->snapshot_deadline_ms = ipkvm_mono_ms() + SNAPSHOT_MS;
 	req->next_waiting = req->srv->snapshot_waiters;
 	req->srv->snapshot_waiters = req;
-	ipkvm_video_request_image(req->srv->video);
+	ipkvm_video_request_image(req->srv->svc->video);
 }
 
 /* Starts the PNG of the newest raw frame; f is taken over. */
@@ -394,12 +396,12 @@ static void snapshot_png(struct ipkvm_http_req *req, struct ipkvm_frame *f)
 	pj->frame = f;
 	req->job = pj;
 	req->job_detach = png_detach;
-	ipkvm_worker_submit(req->srv->worker, &pj->job);
+	ipkvm_worker_submit(req->srv->svc->worker, &pj->job);
 }
 
 static void snapshot_raw(struct ipkvm_http_req *req)
 {
-	struct ipkvm_frame *f = ipkvm_video_latest_raw(req->srv->video);
+	struct ipkvm_frame *f = ipkvm_video_latest_raw(req->srv->svc->video);
 	if (f)
 		snapshot_png(req, f);
 	else
@@ -417,9 +419,9 @@ void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 		return;
 	}
 	struct ipkvm_video_status st;
-	ipkvm_video_status(req->srv->video, &st);
+	ipkvm_video_status(req->srv->svc->video, &st);
 	struct ipkvm_video_image img = {0};
-	bool have = ipkvm_video_latest(req->srv->video, &img);
+	bool have = ipkvm_video_latest(req->srv->svc->video, &img);
 	/* Without watchers the last image may be old: wait for one of the picture as it is
 	 * now, unless there is no picture to wait for (a placeholder is current: the signal
 	 * is still gone). */
@@ -435,10 +437,10 @@ void ipkvm_api_streamer_snapshot(struct ipkvm_http_req *req)
 
 void ipkvm_stream_wake(struct ipkvm_server *srv)
 {
-	if (!srv->video)
+	if (!srv->svc->video)
 		return;
 	struct ipkvm_video_image img = {0};
-	if (!ipkvm_video_latest(srv->video, &img))
+	if (!ipkvm_video_latest(srv->svc->video, &img))
 		return;
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
 		if (c->headers_sent && img.seq != c->sent_seq)
@@ -446,7 +448,7 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
 		struct ipkvm_frame *raw = NULL;
-		if (req->snapshot_png && !(raw = ipkvm_video_latest_raw(srv->video))) {
+		if (req->snapshot_png && !(raw = ipkvm_video_latest_raw(srv->svc->video))) {
 			p = &req->next_waiting;
 			continue;
 		}
@@ -454,7 +456,7 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
 			/* Access may have ended since the last tick: no picture then. */
-			if (!ipkvm_authsvc_recheck_viewer(srv->auth, &req->auth)) {
+			if (!ipkvm_authsvc_recheck_viewer(srv->svc->auth, &req->auth)) {
 				ipkvm_frame_unref(raw);
 				reply_access_ended(req);
 			} else if (raw) {
@@ -473,7 +475,7 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next) {
-		if (!c->cut && !ipkvm_authsvc_recheck_viewer(srv->auth, &c->req->auth)) {
+		if (!c->cut && !ipkvm_authsvc_recheck_viewer(srv->svc->auth, &c->req->auth)) {
 			LOG_INFO("%s: %s's access ended: ending the stream", c->req->addr,
 				 c->req->auth.user);
 			c->cut = true;
@@ -487,7 +489,7 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 	}
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
-		if (!ipkvm_authsvc_recheck_viewer(srv->auth, &req->auth)) {
+		if (!ipkvm_authsvc_recheck_viewer(srv->svc->auth, &req->auth)) {
 			*p = req->next_waiting;
 			req->snapshot_deadline_ms = 0;
 			reply_access_ended(req);
@@ -507,7 +509,7 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 	char *text = st ? ipkvm_json_dump(st, NULL) : NULL;
 	if (text && strcmp(text, srv->streamer_last) != 0) {
 		ipkvm_strlcpy(srv->streamer_last, text, sizeof(srv->streamer_last));
-		ipkvm_events_publish(srv->events, "streamer", json_incref(st));
+		ipkvm_events_publish(srv->svc->events, "streamer", json_incref(st));
 	}
 	free(text);
 	json_decref(st);

@@ -28,11 +28,11 @@ int ipkvm_web_authenticate(struct ipkvm_server *srv, struct lws *wsi, struct ipk
 		const char *tok = value + 7;
 		while (*tok == ' ')
 			tok++;
-		return ipkvm_authsvc_token_auth(srv->auth, tok, out);
+		return ipkvm_authsvc_token_auth(srv->svc->auth, tok, out);
 	}
 	size_t len = sizeof(value);
 	if (lws_http_cookie_get(wsi, IPKVM_COOKIE_NAME, value, &len) == 0)
-		return ipkvm_authsvc_session_auth(srv->auth, value, touch, out);
+		return ipkvm_authsvc_session_auth(srv->svc->auth, value, touch, out);
 	return -EACCES;
 }
 

@@ -27,14 +27,14 @@
 
 static struct ipkvm_h264_stream *stream_of(struct ipkvm_server *srv)
 {
-	return srv->video ? ipkvm_video_h264(srv->video) : NULL;
+	return srv->svc->video ? ipkvm_video_h264(srv->svc->video) : NULL;
 }
 
 /* Drop to a keyframe made from now on. */
 static void want_keyframe(struct ipkvm_h264_client *c, struct ipkvm_h264_stream *st)
 {
 	ipkvm_h264_cursor_reset(st, &c->cursor);
-	ipkvm_video_kick(c->srv->video); /* on a still screen the last frame is encoded */
+	ipkvm_video_kick(c->srv->svc->video); /* on a still screen the last frame is encoded */
 }
 
 static int h264ws_established(void *client, struct ipkvm_server *srv, struct lws *wsi,
@@ -86,7 +86,7 @@ static int h264ws_receive(void *client, const void *in, size_t len)
 	struct ipkvm_h264_client *c = client;
 	if (!c->srv || c->cut)
 		return 0;
-	if (!ipkvm_authsvc_recheck(c->srv->auth, &c->auth, true)) {
+	if (!ipkvm_authsvc_recheck(c->srv->svc->auth, &c->auth, true)) {
 		c->cut = true;
 		lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
 				 (unsigned char *)"session ended", 13);
@@ -125,7 +125,7 @@ static int h264ws_writeable(void *client)
 	else if (c->alive_due)
 		msg = ipkvm_h264_keepalive();
 	if (c->cursor.drops != drops)
-		ipkvm_video_kick(c->srv->video); /* a keyframe was asked for */
+		ipkvm_video_kick(c->srv->svc->video); /* a keyframe was asked for */
 	if (!msg)
 		return 0;
 	c->alive_due = false;
@@ -156,7 +156,7 @@ void ipkvm_h264ws_tick(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
 	for (struct ipkvm_h264_client *c = srv->h264_clients; c; c = c->next_client) {
-		if (!c->cut && !ipkvm_authsvc_recheck(srv->auth, &c->auth, false)) {
+		if (!c->cut && !ipkvm_authsvc_recheck(srv->svc->auth, &c->auth, false)) {
 			c->cut = true;
 			lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
 					 (unsigned char *)"session ended", 13);

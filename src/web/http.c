@@ -367,7 +367,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	peer_addr(wsi, req->addr, sizeof(req->addr));
 	req->method = request_method(wsi);
 	/* Every request, login included, sees the users and tokens files as they are now. */
-	ipkvm_authsvc_refresh(srv->auth, false);
+	ipkvm_authsvc_refresh(srv->svc->auth, false);
 	if (ipkvm_strlcpy(req->path, uri, sizeof(req->path)) < 0 || !ipkvm_path_ok(req->path) ||
 	    req->path[0] != '/') {
 		req->path[0] = '\0';
@@ -563,7 +563,7 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 	bool path_ok = ipkvm_path_ok(uri);
 	ipkvm_strlcpy(req.path, path_ok ? uri : "/", sizeof(req.path));
 	const struct ipkvm_route *route = path_ok ? ipkvm_route_find(uri, NULL) : NULL;
-	ipkvm_authsvc_refresh(srv->auth, false);
+	ipkvm_authsvc_refresh(srv->svc->auth, false);
 	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
 		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
 	else if (!route || !route->ws)
@@ -581,11 +581,21 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 	return 1;
 }
 
+/* The server a connection belongs to: its vhost's user (NULL for lws' context-wide calls,
+ * which carry no vhost). */
+static struct ipkvm_server *server_of(struct lws *wsi)
+{
+	struct lws_vhost *vh = wsi ? lws_get_vhost(wsi) : NULL;
+	return vh ? lws_vhost_user(vh) : NULL;
+}
+
 int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			size_t len)
 {
 	struct ipkvm_pss *pss = user;
-	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
+	struct ipkvm_server *srv = server_of(wsi);
+	if (!srv)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP: {
@@ -679,18 +689,6 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			SSL_CTX_set_quiet_shutdown(user, 1);
 		}
 		return 0;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (srv && srv->worker)
-			ipkvm_worker_drain(srv->worker);
-		if (srv && srv->io_worker)
-			ipkvm_worker_drain(srv->io_worker);
-		if (srv)
-			ipkvm_msd_fetch_poll(srv);
-		if (srv)
-			ipkvm_h264ws_wake(srv);
-		if (srv)
-			ipkvm_stream_wake(srv);
-		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
@@ -700,7 +698,9 @@ int ipkvm_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 int ipkvm_redirect_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			    size_t len)
 {
-	struct ipkvm_server *srv = lws_context_user(lws_get_context(wsi));
+	struct ipkvm_server *srv = server_of(wsi);
+	if (!srv)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	if (reason == LWS_CALLBACK_FILTER_NETWORK_CONNECTION ||
 	    reason == LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED ||
 	    reason == LWS_CALLBACK_WSI_DESTROY)

@@ -20,6 +20,7 @@
 #include "core/events.h"
 #include "core/json.h"
 #include "core/worker.h"
+#include "daemon/services.h"
 #include "video/h264_stream.h"
 
 #define IPKVM_URL_MAX	   1024
@@ -135,50 +136,26 @@ struct ipkvm_pss {
 	} client;
 };
 
+/* The web front end: HTTP's own state. The devices and the auth service it uses come from
+ * the composition root (svc); none of them is made, owned or freed here. */
 struct ipkvm_server {
 	const struct ipkvm_config *cfg;
+	const struct ipkvm_services *svc;
 	char state_dir[PATH_MAX];
 	char web_root[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
 	char hostname[256];
-	struct lws_context *ctx;
+	struct lws_context *ctx; /* the loop's (ipkvm_loop_lws()) */
 	struct lws_vhost *vhost, *redirect_vhost, *plain_vhost;
 	void *ssl_ctx; /* the HTTPS vhost's SSL_CTX, for certificate reload on SIGHUP */
-	int sigfd;
-	bool stop;
 	int64_t started;
-	lws_sorted_usec_list_t tick;
-	struct ipkvm_worker *worker;
-	struct ipkvm_worker *io_worker;	     /* disk writes of uploads (may take long) */
-	struct ipkvm_store *store;	     /* virtual media images, or NULL */
-	struct ipkvm_fetcher *fetcher;	     /* image downloads */
-	struct ipkvm_drives *drives;	     /* what images are attached to, or NULL */
 	char drive_image[16][256];	     /* the image each drive holds ("" = none) */
 	lws_sorted_usec_list_t rebind_timer; /* gadget plugged in again after a type change */
-	struct ipkvm_events *events;
-	struct ipkvm_conns *conns;  /* connection limits and request deadlines (conn.c) */
-	struct ipkvm_authsvc *auth; /* users, sessions, tokens, throttle, audit */
+	struct ipkvm_conns *conns;	     /* connection limits and request deadlines (conn.c) */
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_h264_client *h264_clients;
-	struct ipkvm_video *video; /* NULL without a video source */
-	struct ipkvm_hid *hid;	   /* NULL without a HID output */
-	lws_sorted_usec_list_t hid_timer;
 	struct ipkvm_type_job *typing; /* the paste under way, or NULL */
-	struct ipkvm_vtarget *vtarget; /* the built-in virtual target, or NULL */
-	lws_sorted_usec_list_t vtarget_timer;
-	/* Device fds the loop watches (the virtual target's USB interface ends, GPIO LED
-	 * events): copies, so closing the loop's never touches the module's. */
-	struct ipkvm_watched_fd {
-		int fd, orig;
-		bool gpio; /* else the virtual target's */
-	} watched[8];
-	size_t n_watched;
-	struct ipkvm_atx *atx;	 /* front-panel control, or NULL */
-	struct ipkvm_gpio *gpio; /* its GPIO lines ([atx] driver = gpio), or NULL */
-	lws_sorted_usec_list_t atx_timer, atx_event_timer;
-	int64_t atx_event_ms; /* when the last `atx` event went out */
 	struct ipkvm_stream_client *streams;
-	uint64_t loop_pass;			  /* lws_service() calls so far */
-	uint64_t stream_pass;			  /* the pass the counts below are of */
+	uint64_t stream_pass;			  /* the loop pass the counts below are of */
 	size_t stream_pass_bytes;		  /* MJPEG written in it */
 	unsigned streams_held, streams_held_last; /* streams held back (this, last pass) */
 	struct ipkvm_http_req *snapshot_waiters;

@@ -80,7 +80,7 @@ static int ws_established(void *client, struct ipkvm_server *srv, struct lws *ws
 	c->srv = srv;
 	c->wsi = wsi;
 	c->auth = a;
-	c->sub_id = ipkvm_events_subscribe(srv->events, on_event, c);
+	c->sub_id = ipkvm_events_subscribe(srv->svc->events, on_event, c);
 	if (c->sub_id < 0)
 		return -1;
 	c->next = srv->ws_clients;
@@ -162,7 +162,7 @@ static int ws_receive(void *client, const void *in, size_t len)
 		return 0;
 	c->last_rx_ms = ipkvm_mono_ms();
 	/* Any message from the client counts as activity for its session's idle timer. */
-	if (!ipkvm_authsvc_recheck(c->srv->auth, &c->auth, true)) {
+	if (!ipkvm_authsvc_recheck(c->srv->svc->auth, &c->auth, true)) {
 		cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
 		return 0;
 	}
@@ -222,10 +222,10 @@ static void ws_closed(void *client)
 	struct ipkvm_ws_client *c = client;
 	if (!c->srv)
 		return;
-	ipkvm_events_unsubscribe(c->srv->events, c->sub_id);
+	ipkvm_events_unsubscribe(c->srv->svc->events, c->sub_id);
 	/* Keys this client held must not stay down on the target. */
-	if (c->sent_input && c->srv->hid)
-		ipkvm_hid_release_all(c->srv->hid);
+	if (c->sent_input && c->srv->svc->hid)
+		ipkvm_hid_release_all(c->srv->svc->hid);
 	for (struct ipkvm_ws_client **p = &c->srv->ws_clients; *p; p = &(*p)->next) {
 		if (*p == c) {
 			*p = c->next;
@@ -253,14 +253,14 @@ void ipkvm_ws_sweep(struct ipkvm_server *srv)
 {
 	int64_t now = ipkvm_mono_ms();
 	for (struct ipkvm_ws_client *c = srv->ws_clients; c; c = c->next) {
-		if (!c->cut && !ipkvm_authsvc_recheck(srv->auth, &c->auth, false))
+		if (!c->cut && !ipkvm_authsvc_recheck(srv->svc->auth, &c->auth, false))
 			cut(c, WS_CLOSE_SESSION_ENDED, "session ended");
 		/* Stuck-key guard: input stopped arriving while keys are held. */
-		if (c->sent_input && srv->hid && ipkvm_hid_any_pressed(srv->hid) &&
+		if (c->sent_input && srv->svc->hid && ipkvm_hid_any_pressed(srv->svc->hid) &&
 		    now - c->last_rx_ms > (int64_t)srv->cfg->hid_release_after * 1000) {
 			LOG_WARN("%s sent nothing for %d s with keys held: releasing them",
 				 c->auth.user, srv->cfg->hid_release_after);
-			ipkvm_hid_release_all(srv->hid);
+			ipkvm_hid_release_all(srv->svc->hid);
 			c->sent_input = false;
 		}
 	}

@@ -28,6 +28,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "daemon/daemon.h"
 #include "msd/fetch.h"
 #include "msd/store.h"
 #include "web/server.h"
@@ -37,7 +38,8 @@
 
 static struct {
 	struct ipkvm_config cfg;
-	struct ipkvm_server *srv;
+	struct ipkvm_daemon *daemon;
+	struct ipkvm_server *srv; /* the daemon's web front end */
 	char dir[PATH_MAX];
 	char users_path[PATH_MAX], tokens_path[PATH_MAX], audit_path[PATH_MAX];
 	char *users_text, *tokens_text; /* the files as made at start */
@@ -111,8 +113,9 @@ static void rm_stale(const char *base)
 
 static void at_exit(void)
 {
-	if (fs.srv) {
-		ipkvm_server_destroy(fs.srv);
+	if (fs.daemon) {
+		ipkvm_daemon_destroy(fs.daemon);
+		fs.daemon = NULL;
 		fs.srv = NULL;
 	}
 	ipkvm_config_free(&fs.cfg);
@@ -183,7 +186,7 @@ static void make_credentials(void)
 
 static void new_session(void)
 {
-	if (ipkvm_authsvc_session_open(fs.srv->auth, "admin", fs.session, NULL, NULL) < 0)
+	if (ipkvm_authsvc_session_open(fs.srv->svc->auth, "admin", fs.session, NULL, NULL) < 0)
 		die("cannot start a session");
 }
 
@@ -247,10 +250,11 @@ struct ipkvm_server *fuzz_server_start(const char *harness, unsigned flags)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	make_credentials();
-	fs.srv = ipkvm_server_create(&fs.cfg);
-	if (!fs.srv)
-		die("ipkvm_server_create failed (FUZZ_LOG=info says why)");
-	/* The server blocks the termination signals for its signalfd; the fuzzer wants
+	fs.daemon = ipkvm_daemon_create(&fs.cfg);
+	if (!fs.daemon)
+		die("ipkvm_daemon_create failed (FUZZ_LOG=info says why)");
+	fs.srv = ipkvm_daemon_web(fs.daemon);
+	/* The daemon blocks the termination signals for its signalfd; the fuzzer wants
 	 * SIGINT and SIGTERM back for its own handlers (the threads keep them blocked). */
 	sigset_t sigs;
 	sigemptyset(&sigs);
@@ -332,7 +336,7 @@ static void put_back(const char *path, const char *text, size_t len, struct stat
 
 static void trim_store(void)
 {
-	struct ipkvm_store *store = fs.srv->store;
+	struct ipkvm_store *store = fs.srv->svc->store;
 	struct ipkvm_store_image *v = NULL;
 	size_t n = 0;
 	if (!store || ipkvm_store_list(store, &v, &n) < 0)
@@ -348,19 +352,19 @@ void fuzz_server_restore(void)
 {
 	struct ipkvm_server *srv = fs.srv;
 	ipkvm_hid_typing_stop(srv);
-	if (srv->fetcher) {
+	if (srv->svc->fetcher) {
 		struct ipkvm_fetch_status st[8];
-		size_t n = ipkvm_fetch_list(srv->fetcher, st, IPKVM_ARRAY_SIZE(st));
+		size_t n = ipkvm_fetch_list(srv->svc->fetcher, st, IPKVM_ARRAY_SIZE(st));
 		for (size_t i = 0; i < n; i++)
 			if (st[i].state == IPKVM_FETCH_RUNNING)
-				ipkvm_fetch_cancel(srv->fetcher, st[i].id, "fuzz");
+				ipkvm_fetch_cancel(srv->svc->fetcher, st[i].id, "fuzz");
 	}
 	put_back(fs.users_path, fs.users_text, fs.users_len, &fs.users_st);
 	put_back(fs.tokens_path, fs.tokens_text, fs.tokens_len, &fs.tokens_st);
 	/* Picks the restored files up now, so the session check below sees them. */
-	ipkvm_authsvc_refresh(srv->auth, false);
+	ipkvm_authsvc_refresh(srv->svc->auth, false);
 	struct ipkvm_auth auth;
-	if (ipkvm_authsvc_session_auth(srv->auth, fs.session, false, &auth) < 0)
+	if (ipkvm_authsvc_session_auth(srv->svc->auth, fs.session, false, &auth) < 0)
 		new_session();
 	if (++fs.runs % 256 == 0) {
 		struct stat st;

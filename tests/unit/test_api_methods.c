@@ -20,6 +20,7 @@
 
 struct fixture {
 	struct ipkvm_config cfg;
+	struct ipkvm_services svc; /* no devices */
 	struct ipkvm_server srv;
 };
 
@@ -29,14 +30,16 @@ static int setup(void **state)
 	assert_non_null(f);
 	ipkvm_config_init(&f->cfg);
 	f->srv.cfg = &f->cfg;
+	f->svc.cfg = &f->cfg;
+	f->srv.svc = &f->svc;
 	/* Where logout would write its audit line, were it to get that far. */
 	char dir[] = "/tmp/ipkvm-test-methods-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	snprintf(f->srv.state_dir, sizeof(f->srv.state_dir), "%s", dir);
 	/* An auth service with no users (never opened: no first admin). */
 	struct ipkvm_authsvc_config ac = {.state_dir = dir, .max_sessions = 4};
-	f->srv.auth = ipkvm_authsvc_create(&ac);
-	assert_non_null(f->srv.auth);
+	f->svc.auth = ipkvm_authsvc_create(&ac);
+	assert_non_null(f->svc.auth);
 	*state = f;
 	return 0;
 }
@@ -48,7 +51,7 @@ static int teardown(void **state)
 	snprintf(path, sizeof(path), "%s/audit.log", f->srv.state_dir);
 	unlink(path);
 	rmdir(f->srv.state_dir);
-	ipkvm_authsvc_destroy(f->srv.auth);
+	ipkvm_authsvc_destroy(f->svc.auth);
 	ipkvm_config_free(&f->cfg);
 	free(f);
 	return 0;

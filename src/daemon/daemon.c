@@ -1,0 +1,676 @@
+/*
+ * daemon: the composition root (see daemon.h). The one place that knows every module:
+ *
+ *   loop ─ events ─ workers ─ auth ─ [usb gadget] ─ virtual target ─ atx (+ gpio) ─ store, fetcher,
+ *   drives ─ video ─ hid ─ web front end (gets struct ipkvm_services)
+ *
+ * Each device gets plain callbacks (a timer, a wake, "changed") that this file implements
+ * on the loop adapter (loop.h), so no device module knows the loop or a front end. State
+ * changes of devices become events here (hid, atx) for every front end to follow; work a
+ * producer thread finished wakes only its consumer: the worker's jobs, the web front end's
+ * MJPEG streams, its H.264 clients, download progress.
+ *
+ * Signals arrive through a signalfd watched on the loop (no async-signal races): SIGTERM
+ * and SIGINT stop, SIGHUP makes the front end re-read its users, tokens and TLS files. A
+ * one-second timer runs the front end's housekeeping (sessions, deadlines, keep-alives).
+ * Teardown runs in reverse: threads first (they wake the loop), then the loop closes every
+ * connection while the front end still exists, then the front end, then the devices.
+ */
+#define LOG_TAG "daemon"
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "atx/atx.h"
+#include "atx/gpio.h"
+#include "atx/wol.h"
+#include "auth/authsvc.h"
+#include "build_config.h"
+#include "core/events.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "core/worker.h"
+#include "daemon/loop.h"
+#include "daemon/services.h"
+#include "hid/hid.h"
+#include "msd/drive.h"
+#include "msd/fetch.h"
+#include "msd/store.h"
+#include "target/virtual.h"
+#include "usb/gadgetcmd.h"
+#include "video/video.h"
+#include "web/server.h"
+
+/* Descriptors kept beside the connections: devices, files, the workers, downloads. */
+#define FD_RESERVE 256
+
+struct ipkvm_daemon {
+	const struct ipkvm_config *cfg;
+	struct ipkvm_loop *loop;
+	struct ipkvm_services svc;
+	struct ipkvm_server *web;
+	int sigfd;
+	struct ipkvm_loop_watch *sig_watch;
+	struct ipkvm_loop_watch *watched[8]; /* virtual target's USB ends, GPIO LED lines */
+	size_t n_watched;
+	struct ipkvm_loop_timer *tick, *hid_timer, *vtarget_timer, *atx_timer, *atx_event_timer;
+	int64_t atx_event_ms; /* when the last `atx` event went out */
+	struct ipkvm_loop_wake *worker_wake, *io_worker_wake, *frames_wake, *h264_wake, *fetch_wake;
+};
+
+static void on_signal(struct ipkvm_daemon *d, int sig)
+{
+	if (sig == SIGHUP) {
+		LOG_INFO("SIGHUP: reloading users, tokens and TLS files");
+		ipkvm_authsvc_refresh(d->svc.auth, true);
+		if (d->web)
+			ipkvm_server_reload(d->web);
+		return;
+	}
+	LOG_INFO("%s: shutting down", strsignal(sig));
+	ipkvm_loop_stop(d->loop);
+}
+
+static void signal_readable(void *ctx, int fd, unsigned events)
+{
+	struct ipkvm_daemon *d = ctx;
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		on_signal(d, (int)si.ssi_signo);
+}
+
+static void tick(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_authsvc_tick(d->svc.auth);
+	if (d->web)
+		ipkvm_server_tick(d->web);
+}
+
+/* The wakes' consumers (main thread). */
+static void worker_done(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_worker_drain(d->svc.worker);
+}
+
+static void io_worker_done(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_worker_drain(d->svc.io_worker);
+}
+
+static void frames_ready(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->web)
+		ipkvm_server_frames_ready(d->web);
+}
+
+static void h264_ready(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->web)
+		ipkvm_server_h264_ready(d->web);
+}
+
+static void fetch_progress(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->web)
+		ipkvm_server_fetch_progress(d->web);
+}
+
+/* Video threads: a new JPEG or new H.264 access units are out. */
+static void video_wake(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_loop_wake(d->frames_wake);
+	ipkvm_loop_wake(d->h264_wake);
+}
+
+static bool is_virtual(const char *setting)
+{
+	return setting && strcmp(setting, "virtual") == 0;
+}
+
+static void vtarget_tick(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_vtarget_tick(d->svc.vtarget);
+}
+
+static void vtarget_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (!d->vtarget_timer) /* still starting: nothing runs on its own before power-on */
+		return;
+	if (delay_ms < 0)
+		ipkvm_loop_timer_stop(d->vtarget_timer);
+	else
+		ipkvm_loop_timer_start(d->vtarget_timer, delay_ms, 0);
+}
+
+static void vtarget_leds(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->svc.atx)
+		ipkvm_atx_leds_changed(d->svc.atx);
+}
+
+/* Makes the built-in virtual target when any part of the config drives it. */
+static int make_target(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	if (!is_virtual(cfg->video_source) && !is_virtual(cfg->hid_output) &&
+	    !is_virtual(cfg->atx_driver))
+		return 0;
+	/* [target] media: comma-separated paths. */
+	char *list = cfg->target_media ? strdup(cfg->target_media) : NULL;
+	const char *media[16];
+	size_t n = 0;
+	char *save = NULL;
+	for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		char *end = tok + strlen(tok);
+		while (end > tok && end[-1] == ' ')
+			*--end = '\0';
+		if (!*tok)
+			continue;
+		if (tok[0] != '/' || n == IPKVM_ARRAY_SIZE(media)) {
+			LOG_ERROR("[target] media: '%s': %s", tok,
+				  tok[0] != '/' ? "not an absolute path" : "at most 16 images");
+			free(list);
+			return -EINVAL;
+		}
+		media[n++] = tok;
+	}
+	struct ipkvm_vtarget_config vc = {.width = cfg->target_width,
+					  .height = cfg->target_height,
+					  .fps = cfg->target_fps,
+					  .layout = cfg->target_layout,
+					  .autoboot_ms = cfg->target_autoboot * 1000,
+					  .media = media,
+					  .n_media = n,
+					  .ctx = d,
+					  .leds = vtarget_leds,
+					  .timer = vtarget_timer};
+	ipkvm_pixfmt_parse(cfg->target_format, &vc.format);
+	char err[256];
+	d->svc.vtarget = ipkvm_vtarget_create(&vc, err, sizeof(err));
+	free(list);
+	if (!d->svc.vtarget) {
+		LOG_ERROR("[target]: %s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void atx_tick(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_atx_tick(d->svc.atx);
+}
+
+static void atx_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (delay_ms < 0)
+		ipkvm_loop_timer_stop(d->atx_timer);
+	else
+		ipkvm_loop_timer_start(d->atx_timer, delay_ms, 0);
+}
+
+/* An HDD LED flickers hundreds of times a second under load: `atx` events go out at most
+ * every ATX_EVENT_MS, the last change always included. */
+#define ATX_EVENT_MS 100
+
+static void atx_publish(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	d->atx_event_ms = ipkvm_mono_ms();
+	ipkvm_events_publish(d->svc.events, "atx", ipkvm_atx_state(d->svc.atx));
+}
+
+static void atx_changed(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (!d->svc.atx)
+		return;
+	int64_t wait = d->atx_event_ms + ATX_EVENT_MS - ipkvm_mono_ms();
+	if (wait <= 0) {
+		ipkvm_loop_timer_stop(d->atx_event_timer);
+		atx_publish(d);
+	} else if (!ipkvm_loop_timer_pending(d->atx_event_timer)) {
+		ipkvm_loop_timer_start(d->atx_event_timer, wait, 0);
+	} /* else a publish is already on its way */
+}
+
+/* Front-panel control: GPIO lines, or the virtual target's. */
+static int make_atx(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	bool gpio = strcmp(cfg->atx_driver, "gpio") == 0;
+	bool want = gpio || is_virtual(cfg->atx_driver) ||
+		    (strcmp(cfg->atx_driver, "auto") == 0 && d->svc.vtarget);
+	if (!want)
+		return 0;
+	const struct ipkvm_atx_lines *lines;
+	if (gpio) {
+		struct ipkvm_gpio_config gc = {.chip = cfg->atx_chip};
+		const char *specs[IPKVM_ATX_LINE_COUNT] = {cfg->atx_power_button,
+							   cfg->atx_reset_button,
+							   cfg->atx_power_led, cfg->atx_hdd_led};
+		const bool low[IPKVM_ATX_LINE_COUNT] = {
+		    cfg->atx_buttons_active_low, cfg->atx_buttons_active_low,
+		    cfg->atx_power_led_active_low, cfg->atx_hdd_led_active_low};
+		for (int i = 0; i < IPKVM_ATX_LINE_COUNT; i++)
+			gc.lines[i] = (struct ipkvm_gpio_line_config){specs[i], low[i]};
+		char err[256];
+		d->svc.gpio = ipkvm_gpio_create(&gc, err, sizeof(err));
+		if (!d->svc.gpio) {
+			LOG_ERROR("[atx] gpio: %s", err);
+			return -EINVAL;
+		}
+		lines = ipkvm_gpio_lines(d->svc.gpio);
+	} else {
+		lines = ipkvm_vtarget_atx_lines(d->svc.vtarget);
+	}
+	struct ipkvm_atx_config ac = {.click_ms = cfg->atx_click_ms,
+				      .long_click_ms = cfg->atx_long_click_ms};
+	struct ipkvm_atx_cb cb = {.ctx = d, .changed = atx_changed, .timer = atx_timer};
+	d->svc.atx = ipkvm_atx_create(&ac, lines, &cb);
+	if (!d->svc.atx) {
+		LOG_ERROR("[atx]: cannot set up power control");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Virtual media: the image store ([msd] dir, or images/ in the state directory), the
+ * downloader, and the drives images are attached to. */
+static int make_store(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	char dir[PATH_MAX], err[256];
+	if (cfg->msd_dir)
+		ipkvm_strlcpy(dir, cfg->msd_dir, sizeof(dir));
+	else if (ipkvm_path_join(dir, sizeof(dir), d->cfg->state_dir, "images") < 0)
+		return -ENAMETOOLONG;
+	int r = ipkvm_store_open(dir, &d->svc.store, err, sizeof(err));
+	if (r < 0) {
+		LOG_ERROR("[msd] %s: %s", dir, err);
+		return r;
+	}
+	struct ipkvm_fetch_config fc;
+	ipkvm_fetch_config_defaults(&fc);
+	fc.max_bytes = (int64_t)cfg->msd_max_download_gib << 30;
+	fc.user_agent = "ipkvm/" IPKVM_VERSION;
+	fc.allow_private = cfg->msd_fetch_allow_private != 0;
+	ipkvm_store_set_quota(d->svc.store, cfg->msd_max_size);
+	d->svc.fetcher = ipkvm_fetch_create(&fc, d->svc.store, ipkvm_loop_wake, d->fetch_wake);
+	if (!d->svc.fetcher)
+		return -ENOMEM;
+
+	const char *drives = cfg->msd_drives;
+	bool gadget = strcmp(drives, "gadget") == 0 ||
+		      (strcmp(drives, "auto") == 0 && cfg->usb_setup && cfg->usb_luns > 0);
+	bool virt = !gadget && (strcmp(drives, "virtual") == 0 ||
+				(strcmp(drives, "auto") == 0 && d->svc.vtarget));
+	if (gadget) {
+		struct ipkvm_gadget_config gc;
+		ipkvm_gadget_config_from(&gc, cfg);
+		if (ipkvm_gadget_msd_dir(&gc, dir, sizeof(dir)) < 0)
+			return -ENAMETOOLONG;
+		d->svc.drives = ipkvm_drives_create_gadget(dir, (unsigned)cfg->usb_luns);
+	} else if (virt && d->svc.vtarget) {
+		static const struct ipkvm_drive_ops vops = {.attach = ipkvm_vtarget_attach,
+							    .eject = ipkvm_vtarget_eject};
+		d->svc.drives =
+		    ipkvm_drives_create_ops(&vops, d->svc.vtarget, IPKVM_VTARGET_DRIVES);
+	} else if (virt) {
+		LOG_ERROR("[msd] drives = virtual needs the virtual target");
+		return -EINVAL;
+	}
+	if ((gadget || virt) && !d->svc.drives)
+		return -ENOMEM;
+	/* The LUN files, not our memory, say what the target is served: an image attached
+	 * before a restart that kept the gadget must not be deleted or replaced either. */
+	if (d->svc.drives)
+		ipkvm_drives_guard_store(d->svc.drives, d->svc.store);
+	return 0;
+}
+
+/* [usb] setup = 1: the gadget is made (or checked) before the HID output opens its nodes. */
+static int setup_gadget(struct ipkvm_daemon *d)
+{
+	if (!d->cfg->usb_setup)
+		return 0;
+	struct ipkvm_gadget_config gc;
+	ipkvm_gadget_config_from(&gc, d->cfg);
+	char err[512];
+	int r = ipkvm_gadget_up(&gc, err, sizeof(err));
+	if (r < 0)
+		LOG_ERROR("[usb] gadget: %s", err);
+	else
+		LOG_INFO("USB gadget %s is up", gc.name);
+	return r;
+}
+
+/* Makes the video pipeline the config asks for; d->svc.video stays NULL for "none". */
+static int make_video(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	char err[256];
+	if (!cfg->video_source || strcmp(cfg->video_source, "none") == 0)
+		return 0;
+	struct ipkvm_video_config vc = {
+	    .source = cfg->video_source,
+	    .vtarget = d->svc.vtarget,
+	    .quality = cfg->jpeg_quality,
+	    .max_fps = cfg->jpeg_max_fps,
+	    .workers = (unsigned)cfg->jpeg_workers,
+	    .subsample420 = cfg->jpeg_subsampling && strcmp(cfg->jpeg_subsampling, "420") == 0,
+	    .pattern = {.width = cfg->video_width ? (unsigned)cfg->video_width : 1920,
+			.height = cfg->video_height ? (unsigned)cfg->video_height : 1080,
+			.fps = cfg->video_fps ? (unsigned)cfg->video_fps : 60,
+			.scene = cfg->video_scene},
+	    .v4l2 = {.device = cfg->video_device,
+		     .width = (unsigned)cfg->video_width,
+		     .height = (unsigned)cfg->video_height,
+		     .fps = (unsigned)cfg->video_fps,
+		     .allow_mjpeg = cfg->video_mjpeg != 0,
+		     .edid = cfg->video_edid,
+		     .buffers = (unsigned)cfg->video_buffers},
+	};
+	if (cfg->video_format)
+		ipkvm_pixfmt_parse(cfg->video_format, &vc.pattern.format);
+	vc.h264 = (struct ipkvm_h264_config){.backend = cfg->h264_backend,
+					     .m2m_device = cfg->h264_device,
+					     .bitrate_kbps = cfg->h264_bitrate,
+					     .max_fps = cfg->h264_fps,
+					     .gop = cfg->h264_gop};
+	d->svc.video = ipkvm_video_create(&vc, video_wake, d, err, sizeof(err));
+	if (!d->svc.video) {
+		LOG_ERROR("[video]: %s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void hid_changed(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->svc.hid) /* not while it is being created */
+		ipkvm_events_publish(d->svc.events, "hid", ipkvm_hid_state(d->svc.hid));
+}
+
+/* Writes what had to wait and reads LED reports back; 10 ms keeps a waiting report's delay
+ * small at a cost of 100 cheap wake-ups a second (only with a HID output). */
+static void hid_tick(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_hid_service(d->svc.hid);
+}
+
+static int make_hid(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	if (!cfg->hid_output || strcmp(cfg->hid_output, "none") == 0)
+		return 0;
+	struct ipkvm_hid_config hc = {.output = cfg->hid_output,
+				      .serial = cfg->hid_serial,
+				      .baud = (unsigned)cfg->hid_baud,
+				      .keyboard = cfg->hid_keyboard,
+				      .mouse_abs = cfg->hid_mouse_abs,
+				      .mouse_rel = cfg->hid_mouse_rel,
+				      .consumer = cfg->hid_consumer,
+				      .changed = hid_changed,
+				      .ctx = d};
+	if (is_virtual(cfg->hid_output)) {
+		/* The gadget protocol over the virtual target's socketpairs. */
+		hc.keyboard = IPKVM_VTARGET_HID_KEYBOARD;
+		hc.mouse_abs = IPKVM_VTARGET_HID_MOUSE_ABS;
+		hc.mouse_rel = IPKVM_VTARGET_HID_MOUSE_REL;
+		hc.consumer = IPKVM_VTARGET_HID_CONSUMER;
+		hc.open_fn = ipkvm_vtarget_hid_open;
+		hc.open_ctx = d->svc.vtarget;
+	}
+	d->svc.hid = ipkvm_hid_create(&hc);
+	if (!d->svc.hid) {
+		LOG_ERROR("[hid]: cannot create the output");
+		return -ENOMEM;
+	}
+	ipkvm_hid_set_jiggler(d->svc.hid, cfg->hid_jiggler);
+	return 0;
+}
+
+/* The device fds the loop watches: the virtual target's ends of its USB interfaces
+ * (reports are read as they arrive) and the GPIO LED lines' events. */
+static void vtarget_readable(void *ctx, int fd, unsigned events)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_vtarget_hid_readable(d->svc.vtarget, fd);
+}
+
+static void gpio_readable(void *ctx, int fd, unsigned events)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (ipkvm_gpio_readable(d->svc.gpio, fd))
+		ipkvm_atx_leds_changed(d->svc.atx);
+}
+
+static int watch_devices(struct ipkvm_daemon *d)
+{
+	int fds[IPKVM_ARRAY_SIZE(d->watched)];
+	size_t n = 0;
+	if (d->svc.vtarget) {
+		ipkvm_vtarget_hid_fds(d->svc.vtarget, fds);
+		for (; n < IPKVM_VTARGET_HID_FDS; n++) {
+			d->watched[d->n_watched] =
+			    ipkvm_loop_watch(d->loop, fds[n], IPKVM_LOOP_READ, vtarget_readable, d);
+			if (!d->watched[d->n_watched++]) {
+				LOG_ERROR("cannot watch the virtual target");
+				return -EIO;
+			}
+		}
+	}
+	if (d->svc.gpio) {
+		size_t k = ipkvm_gpio_fds(d->svc.gpio, fds, IPKVM_ARRAY_SIZE(fds) - n);
+		for (size_t i = 0; i < k; i++) {
+			d->watched[d->n_watched] =
+			    ipkvm_loop_watch(d->loop, fds[i], IPKVM_LOOP_READ, gpio_readable, d);
+			if (!d->watched[d->n_watched++]) {
+				LOG_ERROR("cannot watch the GPIO lines");
+				return -EIO;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Signals are read from a signalfd: blocked before any thread starts so every thread
+ * inherits the mask. */
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int watch_signals(struct ipkvm_daemon *d, const sigset_t *set)
+{
+	d->sigfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0) {
+		LOG_ERROR("signalfd: %s", strerror(errno));
+		return -errno;
+	}
+	d->sig_watch = ipkvm_loop_watch(d->loop, d->sigfd, IPKVM_LOOP_READ, signal_readable, d);
+	if (!d->sig_watch) {
+		LOG_ERROR("cannot watch signals");
+		return -EIO;
+	}
+	return 0;
+}
+
+/* The loop and what every other module may need: events, the workers and the wakes. */
+static int make_base(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	struct ipkvm_loop_config lc = {
+	    .max_fds = cfg->max_connections > 0 ? (unsigned)cfg->max_connections + FD_RESERVE : 0,
+	    .max_http_header_data = 8192,
+	    .timeout_secs = 20};
+	d->loop = ipkvm_loop_create(&lc);
+	if (!d->loop)
+		return -ENOMEM;
+	d->svc.loop = d->loop;
+	d->worker_wake = ipkvm_loop_wake_new(d->loop, worker_done, d);
+	d->io_worker_wake = ipkvm_loop_wake_new(d->loop, io_worker_done, d);
+	d->frames_wake = ipkvm_loop_wake_new(d->loop, frames_ready, d);
+	d->h264_wake = ipkvm_loop_wake_new(d->loop, h264_ready, d);
+	d->fetch_wake = ipkvm_loop_wake_new(d->loop, fetch_progress, d);
+	d->tick = ipkvm_loop_timer_new(d->loop, tick, d);
+	d->atx_event_timer = ipkvm_loop_timer_new(d->loop, atx_publish, d);
+	if (!d->worker_wake || !d->io_worker_wake || !d->frames_wake || !d->h264_wake ||
+	    !d->fetch_wake || !d->tick || !d->atx_event_timer)
+		return -ENOMEM;
+	d->svc.events = ipkvm_events_create();
+	d->svc.worker = ipkvm_worker_create(ipkvm_loop_wake, d->worker_wake);
+	d->svc.io_worker = ipkvm_worker_create(ipkvm_loop_wake, d->io_worker_wake);
+	if (!d->svc.events || !d->svc.worker || !d->svc.io_worker)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Users, sessions, tokens, throttle, audit: every front end asks this one service. It
+ * hashes passwords on the worker, and makes the first admin on a first start. */
+static int make_auth(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	struct ipkvm_authsvc_config ac = {
+	    .state_dir = cfg->state_dir,
+	    .session_idle = cfg->session_idle,
+	    .session_lifetime = cfg->session_lifetime,
+	    .max_sessions = (size_t)cfg->max_sessions,
+	    .max_sessions_per_user = (size_t)cfg->max_sessions_per_user,
+	    .login_max_failures = cfg->login_max_failures,
+	    .login_backoff_max = cfg->login_backoff_max,
+	    .worker = d->svc.worker,
+	};
+	d->svc.auth = ipkvm_authsvc_create(&ac);
+	if (!d->svc.auth)
+		return -ENOMEM;
+	return ipkvm_authsvc_open(d->svc.auth);
+}
+
+struct ipkvm_daemon *ipkvm_daemon_create(const struct ipkvm_config *cfg)
+{
+	struct ipkvm_daemon *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->cfg = cfg;
+	d->svc.cfg = cfg;
+	d->sigfd = -1;
+	sigset_t set;
+	block_signals(&set);
+	uint8_t mac[6];
+	if (cfg->atx_wol_mac && ipkvm_wol_parse_mac(cfg->atx_wol_mac, mac) < 0) {
+		LOG_ERROR("[atx] wol_mac = %s: not a MAC address (aa:bb:cc:dd:ee:ff)",
+			  cfg->atx_wol_mac);
+		goto err;
+	}
+	int r = ipkvm_mkdir_p(cfg->state_dir, 0700);
+	if (r < 0) {
+		LOG_ERROR("cannot create the state directory %s: %s", cfg->state_dir, strerror(-r));
+		goto err;
+	}
+	if (make_base(d) < 0 || make_auth(d) < 0 || setup_gadget(d) < 0 || make_target(d) < 0)
+		goto err;
+	/* Timers asked for while a device is being made are dropped: nothing runs on its
+	 * own before the daemon is up. */
+	d->vtarget_timer = ipkvm_loop_timer_new(d->loop, vtarget_tick, d);
+	if (!d->vtarget_timer || make_atx(d) < 0)
+		goto err;
+	d->atx_timer = ipkvm_loop_timer_new(d->loop, atx_tick, d);
+	if (!d->atx_timer || make_store(d) < 0 || make_video(d) < 0 || make_hid(d) < 0)
+		goto err;
+	if (d->svc.hid) {
+		d->hid_timer = ipkvm_loop_timer_new(d->loop, hid_tick, d);
+		if (!d->hid_timer)
+			goto err;
+	}
+	d->web = ipkvm_server_create(&d->svc);
+	if (!d->web || watch_signals(d, &set) < 0 || watch_devices(d) < 0)
+		goto err;
+	ipkvm_loop_timer_start(d->tick, 1000, 1000);
+	if (d->hid_timer)
+		ipkvm_loop_timer_start(d->hid_timer, 10, 10);
+	if (d->svc.video && ipkvm_video_start(d->svc.video) < 0) {
+		LOG_ERROR("cannot start the video threads");
+		goto err;
+	}
+	return d;
+err:
+	ipkvm_daemon_destroy(d);
+	return NULL;
+}
+
+struct ipkvm_server *ipkvm_daemon_web(struct ipkvm_daemon *d)
+{
+	return d->web;
+}
+
+int ipkvm_daemon_run(struct ipkvm_daemon *d)
+{
+	return ipkvm_loop_run(d->loop);
+}
+
+void ipkvm_daemon_destroy(struct ipkvm_daemon *d)
+{
+	if (!d)
+		return;
+	/* Video threads first (they wake the loop), then the workers: their last jobs may
+	 * still answer requests of live connections. */
+	ipkvm_video_destroy(d->svc.video);
+	d->svc.video = NULL;
+	ipkvm_worker_destroy(d->svc.worker);
+	d->svc.worker = NULL;
+	ipkvm_worker_destroy(d->svc.io_worker); /* an upload being committed finishes first */
+	d->svc.io_worker = NULL;
+	ipkvm_fetch_destroy(d->svc.fetcher); /* its threads wake the loop until joined */
+	d->svc.fetcher = NULL;
+	ipkvm_server_stop(d->web);
+	/* Every connection closes while the front end still exists. */
+	ipkvm_loop_shutdown(d->loop);
+	ipkvm_server_destroy(d->web);
+	d->web = NULL;
+	ipkvm_authsvc_destroy(d->svc.auth); /* after the worker: its calls finished there */
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	ipkvm_hid_destroy(d->svc.hid);
+	d->svc.hid = NULL;
+	if (d->svc.drives && ipkvm_drives_rebind_pending(d->svc.drives))
+		ipkvm_drives_rebind(d->svc.drives); /* never leave the target unplugged */
+	ipkvm_drives_destroy(d->svc.drives);
+	ipkvm_store_destroy(d->svc.store);
+	ipkvm_atx_destroy(d->svc.atx);
+	d->svc.atx = NULL;
+	ipkvm_gpio_destroy(d->svc.gpio);
+	ipkvm_vtarget_destroy(d->svc.vtarget);
+	ipkvm_events_destroy(d->svc.events);
+	ipkvm_loop_destroy(d->loop); /* the watches, timers and wakes left */
+	free(d);
+}
