@@ -42,8 +42,11 @@
 	{                                                                                          \
 		.section = (sec), .name = (nm), .type = IPKVM_CFG_CHOICE,                          \
 		.offset = offsetof(struct ipkvm_config, field), .def = (dflt), .help = (hlp),      \
-		.choices = (words), .doc = (dc)                                                    \
+		.names = (words), .doc = (dc)                                                      \
 	}
+
+/* A choice key's words, in the order of its enum (config.h). */
+#define WORDS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* One year, the longest session or idle time we accept. */
 #define YEAR_S 31536000L
@@ -137,7 +140,7 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"Longest wait imposed after repeated failed logins: once back-off starts, each "
 	"further failure blocks for 1 s, then 2, 4, 8 ... up to this (duration, "
 	"1s..1d)."),
-    CHOICE("video", "source", video_source, "none|virtual|pattern|v4l2", "virtual",
+    CHOICE("video", "source", video_source, WORDS("none", "virtual", "pattern", "v4l2"), "virtual",
 	   "where pictures come from: virtual (the built-in virtual target), v4l2 (capture "
 	   "device), pattern (synthetic) or none",
 	   "Where pictures come from: virtual (the built-in virtual target, see [target]), "
@@ -156,10 +159,10 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"capture rate; 0 = automatic (V4L2: largest size at 30 fps or more; pattern: 60)",
 	"Capture rate in frames per second, 0 to 240. 0 means automatic (the pattern "
 	"runs at 60)."),
-    CHOICE("video", "format", video_format, "yuyv|uyvy|rgb24|bgr24", "yuyv",
+    CHOICE("video", "format", video_format, WORDS("yuyv", "uyvy", "rgb24", "bgr24"), "yuyv",
 	   "pixel format of the pattern source",
 	   "Pixel format of the pattern source: yuyv, uyvy, rgb24 or bgr24."),
-    CHOICE("video", "scene", video_scene, "testcard|desktop|static", "testcard",
+    CHOICE("video", "scene", video_scene, WORDS("testcard", "desktop", "static"), "testcard",
 	   "picture of the pattern source",
 	   "Picture of the pattern source: testcard (colour bars, a moving box and a "
 	   "clock), desktop (a desktop with text being typed and a moving pointer) or "
@@ -186,11 +189,11 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("jpeg", "workers", IPKVM_CFG_INT, jpeg_workers, 0, 4, "0",
 	"JPEG encoder threads; 0 = one per core, at most 4",
 	"JPEG encoder threads, 0 to 4. 0 means one per processor core, at most 4."),
-    CHOICE("jpeg", "subsampling", jpeg_subsampling, "422|420", "422",
+    CHOICE("jpeg", "subsampling", jpeg_subsampling, WORDS("422", "420"), "422",
 	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)",
 	   "Chroma subsampling of the JPEGs: 422 keeps colour edges sharper (and matches "
 	   "what capture devices deliver), 420 makes smaller images."),
-    CHOICE("h264", "backend", h264_backend, "none|auto|software|v4l2", "auto",
+    CHOICE("h264", "backend", h264_backend, WORDS("none", "auto", "software", "v4l2"), "auto",
 	   "H.264 encoder: auto (the V4L2 hardware encoder when present, else openh264), "
 	   "software (openh264), v4l2 (hardware only) or none (MJPEG only)",
 	   "H.264 to the browser (/api/streamer/h264, decoded with WebCodecs): auto uses the "
@@ -209,7 +212,7 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"most H.264 frames per second (changeable live)", NULL),
     KEY("h264", "gop", IPKVM_CFG_INT, h264_gop, 0, 600, "0",
 	"frames between keyframes; 0 = only when a client joins or asks (changeable live)", NULL),
-    CHOICE("hid", "output", hid_output, "none|virtual|gadget|ch9329", "virtual",
+    CHOICE("hid", "output", hid_output, WORDS("none", "virtual", "gadget", "ch9329"), "virtual",
 	   "where keyboard and mouse reports go: virtual (the built-in virtual target), gadget "
 	   "(/dev/hidgN of a USB gadget), ch9329 (serial HID bridge) or none",
 	   "Where keyboard and mouse reports go: virtual (the built-in virtual target, see "
@@ -243,7 +246,7 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"Jiggler: after this long without any input, move the mouse one pixel and back, "
 	"so the target's screen saver and sleep timers stay quiet. 0 turns it off. "
 	"Changeable while running (POST /api/hid/jiggler)."),
-    CHOICE("atx", "driver", atx_driver, "auto|none|virtual|gpio", "auto",
+    CHOICE("atx", "driver", atx_driver, WORDS("auto", "none", "virtual", "gpio"), "auto",
 	   "power and reset buttons, power and HDD LEDs: gpio (wired to GPIO lines), virtual (the "
 	   "virtual target's), none, or auto (virtual when the virtual target runs, else none)",
 	   "The target's front panel (power and reset buttons, power and HDD LEDs): gpio "
@@ -293,13 +296,14 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"directory of the image store; empty = images/ in the state directory",
 	"Virtual media: the directory of the image store (uploaded and downloaded disk "
 	"and CD images). Empty means images/ in the state directory."),
-    CHOICE("msd", "drives", msd_drives, "auto|none|gadget|virtual", "auto",
+    CHOICE("msd", "drives", msd_drives, WORDS("auto", "none", "gadget", "virtual"), "auto",
 	   "what images are attached to: gadget (the USB gadget's mass-storage LUNs), virtual "
-	   "(the virtual target's drives), none, or auto (gadget with [usb] setup = 1, else "
-	   "virtual when the virtual target runs)",
+	   "(the virtual target's drives), none, or auto (gadget with [usb] setup = 1 and "
+	   "luns > 0, else virtual when the virtual target runs, else none)",
 	   "What images are attached to: gadget (the USB gadget's mass-storage LUNs, seen "
 	   "by the target as USB drives), virtual (the virtual target's drives), none, or "
-	   "auto: gadget when [usb] setup = 1, else virtual when the virtual target runs."),
+	   "auto: gadget when [usb] setup = 1 and [usb] luns is not 0, else virtual when the "
+	   "virtual target runs, else none (images can then only be kept)."),
     KEY("msd", "max_download", IPKVM_CFG_INT, msd_max_download_gib, 1, 1024, "64",
 	"largest image POST /api/msd/fetch downloads, GiB",
 	"The largest image POST /api/msd/fetch downloads, in GiB (1 to 1024)."),
@@ -356,7 +360,7 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("usb", "max_power", IPKVM_CFG_INT, usb_max_power, 0, 500, "100",
 	"current the gadget says it draws from the target, mA",
 	"The current the gadget says it draws from the target, in mA."),
-    CHOICE("target", "layout", target_layout, "us|jp", "us",
+    CHOICE("target", "layout", target_layout, WORDS("us", "jp"), "us",
 	   "keyboard layout of the virtual target (what its OS makes of the keys)",
 	   "Its keyboard layout (what its OS makes of the key presses): us or jp."),
     KEY("target", "width", IPKVM_CFG_INT, target_width, 640, 4096, "1920",
@@ -369,7 +373,7 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"the virtual target's refresh rate: it sends at most this many frames a second",
 	"Its refresh rate: it sends a new frame when the picture changed, at most this "
 	"often."),
-    CHOICE("target", "format", target_format, "yuyv|uyvy|rgb24|bgr24", "yuyv",
+    CHOICE("target", "format", target_format, WORDS("yuyv", "uyvy", "rgb24", "bgr24"), "yuyv",
 	   "pixel format of the virtual target's frames (what a capture card would give)",
 	   "Pixel format of its frames, as a capture card would deliver them: yuyv, uyvy, "
 	   "rgb24 or bgr24."),
@@ -414,6 +418,7 @@ union value {
 	int64_t size; /* IPKVM_CFG_SIZE: long is 32 bits on armhf */
 	char *str;
 	enum ipkvm_log_level level;
+	int choice; /* IPKVM_CFG_CHOICE: the index of the word */
 };
 
 static void fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
@@ -431,8 +436,7 @@ static void fmt(char *buf, size_t len, const char *f, ...)
 
 static bool is_string_type(enum ipkvm_config_type t)
 {
-	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH ||
-	       t == IPKVM_CFG_CHOICE;
+	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH;
 }
 
 static const struct ipkvm_config_key *find_key(const char *section, const char *name)
@@ -717,18 +721,16 @@ static int parse_value(const struct ipkvm_config_key *k, const char *s, union va
 	case IPKVM_CFG_STRING:
 		break;
 	case IPKVM_CFG_CHOICE: {
-		size_t n = strlen(s);
-		for (const char *c = k->choices; n && *c;) {
-			size_t w = strcspn(c, "|");
-			if (w == n && strncmp(c, s, n) == 0)
-				goto chosen;
-			c += w + (c[w] == '|');
+		for (int i = 0; k->names[i]; i++) {
+			if (strcmp(k->names[i], s) == 0) {
+				out->choice = i;
+				return 0;
+			}
 		}
 		char list[160] = "";
-		for (const char *c = k->choices; *c;) {
-			size_t w = strcspn(c, "|"), o = strlen(list);
-			snprintf(list + o, sizeof(list) - o, "%s%.*s", o ? ", " : "", (int)w, c);
-			c += w + (c[w] == '|');
+		for (int i = 0; k->names[i]; i++) {
+			size_t o = strlen(list);
+			snprintf(list + o, sizeof(list) - o, "%s%s", o ? ", " : "", k->names[i]);
 		}
 		fmt(msg, len, "\"%s\" is not one of: %s", s, list);
 		return -EINVAL;
@@ -737,7 +739,6 @@ static int parse_value(const struct ipkvm_config_key *k, const char *s, union va
 		fmt(msg, len, "key has an unknown type %d", (int)k->type);
 		return -EINVAL;
 	}
-chosen:
 	/* String types: empty means unset (NULL), except ADDRESS where "" is a value. */
 	out->str = NULL;
 	if (*s == '\0' && k->type != IPKVM_CFG_ADDRESS)
@@ -763,10 +764,43 @@ static void store_value(struct ipkvm_config *cfg, const struct ipkvm_config_key 
 		*(enum ipkvm_log_level *)field = v->level;
 	} else if (k->type == IPKVM_CFG_SIZE) {
 		*(int64_t *)field = v->size;
+	} else if (k->type == IPKVM_CFG_CHOICE) {
+		/* Every choice field is an enum of small non-negative values (config.h). */
+		*(int *)field = v->choice;
 	} else {
 		/* Ranges in the table keep every number within int. */
 		*(int *)field = (int)v->num;
 	}
+}
+
+/* The "auto" rules that depend on the config alone (config.h says them): the one place both
+ * the daemon and /api/info read them from. */
+static void resolve(struct ipkvm_config *cfg)
+{
+	struct ipkvm_config_resolved *r = &cfg->resolved;
+	r->target = cfg->video_source == IPKVM_VIDEO_SRC_VIRTUAL ||
+		    cfg->hid_output == IPKVM_HID_OUTPUT_VIRTUAL ||
+		    cfg->atx_driver == IPKVM_ATX_DRIVER_VIRTUAL;
+	r->atx = cfg->atx_driver;
+	if (r->atx == IPKVM_ATX_DRIVER_AUTO)
+		r->atx = r->target ? IPKVM_ATX_DRIVER_VIRTUAL : IPKVM_ATX_DRIVER_NONE;
+	r->msd = cfg->msd_drives;
+	if (r->msd == IPKVM_MSD_DRIVES_AUTO)
+		r->msd = cfg->usb_setup && cfg->usb_luns > 0 ? IPKVM_MSD_DRIVES_GADGET
+			 : r->target			     ? IPKVM_MSD_DRIVES_VIRTUAL
+							     : IPKVM_MSD_DRIVES_NONE;
+}
+
+const char *ipkvm_config_choice_name(const char *section, const char *name, int value)
+{
+	const struct ipkvm_config_key *k = find_key(section, name);
+	if (!k || k->type != IPKVM_CFG_CHOICE || value < 0)
+		return NULL;
+	for (int i = 0; k->names[i]; i++) {
+		if (i == value)
+			return k->names[i];
+	}
+	return NULL;
 }
 
 /* Looks the key up, parses and stores it. msg gets "[section] key: what is wrong". */
@@ -789,8 +823,10 @@ static int set_key(struct ipkvm_config *cfg, const char *section, const char *na
 		goto out;
 	}
 	r = parse_value(k, value, &v, what, sizeof(what));
-	if (r == 0)
+	if (r == 0) {
 		store_value(cfg, k, &v);
+		resolve(cfg);
+	}
 out:
 	if (r < 0)
 		fmt(msg, len, "[%s] %s: %s", section, name, what);

@@ -19,6 +19,66 @@
 #define IPKVM_DEFAULT_CONFIG	"/etc/ipkvm/ipkvm.ini"
 #define IPKVM_DEFAULT_STATE_DIR "/var/lib/ipkvm"
 
+/* The choice keys, parsed into these (ipkvm_config_choice_name() gives the words back). Each
+ * enum lists its words in the order of the key's table entry. */
+enum ipkvm_video_source {
+	IPKVM_VIDEO_SRC_NONE,
+	IPKVM_VIDEO_SRC_VIRTUAL,
+	IPKVM_VIDEO_SRC_PATTERN,
+	IPKVM_VIDEO_SRC_V4L2,
+};
+enum ipkvm_cfg_pixfmt { /* [video] format, [target] format */
+			IPKVM_CFG_PIXFMT_YUYV,
+			IPKVM_CFG_PIXFMT_UYVY,
+			IPKVM_CFG_PIXFMT_RGB24,
+			IPKVM_CFG_PIXFMT_BGR24,
+};
+enum ipkvm_cfg_scene { IPKVM_SCENE_TESTCARD, IPKVM_SCENE_DESKTOP, IPKVM_SCENE_STATIC };
+enum ipkvm_cfg_subsampling { IPKVM_SUBSAMPLING_422, IPKVM_SUBSAMPLING_420 };
+enum ipkvm_h264_backend {
+	IPKVM_H264_BACKEND_NONE,
+	IPKVM_H264_BACKEND_AUTO,
+	IPKVM_H264_BACKEND_SOFTWARE,
+	IPKVM_H264_BACKEND_V4L2,
+};
+enum ipkvm_hid_output_kind {
+	IPKVM_HID_OUTPUT_NONE,
+	IPKVM_HID_OUTPUT_VIRTUAL,
+	IPKVM_HID_OUTPUT_GADGET,
+	IPKVM_HID_OUTPUT_CH9329,
+};
+enum ipkvm_atx_driver {
+	IPKVM_ATX_DRIVER_AUTO,
+	IPKVM_ATX_DRIVER_NONE,
+	IPKVM_ATX_DRIVER_VIRTUAL,
+	IPKVM_ATX_DRIVER_GPIO,
+};
+enum ipkvm_msd_drives {
+	IPKVM_MSD_DRIVES_AUTO,
+	IPKVM_MSD_DRIVES_NONE,
+	IPKVM_MSD_DRIVES_GADGET,
+	IPKVM_MSD_DRIVES_VIRTUAL,
+};
+enum ipkvm_target_layout { IPKVM_TARGET_LAYOUT_US, IPKVM_TARGET_LAYOUT_JP };
+
+/*
+ * What the "auto" settings that depend only on the config became, resolved in one place
+ * (here, whenever a key is set) so that the daemon that builds the devices and /api/info
+ * that reports them cannot disagree:
+ *   - target: the built-in virtual target runs ([video] source, [hid] output or [atx]
+ *     driver is virtual);
+ *   - atx: auto is virtual when the target runs, else none;
+ *   - msd: auto is gadget with [usb] setup = 1 and at least one LUN ([usb] luns), else
+ *     virtual when the target runs, else none.
+ * [h264] backend auto depends on the hardware (is there a V4L2 encoder?): the video module
+ * resolves it once when it opens the encoder, and reports what it chose.
+ */
+struct ipkvm_config_resolved {
+	bool target;
+	enum ipkvm_atx_driver atx; /* never AUTO */
+	enum ipkvm_msd_drives msd; /* never AUTO */
+};
+
 struct ipkvm_config {
 	/* [server] */
 	char *listen;	     /* address to bind; "" = every address (IPv6 and IPv4) */
@@ -43,37 +103,37 @@ struct ipkvm_config {
 	int login_max_failures;	   /* failures before back-off starts; default 5 */
 	int login_backoff_max;	   /* longest back-off, seconds; default 900 */
 	/* [video] */
-	char *video_source;	       /* "virtual" (default), "none", "pattern" or "v4l2" */
-	char *video_device;	       /* V4L2 device, default /dev/video0 */
-	int video_width, video_height; /* 0 = automatic (pattern: 1920x1080) */
-	int video_fps;		       /* 0 = automatic (pattern: 60) */
-	char *video_format; /* pattern pixel format: yuyv (default), uyvy, rgb24, bgr24 */
-	char *video_scene;  /* pattern scene: testcard (default), desktop, static */
-	char *video_edid;   /* NULL, "1080p60", "1080p50" or an absolute path to a hex file */
-	int video_buffers;  /* V4L2 MMAP buffers, default 4 */
-	int video_mjpeg;    /* 1: pass MJPEG from the device through (default), 0: avoid it */
+	enum ipkvm_video_source video_source; /* default virtual */
+	char *video_device;		      /* V4L2 device, default /dev/video0 */
+	int video_width, video_height;	      /* 0 = automatic (pattern: 1920x1080) */
+	int video_fps;			      /* 0 = automatic (pattern: 60) */
+	enum ipkvm_cfg_pixfmt video_format;   /* pattern pixel format, default yuyv */
+	enum ipkvm_cfg_scene video_scene;     /* pattern scene, default testcard */
+	char *video_edid;  /* NULL, "1080p60", "1080p50" or an absolute path to a hex file */
+	int video_buffers; /* V4L2 MMAP buffers, default 4 */
+	int video_mjpeg;   /* 1: pass MJPEG from the device through (default), 0: avoid it */
 	/* [jpeg] */
-	int jpeg_quality;	/* 1..100, default 80 */
-	int jpeg_max_fps;	/* 1..240, default 60 */
-	int jpeg_workers;	/* 0 = min(cores, 4) */
-	char *jpeg_subsampling; /* "422" (default) or "420" */
+	int jpeg_quality;			     /* 1..100, default 80 */
+	int jpeg_max_fps;			     /* 1..240, default 60 */
+	int jpeg_workers;			     /* 0 = min(cores, 4) */
+	enum ipkvm_cfg_subsampling jpeg_subsampling; /* default 422 */
 	/* [hid] */
-	char *hid_output;   /* "virtual" (default), "none", "gadget" or "ch9329" */
-	char *hid_serial;   /* CH9329 serial port */
-	int hid_baud;	    /* CH9329 baud rate */
-	char *hid_keyboard; /* gadget nodes; empty = not offered */
+	enum ipkvm_hid_output_kind hid_output; /* default virtual */
+	char *hid_serial;		       /* CH9329 serial port */
+	int hid_baud;			       /* CH9329 baud rate */
+	char *hid_keyboard;		       /* gadget nodes; empty = not offered */
 	char *hid_mouse_abs;
 	char *hid_mouse_rel;
 	char *hid_consumer;
 	int hid_jiggler;       /* seconds of idleness before a tiny mouse move; 0 = off */
 	int hid_release_after; /* seconds of input silence with keys held before all are released */
 	/* [h264] */
-	char *h264_backend; /* "auto" (default), "none", "software" or "v4l2" */
-	char *h264_device;  /* V4L2 M2M encoder, default /dev/video11 */
+	enum ipkvm_h264_backend h264_backend; /* default auto */
+	char *h264_device;		      /* V4L2 M2M encoder, default /dev/video11 */
 	int h264_bitrate, h264_fps, h264_gop;
 	/* [atx] */
-	char *atx_driver; /* "auto" (default), "none", "virtual" or "gpio" */
-	char *atx_chip;	  /* gpio chip, default gpiochip0 */
+	enum ipkvm_atx_driver atx_driver; /* default auto; see resolved.atx */
+	char *atx_chip;			  /* gpio chip, default gpiochip0 */
 	char *atx_power_button, *atx_reset_button, *atx_power_led, *atx_hdd_led; /* lines */
 	int atx_buttons_active_low, atx_power_led_active_low, atx_hdd_led_active_low;
 	char *atx_wol_mac;     /* Wake-on-LAN target, NULL = off */
@@ -82,24 +142,26 @@ struct ipkvm_config {
 	int atx_click_ms;      /* button press, ms; default 200 */
 	int atx_long_click_ms; /* forced power-off hold, ms; default 5500 */
 	/* [msd] */
-	char *msd_dir;		     /* image store; NULL = <state_dir>/images */
-	char *msd_drives;	     /* "auto" (default), "none", "gadget" or "virtual" */
-	int msd_max_download_gib;    /* default 64 */
-	int64_t msd_max_size;	     /* store quota in bytes (images + transfers); 0 = none */
-	int msd_fetch_allow_private; /* 1 = downloads may reach private and own addresses */
+	char *msd_dir;			  /* image store; NULL = <state_dir>/images */
+	enum ipkvm_msd_drives msd_drives; /* default auto; see resolved.msd */
+	int msd_max_download_gib;	  /* default 64 */
+	int64_t msd_max_size;		  /* store quota in bytes (images + transfers); 0 = none */
+	int msd_fetch_allow_private;	  /* 1 = downloads may reach private and own addresses */
 	/* [usb] the configfs USB gadget */
 	int usb_setup; /* 1 = gadget up at start */
 	char *usb_configfs, *usb_udc_dir, *usb_name, *usb_udc;
 	char *usb_manufacturer, *usb_product, *usb_serial;
 	int usb_luns, usb_remote_wakeup, usb_max_power;
 	/* [target] the built-in virtual target */
-	char *target_layout;			     /* "us" (default) or "jp" */
+	enum ipkvm_target_layout target_layout;	     /* default us */
 	int target_width, target_height, target_fps; /* OS mode, default 1920x1080@60 */
-	char *target_format;			     /* frame format, default yuyv */
+	enum ipkvm_cfg_pixfmt target_format;	     /* frame format, default yuyv */
 	int target_autoboot;			     /* firmware countdown, s; default 3 */
 	char *target_media;			     /* comma-separated image paths, or NULL */
 	/* [log] */
 	enum ipkvm_log_level log_level; /* default info */
+
+	struct ipkvm_config_resolved resolved; /* kept up to date as keys are set */
 };
 
 enum ipkvm_config_type {
@@ -110,7 +172,7 @@ enum ipkvm_config_type {
 	IPKVM_CFG_ADDRESS,  /* "", an IPv4 or an IPv6 address (no host names) */
 	IPKVM_CFG_LOGLEVEL, /* error | warn | info | debug */
 	IPKVM_CFG_PATH,	    /* absolute path; may be empty (then NULL) */
-	IPKVM_CFG_CHOICE,   /* one of the words in `choices` ("a|b|c") */
+	IPKVM_CFG_CHOICE,   /* one of the words in `names`, stored as its index (an enum) */
 	IPKVM_CFG_SIZE,	    /* bytes, "0", "1048576", "512M", "64G" (K M G T: powers of 1024) into
 			     * an int64_t field; min/max are not used (0 .. 2^60) */
 };
@@ -125,12 +187,16 @@ struct ipkvm_config_key {
 	/* The paragraph above the key in data/ipkvm.ini (wrapped by tests/tools/config_doc.c);
 	 * NULL = the key shares the paragraph of the key before it. */
 	const char *doc;
-	const char *def;     /* default as the file would spell it ("8443", "1h"); NULL = unset */
-	const char *choices; /* for CHOICE: the allowed words, "|"-separated */
+	const char *def; /* default as the file would spell it ("8443", "1h"); NULL = unset */
+	const char *const *names; /* for CHOICE: the allowed words, NULL-terminated */
 };
 
 /* The table, terminated by an entry whose name is NULL. */
 extern const struct ipkvm_config_key ipkvm_config_keys[];
+
+/* The word of a choice key's value (ipkvm_config_choice_name("msd", "drives",
+ * cfg->resolved.msd) is "gadget"); NULL for no such key or value. */
+const char *ipkvm_config_choice_name(const char *section, const char *name, int value);
 
 /* Fills every field with its default (strings strdup'd or NULL). */
 void ipkvm_config_init(struct ipkvm_config *cfg);

@@ -1,12 +1,12 @@
 /*
  * daemon: the composition root (see daemon.h). The one place that knows every module:
  *
- *   loop ─ events ─ workers ─ auth ─ [usb gadget] ─ virtual target ─ atx (+ gpio) ─ store, fetcher,
- *   drives ─ video ─ hid ─ web front end (gets struct ipkvm_services)
+ *   loop ─ events ─ workers ─ auth ─ [usb gadget] ─ virtual target ─ atx (+ gpio) ─ msd
+ *   (store, fetcher, drives) ─ video ─ hid ─ web front end (gets struct ipkvm_services)
  *
  * Each device gets plain callbacks (a timer, a wake, "changed") that this file implements
  * on the loop adapter (loop.h), so no device module knows the loop or a front end. State
- * changes of devices become events here (hid, atx) for every front end to follow; work a
+ * changes of devices become events here (hid, atx, msd) for every front end to follow; work a
  * producer thread finished wakes only its consumer: the worker's jobs, the web front end's
  * MJPEG streams, its H.264 clients, download progress.
  *
@@ -40,9 +40,7 @@
 #include "daemon/loop.h"
 #include "daemon/services.h"
 #include "hid/hid.h"
-#include "msd/drive.h"
-#include "msd/fetch.h"
-#include "msd/store.h"
+#include "msd/msd.h"
 #include "target/virtual.h"
 #include "usb/gadgetcmd.h"
 #include "video/video.h"
@@ -61,7 +59,8 @@ struct ipkvm_daemon {
 	struct ipkvm_loop_watch *watched[8]; /* virtual target's USB ends, GPIO LED lines */
 	size_t n_watched;
 	struct ipkvm_loop_timer *tick, *hid_timer, *vtarget_timer, *atx_timer, *atx_event_timer;
-	int64_t atx_event_ms; /* when the last `atx` event went out */
+	struct ipkvm_loop_timer *msd_timer; /* the msd service's (the gadget's replug) */
+	int64_t atx_event_ms;		    /* when the last `atx` event went out */
 	struct ipkvm_loop_wake *worker_wake, *io_worker_wake, *frames_wake, *h264_wake, *fetch_wake;
 };
 
@@ -136,9 +135,10 @@ static void video_wake(void *ctx)
 	ipkvm_loop_wake(d->h264_wake);
 }
 
-static bool is_virtual(const char *setting)
+/* The word of a choice key's value, for the modules that take their setting as text. */
+static const char *word(const char *section, const char *key, int value)
 {
-	return setting && strcmp(setting, "virtual") == 0;
+	return ipkvm_config_choice_name(section, key, value);
 }
 
 static void vtarget_tick(void *ctx)
@@ -169,8 +169,7 @@ static void vtarget_leds(void *ctx)
 static int make_target(struct ipkvm_daemon *d)
 {
 	const struct ipkvm_config *cfg = d->cfg;
-	if (!is_virtual(cfg->video_source) && !is_virtual(cfg->hid_output) &&
-	    !is_virtual(cfg->atx_driver))
+	if (!cfg->resolved.target)
 		return 0;
 	/* [target] media: comma-separated paths. */
 	char *list = cfg->target_media ? strdup(cfg->target_media) : NULL;
@@ -197,14 +196,14 @@ static int make_target(struct ipkvm_daemon *d)
 	struct ipkvm_vtarget_config vc = {.width = cfg->target_width,
 					  .height = cfg->target_height,
 					  .fps = cfg->target_fps,
-					  .layout = cfg->target_layout,
+					  .layout = word("target", "layout", cfg->target_layout),
 					  .autoboot_ms = cfg->target_autoboot * 1000,
 					  .media = media,
 					  .n_media = n,
 					  .ctx = d,
 					  .leds = vtarget_leds,
 					  .timer = vtarget_timer};
-	ipkvm_pixfmt_parse(cfg->target_format, &vc.format);
+	ipkvm_pixfmt_parse(word("target", "format", cfg->target_format), &vc.format);
 	char err[256];
 	d->svc.vtarget = ipkvm_vtarget_create(&vc, err, sizeof(err));
 	free(list);
@@ -259,10 +258,8 @@ static void atx_changed(void *ctx)
 static int make_atx(struct ipkvm_daemon *d)
 {
 	const struct ipkvm_config *cfg = d->cfg;
-	bool gpio = strcmp(cfg->atx_driver, "gpio") == 0;
-	bool want = gpio || is_virtual(cfg->atx_driver) ||
-		    (strcmp(cfg->atx_driver, "auto") == 0 && d->svc.vtarget);
-	if (!want)
+	bool gpio = cfg->resolved.atx == IPKVM_ATX_DRIVER_GPIO;
+	if (cfg->resolved.atx == IPKVM_ATX_DRIVER_NONE)
 		return 0;
 	const struct ipkvm_atx_lines *lines;
 	if (gpio) {
@@ -296,57 +293,83 @@ static int make_atx(struct ipkvm_daemon *d)
 	return 0;
 }
 
-/* Virtual media: the image store ([msd] dir, or images/ in the state directory), the
- * downloader, and the drives images are attached to. */
-static int make_store(struct ipkvm_daemon *d)
+static void msd_tick(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_msd_timer_fired(d->svc.msd);
+}
+
+static void msd_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (delay_ms < 0)
+		ipkvm_loop_timer_stop(d->msd_timer);
+	else
+		ipkvm_loop_timer_start(d->msd_timer, delay_ms, 0);
+}
+
+/* Download threads: progress to collect (the front end's fetch_progress on the loop). */
+static void msd_wake(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_loop_wake(d->fetch_wake);
+}
+
+/* The msd service's state changed (an attach, an eject, an upload's progress, ...): every
+ * event-socket client gets it, whichever front end caused it. */
+static void msd_changed(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->svc.msd)
+		ipkvm_events_publish(d->svc.events, "msd", ipkvm_msd_state_json(d->svc.msd));
+}
+
+/* Virtual media: the msd service over the image store ([msd] dir, or images/ in the state
+ * directory), the downloader, and the drives images are attached to (cfg->resolved.msd). */
+static int make_msd(struct ipkvm_daemon *d)
 {
 	const struct ipkvm_config *cfg = d->cfg;
 	char dir[PATH_MAX], err[256];
-	if (cfg->msd_dir)
+	struct ipkvm_drives *drives = NULL;
+	enum ipkvm_msd_drives kind = cfg->resolved.msd;
+	if (kind == IPKVM_MSD_DRIVES_GADGET) {
+		struct ipkvm_gadget_config gc;
+		ipkvm_gadget_config_from(&gc, cfg);
+		if (ipkvm_gadget_msd_dir(&gc, dir, sizeof(dir)) < 0)
+			return -ENAMETOOLONG;
+		drives = ipkvm_drives_create_gadget(dir, (unsigned)cfg->usb_luns);
+	} else if (kind == IPKVM_MSD_DRIVES_VIRTUAL && d->svc.vtarget) {
+		static const struct ipkvm_drive_ops vops = {.attach = ipkvm_vtarget_attach,
+							    .eject = ipkvm_vtarget_eject};
+		drives = ipkvm_drives_create_ops(&vops, d->svc.vtarget, IPKVM_VTARGET_DRIVES);
+	} else if (kind == IPKVM_MSD_DRIVES_VIRTUAL) {
+		LOG_ERROR("[msd] drives = virtual needs the virtual target");
+		return -EINVAL;
+	}
+	if (kind != IPKVM_MSD_DRIVES_NONE && !drives)
+		return -ENOMEM;
+	if (cfg->msd_dir) {
 		ipkvm_strlcpy(dir, cfg->msd_dir, sizeof(dir));
-	else if (ipkvm_path_join(dir, sizeof(dir), d->cfg->state_dir, "images") < 0)
+	} else if (ipkvm_path_join(dir, sizeof(dir), cfg->state_dir, "images") < 0) {
+		ipkvm_drives_destroy(drives);
 		return -ENAMETOOLONG;
-	int r = ipkvm_store_open(dir, &d->svc.store, err, sizeof(err));
-	if (r < 0) {
-		LOG_ERROR("[msd] %s: %s", dir, err);
-		return r;
 	}
 	struct ipkvm_fetch_config fc;
 	ipkvm_fetch_config_defaults(&fc);
 	fc.max_bytes = (int64_t)cfg->msd_max_download_gib << 30;
 	fc.user_agent = "ipkvm/" IPKVM_VERSION;
 	fc.allow_private = cfg->msd_fetch_allow_private != 0;
-	ipkvm_store_set_quota(d->svc.store, cfg->msd_max_size);
-	d->svc.fetcher = ipkvm_fetch_create(&fc, d->svc.store, ipkvm_loop_wake, d->fetch_wake);
-	if (!d->svc.fetcher)
-		return -ENOMEM;
-
-	const char *drives = cfg->msd_drives;
-	bool gadget = strcmp(drives, "gadget") == 0 ||
-		      (strcmp(drives, "auto") == 0 && cfg->usb_setup && cfg->usb_luns > 0);
-	bool virt = !gadget && (strcmp(drives, "virtual") == 0 ||
-				(strcmp(drives, "auto") == 0 && d->svc.vtarget));
-	if (gadget) {
-		struct ipkvm_gadget_config gc;
-		ipkvm_gadget_config_from(&gc, cfg);
-		if (ipkvm_gadget_msd_dir(&gc, dir, sizeof(dir)) < 0)
-			return -ENAMETOOLONG;
-		d->svc.drives = ipkvm_drives_create_gadget(dir, (unsigned)cfg->usb_luns);
-	} else if (virt && d->svc.vtarget) {
-		static const struct ipkvm_drive_ops vops = {.attach = ipkvm_vtarget_attach,
-							    .eject = ipkvm_vtarget_eject};
-		d->svc.drives =
-		    ipkvm_drives_create_ops(&vops, d->svc.vtarget, IPKVM_VTARGET_DRIVES);
-	} else if (virt) {
-		LOG_ERROR("[msd] drives = virtual needs the virtual target");
+	struct ipkvm_msd_config mc = {
+	    .dir = dir,
+	    .quota = cfg->msd_max_size,
+	    .fetch = &fc,
+	    .drives = drives,
+	    .cb = {.ctx = d, .timer = msd_timer, .changed = msd_changed, .wake = msd_wake}};
+	d->svc.msd = ipkvm_msd_create(&mc, err, sizeof(err));
+	if (!d->svc.msd) {
+		LOG_ERROR("[msd] %s", err);
 		return -EINVAL;
 	}
-	if ((gadget || virt) && !d->svc.drives)
-		return -ENOMEM;
-	/* The LUN files, not our memory, say what the target is served: an image attached
-	 * before a restart that kept the gadget must not be deleted or replaced either. */
-	if (d->svc.drives)
-		ipkvm_drives_guard_store(d->svc.drives, d->svc.store);
 	return 0;
 }
 
@@ -371,19 +394,19 @@ static int make_video(struct ipkvm_daemon *d)
 {
 	const struct ipkvm_config *cfg = d->cfg;
 	char err[256];
-	if (!cfg->video_source || strcmp(cfg->video_source, "none") == 0)
+	if (cfg->video_source == IPKVM_VIDEO_SRC_NONE)
 		return 0;
 	struct ipkvm_video_config vc = {
-	    .source = cfg->video_source,
+	    .source = word("video", "source", cfg->video_source),
 	    .vtarget = d->svc.vtarget,
 	    .quality = cfg->jpeg_quality,
 	    .max_fps = cfg->jpeg_max_fps,
 	    .workers = (unsigned)cfg->jpeg_workers,
-	    .subsample420 = cfg->jpeg_subsampling && strcmp(cfg->jpeg_subsampling, "420") == 0,
+	    .subsample420 = cfg->jpeg_subsampling == IPKVM_SUBSAMPLING_420,
 	    .pattern = {.width = cfg->video_width ? (unsigned)cfg->video_width : 1920,
 			.height = cfg->video_height ? (unsigned)cfg->video_height : 1080,
 			.fps = cfg->video_fps ? (unsigned)cfg->video_fps : 60,
-			.scene = cfg->video_scene},
+			.scene = word("video", "scene", cfg->video_scene)},
 	    .v4l2 = {.device = cfg->video_device,
 		     .width = (unsigned)cfg->video_width,
 		     .height = (unsigned)cfg->video_height,
@@ -392,9 +415,8 @@ static int make_video(struct ipkvm_daemon *d)
 		     .edid = cfg->video_edid,
 		     .buffers = (unsigned)cfg->video_buffers},
 	};
-	if (cfg->video_format)
-		ipkvm_pixfmt_parse(cfg->video_format, &vc.pattern.format);
-	vc.h264 = (struct ipkvm_h264_config){.backend = cfg->h264_backend,
+	ipkvm_pixfmt_parse(word("video", "format", cfg->video_format), &vc.pattern.format);
+	vc.h264 = (struct ipkvm_h264_config){.backend = word("h264", "backend", cfg->h264_backend),
 					     .m2m_device = cfg->h264_device,
 					     .bitrate_kbps = cfg->h264_bitrate,
 					     .max_fps = cfg->h264_fps,
@@ -425,9 +447,9 @@ static void hid_tick(void *ctx)
 static int make_hid(struct ipkvm_daemon *d)
 {
 	const struct ipkvm_config *cfg = d->cfg;
-	if (!cfg->hid_output || strcmp(cfg->hid_output, "none") == 0)
+	if (cfg->hid_output == IPKVM_HID_OUTPUT_NONE)
 		return 0;
-	struct ipkvm_hid_config hc = {.output = cfg->hid_output,
+	struct ipkvm_hid_config hc = {.output = word("hid", "output", cfg->hid_output),
 				      .serial = cfg->hid_serial,
 				      .baud = (unsigned)cfg->hid_baud,
 				      .keyboard = cfg->hid_keyboard,
@@ -436,7 +458,7 @@ static int make_hid(struct ipkvm_daemon *d)
 				      .consumer = cfg->hid_consumer,
 				      .changed = hid_changed,
 				      .ctx = d};
-	if (is_virtual(cfg->hid_output)) {
+	if (cfg->hid_output == IPKVM_HID_OUTPUT_VIRTUAL) {
 		/* The gadget protocol over the virtual target's socketpairs. */
 		hc.keyboard = IPKVM_VTARGET_HID_KEYBOARD;
 		hc.mouse_abs = IPKVM_VTARGET_HID_MOUSE_ABS;
@@ -605,7 +627,9 @@ struct ipkvm_daemon *ipkvm_daemon_create(const struct ipkvm_config *cfg)
 	if (!d->vtarget_timer || make_atx(d) < 0)
 		goto err;
 	d->atx_timer = ipkvm_loop_timer_new(d->loop, atx_tick, d);
-	if (!d->atx_timer || make_store(d) < 0 || make_video(d) < 0 || make_hid(d) < 0)
+	d->msd_timer = ipkvm_loop_timer_new(d->loop, msd_tick, d);
+	if (!d->atx_timer || !d->msd_timer || make_msd(d) < 0 || make_video(d) < 0 ||
+	    make_hid(d) < 0)
 		goto err;
 	if (d->svc.hid) {
 		d->hid_timer = ipkvm_loop_timer_new(d->loop, hid_tick, d);
@@ -650,8 +674,7 @@ void ipkvm_daemon_destroy(struct ipkvm_daemon *d)
 	d->svc.worker = NULL;
 	ipkvm_worker_destroy(d->svc.io_worker); /* an upload being committed finishes first */
 	d->svc.io_worker = NULL;
-	ipkvm_fetch_destroy(d->svc.fetcher); /* its threads wake the loop until joined */
-	d->svc.fetcher = NULL;
+	ipkvm_msd_stop_downloads(d->svc.msd); /* their threads wake the loop until joined */
 	ipkvm_server_stop(d->web);
 	/* Every connection closes while the front end still exists. */
 	ipkvm_loop_shutdown(d->loop);
@@ -662,10 +685,8 @@ void ipkvm_daemon_destroy(struct ipkvm_daemon *d)
 		close(d->sigfd);
 	ipkvm_hid_destroy(d->svc.hid);
 	d->svc.hid = NULL;
-	if (d->svc.drives && ipkvm_drives_rebind_pending(d->svc.drives))
-		ipkvm_drives_rebind(d->svc.drives); /* never leave the target unplugged */
-	ipkvm_drives_destroy(d->svc.drives);
-	ipkvm_store_destroy(d->svc.store);
+	ipkvm_msd_destroy(d->svc.msd); /* plugs a gadget waiting for its replug in again */
+	d->svc.msd = NULL;
 	ipkvm_atx_destroy(d->svc.atx);
 	d->svc.atx = NULL;
 	ipkvm_gpio_destroy(d->svc.gpio);

@@ -21,9 +21,7 @@ struct ipkvm_hid;
 struct ipkvm_atx;
 struct ipkvm_gpio;
 struct ipkvm_vtarget;
-struct ipkvm_store;
-struct ipkvm_fetcher;
-struct ipkvm_drives;
+struct ipkvm_msd;
 struct ipkvm_authsvc;
 
 struct ipkvm_services {
@@ -40,9 +38,7 @@ struct ipkvm_services {
 	struct ipkvm_atx *atx;		/* power and reset buttons, LEDs; NULL = none */
 	struct ipkvm_gpio *gpio;	/* atx's GPIO lines ([atx] driver = gpio), or NULL */
 	struct ipkvm_vtarget *vtarget;	/* the built-in virtual target, or NULL */
-	struct ipkvm_store *store;	/* virtual media images */
-	struct ipkvm_fetcher *fetcher;	/* image downloads */
-	struct ipkvm_drives *drives;	/* what images are attached to; NULL = none */
+	struct ipkvm_msd *msd;		/* virtual media: image store, downloads, drives */
 };
 
 #endif

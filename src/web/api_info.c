@@ -5,7 +5,9 @@
 #include "build_config.h"
 #include <string.h>
 
+#include "core/config.h"
 #include "core/util.h"
+#include "video/h264_stream.h"
 #include "video/video.h"
 #include "web/web.h"
 
@@ -15,25 +17,33 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 		return;
 	struct ipkvm_server *srv = req->srv;
 	int64_t now = ipkvm_now();
-	const char *video = srv->cfg->video_source ? srv->cfg->video_source : "none";
-	const char *hid = srv->cfg->hid_output ? srv->cfg->hid_output : "none";
-	const char *atx = !srv->svc->atx ? "none" : srv->svc->gpio ? "gpio" : "virtual";
-	/* msd: what images are attached to ("gadget", "virtual"), "store" when images can
-	 * only be kept, "none" without a store. */
-	const char *msd = !srv->svc->store    ? "none"
-			  : !srv->svc->drives ? "store"
-			  : strcmp(srv->cfg->msd_drives, "gadget") == 0 ||
-				  (strcmp(srv->cfg->msd_drives, "auto") == 0 && srv->cfg->usb_setup)
-			      ? "gadget"
-			      : "virtual";
-	json_t *backends = json_pack("{s:s, s:s, s:s, s:s, s:b}", "video", video, "hid", hid, "atx",
-				     atx, "msd", msd, "target", srv->svc->vtarget != NULL);
+	const struct ipkvm_config *cfg = srv->cfg;
+	const char *video = ipkvm_config_choice_name("video", "source", cfg->video_source);
+	const char *hid = ipkvm_config_choice_name("hid", "output", cfg->hid_output);
+	/* atx and msd: what "auto" became, resolved once with the config (the daemon built
+	 * the devices from the same fields). msd: what images are attached to ("gadget",
+	 * "virtual"), "store" when images can only be kept, "none" without a store. */
+	const char *atx =
+	    !srv->svc->atx ? "none" : ipkvm_config_choice_name("atx", "driver", cfg->resolved.atx);
+	const char *msd = !srv->svc->msd ? "none"
+			  : cfg->resolved.msd == IPKVM_MSD_DRIVES_NONE
+			      ? "store"
+			      : ipkvm_config_choice_name("msd", "drives", cfg->resolved.msd);
+	/* h264: [h264] backend auto depends on the hardware; the encoder resolved it once, when
+	 * it opened, and says what it took ("openh264", "v4l2-m2m"); "none" without H.264. */
+	struct ipkvm_h264_stats hs = {.backend = "none"};
+	struct ipkvm_h264_stream *h264 = srv->svc->video ? ipkvm_video_h264(srv->svc->video) : NULL;
+	if (h264)
+		ipkvm_h264_stream_stats(h264, &hs);
+	json_t *backends =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "video", video, "hid", hid, "atx", atx,
+		      "msd", msd, "h264", hs.backend, "target", srv->svc->vtarget != NULL);
 	json_t *features = json_pack("[s, s, s, s]", "auth.totp", "auth.tokens", "users", "events");
 	if (srv->svc->video)
 		json_array_append_new(features, json_string("streamer.mjpeg"));
-	if (srv->svc->video && ipkvm_video_h264(srv->svc->video))
+	if (h264)
 		json_array_append_new(features, json_string("streamer.h264"));
-	if (srv->cfg->atx_wol_mac)
+	if (cfg->atx_wol_mac)
 		json_array_append_new(features, json_string("wol"));
 	ipkvm_http_reply_ok(req, 200,
 			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:{s:s, s:s}}", "version",

@@ -1,6 +1,8 @@
 /*
  * api_msd: virtual media over HTTP — the image store (list, upload, download, delete) and
- * the drives the target sees (attach, eject).
+ * the drives the target sees (attach, eject). The rules (which image a drive holds, what is
+ * in use, the gadget's replug after a type change) are the msd service's (msd/msd.h); the
+ * handlers here parse, authorise, call it, audit and format.
  *
  * Uploads stream: a PUT body is never held whole. Bytes collect in a 1 MiB buffer; a full
  * buffer goes to the disk worker thread (so a slow SD card or the kernel's dirty-page
@@ -23,9 +25,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/worker.h"
-#include "msd/drive.h"
-#include "msd/fetch.h"
-#include "msd/store.h"
+#include "msd/msd.h"
 #include "web/web.h"
 
 #define UP_BUF	    (1u << 20)
@@ -33,47 +33,10 @@
 
 static bool need_store(struct ipkvm_http_req *req)
 {
-	if (req->srv->svc->store)
+	if (req->srv->svc->msd)
 		return true;
 	ipkvm_http_reply_error(req, 503, "no_msd", NULL, "virtual media is not available");
 	return false;
-}
-
-json_t *ipkvm_msd_state(struct ipkvm_server *srv)
-{
-	json_t *images = ipkvm_store_list_json(srv->svc->store);
-	int64_t free_b = 0, total = 0, quota = 0, used = 0;
-	ipkvm_store_space(srv->svc->store, &free_b, &total);
-	/* With a quota ([msd] max_size), free is what may still be stored: the smaller of the
-	 * disk's free space and what the quota leaves. */
-	if (ipkvm_store_usage(srv->svc->store, &quota, &used) == 0 && quota > 0) {
-		int64_t left = used < quota ? quota - used : 0;
-		if (left < free_b)
-			free_b = left;
-	}
-	json_t *st =
-	    json_pack("{s:o, s:{s:I, s:I, s:o, s:I}}", "images", images ? images : json_array(),
-		      "space", "free", (json_int_t)free_b, "total", (json_int_t)total, "quota",
-		      quota > 0 ? json_integer(quota) : json_null(), "used", (json_int_t)used);
-	/* Mark the images a drive holds: they cannot be deleted or replaced. */
-	json_t *img;
-	size_t i;
-	json_array_foreach(json_object_get(st, "images"), i, img)
-	{
-		const char *name = json_string_value(json_object_get(img, "name"));
-		json_object_set_new(img, "attached",
-				    json_boolean(name && ipkvm_store_held(srv->svc->store, name)));
-	}
-	json_t *drives = srv->svc->drives ? ipkvm_drives_state(srv->svc->drives) : NULL;
-	json_object_set_new(st, "drives", drives ? drives : json_array());
-	json_t *fetches = json_array();
-	struct ipkvm_fetch_status fs[8];
-	size_t n =
-	    srv->svc->fetcher ? ipkvm_fetch_list(srv->svc->fetcher, fs, IPKVM_ARRAY_SIZE(fs)) : 0;
-	for (i = 0; i < n; i++)
-		json_array_append_new(fetches, ipkvm_fetch_status_json(&fs[i], false));
-	json_object_set_new(st, "fetches", fetches);
-	return st;
 }
 
 void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
@@ -81,8 +44,8 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 	struct ipkvm_fetch_status fs[8];
 	size_t n;
 	bool any = false;
-	while (srv->svc->fetcher &&
-	       (n = ipkvm_fetch_poll(srv->svc->fetcher, fs, IPKVM_ARRAY_SIZE(fs))) > 0) {
+	struct ipkvm_fetcher *fetcher = srv->svc->msd ? ipkvm_msd_fetcher(srv->svc->msd) : NULL;
+	while (fetcher && (n = ipkvm_fetch_poll(fetcher, fs, IPKVM_ARRAY_SIZE(fs))) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			if (fs[i].state != IPKVM_FETCH_RUNNING) {
 				LOG_INFO("download of %s %s%s%s", fs[i].name,
@@ -108,19 +71,13 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 		any = true;
 	}
 	if (any)
-		ipkvm_msd_publish(srv);
-}
-
-void ipkvm_msd_publish(struct ipkvm_server *srv)
-{
-	if (srv->svc->store)
-		ipkvm_events_publish(srv->svc->events, "msd", ipkvm_msd_state(srv));
+		ipkvm_msd_changed(srv->svc->msd);
 }
 
 void ipkvm_api_msd(struct ipkvm_http_req *req)
 {
 	if (ipkvm_http_method_ok(req, IPKVM_GET) && need_store(req))
-		ipkvm_http_reply_ok(req, 200, ipkvm_msd_state(req->srv));
+		ipkvm_http_reply_ok(req, 200, ipkvm_msd_state_json(req->srv->svc->msd));
 }
 
 /* The image name of /api/msd/images/{name} (lws has decoded %XX already). */
@@ -172,8 +129,7 @@ void ipkvm_api_msd_image(struct ipkvm_http_req *req)
 	const char *name = image_name(req);
 	if (!name)
 		return;
-	/* DELETE (PUT is streamed: ipkvm_msd_upload_ops). */
-	int r = ipkvm_store_delete(req->srv->svc->store, name);
+	int r = ipkvm_msd_delete(req->srv->svc->msd, name); /* publishes `msd` when done */
 	ipkvm_audit(req->srv->state_dir, "msd_delete", req->auth.user, req->addr, r == 0,
 		    json_pack("{s:s}", "image", name));
 	if (r < 0) {
@@ -181,8 +137,7 @@ void ipkvm_api_msd_image(struct ipkvm_http_req *req)
 			    r == -EBUSY ? "the image is attached to a drive: eject it first" : "");
 		return;
 	}
-	ipkvm_msd_publish(req->srv);
-	ipkvm_http_reply_ok(req, 200, ipkvm_msd_state(req->srv));
+	ipkvm_http_reply_ok(req, 200, ipkvm_msd_state_json(req->srv->svc->msd));
 }
 
 /* ---- downloads ---- */
@@ -207,7 +162,8 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 					 .owner = req->auth.user};
 	uint64_t id = 0;
 	char err[256] = "";
-	int r = ipkvm_fetch_start(req->srv->svc->fetcher, &fr, &id, err, sizeof(err));
+	int r =
+	    ipkvm_fetch_start(ipkvm_msd_fetcher(req->srv->svc->msd), &fr, &id, err, sizeof(err));
 	ipkvm_audit(req->srv->state_dir, "msd_fetch", req->auth.user, req->addr, r == 0,
 		    json_pack("{s:s, s:s}", "image", fr.name, "error", err));
 	if (r == -EAGAIN)
@@ -221,7 +177,7 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 				    json_pack("{s:I, s:s}", "id", (json_int_t)id, "name", fr.name));
 	json_decref(body);
 	if (r == 0)
-		ipkvm_msd_publish(req->srv);
+		ipkvm_msd_changed(req->srv->svc->msd);
 }
 
 /* GET /api/msd/fetch/{id}: the whole status, for the user who started the download only
@@ -230,7 +186,7 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 static void fetch_status(struct ipkvm_http_req *req, uint64_t id)
 {
 	struct ipkvm_fetch_status st;
-	if (ipkvm_fetch_get(req->srv->svc->fetcher, id, &st) < 0 ||
+	if (ipkvm_fetch_get(ipkvm_msd_fetcher(req->srv->svc->msd), id, &st) < 0 ||
 	    strcmp(st.owner, req->auth.user) != 0) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu of yours",
 				       (unsigned long long)id);
@@ -244,9 +200,10 @@ static void fetch_status(struct ipkvm_http_req *req, uint64_t id)
 static void fetch_cancel(struct ipkvm_http_req *req, uint64_t id)
 {
 	struct ipkvm_server *srv = req->srv;
+	struct ipkvm_fetcher *fetcher = ipkvm_msd_fetcher(srv->svc->msd);
 	struct ipkvm_fetch_status st;
-	bool known = ipkvm_fetch_get(srv->svc->fetcher, id, &st) == 0;
-	int r = ipkvm_fetch_cancel(srv->svc->fetcher, id, req->auth.user);
+	bool known = ipkvm_fetch_get(fetcher, id, &st) == 0;
+	int r = ipkvm_fetch_cancel(fetcher, id, req->auth.user);
 	ipkvm_audit(
 	    srv->state_dir, "msd_fetch_cancel", req->auth.user, req->addr, r == 0,
 	    json_pack("{s:I, s:s?}", "id", (json_int_t)id, "image", known ? st.name : NULL));
@@ -280,17 +237,6 @@ void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req)
 
 /* ---- drives ---- */
 
-/* How long the gadget stays unplugged after a drive changed its type: long enough for the
- * host to see the disconnect (hubs debounce port changes for 100 ms and more). */
-#define REBIND_MS 1000
-
-static void rebind(lws_sorted_usec_list_t *sul)
-{
-	struct ipkvm_server *srv = lws_container_of(sul, struct ipkvm_server, rebind_timer);
-	if (srv->svc->drives)
-		ipkvm_drives_rebind(srv->svc->drives);
-}
-
 static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 {
 	static const struct ipkvm_json_field fields[] = {
@@ -305,24 +251,8 @@ static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 	const char *name = ipkvm_json_str(body, "image");
 	json_t *cd = json_object_get(body, "cdrom");
 	bool cdrom = cd ? json_is_true(cd) : true, rw = json_is_true(json_object_get(body, "rw"));
-	char path[PATH_MAX], err[256] = "";
-	int r = ipkvm_store_path(srv->svc->store, name, path, sizeof(path));
-	if (r == 0 && srv->drive_image[n][0])
-		r = -EBUSY, snprintf(err, sizeof(err), "drive %u holds %s: eject it first", n,
-				     srv->drive_image[n]);
-	else if (r == 0 && (r = ipkvm_store_hold(srv->svc->store, name)) == -EBUSY)
-		snprintf(err, sizeof(err), "%s is still being written", name);
-	if (r == 0) {
-		r = ipkvm_drives_attach(srv->svc->drives, n, path, cdrom, rw, err, sizeof(err));
-		if (r < 0)
-			ipkvm_store_release(srv->svc->store, name);
-		else
-			ipkvm_strlcpy(srv->drive_image[n], name, sizeof(srv->drive_image[n]));
-		if (ipkvm_drives_rebind_pending(
-			srv->svc->drives)) /* unplugged: plug in a moment later */
-			lws_sul_schedule(srv->ctx, 0, &srv->rebind_timer, rebind,
-					 REBIND_MS * LWS_US_PER_MS);
-	}
+	char err[256] = "";
+	int r = ipkvm_msd_attach(srv->svc->msd, n, name, cdrom, rw, err, sizeof(err));
 	ipkvm_audit(
 	    srv->state_dir, "msd_attach", req->auth.user, req->addr, r == 0,
 	    json_pack("{s:i, s:s, s:b, s:b}", "drive", n, "image", name, "cdrom", cdrom, "rw", rw));
@@ -338,21 +268,16 @@ static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 static int drive_eject(struct ipkvm_http_req *req, unsigned n)
 {
 	struct ipkvm_server *srv = req->srv;
-	char err[256] = "";
-	int r = ipkvm_drives_eject(srv->svc->drives, n, err, sizeof(err));
+	char err[256] = "", image[IPKVM_STORE_NAME_MAX + 1];
+	ipkvm_strlcpy(image, ipkvm_msd_drive_image(srv->svc->msd, n), sizeof(image));
+	int r = ipkvm_msd_eject(srv->svc->msd, n, err, sizeof(err));
 	ipkvm_audit(srv->state_dir, "msd_eject", req->auth.user, req->addr, r == 0,
-		    json_pack("{s:i, s:s}", "drive", n, "image", srv->drive_image[n]));
-	if (r < 0) {
+		    json_pack("{s:i, s:s}", "drive", n, "image", image));
+	if (r < 0)
 		ipkvm_http_reply_error(req, r == -EBUSY ? 409 : 500,
 				       r == -EBUSY ? "conflict" : "internal", NULL, "drive %u: %s",
 				       n, err);
-		return r;
-	}
-	if (srv->drive_image[n][0]) {
-		ipkvm_store_release(srv->svc->store, srv->drive_image[n]);
-		srv->drive_image[n][0] = '\0';
-	}
-	return 0;
+	return r;
 }
 
 /* POST /api/msd/drives/{n}/attach and /api/msd/drives/{n}/eject */
@@ -361,7 +286,8 @@ void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
 	struct ipkvm_server *srv = req->srv;
 	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_store(req))
 		return;
-	if (!srv->svc->drives) {
+	unsigned count = ipkvm_msd_drive_count(srv->svc->msd);
+	if (count == 0) {
 		ipkvm_http_reply_error(req, 503, "no_drives", NULL,
 				       "no drives to attach images to ([msd] drives)");
 		return;
@@ -375,16 +301,15 @@ void ipkvm_api_msd_drive(struct ipkvm_http_req *req)
 				       req->path);
 		return;
 	}
-	if (n >= ipkvm_drives_count(srv->svc->drives)) {
+	if (n >= count) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no drive %lu (there are %u)",
-				       n, ipkvm_drives_count(srv->svc->drives));
+				       n, count);
 		return;
 	}
+	/* The service publishes `msd` on success (its change callback). */
 	int r = attach ? drive_attach(req, (unsigned)n) : drive_eject(req, (unsigned)n);
-	if (r == 0) {
-		ipkvm_msd_publish(srv);
-		ipkvm_http_reply_ok(req, 200, ipkvm_msd_state(srv));
-	}
+	if (r == 0)
+		ipkvm_http_reply_ok(req, 200, ipkvm_msd_state_json(srv->svc->msd));
 }
 
 /* ---- streamed upload ---- */
@@ -465,9 +390,10 @@ static void job_done(struct ipkvm_job *job)
 			if (r < 0)
 				store_error(req, r, up->name, err);
 			else
-				ipkvm_http_reply_ok(req, 201, ipkvm_msd_state(up->srv));
+				ipkvm_http_reply_ok(req, 201,
+						    ipkvm_msd_state_json(up->srv->svc->msd));
 		}
-		ipkvm_msd_publish(up->srv);
+		ipkvm_msd_changed(up->srv->svc->msd);
 		upload_free(up);
 		return;
 	}
@@ -483,7 +409,7 @@ static void job_done(struct ipkvm_job *job)
 		if (up->paused)
 			lws_rx_flow_control(req->wsi, 1);
 		upload_free(up);
-		ipkvm_msd_publish(req->srv);
+		ipkvm_msd_changed(req->srv->svc->msd);
 		return;
 	}
 	if (up->ended)
@@ -497,7 +423,7 @@ static void job_done(struct ipkvm_job *job)
 	int64_t now = ipkvm_mono_ms();
 	if (now - up->event_ms >= UP_EVENT_MS) {
 		up->event_ms = now;
-		ipkvm_msd_publish(up->srv);
+		ipkvm_msd_changed(up->srv->svc->msd);
 	}
 }
 
@@ -550,8 +476,9 @@ static void upload_begin(struct ipkvm_http_req *req)
 		return;
 	}
 	char err[256] = "";
-	int r = ipkvm_store_begin(req->srv->svc->store, name, (int64_t)req->content_length,
-				  IPKVM_STORE_REPLACE, &up->ss, err, sizeof(err));
+	int r = ipkvm_store_begin(ipkvm_msd_store(req->srv->svc->msd), name,
+				  (int64_t)req->content_length, IPKVM_STORE_REPLACE, &up->ss, err,
+				  sizeof(err));
 	if (r < 0) {
 		ipkvm_audit(req->srv->state_dir, "msd_upload", req->auth.user, req->addr, false,
 			    json_pack("{s:s, s:s}", "image", name, "error", err));
@@ -566,7 +493,7 @@ static void upload_begin(struct ipkvm_http_req *req)
 	ipkvm_strlcpy(up->name, name, sizeof(up->name));
 	req->upload = up;
 	LOG_INFO("%s uploads image %s (%zu bytes)", req->auth.user, name, req->content_length);
-	ipkvm_msd_publish(req->srv);
+	ipkvm_msd_changed(req->srv->svc->msd);
 }
 
 static int upload_chunk(struct ipkvm_http_req *req, const void *data, size_t len)
@@ -615,7 +542,7 @@ static void upload_abort(struct ipkvm_http_req *req)
 	LOG_INFO("upload of %s cut off after %lld bytes", up->name,
 		 (long long)(up->ss ? ipkvm_store_session_bytes(up->ss) : 0));
 	upload_free(up);
-	ipkvm_msd_publish(req->srv);
+	ipkvm_msd_changed(req->srv->svc->msd);
 }
 
 const struct ipkvm_upload_ops ipkvm_msd_upload_ops = {

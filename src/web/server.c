@@ -301,7 +301,6 @@ void ipkvm_server_stop(struct ipkvm_server *srv)
 	if (!srv)
 		return;
 	ipkvm_hid_typing_stop(srv);
-	lws_sul_cancel(&srv->rebind_timer);
 }
 
 void ipkvm_server_destroy(struct ipkvm_server *srv)

@@ -49,9 +49,7 @@ struct ipkvm_hid;
 struct ipkvm_type_job;
 struct ipkvm_atx;
 struct ipkvm_gpio;
-struct ipkvm_store;
-struct ipkvm_fetcher;
-struct ipkvm_drives;
+struct ipkvm_msd;
 struct ipkvm_vtarget;
 struct ipkvm_conns;
 
@@ -148,9 +146,7 @@ struct ipkvm_server {
 	struct lws_vhost *vhost, *redirect_vhost, *plain_vhost;
 	void *ssl_ctx; /* the HTTPS vhost's SSL_CTX, for certificate reload on SIGHUP */
 	int64_t started;
-	char drive_image[16][256];	     /* the image each drive holds ("" = none) */
-	lws_sorted_usec_list_t rebind_timer; /* gadget plugged in again after a type change */
-	struct ipkvm_conns *conns;	     /* connection limits and request deadlines (conn.c) */
+	struct ipkvm_conns *conns; /* connection limits and request deadlines (conn.c) */
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_h264_client *h264_clients;
 	struct ipkvm_type_job *typing; /* the paste under way, or NULL */
@@ -295,9 +291,6 @@ void ipkvm_api_msd_fetch_cancel(struct ipkvm_http_req *req);
 void ipkvm_api_msd_drive(struct ipkvm_http_req *req);
 /* Collects download progress (the loop was woken) and publishes it. */
 void ipkvm_msd_fetch_poll(struct ipkvm_server *srv);
-/* {"images":[...],"space":{"free","total"}}: GET /api/msd and the `msd` event. */
-json_t *ipkvm_msd_state(struct ipkvm_server *srv);
-void ipkvm_msd_publish(struct ipkvm_server *srv);
 
 /* h264_ws.c: the H.264 WebSocket, /api/streamer/h264 (alias /api/media/ws) */
 extern const struct ipkvm_ws_ops ipkvm_h264ws_ops;

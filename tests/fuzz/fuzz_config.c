@@ -41,21 +41,13 @@ static void *field(struct ipkvm_config *cfg, const struct ipkvm_config_key *k)
 
 static bool is_string(enum ipkvm_config_type t)
 {
-	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH ||
-	       t == IPKVM_CFG_CHOICE;
+	return t == IPKVM_CFG_STRING || t == IPKVM_CFG_ADDRESS || t == IPKVM_CFG_PATH;
 }
 
-static bool choice_ok(const char *choices, const char *v)
+/* A choice field holds the index of one of its key's words. */
+static bool choice_ok(const struct ipkvm_config_key *k, int v)
 {
-	size_t n = strlen(v);
-	for (const char *p = choices; *p;) {
-		const char *bar = strchr(p, '|');
-		size_t len = bar ? (size_t)(bar - p) : strlen(p);
-		if (len == n && strncmp(p, v, n) == 0)
-			return true;
-		p += len + (bar ? 1 : 0);
-	}
-	return false;
+	return v >= 0 && ipkvm_config_choice_name(k->section, k->name, v) != NULL;
 }
 
 /* Every accepted value obeys its key's rules. */
@@ -95,8 +87,8 @@ static void check_values(struct ipkvm_config *cfg)
 				fail("required path missing", k, NULL);
 			break;
 		case IPKVM_CFG_CHOICE:
-			if (!s || !choice_ok(k->choices, s))
-				fail("not one of the choices", k, s);
+			if (!choice_ok(k, *(int *)f))
+				fail("not one of the choices", k, NULL);
 			break;
 		case IPKVM_CFG_STRING:
 			break;
@@ -128,6 +120,10 @@ static char *render(struct ipkvm_config *cfg, size_t *len)
 			break;
 		case IPKVM_CFG_LOGLEVEL:
 			fprintf(f, "%s=%s\n", k->name, log_level_names[*(enum ipkvm_log_level *)p]);
+			break;
+		case IPKVM_CFG_CHOICE:
+			fprintf(f, "%s=%s\n", k->name,
+				ipkvm_config_choice_name(k->section, k->name, *(int *)p));
 			break;
 		default:
 			fprintf(f, "%s=%s\n", k->name, *(char **)p ? *(char **)p : "");

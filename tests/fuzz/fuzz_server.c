@@ -29,8 +29,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/daemon.h"
-#include "msd/fetch.h"
-#include "msd/store.h"
+#include "msd/msd.h"
 #include "web/server.h"
 #include "web/web.h"
 
@@ -336,7 +335,7 @@ static void put_back(const char *path, const char *text, size_t len, struct stat
 
 static void trim_store(void)
 {
-	struct ipkvm_store *store = fs.srv->svc->store;
+	struct ipkvm_store *store = fs.srv->svc->msd ? ipkvm_msd_store(fs.srv->svc->msd) : NULL;
 	struct ipkvm_store_image *v = NULL;
 	size_t n = 0;
 	if (!store || ipkvm_store_list(store, &v, &n) < 0)
@@ -352,12 +351,13 @@ void fuzz_server_restore(void)
 {
 	struct ipkvm_server *srv = fs.srv;
 	ipkvm_hid_typing_stop(srv);
-	if (srv->svc->fetcher) {
+	struct ipkvm_fetcher *fetcher = srv->svc->msd ? ipkvm_msd_fetcher(srv->svc->msd) : NULL;
+	if (fetcher) {
 		struct ipkvm_fetch_status st[8];
-		size_t n = ipkvm_fetch_list(srv->svc->fetcher, st, IPKVM_ARRAY_SIZE(st));
+		size_t n = ipkvm_fetch_list(fetcher, st, IPKVM_ARRAY_SIZE(st));
 		for (size_t i = 0; i < n; i++)
 			if (st[i].state == IPKVM_FETCH_RUNNING)
-				ipkvm_fetch_cancel(srv->svc->fetcher, st[i].id, "fuzz");
+				ipkvm_fetch_cancel(fetcher, st[i].id, "fuzz");
 	}
 	put_back(fs.users_path, fs.users_text, fs.users_len, &fs.users_st);
 	put_back(fs.tokens_path, fs.tokens_text, fs.tokens_len, &fs.tokens_st);

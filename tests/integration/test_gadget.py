@@ -110,6 +110,36 @@ def test_daemon_sets_up_the_gadget_and_attaches_to_luns(t):
         shutil.rmtree(tmp)
 
 
+def test_backends_msd_says_where_images_go(t):
+    """/api/info reports the drives the daemon made, from the one place "auto" is resolved:
+    with the gadget made but offering no LUNs ([usb] setup = 1, luns = 0), images go to the
+    virtual target's drives, and /api/info must not say "gadget" (it once did)."""
+    tmp = tempfile.mkdtemp(prefix="ipkvm-gadget-")
+    try:
+        configfs, udc = fake_sys(tmp)
+        d = t.daemon("[usb]\nconfigfs = %s\nudc_dir = %s\nsetup = 1\nluns = 0\n" % (configfs, udc))
+        s = d.admin()
+        info = expect_ok(s.get("/api/info"))
+        st = expect_ok(s.get("/api/msd"))
+        eq(len(st["drives"]), 4, "the virtual target's four drives")
+        eq(info["backends"]["msd"], "virtual", "backends.msd")
+        r = s.request("PUT", "/api/msd/images/disk.img", body=b"\0" * 4096,
+                      headers={"Content-Type": "application/octet-stream"})
+        eq(r.status, 201, "upload")
+        expect_ok(s.post("/api/msd/drives/3/attach", {"image": "disk.img", "cdrom": False}))
+        check(not os.path.exists(os.path.join(configfs, "usb_gadget", "ipkvm", "functions",
+                                              "mass_storage.usb0")), "no LUNs on the gadget")
+        d.stop()
+        # With LUNs, the same setting means the gadget's drives, and /api/info says so.
+        configfs, udc = fake_sys(os.path.join(tmp, "second"))
+        d = t.daemon(usb_config(configfs, udc, "setup = 1\n"))
+        s = d.admin()
+        eq(expect_ok(s.get("/api/info"))["backends"]["msd"], "gadget", "backends.msd")
+        eq(len(expect_ok(s.get("/api/msd"))["drives"]), 2, "the gadget's two LUNs")
+    finally:
+        shutil.rmtree(tmp)
+
+
 def test_an_image_a_lun_serves_stays_after_a_restart(t):
     """A restart keeps the gadget, and with it the image on the LUN: the new daemon never
     attached it (no hold in its memory), yet it must neither delete nor replace it while the

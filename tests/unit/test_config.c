@@ -74,7 +74,7 @@ static const char *str_field(const struct ipkvm_config *cfg, const struct ipkvm_
 static bool is_string(const struct ipkvm_config_key *k)
 {
 	return k->type == IPKVM_CFG_STRING || k->type == IPKVM_CFG_ADDRESS ||
-	       k->type == IPKVM_CFG_PATH || k->type == IPKVM_CFG_CHOICE;
+	       k->type == IPKVM_CFG_PATH;
 }
 
 /* Asserts that every field of a equals the same field of b, through the table. */
@@ -740,6 +740,148 @@ static void test_example_documents_every_key(void **state)
 	free(text);
 }
 
+/* Each choice key parses into its enum: the words are the enum's names, in order. */
+static void test_choices(void **state)
+{
+	struct ipkvm_config cfg;
+	char err[256];
+	ipkvm_config_init(&cfg);
+	assert_int_equal(cfg.video_source, IPKVM_VIDEO_SRC_VIRTUAL);
+	assert_int_equal(cfg.hid_output, IPKVM_HID_OUTPUT_VIRTUAL);
+	assert_int_equal(cfg.h264_backend, IPKVM_H264_BACKEND_AUTO);
+	assert_int_equal(cfg.atx_driver, IPKVM_ATX_DRIVER_AUTO);
+	assert_int_equal(cfg.msd_drives, IPKVM_MSD_DRIVES_AUTO);
+	assert_int_equal(cfg.jpeg_subsampling, IPKVM_SUBSAMPLING_422);
+	assert_int_equal(cfg.video_scene, IPKVM_SCENE_TESTCARD);
+	assert_int_equal(cfg.video_format, IPKVM_CFG_PIXFMT_YUYV);
+	assert_int_equal(cfg.target_layout, IPKVM_TARGET_LAYOUT_US);
+	static const struct {
+		const char *section, *key, *word;
+		size_t offset;
+		int value;
+	} cases[] = {
+	    {"video", "source", "none", offsetof(struct ipkvm_config, video_source),
+	     IPKVM_VIDEO_SRC_NONE},
+	    {"video", "source", "pattern", offsetof(struct ipkvm_config, video_source),
+	     IPKVM_VIDEO_SRC_PATTERN},
+	    {"video", "source", "v4l2", offsetof(struct ipkvm_config, video_source),
+	     IPKVM_VIDEO_SRC_V4L2},
+	    {"video", "format", "bgr24", offsetof(struct ipkvm_config, video_format),
+	     IPKVM_CFG_PIXFMT_BGR24},
+	    {"video", "scene", "static", offsetof(struct ipkvm_config, video_scene),
+	     IPKVM_SCENE_STATIC},
+	    {"jpeg", "subsampling", "420", offsetof(struct ipkvm_config, jpeg_subsampling),
+	     IPKVM_SUBSAMPLING_420},
+	    {"h264", "backend", "none", offsetof(struct ipkvm_config, h264_backend),
+	     IPKVM_H264_BACKEND_NONE},
+	    {"h264", "backend", "v4l2", offsetof(struct ipkvm_config, h264_backend),
+	     IPKVM_H264_BACKEND_V4L2},
+	    {"hid", "output", "ch9329", offsetof(struct ipkvm_config, hid_output),
+	     IPKVM_HID_OUTPUT_CH9329},
+	    {"hid", "output", "gadget", offsetof(struct ipkvm_config, hid_output),
+	     IPKVM_HID_OUTPUT_GADGET},
+	    {"atx", "driver", "gpio", offsetof(struct ipkvm_config, atx_driver),
+	     IPKVM_ATX_DRIVER_GPIO},
+	    {"msd", "drives", "gadget", offsetof(struct ipkvm_config, msd_drives),
+	     IPKVM_MSD_DRIVES_GADGET},
+	    {"msd", "drives", "none", offsetof(struct ipkvm_config, msd_drives),
+	     IPKVM_MSD_DRIVES_NONE},
+	    {"target", "layout", "jp", offsetof(struct ipkvm_config, target_layout),
+	     IPKVM_TARGET_LAYOUT_JP},
+	    {"target", "format", "uyvy", offsetof(struct ipkvm_config, target_format),
+	     IPKVM_CFG_PIXFMT_UYVY},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(ipkvm_config_set(&cfg, cases[i].section, cases[i].key,
+						  cases[i].word, err, sizeof(err)),
+				 0);
+		assert_int_equal(*(int *)((char *)&cfg + cases[i].offset), cases[i].value);
+		assert_string_equal(
+		    ipkvm_config_choice_name(cases[i].section, cases[i].key, cases[i].value),
+		    cases[i].word);
+	}
+	/* A bad word leaves the value and says what is allowed. */
+	assert_int_equal(ipkvm_config_set(&cfg, "msd", "drives", "usb", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "[msd] drives: \"usb\" is not one of: auto, none, gadget, virtual");
+	assert_int_equal(cfg.msd_drives, IPKVM_MSD_DRIVES_NONE);
+	assert_int_equal(ipkvm_config_set(&cfg, "msd", "drives", "", err, sizeof(err)), -EINVAL);
+	/* Names of values that do not exist, or of keys that are not choices. */
+	assert_null(ipkvm_config_choice_name("msd", "drives", 4));
+	assert_null(ipkvm_config_choice_name("msd", "drives", -1));
+	assert_null(ipkvm_config_choice_name("server", "port", 0));
+	assert_null(ipkvm_config_choice_name("msd", "nothing", 0));
+	/* Every word of every choice key names a value, and parses back to it. */
+	for (const struct ipkvm_config_key *k = ipkvm_config_keys; k->name; k++) {
+		if (k->type != IPKVM_CFG_CHOICE)
+			continue;
+		assert_non_null(k->names);
+		for (int i = 0; k->names[i]; i++) {
+			assert_string_equal(ipkvm_config_choice_name(k->section, k->name, i),
+					    k->names[i]);
+			assert_int_equal(ipkvm_config_set(&cfg, k->section, k->name, k->names[i],
+							  err, sizeof(err)),
+					 0);
+			assert_int_equal(*(int *)((char *)&cfg + k->offset), i);
+		}
+	}
+	ipkvm_config_free(&cfg);
+}
+
+/* Sets key = value or fails the test. */
+static void set(struct ipkvm_config *cfg, const char *section, const char *key, const char *value)
+{
+	char err[256];
+	if (ipkvm_config_set(cfg, section, key, value, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+}
+
+/* The "auto" settings resolve in one place, and follow the settings they depend on. */
+static void test_resolved(void **state)
+{
+	struct ipkvm_config cfg;
+	ipkvm_config_init(&cfg);
+	/* The defaults: everything on the virtual target. */
+	assert_true(cfg.resolved.target);
+	assert_int_equal(cfg.resolved.atx, IPKVM_ATX_DRIVER_VIRTUAL);
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_VIRTUAL);
+	/* The gadget, when it is made and has LUNs. */
+	set(&cfg, "usb", "setup", "1");
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_GADGET);
+	/* [usb] setup = 1 with no LUNs: the drives are the virtual target's, not the gadget's
+	 * (the daemon and /api/info used to answer this one differently). */
+	set(&cfg, "usb", "luns", "0");
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_VIRTUAL);
+	set(&cfg, "usb", "luns", "2");
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_GADGET);
+	set(&cfg, "usb", "setup", "0");
+	/* Real hardware: no virtual target, so atx and msd auto are none. */
+	set(&cfg, "video", "source", "v4l2");
+	set(&cfg, "hid", "output", "gadget");
+	assert_false(cfg.resolved.target);
+	assert_int_equal(cfg.resolved.atx, IPKVM_ATX_DRIVER_NONE);
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_NONE);
+	/* [atx] driver = virtual alone makes the target run, and its drives with it. */
+	set(&cfg, "atx", "driver", "virtual");
+	assert_true(cfg.resolved.target);
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_VIRTUAL);
+	/* What is not auto stays as it is said. */
+	set(&cfg, "atx", "driver", "gpio");
+	set(&cfg, "msd", "drives", "gadget");
+	assert_false(cfg.resolved.target);
+	assert_int_equal(cfg.resolved.atx, IPKVM_ATX_DRIVER_GPIO);
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_GADGET);
+	set(&cfg, "msd", "drives", "none");
+	set(&cfg, "usb", "setup", "1");
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_NONE);
+	/* A file sets the same fields: resolved after a load too. */
+	char err[256];
+	const char *path = write_text("resolve.ini", "[msd]\ndrives = auto\n[usb]\nluns = 1\n");
+	assert_int_equal(ipkvm_config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.resolved.msd, IPKVM_MSD_DRIVES_GADGET);
+	ipkvm_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -756,6 +898,8 @@ int main(void)
 	    cmocka_unit_test(test_permission_denied),
 	    cmocka_unit_test(test_set),
 	    cmocka_unit_test(test_reload_no_leaks),
+	    cmocka_unit_test(test_choices),
+	    cmocka_unit_test(test_resolved),
 	    cmocka_unit_test(test_example_as_is),
 	    cmocka_unit_test(test_example_uncommented),
 	    cmocka_unit_test(test_example_documents_every_key),
