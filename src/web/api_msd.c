@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/audit.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -60,9 +59,9 @@ void ipkvm_msd_fetch_poll(struct ipkvm_server *srv)
 				if (extra && fs[i].state == IPKVM_FETCH_CANCELLED)
 					json_object_set_new(extra, "cancelled_by",
 							    json_string(fs[i].cancelled_by));
-				ipkvm_audit(srv->state_dir, "msd_fetch_end",
-					    fs[i].owner[0] ? fs[i].owner : NULL, NULL,
-					    fs[i].state == IPKVM_FETCH_DONE, extra);
+				ipkvm_authsvc_audit(srv->svc->auth, "msd_fetch_end",
+						    fs[i].owner[0] ? fs[i].owner : NULL, NULL,
+						    fs[i].state == IPKVM_FETCH_DONE, extra);
 			}
 			/* Every event-socket client gets this: the reason, not the message. */
 			ipkvm_events_publish(srv->svc->events, "msd_fetch",
@@ -130,8 +129,8 @@ void ipkvm_api_msd_image(struct ipkvm_http_req *req)
 	if (!name)
 		return;
 	int r = ipkvm_msd_delete(req->srv->svc->msd, name); /* publishes `msd` when done */
-	ipkvm_audit(req->srv->state_dir, "msd_delete", req->auth.user, req->addr, r == 0,
-		    json_pack("{s:s}", "image", name));
+	ipkvm_authsvc_audit(req->srv->svc->auth, "msd_delete", req->auth.user, req->addr, r == 0,
+			    json_pack("{s:s}", "image", name));
 	if (r < 0) {
 		store_error(req, r, name,
 			    r == -EBUSY ? "the image is attached to a drive: eject it first" : "");
@@ -164,8 +163,8 @@ void ipkvm_api_msd_fetch(struct ipkvm_http_req *req)
 	char err[256] = "";
 	int r =
 	    ipkvm_fetch_start(ipkvm_msd_fetcher(req->srv->svc->msd), &fr, &id, err, sizeof(err));
-	ipkvm_audit(req->srv->state_dir, "msd_fetch", req->auth.user, req->addr, r == 0,
-		    json_pack("{s:s, s:s}", "image", fr.name, "error", err));
+	ipkvm_authsvc_audit(req->srv->svc->auth, "msd_fetch", req->auth.user, req->addr, r == 0,
+			    json_pack("{s:s, s:s}", "image", fr.name, "error", err));
 	if (r == -EAGAIN)
 		ipkvm_http_reply_error(req, 429, "too_many", NULL, "%s", err);
 	else if (r == -EACCES) /* a literal address of this machine's own network */
@@ -204,8 +203,8 @@ static void fetch_cancel(struct ipkvm_http_req *req, uint64_t id)
 	struct ipkvm_fetch_status st;
 	bool known = ipkvm_fetch_get(fetcher, id, &st) == 0;
 	int r = ipkvm_fetch_cancel(fetcher, id, req->auth.user);
-	ipkvm_audit(
-	    srv->state_dir, "msd_fetch_cancel", req->auth.user, req->addr, r == 0,
+	ipkvm_authsvc_audit(
+	    srv->svc->auth, "msd_fetch_cancel", req->auth.user, req->addr, r == 0,
 	    json_pack("{s:I, s:s?}", "id", (json_int_t)id, "image", known ? st.name : NULL));
 	if (r < 0) {
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no download %llu is running",
@@ -253,8 +252,8 @@ static int drive_attach(struct ipkvm_http_req *req, unsigned n)
 	bool cdrom = cd ? json_is_true(cd) : true, rw = json_is_true(json_object_get(body, "rw"));
 	char err[256] = "";
 	int r = ipkvm_msd_attach(srv->svc->msd, n, name, cdrom, rw, err, sizeof(err));
-	ipkvm_audit(
-	    srv->state_dir, "msd_attach", req->auth.user, req->addr, r == 0,
+	ipkvm_authsvc_audit(
+	    srv->svc->auth, "msd_attach", req->auth.user, req->addr, r == 0,
 	    json_pack("{s:i, s:s, s:b, s:b}", "drive", n, "image", name, "cdrom", cdrom, "rw", rw));
 	if (r == -EROFS)
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
@@ -271,8 +270,8 @@ static int drive_eject(struct ipkvm_http_req *req, unsigned n)
 	char err[256] = "", image[IPKVM_STORE_NAME_MAX + 1];
 	ipkvm_strlcpy(image, ipkvm_msd_drive_image(srv->svc->msd, n), sizeof(image));
 	int r = ipkvm_msd_eject(srv->svc->msd, n, err, sizeof(err));
-	ipkvm_audit(srv->state_dir, "msd_eject", req->auth.user, req->addr, r == 0,
-		    json_pack("{s:i, s:s}", "drive", n, "image", image));
+	ipkvm_authsvc_audit(srv->svc->auth, "msd_eject", req->auth.user, req->addr, r == 0,
+			    json_pack("{s:i, s:s}", "drive", n, "image", image));
 	if (r < 0)
 		ipkvm_http_reply_error(req, r == -EBUSY ? 409 : 500,
 				       r == -EBUSY ? "conflict" : "internal", NULL, "drive %u: %s",
@@ -379,8 +378,9 @@ static void job_done(struct ipkvm_job *job)
 	free(j);
 
 	if (commit) {
-		ipkvm_audit(up->srv->state_dir, "msd_upload", req ? req->auth.user : NULL,
-			    req ? req->addr : NULL, r == 0, json_pack("{s:s}", "image", up->name));
+		ipkvm_authsvc_audit(up->srv->svc->auth, "msd_upload", req ? req->auth.user : NULL,
+				    req ? req->addr : NULL, r == 0,
+				    json_pack("{s:s}", "image", up->name));
 		if (r == 0)
 			LOG_INFO("image %s uploaded", up->name);
 		if (req) {
@@ -480,8 +480,8 @@ static void upload_begin(struct ipkvm_http_req *req)
 				  (int64_t)req->content_length, IPKVM_STORE_REPLACE, &up->ss, err,
 				  sizeof(err));
 	if (r < 0) {
-		ipkvm_audit(req->srv->state_dir, "msd_upload", req->auth.user, req->addr, false,
-			    json_pack("{s:s, s:s}", "image", name, "error", err));
+		ipkvm_authsvc_audit(req->srv->svc->auth, "msd_upload", req->auth.user, req->addr,
+				    false, json_pack("{s:s, s:s}", "image", name, "error", err));
 		store_error(req, r, name, err);
 		upload_free(up);
 		return;
