@@ -87,6 +87,16 @@ static void reply_refusal(struct ipkvm_http_req *req, const struct ipkvm_authsvc
 	}
 }
 
+/* A call came back: the request may start another; a refusal is answered here. */
+static bool came_back_ok(struct ipkvm_http_req *req, const struct ipkvm_authsvc_result *res)
+{
+	req->job = NULL;
+	if (res->status == IPKVM_AUTHSVC_OK)
+		return true;
+	reply_refusal(req, res);
+	return false;
+}
+
 /* Opens a session for user and puts its cookie on req. 0 or -errno. */
 static int start_session(struct ipkvm_http_req *req, const char *user, int64_t *ends)
 {
@@ -105,11 +115,8 @@ static void login_done(void *ctx, const struct ipkvm_authsvc_result *res)
 {
 	struct ipkvm_http_req *req = ctx;
 	int64_t ends;
-	req->job = NULL;
-	if (res->status != IPKVM_AUTHSVC_OK) {
-		reply_refusal(req, res);
+	if (!came_back_ok(req, res))
 		return;
-	}
 	if (start_session(req, res->user, &ends) < 0) {
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot start a session");
 		return;
@@ -187,11 +194,8 @@ static bool password_ok(struct ipkvm_http_req *req, const char *field, const cha
 static void password_done(void *ctx, const struct ipkvm_authsvc_result *res)
 {
 	struct ipkvm_http_req *req = ctx;
-	req->job = NULL;
-	if (res->status != IPKVM_AUTHSVC_OK) {
-		reply_refusal(req, res);
+	if (!came_back_ok(req, res))
 		return;
-	}
 	/* Every session of the user ended with the old hash; the caller keeps working. */
 	if (req->auth.kind == IPKVM_AUTH_SESSION &&
 	    ipkvm_authsvc_user(req->srv->svc->auth, res->user) &&
@@ -243,11 +247,8 @@ static bool parse_role(struct ipkvm_http_req *req, const char *s, enum ipkvm_rol
 static void user_add_done(void *ctx, const struct ipkvm_authsvc_result *res)
 {
 	struct ipkvm_http_req *req = ctx;
-	req->job = NULL;
-	if (res->status != IPKVM_AUTHSVC_OK) {
-		reply_refusal(req, res);
+	if (!came_back_ok(req, res))
 		return;
-	}
 	ipkvm_http_reply_ok(
 	    req, 201,
 	    json_pack("{s:s, s:s}", "name", res->user, "role", ipkvm_role_name(res->role)));
@@ -296,11 +297,8 @@ out:
 static void user_set_done(void *ctx, const struct ipkvm_authsvc_result *res)
 {
 	struct ipkvm_http_req *req = ctx;
-	req->job = NULL;
-	if (res->status != IPKVM_AUTHSVC_OK) {
-		reply_refusal(req, res);
+	if (!came_back_ok(req, res))
 		return;
-	}
 	const struct ipkvm_user *u = ipkvm_authsvc_user(req->srv->svc->auth, res->user);
 	ipkvm_http_reply_ok(
 	    req, 200,
