@@ -398,7 +398,6 @@ static int make_video(struct ipkvm_daemon *d)
 		return 0;
 	struct ipkvm_video_config vc = {
 	    .source = word("video", "source", cfg->video_source),
-	    .vtarget = d->svc.vtarget,
 	    .quality = cfg->jpeg_quality,
 	    .max_fps = cfg->jpeg_max_fps,
 	    .workers = (unsigned)cfg->jpeg_workers,
@@ -421,6 +420,18 @@ static int make_video(struct ipkvm_daemon *d)
 					     .bitrate_kbps = cfg->h264_bitrate,
 					     .max_fps = cfg->h264_fps,
 					     .gop = cfg->h264_gop};
+	if (cfg->video_source == IPKVM_VIDEO_SRC_VIRTUAL) {
+		/* The target's screen: video gets the source and never knows the target. */
+		if (!d->svc.vtarget) {
+			LOG_ERROR("[video]: source 'virtual' needs the virtual target");
+			return -EINVAL;
+		}
+		vc.src = ipkvm_source_virtual_create(d->svc.vtarget);
+		if (!vc.src) {
+			LOG_ERROR("[video]: out of memory");
+			return -ENOMEM;
+		}
+	}
 	d->svc.video = ipkvm_video_create(&vc, video_wake, d, err, sizeof(err));
 	if (!d->svc.video) {
 		LOG_ERROR("[video]: %s", err);

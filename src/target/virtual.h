@@ -12,7 +12,7 @@
  *   - power.c: the board's power logic on the ATX button lines (struct ipkvm_atx_lines from
  *     ipkvm_vtarget_atx_lines), with power and HDD LED lines.
  *   - screen.c: the firmware and the OS console it runs, rendered into frames that
- *     video/source_virtual.c delivers through the video source interface.
+ *     source_virtual.c delivers through the video source interface.
  *   - iso9660.c: the volume labels of the attached media for the boot menu.
  *
  * Threads: everything runs on the main loop except rendering, which the capture thread
@@ -93,7 +93,8 @@ void ipkvm_vtarget_signal(struct ipkvm_vtarget *vt, struct ipkvm_signal_info *ou
 /* The state for GET /api/target (see docs/api.md). */
 json_t *ipkvm_vtarget_state(struct ipkvm_vtarget *vt);
 
-/* A video source showing this target's screen (video/source_virtual.c). */
+/* A video source showing this target's screen (source_virtual.c). The composition root
+ * makes it and gives it to video (ipkvm_video_config.src), so video never knows the target. */
 struct ipkvm_source *ipkvm_source_virtual_create(struct ipkvm_vtarget *vt);
 
 #endif

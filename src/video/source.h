@@ -1,6 +1,8 @@
 /*
- * source: where pictures come from, behind one interface: a V4L2 capture device, the
- * synthetic pattern, and later the virtual target.
+ * source: where pictures come from, behind one interface: a V4L2 capture device
+ * (source_v4l2.c), the synthetic pattern (source_pattern.c), and the virtual target's
+ * screen (target/source_virtual.c: the target depends on video, never the reverse, so its
+ * source is made by the composition root and handed to video in ipkvm_video_config.src).
  *
  * All calls but create/destroy happen on the source's capture thread (see video.c), which
  * runs: open → start → loop { poll(fd) → next() / event() } → stop → close, reopening with

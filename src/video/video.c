@@ -22,7 +22,6 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "video/jpeg.h"
-#include "target/virtual.h"
 #include "video/h264_stream.h"
 #include "video/placeholder.h"
 
@@ -494,16 +493,12 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 		      sizeof(v->source_name));
 	if (cfg->src) {
 		v->src = cfg->src;
-	} else if (strcmp(v->source_name, "virtual") == 0 && cfg->vtarget) {
-		v->src = ipkvm_source_virtual_create(cfg->vtarget);
-		if (!v->src)
-			snprintf(err, errlen, "out of memory");
 	} else if (strcmp(v->source_name, "pattern") == 0) {
 		v->src = ipkvm_source_pattern_create(&cfg->pattern, err, errlen);
 	} else if (strcmp(v->source_name, "v4l2") == 0) {
 		v->src = ipkvm_source_v4l2_create(&cfg->v4l2, err, errlen);
 	} else {
-		snprintf(err, errlen, "unknown video source '%s' (pattern, v4l2 or virtual)",
+		snprintf(err, errlen, "unknown video source '%s' (pattern or v4l2)",
 			 v->source_name);
 	}
 	if (!v->src) {

@@ -30,7 +30,6 @@
 #include "video/source_pattern.h"
 #include "video/source_v4l2.h"
 
-struct ipkvm_vtarget;
 struct ipkvm_h264_stream;
 
 struct ipkvm_video_config {
@@ -38,8 +37,7 @@ struct ipkvm_video_config {
 	 * virtual target's; tests make fakes), which video owns from create on, failed or not;
 	 * or NULL, and video makes one by name from source and the settings below. */
 	struct ipkvm_source *src;
-	const char *source; /* with src NULL: "pattern", "v4l2" or "virtual" (needs vtarget) */
-	struct ipkvm_vtarget *vtarget;
+	const char *source; /* with src NULL: "pattern" or "v4l2" */
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
 	int quality;		       /* 1..100 */
