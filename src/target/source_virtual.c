@@ -5,6 +5,10 @@
  * Unlike HDMI capture it sends a frame only when the picture changed (the target renders on
  * change, at most at its mode's rate); the pipeline answers snapshot requests and held-back
  * changes from the last frame. The source's fd is the target's change eventfd.
+ *
+ * It lives with the target, not in video/: the target builds on video (frames, drawing, this
+ * interface), so video must not know the target. The composition root makes this source and
+ * hands it to video (ipkvm_video_config.src).
  */
 #define LOG_TAG "vsource"
 #include <errno.h>
