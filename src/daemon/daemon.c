@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ struct ipkvm_daemon {
 	struct ipkvm_loop_watch *sig_watch;
 	struct ipkvm_loop_watch *watched[8]; /* virtual target's USB ends, GPIO LED lines */
 	size_t n_watched;
+	struct ipkvm_loop_watch *hid_watch[IPKVM_HID_OUT_MAX_FDS]; /* the HID output's fds */
+	int hid_fd[IPKVM_HID_OUT_MAX_FDS];
 	struct ipkvm_loop_timer *tick, *hid_timer, *vtarget_timer, *atx_timer, *atx_event_timer;
 	struct ipkvm_loop_timer *msd_timer; /* the msd service's (the gadget's replug) */
 	int64_t atx_event_ms;		    /* when the last `atx` event went out */
@@ -447,12 +450,65 @@ static void hid_changed(void *ctx)
 		ipkvm_events_publish(d->svc.events, "hid", ipkvm_hid_state(d->svc.hid));
 }
 
-/* Writes what had to wait and reads LED reports back; 10 ms keeps a waiting report's delay
- * small at a cost of 100 cheap wake-ups a second (only with a HID output). */
+/* The HID output's fds: watched for what it asks (readable where the device talks back,
+ * writable only while reports wait), so nothing polls it. */
+static void hid_fd_ready(void *ctx, int fd, unsigned events)
+{
+	struct ipkvm_daemon *d = ctx;
+	ipkvm_hid_fd_ready(d->svc.hid, fd,
+			   (short)(((events & IPKVM_LOOP_READ) ? POLLIN : 0) |
+				   ((events & IPKVM_LOOP_WRITE) ? POLLOUT : 0)));
+}
+
+static void hid_fds_changed(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	struct pollfd fds[IPKVM_HID_OUT_MAX_FDS];
+	size_t n = d->svc.hid ? ipkvm_hid_pollfds(d->svc.hid, fds, IPKVM_HID_OUT_MAX_FDS) : 0;
+	/* Ends the watches of fds that went away, then updates or adds the others. */
+	for (size_t i = 0; i < IPKVM_HID_OUT_MAX_FDS; i++) {
+		bool keep = false;
+		for (size_t k = 0; k < n && d->hid_watch[i]; k++)
+			keep |= fds[k].fd == d->hid_fd[i];
+		if (d->hid_watch[i] && !keep) {
+			ipkvm_loop_unwatch(d->hid_watch[i]);
+			d->hid_watch[i] = NULL;
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		unsigned ev = ((fds[k].events & POLLIN) ? IPKVM_LOOP_READ : 0) |
+			      ((fds[k].events & POLLOUT) ? IPKVM_LOOP_WRITE : 0);
+		size_t i, free_slot = IPKVM_HID_OUT_MAX_FDS;
+		for (i = 0; i < IPKVM_HID_OUT_MAX_FDS; i++) {
+			if (d->hid_watch[i] && d->hid_fd[i] == fds[k].fd)
+				break;
+			if (!d->hid_watch[i] && free_slot == IPKVM_HID_OUT_MAX_FDS)
+				free_slot = i;
+		}
+		if (i < IPKVM_HID_OUT_MAX_FDS) {
+			ipkvm_loop_watch_set(d->hid_watch[i], ev);
+		} else if (free_slot < IPKVM_HID_OUT_MAX_FDS) {
+			d->hid_fd[free_slot] = fds[k].fd;
+			d->hid_watch[free_slot] =
+			    ipkvm_loop_watch(d->loop, fds[k].fd, ev, hid_fd_ready, d);
+		}
+	}
+}
+
 static void hid_tick(void *ctx)
 {
 	struct ipkvm_daemon *d = ctx;
-	ipkvm_hid_service(d->svc.hid);
+	if (d->svc.hid)
+		ipkvm_hid_tick(d->svc.hid);
+}
+
+static void hid_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (delay_ms < 0)
+		ipkvm_loop_timer_stop(d->hid_timer);
+	else
+		ipkvm_loop_timer_start(d->hid_timer, delay_ms, 0);
 }
 
 static int make_hid(struct ipkvm_daemon *d)
@@ -468,6 +524,8 @@ static int make_hid(struct ipkvm_daemon *d)
 				      .mouse_rel = cfg->hid_mouse_rel,
 				      .consumer = cfg->hid_consumer,
 				      .changed = hid_changed,
+				      .fds_changed = hid_fds_changed,
+				      .timer = hid_timer,
 				      .ctx = d};
 	if (cfg->hid_output == IPKVM_HID_OUTPUT_VIRTUAL) {
 		/* The gadget protocol over the virtual target's socketpairs. */
@@ -484,6 +542,7 @@ static int make_hid(struct ipkvm_daemon *d)
 		return -ENOMEM;
 	}
 	ipkvm_hid_set_jiggler(d->svc.hid, cfg->hid_jiggler);
+	hid_fds_changed(d); /* the first answer, given while it was being made */
 	return 0;
 }
 
@@ -639,20 +698,14 @@ struct ipkvm_daemon *ipkvm_daemon_create(const struct ipkvm_config *cfg)
 		goto err;
 	d->atx_timer = ipkvm_loop_timer_new(d->loop, atx_tick, d);
 	d->msd_timer = ipkvm_loop_timer_new(d->loop, msd_tick, d);
-	if (!d->atx_timer || !d->msd_timer || make_msd(d) < 0 || make_video(d) < 0 ||
-	    make_hid(d) < 0)
+	d->hid_timer = ipkvm_loop_timer_new(d->loop, hid_tick, d);
+	if (!d->atx_timer || !d->msd_timer || !d->hid_timer || make_msd(d) < 0 ||
+	    make_video(d) < 0 || make_hid(d) < 0)
 		goto err;
-	if (d->svc.hid) {
-		d->hid_timer = ipkvm_loop_timer_new(d->loop, hid_tick, d);
-		if (!d->hid_timer)
-			goto err;
-	}
 	d->web = ipkvm_server_create(&d->svc);
 	if (!d->web || watch_signals(d, &set) < 0 || watch_devices(d) < 0)
 		goto err;
 	ipkvm_loop_timer_start(d->tick, 1000, 1000);
-	if (d->hid_timer)
-		ipkvm_loop_timer_start(d->hid_timer, 10, 10);
 	if (d->svc.video && ipkvm_video_start(d->svc.video) < 0) {
 		LOG_ERROR("cannot start the video threads");
 		goto err;
@@ -694,8 +747,9 @@ void ipkvm_daemon_destroy(struct ipkvm_daemon *d)
 	ipkvm_authsvc_destroy(d->svc.auth); /* after the worker: its calls finished there */
 	if (d->sigfd >= 0)
 		close(d->sigfd);
-	ipkvm_hid_destroy(d->svc.hid);
-	d->svc.hid = NULL;
+	struct ipkvm_hid *hid = d->svc.hid;
+	d->svc.hid = NULL; /* its last fds_changed touches no watch */
+	ipkvm_hid_destroy(hid);
 	ipkvm_msd_destroy(d->svc.msd); /* plugs a gadget waiting for its replug in again */
 	d->svc.msd = NULL;
 	ipkvm_atx_destroy(d->svc.atx);

@@ -25,9 +25,48 @@ struct ipkvm_hid {
 	int64_t last_input_ms;
 	uint64_t jiggles;
 	void (*changed)(void *ctx);
+	void (*fds_changed)(void *ctx);
+	void (*timer)(void *ctx, int64_t delay_ms);
 	void *ctx;
-	bool resync; /* the output came online: tell the host our keyboard state */
+	bool resync;	   /* the output came online: tell the host our keyboard state */
+	int64_t out_due;   /* when the output wants its tick (mono ms), -1 = never */
+	int64_t timer_due; /* what was last asked of cfg->timer (mono ms), -1 = none */
+	bool creating;	   /* in ipkvm_hid_create(): hooks wait for the end */
 };
+
+/* Asks the loop for the earliest tick wanted: the output's, the resync (at once), the
+ * jiggler's (when the idle time runs out). An early tick is harmless: each part checks. */
+static void rearm(struct ipkvm_hid *h)
+{
+	if (!h->timer || h->creating)
+		return;
+	int64_t now = ipkvm_mono_ms(), due = h->out_due;
+	if (h->resync && h->out->online)
+		due = now;
+	if (h->jiggler_s && h->out->online) {
+		int64_t j = h->last_input_ms + h->jiggler_s * 1000LL;
+		if (due < 0 || j < due)
+			due = j;
+	}
+	if (due == h->timer_due)
+		return;
+	h->timer_due = due;
+	h->timer(h->ctx, due < 0 ? -1 : due > now ? due - now : 0);
+}
+
+static void on_fds(void *ctx, struct ipkvm_hid_output *out)
+{
+	struct ipkvm_hid *h = ctx;
+	if (h->fds_changed && !h->creating)
+		h->fds_changed(h->ctx);
+}
+
+static void on_timer(void *ctx, struct ipkvm_hid_output *out, int64_t delay_ms)
+{
+	struct ipkvm_hid *h = ctx;
+	h->out_due = delay_ms < 0 ? -1 : ipkvm_mono_ms() + delay_ms;
+	rearm(h);
+}
 
 static void on_state(void *ctx, struct ipkvm_hid_output *out, bool online, const char *reason)
 {
@@ -42,6 +81,7 @@ static void on_state(void *ctx, struct ipkvm_hid_output *out, bool online, const
 	}
 	if (h->changed)
 		h->changed(h->ctx);
+	rearm(h);
 }
 
 static void on_leds(void *ctx, struct ipkvm_hid_output *out, uint8_t byte)
@@ -62,7 +102,11 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 	if (!h)
 		return NULL;
 	h->changed = cfg->changed;
+	h->fds_changed = cfg->fds_changed;
+	h->timer = cfg->timer;
 	h->ctx = cfg->ctx;
+	h->out_due = h->timer_due = -1;
+	h->creating = true;
 	ipkvm_hid_keyboard_init(&h->kb);
 	struct ipkvm_hid_gadget_config gc;
 	memset(&gc, 0, sizeof(gc));
@@ -73,7 +117,8 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 	gc.path[IPKVM_HID_SYSTEM] = cfg->consumer;
 	gc.open_fn = cfg->open_fn;
 	gc.open_ctx = cfg->open_ctx;
-	struct ipkvm_hid_output_cb cb = {.ctx = h, .state = on_state, .leds = on_leds};
+	struct ipkvm_hid_output_cb cb = {
+	    .ctx = h, .state = on_state, .leds = on_leds, .fds_changed = on_fds, .timer = on_timer};
 	int r;
 	if (cfg->output && strcmp(cfg->output, "ch9329") == 0) {
 		struct ipkvm_hid_ch9329_config cc = {.path = cfg->serial, .baud = cfg->baud};
@@ -92,6 +137,8 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 	r = ipkvm_hid_output_start(h->out);
 	if (r < 0)
 		LOG_WARN("output not ready yet (%s); retrying", strerror(-r));
+	h->creating = false;
+	rearm(h);
 	return h;
 }
 
@@ -147,6 +194,7 @@ int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s)
 		return -EINVAL;
 	h->jiggler_s = interval_s;
 	h->last_input_ms = ipkvm_mono_ms();
+	rearm(h);
 	return 0;
 }
 
@@ -262,24 +310,30 @@ size_t ipkvm_hid_pending(struct ipkvm_hid *h)
 	return ipkvm_hid_output_pending(h->out);
 }
 
-void ipkvm_hid_service(struct ipkvm_hid *h)
+size_t ipkvm_hid_pollfds(struct ipkvm_hid *h, struct pollfd *fds, size_t max)
 {
-	struct pollfd fds[IPKVM_HID_OUT_MAX_FDS];
-	size_t n = ipkvm_hid_output_pollfds(h->out, fds, IPKVM_HID_OUT_MAX_FDS);
-	if (n && poll(fds, n, 0) > 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (fds[i].revents & POLLOUT)
-				ipkvm_hid_output_on_writable(h->out, fds[i].fd);
-			if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
-				ipkvm_hid_output_on_readable(h->out, fds[i].fd);
-		}
-	}
+	return ipkvm_hid_output_pollfds(h->out, fds, max);
+}
+
+void ipkvm_hid_fd_ready(struct ipkvm_hid *h, int fd, short revents)
+{
+	if (revents & POLLOUT)
+		ipkvm_hid_output_on_writable(h->out, fd);
+	if (revents & (POLLIN | POLLERR | POLLHUP))
+		ipkvm_hid_output_on_readable(h->out, fd);
+	rearm(h);
+}
+
+void ipkvm_hid_tick(struct ipkvm_hid *h)
+{
+	h->timer_due = -1; /* this is it */
 	ipkvm_hid_output_tick(h->out);
 	if (h->resync && h->out->online) {
 		h->resync = false;
 		flush(h, 1u); /* the boot keyboard report */
 	}
 	jiggle(h);
+	rearm(h);
 }
 
 json_t *ipkvm_hid_state(struct ipkvm_hid *h)

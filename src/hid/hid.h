@@ -2,15 +2,19 @@
  * hid: the daemon's keyboard and mouse, tying the pieces together: key codes (keymap) →
  * report models (keyboard.c) → the output (out_gadget.c). Main thread only.
  *
- * The output's fds are serviced by ipkvm_hid_service(), which the server calls from a
- * short timer: a report goes out at once from ipkvm_hid_key() when the device takes it;
- * the timer only drains what had to wait and reads the LED output report back.
+ * The loop drives it through two hooks, never by polling: fds_changed says which fds to
+ * watch and for what (ipkvm_hid_pollfds(): readable where the device talks back, writable
+ * only while reports wait), timer asks for ipkvm_hid_tick() at a time (reopen back-off,
+ * CH9329 ACK timeouts, the jiggler, the keyboard resync after the output came online). A
+ * report goes out at once from ipkvm_hid_key() when the device takes it; the rest is
+ * written when the fd says it is writable.
  */
 #ifndef IPKVM_HID_HID_H
 #define IPKVM_HID_HID_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "hid/output.h"
 
@@ -24,6 +28,10 @@ struct ipkvm_hid_config {
 	ipkvm_hid_open_fn open_fn; /* gadget/virtual: opens the nodes; NULL = open(2) */
 	void *open_ctx;
 	void (*changed)(void *ctx); /* online state or LEDs changed */
+	/* The fds or events to watch may have changed: call ipkvm_hid_pollfds() again. */
+	void (*fds_changed)(void *ctx);
+	/* Call ipkvm_hid_tick() in delay_ms (>= 0), or no longer (-1). */
+	void (*timer)(void *ctx, int64_t delay_ms);
 	void *ctx;
 };
 
@@ -53,8 +61,12 @@ int ipkvm_hid_set_mouse_mode(struct ipkvm_hid *h, const char *mode);
 bool ipkvm_hid_any_pressed(struct ipkvm_hid *h);
 /* Reports accepted but not yet written to the device (paste back-pressure). */
 size_t ipkvm_hid_pending(struct ipkvm_hid *h);
-/* Writes what waits, reads LED reports, runs the reopen timer. */
-void ipkvm_hid_service(struct ipkvm_hid *h);
+/* The fds to watch and their events (POLLIN, POLLOUT), up to max (IPKVM_HID_OUT_MAX_FDS). */
+size_t ipkvm_hid_pollfds(struct ipkvm_hid *h, struct pollfd *fds, size_t max);
+/* fd is ready: POLLOUT writes what waits; POLLIN (or an error, a hang-up) reads. */
+void ipkvm_hid_fd_ready(struct ipkvm_hid *h, int fd, short revents);
+/* The timer asked for: reopen retries, backend timers, the jiggler, the resync. */
+void ipkvm_hid_tick(struct ipkvm_hid *h);
 /* {"output":"gadget"|"ch9329","online":bool,"reason":S,"leds":{num,caps,scroll,compose,kana},
  *  "pressed":[codes],"counters":{...}} */
 json_t *ipkvm_hid_state(struct ipkvm_hid *h);
