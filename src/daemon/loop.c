@@ -229,12 +229,22 @@ struct lws_context *ipkvm_loop_lws(struct ipkvm_loop *l)
 
 int ipkvm_loop_run(struct ipkvm_loop *l)
 {
+	uint64_t first = l->passes;
+	int64_t started = ipkvm_mono_ms();
+	int r = 0;
 	while (!atomic_load(&l->stop) && l->ctx) {
 		l->passes++;
-		if (lws_service(l->ctx, 0) < 0)
-			return 1;
+		if (lws_service(l->ctx, 0) < 0) {
+			r = 1;
+			break;
+		}
 	}
-	return 0;
+	/* The wake-up figure (docs/performance.md): an idle daemon wakes at most once a
+	 * second. */
+	int64_t ms = ipkvm_mono_ms() - started;
+	LOG_INFO("%llu wake-ups in %lld.%03lld s", (unsigned long long)(l->passes - first),
+		 (long long)ms / 1000, (long long)ms % 1000);
+	return r;
 }
 
 void ipkvm_loop_stop(struct ipkvm_loop *l)
