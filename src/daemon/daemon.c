@@ -41,6 +41,7 @@
 #include "daemon/loop.h"
 #include "daemon/services.h"
 #include "hid/hid.h"
+#include "hid/paste.h"
 #include "msd/msd.h"
 #include "target/virtual.h"
 #include "usb/gadgetcmd.h"
@@ -61,6 +62,7 @@ struct ipkvm_daemon {
 	size_t n_watched;
 	struct ipkvm_loop_watch *hid_watch[IPKVM_HID_OUT_MAX_FDS]; /* the HID output's fds */
 	int hid_fd[IPKVM_HID_OUT_MAX_FDS];
+	struct ipkvm_loop_timer *paste_timer;
 	struct ipkvm_loop_timer *tick, *hid_timer, *vtarget_timer, *atx_timer, *atx_event_timer;
 	struct ipkvm_loop_timer *msd_timer; /* the msd service's (the gadget's replug) */
 	int64_t atx_event_ms;		    /* when the last `atx` event went out */
@@ -511,6 +513,30 @@ static void hid_timer(void *ctx, int64_t delay_ms)
 		ipkvm_loop_timer_start(d->hid_timer, delay_ms, 0);
 }
 
+/* Paste: its timer, and the HID output's "everything written" that lets it go on. */
+static void paste_tick(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->svc.paste)
+		ipkvm_paste_tick(d->svc.paste);
+}
+
+static void paste_timer(void *ctx, int64_t delay_ms)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (delay_ms < 0)
+		ipkvm_loop_timer_stop(d->paste_timer);
+	else
+		ipkvm_loop_timer_start(d->paste_timer, delay_ms, 0);
+}
+
+static void hid_drained(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->svc.paste)
+		ipkvm_paste_drained(d->svc.paste);
+}
+
 static int make_hid(struct ipkvm_daemon *d)
 {
 	const struct ipkvm_config *cfg = d->cfg;
@@ -526,6 +552,7 @@ static int make_hid(struct ipkvm_daemon *d)
 				      .changed = hid_changed,
 				      .fds_changed = hid_fds_changed,
 				      .timer = hid_timer,
+				      .drained = hid_drained,
 				      .ctx = d};
 	if (cfg->hid_output == IPKVM_HID_OUTPUT_VIRTUAL) {
 		/* The gadget protocol over the virtual target's socketpairs. */
@@ -543,7 +570,10 @@ static int make_hid(struct ipkvm_daemon *d)
 	}
 	ipkvm_hid_set_jiggler(d->svc.hid, cfg->hid_jiggler);
 	hid_fds_changed(d); /* the first answer, given while it was being made */
-	return 0;
+	struct ipkvm_paste_config pc = {
+	    .hid = d->svc.hid, .events = d->svc.events, .ctx = d, .timer = paste_timer};
+	d->svc.paste = ipkvm_paste_create(&pc);
+	return d->svc.paste ? 0 : -ENOMEM;
 }
 
 /* The device fds the loop watches: the virtual target's ends of its USB interfaces
@@ -699,7 +729,8 @@ struct ipkvm_daemon *ipkvm_daemon_create(const struct ipkvm_config *cfg)
 	d->atx_timer = ipkvm_loop_timer_new(d->loop, atx_tick, d);
 	d->msd_timer = ipkvm_loop_timer_new(d->loop, msd_tick, d);
 	d->hid_timer = ipkvm_loop_timer_new(d->loop, hid_tick, d);
-	if (!d->atx_timer || !d->msd_timer || !d->hid_timer || make_msd(d) < 0 ||
+	d->paste_timer = ipkvm_loop_timer_new(d->loop, paste_tick, d);
+	if (!d->atx_timer || !d->msd_timer || !d->hid_timer || !d->paste_timer || make_msd(d) < 0 ||
 	    make_video(d) < 0 || make_hid(d) < 0)
 		goto err;
 	d->web = ipkvm_server_create(&d->svc);
@@ -740,6 +771,8 @@ void ipkvm_daemon_destroy(struct ipkvm_daemon *d)
 	d->svc.io_worker = NULL;
 	ipkvm_msd_stop_downloads(d->svc.msd); /* their threads wake the loop until joined */
 	ipkvm_server_stop(d->web);
+	ipkvm_paste_destroy(d->svc.paste); /* a paste under way ends "cancelled" */
+	d->svc.paste = NULL;
 	/* Every connection closes while the front end still exists. */
 	ipkvm_loop_shutdown(d->loop);
 	ipkvm_server_destroy(d->web);

@@ -18,6 +18,7 @@ struct ipkvm_worker;
 struct ipkvm_events;
 struct ipkvm_video;
 struct ipkvm_hid;
+struct ipkvm_paste;
 struct ipkvm_atx;
 struct ipkvm_gpio;
 struct ipkvm_vtarget;
@@ -35,6 +36,7 @@ struct ipkvm_services {
 	struct ipkvm_authsvc *auth;	/* users, sessions, tokens, throttle, audit */
 	struct ipkvm_video *video;	/* capture, JPEG and H.264; NULL = none */
 	struct ipkvm_hid *hid;		/* keyboard and mice; NULL = none */
+	struct ipkvm_paste *paste;	/* typing a text on hid; NULL without hid */
 	struct ipkvm_atx *atx;		/* power and reset buttons, LEDs; NULL = none */
 	struct ipkvm_gpio *gpio;	/* atx's GPIO lines ([atx] driver = gpio), or NULL */
 	struct ipkvm_vtarget *vtarget;	/* the built-in virtual target, or NULL */

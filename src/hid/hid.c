@@ -27,6 +27,7 @@ struct ipkvm_hid {
 	void (*changed)(void *ctx);
 	void (*fds_changed)(void *ctx);
 	void (*timer)(void *ctx, int64_t delay_ms);
+	void (*drained)(void *ctx);
 	void *ctx;
 	bool resync;	   /* the output came online: tell the host our keyboard state */
 	int64_t out_due;   /* when the output wants its tick (mono ms), -1 = never */
@@ -104,6 +105,7 @@ struct ipkvm_hid *ipkvm_hid_create(const struct ipkvm_hid_config *cfg)
 	h->changed = cfg->changed;
 	h->fds_changed = cfg->fds_changed;
 	h->timer = cfg->timer;
+	h->drained = cfg->drained;
 	h->ctx = cfg->ctx;
 	h->out_due = h->timer_due = -1;
 	h->creating = true;
@@ -315,6 +317,13 @@ size_t ipkvm_hid_pollfds(struct ipkvm_hid *h, struct pollfd *fds, size_t max)
 	return ipkvm_hid_output_pollfds(h->out, fds, max);
 }
 
+/* Tells the owner when nothing waits any more (a write, a drop when going offline). */
+static void check_drained(struct ipkvm_hid *h)
+{
+	if (h->drained && ipkvm_hid_output_pending(h->out) == 0)
+		h->drained(h->ctx);
+}
+
 void ipkvm_hid_fd_ready(struct ipkvm_hid *h, int fd, short revents)
 {
 	if (revents & POLLOUT)
@@ -322,6 +331,7 @@ void ipkvm_hid_fd_ready(struct ipkvm_hid *h, int fd, short revents)
 	if (revents & (POLLIN | POLLERR | POLLHUP))
 		ipkvm_hid_output_on_readable(h->out, fd);
 	rearm(h);
+	check_drained(h);
 }
 
 void ipkvm_hid_tick(struct ipkvm_hid *h)
@@ -334,6 +344,7 @@ void ipkvm_hid_tick(struct ipkvm_hid *h)
 	}
 	jiggle(h);
 	rearm(h);
+	check_drained(h);
 }
 
 json_t *ipkvm_hid_state(struct ipkvm_hid *h)

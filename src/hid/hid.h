@@ -32,6 +32,8 @@ struct ipkvm_hid_config {
 	void (*fds_changed)(void *ctx);
 	/* Call ipkvm_hid_tick() in delay_ms (>= 0), or no longer (-1). */
 	void (*timer)(void *ctx, int64_t delay_ms);
+	/* The output wrote everything it held (back-pressure: paste goes on). */
+	void (*drained)(void *ctx);
 	void *ctx;
 };
 

@@ -1,6 +1,6 @@
 /*
- * api_hid: keyboard input over the API (the first slice of issue 4; mice, paste and the
- * binary WebSocket protocol come next).
+ * api_hid: keyboard and mouse input over the API; each handler parses, authorises, calls
+ * hid/ (hid.h, paste.h) and formats the answer:
  *   GET  /api/hid               output state, target LEDs, pressed keys, counters
  *   POST /api/hid/key           {code, state: "press" | "release" | "tap"}
  *   POST /api/hid/release_all
@@ -11,6 +11,8 @@
  *   POST /api/hid/mouse         {x, y} absolute 0..32767 or {dx, dy} relative, with optional
  *                               buttons (mask: 1 left, 2 right, 4 middle, 8 back, 16
  *                               forward), wheel, pan
+ *   POST /api/hid/type          {text, layout?, delay_ms?}: paste (hid/paste.c types it)
+ *   POST /api/hid/type/cancel
  * and the `key` and `mouse` messages on /api/ws (same fields as the REST bodies), and the
  * compact binary input messages on /api/ws:
  *   0x01 state code-length code...        key (state 1 down, 0 up; code is ASCII, <= 32)
@@ -32,6 +34,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "hid/hid.h"
+#include "hid/paste.h"
 #include "hid/layout.h"
 #include "hid/mouse.h"
 #include "web/web.h"
@@ -376,98 +379,7 @@ int ipkvm_ws_key(struct ipkvm_server *srv, const struct ipkvm_auth *auth, json_t
 
 /* --- paste: POST /api/hid/type, /api/hid/type/cancel -------------------------------- */
 
-/* One paste at a time. Each stroke is: press its modifiers, press the key, release the key,
- * release the modifiers; every step waits until the output has written everything before it
- * (back-pressure: a slow or stalled target slows typing down, nothing is dropped), and
- * strokes are delay_ms apart. Progress goes out as `hid_type` events. */
-struct ipkvm_type_job {
-	uint64_t id;
-	struct ipkvm_stroke *strokes;
-	size_t n, next;
-	unsigned step; /* 0 mods down, 1 key down, 2 key up, 3 mods up */
-	int delay_ms;
-	int64_t last_event_ms;
-	lws_sorted_usec_list_t sul;
-	struct ipkvm_server *srv;
-};
-
-static const struct {
-	uint8_t bit;
-	const char *code;
-} type_mods[] = {{IPKVM_LAYOUT_MOD_CTRL, "ControlLeft"},
-		 {IPKVM_LAYOUT_MOD_SHIFT, "ShiftLeft"},
-		 {IPKVM_LAYOUT_MOD_ALTGR, "AltRight"}};
-
-static void type_event(struct ipkvm_type_job *j, const char *state)
-{
-	ipkvm_events_publish(j->srv->svc->events, "hid_type",
-			     json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)j->id, "state",
-				       state, "typed", (json_int_t)j->next, "total",
-				       (json_int_t)j->n));
-}
-
-static void type_end(struct ipkvm_type_job *j, const char *state)
-{
-	type_event(j, state);
-	lws_sul_cancel(&j->sul);
-	j->srv->typing = NULL;
-	free(j->strokes);
-	free(j);
-}
-
-static void type_mods_set(struct ipkvm_type_job *j, uint8_t mods, bool down)
-{
-	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(type_mods); i++)
-		if (mods & type_mods[i].bit)
-			ipkvm_hid_key(j->srv->svc->hid, type_mods[i].code, down);
-}
-
-static void type_step(lws_sorted_usec_list_t *sul)
-{
-	struct ipkvm_type_job *j =
-	    (struct ipkvm_type_job *)((char *)sul - offsetof(struct ipkvm_type_job, sul));
-	struct ipkvm_hid *hid = j->srv->svc->hid;
-	int64_t wait_us = 1000;
-	if (ipkvm_hid_pending(hid) == 0) { /* the previous step reached the target */
-		const struct ipkvm_stroke *s = &j->strokes[j->next];
-		int r = 0;
-		switch (j->step) {
-		case 0:
-			type_mods_set(j, s->mods, true);
-			break;
-		case 1:
-			r = ipkvm_hid_key(hid, s->code, true);
-			break;
-		case 2:
-			r = ipkvm_hid_key(hid, s->code, false);
-			break;
-		case 3:
-			type_mods_set(j, s->mods, false);
-			break;
-		}
-		if (r < 0) {
-			ipkvm_hid_release_all(hid);
-			type_end(j, "failed");
-			return;
-		}
-		if (++j->step == 4) {
-			j->step = 0;
-			if (++j->next == j->n) {
-				type_end(j, "done");
-				return;
-			}
-			wait_us = (int64_t)j->delay_ms * 1000;
-			if (ipkvm_mono_ms() - j->last_event_ms >= 250) {
-				j->last_event_ms = ipkvm_mono_ms();
-				type_event(j, "typing");
-			}
-		} else {
-			wait_us = 0;
-		}
-	}
-	lws_sul_schedule(j->srv->ctx, 0, &j->sul, type_step, wait_us);
-}
-
+/* The paste itself (strokes, back-pressure, progress events) is hid/paste.c's. */
 void ipkvm_api_hid_type(struct ipkvm_http_req *req)
 {
 	static const struct ipkvm_json_field fields[] = {
@@ -475,72 +387,48 @@ void ipkvm_api_hid_type(struct ipkvm_http_req *req)
 	    {"layout", IPKVM_JSON_STRING, false},
 	    {"delay_ms", IPKVM_JSON_INTEGER, false},
 	};
-	static uint64_t next_id = 1;
-	struct ipkvm_server *srv = req->srv;
-	struct ipkvm_untyped *untyped = NULL;
-	struct ipkvm_type_job *j = NULL;
 	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
 	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
 	if (!body)
 		return;
-	const char *text = ipkvm_json_str(body, "text");
 	const char *lname = ipkvm_json_str(body, "layout");
 	json_t *dj = json_object_get(body, "delay_ms");
 	json_int_t delay = dj ? json_integer_value(dj) : 5;
-	const struct ipkvm_layout *layout = ipkvm_layout_find(lname ? lname : "us");
-	size_t n = 0, nu = 0;
-	if (!layout) {
+	uint64_t id = 0;
+	size_t n = 0;
+	json_t *untyped = NULL;
+	int r = ipkvm_paste_start(req->srv->svc->paste, ipkvm_json_str(body, "text"), lname,
+				  delay < 0	 ? -1
+				  : delay > 1000 ? 1001
+						 : (int)delay,
+				  &id, &n, &untyped);
+	switch (r) {
+	case 0:
+		ipkvm_http_reply_ok(req, 200,
+				    json_pack("{s:I, s:I, s:o}", "id", (json_int_t)id, "strokes",
+					      (json_int_t)n, "untyped", untyped));
+		break;
+	case -ENOENT:
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "unknown layout '%.32s' (us, uk, de, fr, jp)", lname);
-		goto out;
-	}
-	if (delay < 0 || delay > 1000) {
+		break;
+	case -EINVAL:
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "field 'delay_ms' must be 0 to 1000");
-		goto out;
-	}
-	if (srv->typing) {
+		break;
+	case -EBUSY:
 		ipkvm_http_reply_error(req, 409, "conflict", NULL,
 				       "already typing (cancel with POST /api/hid/type/cancel)");
-		goto out;
-	}
-	if (ipkvm_layout_type(layout, text, NULL, 0, &n, NULL, 0, &nu) < 0 && n == 0 && nu == 0) {
+		break;
+	case -EILSEQ:
 		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
 				       "field 'text' is not valid UTF-8");
-		goto out;
-	}
-	j = calloc(1, sizeof(*j));
-	untyped = calloc(nu ? nu : 1, sizeof(*untyped));
-	if (!j || !(j->strokes = calloc(n ? n : 1, sizeof(*j->strokes))) || !untyped ||
-	    ipkvm_layout_type(layout, text, j->strokes, n, &n, untyped, nu, &nu) < 0) {
+		break;
+	default:
 		ipkvm_http_reply_error(req, 500, "internal", NULL, "cannot prepare the text");
-		goto out;
+		break;
 	}
-	json_t *ut = json_array();
-	for (size_t i = 0; i < nu; i++)
-		json_array_append_new(ut,
-				      json_pack("{s:I, s:s}", "index", (json_int_t)untyped[i].index,
-						"char", untyped[i].utf8));
-	j->id = next_id++;
-	j->n = n;
-	j->delay_ms = (int)delay;
-	j->srv = srv;
-	ipkvm_http_reply_ok(req, 200,
-			    json_pack("{s:I, s:I, s:o}", "id", (json_int_t)j->id, "strokes",
-				      (json_int_t)n, "untyped", ut));
-	if (n == 0) {
-		type_event(j, "done");
-		goto out;
-	}
-	srv->typing = j;
-	j = NULL;
-	lws_sul_schedule(srv->ctx, 0, &srv->typing->sul, type_step, 0);
-out:
-	if (j)
-		free(j->strokes);
-	free(j);
-	free(untyped);
 	json_decref(body);
 }
 
@@ -548,20 +436,13 @@ void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req)
 {
 	if (!ipkvm_http_method_ok(req, IPKVM_POST) || !need_hid(req))
 		return;
-	struct ipkvm_type_job *j = req->srv->typing;
-	if (!j) {
+	uint64_t id;
+	size_t typed, total;
+	if (ipkvm_paste_cancel(req->srv->svc->paste, &id, &typed, &total) < 0) {
 		ipkvm_http_reply_error(req, 409, "conflict", NULL, "nothing is being typed");
 		return;
 	}
-	ipkvm_hid_release_all(req->srv->svc->hid);
-	json_t *res = json_pack("{s:I, s:I, s:I}", "id", (json_int_t)j->id, "typed",
-				(json_int_t)j->next, "total", (json_int_t)j->n);
-	type_end(j, "cancelled");
-	ipkvm_http_reply_ok(req, 200, res);
-}
-
-void ipkvm_hid_typing_stop(struct ipkvm_server *srv)
-{
-	if (srv->typing)
-		type_end(srv->typing, "cancelled");
+	ipkvm_http_reply_ok(req, 200,
+			    json_pack("{s:I, s:I, s:I}", "id", (json_int_t)id, "typed",
+				      (json_int_t)typed, "total", (json_int_t)total));
 }

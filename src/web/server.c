@@ -300,7 +300,6 @@ void ipkvm_server_stop(struct ipkvm_server *srv)
 {
 	if (!srv)
 		return;
-	ipkvm_hid_typing_stop(srv);
 }
 
 void ipkvm_server_destroy(struct ipkvm_server *srv)

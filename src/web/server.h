@@ -28,7 +28,7 @@ void ipkvm_server_frames_ready(struct ipkvm_server *srv);
 void ipkvm_server_h264_ready(struct ipkvm_server *srv);
 /* Image downloads progressed: publishes their state. */
 void ipkvm_server_fetch_progress(struct ipkvm_server *srv);
-/* Before the loop shuts down: ends the paste under way and the front end's timers. */
+/* Before the loop shuts down: ends the front end's timers. */
 void ipkvm_server_stop(struct ipkvm_server *srv);
 /* After the loop shut down (its connections are closed). */
 void ipkvm_server_destroy(struct ipkvm_server *srv);

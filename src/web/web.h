@@ -46,7 +46,6 @@ struct ipkvm_server;
 struct ipkvm_stream_client;
 struct ipkvm_video;
 struct ipkvm_hid;
-struct ipkvm_type_job;
 struct ipkvm_atx;
 struct ipkvm_gpio;
 struct ipkvm_msd;
@@ -149,7 +148,6 @@ struct ipkvm_server {
 	struct ipkvm_conns *conns; /* connection limits and request deadlines (conn.c) */
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_h264_client *h264_clients;
-	struct ipkvm_type_job *typing; /* the paste under way, or NULL */
 	struct ipkvm_stream_client *streams;
 	uint64_t stream_pass;			  /* the loop pass the counts below are of */
 	size_t stream_pass_bytes;		  /* MJPEG written in it */
@@ -264,8 +262,6 @@ void ipkvm_api_hid_jiggler(struct ipkvm_http_req *req);
 void ipkvm_api_hid_mouse_mode(struct ipkvm_http_req *req);
 void ipkvm_api_hid_type(struct ipkvm_http_req *req);
 void ipkvm_api_hid_type_cancel(struct ipkvm_http_req *req);
-/* Ends a paste under way (shutdown). */
-void ipkvm_hid_typing_stop(struct ipkvm_server *srv);
 /* A binary input message (see docs/api.md). 0 or -errno with err for the error event. */
 int ipkvm_ws_binary_input(struct ipkvm_server *srv, const struct ipkvm_auth *auth,
 			  const uint8_t *data, size_t len, char *err, size_t errlen);

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/daemon.h"
+#include "hid/paste.h"
 #include "msd/msd.h"
 #include "web/server.h"
 #include "web/web.h"
@@ -350,7 +351,10 @@ static void trim_store(void)
 void fuzz_server_restore(void)
 {
 	struct ipkvm_server *srv = fs.srv;
-	ipkvm_hid_typing_stop(srv);
+	uint64_t id;
+	size_t typed, total;
+	if (srv->svc->paste)
+		ipkvm_paste_cancel(srv->svc->paste, &id, &typed, &total);
 	struct ipkvm_fetcher *fetcher = srv->svc->msd ? ipkvm_msd_fetcher(srv->svc->msd) : NULL;
 	if (fetcher) {
 		struct ipkvm_fetch_status st[8];
