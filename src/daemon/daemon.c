@@ -155,12 +155,8 @@ static void vtarget_tick(void *ctx)
 static void vtarget_timer(void *ctx, int64_t delay_ms)
 {
 	struct ipkvm_daemon *d = ctx;
-	if (!d->vtarget_timer) /* still starting: nothing runs on its own before power-on */
-		return;
-	if (delay_ms < 0)
-		ipkvm_loop_timer_stop(d->vtarget_timer);
-	else
-		ipkvm_loop_timer_start(d->vtarget_timer, delay_ms, 0);
+	/* NULL while still starting: nothing runs on its own before power-on. */
+	ipkvm_loop_timer_set(d->vtarget_timer, delay_ms);
 }
 
 static void vtarget_leds(void *ctx)
@@ -228,10 +224,7 @@ static void atx_tick(void *ctx)
 static void atx_timer(void *ctx, int64_t delay_ms)
 {
 	struct ipkvm_daemon *d = ctx;
-	if (delay_ms < 0)
-		ipkvm_loop_timer_stop(d->atx_timer);
-	else
-		ipkvm_loop_timer_start(d->atx_timer, delay_ms, 0);
+	ipkvm_loop_timer_set(d->atx_timer, delay_ms);
 }
 
 /* An HDD LED flickers hundreds of times a second under load: `atx` events go out at most
@@ -307,10 +300,7 @@ static void msd_tick(void *ctx)
 static void msd_timer(void *ctx, int64_t delay_ms)
 {
 	struct ipkvm_daemon *d = ctx;
-	if (delay_ms < 0)
-		ipkvm_loop_timer_stop(d->msd_timer);
-	else
-		ipkvm_loop_timer_start(d->msd_timer, delay_ms, 0);
+	ipkvm_loop_timer_set(d->msd_timer, delay_ms);
 }
 
 /* Download threads: progress to collect (the front end's fetch_progress on the loop). */
@@ -507,10 +497,7 @@ static void hid_tick(void *ctx)
 static void hid_timer(void *ctx, int64_t delay_ms)
 {
 	struct ipkvm_daemon *d = ctx;
-	if (delay_ms < 0)
-		ipkvm_loop_timer_stop(d->hid_timer);
-	else
-		ipkvm_loop_timer_start(d->hid_timer, delay_ms, 0);
+	ipkvm_loop_timer_set(d->hid_timer, delay_ms);
 }
 
 /* Paste: its timer, and the HID output's "everything written" that lets it go on. */
@@ -524,10 +511,7 @@ static void paste_tick(void *ctx)
 static void paste_timer(void *ctx, int64_t delay_ms)
 {
 	struct ipkvm_daemon *d = ctx;
-	if (delay_ms < 0)
-		ipkvm_loop_timer_stop(d->paste_timer);
-	else
-		ipkvm_loop_timer_start(d->paste_timer, delay_ms, 0);
+	ipkvm_loop_timer_set(d->paste_timer, delay_ms);
 }
 
 static void hid_drained(void *ctx)

@@ -404,6 +404,16 @@ void ipkvm_loop_timer_stop(struct ipkvm_loop_timer *t)
 	lws_sul_cancel(&t->sul);
 }
 
+void ipkvm_loop_timer_set(struct ipkvm_loop_timer *t, int64_t delay_ms)
+{
+	if (!t)
+		return;
+	if (delay_ms < 0)
+		ipkvm_loop_timer_stop(t);
+	else
+		ipkvm_loop_timer_start(t, delay_ms, 0);
+}
+
 bool ipkvm_loop_timer_pending(const struct ipkvm_loop_timer *t)
 {
 	return !lws_dll2_is_detached(&t->sul.list);

@@ -89,6 +89,9 @@ struct ipkvm_loop_timer *ipkvm_loop_timer_new(struct ipkvm_loop *l, void (*fn)(v
 /* (Re)starts the timer: fn runs in delay_ms, then every period_ms (0 = once). */
 void ipkvm_loop_timer_start(struct ipkvm_loop_timer *t, int64_t delay_ms, int64_t period_ms);
 void ipkvm_loop_timer_stop(struct ipkvm_loop_timer *t);
+/* The modules' timer(ctx, delay_ms) convention: a one-shot in delay_ms (>= 0), or stopped
+ * (< 0). A NULL timer ignores it. */
+void ipkvm_loop_timer_set(struct ipkvm_loop_timer *t, int64_t delay_ms);
 bool ipkvm_loop_timer_pending(const struct ipkvm_loop_timer *t);
 /* Stops and frees the timer (NULL is fine). */
 void ipkvm_loop_timer_free(struct ipkvm_loop_timer *t);

@@ -213,7 +213,11 @@ static void test_timers(void **state)
 	t->loop = ipkvm_loop_create(NULL);
 	t->fired = 0;
 	once = ipkvm_loop_timer_new(t->loop, stop_timer, t);
-	ipkvm_loop_timer_start(once, 10, 0);
+	ipkvm_loop_timer_set(once, 5000);
+	ipkvm_loop_timer_set(once, -1);
+	assert_false(ipkvm_loop_timer_pending(once));
+	ipkvm_loop_timer_set(NULL, 0); /* ignored */
+	ipkvm_loop_timer_set(once, 10);
 	ipkvm_loop_run(t->loop);
 	assert_int_equal(t->fired, 1);
 	assert_false(ipkvm_loop_timer_pending(once));
