@@ -132,11 +132,17 @@ static void fetch_progress(void *ctx)
 		ipkvm_server_fetch_progress(d->web);
 }
 
-/* Video threads: a new JPEG or new H.264 access units are out. */
+/* Video threads: a new JPEG is out (encoder workers), new H.264 access units are out (the
+ * H.264 thread); each wakes only its own clients. */
 static void video_wake(void *ctx)
 {
 	struct ipkvm_daemon *d = ctx;
 	ipkvm_loop_wake(d->frames_wake);
+}
+
+static void video_h264_wake(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
 	ipkvm_loop_wake(d->h264_wake);
 }
 
@@ -427,6 +433,7 @@ static int make_video(struct ipkvm_daemon *d)
 			return -ENOMEM;
 		}
 	}
+	vc.h264_wake = video_h264_wake;
 	d->svc.video = ipkvm_video_create(&vc, video_wake, d, err, sizeof(err));
 	if (!d->svc.video) {
 		LOG_ERROR("[video]: %s", err);

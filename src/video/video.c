@@ -527,7 +527,8 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 	}
 	if (cfg->h264.backend && strcmp(cfg->h264.backend, "none") != 0) {
 		char herr[256];
-		v->h264 = ipkvm_h264_stream_create(&cfg->h264, wake, ctx, herr, sizeof(herr));
+		v->h264 = ipkvm_h264_stream_create(
+		    &cfg->h264, cfg->h264_wake ? cfg->h264_wake : wake, ctx, herr, sizeof(herr));
 		if (!v->h264) /* MJPEG still works: say why H.264 does not */
 			LOG_ERROR("H.264 is off: %s", herr);
 	}

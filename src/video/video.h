@@ -50,6 +50,10 @@ struct ipkvm_video_config {
 	 * whenever it wakes, so a test that moves its clock calls ipkvm_video_kick. */
 	int64_t (*now_us)(void *ctx);
 	void *clock_ctx;
+	/* Called from the H.264 thread when new access units are out, with create's ctx, so
+	 * that the main loop wakes only the H.264 clients (the images' wake wakes only the MJPEG
+	 * streams); NULL = the images' wake. */
+	void (*h264_wake)(void *ctx);
 };
 
 /* The MJPEG boundary. Each image is published as one ready-to-send multipart part:
@@ -85,7 +89,8 @@ struct ipkvm_video_status {
 struct ipkvm_video;
 
 /* Checks the settings and makes the source (nothing is opened yet). wake is called from
- * video threads whenever a new image is published. NULL with err set on bad settings. */
+ * the encoder workers whenever a new image is published (cfg->h264_wake for H.264). NULL
+ * with err set on bad settings. */
 struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 				       void (*wake)(void *ctx), void *ctx, char *err,
 				       size_t errlen);

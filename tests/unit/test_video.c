@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "video/h264_stream.h"
 #include "video/jpeg.h"
 #include "video/video.h"
 
@@ -212,8 +213,29 @@ static void on_wake(void *ctx)
 static struct fake fk;
 static struct seen seen;
 
-/* A video on the fake source (the caller's source, as the virtual target's is). */
-static struct ipkvm_video *make(int max_fps, unsigned workers)
+/* The threads the images' wake was called from, and the H.264 wake's calls and thread. */
+static pthread_t image_wakers[64];
+static _Atomic size_t n_image_wakers;
+static _Atomic int h264_wakes;
+static pthread_t h264_waker;
+
+static void on_h264_wake(void *ctx)
+{
+	assert_ptr_equal(ctx, &seen); /* create's ctx */
+	h264_waker = pthread_self();
+	atomic_fetch_add(&h264_wakes, 1);
+	event();
+}
+
+static void on_image_wake(void *ctx)
+{
+	size_t i = atomic_fetch_add(&n_image_wakers, 1);
+	if (i < 64)
+		image_wakers[i] = pthread_self();
+	on_wake(ctx);
+}
+
+static void make_cfg(struct ipkvm_video_config *cfg, int max_fps, unsigned workers)
 {
 	memset(&fk, 0, sizeof(fk));
 	memset(&seen, 0, sizeof(seen));
@@ -223,13 +245,20 @@ static struct ipkvm_video *make(int max_fps, unsigned workers)
 	fk.src.ops = &fake_ops;
 	fk.src.priv = &fk;
 	fk.state = IPKVM_SIGNAL_OK;
-	struct ipkvm_video_config cfg = {
+	*cfg = (struct ipkvm_video_config){
 	    .src = &fk.src,
 	    .quality = 80,
 	    .max_fps = max_fps,
 	    .workers = workers,
 	    .now_us = fake_now,
 	};
+}
+
+/* A video on the fake source (the caller's source, as the virtual target's is). */
+static struct ipkvm_video *make(int max_fps, unsigned workers)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, max_fps, workers);
 	char err[128];
 	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
 	assert_non_null(v);
@@ -562,6 +591,47 @@ static void test_reopen_after_device_loss(void **state)
 
 /* The caller's source belongs to the video from create on: destroyed with it, and by create
  * itself when the settings are refused. Its name is the one the status reports. */
+static bool h264_woke(void *arg)
+{
+	(void)arg;
+	return atomic_load(&h264_wakes) > 0;
+}
+
+/* New access units wake the H.264 consumer through its own wake, from the H.264 thread; the
+ * images' wake is never called from there (the main loop would wake the MJPEG streams for
+ * nothing). */
+static void test_h264_has_its_own_wake(void **state)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, 240, 1);
+	cfg.h264 = (struct ipkvm_h264_config){.backend = "software"};
+	cfg.h264_wake = on_h264_wake;
+	atomic_store(&h264_wakes, 0);
+	atomic_store(&n_image_wakers, 0);
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_image_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	struct ipkvm_h264_stream *h = ipkvm_video_h264(v);
+	assert_non_null(h);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	ipkvm_h264_stream_watch(h, 1);
+	push(10);
+	wait_published(1);
+	if (!wait_until(h264_woke, NULL))
+		fail_msg("no H.264 wake");
+	uint64_t key = 0;
+	assert_true(ipkvm_h264_stream_newest(h, &key) >= 1); /* the wake announced a unit */
+	settle(v);
+	size_t n = atomic_load(&n_image_wakers);
+	assert_true(n >= 1 && n <= 64);
+	for (size_t i = 0; i < n; i++)
+		assert_false(pthread_equal(image_wakers[i], h264_waker));
+	ipkvm_h264_stream_watch(h, -1);
+	finish(v);
+}
+
 static void test_caller_source_is_owned(void **state)
 {
 	struct ipkvm_video *v = make(240, 1);
@@ -591,6 +661,7 @@ int main(void)
 	    cmocka_unit_test(test_placeholder_then_recovery),
 	    cmocka_unit_test(test_reopen_after_device_loss),
 	    cmocka_unit_test(test_caller_source_is_owned),
+	    cmocka_unit_test(test_h264_has_its_own_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
