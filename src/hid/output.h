@@ -30,7 +30,7 @@
  *   MOUSE_REL 4 or 5 bytes [buttons, dx, dy, wheel (, hwheel)] (signed -127..127)
  * The gadget backend writes them verbatim; the CH9329 backend translates them into its frames.
  *
- * Loop integration (DESIGN.md "Threads": the main loop owns these fds):
+ * Loop integration (the main loop owns these fds: docs/architecture.md, "Threads"):
  *   - ipkvm_hid_output_pollfds() gives the fds and events to watch: POLLIN where the device
  *     talks back (keyboard LED reports, CH9329 ACKs), POLLOUT only while something is pending.
  *     cb.fds_changed fires whenever that answer may have changed (open, close, queue became
