@@ -71,7 +71,9 @@ enum {
 
 /* events: what is ready (IPKVM_LOOP_*). The fd is the caller's (the loop watches a copy of
  * it, so closing either never closes the other); the callback may change or end the
- * watch, and free it. */
+ * watch, and free it. When lws drops the copy on its own (a hang-up or an error), the
+ * callback runs once more with IPKVM_LOOP_READ and the watch stays inert from then on: the
+ * owner reads the error, unwatches and, if it reopens the device, watches the new fd. */
 typedef void (*ipkvm_loop_fd_fn)(void *ctx, int fd, unsigned events);
 
 /* Watches fd for events (IPKVM_LOOP_*). NULL on failure (logged). */
