@@ -94,16 +94,24 @@ struct ctx {
 	char initpw_path[4096];
 };
 
+/* One line on stderr, with the command's prefix for errors (fail, usage_error) and without
+ * for notes. */
+static void say(bool error, const char *fmt, va_list ap)
+{
+	if (error)
+		fputs("ipkvmd user: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void fail(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("ipkvmd user: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(true, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -112,9 +120,8 @@ static void note(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(false, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -122,11 +129,9 @@ static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("ipkvmd user: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(true, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	fputs(usage_text, stderr);
 	return EXIT_USAGE;
 }
