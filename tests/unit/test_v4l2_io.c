@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sys/ioctl.h>
 #include <errno.h>
 
 #include "video/v4l2_io.h"
@@ -62,8 +63,10 @@ static void test_table_is_swapped_and_restored(void **state)
 	assert_non_null(real->mmap);
 	assert_non_null(real->munmap);
 	assert_non_null(real->poll);
-	/* the real ioctl on a closed descriptor */
-	assert_int_equal(ipkvm_v4l2_xioctl(-1, 0, NULL), -EBADF);
+	/* the real ioctl on a closed descriptor (a request every emulator knows: qemu-user
+	 * answers ENOSYS for the ones it does not translate) */
+	int n = 0;
+	assert_int_equal(ipkvm_v4l2_xioctl(-1, FIONREAD, &n), -EBADF);
 }
 
 static void test_xioctl_succeeds(void **state)
