@@ -96,6 +96,8 @@ struct ctx {
 
 /* One line on stderr, with the command's prefix for errors (fail, usage_error) and without
  * for notes. */
+static void say(bool error, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void say(bool error, const char *fmt, va_list ap)
 {
 	if (error)
