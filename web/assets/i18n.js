@@ -1,0 +1,310 @@
+// @ts-check
+/*
+ * i18n.js — the console's words in the user's language.
+ *
+ * Every text people read comes from a catalog, web/i18n/<lang>.json: an object of namespaces
+ * whose leaves are texts ("power": {"on": "Power on"}), addressed as "power.on". A text may
+ * hold parameters, "{name}", filled from t()'s params, and may be a plural: an object keyed by
+ * the Intl.PluralRules categories of the language ({"one": "{count} file", "other": "{count}
+ * files"}), picked by the `count` parameter. web/i18n/languages.json lists the languages the
+ * console offers, by code, each with its own name for itself.
+ *
+ * The language is, in order: the one this user chose (kept by the device, given to
+ * initI18n()), the last one chosen in this browser (for the sign-in page, before the device
+ * knows who is there), the first of the browser's languages the console has, English.
+ * English is also the fallback of a text a catalog lacks (make check refuses such a catalog).
+ *
+ * Nothing here runs before initI18n() has resolved: modules call t() when they build or
+ * update the page, never at their top level. This module imports nothing, as the sign-in page
+ * loads it too.
+ */
+
+/** @typedef {string | Record<string, string>} Text a text or its plural forms */
+/** @typedef {Record<string, string | number>} Params */
+
+const STORAGE_KEY = 'ipkvm.language';
+const FALLBACK = 'en';
+/** The attributes translatePage() fills: data-i18n-<attribute>="key". */
+const ATTRIBUTES = ['title', 'aria-label', 'placeholder', 'alt'];
+
+let current = '';
+/** @type {Map<string, Text>} */
+let texts = new Map();
+/** @type {Map<string, Text>} */
+let fallback = new Map();
+/** @type {Record<string, string>} code -> the language's own name */
+let offered = {};
+/** @type {Intl.PluralRules | null} */
+let plurals = null;
+
+/**
+ * The leaves of a catalog as "namespace.key" -> text.
+ * @param {unknown} node
+ * @param {string} prefix
+ * @param {Map<string, Text>} out
+ */
+function flatten(node, prefix, out) {
+  if (!node || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === 'string') out.set(path, value);
+    else if (value && typeof value === 'object' && 'other' in value && typeof value.other === 'string')
+      out.set(path, /** @type {Record<string, string>} */ (value));
+    else flatten(value, path, out);
+  }
+}
+
+/**
+ * @param {string} url
+ * @returns {Promise<unknown>}
+ */
+async function fetchJson(url) {
+  const res = await fetch(url, { credentials: 'same-origin', cache: 'no-cache' });
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res.json();
+}
+
+/** @param {string} code */
+async function loadCatalog(code) {
+  /** @type {Map<string, Text>} */
+  const out = new Map();
+  flatten(await fetchJson(`/i18n/${code}.json`), '', out);
+  return out;
+}
+
+/**
+ * The first of `wanted` (language tags, best first) the console offers: the tag itself, or
+ * its primary language (ja-JP -> ja).
+ * @param {readonly string[]} wanted
+ * @returns {string | null}
+ */
+export function pickLanguage(wanted) {
+  for (const tag of wanted) {
+    if (!tag) continue;
+    const lower = tag.toLowerCase();
+    if (lower in offered) return lower;
+    const primary = lower.split('-')[0];
+    if (primary in offered) return primary;
+  }
+  return null;
+}
+
+/** The browser's languages, best first. */
+export function browserLanguages() {
+  const list = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+  return list.filter(Boolean);
+}
+
+/** @returns {string | null} the language last chosen in this browser */
+function storedLanguage() {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Loads the catalogs. `chosen` is the user's own choice as the device keeps it (null when
+ * unknown or none).
+ * @param {string | null} [chosen]
+ */
+export async function initI18n(chosen = null) {
+  const list = await fetchJson('/i18n/languages.json');
+  offered = list && typeof list === 'object' ? /** @type {Record<string, string>} */ (list) : {};
+  const stored = storedLanguage();
+  const code =
+    pickLanguage([chosen || '']) || pickLanguage([stored || '']) || pickLanguage(browserLanguages()) || FALLBACK;
+  const [main, base] = await Promise.all([
+    loadCatalog(code),
+    code === FALLBACK ? Promise.resolve(null) : loadCatalog(FALLBACK),
+  ]);
+  texts = main;
+  fallback = base || main;
+  current = code;
+  plurals = new Intl.PluralRules(code);
+  document.documentElement.lang = code;
+  if (chosen && code === chosen.toLowerCase()) remember(code);
+}
+
+/** @param {string} code */
+function remember(code) {
+  try {
+    localStorage.setItem(STORAGE_KEY, code);
+  } catch {
+    /* private mode: the device still remembers it for the user */
+  }
+}
+
+/** The current language's code ('en', 'ja'). */
+export function language() {
+  return current;
+}
+
+/** @returns {Array<{code: string, name: string}>} the languages offered, in the list's order */
+export function languages() {
+  return Object.entries(offered).map(([code, name]) => ({ code, name }));
+}
+
+/**
+ * Keeps `code` as this browser's language (the caller tells the device for the user) and
+ * reloads the page in it: every part of the page is then built in the new language.
+ * @param {string} code
+ */
+export function setLanguage(code) {
+  remember(code);
+  window.location.reload();
+}
+
+/**
+ * @param {string} text
+ * @param {Params} params
+ */
+function fill(text, params) {
+  return text.replace(/\{([a-z_][a-z0-9_]*)\}/gi, (all, name) =>
+    Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : all);
+}
+
+/**
+ * The text of `key` in the current language, its parameters filled. A plural text picks its
+ * form by params.count.
+ * @param {string} key
+ * @param {Params} [params]
+ * @returns {string}
+ */
+export function t(key, params = {}) {
+  if (!current) throw new Error(`t('${key}') before initI18n()`);
+  let text = texts.get(key) ?? fallback.get(key);
+  if (text === undefined) {
+    console.error(`i18n: no text for ${key}`);
+    return key;
+  }
+  if (typeof text !== 'string') {
+    const count = Number(params.count ?? 0);
+    const form = plurals ? plurals.select(count) : 'other';
+    text = text[form] ?? text.other;
+    params = { ...params, count: formatNumber(count) };
+  }
+  return fill(text, params);
+}
+
+/**
+ * The plural text of `key` for `count`.
+ * @param {string} key
+ * @param {number} count
+ * @param {Params} [params]
+ */
+export function tn(key, count, params = {}) {
+  return t(key, { ...params, count });
+}
+
+/**
+ * Fills the texts of the page (or of `root`) from their data-i18n attributes:
+ * data-i18n="key" sets the text, data-i18n-title="key" the title, and so on for aria-label,
+ * placeholder and alt. An element with data-i18n holds text only.
+ * @param {ParentNode} [root]
+ */
+export function translatePage(root = document) {
+  for (const node of root.querySelectorAll('[data-i18n]')) {
+    node.textContent = t(/** @type {string} */ (node.getAttribute('data-i18n')));
+  }
+  for (const attr of ATTRIBUTES) {
+    for (const node of root.querySelectorAll(`[data-i18n-${attr}]`)) {
+      node.setAttribute(attr, t(/** @type {string} */ (node.getAttribute(`data-i18n-${attr}`))));
+    }
+  }
+}
+
+/**
+ * @param {number} n
+ * @param {Intl.NumberFormatOptions} [opts]
+ */
+export function formatNumber(n, opts) {
+  return new Intl.NumberFormat(current || FALLBACK, opts).format(n);
+}
+
+const BYTE_UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte'];
+
+/**
+ * A size for people: 1.5 GB, 1.5 GB in Japanese too (decimal units, as disks are sold).
+ * @param {number} n bytes
+ */
+export function formatBytes(n) {
+  let v = Math.max(0, Number(n) || 0);
+  let i = 0;
+  while (v >= 1000 && i < BYTE_UNITS.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return formatNumber(v, {
+    style: 'unit',
+    unit: BYTE_UNITS[i],
+    unitDisplay: 'short',
+    maximumFractionDigits: v >= 100 || i === 0 ? 0 : 1,
+  });
+}
+
+/**
+ * A bandwidth for people, in bits per second (kbit/s, Mbit/s).
+ * @param {number | null | undefined} bytesPerSecond
+ */
+export function formatRate(bytesPerSecond) {
+  const bits = Math.max(0, (Number(bytesPerSecond) || 0) * 8);
+  const [unit, div] = bits >= 1e6 ? ['megabit-per-second', 1e6] : ['kilobit-per-second', 1e3];
+  const v = bits / div;
+  return formatNumber(v, {
+    style: 'unit',
+    unit,
+    unitDisplay: 'short',
+    maximumFractionDigits: v >= 100 ? 0 : 1,
+  });
+}
+
+/**
+ * A duration for people, to the two largest units that matter: "3 days, 4 hr", "5 min, 2 sec"
+ * ("3日4時間" in Japanese).
+ * @param {number} seconds
+ */
+export function formatDuration(seconds) {
+  let s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const parts = /** @type {Array<[string, number]>} */ ([
+    ['days', Math.floor(s / 86400)],
+    ['hours', Math.floor((s % 86400) / 3600)],
+    ['minutes', Math.floor((s % 3600) / 60)],
+    ['seconds', s % 60],
+  ]);
+  const first = parts.findIndex(([, v]) => v > 0);
+  const shown = first < 0 ? [parts[3]] : parts.slice(first, first + 2).filter(([, v]) => v > 0);
+  /** @type {any} */
+  const Duration = /** @type {any} */ (Intl).DurationFormat;
+  if (typeof Duration === 'function') {
+    return new Duration(current || FALLBACK, { style: 'short' }).format(Object.fromEntries(shown));
+  }
+  const unitOf = { days: 'day', hours: 'hour', minutes: 'minute', seconds: 'second' };
+  return shown
+    .map(([name, v]) =>
+      formatNumber(v, { style: 'unit', unit: unitOf[/** @type {keyof typeof unitOf} */ (name)], unitDisplay: 'short' }))
+    .join(' ');
+}
+
+/**
+ * A date and time for people, in the browser's time zone.
+ * @param {Date | number} when a Date or ms since the epoch
+ */
+export function formatDate(when) {
+  return new Intl.DateTimeFormat(current || FALLBACK, { dateStyle: 'medium', timeStyle: 'short' }).format(
+    when instanceof Date ? when : new Date(when));
+}
+
+/**
+ * "5 minutes ago", "in 2 hours" ("5 分前").
+ * @param {number} seconds negative for the past
+ */
+export function formatRelative(seconds) {
+  const rtf = new Intl.RelativeTimeFormat(current || FALLBACK, { numeric: 'auto' });
+  const abs = Math.abs(seconds);
+  if (abs < 60) return rtf.format(Math.round(seconds), 'second');
+  if (abs < 3600) return rtf.format(Math.round(seconds / 60), 'minute');
+  if (abs < 86400) return rtf.format(Math.round(seconds / 3600), 'hour');
+  return rtf.format(Math.round(seconds / 86400), 'day');
+}
