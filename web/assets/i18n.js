@@ -25,7 +25,7 @@
 const STORAGE_KEY = 'ipkvm.language';
 const FALLBACK = 'en';
 /** The attributes translatePage() fills: data-i18n-<attribute>="key". */
-const ATTRIBUTES = ['title', 'aria-label', 'placeholder', 'alt'];
+const ATTRIBUTES = ['title', 'aria-label', 'aria-roledescription', 'placeholder', 'alt'];
 
 let current = '';
 /** @type {Map<string, Text>} */
@@ -201,7 +201,7 @@ export function tn(key, count, params = {}) {
 /**
  * Fills the texts of the page (or of `root`) from their data-i18n attributes:
  * data-i18n="key" sets the text, data-i18n-title="key" the title, and so on for aria-label,
- * placeholder and alt. An element with data-i18n holds text only.
+ * aria-roledescription, placeholder and alt. An element with data-i18n holds text only.
  * @param {ParentNode} [root]
  */
 export function translatePage(root = document) {
