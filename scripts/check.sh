@@ -2,8 +2,8 @@
 # `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
 # tests and the integration tests against both builds, the browser tests, the arm64 unit
 # tests under qemu, the bench VM, every fuzz harness for a short while (scripts/fuzz.sh), and
-# the generated-table, generated-docs, web UI type (tsc) and formatting checks, and ends
-# with one line `N passed, N failed`. Exit status is non-zero on any failure.
+# the generated-table, generated-docs, Japanese-guide, web UI type (tsc) and formatting
+# checks, and ends with one line `N passed, N failed`. Exit status is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -126,6 +126,18 @@ if build/tests/tools/config-doc check README.md data/ipkvm.ini; then
 else
 	add "config docs in sync" 0 1
 fi
+
+echo "== Japanese setup guide in step with the English one"
+# docs/ja/hardware.md and README.ja.md against docs/hardware.md and README.md (headings, code
+# blocks, inline code, tables, links); the self-test breaks copies and expects failures.
+if python3 tests/tools/doc_parity.py; then
+	add "Japanese guide in step" 1 0
+else
+	add "Japanese guide in step" 0 1
+fi
+mkdir -p build
+python3 tests/tools/test_doc_parity.py 2>&1 | tee build/doc-parity-selftest.log
+add_from_log "doc parity checker self-test" "build/doc-parity-selftest.log"
 
 echo "== format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
