@@ -4,7 +4,7 @@
  *
  *   node runner.mjs --ipkvmd BUILD/ipkvmd --repo REPO --artifacts DIR [--only REGEXP]
  *
- * One chromium for the whole run; one demo daemon shared by the tests (each test starts
+ * The tests are those of every *.test.mjs here. One chromium for the whole run; one demo daemon shared by the tests (each test starts
  * from a fresh browser context); tests that need another configuration start their own.
  */
 
@@ -12,11 +12,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { Daemon, killAllDaemons, LAUNCH_OPTIONS } from './harness.mjs';
-import { tests as consoleTests } from './console.test.mjs';
-import { tests as msdTests } from './msd.test.mjs';
-import { tests as h264Tests } from './h264.test.mjs';
 
-const tests = [...consoleTests, ...msdTests, ...h264Tests];
+// Every *.test.mjs beside this file, in name order; each exports `tests`.
+const here = path.dirname(new URL(import.meta.url).pathname);
+const tests = [];
+for (const file of fs.readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort()) {
+  const mod = await import(`./${file}`);
+  if (!Array.isArray(mod.tests)) throw new Error(`${file} exports no tests array`);
+  tests.push(...mod.tests);
+}
 
 function args() {
   const out = { only: '' };
