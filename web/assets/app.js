@@ -36,6 +36,8 @@ import { EventSocket } from './api.js';
  * @property {number} [width]
  * @property {number} [height]
  * @property {number} [fps]
+ * @property {string} [capture] the capture hardware: hdmi (a V4L2 bridge), usb (a UVC dongle),
+ *   virtual, pattern
  */
 
 /**

@@ -15,12 +15,19 @@
  * writer of the App. After every change of the shared state it calls render() on the parts
  * that show it.
  *
+ * Start-up: who the user is (GET /api/auth/check, with the language they chose on this
+ * device), then the catalogs in that language (i18n.js) and the page's own texts, and only
+ * then the parts, which take their words from the catalogs as they build themselves.
+ * Changing the language (the top bar's select) tells the device and reloads the page.
+ *
  * All text from the server goes into the page through textContent, never as markup.
  */
 
 import { apiGet, apiPost } from './api.js';
 import { App } from './app.js';
-import { $, setText, describeError, toast, wireCloseButtons } from './ui.js';
+import { $, el, setText, describeError, toast, wireCloseButtons } from './ui.js';
+import { t, initI18n, translatePage, languages, language, setLanguage, formatDuration, formatNumber,
+  formatRate } from './i18n.js';
 import { initAccount } from './account.js';
 import { VideoView } from './video.js';
 import { InputCapture } from './input.js';
@@ -40,96 +47,93 @@ import { MsdMenu } from './msd.js';
 /** @typedef {import('./app.js').Clock} Clock */
 
 /** @type {Record<string, string>} */
-const ROLE_BADGES = { admin: 'admin', operator: 'operator', viewer: 'view only' };
+const ROLE_BADGES = { admin: 'console.role_admin', operator: 'console.role_operator', viewer: 'console.role_viewer' };
 /** @type {Record<string, string>} */
 const ROLE_TITLES = {
-  admin: 'Full control, including user management',
-  operator: 'Can control the target computer',
-  viewer: 'Can watch the target computer but not control it',
+  admin: 'console.role_title_admin',
+  operator: 'console.role_title_operator',
+  viewer: 'console.role_title_viewer',
 };
 /** @type {Record<string, string>} */
-const BACKEND_LABELS = { video: 'video', hid: 'keyboard/mouse', atx: 'power', msd: 'virtual media' };
+const BACKEND_LABELS = {
+  video: 'console.backend_video', hid: 'console.backend_hid', atx: 'console.backend_atx', msd: 'console.backend_msd',
+};
 // Above this, the device clock is worth a warning (TOTP codes and logs depend on it).
 const CLOCK_WARN_MS = 30000;
-/** @type {Record<string, string>} */
-const SIGNAL_TEXT = {
-  ok: 'signal',
-  no_device: 'no device',
-  no_signal: 'no signal',
-  no_sync: 'no sync',
-  unsupported: 'unsupported',
-  busy: 'device busy',
-  error: 'error',
-};
+/* The signal states the device reports (docs/api.md); each has its words under signal.word.
+ * (status bar), signal.state., signal.explain. and signal.advice. (the overlay). */
+const SIGNAL_STATES = ['ok', 'no_device', 'no_signal', 'no_sync', 'unsupported', 'busy', 'error'];
+/* The states and capture hardware (signal.capture) with advice of their own:
+ * signal.advice.<state>_<capture>; the others get signal.advice.<state>. */
+const CAPTURE_ADVICE = new Set([
+  'no_device_usb', 'no_device_hdmi', 'no_signal_usb', 'no_signal_hdmi', 'no_signal_virtual', 'no_sync_hdmi',
+  'unsupported_hdmi', 'unsupported_usb',
+]);
 
-/* ---- the parts -------------------------------------------------------------------------- */
+/* ---- the parts: built by start() once the catalogs are in ---------------------------- */
 
 const app = new App();
 
-const video = new VideoView({
-  canvas: $('screen-video', HTMLCanvasElement),
-  placeholder: $('screen-placeholder'),
-  wait: $('screen-wait'),
-  clockOffset: () => (app.clock ? app.clock.offset : null),
-  onLatency: (ms) => {
-    app.videoLatency = ms;
-    app.videoLatencyAt = performance.now();
-    renderLatency();
-  },
-  onStats: (stats) => {
-    app.h264Stats = stats;
-  },
-});
+/** @type {VideoView} */
+let video;
+/** @type {InputCapture} */
+let input;
+/** @type {PasteDialog} */
+let paste;
+/** @type {{keyboard: KeyboardMenu, mouse: MouseMenu, video: VideoMenu, power: PowerMenu, msd: MsdMenu}} */
+let menus;
 
-const input = new InputCapture({
-  screen: $('screen'),
-  socket: app.socket,
-  geometry: () => video.geometry(),
-  canControl: () => app.canControl(),
-  mouseMode: () => app.mouseMode(),
-  onChange: renderCapture,
-  onLockError: (message) => toast(`The browser did not lock the pointer (${message}). Click the screen again.`, 'error', 5000),
-});
+function buildParts() {
+  video = new VideoView({
+    canvas: $('screen-video', HTMLCanvasElement),
+    placeholder: $('screen-placeholder'),
+    wait: $('screen-wait'),
+    clockOffset: () => (app.clock ? app.clock.offset : null),
+    onLatency: (ms) => {
+      app.videoLatency = ms;
+      app.videoLatencyAt = performance.now();
+      renderLatency();
+    },
+    onStats: (stats) => {
+      app.h264Stats = stats;
+    },
+  });
 
-const paste = new PasteDialog({ dialog: $('paste-dialog', HTMLDialogElement) });
-const osk = new OnScreenKeyboard({ root: $('osk'), app, input });
+  input = new InputCapture({
+    screen: $('screen'),
+    socket: app.socket,
+    geometry: () => video.geometry(),
+    canControl: () => app.canControl(),
+    mouseMode: () => app.mouseMode(),
+    onChange: renderCapture,
+    onLockError: (message) => toast(t('console.pointer_lock_failed', { message }), 'error', 5000),
+  });
 
-const menus = {
-  keyboard: new KeyboardMenu({ app, paste, osk }),
-  mouse: new MouseMenu({ app, onHid: renderHid }),
-  video: new VideoMenu({ app, video, stage: $('workspace'), screen: $('screen'), onStreamer: renderStreamer }),
-  power: new PowerMenu({ app }),
-  msd: new MsdMenu({ app }),
-};
+  paste = new PasteDialog({ dialog: $('paste-dialog', HTMLDialogElement) });
+  const osk = new OnScreenKeyboard({ root: $('osk'), app, input });
+
+  menus = {
+    keyboard: new KeyboardMenu({ app, paste, osk }),
+    mouse: new MouseMenu({ app, onHid: renderHid }),
+    video: new VideoMenu({ app, video, stage: $('workspace'), screen: $('screen'), onStreamer: renderStreamer }),
+    power: new PowerMenu({ app }),
+    msd: new MsdMenu({ app }),
+  };
+}
 
 /* ---- formatting ------------------------------------------------------------------------- */
 
-/** @param {number} totalSeconds */
-function formatUptime(totalSeconds) {
-  const s = Math.max(0, Math.floor(totalSeconds));
-  const days = Math.floor(s / 86400);
-  const hh = String(Math.floor((s % 86400) / 3600)).padStart(2, '0');
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
-  const ss = String(s % 60).padStart(2, '0');
-  return days > 0 ? `${days} d ${hh}:${mm}:${ss}` : `${hh}:${mm}:${ss}`;
+/** @param {number} ms */
+function formatMs(ms) {
+  return formatNumber(Math.round(ms), { style: 'unit', unit: 'millisecond', unitDisplay: 'short', useGrouping: false });
 }
 
+/* The device clock's offset: signed, in ms below a second, else as a duration. */
 /** @param {number} ms */
 function formatOffset(ms) {
   const sign = ms < 0 ? '−' : '+';
   const abs = Math.abs(ms);
-  if (abs < 1000) return `${sign}${Math.round(abs)} ms`;
-  if (abs < 120000) return `${sign}${(abs / 1000).toFixed(1)} s`;
-  if (abs < 2 * 3600000) return `${sign}${Math.round(abs / 60000)} min`;
-  return `${sign}${(abs / 3600000).toFixed(1)} h`;
-}
-
-/** @param {number | undefined} bytesPerSecond */
-function formatRate(bytesPerSecond) {
-  const bits = Math.max(0, Number(bytesPerSecond) || 0) * 8;
-  if (bits >= 1e6) return `${(bits / 1e6).toFixed(bits >= 1e8 ? 0 : 1)} Mbit/s`;
-  if (bits >= 1e3) return `${Math.round(bits / 1e3)} kbit/s`;
-  return `${Math.round(bits)} bit/s`;
+  return sign + (abs < 1000 ? formatMs(abs) : formatDuration(abs / 1000));
 }
 
 /* ---- top bar ---------------------------------------------------------------------------- */
@@ -140,11 +144,11 @@ function renderInfo(info) {
   app.info = info;
   app.infoAt = performance.now();
 
-  const host = info.hostname || 'unknown host';
+  const host = info.hostname || t('console.unknown_host');
   setText($('device-host'), host);
-  $('device-host').title = `Device host name: ${host}`;
-  setText($('device-version'), info.version ? `v${info.version}` : '');
-  document.title = `${host} · ipkvm`;
+  $('device-host').title = t('console.device_host_title_named', { host });
+  setText($('device-version'), info.version ? `v${info.version}` : ''); // i18n-ok: a version number
+  document.title = `${host} · ipkvm`; // i18n-ok: a name and the product's name
 
   if (info.user) renderUser(info.user);
 
@@ -152,7 +156,7 @@ function renderInfo(info) {
   app.backends = backends;
   const parts = Object.keys(BACKEND_LABELS)
     .filter((key) => key in backends)
-    .map((key) => `${BACKEND_LABELS[key]}: ${backends[key]}`);
+    .map((key) => t('console.backend_item', { backend: t(BACKEND_LABELS[key]), driver: backends[key] }));
   setText($('backends'), parts.join(' · '));
   video.setEnabled(app.has('video'));
   menus.video.setupCodec((info.features || []).includes('streamer.h264'));
@@ -162,7 +166,7 @@ function renderInfo(info) {
   renderControls();
 
   if (previous && previous.version && info.version && previous.version !== info.version) {
-    toast(`ipkvm was updated to ${info.version}. Reload the page to use the new version.`, 'info', 0);
+    toast(t('console.updated', { version: info.version }), 'info', 0);
   }
   renderUptime();
 }
@@ -172,11 +176,11 @@ function renderUser(user) {
   app.me = { name: user.name, role: user.role };
   document.body.dataset.role = user.role;
   setText($('user-name'), user.name);
-  $('user-name').title = `Signed in as ${user.name}`;
+  $('user-name').title = t('console.signed_in_as_named', { name: user.name });
   const badge = $('role-badge');
-  setText(badge, ROLE_BADGES[user.role] || user.role);
+  setText(badge, ROLE_BADGES[user.role] ? t(ROLE_BADGES[user.role]) : user.role);
   badge.className = `badge badge-${user.role}`;
-  badge.title = ROLE_TITLES[user.role] || '';
+  badge.title = ROLE_TITLES[user.role] ? t(ROLE_TITLES[user.role]) : '';
   $('user').hidden = false;
   $('btn-users').hidden = user.role !== 'admin';
   $('pw-username', HTMLInputElement).value = user.name;
@@ -187,8 +191,8 @@ async function loadInfo() {
   try {
     renderInfo(await apiGet('/api/info'));
   } catch (err) {
-    if (!app.info) setText($('device-host'), 'unknown device');
-    toast(`Could not load device information: ${describeError(err)}`, 'error');
+    if (!app.info) setText($('device-host'), t('console.unknown_device'));
+    toast(t('console.info_failed', { error: describeError(err) }), 'error');
   }
 }
 
@@ -223,7 +227,7 @@ async function logout() {
   } catch (err) {
     button.disabled = false;
     app.ended = false;
-    toast(`Could not log out: ${describeError(err)}`, 'error');
+    toast(t('console.logout_failed', { error: describeError(err) }), 'error');
     app.socket.start();
     return;
   }
@@ -247,7 +251,7 @@ function renderUptime() {
   const uptime = app.info && app.info.uptime;
   if (typeof uptime !== 'number' || !Number.isFinite(uptime)) return;
   const seconds = uptime + (performance.now() - app.infoAt) / 1000;
-  setText($('uptime'), formatUptime(seconds));
+  setText($('uptime'), formatDuration(seconds));
 }
 
 let lastConnState = '';
@@ -257,24 +261,24 @@ function renderConnection() {
   let text;
   switch (s.state) {
     case 'connected':
-      text = 'connected';
+      text = t('status.connected');
       break;
     case 'connecting':
-      text = s.attempt > 0 ? 'reconnecting…' : 'connecting…';
+      text = t(s.attempt > 0 ? 'status.reconnecting' : 'status.connecting');
       break;
     case 'reconnecting': {
       const left = Math.max(0, Math.ceil((s.retryAt - performance.now()) / 1000));
-      text = `connection lost · retry in ${left}\u00a0s`;
+      text = t('status.lost', { seconds: formatNumber(left) });
       break;
     }
     case 'ended':
-      text = 'session ended';
+      text = t('status.ended');
       break;
     case 'stopped':
-      text = 'disconnected';
+      text = t('status.disconnected');
       break;
     default:
-      text = 'connecting…';
+      text = t('status.connecting');
   }
   setText($('conn-text'), text);
   // While disconnected the other values are as last known: shown dimmed.
@@ -285,9 +289,9 @@ function renderConnection() {
 
   // Announce only real changes of state, not every second of the countdown.
   if (s.state !== lastConnState) {
-    if (s.state === 'connected') setText($('conn-live'), 'Connected to the device.');
+    if (s.state === 'connected') setText($('conn-live'), t('status.live_connected'));
     else if (s.state === 'reconnecting' && lastConnState === 'connected') {
-      setText($('conn-live'), 'Connection to the device lost. Reconnecting.');
+      setText($('conn-live'), t('status.live_lost'));
     }
     lastConnState = s.state;
   }
@@ -303,7 +307,11 @@ function renderClock(clock) {
     return;
   }
   setText(node, formatOffset(clock.offset));
-  $('clock').classList.toggle('clock-warn', Math.abs(clock.offset) > CLOCK_WARN_MS);
+  const warn = Math.abs(clock.offset) > CLOCK_WARN_MS;
+  $('clock').classList.toggle('clock-warn', warn);
+  $('clock').title = warn
+    ? t('status.clock_warn_title', { offset: formatDuration(Math.abs(clock.offset) / 1000) })
+    : t('status.clock_title');
   renderLatency();
 }
 
@@ -314,8 +322,8 @@ function renderLatency() {
   const clock = app.clock;
   const fresh = app.videoLatency !== null && performance.now() - app.videoLatencyAt < 10000;
   if (fresh && app.videoLatency !== null) {
-    setText($('latency'), `${Math.round(app.videoLatency)} ms`);
-    $('latency-item').title = 'Latency: from the capture of a picture to its display here (median of the last pictures)';
+    setText($('latency'), formatMs(app.videoLatency));
+    $('latency-item').title = t('status.latency_measured_title');
     return;
   }
   if (!clock) {
@@ -324,8 +332,8 @@ function renderLatency() {
   }
   const fps = (app.streamer && app.streamer.encoded_fps) || 0;
   const frame = fps > 0 ? 1000 / fps : 0;
-  setText($('latency'), `≈${Math.round(clock.rtt / 2 + frame)} ms`);
-  $('latency-item').title = `Latency estimate: half the round trip to the device (${Math.round(clock.rtt)} ms) plus one frame`;
+  setText($('latency'), t('status.latency_estimate', { ms: formatMs(clock.rtt / 2 + frame) }));
+  $('latency-item').title = t('status.latency_estimate_title', { rtt: formatMs(clock.rtt) });
 }
 
 /** @param {StreamerState | null} st */
@@ -333,8 +341,9 @@ function renderStreamer(st) {
   app.streamer = st;
   const sig = $('signal');
   if (!st) {
-    setText(sig, app.has('video') ? '…' : 'none');
+    setText(sig, app.has('video') ? '…' : t('status.none'));
     sig.dataset.state = 'none';
+    renderSignalOverlay(null);
     setText($('resolution'), '–');
     setText($('fps'), '–');
     setText($('bandwidth'), '–');
@@ -345,20 +354,60 @@ function renderStreamer(st) {
   }
   const signal = st.signal || {};
   sig.dataset.state = signal.state || 'none';
-  setText(sig, (signal.state && SIGNAL_TEXT[signal.state]) || signal.state || '?');
-  $('st-signal').title = signal.reason ? `Video signal: ${signal.reason}` : 'Video signal from the target';
+  setText(sig, t(`signal.word.${signalState(signal)}`));
+  $('st-signal').title = signal.reason
+    ? t('status.signal_title_reason', { reason: signal.reason })
+    : t('status.signal_title');
   const ok = signal.state === 'ok';
   setText($('resolution'), ok && signal.width ? `${signal.width}×${signal.height}` : '–');
   const h264 = video.codec === 'h264' && st.h264;
   const shownFps = h264 ? (app.h264Stats ? app.h264Stats.fps : 0) : st.encoded_fps || 0;
-  setText($('fps'), ok ? `${Math.round(shownFps)}/${Math.round(signal.fps || st.capture_fps || 0)} fps` : '–');
-  setText($('bandwidth'), h264 && st.h264 ? formatRate(st.h264.bytes_per_s) : formatRate(st.bytes_per_s));
+  setText($('fps'), ok
+    ? t('status.fps', {
+      shown: formatNumber(Math.round(shownFps)),
+      captured: formatNumber(Math.round(signal.fps || st.capture_fps || 0)),
+    })
+    : '–');
+  setText($('bandwidth'), formatRate(h264 && st.h264 ? st.h264.bytes_per_s : st.bytes_per_s));
   setText($('codec'), video.codec === 'h264' ? 'H.264' : 'MJPEG');
-  setText($('watchers'), String(st.clients ?? '–'));
+  setText($('watchers'), typeof st.clients === 'number' ? formatNumber(st.clients) : '–');
   video.setSignal(ok ? signal : null);
+  renderSignalOverlay(app.has('video') ? signal : null);
   menus.video.render();
-  const title = $('placeholder-title');
-  if (title && !app.has('video')) setText(title, 'No video source configured');
+}
+
+/**
+ * The state of a signal as one the catalogs have words for.
+ * @param {import('./app.js').Signal} signal
+ */
+function signalState(signal) {
+  return signal.state && SIGNAL_STATES.includes(signal.state) ? signal.state : 'unknown';
+}
+
+/**
+ * Over the device's placeholder picture (English, drawn by the device): what a signal that
+ * is not ok means and what to do about it, for the capture hardware where that differs, with
+ * the device's own reason as a detail line. Hidden while the signal is ok.
+ * @param {import('./app.js').Signal | null} signal
+ */
+function renderSignalOverlay(signal) {
+  const overlay = $('signal-overlay');
+  if (!signal || !signal.state || signal.state === 'ok') {
+    overlay.hidden = true;
+    delete overlay.dataset.state;
+    return;
+  }
+  const state = SIGNAL_STATES.includes(signal.state) ? signal.state : 'error';
+  const combo = `${state}_${signal.capture || ''}`;
+  setText($('signal-title'), t(`signal.state.${state}`));
+  setText($('signal-explain'), t(`signal.explain.${state}`));
+  setText($('signal-advice'), t(`signal.advice.${CAPTURE_ADVICE.has(combo) ? combo : state}`));
+  const detail = $('signal-detail');
+  setText(detail, signal.reason ? t('signal.detail', { reason: signal.reason }) : '');
+  detail.hidden = !signal.reason;
+  overlay.dataset.state = state;
+  overlay.dataset.capture = signal.capture || '';
+  overlay.hidden = false;
 }
 
 /** @param {HidState | null} state */
@@ -367,39 +416,45 @@ function renderHid(state) {
   app.hid = state;
   const node = $('hid-state');
   if (!state) {
-    setText(node, app.has('hid') ? '…' : 'none');
+    setText(node, app.has('hid') ? '…' : t('status.hid_none'));
     node.dataset.state = 'none';
+    $('st-hid').title = t('status.hid_title');
   } else {
-    setText(node, state.online ? 'online' : 'offline');
+    setText(node, t(state.online ? 'status.hid_online' : 'status.hid_offline'));
     node.dataset.state = state.online ? 'online' : 'offline';
-    $('st-hid').title = `Keyboard and mouse output (${state.output}): ${state.online ? 'online' : state.reason || 'offline'}`;
+    $('st-hid').title = t('status.hid_title_state', {
+      output: state.output || '',
+      state: state.online ? t('status.hid_online') : state.reason || t('status.hid_offline'),
+    });
   }
   const leds = (state && state.leds) || {};
   for (const name of ['num', 'caps', 'scroll']) {
     const led = $(`led-${name}`);
     led.dataset.on = leds[name] ? 'true' : 'false';
+    const label = t(`status.led_${name}`);
+    led.title = t(leds[name] ? 'status.led_on' : 'status.led_off', { name: label });
   }
   if (app.mouseMode() !== previousMode && document.pointerLockElement) document.exitPointerLock();
   renderControls();
 }
 
+/** @type {Record<string, string>} input capture state -> its words */
+const CAPTURE_TEXT = {
+  off: 'status.capture_off',
+  keyboard: 'status.capture_keyboard',
+  'pointer-lock': 'status.capture_pointer_lock',
+  view: 'status.capture_view',
+  none: 'status.capture_none',
+};
+
 function renderCapture() {
   const node = $('capture');
   let state = 'off';
-  let text = 'released';
-  if (!app.isOperator()) {
-    state = 'view';
-    text = 'view only';
-  } else if (!app.has('hid')) {
-    state = 'none';
-    text = 'none';
-  } else {
-    const s = input.state();
-    state = s;
-    text = { off: 'released', keyboard: 'captured', 'pointer-lock': 'captured (pointer locked)' }[s];
-  }
+  if (!app.isOperator()) state = 'view';
+  else if (!app.has('hid')) state = 'none';
+  else state = input.state();
   node.dataset.state = state;
-  setText(node, text);
+  setText(node, t(CAPTURE_TEXT[state] || 'status.capture_off'));
   $('screen').classList.toggle('screen-captured', state === 'keyboard' || state === 'pointer-lock');
 }
 
@@ -452,7 +507,7 @@ function startSocket() {
     const key = `${data.code}:${data.message}`;
     if (reported.has(key)) return;
     reported.add(key);
-    toast(`The device refused input: ${data.message || data.code}`, 'error');
+    toast(t('console.input_refused', { error: describeError(data) }), 'error');
   });
 
   $('conn-retry').addEventListener('click', () => socket.reconnectNow());
@@ -476,15 +531,67 @@ function initHelp() {
   $('btn-help').addEventListener('click', () => dialog.showModal());
   document.addEventListener('keydown', (ev) => {
     if (ev.key !== '?' || ev.defaultPrevented) return;
-    const t = ev.target;
-    if (t === $('screen') || (t instanceof Element && t.closest('input, textarea, select, dialog'))) return;
+    const target = ev.target;
+    if (target === $('screen') || (target instanceof Element && target.closest('input, textarea, select, dialog'))) {
+      return;
+    }
     ev.preventDefault();
     closeMenus();
     dialog.showModal();
   });
 }
 
+/* ---- language -------------------------------------------------------------------------- */
+
+/**
+ * The top bar's language select: each language by its own name, and the browser's choice.
+ * Choosing one tells the device (it remembers it for this user) and reloads the page in it;
+ * when the device cannot be told, the choice still holds in this browser.
+ * @param {string | null} chosen the user's language as the device keeps it
+ */
+function initLanguage(chosen) {
+  const select = $('language-select', HTMLSelectElement);
+  select.replaceChildren(
+    el('option', { value: '', text: t('language.auto') }),
+    ...languages().map(({ code, name }) => el('option', { value: code, lang: code, text: name })),
+  );
+  select.value = chosen && languages().some((l) => l.code === chosen) ? chosen : language();
+  select.addEventListener('change', async () => {
+    const code = select.value;
+    select.disabled = true;
+    try {
+      await apiPost('/api/auth/language', { language: code || null });
+    } catch (err) {
+      toast(t('language.save_failed', { error: describeError(err) }), 'error', 0);
+      // Long enough to read it; then the page comes back in the chosen language anyway.
+      await new Promise((resolve) => window.setTimeout(resolve, 4000));
+    }
+    setLanguage(code);
+  });
+}
+
 /* ---- start ------------------------------------------------------------------------------ */
+
+/* Who is here, and the language they chose on this device (null: none yet, or a device that
+ * does not keep one). A 401 sends the browser to the sign-in page (api.js). */
+async function whoAmI() {
+  try {
+    const me = await apiGet('/api/auth/check');
+    return { language: me && typeof me.language === 'string' && me.language ? me.language : null };
+  } catch {
+    return { language: null };
+  }
+}
+
+async function start() {
+  const me = await whoAmI();
+  await initI18n(me.language);
+  translatePage();
+  $('screen').setAttribute('aria-roledescription', t('console.screen_roledescription'));
+  buildParts();
+  initLanguage(me.language);
+  init();
+}
 
 function init() {
   initMenus($('menubar'), Object.values(menus));
@@ -501,4 +608,4 @@ function init() {
   }, 250);
 }
 
-init();
+start();

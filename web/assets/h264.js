@@ -12,8 +12,10 @@
  *
  * H264Player.supported() says whether this browser can play it (VideoDecoder exists, the
  * page is a secure context, and the codec is supported); the console falls back to MJPEG
- * otherwise.
+ * otherwise. Its state lines (onState) are for people: in the user's language.
  */
+
+import { t, formatNumber } from './i18n.js';
 
 const HEADER = 24;
 const FLAG_KEY = 1;
@@ -127,7 +129,7 @@ export class H264Player {
     this.expectSeq = null;
     ws.onopen = () => {
       this.retry = 500;
-      this.#state('H.264: waiting for a keyframe…');
+      this.#state(t('video.h264_waiting'));
     };
     ws.onmessage = (ev) => {
       if (typeof ev.data !== 'string') this.#onUnit(ev.data);
@@ -138,10 +140,10 @@ export class H264Player {
       this.#closeDecoder();
       if (this.stopped) return;
       if (ev.code === 4001) {
-        this.#state('Session ended.');
+        this.#state(t('video.h264_ended'));
         return;
       }
-      this.#state(`H.264 disconnected; retrying in ${Math.round(this.retry / 1000)} s…`);
+      this.#state(t('video.h264_retry', { seconds: formatNumber(Math.round(this.retry / 1000)) }));
       window.setTimeout(() => !this.stopped && this.#connect(), this.retry);
       this.retry = Math.min(this.retry * 2, 10000);
     };
@@ -171,7 +173,7 @@ export class H264Player {
     this.decoder = new VideoDecoder({
       output: (frame) => this.#draw(frame),
       error: (err) => {
-        this.#state(`H.264 decoder error: ${err.message}; asking for a keyframe`);
+        this.#state(t('video.h264_decoder_error', { message: err.message }));
         this.#closeDecoder();
         this.#askKeyframe();
       },

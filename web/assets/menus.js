@@ -13,10 +13,14 @@
  * One menu is open at a time; a click outside, Escape, or choosing an action (a .menu-item)
  * closes it. Panels hold ordinary controls (buttons, selects, check boxes), so Tab works
  * inside them. Element ids are `mb-ID` for the button and `menu-ID` for the panel.
+ *
+ * Labels, notes and headings are texts for people: each menu passes them from the catalogs
+ * (t()), built when the menu is constructed, which is after initI18n() (console.js).
  */
 
 import { apiGet } from './api.js';
 import { el, setText, describeError } from './ui.js';
+import { t } from './i18n.js';
 
 /** @type {Menu | null} */
 let openMenu = null;
@@ -152,7 +156,7 @@ export function menuCheck({ type, id, label, note, name, value }) {
 export class ServiceMenu extends Menu {
   /**
    * @param {{id: string, label: string, wide?: boolean, path: string, unreadable: string}} spec
-   *   path: the state's GET; unreadable: the status line's words when that fails
+   *   path: the state's GET; unreadable: the status line's words when that fails (translated)
    */
   constructor({ path, unreadable, ...spec }) {
     super(spec);
@@ -178,7 +182,7 @@ export class ServiceMenu extends Menu {
     try {
       this.update(await apiGet(this.path));
     } catch (err) {
-      setText(this.status, `${this.unreadable}: ${describeError(err)}`);
+      setText(this.status, t('common.unreadable', { what: this.unreadable, error: describeError(err) }));
     }
   }
 

@@ -3,8 +3,11 @@
  * ui.js — small DOM helpers shared by the console's modules: element building, messages,
  * toasts, dialogs and a one-line description of API errors for people.
  *
- * All text from the server goes into the page through textContent, never as markup.
+ * All text from the server goes into the page through textContent, never as markup. Every
+ * text for people comes from the catalogs (i18n.js).
  */
+
+import { t, formatNumber } from './i18n.js';
 
 /**
  * The element with this id, checked to be of `type` (HTMLElement unless given), so a typo or
@@ -72,30 +75,50 @@ export function setText(node, text) {
 }
 
 /**
- * A sentence for the user from an ApiError (or anything thrown).
+ * Every error code the console has a sentence for (`error.<code>` in the catalogs): the codes
+ * of docs/api.md's "Status and error codes" table, then the client's own (api.js: no answer,
+ * no answer in time, an answer that is not the API's envelope). make check compares this
+ * list with the table.
+ */
+export const ERROR_CODES = Object.freeze([
+  // docs/api.md
+  'bad_json', 'bad_request', 'unauthorized', 'bad_credentials', 'totp_required', 'forbidden',
+  'bad_origin', 'not_found', 'method_not_allowed', 'conflict', 'length_required', 'too_large',
+  'unsupported_media_type', 'upgrade_required', 'throttled', 'internal',
+  'hid_offline', 'no_atx', 'no_drives', 'no_hid', 'no_image', 'no_msd', 'no_power_led',
+  'no_raw_frame', 'no_video', 'no_wol', 'bad_name', 'insufficient_storage', 'too_many',
+  // api.js
+  'network', 'timeout', 'bad_response', 'http_error',
+]);
+
+/* The codes whose server message names the field, the thing or the reason: the message
+ * follows the sentence as its detail. */
+const DETAIL_CODES = new Set([
+  'bad_json', 'bad_request', 'not_found', 'conflict', 'internal', 'hid_offline', 'bad_name',
+  'insufficient_storage', 'too_many',
+]);
+
+/**
+ * A sentence for the user, in the user's language, from an ApiError (or anything thrown),
+ * with the server's own (English) message as its detail where that message says more (which
+ * field, which image). A code the console does not know gets a general sentence and the
+ * message.
  * @param {unknown} err
  * @returns {string}
  */
 export function describeError(err) {
-  const e = /** @type {{code?: string, message?: string, retryAfter?: number} | null} */ (
+  const e = /** @type {{code?: string, message?: string, status?: number, retryAfter?: number} | null} */ (
     err && typeof err === 'object' ? err : null);
-  const code = e && e.code;
-  switch (code) {
-    case 'network':
-      return 'The device could not be reached. Check the network connection.';
-    case 'timeout':
-      return 'The device did not answer in time. Try again.';
-    case 'throttled':
-      return `Too many failed attempts. Try again in ${(e && e.retryAfter) || 1}\u00a0s.`;
-    case 'forbidden':
-      return 'Your role does not allow this.';
-    case 'bad_origin':
-      return 'The device refused the request because of its origin.';
-    case 'internal':
-      return 'The device reported an internal error. Try again.';
-    default:
-      return (e && e.message) || 'Something went wrong.';
-  }
+  const code = (e && typeof e.code === 'string' && e.code) || '';
+  const message = (e && typeof e.message === 'string' && e.message) || '';
+  /** @param {string} text @param {string} detail */
+  const withDetail = (text, detail) => (detail ? t('error.with_detail', { text, detail }) : text);
+  if (!ERROR_CODES.includes(code)) return withDetail(t('error.unknown'), message && message !== code ? message : code);
+  if (code === 'throttled') return t('error.throttled', { seconds: formatNumber((e && e.retryAfter) || 1) });
+  const text = t(`error.${code}`);
+  if (code === 'http_error') return withDetail(text, e && e.status ? `HTTP ${e.status}` : ''); // i18n-ok: a protocol name and number
+  if (DETAIL_CODES.has(code) && message && message !== code) return withDetail(text, message);
+  return text;
 }
 
 /**
@@ -120,7 +143,7 @@ export function hideMessage(node) {
  * @param {number} [timeout] ms
  */
 export function toast(text, kind = 'info', timeout = 6000) {
-  const close = el('button', { type: 'button', class: 'btn-link', text: 'Dismiss' });
+  const close = el('button', { type: 'button', class: 'btn-link', text: t('common.dismiss') });
   const node = el('div', { class: `toast toast-${kind}` }, el('span', { class: 'toast-text', text }), close);
   if (kind === 'error') node.setAttribute('role', 'alert');
   const remove = () => node.remove();
@@ -147,14 +170,15 @@ export function setBusy(button, busy) {
 
 /**
  * Resolves true when the user confirms.
- * @param {{title: string, text: string, confirmLabel?: string}} what
+ * @param {{title: string, text: string, confirmLabel?: string}} what confirmLabel: the
+ *   confirm button's words (default: Confirm, in the user's language)
  * @returns {Promise<boolean>}
  */
-export function confirmAction({ title, text, confirmLabel = 'Confirm' }) {
+export function confirmAction({ title, text, confirmLabel }) {
   const dialog = $('confirm-dialog', HTMLDialogElement);
   setText($('confirm-title'), title);
   setText($('confirm-text'), text);
-  setText($('confirm-ok'), confirmLabel);
+  setText($('confirm-ok'), confirmLabel || t('common.confirm'));
   dialog.returnValue = '';
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), {

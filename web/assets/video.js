@@ -18,6 +18,7 @@
  */
 
 import { H264Player } from './h264.js';
+import { t } from './i18n.js';
 
 const STREAM_URL = '/api/streamer/stream';
 const RETRY_MIN_MS = 1000;
@@ -206,7 +207,7 @@ export class VideoView {
     }
     this.placeholder.hidden = true;
     this.el.hidden = false;
-    this.el.setAttribute('aria-label', 'Remote screen');
+    this.el.setAttribute('aria-label', t('console.stage'));
     this.#open();
   }
 

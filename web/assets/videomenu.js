@@ -12,20 +12,46 @@
 import { apiPost } from './api.js';
 import { H264Player } from './h264.js';
 import { el, setText, describeError, toast } from './ui.js';
+import { t, formatNumber, formatRate } from './i18n.js';
 import { Menu, menuItem, menuSelect, menuSep } from './menus.js';
 
 const CODEC_KEY = 'ipkvm.codec';
 
-/** @type {readonly import('./menus.js').Option[]} */
-const CODECS = [['mjpeg', 'MJPEG'], ['h264', 'H.264 (WebCodecs)']];
-/** @type {readonly import('./menus.js').Option[]} */
-const BITRATES = [['500', '0.5 Mbit/s'], ['1000', '1 Mbit/s'], ['2000', '2 Mbit/s · default'],
-  ['4000', '4 Mbit/s'], ['8000', '8 Mbit/s']];
-/** @type {readonly import('./menus.js').Option[]} */
-const QUALITIES = [['30', '30 · low bandwidth'], ['50', '50'], ['70', '70'], ['80', '80 · default'],
-  ['90', '90'], ['100', '100 · best']];
-/** @type {readonly import('./menus.js').Option[]} */
-const FRAME_RATES = [['5', '5 fps'], ['10', '10 fps'], ['15', '15 fps'], ['30', '30 fps'], ['60', '60 fps']];
+/* The lists' values; their labels are made in the user's language when the menu is built. */
+const BITRATES = [500, 1000, 2000, 4000, 8000]; // kbit/s
+const DEFAULT_BITRATE = 2000;
+const QUALITIES = [30, 50, 70, 80, 90, 100];
+const DEFAULT_QUALITY = 80;
+const FRAME_RATES = [5, 10, 15, 30, 60];
+
+/** @returns {import('./menus.js').Option[]} */
+function codecOptions() {
+  return [['mjpeg', 'MJPEG'], ['h264', t('video.codec_h264')]];
+}
+
+/** @returns {import('./menus.js').Option[]} */
+function bitrateOptions() {
+  return BITRATES.map((kbps) => {
+    const rate = formatRate((kbps * 1000) / 8);
+    return [String(kbps), kbps === DEFAULT_BITRATE ? t('video.option_default', { value: rate }) : rate];
+  });
+}
+
+/** @returns {import('./menus.js').Option[]} */
+function qualityOptions() {
+  return QUALITIES.map((q) => {
+    const value = formatNumber(q);
+    if (q === DEFAULT_QUALITY) return [String(q), t('video.option_default', { value })];
+    if (q === QUALITIES[0]) return [String(q), t('video.quality_low', { value })];
+    if (q === 100) return [String(q), t('video.quality_best', { value })];
+    return [String(q), value];
+  });
+}
+
+/** @returns {import('./menus.js').Option[]} */
+function frameRateOptions() {
+  return FRAME_RATES.map((fps) => [String(fps), t('video.fps_value', { fps: formatNumber(fps) })]);
+}
 
 /**
  * Selects `value`, adding an option for it when the list does not have it.
@@ -47,25 +73,25 @@ export class VideoMenu extends Menu {
    *   answer, a new `streamer` state, to show everywhere
    */
   constructor({ app, video, stage, screen, onStreamer }) {
-    super({ id: 'video', label: 'Video' });
+    super({ id: 'video', label: t('video.menu') });
     this.app = app;
     this.video = video;
     this.stage = stage;
     this.screen = screen;
     this.onStreamer = onStreamer;
-    const codec = menuSelect({ id: 'video-codec', label: 'Codec', options: CODECS });
-    const bitrate = menuSelect({ id: 'video-bitrate', label: 'H.264 bitrate', options: BITRATES });
-    const quality = menuSelect({ id: 'video-quality', label: 'JPEG quality', options: QUALITIES });
-    const fps = menuSelect({ id: 'video-fps', label: 'Max frame rate', options: FRAME_RATES });
+    const codec = menuSelect({ id: 'video-codec', label: t('video.codec'), options: codecOptions() });
+    const bitrate = menuSelect({ id: 'video-bitrate', label: t('video.bitrate'), options: bitrateOptions() });
+    const quality = menuSelect({ id: 'video-quality', label: t('video.quality'), options: qualityOptions() });
+    const fps = menuSelect({ id: 'video-fps', label: t('video.max_fps'), options: frameRateOptions() });
     this.codec = codec.select;
     this.bitrate = bitrate.select;
     this.quality = quality.select;
     this.fps = fps.select;
     this.snapshot = el('a', {
       class: 'menu-item', id: 'btn-snapshot', href: '/api/streamer/snapshot', download: 'screenshot.jpg',
-      text: 'Download snapshot',
+      text: t('video.snapshot'),
     });
-    this.fullscreen = menuItem({ id: 'btn-fullscreen', label: 'Fullscreen' });
+    this.fullscreen = menuItem({ id: 'btn-fullscreen', label: t('video.fullscreen') });
     this.panel.append(codec.row, bitrate.row, quality.row, fps.row, menuSep(), this.snapshot, this.fullscreen);
 
     this.quality.addEventListener('change', () => this.#params({ quality: Number(this.quality.value) }));
@@ -91,7 +117,7 @@ export class VideoMenu extends Menu {
     this.fullscreen.addEventListener('click', () => this.#toggleFullscreen());
     document.addEventListener('fullscreenchange', () => {
       const full = Boolean(document.fullscreenElement);
-      setText(this.fullscreen, full ? 'Leave fullscreen' : 'Fullscreen');
+      setText(this.fullscreen, full ? t('video.leave_fullscreen') : t('video.fullscreen'));
       const kb = keyboardLock();
       if (!full && kb) kb.unlock();
     });
@@ -106,7 +132,7 @@ export class VideoMenu extends Menu {
     const h264 = /** @type {HTMLOptionElement} */ (this.codec.querySelector('option[value="h264"]'));
     const ok = deviceHas && (await H264Player.supported());
     h264.disabled = !ok;
-    h264.textContent = ok ? 'H.264 (WebCodecs)' : `H.264 (${deviceHas ? 'not supported by this browser' : 'off on this device'})`;
+    h264.textContent = ok ? t('video.codec_h264') : t(deviceHas ? 'video.codec_h264_unsupported' : 'video.codec_h264_off');
     let want = 'mjpeg';
     try {
       want = window.localStorage.getItem(CODEC_KEY) || 'mjpeg';
@@ -138,7 +164,7 @@ export class VideoMenu extends Menu {
     try {
       this.onStreamer(await apiPost('/api/streamer/params', body));
     } catch (err) {
-      toast(`Could not change the video settings: ${describeError(err)}`, 'error');
+      toast(t('video.params_failed', { error: describeError(err) }), 'error');
     }
   }
 
@@ -151,7 +177,7 @@ export class VideoMenu extends Menu {
     try {
       await this.stage.requestFullscreen({ navigationUI: 'hide' });
     } catch {
-      toast('The browser did not allow fullscreen.', 'error');
+      toast(t('video.fullscreen_failed'), 'error');
       return;
     }
     // In fullscreen, the Keyboard Lock API lets Esc, Meta and Alt+Tab reach the page (and
