@@ -131,8 +131,8 @@ function formatMs(ms) {
 /* The device clock's offset: signed, in ms below a second, else as a duration. */
 /** @param {number} ms */
 function formatOffset(ms) {
-  const sign = ms < 0 ? '−' : '+';
   const abs = Math.abs(ms);
+  const sign = Math.round(abs) === 0 ? '' : ms < 0 ? '−' : '+';
   return sign + (abs < 1000 ? formatMs(abs) : formatDuration(abs / 1000));
 }
 
