@@ -7,42 +7,62 @@
  * the paste dialog (paste.js) and shows the on-screen keyboard (osk.js), both given to it,
  * and tells them the layout. Shortcuts go through /api/hid/shortcut (keys pressed in order,
  * released in reverse), so keys the browser keeps for itself (Ctrl+Alt+Del) reach the target.
+ *
+ * The layout is the one chosen in this browser; before any choice it is `jp` for a browser
+ * whose first language is Japanese (a Japanese PC is the likely target), else `us`.
  */
 
 import { apiPost } from './api.js';
 import { el, describeError, toast } from './ui.js';
 import { Menu, menuHeading, menuItem, menuSelect, menuSep } from './menus.js';
+import { browserLanguages, t } from './i18n.js';
 
 const LAYOUT_KEY = 'ipkvm.layout';
-/** @type {readonly import('./menus.js').Option[]} the target layouts, by the device's names */
-const LAYOUT_OPTIONS = [['us', 'US English'], ['uk', 'UK English'], ['de', 'German'], ['fr', 'French'],
-  ['jp', 'Japanese (JIS)']];
-const LAYOUTS = LAYOUT_OPTIONS.map(([value]) => value);
+/** The target layouts, by the device's names; each is named by `keyboard.layout.<name>`. */
+export const LAYOUTS = ['us', 'uk', 'de', 'fr', 'jp'];
 
-/** @type {readonly {keys: string, label: string}[]} key combinations the browser keeps for itself */
+/**
+ * The name of a device layout for people ("US English", "英語 (US)").
+ * @param {string} layout
+ */
+export function layoutName(layout) {
+  return t(`keyboard.layout.${layout}`);
+}
+
+/**
+ * Key combinations the browser keeps for itself. The labels are key names, the same in every
+ * language; `title` is the catalog key of what the combination does.
+ * @type {readonly {keys: string, label: string, title: string}[]}
+ */
 const SHORTCUTS = [
-  { keys: 'ControlLeft+AltLeft+Delete', label: 'Ctrl+Alt+Del' },
-  { keys: 'AltLeft+Tab', label: 'Alt+Tab' },
-  { keys: 'AltLeft+F4', label: 'Alt+F4' },
-  { keys: 'PrintScreen', label: 'PrintScreen' },
-  { keys: 'MetaLeft', label: 'Win / Meta' },
-  { keys: 'ControlLeft+AltLeft+Backspace', label: 'Ctrl+Alt+Backspace' },
+  { keys: 'ControlLeft+AltLeft+Delete', label: 'Ctrl+Alt+Del', title: 'keyboard.shortcut.ctrl_alt_del' }, // i18n-ok: key names
+  { keys: 'AltLeft+Tab', label: 'Alt+Tab', title: 'keyboard.shortcut.alt_tab' }, // i18n-ok: key names
+  { keys: 'AltLeft+F4', label: 'Alt+F4', title: 'keyboard.shortcut.alt_f4' }, // i18n-ok: key names
+  { keys: 'PrintScreen', label: 'PrintScreen', title: 'keyboard.shortcut.print_screen' }, // i18n-ok: key name
+  { keys: 'MetaLeft', label: 'Win / Meta', title: 'keyboard.shortcut.meta' }, // i18n-ok: key names
+  { keys: 'ControlLeft+AltLeft+Backspace', label: 'Ctrl+Alt+Backspace', title: 'keyboard.shortcut.ctrl_alt_backspace' }, // i18n-ok: key names
 ];
 
-/** @type {readonly import('./menus.js').Option[]} Linux magic SysRq keys (Alt+PrintScreen+key) */
-const SYSRQ = [['KeyR', 'R · keyboard raw mode off'], ['KeyE', 'E · terminate all tasks'],
-  ['KeyI', 'I · kill all tasks'], ['KeyS', 'S · sync disks'], ['KeyU', 'U · remount read-only'],
-  ['KeyB', 'B · reboot now'], ['KeyO', 'O · power off now'], ['KeyH', 'H · help']];
+/** Linux magic SysRq keys (Alt+PrintScreen+key): the key's code, its letter, what it does. */
+const SYSRQ = [['KeyR', 'R', 'keyboard.sysrq.r'], ['KeyE', 'E', 'keyboard.sysrq.e'],
+  ['KeyI', 'I', 'keyboard.sysrq.i'], ['KeyS', 'S', 'keyboard.sysrq.s'], ['KeyU', 'U', 'keyboard.sysrq.u'],
+  ['KeyB', 'B', 'keyboard.sysrq.b'], ['KeyO', 'O', 'keyboard.sysrq.o'], ['KeyH', 'H', 'keyboard.sysrq.h']];
 
-/** @returns {string} */
-function savedLayout() {
+/**
+ * The layout chosen in this browser; before any choice, `jp` when the browser's first
+ * language is Japanese, else `us`.
+ * @returns {string}
+ */
+export function initialLayout() {
   let saved = null;
   try {
     saved = localStorage.getItem(LAYOUT_KEY);
   } catch {
     /* private mode */
   }
-  return saved && LAYOUTS.includes(saved) ? saved : 'us';
+  if (saved && LAYOUTS.includes(saved)) return saved;
+  const first = (browserLanguages()[0] || '').toLowerCase();
+  return first === 'ja' || first.startsWith('ja-') ? 'jp' : 'us';
 }
 
 export class KeyboardMenu extends Menu {
@@ -51,14 +71,16 @@ export class KeyboardMenu extends Menu {
    *   osk: import('./osk.js').OnScreenKeyboard}} deps
    */
   constructor({ app, paste, osk }) {
-    super({ id: 'keyboard', label: 'Keyboard' });
+    super({ id: 'keyboard', label: t('keyboard.menu') });
     this.app = app;
     this.paste = paste;
     this.osk = osk;
-    this.layout = savedLayout();
-    this.pasteButton = menuItem({ id: 'btn-paste', label: 'Paste text…' });
+    this.layout = initialLayout();
+    this.pasteButton = menuItem({ id: 'btn-paste', label: t('keyboard.paste') });
+    this.pasteButton.title = t('keyboard.paste_title');
     this.pasteButton.addEventListener('click', () => this.paste.open(this.layout));
-    this.oskButton = menuItem({ id: 'btn-osk', label: 'On-screen keyboard' });
+    this.oskButton = menuItem({ id: 'btn-osk', label: t('keyboard.osk') });
+    this.oskButton.title = t('keyboard.osk_title');
     this.oskButton.setAttribute('aria-pressed', 'false');
     this.oskButton.addEventListener('click', () => this.osk.show(!this.osk.shown));
     this.osk.onVisibility((shown) => this.oskButton.setAttribute('aria-pressed', shown ? 'true' : 'false'));
@@ -76,7 +98,12 @@ export class KeyboardMenu extends Menu {
   }
 
   #build() {
-    const layout = menuSelect({ id: 'kb-layout', label: 'Target layout', options: LAYOUT_OPTIONS });
+    const layout = menuSelect({
+      id: 'kb-layout',
+      label: t('keyboard.layout_label'),
+      options: LAYOUTS.map((name) => /** @type {import('./menus.js').Option} */ ([name, layoutName(name)])),
+    });
+    layout.select.title = t('keyboard.layout_title');
     layout.select.value = this.layout;
     layout.select.addEventListener('change', () => {
       this.layout = layout.select.value;
@@ -88,26 +115,36 @@ export class KeyboardMenu extends Menu {
       this.paste.setLayout(this.layout);
       this.osk.setLayout(this.layout);
     });
-    const shortcuts = SHORTCUTS.map(({ keys, label }) => {
+    const shortcuts = SHORTCUTS.map(({ keys, label, title }) => {
       const b = menuItem({ label });
+      b.title = t(title);
       b.dataset.keys = keys;
       b.addEventListener('click', () => this.shortcut(keys));
       return b;
     });
-    const send = el('button', { type: 'button', class: 'btn btn-small', id: 'btn-sysrq', text: 'Send' });
-    const sysrq = menuSelect({ id: 'sysrq-key', label: 'SysRq', options: SYSRQ, extra: send });
+    const send = el('button', { type: 'button', class: 'btn btn-small', id: 'btn-sysrq', text: t('keyboard.send') });
+    const sysrq = menuSelect({
+      id: 'sysrq-key',
+      label: 'SysRq', // i18n-ok: a key name
+      options: SYSRQ.map(([code, letter, what]) =>
+        /** @type {import('./menus.js').Option} */ ([code, `${letter} · ${t(what)}`])),
+      extra: send,
+    });
+    sysrq.select.title = t('keyboard.sysrq_title');
+    send.title = t('keyboard.sysrq_title');
     send.addEventListener('click', () => this.shortcut(`AltLeft+PrintScreen+${sysrq.select.value}`));
-    const releaseAll = menuItem({ id: 'btn-release-all', label: 'Release all keys and buttons' });
+    const releaseAll = menuItem({ id: 'btn-release-all', label: t('keyboard.release_all') });
+    releaseAll.title = t('keyboard.release_all_title');
     releaseAll.addEventListener('click', async () => {
       try {
         await apiPost('/api/hid/release_all');
-        toast('Every key and button was released on the target.', 'ok', 3000);
+        toast(t('keyboard.released'), 'ok', 3000);
       } catch (err) {
-        toast(`Could not release the keys: ${describeError(err)}`, 'error');
+        toast(t('keyboard.release_failed', { error: describeError(err) }), 'error');
       }
     });
     this.controls.push(this.pasteButton, this.oskButton, ...shortcuts, send, releaseAll);
-    this.panel.append(layout.row, this.pasteButton, this.oskButton, menuSep(), menuHeading('Send'),
+    this.panel.append(layout.row, this.pasteButton, this.oskButton, menuSep(), menuHeading(t('keyboard.send')),
       ...shortcuts, sysrq.row, menuSep(), releaseAll);
   }
 
@@ -118,7 +155,7 @@ export class KeyboardMenu extends Menu {
     try {
       await apiPost('/api/hid/shortcut', { keys });
     } catch (err) {
-      toast(`Could not send ${keys.replaceAll('+', ' + ')}: ${describeError(err)}`, 'error');
+      toast(t('keyboard.shortcut_failed', { keys: keys.replaceAll('+', ' + '), error: describeError(err) }), 'error');
     }
   }
 }

@@ -10,14 +10,18 @@
 import { apiPost } from './api.js';
 import { describeError, toast } from './ui.js';
 import { Menu, menuCheck, menuHeading, menuSep } from './menus.js';
+import { formatDuration, t } from './i18n.js';
 
 /** The jiggler nudges the mouse after this many seconds without input. */
 const JIGGLER_INTERVAL_S = 60;
 
-/** @type {readonly {value: 'absolute' | 'relative', id: string, label: string, note: string}[]} */
+/**
+ * The modes; label and note are catalog keys.
+ * @type {readonly {value: 'absolute' | 'relative', id: string, label: string, note: string}[]}
+ */
 const MODES = [
-  { value: 'absolute', id: 'mouse-abs', label: 'Absolute', note: 'pointer follows yours exactly' },
-  { value: 'relative', id: 'mouse-rel', label: 'Relative', note: 'for BIOS and games; locks your pointer' },
+  { value: 'absolute', id: 'mouse-abs', label: 'mouse.absolute', note: 'mouse.absolute_note' },
+  { value: 'relative', id: 'mouse-rel', label: 'mouse.relative', note: 'mouse.relative_note' },
 ];
 
 export class MouseMenu extends Menu {
@@ -27,28 +31,30 @@ export class MouseMenu extends Menu {
    *   onHid: the device's answer, a new `hid` state, to show everywhere
    */
   constructor({ app, onHid }) {
-    super({ id: 'mouse', label: 'Mouse' });
+    super({ id: 'mouse', label: t('mouse.menu') });
     this.app = app;
     this.onHid = onHid;
     /** @type {HTMLInputElement[]} */
     this.radios = [];
-    this.panel.append(menuHeading('Mode'));
+    this.panel.append(menuHeading(t('mouse.mode')));
     for (const mode of MODES) {
-      const { row, input } = menuCheck({ type: 'radio', name: 'mouse-mode', ...mode });
+      const { row, input } = menuCheck({
+        type: 'radio', name: 'mouse-mode', id: mode.id, value: mode.value, label: t(mode.label), note: t(mode.note),
+      });
       input.checked = mode.value === 'absolute';
       input.addEventListener('change', () => {
-        if (input.checked) this.#post('/api/hid/mouse/mode', { mode: input.value }, 'the mouse mode');
+        if (input.checked) this.#post('/api/hid/mouse/mode', { mode: input.value }, 'mouse.mode_failed');
       });
       this.radios.push(input);
       this.panel.append(row);
     }
     const jiggler = menuCheck({
-      type: 'checkbox', id: 'jiggler', label: 'Jiggler',
-      note: `nudge the mouse after ${JIGGLER_INTERVAL_S} s idle`,
+      type: 'checkbox', id: 'jiggler', label: t('mouse.jiggler'),
+      note: t('mouse.jiggler_note', { duration: formatDuration(JIGGLER_INTERVAL_S) }),
     });
     this.jiggler = jiggler.input;
     this.jiggler.addEventListener('change', () => {
-      this.#post('/api/hid/jiggler', { interval: this.jiggler.checked ? JIGGLER_INTERVAL_S : 0 }, 'the jiggler');
+      this.#post('/api/hid/jiggler', { interval: this.jiggler.checked ? JIGGLER_INTERVAL_S : 0 }, 'mouse.jiggler_failed');
     });
     this.panel.append(menuSep(), jiggler.row);
   }
@@ -66,13 +72,13 @@ export class MouseMenu extends Menu {
   /**
    * @param {string} path
    * @param {object} body
-   * @param {string} what
+   * @param {string} failed the catalog key of the message when the device refuses
    */
-  async #post(path, body, what) {
+  async #post(path, body, failed) {
     try {
       this.onHid(await apiPost(path, body));
     } catch (err) {
-      toast(`Could not change ${what}: ${describeError(err)}`, 'error');
+      toast(t(failed, { error: describeError(err) }), 'error');
       this.render(); // back to the device's state
     }
   }

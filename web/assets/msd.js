@@ -9,12 +9,16 @@
  * is checked here first, so an image that cannot fit is refused at once rather than after
  * minutes of sending.
  *
- * The panel is built here, like every menu's (menus.js has the pattern).
+ * The panel is built here, like every menu's (menus.js has the pattern). Sizes, rates, times
+ * left and dates are written by i18n.js (Intl) in the console's language; the device's fixed
+ * reasons for a failed download are translated when known (FETCH_REASONS), shown as they
+ * are otherwise.
  */
 
-import { apiDelete, apiPost } from './api.js';
+import { ApiError, apiDelete, apiPost } from './api.js';
 import { el, setText, describeError, toast, confirmAction } from './ui.js';
 import { ServiceMenu } from './menus.js';
+import { formatBytes, formatDate, formatDuration, formatRate, t, tn } from './i18n.js';
 
 /**
  * GET /api/msd and the `msd` event.
@@ -24,7 +28,10 @@ import { ServiceMenu } from './menus.js';
  * @property {MsdDrive[]} [drives]
  * @property {FetchStatus[]} [fetches]
  */
-/** @typedef {{name: string, size: number, expected: number, complete: boolean, attached: boolean}} MsdImage */
+/**
+ * @typedef {{name: string, size: number, expected: number, mtime?: number, complete: boolean,
+ *   attached: boolean}} MsdImage
+ */
 /** @typedef {{lun: number, image: string | null, cdrom: boolean, rw: boolean}} MsdDrive */
 /**
  * A download from a URL: the `msd_fetch` event.
@@ -33,19 +40,69 @@ import { ServiceMenu } from './menus.js';
 /** @typedef {{xhr: XMLHttpRequest, name: string, sent: number, total: number, started: number}} Upload */
 
 /**
- * @param {number | null | undefined} n
- * @returns {string}
+ * The device's fixed reasons for a failed download (docs/api.md, `msd_fetch`), each with the
+ * catalog key of its translation. "HTTP <status>" is msd.fetch_reason.http.
+ * @type {Record<string, string>}
  */
-export function formatBytes(n) {
-  if (n == null || n < 0) return '?';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i += 1;
+const FETCH_REASONS = {
+  'the download is larger than the size limit': 'msd.fetch_reason.too_large', // i18n-ok: the device's word
+  'not enough space in the image store': 'msd.fetch_reason.no_space', // i18n-ok: the device's word
+  'sha256 mismatch': 'msd.fetch_reason.sha256', // i18n-ok: the device's word
+  'redirected to a URL that is not http or https': 'msd.fetch_reason.bad_redirect', // i18n-ok: the device's word
+  'too many redirects': 'msd.fetch_reason.redirects', // i18n-ok: the device's word
+  "the server's address is on this machine's own network: refused": 'msd.fetch_reason.private', // i18n-ok: the device's word
+  'TLS verification failed': 'msd.fetch_reason.tls', // i18n-ok: the device's word
+  'the server sent fewer bytes than it announced': 'msd.fetch_reason.short', // i18n-ok: the device's word
+  'the image is attached to a drive': 'msd.fetch_reason.attached', // i18n-ok: the device's word
+  'an image of that name exists': 'msd.fetch_reason.exists', // i18n-ok: the device's word
+  'out of memory': 'msd.fetch_reason.memory', // i18n-ok: the device's word
+  'the transfer failed': 'msd.fetch_reason.transfer', // i18n-ok: the device's word
+};
+
+/**
+ * A failed download's reason in the console's language.
+ * @param {string | undefined} reason the device's
+ */
+export function fetchReason(reason) {
+  const text = reason || '';
+  const http = /^HTTP (\d+)$/.exec(text);
+  if (http) return t('msd.fetch_reason.http', { status: http[1] });
+  const key = FETCH_REASONS[text];
+  return key ? t(key) : text || t('msd.fetch_reason.transfer');
+}
+
+/** The error codes of an upload (PUT /api/msd/images/{name}) said in the store's terms. */
+const UPLOAD_ERRORS = ['bad_name', 'conflict', 'insufficient_storage'];
+
+/**
+ * An upload's failure from its answer: the store's own words for its codes, the console's
+ * for the rest (describeError), with the device's message after when there is one.
+ * @param {XMLHttpRequest} xhr
+ */
+function uploadError(xhr) {
+  /** @type {{code?: string, message?: string} | null} */
+  let error = null;
+  try {
+    const body = JSON.parse(xhr.responseText);
+    error = body && body.error && typeof body.error === 'object' ? body.error : null;
+  } catch {
+    error = null;
   }
-  return `${v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+  const code = (error && error.code) || '';
+  if (UPLOAD_ERRORS.includes(code)) return t(`msd.upload_error.${code}`);
+  return describeError(new ApiError((error && error.message) || `HTTP ${xhr.status}`,
+    { code: code || 'internal', status: xhr.status }));
+}
+
+/**
+ * A time left, or '' when it cannot be told yet.
+ * @param {number} done bytes
+ * @param {number} total bytes
+ * @param {number} bytesPerSecond
+ */
+function timeLeft(done, total, bytesPerSecond) {
+  if (!(total > 0) || !(bytesPerSecond > 0) || done >= total) return '';
+  return formatDuration(Math.ceil((total - done) / bytesPerSecond));
 }
 
 /** @param {string} name */
@@ -68,35 +125,44 @@ export function nameFromUrl(url) {
 export class MsdMenu extends ServiceMenu {
   /** @param {{app: import('./app.js').App}} deps */
   constructor({ app }) {
-    super({ id: 'msd', label: 'Virtual media', wide: true, path: '/api/msd', unreadable: 'Virtual media unavailable' });
+    super({ id: 'msd', label: t('msd.menu'), wide: true, path: '/api/msd', unreadable: t('msd.unreadable') });
     this.app = app;
     /** @type {Upload | null} */
     this.upload = null;
     /** @type {Map<number, FetchStatus>} */
     this.fetches = new Map();
+    /** @type {Map<number, {at: number, bytes: number}>} when each download was first seen running */
+    this.fetchStarts = new Map();
     const panel = this.panel;
     this.drivesList = el('ul', { class: 'msd-list', id: 'msd-drives' });
     this.imagesList = el('ul', { class: 'msd-list', id: 'msd-images' });
     this.fileInput = el('input', { type: 'file', id: 'msd-file', class: 'msd-file' });
-    this.uploadButton = el('button', { type: 'button', class: 'btn btn-small', id: 'msd-upload', text: 'Upload' });
+    this.fileInput.setAttribute('aria-label', t('msd.file_label'));
+    this.uploadButton = el('button', { type: 'button', class: 'btn btn-small', id: 'msd-upload', text: t('msd.upload') });
     this.uploadProgress = el('progress', { id: 'msd-upload-progress', max: 1, value: 0, hidden: true });
     this.uploadText = el('span', { class: 'msd-progress-text', id: 'msd-upload-text' });
-    this.uploadCancel = el('button', { type: 'button', class: 'btn-link', id: 'msd-upload-cancel', text: 'Cancel', hidden: true });
-    this.urlInput = el('input', { type: 'url', id: 'msd-url', placeholder: 'https://…/image.iso', 'aria-label': 'Image URL' });
-    this.nameInput = el('input', { type: 'text', id: 'msd-name', placeholder: 'name.iso', 'aria-label': 'Image name' });
-    this.shaInput = el('input', { type: 'text', id: 'msd-sha256', placeholder: 'SHA-256 (optional)', 'aria-label': 'SHA-256 checksum' });
-    this.fetchButton = el('button', { type: 'button', class: 'btn btn-small', id: 'msd-fetch', text: 'Download' });
+    this.uploadCancel = el('button', { type: 'button', class: 'btn-link', id: 'msd-upload-cancel', text: t('msd.cancel'), hidden: true });
+    this.urlInput = el('input', {
+      type: 'url', id: 'msd-url', placeholder: t('msd.url_placeholder'), 'aria-label': t('msd.url_label'),
+    });
+    this.nameInput = el('input', {
+      type: 'text', id: 'msd-name', placeholder: t('msd.name_placeholder'), 'aria-label': t('msd.name_label'),
+    });
+    this.shaInput = el('input', {
+      type: 'text', id: 'msd-sha256', placeholder: t('msd.sha256_placeholder'), 'aria-label': t('msd.sha256_label'),
+    });
+    this.fetchButton = el('button', { type: 'button', class: 'btn btn-small', id: 'msd-fetch', text: t('msd.download') });
     this.fetchList = el('ul', { class: 'msd-list', id: 'msd-fetches' });
 
     panel.append(
-      el('h3', { class: 'menu-heading', text: 'Drives' }),
+      el('h3', { class: 'menu-heading', text: t('msd.drives') }),
       this.drivesList,
-      el('h3', { class: 'menu-heading', text: 'Images' }),
+      el('h3', { class: 'menu-heading', text: t('msd.images') }),
       this.imagesList,
-      el('h3', { class: 'menu-heading', text: 'Upload an image' }),
+      el('h3', { class: 'menu-heading', text: t('msd.upload_heading') }),
       el('div', { class: 'msd-row' }, this.fileInput, this.uploadButton),
       el('div', { class: 'msd-row' }, this.uploadProgress, this.uploadText, this.uploadCancel),
-      el('h3', { class: 'menu-heading', text: 'Download from a URL' }),
+      el('h3', { class: 'menu-heading', text: t('msd.download_heading') }),
       el('div', { class: 'msd-form' }, this.urlInput, this.nameInput, this.shaInput, this.fetchButton),
       this.fetchList,
     );
@@ -125,11 +191,14 @@ export class MsdMenu extends ServiceMenu {
   /** @param {FetchStatus} status */
   onFetchEvent(status) {
     this.fetches.set(status.id, status);
-    if (status.state === 'done') toast(`Downloaded ${status.name}.`, 'info');
-    else if (status.state === 'failed') toast(`Download of ${status.name} failed: ${status.error}`, 'error', 0);
+    if (status.state === 'done') toast(t('msd.downloaded', { name: status.name }), 'info');
+    else if (status.state === 'failed') {
+      toast(t('msd.download_failed', { name: status.name, reason: fetchReason(status.error) }), 'error', 0);
+    }
     if (status.state !== 'running') {
       window.setTimeout(() => {
         this.fetches.delete(status.id);
+        this.fetchStarts.delete(status.id);
         this.render();
       }, 5000);
     }
@@ -140,11 +209,11 @@ export class MsdMenu extends ServiceMenu {
   render() {
     const s = this.state;
     const control = this.enabled && this.app.canAct();
-    if (!this.enabled) setText(this.status, 'Virtual media is not available on this device.');
-    else if (!s) setText(this.status, 'Reading the image store…');
+    if (!this.enabled) setText(this.status, t('msd.unavailable'));
+    else if (!s) setText(this.status, t('msd.reading'));
     else {
       const n = s.images.filter((i) => i.complete).length;
-      setText(this.status, `${n} image${n === 1 ? '' : 's'} · ${formatBytes(s.space.free)} free`);
+      setText(this.status, tn('msd.status', n, { free: formatBytes(s.space.free) }));
     }
     this.#renderDrives(s, control);
     this.#renderImages(s, control);
@@ -166,14 +235,15 @@ export class MsdMenu extends ServiceMenu {
   #renderDrives(s, control) {
     const drives = (s && s.drives) || [];
     const items = drives.map((d) => {
-      const label = d.image ? `${d.image} (${d.cdrom ? 'CD-ROM' : d.rw ? 'flash, read-write' : 'flash, read-only'})` : 'empty';
-      const eject = el('button', { type: 'button', class: 'btn-link', text: 'Eject', 'data-drive': String(d.lun) });
+      const kind = t(d.cdrom ? 'msd.kind.cdrom' : d.rw ? 'msd.kind.flash_rw' : 'msd.kind.flash_ro');
+      const label = d.image ? t('msd.drive', { lun: d.lun, image: d.image, kind }) : t('msd.drive_empty', { lun: d.lun });
+      const eject = el('button', { type: 'button', class: 'btn-link', text: t('msd.eject'), 'data-drive': String(d.lun) });
       eject.disabled = !control || !d.image;
       eject.hidden = !d.image;
       eject.addEventListener('click', () => this.#eject(d.lun));
-      return el('li', { class: 'msd-item' }, el('span', { class: 'msd-name', text: `Drive ${d.lun}: ${label}` }), eject);
+      return el('li', { class: 'msd-item' }, el('span', { class: 'msd-name', text: label }), eject);
     });
-    if (!items.length) items.push(el('li', { class: 'msd-empty', text: 'No drives.' }));
+    if (!items.length) items.push(el('li', { class: 'msd-empty', text: t('msd.no_drives') }));
     this.drivesList.replaceChildren(...items);
   }
 
@@ -185,15 +255,21 @@ export class MsdMenu extends ServiceMenu {
     const images = (s && s.images) || [];
     const free = (s && s.drives || []).find((d) => !d.image);
     const items = images.map((img) => {
-      const size = img.complete ? formatBytes(img.size) : `${formatBytes(img.size)} of ${formatBytes(img.expected)}…`;
-      const row = el('li', { class: 'msd-item', 'data-image': img.name },
-        el('span', { class: 'msd-name', text: img.name }),
+      let size = formatBytes(img.size);
+      if (!img.complete) {
+        size = img.expected > 0
+          ? t('msd.size_partial', { size, expected: formatBytes(img.expected) })
+          : t('msd.size_partial_unknown', { size });
+      }
+      const name = el('span', { class: 'msd-name', text: img.name });
+      if (img.mtime) name.title = t('msd.stored_at', { date: formatDate(img.mtime * 1000) });
+      const row = el('li', { class: 'msd-item', 'data-image': img.name }, name,
         el('span', { class: 'msd-size', text: size }));
-      if (img.attached) row.append(el('span', { class: 'badge', text: 'attached' }));
+      if (img.attached) row.append(el('span', { class: 'badge', text: t('msd.attached') }));
       if (img.complete && !img.attached) {
-        const cd = el('button', { type: 'button', class: 'btn-link', text: 'Attach as CD', 'data-attach': 'cd' });
-        const flash = el('button', { type: 'button', class: 'btn-link', text: 'Attach as flash', 'data-attach': 'flash' });
-        const del = el('button', { type: 'button', class: 'btn-link menu-danger', text: 'Delete', 'data-delete': '' });
+        const cd = el('button', { type: 'button', class: 'btn-link', text: t('msd.attach_cd'), 'data-attach': 'cd' });
+        const flash = el('button', { type: 'button', class: 'btn-link', text: t('msd.attach_flash'), 'data-attach': 'flash' });
+        const del = el('button', { type: 'button', class: 'btn-link menu-danger', text: t('msd.delete'), 'data-delete': '' });
         cd.disabled = flash.disabled = !control || !free;
         del.disabled = !control;
         cd.addEventListener('click', () => this.#attach(img.name, true));
@@ -203,7 +279,7 @@ export class MsdMenu extends ServiceMenu {
       }
       return row;
     });
-    if (!items.length) items.push(el('li', { class: 'msd-empty', text: 'No images yet: upload one or download it from a URL.' }));
+    if (!items.length) items.push(el('li', { class: 'msd-empty', text: t('msd.no_images') }));
     this.imagesList.replaceChildren(...items);
   }
 
@@ -211,13 +287,13 @@ export class MsdMenu extends ServiceMenu {
   #renderFetches(control) {
     const items = [...this.fetches.values()].map((f) => {
       const bar = el('progress', { max: f.total > 0 ? f.total : 1, value: f.total > 0 ? f.bytes : 0 });
-      const text = f.state === 'running'
-        ? `${formatBytes(f.bytes)}${f.total > 0 ? ` of ${formatBytes(f.total)}` : ''}`
-        : f.state === 'failed' ? `failed: ${f.error}` : f.state;
+      const text = f.state === 'running' ? this.#fetchProgress(f)
+        : f.state === 'failed' ? t('msd.fetch_state.failed', { reason: fetchReason(f.error) })
+          : t(`msd.fetch_state.${f.state === 'done' ? 'done' : 'cancelled'}`);
       const row = el('li', { class: 'msd-item' }, el('span', { class: 'msd-name', text: f.name }), bar,
         el('span', { class: 'msd-progress-text', text }));
       if (f.state === 'running') {
-        const cancel = el('button', { type: 'button', class: 'btn-link', text: 'Cancel' });
+        const cancel = el('button', { type: 'button', class: 'btn-link', text: t('msd.cancel') });
         cancel.disabled = !control;
         cancel.addEventListener('click', () => this.#cancelFetch(f.id));
         row.append(cancel);
@@ -228,19 +304,39 @@ export class MsdMenu extends ServiceMenu {
   }
 
   /**
+   * "1.2 GB of 4.7 GB · 3 min left" for a running download; the rate is measured from when
+   * this console first saw it running.
+   * @param {FetchStatus} f
+   */
+  #fetchProgress(f) {
+    const now = performance.now();
+    let start = this.fetchStarts.get(f.id);
+    if (!start) {
+      start = { at: now, bytes: f.bytes };
+      this.fetchStarts.set(f.id, start);
+    }
+    const bytes = formatBytes(f.bytes);
+    if (!(f.total > 0)) return bytes;
+    const secs = (now - start.at) / 1000;
+    const left = secs >= 2 ? timeLeft(f.bytes, f.total, (f.bytes - start.bytes) / secs) : '';
+    const total = formatBytes(f.total);
+    return left ? t('msd.progress_left', { done: bytes, total, left }) : t('msd.progress', { done: bytes, total });
+  }
+
+  /**
    * @param {string} name
    * @param {boolean} cdrom
    */
   async #attach(name, cdrom) {
     const drive = ((this.state && this.state.drives) || []).find((d) => !d.image);
     if (!drive) {
-      toast('Every drive holds an image: eject one first.', 'error');
+      toast(t('msd.no_free_drive'), 'error');
       return;
     }
     try {
       this.update(await apiPost(`/api/msd/drives/${drive.lun}/attach`, { image: name, cdrom, rw: false }));
     } catch (err) {
-      toast(`Attach ${name}: ${describeError(err)}`, 'error');
+      toast(t('msd.attach_failed', { name, error: describeError(err) }), 'error');
     }
   }
 
@@ -249,18 +345,21 @@ export class MsdMenu extends ServiceMenu {
     try {
       this.update(await apiPost(`/api/msd/drives/${lun}/eject`));
     } catch (err) {
-      toast(`Eject drive ${lun}: ${describeError(err)}`, 'error');
+      toast(t('msd.eject_failed', { lun, error: describeError(err) }), 'error');
     }
   }
 
   /** @param {string} name */
   async #delete(name) {
-    const ok = await confirmAction({ title: 'Delete image', text: `Delete ${name} from the device?`, confirmLabel: 'Delete' });
+    const ok = await confirmAction({
+      title: t('msd.delete_title'), text: t('msd.delete_text', { name }), confirmLabel: t('msd.delete'),
+    });
     if (!ok) return;
     try {
       this.update(await apiDelete(imagePath(name)));
     } catch (err) {
-      toast(`Delete ${name}: ${describeError(err)}`, 'error');
+      const error = err instanceof ApiError && err.code === 'conflict' ? t('msd.delete_attached') : describeError(err);
+      toast(t('msd.delete_failed', { name, error }), 'error');
     }
   }
 
@@ -269,7 +368,7 @@ export class MsdMenu extends ServiceMenu {
     const name = this.nameInput.value.trim() || nameFromUrl(url);
     const sha256 = this.shaInput.value.trim();
     if (!/^https?:\/\//i.test(url)) {
-      toast('Give an http:// or https:// URL.', 'error');
+      toast(t('msd.bad_url'), 'error');
       return;
     }
     /** @type {{url: string, name: string, sha256?: string}} */
@@ -282,7 +381,7 @@ export class MsdMenu extends ServiceMenu {
       this.nameInput.dataset.touched = '';
       this.render();
     } catch (err) {
-      toast(`Download ${name}: ${describeError(err)}`, 'error');
+      toast(t('msd.fetch_failed', { name, error: describeError(err) }), 'error');
     }
   }
 
@@ -291,19 +390,19 @@ export class MsdMenu extends ServiceMenu {
     try {
       await apiPost(`/api/msd/fetch/${id}/cancel`);
     } catch (err) {
-      toast(`Cancel: ${describeError(err)}`, 'error');
+      toast(t('msd.cancel_failed', { error: describeError(err) }), 'error');
     }
   }
 
   #startUpload() {
     const file = this.fileInput.files && this.fileInput.files[0];
     if (!file) {
-      toast('Choose an image file first.', 'error');
+      toast(t('msd.choose_file'), 'error');
       return;
     }
     const free = this.state && this.state.space ? this.state.space.free : Infinity;
     if (file.size > free) {
-      toast(`${file.name} (${formatBytes(file.size)}) does not fit: ${formatBytes(free)} free.`, 'error', 0);
+      toast(t('msd.no_fit', { name: file.name, size: formatBytes(file.size), free: formatBytes(free) }), 'error', 0);
       return;
     }
     const xhr = new XMLHttpRequest();
@@ -318,7 +417,9 @@ export class MsdMenu extends ServiceMenu {
       this.uploadProgress.max = up.total || 1;
       this.uploadProgress.value = ev.loaded;
       this.uploadProgress.dataset.loaded = String(ev.loaded); /* kept after the end */
-      setText(this.uploadText, `${formatBytes(ev.loaded)} of ${formatBytes(up.total)} · ${formatBytes(speed)}/s`);
+      const left = secs >= 2 ? timeLeft(ev.loaded, up.total, speed) : '';
+      const counts = { done: formatBytes(ev.loaded), total: formatBytes(up.total), rate: formatRate(speed) };
+      setText(this.uploadText, left ? t('msd.upload_progress_left', { ...counts, left }) : t('msd.upload_progress', counts));
     });
     /**
      * @param {string} text
@@ -332,17 +433,11 @@ export class MsdMenu extends ServiceMenu {
       this.load();
     };
     xhr.addEventListener('load', () => {
-      let body = null;
-      try {
-        body = JSON.parse(xhr.responseText);
-      } catch {
-        body = null;
-      }
-      if (xhr.status === 201) finish(`Uploaded ${file.name}.`, 'info');
-      else finish(`Upload of ${file.name} failed: ${(body && body.error && body.error.message) || `HTTP ${xhr.status}`}`, 'error');
+      if (xhr.status === 201) finish(t('msd.uploaded', { name: file.name }), 'info');
+      else finish(t('msd.upload_failed', { name: file.name, error: uploadError(xhr) }), 'error');
     });
-    xhr.addEventListener('error', () => finish(`Upload of ${file.name} failed: the connection broke.`, 'error'));
-    xhr.addEventListener('abort', () => finish(`Upload of ${file.name} cancelled.`, 'info'));
+    xhr.addEventListener('error', () => finish(t('msd.upload_broken', { name: file.name }), 'error'));
+    xhr.addEventListener('abort', () => finish(t('msd.upload_cancelled', { name: file.name }), 'info'));
     xhr.send(file);
     this.render();
   }

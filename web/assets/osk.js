@@ -5,22 +5,32 @@
  * and ups over the event socket (InputCapture.tapKey). Modifiers latch: a click holds one
  * until the next ordinary key is released, or until it is clicked again.
  *
+ * Legends that are words (Shift, Enter, 変換…) are catalog keys, `osk.key.*`, so each language
+ * names the keys as its keyboards print them; single characters stay as they are.
+ *
  * Its markup is a section of the page's workspace (index.html #osk: a title, a close button
  * and an empty #osk-keys); this class is given that element and draws the keys into it. The
  * Keyboard menu shows and hides it and tells it the layout.
  */
 
 import { el, part, setText } from './ui.js';
+import { t } from './i18n.js';
+import { layoutName } from './keyboard.js';
 
 /* ---- the keyboards: rows of [code, legend, width] ----------------------------------------- */
 
-/** @typedef {[code: string | null, legend?: string, width?: number]} OskKey */
+/**
+ * A legend is the character printed on the key, or the catalog key of a word ('osk.key.…').
+ * @typedef {[code: string | null, legend?: string, width?: number]} OskKey
+ */
+
+const WORD = 'osk.key.';
 
 /** @type {OskKey[]} */
-const FN_ROW = [['Escape', 'Esc', 1.25], ['F1', 'F1'], ['F2', 'F2'], ['F3', 'F3'], ['F4', 'F4'],
+const FN_ROW = [['Escape', 'osk.key.esc', 1.25], ['F1', 'F1'], ['F2', 'F2'], ['F3', 'F3'], ['F4', 'F4'],
   ['F5', 'F5'], ['F6', 'F6'], ['F7', 'F7'], ['F8', 'F8'], ['F9', 'F9'], ['F10', 'F10'],
-  ['F11', 'F11'], ['F12', 'F12'], ['PrintScreen', 'PrtSc'], ['ScrollLock', 'ScrLk'],
-  ['Pause', 'Pause']];
+  ['F11', 'F11'], ['F12', 'F12'], ['PrintScreen', 'osk.key.prtsc'], ['ScrollLock', 'osk.key.scrlk'],
+  ['Pause', 'osk.key.pause']];
 
 /**
  * @param {string} s
@@ -35,69 +45,69 @@ const ANSI = [
   FN_ROW,
   [['Backquote', '`'], ['Digit1', '1'], ['Digit2', '2'], ['Digit3', '3'], ['Digit4', '4'],
     ['Digit5', '5'], ['Digit6', '6'], ['Digit7', '7'], ['Digit8', '8'], ['Digit9', '9'],
-    ['Digit0', '0'], ['Minus', '-'], ['Equal', '='], ['Backspace', '⌫ Back', 2]],
-  [['Tab', 'Tab', 1.5], ...letters('qwertyuiop'), ['BracketLeft', '['], ['BracketRight', ']'],
+    ['Digit0', '0'], ['Minus', '-'], ['Equal', '='], ['Backspace', 'osk.key.backspace', 2]],
+  [['Tab', 'osk.key.tab', 1.5], ...letters('qwertyuiop'), ['BracketLeft', '['], ['BracketRight', ']'],
     ['Backslash', '\\', 1.5]],
-  [['CapsLock', 'Caps', 1.75], ...letters('asdfghjkl'), ['Semicolon', ';'], ['Quote', "'"],
-    ['Enter', 'Enter', 2.25]],
-  [['ShiftLeft', 'Shift', 2.25], ...letters('zxcvbnm'), ['Comma', ','], ['Period', '.'],
-    ['Slash', '/'], ['ShiftRight', 'Shift', 2.75]],
-  [['ControlLeft', 'Ctrl', 1.5], ['MetaLeft', 'Win', 1.25], ['AltLeft', 'Alt', 1.25],
-    ['Space', '', 6.25], ['AltRight', 'AltGr', 1.25], ['MetaRight', 'Win', 1.25],
-    ['ContextMenu', 'Menu', 1.25], ['ControlRight', 'Ctrl', 1.5]],
+  [['CapsLock', 'osk.key.caps', 1.75], ...letters('asdfghjkl'), ['Semicolon', ';'], ['Quote', "'"],
+    ['Enter', 'osk.key.enter', 2.25]],
+  [['ShiftLeft', 'osk.key.shift', 2.25], ...letters('zxcvbnm'), ['Comma', ','], ['Period', '.'],
+    ['Slash', '/'], ['ShiftRight', 'osk.key.shift', 2.75]],
+  [['ControlLeft', 'osk.key.ctrl', 1.5], ['MetaLeft', 'osk.key.win', 1.25], ['AltLeft', 'osk.key.alt', 1.25],
+    ['Space', '', 6.25], ['AltRight', 'osk.key.altgr', 1.25], ['MetaRight', 'osk.key.win', 1.25],
+    ['ContextMenu', 'osk.key.menu', 1.25], ['ControlRight', 'osk.key.ctrl', 1.5]],
 ];
 
 /** @type {OskKey[][]} */
 const ISO = [
   FN_ROW,
   ANSI[1],
-  [['Tab', 'Tab', 1.5], ...letters('qwertyuiop'), ['BracketLeft', '['], ['BracketRight', ']'],
-    ['Enter', 'Enter', 1.5]],
-  [['CapsLock', 'Caps', 1.75], ...letters('asdfghjkl'), ['Semicolon', ';'], ['Quote', "'"],
+  [['Tab', 'osk.key.tab', 1.5], ...letters('qwertyuiop'), ['BracketLeft', '['], ['BracketRight', ']'],
+    ['Enter', 'osk.key.enter', 1.5]],
+  [['CapsLock', 'osk.key.caps', 1.75], ...letters('asdfghjkl'), ['Semicolon', ';'], ['Quote', "'"],
     ['Backslash', '#', 1], ['Enter', '', 1.25]],
-  [['ShiftLeft', 'Shift', 1.25], ['IntlBackslash', '\\'], ...letters('zxcvbnm'), ['Comma', ','],
-    ['Period', '.'], ['Slash', '/'], ['ShiftRight', 'Shift', 2.75]],
+  [['ShiftLeft', 'osk.key.shift', 1.25], ['IntlBackslash', '\\'], ...letters('zxcvbnm'), ['Comma', ','],
+    ['Period', '.'], ['Slash', '/'], ['ShiftRight', 'osk.key.shift', 2.75]],
   ANSI[5],
 ];
 
 /** @type {OskKey[][]} */
 const JIS = [
   FN_ROW,
-  [['Backquote', '半/全'], ['Digit1', '1'], ['Digit2', '2'], ['Digit3', '3'], ['Digit4', '4'],
+  [['Backquote', 'osk.key.hankaku_zenkaku'], ['Digit1', '1'], ['Digit2', '2'], ['Digit3', '3'], ['Digit4', '4'],
     ['Digit5', '5'], ['Digit6', '6'], ['Digit7', '7'], ['Digit8', '8'], ['Digit9', '9'],
     ['Digit0', '0'], ['Minus', '-'], ['Equal', '^'], ['IntlYen', '¥'], ['Backspace', '⌫', 1]],
-  [['Tab', 'Tab', 1.5], ...letters('qwertyuiop'), ['BracketLeft', '@'], ['BracketRight', '['],
-    ['Enter', 'Enter', 1.5]],
-  [['CapsLock', '英数', 1.75], ...letters('asdfghjkl'), ['Semicolon', ';'], ['Quote', ':'],
+  [['Tab', 'osk.key.tab', 1.5], ...letters('qwertyuiop'), ['BracketLeft', '@'], ['BracketRight', '['],
+    ['Enter', 'osk.key.enter', 1.5]],
+  [['CapsLock', 'osk.key.eisu', 1.75], ...letters('asdfghjkl'), ['Semicolon', ';'], ['Quote', ':'],
     ['Backslash', ']'], ['Enter', '', 1.25]],
-  [['ShiftLeft', 'Shift', 2.25], ...letters('zxcvbnm'), ['Comma', ','], ['Period', '.'],
-    ['Slash', '/'], ['IntlRo', '\\'], ['ShiftRight', 'Shift', 1.75]],
-  [['ControlLeft', 'Ctrl', 1.5], ['MetaLeft', 'Win', 1.25], ['AltLeft', 'Alt', 1.25],
-    ['NonConvert', '無変換', 1.25], ['Space', '', 3.5], ['Convert', '変換', 1.25],
-    ['KanaMode', 'かな', 1.25], ['AltRight', 'Alt', 1.25], ['ControlRight', 'Ctrl', 1.5]],
+  [['ShiftLeft', 'osk.key.shift', 2.25], ...letters('zxcvbnm'), ['Comma', ','], ['Period', '.'],
+    ['Slash', '/'], ['IntlRo', '\\'], ['ShiftRight', 'osk.key.shift', 1.75]],
+  [['ControlLeft', 'osk.key.ctrl', 1.5], ['MetaLeft', 'osk.key.win', 1.25], ['AltLeft', 'osk.key.alt', 1.25],
+    ['NonConvert', 'osk.key.muhenkan', 1.25], ['Space', '', 3.5], ['Convert', 'osk.key.henkan', 1.25],
+    ['KanaMode', 'osk.key.kana', 1.25], ['AltRight', 'osk.key.alt', 1.25], ['ControlRight', 'osk.key.ctrl', 1.5]],
 ];
 
 /** @type {Record<string, Record<string, string>>} legends that differ from the geometry's, per layout */
 const LEGENDS = {
   uk: { Digit2: '2 "', Digit3: '3 £', Quote: "' @", Backquote: '`' },
   de: {
-    KeyY: 'Z', KeyZ: 'Y', Minus: 'ß', Equal: '´', BracketLeft: 'Ü', BracketRight: '+',
-    Semicolon: 'Ö', Quote: 'Ä', Backslash: '#', Backquote: '^', IntlBackslash: '<', Slash: '-',
+    KeyY: 'Z', KeyZ: 'Y', Minus: 'ß', Equal: '´', BracketLeft: 'Ü', BracketRight: '+', // i18n-ok: keycap characters
+    Semicolon: 'Ö', Quote: 'Ä', Backslash: '#', Backquote: '^', IntlBackslash: '<', Slash: '-', // i18n-ok: keycap characters
     Comma: ',', Period: '.',
   },
   fr: {
     KeyQ: 'A', KeyW: 'Z', KeyA: 'Q', KeyZ: 'W', Semicolon: 'M', KeyM: ',', Comma: ';',
-    Period: ':', Slash: '!', Digit1: '&', Digit2: 'é', Digit3: '"', Digit4: "'", Digit5: '(',
-    Digit6: '-', Digit7: 'è', Digit8: '_', Digit9: 'ç', Digit0: 'à', Minus: ')', Equal: '=',
-    BracketLeft: '^', BracketRight: '$', Quote: 'ù', Backslash: '*', Backquote: '²',
+    Period: ':', Slash: '!', Digit1: '&', Digit2: 'é', Digit3: '"', Digit4: "'", Digit5: '(', // i18n-ok: keycap characters
+    Digit6: '-', Digit7: 'è', Digit8: '_', Digit9: 'ç', Digit0: 'à', Minus: ')', Equal: '=', // i18n-ok: keycap characters
+    BracketLeft: '^', BracketRight: '$', Quote: 'ù', Backslash: '*', Backquote: '²', // i18n-ok: keycap characters
     IntlBackslash: '<',
   },
 };
 
 /** @type {OskKey[][]} */
 const NAV = [
-  [['Insert', 'Ins'], ['Home', 'Home'], ['PageUp', 'PgUp']],
-  [['Delete', 'Del'], ['End', 'End'], ['PageDown', 'PgDn']],
+  [['Insert', 'osk.key.insert'], ['Home', 'osk.key.home'], ['PageUp', 'osk.key.page_up']],
+  [['Delete', 'osk.key.delete'], ['End', 'osk.key.end'], ['PageDown', 'osk.key.page_down']],
   [[null], ['ArrowUp', '↑'], [null]],
   [['ArrowLeft', '←'], ['ArrowDown', '↓'], ['ArrowRight', '→']],
 ];
@@ -112,8 +122,15 @@ function geometryFor(layout) {
   return ISO;
 }
 
-/** @type {Record<string, string>} */
-const LAYOUT_NAMES = { us: 'US', uk: 'UK', de: 'German', fr: 'French', jp: 'Japanese (JIS)' };
+/**
+ * How wide a legend is, in widths of a Latin letter (a CJK character is two).
+ * @param {string} text
+ */
+function columns(text) {
+  let n = 0;
+  for (const ch of text) n += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\uff00-\uff60]/.test(ch) ? 2 : 1;
+  return n;
+}
 
 export class OnScreenKeyboard {
   /**
@@ -180,15 +197,26 @@ export class OnScreenKeyboard {
     /** @param {OskKey} k */
     const key = ([code, legend = '', width = 1]) => {
       if (!code) return el('span', { class: 'osk-gap' });
+      const word = legend.startsWith(WORD);
+      const text = legends[code] || (word ? t(legend) : legend);
       const button = el('button', {
         type: 'button',
         class: `osk-key${MODIFIERS.has(code) ? ' osk-mod' : ''}`,
         'data-code': code,
         tabindex: '-1',
-        text: legends[code] || legend,
+        text,
       });
       // CSSOM, not a style attribute: allowed by the page's Content-Security-Policy.
       button.style.flexGrow = String(width);
+      if (word) {
+        button.title = text;
+        // A long name (カタカナ/ひらがな) gets a smaller font and two lines rather than cut off.
+        if (columns(text) > 6 * width) {
+          button.style.whiteSpace = 'normal';
+          button.style.fontSize = '0.625rem';
+          button.style.lineHeight = '1.1';
+        }
+      }
       button.setAttribute('aria-label', code);
       return button;
     };
@@ -197,7 +225,7 @@ export class OnScreenKeyboard {
     const nav = el('div', { class: 'osk-nav' },
       ...NAV.map((row) => el('div', { class: 'osk-row' }, ...row.map(key))));
     this.parts.keys.replaceChildren(main, nav);
-    setText(this.parts.title, `On-screen keyboard · ${LAYOUT_NAMES[this.layout]}`);
+    setText(this.parts.title, t('osk.title', { layout: layoutName(this.layout) }));
   }
 
   /** @param {PointerEvent} ev */

@@ -14,6 +14,8 @@
 
 import { ApiError, apiPost } from './api.js';
 import { el, part, setText, describeError, showMessage, hideMessage, wireCloseButtons, setBusy } from './ui.js';
+import { formatNumber, t, tn } from './i18n.js';
+import { layoutName } from './keyboard.js';
 
 /**
  * A `hid_type` event: the progress of a text being typed.
@@ -115,7 +117,7 @@ export class PasteDialog {
     } catch (err) {
       setBusy(submit, false);
       showMessage(this.parts.error, err instanceof ApiError && err.code === 'conflict'
-        ? 'The device is still typing another text. Wait for it or stop it first.'
+        ? t('paste.busy')
         : describeError(err));
       return;
     }
@@ -123,14 +125,14 @@ export class PasteDialog {
     this.#showUntyped(text, result.untyped || []);
     if (!result.strokes) {
       setBusy(submit, false);
-      showMessage(this.parts.done, 'Nothing to type.');
+      showMessage(this.parts.done, t('paste.nothing'));
       return;
     }
     this.typing = true;
     this.parts.progress.hidden = false;
     this.parts.bar.max = result.strokes;
     this.parts.bar.value = 0;
-    setText(this.parts.count, `0 / ${result.strokes}`);
+    setText(this.parts.count, t('paste.progress', { typed: formatNumber(0), total: formatNumber(result.strokes) }));
     this.parts.cancel.hidden = false;
     // A short text may be typed before this answer arrived: its events came first.
     const early = this.seen.get(result.id);
@@ -151,11 +153,12 @@ export class PasteDialog {
     const items = untyped.slice(0, 20).map((u) => {
       const ch = u.char !== undefined ? u.char : chars[u.index];
       const code = ch ? `U+${(ch.codePointAt(0) || 0).toString(16).toUpperCase().padStart(4, '0')}` : '';
-      return el('li', {}, el('code', { text: JSON.stringify(ch) }), ` ${code} at position ${u.index + 1}`);
+      return el('li', {}, el('code', { text: JSON.stringify(ch) }), ' ',
+        t('paste.untyped_at', { code, position: formatNumber(u.index + 1) }));
     });
-    const more = untyped.length > 20 ? el('p', { text: `…and ${untyped.length - 20} more.` }) : null;
+    const more = untyped.length > 20 ? el('p', { text: tn('paste.untyped_more', untyped.length - 20) }) : null;
     const parts = [
-      el('p', { text: `${untyped.length} character${untyped.length === 1 ? '' : 's'} cannot be typed on the ${this.parts.layout.selectedOptions[0].textContent} layout and ${untyped.length === 1 ? 'was' : 'were'} left out:` }),
+      el('p', { text: tn('paste.untyped', untyped.length, { layout: layoutName(this.parts.layout.value) }) }),
       el('ul', { class: 'untyped-list' }, ...items),
     ];
     if (more) parts.push(more);
@@ -177,13 +180,14 @@ export class PasteDialog {
     const typed = Number(data.typed) || 0;
     this.parts.bar.max = Math.max(1, total);
     this.parts.bar.value = typed;
-    setText(this.parts.count, `${typed} / ${total}`);
+    setText(this.parts.count, t('paste.progress', { typed: formatNumber(typed), total: formatNumber(total) }));
     if (data.state === 'typing') return;
     this.typing = false;
     setBusy(this.parts.submit, false);
     this.parts.cancel.hidden = true;
-    if (data.state === 'done') showMessage(this.parts.done, `Typed ${total} key stroke${total === 1 ? '' : 's'}.`);
-    else if (data.state === 'cancelled') showMessage(this.parts.error, `Stopped after ${typed} of ${total} key strokes.`);
-    else showMessage(this.parts.error, `Typing failed after ${typed} of ${total} key strokes (the keyboard output went offline).`);
+    const counts = { typed: formatNumber(typed), total: formatNumber(total) };
+    if (data.state === 'done') showMessage(this.parts.done, tn('paste.done', total));
+    else if (data.state === 'cancelled') showMessage(this.parts.error, t('paste.cancelled', counts));
+    else showMessage(this.parts.error, t('paste.failed', counts));
   }
 }
