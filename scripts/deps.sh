@@ -17,7 +17,7 @@ if [ "${1:-}" = "--test" ]; then
 	# The browser tests (tests/e2e): node and npm for playwright-core, Debian's chromium.
 	pkgs+=(nodejs chromium)
 	# A Japanese font, so the console in Japanese is drawn (and its screenshots readable).
-	pkgs+=(fonts-noto-cjk)
+	pkgs+=(fonts-ipafont-gothic)
 	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).
 	command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 fi
