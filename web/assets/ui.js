@@ -87,6 +87,7 @@ export const ERROR_CODES = Object.freeze([
   'unsupported_media_type', 'upgrade_required', 'throttled', 'internal',
   'hid_offline', 'no_atx', 'no_drives', 'no_hid', 'no_image', 'no_msd', 'no_power_led',
   'no_raw_frame', 'no_video', 'no_wol', 'bad_name', 'insufficient_storage', 'too_many',
+  'not_offered', 'hid_error',
   // api.js
   'network', 'timeout', 'bad_response', 'http_error',
 ]);
@@ -95,7 +96,7 @@ export const ERROR_CODES = Object.freeze([
  * follows the sentence as its detail. */
 const DETAIL_CODES = new Set([
   'bad_json', 'bad_request', 'not_found', 'conflict', 'internal', 'hid_offline', 'bad_name',
-  'insufficient_storage', 'too_many',
+  'insufficient_storage', 'too_many', 'not_offered', 'hid_error',
 ]);
 
 /**
