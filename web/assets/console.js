@@ -587,7 +587,6 @@ async function start() {
   const me = await whoAmI();
   await initI18n(me.language);
   translatePage();
-  $('screen').setAttribute('aria-roledescription', t('console.screen_roledescription'));
   buildParts();
   initLanguage(me.language);
   init();
