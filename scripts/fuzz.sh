@@ -18,7 +18,7 @@ seconds=${1:-${FUZZ_SECONDS:-30}}
 shift || true
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
-all=(http_request api_json ws_input config users_file tokens_file iso9660 edid ch9329 layout)
+all=(http_request api_json ws_input config users_file tokens_file prefs_file iso9660 edid ch9329 layout)
 harnesses=("${@:-${all[@]}}")
 
 # Largest input per harness: room for a request with a body, a few WebSocket messages, a

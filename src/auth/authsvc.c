@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "auth/audit.h"
+#include "auth/prefs.h"
 #include "auth/throttle.h"
 #include "auth/totp.h"
 #include "core/log.h"
@@ -47,7 +48,7 @@ struct totp_seen {
 };
 
 struct ipkvm_authsvc {
-	char state_dir[PATH_MAX], users_path[PATH_MAX], tokens_path[PATH_MAX];
+	char state_dir[PATH_MAX], users_path[PATH_MAX], tokens_path[PATH_MAX], prefs_path[PATH_MAX];
 	struct ipkvm_worker *worker;
 	int session_lifetime;
 	struct ipkvm_sessions *sessions;
@@ -56,6 +57,8 @@ struct ipkvm_authsvc {
 	struct file_id users_id;
 	struct ipkvm_tokens tokens;
 	struct file_id tokens_id;
+	struct ipkvm_prefs prefs;
+	struct file_id prefs_id;
 	struct totp_seen *totp_seen; /* the last TOTP step each user logged in with */
 	size_t n_totp_seen;
 	struct {
@@ -153,11 +156,28 @@ static void reload_tokens(struct ipkvm_authsvc *a, const struct file_id *id)
 	a->tokens_id = *id;
 }
 
+static void reload_prefs(struct ipkvm_authsvc *a, const struct file_id *id)
+{
+	char err[512];
+	struct ipkvm_prefs fresh;
+	ipkvm_prefs_init(&fresh);
+	int r = ipkvm_prefs_load(&fresh, a->prefs_path, err, sizeof(err));
+	if (r == 0 || r == -ENOENT) {
+		ipkvm_prefs_free(&a->prefs);
+		a->prefs = fresh;
+	} else {
+		ipkvm_prefs_free(&fresh);
+		LOG_ERROR("%s (keeping the previous preferences)", err);
+	}
+	a->prefs_id = *id;
+}
+
 void ipkvm_authsvc_refresh(struct ipkvm_authsvc *a, bool force)
 {
 	if (force) {
 		memset(&a->users_id, 0, sizeof(a->users_id));
 		memset(&a->tokens_id, 0, sizeof(a->tokens_id));
+		memset(&a->prefs_id, 0, sizeof(a->prefs_id));
 	}
 	struct file_id id = file_id(a->users_path);
 	if (!same_file(&id, &a->users_id))
@@ -165,6 +185,9 @@ void ipkvm_authsvc_refresh(struct ipkvm_authsvc *a, bool force)
 	id = file_id(a->tokens_path);
 	if (!same_file(&id, &a->tokens_id))
 		reload_tokens(a, &id);
+	id = file_id(a->prefs_path);
+	if (!same_file(&id, &a->prefs_id))
+		reload_prefs(a, &id);
 }
 
 static void tell_watchers(struct ipkvm_authsvc *a)
@@ -216,13 +239,16 @@ struct ipkvm_authsvc *ipkvm_authsvc_create(const struct ipkvm_authsvc_config *cf
 		return NULL;
 	ipkvm_users_init(&a->users);
 	ipkvm_tokens_init(&a->tokens);
+	ipkvm_prefs_init(&a->prefs);
 	a->worker = cfg->worker;
 	a->session_lifetime = cfg->session_lifetime;
 	if (ipkvm_strlcpy(a->state_dir, cfg->state_dir, sizeof(a->state_dir)) < 0 ||
 	    ipkvm_path_join(a->users_path, sizeof(a->users_path), a->state_dir, IPKVM_USERS_FILE) <
 		0 ||
 	    ipkvm_path_join(a->tokens_path, sizeof(a->tokens_path), a->state_dir,
-			    IPKVM_TOKENS_FILE) < 0) {
+			    IPKVM_TOKENS_FILE) < 0 ||
+	    ipkvm_path_join(a->prefs_path, sizeof(a->prefs_path), a->state_dir, IPKVM_PREFS_FILE) <
+		0) {
 		LOG_ERROR("state directory path too long: %s", cfg->state_dir);
 		goto err;
 	}
@@ -246,6 +272,7 @@ void ipkvm_authsvc_destroy(struct ipkvm_authsvc *a)
 	ipkvm_throttle_destroy(a->throttle);
 	ipkvm_users_free(&a->users);
 	ipkvm_tokens_free(&a->tokens);
+	ipkvm_prefs_free(&a->prefs);
 	free(a->totp_seen);
 	free(a);
 }
@@ -470,6 +497,52 @@ const struct ipkvm_user *ipkvm_authsvc_user(const struct ipkvm_authsvc *a, const
 	return ipkvm_users_find(&a->users, name);
 }
 
+const char *ipkvm_authsvc_language(const struct ipkvm_authsvc *a, const char *user)
+{
+	return ipkvm_users_find(&a->users, user) ? ipkvm_prefs_language(&a->prefs, user) : NULL;
+}
+
+int ipkvm_authsvc_set_language(struct ipkvm_authsvc *a, const char *user, const char *language,
+			       char *err, size_t errlen)
+{
+	if (language && !ipkvm_language_valid(language)) {
+		ipkvm_errf(err, errlen, "not a language tag");
+		return -EINVAL;
+	}
+	int lock = ipkvm_users_lock(a->state_dir);
+	if (lock < 0) {
+		ipkvm_errf(err, errlen, "cannot lock the users file: %s", strerror(-lock));
+		return lock;
+	}
+	/* The user as the file says now, not as last loaded: a user deleted meanwhile gets
+	 * no line. */
+	ipkvm_authsvc_refresh(a, false);
+	struct ipkvm_prefs p;
+	ipkvm_prefs_init(&p);
+	int r = -ENOENT;
+	if (!ipkvm_users_find(&a->users, user)) {
+		ipkvm_errf(err, errlen, "no user %s", user);
+		goto out;
+	}
+	r = ipkvm_prefs_load(&p, a->prefs_path, err, errlen);
+	if (r == 0 || r == -ENOENT)
+		r = ipkvm_prefs_set_language(&p, user, language);
+	else
+		r = -EIO; /* a file that does not parse is not overwritten; err says where */
+	if (r == 0) {
+		r = ipkvm_prefs_save(&p, a->prefs_path);
+		if (r < 0)
+			ipkvm_errf(err, errlen, "cannot write %s: %s", a->prefs_path, strerror(-r));
+	} else if (r == -ENOMEM) {
+		ipkvm_errf(err, errlen, "out of memory");
+	}
+out:
+	ipkvm_prefs_free(&p);
+	close(lock);
+	ipkvm_authsvc_refresh(a, false);
+	return r;
+}
+
 bool ipkvm_authsvc_password_ok(const char *pw)
 {
 	size_t n = strlen(pw);
@@ -584,6 +657,13 @@ static int edit_del(struct ipkvm_users *u, void *vctx, char *err, size_t errlen)
 	ipkvm_tokens_free(&t);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot update the tokens file: %s", strerror(-r));
+		return r;
+	}
+	/* And its preferences (a new user of the same name starts afresh). */
+	char why[512];
+	r = ipkvm_prefs_drop_user(c->a->prefs_path, c->user, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot update the preferences file: %s", why);
 		return r;
 	}
 	return ipkvm_users_del(u, c->user);

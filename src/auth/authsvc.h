@@ -3,7 +3,7 @@
  * so that each input path goes through the same users, sessions, tokens, roles, throttle and
  * audit log, and none of them has to speak HTTP to get there.
  *
- * It owns the credential state of the daemon: the users and tokens files of the state
+ * It owns the credential state of the daemon: the users, tokens and preferences files of the state
  * directory (reloaded whenever their identity on disk changes, so an edit by `ipkvmd user
  * ...` is seen at the next request; sessions whose user was deleted or whose password hash
  * or role changed end there and then), the login sessions, the login throttle and the TOTP
@@ -128,6 +128,17 @@ bool ipkvm_authsvc_password_ok(const char *pw);
 int ipkvm_authsvc_edit_users(struct ipkvm_authsvc *a,
 			     int (*fn)(struct ipkvm_users *u, void *ctx, char *err, size_t errlen),
 			     void *ctx, char *err, size_t errlen);
+
+/* --- preferences ---------------------------------------------------------------------- */
+
+/* The console language user chose (a tag such as "ja"), or NULL when none. */
+const char *ipkvm_authsvc_language(const struct ipkvm_authsvc *a, const char *user);
+/* Remembers user's language (NULL forgets it) in the preferences file of the state
+ * directory (auth/prefs.h), under the users lock. The language must pass
+ * ipkvm_language_valid(); whether a catalog exists is the front end's to check. Returns 0,
+ * -ENOENT (no such user), -EINVAL (bad language) or -errno, with err set. */
+int ipkvm_authsvc_set_language(struct ipkvm_authsvc *a, const char *user, const char *language,
+			       char *err, size_t errlen);
 
 /* --- calls that check or set a password ------------------------------------------------- */
 

@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "auth/audit.h"
+#include "auth/prefs.h"
 #include "auth/tokens.h"
 #include "auth/totp.h"
 #include "auth/users.h"
@@ -564,6 +565,13 @@ static int cmd_del(const struct ctx *c, const struct opts *o)
 	removed = ipkvm_tokens_del_user(&t, name);
 	if (removed > 0 && save_tokens(c, &t) < 0)
 		goto out;
+	/* Its preferences too, so a new user of the same name starts afresh. */
+	char prefs[4096], why[512];
+	if (ipkvm_path_join(prefs, sizeof(prefs), c->dir, IPKVM_PREFS_FILE) == 0 &&
+	    ipkvm_prefs_drop_user(prefs, name, why, sizeof(why)) < 0) {
+		fail("%s", why);
+		goto out;
+	}
 	ipkvm_users_del(&u, name);
 	if (save_users(c, &u) < 0)
 		goto out;

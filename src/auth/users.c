@@ -15,6 +15,7 @@
 #define LOG_TAG "users"
 
 #include "auth/users.h"
+#include "auth/prefs.h"
 
 #include <crypt.h>
 #include <errno.h>
@@ -458,7 +459,7 @@ out:
 int ipkvm_users_remove_leftovers(const char *state_dir)
 {
 	static const char *const files[] = {IPKVM_USERS_FILE, IPKVM_TOKENS_FILE,
-					    IPKVM_INITIAL_PASSWORD_FILE};
+					    IPKVM_INITIAL_PASSWORD_FILE, IPKVM_PREFS_FILE};
 	int removed = 0;
 	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(files); i++) {
 		char path[4096];

@@ -76,8 +76,8 @@ int ipkvm_users_save(const struct ipkvm_users *u, const char *path);
  * unlock, or -errno. */
 int ipkvm_users_lock(const char *state_dir);
 /* Removes the temp files that writes killed midway left of the files the users lock guards
- * (users, tokens, initial-admin-password; the last holds a password in clear). Call with
- * the users lock held, so no writer is at work. Returns how many were removed. */
+ * (users, tokens, initial-admin-password, preferences; the third holds a password in clear). Call
+ * with the users lock held, so no writer is at work. Returns how many were removed. */
 int ipkvm_users_remove_leftovers(const char *state_dir);
 struct ipkvm_user *ipkvm_users_find(const struct ipkvm_users *u, const char *name);
 /* How many users hold the admin role (the last one may neither go nor step down). */

@@ -1,5 +1,6 @@
 /*
- * api_auth: the /api/auth/ endpoints (login, logout, check, own password) and /api/users
+ * api_auth: the /api/auth/ endpoints (login, logout, check, own password and language) and
+ * /api/users
  * (admin user management), on top of the auth service (auth/authsvc.h): these handlers
  * parse, authorise, call and format; the rules (throttle, TOTP, last admin, the audit log)
  * live in the service.
@@ -14,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "auth/prefs.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -172,11 +175,64 @@ void ipkvm_api_check(struct ipkvm_http_req *req)
 	const struct ipkvm_auth *a = &req->auth;
 	if (!ipkvm_http_method_ok(req, IPKVM_GET))
 		return;
+	const char *lang = ipkvm_authsvc_language(req->srv->svc->auth, a->user);
 	ipkvm_http_reply_ok(req, 200,
-			    json_pack("{s:s, s:s, s:s, s:I}", "user", a->user, "role",
+			    json_pack("{s:s, s:s, s:s, s:I, s:o}", "user", a->user, "role",
 				      ipkvm_role_name(a->role), "auth",
 				      a->kind == IPKVM_AUTH_TOKEN ? "token" : "session", "expires",
-				      (json_int_t)a->expires));
+				      (json_int_t)a->expires, "language",
+				      lang ? json_string(lang) : json_null()));
+}
+
+/* --- own language ------------------------------------------------------------------ */
+
+/* Whether the UI has a catalog for code: <web root>/i18n/<code>.json. */
+static bool have_catalog(const struct ipkvm_server *srv, const char *code)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return snprintf(path, sizeof(path), "%s/i18n/%s.json", srv->web_root, code) <
+		   (int)sizeof(path) &&
+	       stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void ipkvm_api_language(struct ipkvm_http_req *req)
+{
+	static const struct ipkvm_json_field fields[] = {
+	    {"language", IPKVM_JSON_ANY, true},
+	};
+	if (!ipkvm_http_method_ok(req, IPKVM_POST))
+		return;
+	json_t *body = ipkvm_http_body_json(req, fields, IPKVM_ARRAY_SIZE(fields));
+	if (!body)
+		return;
+	json_t *v = json_object_get(body, "language");
+	const char *lang = json_is_string(v) ? json_string_value(v) : NULL;
+	char err[512] = "";
+	if (!json_is_null(v) && (!lang || !ipkvm_language_valid(lang))) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "field 'language' must be null or a language tag such as "
+				       "\"ja\" (a-z, 2 or 3 letters, then -subtags)");
+		goto out;
+	}
+	if (lang && !have_catalog(req->srv, lang)) {
+		ipkvm_http_reply_error(req, 400, "bad_request", NULL,
+				       "field 'language': the console has no catalog for '%s'",
+				       lang);
+		goto out;
+	}
+	int r =
+	    ipkvm_authsvc_set_language(req->srv->svc->auth, req->auth.user, lang, err, sizeof(err));
+	if (r == -ENOENT)
+		ipkvm_http_reply_error(req, 401, "unauthorized", NULL, "log in first");
+	else if (r < 0)
+		ipkvm_http_reply_error(req, 500, "internal", NULL, "%s", err);
+	else
+		ipkvm_http_reply_ok(
+		    req, 200,
+		    json_pack("{s:o}", "language", lang ? json_string(lang) : json_null()));
+out:
+	json_decref(body);
 }
 
 /* --- own password ------------------------------------------------------------------ */

@@ -253,7 +253,7 @@ static const char *mime_type(const char *path)
 	    {".svg", "image/svg+xml"},
 	    {".png", "image/png"},
 	    {".ico", "image/x-icon"},
-	    {".json", "application/json"},
+	    {".json", "application/json; charset=utf-8"},
 	    {".woff2", "font/woff2"},
 	    {".txt", "text/plain; charset=utf-8"},
 	};

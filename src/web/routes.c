@@ -45,6 +45,11 @@ static const struct ipkvm_route routes[] = {
      .read_role = IPKVM_ROLE_VIEWER,
      .write_role = IPKVM_ROLE_VIEWER,
      .fn = ipkvm_api_password},
+    {.path = "/api/auth/language",
+     .methods = IPKVM_POST,
+     .read_role = IPKVM_ROLE_VIEWER,
+     .write_role = IPKVM_ROLE_VIEWER,
+     .fn = ipkvm_api_language},
     {.path = "/api/users",
      .methods = IPKVM_GET | IPKVM_POST,
      .read_role = IPKVM_ROLE_ADMIN,
@@ -200,16 +205,31 @@ static const struct ipkvm_route routes[] = {
      .fn = ipkvm_api_msd_drive},
 };
 
-/* The files of the UI a stranger may load: the login page and what it loads. */
-static const char *const public_files[] = {"/login", "/assets/login.js", "/assets/style.css",
-					   "/assets/favicon.svg"};
+/* The files of the UI a stranger may load: the login page and what it loads (its script,
+ * style, icon, the translation module and the message catalogs, below). */
+static const char *const public_files[] = {
+    "/login",	       "/assets/login.js",    "/assets/style.css", "/assets/favicon.svg",
+    "/assets/i18n.js", "/i18n/languages.json"};
+
+/* A message catalog: "/i18n/" + a name of [a-z0-9-] + ".json", nothing else there. */
+static bool catalog_path(const char *path)
+{
+	static const char dir[] = "/i18n/", ext[] = ".json";
+	size_t len = strlen(path), d = sizeof(dir) - 1, e = sizeof(ext) - 1;
+	if (len <= d + e || strncmp(path, dir, d) != 0 || strcmp(path + len - e, ext) != 0)
+		return false;
+	for (const char *p = path + d; p < path + len - e; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	return true;
+}
 
 bool ipkvm_public_file(const char *path)
 {
 	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(public_files); i++)
 		if (strcmp(path, public_files[i]) == 0)
 			return true;
-	return false;
+	return catalog_path(path);
 }
 
 const struct ipkvm_route *ipkvm_routes(size_t *n)

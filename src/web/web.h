@@ -232,6 +232,7 @@ void ipkvm_api_login(struct ipkvm_http_req *req);
 void ipkvm_api_logout(struct ipkvm_http_req *req);
 void ipkvm_api_check(struct ipkvm_http_req *req);
 void ipkvm_api_password(struct ipkvm_http_req *req);
+void ipkvm_api_language(struct ipkvm_http_req *req);
 void ipkvm_api_users(struct ipkvm_http_req *req);
 void ipkvm_api_user(struct ipkvm_http_req *req); /* /api/users/{name} */
 void ipkvm_api_info(struct ipkvm_http_req *req);

@@ -56,6 +56,7 @@ static const struct {
     {"POST", "/api/msd/drives/", true, "/attach"},
     {"POST", "/api/msd/drives/", true, "/eject"},
     {"POST", "/api/wol", false, NULL},
+    {"POST", "/api/auth/language", false, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -66,7 +66,7 @@ upgrade = crlf("GET /api/ws HTTP/1.1\nHost: fuzz\nOrigin: http://fuzz\nAuthoriza
 seed("http_request", "ws_upgrade", upgrade + ws_frame(2, b"\x01\x01\x04KeyA") + ws_frame(2, b"\x04") +
      ws_frame(1, b'{"event":"ping","data":{"n":1}}'))
 
-# ---- api_json: route byte (index into fuzz_api_json.c's table; +48: operator, +72: viewer),
+# ---- api_json: route byte (index into fuzz_api_json.c's table; +50: operator, +75: viewer),
 # then for named routes the name and a newline, then the body.
 ROUTES = ["POST /api/auth/login", "POST /api/auth/logout", "POST /api/auth/password", "POST /api/users",
           "POST /api/users/", "DELETE /api/users/", "POST /api/streamer/params", "POST /api/hid/key",
@@ -75,7 +75,7 @@ ROUTES = ["POST /api/auth/login", "POST /api/auth/logout", "POST /api/auth/passw
           "POST /api/hid/type/cancel", "POST /api/atx/power", "POST /api/atx/click",
           "PUT /api/msd/images/", "DELETE /api/msd/images/", "POST /api/msd/fetch",
           "POST /api/msd/fetch/ cancel", "POST /api/msd/drives/ attach", "POST /api/msd/drives/ eject",
-          "POST /api/wol"]
+          "POST /api/wol", "POST /api/auth/language"]
 
 
 def api(name, route, body, path_name=None):
@@ -86,6 +86,7 @@ def api(name, route, body, path_name=None):
 
 
 api("login", "POST /api/auth/login", '{"user":"admin","password":"fuzz-password-1"}')
+api("language", "POST /api/auth/language", '{"language":"ja"}')
 api("password", "POST /api/auth/password", '{"old_password":"fuzz-password-1","new_password":"another-one-2"}')
 api("user_add", "POST /api/users", '{"name":"new.user","password":"a-long-password","role":"operator"}')
 api("user_set", "POST /api/users/", '{"role":"viewer","password":"x"}', "oper")
@@ -162,6 +163,10 @@ def token_line(user, created, expires, label):
 seed("tokens_file", "two", "# tokens\n" + token_line("admin", 1700000000, 0, "backup script") +
      token_line("oper", 1700000000, 1900000000, "").replace("\n", "\r\n"))
 seed("tokens_file", "bad_id", "000000000000:" + "1" * 64 + ":admin:1:0:x\n")
+
+# ---- prefs_file
+seed("prefs_file", "three", "# preferences\nadmin:ja\r\noper:pt-BR\n\nview:zh-Hant-TW\n")
+seed("prefs_file", "bad", "admin:JA\nx:en:us\n")
 
 # ---- iso9660: first byte (bit 7 clear: the rest starts at sector 16; low bits: label
 # buffer size), then the volume descriptor set.

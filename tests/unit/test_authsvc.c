@@ -5,7 +5,9 @@
  * same for unknown users; sessions open, authenticate, close (telling the watchers) and end
  * when the users file changes their user's password or role; API tokens act with their
  * user's current role; the user edits keep the last admin and refuse self-deletion; a call
- * detached while its hash runs on the worker still does its bookkeeping. Each test gets a
+ * detached while its hash runs on the worker still does its bookkeeping; a user's language
+ * is kept in the preferences file, seen by a new service on the same state directory, and
+ * goes when the user is deleted. Each test gets a
  * fresh temporary state directory; most hash inline (no worker), one uses a real worker.
  */
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 
 #include "auth/audit.h"
 #include "auth/authsvc.h"
+#include "auth/prefs.h"
 #include "auth/tokens.h"
 #include "auth/totp.h"
 #include "auth/users.h"
@@ -536,6 +539,85 @@ static void test_open_fails_on_a_bad_state_dir(void **state)
 	assert_null(ipkvm_authsvc_create(&c));
 }
 
+static char *read_prefs(const struct fx *f)
+{
+	char path[128], *text = NULL;
+	path_of(f, IPKVM_PREFS_FILE, path, sizeof(path));
+	if (ipkvm_read_file(path, 4096, &text, NULL) < 0)
+		return NULL;
+	return text;
+}
+
+static void test_language(void **state)
+{
+	struct fx *f = *state;
+	char err[256] = "";
+	assert_null(ipkvm_authsvc_language(f->a, "admin"));
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "admin", "ja", err, sizeof(err)), 0);
+	assert_string_equal(ipkvm_authsvc_language(f->a, "admin"), "ja");
+	add_user_file(f, "carol", IPKVM_ROLE_VIEWER, NULL);
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "carol", "en", err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "carol", "pt-BR", err, sizeof(err)), 0);
+	char *text = read_prefs(f);
+	assert_non_null(text);
+	assert_string_equal(text, "admin:ja\ncarol:pt-BR\n");
+	free(text);
+	char path[128];
+	struct stat st;
+	path_of(f, IPKVM_PREFS_FILE, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* refused: a bad tag, a user that does not exist */
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "carol", "../x", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "nobody", "ja", err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(err, "no user nobody");
+	assert_null(ipkvm_authsvc_language(f->a, "nobody"));
+	assert_string_equal(ipkvm_authsvc_language(f->a, "carol"), "pt-BR");
+
+	/* a new service on the same directory (a restart) knows them */
+	struct ipkvm_authsvc *b = make(f->dir, NULL);
+	assert_non_null(b);
+	assert_int_equal(ipkvm_authsvc_open(b), 0);
+	assert_string_equal(ipkvm_authsvc_language(b, "admin"), "ja");
+	assert_string_equal(ipkvm_authsvc_language(b, "carol"), "pt-BR");
+	/* a change by one is seen by the other at its next refresh */
+	assert_int_equal(ipkvm_authsvc_set_language(b, "admin", NULL, err, sizeof(err)), 0);
+	assert_null(ipkvm_authsvc_language(b, "admin"));
+	ipkvm_authsvc_refresh(f->a, false);
+	assert_null(ipkvm_authsvc_language(f->a, "admin"));
+	ipkvm_authsvc_destroy(b);
+
+	/* a deleted user's language goes with it; a new user of the name starts afresh */
+	struct ipkvm_auth admin_auth = {.kind = IPKVM_AUTH_TOKEN, .role = IPKVM_ROLE_ADMIN};
+	snprintf(admin_auth.user, sizeof(admin_auth.user), "admin");
+	struct ipkvm_authsvc_caller admin = {.auth = &admin_auth, .addr = "::1", .via = "test"};
+	struct ipkvm_authsvc_result res;
+	ipkvm_authsvc_user_del(f->a, &admin, "carol", &res);
+	assert_int_equal(res.status, IPKVM_AUTHSVC_OK);
+	text = read_prefs(f);
+	assert_non_null(text);
+	assert_string_equal(text, "");
+	free(text);
+	add_user_file(f, "carol", IPKVM_ROLE_VIEWER, NULL);
+	ipkvm_authsvc_refresh(f->a, false);
+	assert_null(ipkvm_authsvc_language(f->a, "carol"));
+
+	/* a preferences file that does not parse: kept, not overwritten, the last good
+	 * choices stay in service */
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "carol", "ja", err, sizeof(err)), 0);
+	assert_int_equal(ipkvm_write_file_atomic(path, "carol:ja\nbroken\n", 17, 0600), 0);
+	ipkvm_authsvc_refresh(f->a, false);
+	assert_string_equal(ipkvm_authsvc_language(f->a, "carol"), "ja");
+	assert_int_equal(ipkvm_authsvc_set_language(f->a, "carol", "en", err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, ":2: expected name:language"));
+	text = read_prefs(f);
+	assert_string_equal(text, "carol:ja\nbroken\n");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +632,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_user_edits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_edit_users, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_worker_and_detach, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_language, setup, teardown),
 	    cmocka_unit_test(test_open_fails_on_a_bad_state_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -152,6 +152,23 @@ static void test_public_files(void **state)
 	assert_false(ipkvm_public_file("/assets/app.js"));
 	assert_false(ipkvm_public_file("/login/"));
 	assert_false(ipkvm_public_file("/api/auth/login"));
+	/* the translation module and the catalogs the login page loads */
+	assert_true(ipkvm_public_file("/assets/i18n.js"));
+	assert_true(ipkvm_public_file("/i18n/languages.json"));
+	assert_true(ipkvm_public_file("/i18n/ja.json"));
+	assert_true(ipkvm_public_file("/i18n/en.json"));
+	assert_true(ipkvm_public_file("/i18n/zh-hant.json"));
+	assert_false(ipkvm_public_file("/i18n/.json"));
+	assert_false(ipkvm_public_file("/i18n/"));
+	assert_false(ipkvm_public_file("/i18n/ja.js"));
+	assert_false(ipkvm_public_file("/i18n/ja.json.bak"));
+	assert_false(ipkvm_public_file("/i18n/pt_BR.json"));
+	assert_false(ipkvm_public_file("/i18n/JA.json"));
+	assert_false(ipkvm_public_file("/i18n/x/ja.json"));
+	assert_false(ipkvm_public_file("/i18n/../index.json"));
+	assert_false(ipkvm_public_file("/i18n/ja.json/"));
+	assert_false(ipkvm_public_file("/assets/i18n/ja.json"));
+	assert_false(ipkvm_public_file("/i18nja.json"));
 }
 
 static void test_path_characters(void **state)
