@@ -66,6 +66,7 @@ static void vs_close(struct ipkvm_source *s)
 static void vs_signal(struct ipkvm_source *s, struct ipkvm_signal_info *out)
 {
 	ipkvm_vtarget_signal(((struct vsource *)s)->vt, out);
+	out->capture = IPKVM_CAPTURE_VIRTUAL;
 }
 
 static void vs_destroy(struct ipkvm_source *s)

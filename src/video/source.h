@@ -24,8 +24,18 @@ enum ipkvm_signal {
 	IPKVM_SIGNAL_ERROR,	  /* anything else; reason says what */
 };
 
+/* What kind of capture the picture comes through, so advice can fit the hardware. */
+enum ipkvm_capture {
+	IPKVM_CAPTURE_UNKNOWN = 0, /* a V4L2 device never opened yet */
+	IPKVM_CAPTURE_HDMI,	   /* a V4L2 DV-timings bridge (TC358743 and the like) */
+	IPKVM_CAPTURE_USB,	   /* a UVC USB capture dongle */
+	IPKVM_CAPTURE_VIRTUAL,	   /* the built-in virtual target's screen */
+	IPKVM_CAPTURE_PATTERN,	   /* the synthetic pattern */
+};
+
 struct ipkvm_signal_info {
 	enum ipkvm_signal state;
+	enum ipkvm_capture capture;
 	unsigned width, height; /* current or measured timings, 0 when unknown */
 	double fps;		/* nominal rate, 0 when unknown */
 	char reason[192];	/* one line for people, e.g. "1920x1080@75 is not supported:
@@ -34,6 +44,8 @@ struct ipkvm_signal_info {
 
 /* "ok", "no_device", "no_signal", "no_sync", "unsupported", "busy", "error". */
 const char *ipkvm_signal_name(enum ipkvm_signal s);
+/* "hdmi", "usb", "virtual", "pattern"; NULL for IPKVM_CAPTURE_UNKNOWN. */
+const char *ipkvm_capture_name(enum ipkvm_capture c);
 
 struct ipkvm_source;
 

@@ -489,6 +489,7 @@ static void pattern_signal(struct ipkvm_source *s, struct ipkvm_signal_info *out
 	struct pattern *p = s->priv;
 	memset(out, 0, sizeof(*out));
 	out->state = IPKVM_SIGNAL_OK;
+	out->capture = IPKVM_CAPTURE_PATTERN;
 	out->width = p->width;
 	out->height = p->height;
 	out->fps = p->fps;

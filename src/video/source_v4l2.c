@@ -44,6 +44,10 @@
 #define MAX_DIM		 16384
 #define UNSUPPORTED_HINT "set the target to 1080p60 or 1080p50"
 #define DEFAULT_AUTO_FPS 30
+/* A UVC dongle streams even when it has no picture to give, but then sends no frame: after
+ * this long without one its signal is no_signal. */
+#define UVC_SILENCE_MS	3000
+#define UVC_SILENCE_WHY "the USB capture device sends no frames"
 
 /* ---- state ---- */
 
@@ -79,6 +83,7 @@ struct v4l2_src {
 	/* signal info: written here, read by whoever asks (guarded so any thread may) */
 	pthread_mutex_t lock;
 	struct ipkvm_signal_info sig;
+	int64_t uvc_waiting_ms; /* UVC streaming: since when no frame came (0: not streaming) */
 };
 
 static struct v4l2_src *priv_of(struct ipkvm_source *s)
@@ -737,8 +742,19 @@ static int setup_buffers(struct v4l2_src *p)
 
 /* ---- ops ---- */
 
+/* Whether a UVC device that streams is waited on for frames (start to stop). */
+static void uvc_waiting(struct v4l2_src *p, bool on)
+{
+	pthread_mutex_lock(&p->lock);
+	p->uvc_waiting_ms = on && !p->dv ? ipkvm_v4l2_mono_ms() : 0;
+	if (on && !p->dv && p->uvc_waiting_ms == 0)
+		p->uvc_waiting_ms = 1; /* 0 means off */
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void close_device(struct v4l2_src *p)
 {
+	uvc_waiting(p, false);
 	if (p->fd < 0)
 		return;
 	if (p->streaming) {
@@ -817,6 +833,9 @@ static int v4l2_open(struct ipkvm_source *s)
 	struct v4l2_input in = {.index = (uint32_t)input};
 	p->dv = ipkvm_v4l2_xioctl(fd, VIDIOC_ENUMINPUT, &in) == 0 &&
 		(in.capabilities & V4L2_IN_CAP_DV_TIMINGS);
+	pthread_mutex_lock(&p->lock);
+	p->sig.capture = p->dv ? IPKVM_CAPTURE_HDMI : IPKVM_CAPTURE_USB;
+	pthread_mutex_unlock(&p->lock);
 
 	if (p->edid_len && (r = load_edid(p)) < 0)
 		goto fail;
@@ -866,6 +885,7 @@ static int v4l2_start(struct ipkvm_source *s)
 	p->streaming = true;
 	p->seq_base = p->next_seq;
 	p->have_hw_seq = false;
+	uvc_waiting(p, true);
 	return 0;
 }
 
@@ -1003,6 +1023,7 @@ static int v4l2_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 	}
 	if (cr < 0)
 		return cr;
+	uvc_waiting(p, true); /* a frame came: wait afresh */
 	*out = f;
 	return 0;
 }
@@ -1044,6 +1065,7 @@ static void v4l2_stop(struct ipkvm_source *s)
 	if (r < 0 && r != -ENODEV)
 		LOG_DEBUG("%s: VIDIOC_STREAMOFF: %s", p->device, strerror(-r));
 	p->streaming = false;
+	uvc_waiting(p, false);
 }
 
 static void v4l2_close(struct ipkvm_source *s)
@@ -1056,7 +1078,18 @@ static void v4l2_signal(struct ipkvm_source *s, struct ipkvm_signal_info *out)
 	struct v4l2_src *p = priv_of(s);
 	pthread_mutex_lock(&p->lock);
 	*out = p->sig;
+	int64_t since = p->uvc_waiting_ms;
 	pthread_mutex_unlock(&p->lock);
+	/* Streaming, the device said yes to everything, and yet nothing comes: the dongle has
+	 * no picture to give (target off, a rate it cannot take, a USB 1.1 port or too little
+	 * bandwidth). The next frame makes it ok again. */
+	if (since && out->state == IPKVM_SIGNAL_OK &&
+	    ipkvm_v4l2_mono_ms() - since >= UVC_SILENCE_MS) {
+		out->state = IPKVM_SIGNAL_NO_SIGNAL;
+		out->width = out->height = 0;
+		out->fps = 0;
+		ipkvm_strlcpy(out->reason, UVC_SILENCE_WHY, sizeof(out->reason));
+	}
 }
 
 static void v4l2_destroy(struct ipkvm_source *s)

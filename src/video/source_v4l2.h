@@ -12,6 +12,10 @@
  * next() dequeues every ready buffer and keeps only the newest (copying it into a frame, so
  * the buffer goes back to the driver at once); a device that disappears yields -ENODEV and
  * the capture thread reopens it with back-off.
+ * The signal info says which kind the device is (capture "usb" or "hdmi", once opened). A
+ * UVC dongle streams even when it has no picture (target off, a refresh rate it cannot
+ * take, a USB 1.1 port or too little bandwidth) and then simply sends no frame: 3 s after
+ * start or after its last frame its signal reads no_signal, until the next frame.
  */
 #ifndef IPKVM_VIDEO_SOURCE_V4L2_H
 #define IPKVM_VIDEO_SOURCE_V4L2_H

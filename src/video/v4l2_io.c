@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "core/util.h"
+
 static int real_open(const char *path, int flags)
 {
 	return open(path, flags);
@@ -33,6 +35,7 @@ static const struct ipkvm_v4l2_io real_io = {
     .mmap = mmap,
     .munmap = munmap,
     .poll = real_poll,
+    .mono_ms = ipkvm_mono_ms,
 };
 
 static const struct ipkvm_v4l2_io *io = &real_io;
@@ -45,6 +48,11 @@ void ipkvm_v4l2_set_io(const struct ipkvm_v4l2_io *table)
 const struct ipkvm_v4l2_io *ipkvm_v4l2_sys(void)
 {
 	return io;
+}
+
+int64_t ipkvm_v4l2_mono_ms(void)
+{
+	return io->mono_ms ? io->mono_ms() : ipkvm_mono_ms();
 }
 
 int ipkvm_v4l2_xioctl(int fd, unsigned long request, void *arg)

@@ -4,13 +4,14 @@
  * V4L2 device behind them (no capture or encoder hardware exists where the tests run).
  *
  * Production code never calls the setter; the default table points at the real open,
- * close, ioctl, mmap, munmap and poll. A table rather than linker --wrap keeps the build
- * plain and leaves ASan's own interceptors for those calls alone.
+ * close, ioctl, mmap, munmap, poll and the monotonic clock. A table rather than linker --wrap keeps
+ * the build plain and leaves ASan's own interceptors for those calls alone.
  */
 #ifndef IPKVM_VIDEO_V4L2_IO_H
 #define IPKVM_VIDEO_V4L2_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct pollfd;
@@ -23,6 +24,9 @@ struct ipkvm_v4l2_io {
 	void *(*mmap)(void *addr, size_t length, int prot, int flags, int fd, off_t offset);
 	int (*munmap)(void *addr, size_t length);
 	int (*poll)(struct pollfd *fds, unsigned long nfds, int timeout_ms);
+	/* CLOCK_MONOTONIC in milliseconds (how long a device has sent nothing); NULL in a
+	 * table is the real clock. */
+	int64_t (*mono_ms)(void);
 };
 
 /* Replaces the table (tests only); NULL restores the real calls. Not synchronised: call it
@@ -31,6 +35,9 @@ void ipkvm_v4l2_set_io(const struct ipkvm_v4l2_io *io);
 
 /* The table in use. */
 const struct ipkvm_v4l2_io *ipkvm_v4l2_sys(void);
+
+/* The clock through the table. */
+int64_t ipkvm_v4l2_mono_ms(void);
 
 /* ioctl through the table: 0 or -errno (-EIO when the call failed without errno), retried
  * on EINTR. */

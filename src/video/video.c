@@ -198,8 +198,8 @@ struct capture_state {
 
 static bool same_signal(const struct ipkvm_signal_info *a, const struct ipkvm_signal_info *b)
 {
-	return a->state == b->state && a->width == b->width && a->height == b->height &&
-	       strcmp(a->reason, b->reason) == 0;
+	return a->state == b->state && a->capture == b->capture && a->width == b->width &&
+	       a->height == b->height && strcmp(a->reason, b->reason) == 0;
 }
 
 /* Records the source's signal state; on a change to a state without video, publishes a

@@ -92,20 +92,22 @@ static bool need_video(struct ipkvm_http_req *req)
 json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 {
 	if (!srv->svc->video)
-		return json_pack("{s:s, s:{s:s, s:s}}", "source", "none", "signal", "state",
-				 "no_device", "reason", "no video source is configured");
+		return json_pack("{s:s, s:{s:s, s:s, s:n}}", "source", "none", "signal", "state",
+				 "no_device", "reason", "no video source is configured", "capture");
 	struct ipkvm_video_status st;
 	ipkvm_video_status(srv->svc->video, &st);
 	unsigned clients = 0;
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
 		clients++;
+	const char *capture = ipkvm_capture_name(st.signal.capture);
 	return json_pack(
-	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
+	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f, s:o}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
 	    "s:I, s:o}",
 	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
 	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
-	    st.signal.fps, "format", ipkvm_pixfmt_name(st.format), "capture_fps", st.capture_fps,
-	    "encoded_fps", st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
+	    st.signal.fps, "capture", capture ? json_string(capture) : json_null(), "format",
+	    ipkvm_pixfmt_name(st.format), "capture_fps", st.capture_fps, "encoded_fps",
+	    st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
 	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
 	    clients, "workers", st.workers, "seq", (json_int_t)st.seq, "h264",
 	    ipkvm_h264ws_status(srv));

@@ -105,7 +105,8 @@ def test_power_on_by_line_then_firmware_then_console(t):
     s = d.admin()
     st = target(s)
     eq((st["power"], st["phase"], st["rows"]), ("off", "off", []), "starts powered off")
-    eq(expect_ok(s.get("/api/streamer"))["signal"]["state"], "no_signal", "no signal while off")
+    sig = expect_ok(s.get("/api/streamer"))["signal"]
+    eq((sig["state"], sig["capture"]), ("no_signal", "virtual"), "no signal while off")
     atx = expect_ok(s.get("/api/atx"))
     eq((atx["driver"], atx["leds"]["power"]), ("virtual", False), "ATX sees the LED off")
     with s.ws() as ws:

@@ -88,6 +88,7 @@ def test_snapshot_is_a_1080p_jpeg(t):
     st = expect_ok(s.get("/api/streamer"))
     eq(st["source"], "pattern", "source")
     eq(st["signal"]["state"], "ok", "signal state")
+    eq(st["signal"]["capture"], "pattern", "signal capture kind")
     eq((st["signal"]["width"], st["signal"]["height"]), (1920, 1080), "signal geometry")
     eq(st["format"], "yuyv", "captured format")
 
@@ -215,7 +216,10 @@ def test_no_source_answers_503(t):
     s = d.admin()
     expect_error(s.get("/api/streamer/snapshot"), 503, "no_video")
     expect_error(s.get("/api/streamer/stream"), 503, "no_video")
-    eq(expect_ok(s.get("/api/streamer"))["source"], "none", "source without video")
+    st = expect_ok(s.get("/api/streamer"))
+    eq(st["source"], "none", "source without video")
+    eq(st["signal"], {"state": "no_device", "reason": "no video source is configured",
+                      "capture": None}, "signal without video")
 
 
 def test_plain_http_port_is_loopback_and_authenticated(t):
@@ -258,6 +262,7 @@ def test_streamer_event_on_the_socket(t):
             if msg.get("event") == "streamer":
                 eq(msg["data"]["source"], "pattern", "streamer event source")
                 eq(msg["data"]["signal"]["state"], "ok", "streamer event signal")
+                eq(msg["data"]["signal"]["capture"], "pattern", "streamer event capture kind")
                 break
         else:
             raise AssertionError("no streamer event within 5 s")
@@ -274,6 +279,9 @@ def test_missing_device_gives_placeholder_and_state(t):
         time.sleep(0.1)
         st = expect_ok(s.get("/api/streamer"))
     eq(st["signal"]["state"], "no_device", "signal state without a device")
+    # never opened: which kind of device it is, is not known
+    check("capture" in st["signal"] and st["signal"]["capture"] is None,
+          "capture kind of a device never opened: %r" % st["signal"])
     check("/dev/ipkvm-no-such-video" in st["signal"]["reason"],
           "the reason does not name the device: %r" % st["signal"]["reason"])
     r = s.get("/api/streamer/snapshot")

@@ -128,6 +128,8 @@ static void test_defaults_signal(void **state)
 	memset(&si, 0xff, sizeof(si));
 	s->ops->signal(s, &si);
 	assert_int_equal(si.state, IPKVM_SIGNAL_OK);
+	assert_int_equal(si.capture, IPKVM_CAPTURE_PATTERN);
+	assert_string_equal(ipkvm_capture_name(si.capture), "pattern");
 	assert_int_equal(si.width, 1920);
 	assert_int_equal(si.height, 1080);
 	assert_true(si.fps == 60.0);

@@ -108,6 +108,7 @@ static struct fake {
 	bool event_pending;
 	uint32_t event_changes;
 	int reqbufs0_calls;
+	int64_t now_ms; /* the clock the source reads */
 } fk;
 
 static unsigned bpp_of(uint32_t fourcc)
@@ -492,12 +493,18 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	return fake_err(ENOTTY);
 }
 
+static int64_t fake_mono_ms(void)
+{
+	return fk.now_ms;
+}
+
 static const struct ipkvm_v4l2_io fake_io = {
     .open = fake_open,
     .close = fake_close,
     .ioctl = fake_ioctl,
     .mmap = fake_mmap,
     .munmap = fake_munmap,
+    .mono_ms = fake_mono_ms,
 };
 
 /* The driver fills a queued buffer. fill(): the picture bytes; raw lines get PAD_BYTE in
@@ -601,6 +608,7 @@ static int setup(void **state)
 	fk.present = true;
 	fk.caps = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING;
 	fk.max_bufs = MAX_BUFS;
+	fk.now_ms = 5000000;
 	ipkvm_v4l2_set_io(&fake_io);
 	return 0;
 }
@@ -1134,6 +1142,94 @@ static void test_device_loss_and_return(void **state)
 	shut(s);
 }
 
+static enum ipkvm_capture capture_of(struct ipkvm_source *s)
+{
+	struct ipkvm_signal_info si;
+	memset(&si, 0xff, sizeof(si));
+	s->ops->signal(s, &si);
+	return si.capture;
+}
+
+/* A UVC dongle that streams but sends nothing is no_signal after 3 s, ok at its next frame;
+ * it says it is a USB device, once opened. */
+static void test_uvc_sends_no_frames(void **state)
+{
+	fake_uvc();
+	struct ipkvm_v4l2_config cfg = {.allow_mjpeg = true};
+	struct ipkvm_source *s = create(&cfg);
+	assert_int_equal(capture_of(s), IPKVM_CAPTURE_UNKNOWN);
+	assert_null(ipkvm_capture_name(capture_of(s)));
+	assert_int_equal(s->ops->open(s), 0);
+	assert_int_equal(capture_of(s), IPKVM_CAPTURE_USB);
+	assert_string_equal(ipkvm_capture_name(capture_of(s)), "usb");
+	/* opened but not started: nothing is expected yet */
+	fk.now_ms += 10000;
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
+
+	assert_int_equal(s->ops->start(s), 0);
+	struct ipkvm_frame *f = NULL;
+	fk.now_ms += 2999;
+	assert_int_equal(s->ops->next(s, &f), -EAGAIN);
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
+	fk.now_ms += 1;
+	expect_signal(s, IPKVM_SIGNAL_NO_SIGNAL, 0, 0, 0, "the USB capture device sends no frames");
+	assert_int_equal(capture_of(s), IPKVM_CAPTURE_USB);
+	/* an empty buffer is no frame */
+	produce(0, 0, 1, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	assert_int_equal(s->ops->next(s, &f), -EAGAIN);
+	expect_signal(s, IPKVM_SIGNAL_NO_SIGNAL, 0, 0, 0, "the USB capture device sends no frames");
+
+	/* a frame: ok at once, and the wait starts afresh */
+	produce_simple(1, 2);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	ipkvm_frame_unref(f);
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
+	fk.now_ms += 2000;
+	produce_simple(2, 3);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	ipkvm_frame_unref(f);
+	fk.now_ms += 2999;
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
+	fk.now_ms += 1;
+	expect_signal(s, IPKVM_SIGNAL_NO_SIGNAL, 0, 0, 0, "the USB capture device sends no frames");
+
+	/* stopped: no longer waited on; a restart waits afresh */
+	s->ops->stop(s);
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
+	assert_int_equal(s->ops->start(s), 0);
+	fk.now_ms += 1000;
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
+	fk.now_ms += 5000;
+	expect_signal(s, IPKVM_SIGNAL_NO_SIGNAL, 0, 0, 0, "the USB capture device sends no frames");
+	s->ops->stop(s);
+	s->ops->close(s);
+	/* the kind is remembered while the device is away */
+	fk.present = false;
+	assert_int_equal(s->ops->open(s), -ENOENT);
+	expect_signal(s, IPKVM_SIGNAL_NO_DEVICE, 0, 0, 0, "no capture device at /dev/video0");
+	assert_int_equal(capture_of(s), IPKVM_CAPTURE_USB);
+	fk.present = true;
+	shut(s);
+}
+
+/* A DV-timings bridge is hdmi, and its silence is not judged by the clock (its receiver
+ * says when there is no signal). */
+static void test_dv_capture_kind(void **state)
+{
+	fake_bridge(&t1080p60);
+	struct ipkvm_v4l2_config cfg = {0};
+	struct ipkvm_source *s = create(&cfg);
+	assert_int_equal(s->ops->open(s), 0);
+	assert_int_equal(capture_of(s), IPKVM_CAPTURE_HDMI);
+	assert_string_equal(ipkvm_capture_name(capture_of(s)), "hdmi");
+	assert_int_equal(s->ops->start(s), 0);
+	fk.now_ms += 60000;
+	struct ipkvm_frame *f = NULL;
+	assert_int_equal(s->ops->next(s, &f), -EAGAIN);
+	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 60, "");
+	shut(s);
+}
+
 static void test_open_errors(void **state)
 {
 	fake_uvc();
@@ -1401,6 +1497,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dv_unsupported_timings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_source_change_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_device_loss_and_return, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_uvc_sends_no_frames, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dv_capture_kind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_keeps_newest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_raw_stride_compacted, setup, teardown),

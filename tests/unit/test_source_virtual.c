@@ -62,6 +62,7 @@ static void test_virtual_source(void **state)
 	struct ipkvm_signal_info sig = {0};
 	ops->signal(s, &sig);
 	assert_int_equal(sig.state, IPKVM_SIGNAL_NO_SIGNAL);
+	assert_int_equal(sig.capture, IPKVM_CAPTURE_VIRTUAL);
 	struct ipkvm_frame *f = NULL;
 	assert_int_equal(ops->next(s, &f), -EAGAIN);
 	assert_null(f);
@@ -70,6 +71,8 @@ static void test_virtual_source(void **state)
 	press_power(vt);
 	ops->signal(s, &sig);
 	assert_int_equal(sig.state, IPKVM_SIGNAL_OK);
+	assert_int_equal(sig.capture, IPKVM_CAPTURE_VIRTUAL);
+	assert_string_equal(ipkvm_capture_name(sig.capture), "virtual");
 	assert_int_equal(sig.width, 1024);
 	assert_int_equal(ops->next(s, &f), 0);
 	assert_non_null(f);
