@@ -2,8 +2,9 @@
 # `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
 # tests and the integration tests against both builds, the browser tests, the arm64 unit
 # tests under qemu, the bench VM, every fuzz harness for a short while (scripts/fuzz.sh), and
-# the generated-table, generated-docs, Japanese-guide, web UI type (tsc) and formatting
-# checks, and ends with one line `N passed, N failed`. Exit status is non-zero on any failure.
+# the generated-table, generated-docs, Japanese-guide, API error code, web UI type (tsc) and
+# formatting checks, and ends with one line `N passed, N failed`. Exit status is non-zero on
+# any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -116,6 +117,15 @@ if [ -z "$missing" ]; then
 else
 	echo "without // @ts-check: $missing"
 	add "web modules with @ts-check" 0 1
+fi
+
+echo "== API error codes documented"
+# docs/api.md's table "Status and error codes" lists exactly the codes src/ emits (HTTP
+# answers and WebSocket error events), with their statuses: the web UI's messages follow it.
+if python3 tests/tools/error_codes.py; then
+	add "API error codes documented" 1 0
+else
+	add "API error codes documented" 0 1
 fi
 
 echo "== generated config docs"

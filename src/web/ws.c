@@ -106,10 +106,12 @@ static void input_done(struct ipkvm_ws_client *c, int r, const char *err)
 		c->sent_input = true;
 		return;
 	}
-	const char *code = r == -EPERM			  ? "forbidden"
-			   : r == -EINVAL || r == -ENOENT ? "bad_request"
-							  : "hid_error";
-	send_error(c, code, err);
+	if (r == -EPERM)
+		send_error(c, "forbidden", err);
+	else if (r == -EINVAL || r == -ENOENT)
+		send_error(c, "bad_request", err);
+	else
+		send_error(c, "hid_error", err);
 }
 
 static void handle_binary(struct ipkvm_ws_client *c, const uint8_t *data, size_t len)
