@@ -535,7 +535,7 @@ export function apiErrorCodes(root) {
   const start = md.indexOf('## Status and error codes');
   if (start < 0) return [];
   const section = md.slice(start, md.indexOf('\n## ', start + 3) >>> 0 || undefined);
-  return [...section.matchAll(/^\|\s*\d{3}\s*\|\s*`([a-z_]+)`\s*\|/gm)].map((m) => m[1]);
+  return [...section.matchAll(/^\|\s*(?:\d{3}|\u2014|-)\s*\|\s*`([a-z0-9_]+)`\s*\|/gm)].map((m) => m[1]);
 }
 
 /* ---- the whole check ------------------------------------------------------------------ */
