@@ -112,6 +112,34 @@ const char *ipkvm_fetch_state_name(enum ipkvm_fetch_state state)
 	return "unknown";
 }
 
+/* Each kind of failure: its word for programs and its phrase for everyone. */
+static const struct {
+	int error;
+	const char *code, *phrase; /* phrase NULL: the message ("HTTP 404") says it */
+} failures[] = {
+    {-EPROTO, "http", NULL},
+    {-EFBIG, "too_large", "the download is larger than the size limit"},
+    {-ENOSPC, "no_space", "not enough space in the image store"},
+    {-EDQUOT, "no_space", "not enough space in the image store"},
+    {-EBADMSG, "sha256", "sha256 mismatch"},
+    {-EPROTONOSUPPORT, "bad_redirect", "redirected to a URL that is not http or https"},
+    {-ELOOP, "redirects", "too many redirects"},
+    {-EACCES, "private", "the server's address is on this machine's own network: refused"},
+    {-EPERM, "tls", "TLS verification failed"},
+    {-EMSGSIZE, "short", "the server sent fewer bytes than it announced"},
+    {-EBUSY, "attached", "the image is attached to a drive"},
+    {-EEXIST, "exists", "an image of that name exists"},
+    {-ENOMEM, "memory", "out of memory"},
+};
+
+const char *ipkvm_fetch_error_code(int error)
+{
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(failures); i++)
+		if (failures[i].error == error)
+			return failures[i].code;
+	return "transfer"; /* connection refused, timed out, name not found, cut off, ... */
+}
+
 json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st, bool detail)
 {
 	json_t *o =
@@ -120,6 +148,8 @@ json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st, bool detail
 		      "total", st->total >= 0 ? json_integer(st->total) : json_null());
 	if (o && st->state == IPKVM_FETCH_FAILED) {
 		json_object_set_new(o, "error", json_string(st->reason));
+		json_object_set_new(o, "error_code",
+				    json_string(ipkvm_fetch_error_code(st->error)));
 		if (detail)
 			json_object_set_new(o, "detail", json_string(st->message));
 	}
@@ -350,35 +380,11 @@ static void publish_progress(struct job *j, int64_t total)
  * would make the download a scanner of whatever the device can reach. */
 static const char *reason_for(int error, const char *msg)
 {
-	switch (error) {
-	case -EPROTO:
-		return msg; /* our own "HTTP 404": what the server answered, nothing about ports */
-	case -EFBIG:
-		return "the download is larger than the size limit";
-	case -ENOSPC:
-	case -EDQUOT:
-		return "not enough space in the image store";
-	case -EBADMSG:
-		return "sha256 mismatch";
-	case -EPROTONOSUPPORT:
-		return "redirected to a URL that is not http or https";
-	case -ELOOP:
-		return "too many redirects";
-	case -EACCES:
-		return "the server's address is on this machine's own network: refused";
-	case -EPERM:
-		return "TLS verification failed";
-	case -EMSGSIZE:
-		return "the server sent fewer bytes than it announced";
-	case -EBUSY:
-		return "the image is attached to a drive";
-	case -EEXIST:
-		return "an image of that name exists";
-	case -ENOMEM:
-		return "out of memory";
-	default: /* connection refused, timed out, name not found, cut off, ... */
-		return "the transfer failed";
-	}
+	for (size_t i = 0; i < IPKVM_ARRAY_SIZE(failures); i++)
+		if (failures[i].error == error)
+			/* our own "HTTP 404": what the server answered, nothing about ports */
+			return failures[i].phrase ? failures[i].phrase : msg;
+	return "the transfer failed";
 }
 
 static void publish_final(struct job *j, enum ipkvm_fetch_state state, int error, const char *msg)

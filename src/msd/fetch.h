@@ -141,9 +141,14 @@ int ipkvm_fetch_get(struct ipkvm_fetcher *f, uint64_t id, struct ipkvm_fetch_sta
 
 /* "running", "done", "failed", "cancelled". */
 const char *ipkvm_fetch_state_name(enum ipkvm_fetch_state state);
-/* {"id":N,"name":S,"state":S,"bytes":N,"total":N|null} plus "error":S (the reason) when
- * failed. detail (for the owner only) adds "detail":S (the message) when failed and
- * "cancelled_by":S when cancelled. NULL on no memory. */
+/* The kind of failure of a download's error (-errno) as a word for programs: "http" (the
+ * server answered an error status), "too_large", "no_space", "sha256", "bad_redirect",
+ * "redirects", "private" (the address is this machine's own network), "tls", "short",
+ * "attached", "exists", "memory", "transfer" (anything else). One per reason phrase. */
+const char *ipkvm_fetch_error_code(int error);
+/* {"id":N,"name":S,"state":S,"bytes":N,"total":N|null} plus "error":S (the reason) and
+ * "error_code":S (ipkvm_fetch_error_code) when failed. detail (for the owner only) adds "detail":S
+ * (the message) when failed and "cancelled_by":S when cancelled. NULL on no memory. */
 json_t *ipkvm_fetch_status_json(const struct ipkvm_fetch_status *st, bool detail);
 
 /* The address check of a connection (sa of salen bytes, AF_INET or AF_INET6): 0 when a

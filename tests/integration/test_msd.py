@@ -360,6 +360,7 @@ def test_fetch_from_a_local_server(t):
                 ev = ws.recv_event("msd_fetch", timeout=10)
             eq(ev["state"], "failed", "sha256 mismatch fails")
             check("sha256" in ev["error"], "says why: %r" % ev)
+            eq(ev.get("error_code"), "sha256", "the word for programs (and translations)")
         check("bad.iso" not in listed(s), "nothing listed")
         eq(sorted(n for n in os.listdir(os.path.join(d.state_dir, "images"))),
            ["live.iso"], "no partial file left")

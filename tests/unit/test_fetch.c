@@ -558,6 +558,7 @@ static void test_wrong_sha(void **state)
 	/* Everyone gets the reason; the owner's view adds the message. */
 	json_t *j = ipkvm_fetch_status_json(&st, false);
 	assert_string_equal(json_string_value(json_object_get(j, "error")), "sha256 mismatch");
+	assert_string_equal(json_string_value(json_object_get(j, "error_code")), "sha256");
 	assert_null(json_object_get(j, "detail"));
 	assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
 	json_decref(j);
@@ -603,11 +604,14 @@ static void test_http_errors(void **state)
 	wait_final(id, &st);
 	assert_status(&st, "missing.iso", IPKVM_FETCH_FAILED, 0, -1, -EPROTO, "HTTP 404");
 	assert_string_equal(st.reason, "HTTP 404");
+	assert_string_equal(ipkvm_fetch_error_code(st.error), "http");
 
 	id = start("/short", "short.iso", NULL, 0);
 	wait_final(id, &st);
 	assert_int_equal(st.state, IPKVM_FETCH_FAILED);
 	assert_int_equal(st.error, -EMSGSIZE);
+	assert_string_equal(st.reason, "the server sent fewer bytes than it announced");
+	assert_string_equal(ipkvm_fetch_error_code(st.error), "short");
 	assert_int_equal(st.bytes, 500);
 	assert_int_equal(st.total, 1000);
 
@@ -639,6 +643,9 @@ static void test_http_errors(void **state)
 	 * is the same for a closed, a filtered and an unknown host. */
 	assert_non_null(strstr(st.message, "127.0.0.1"));
 	assert_string_equal(st.reason, "the transfer failed");
+	json_t *j = ipkvm_fetch_status_json(&st, false);
+	assert_string_equal(json_string_value(json_object_get(j, "error_code")), "transfer");
+	json_decref(j);
 	snprintf(u, sizeof(u), "http://no-such-host.invalid/x");
 	req.name = "unknown.iso";
 	assert_int_equal(ipkvm_fetch_start(fetcher, &req, &id, err, sizeof(err)), 0);

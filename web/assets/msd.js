@@ -10,9 +10,8 @@
  * minutes of sending.
  *
  * The panel is built here, like every menu's (menus.js has the pattern). Sizes, rates, times
- * left and dates are written by i18n.js (Intl) in the console's language; the device's fixed
- * reasons for a failed download are translated when known (FETCH_REASONS), shown as they
- * are otherwise.
+ * left and dates are written by i18n.js (Intl) in the console's language; a failed download
+ * says why by the device's `error_code`, in the console's words.
  */
 
 import { ApiError, apiDelete, apiPost } from './api.js';
@@ -35,40 +34,18 @@ import { formatBytes, formatDate, formatDuration, formatRate, t, tn } from './i1
 /** @typedef {{lun: number, image: string | null, cdrom: boolean, rw: boolean}} MsdDrive */
 /**
  * A download from a URL: the `msd_fetch` event.
- * @typedef {{id: number, name: string, state: string, bytes: number, total: number, error?: string}} FetchStatus
+ * @typedef {{id: number, name: string, state: string, bytes: number, total: number, error?: string, error_code?: string}} FetchStatus
  */
 /** @typedef {{xhr: XMLHttpRequest, name: string, sent: number, total: number, started: number}} Upload */
 
 /**
- * The device's fixed reasons for a failed download (docs/api.md, `msd_fetch`), each with the
- * catalog key of its translation. "HTTP <status>" is msd.fetch_reason.http.
- * @type {Record<string, string>}
+ * A failed download's reason in the console's language, from the device's word for it
+ * (`error_code` of the `msd_fetch` event: docs/api.md); "HTTP 404" gives the status.
+ * @param {FetchStatus} status
  */
-const FETCH_REASONS = {
-  'the download is larger than the size limit': 'msd.fetch_reason.too_large', // i18n-ok: the device's word
-  'not enough space in the image store': 'msd.fetch_reason.no_space', // i18n-ok: the device's word
-  'sha256 mismatch': 'msd.fetch_reason.sha256', // i18n-ok: the device's word
-  'redirected to a URL that is not http or https': 'msd.fetch_reason.bad_redirect', // i18n-ok: the device's word
-  'too many redirects': 'msd.fetch_reason.redirects', // i18n-ok: the device's word
-  "the server's address is on this machine's own network: refused": 'msd.fetch_reason.private', // i18n-ok: the device's word
-  'TLS verification failed': 'msd.fetch_reason.tls', // i18n-ok: the device's word
-  'the server sent fewer bytes than it announced': 'msd.fetch_reason.short', // i18n-ok: the device's word
-  'the image is attached to a drive': 'msd.fetch_reason.attached', // i18n-ok: the device's word
-  'an image of that name exists': 'msd.fetch_reason.exists', // i18n-ok: the device's word
-  'out of memory': 'msd.fetch_reason.memory', // i18n-ok: the device's word
-  'the transfer failed': 'msd.fetch_reason.transfer', // i18n-ok: the device's word
-};
-
-/**
- * A failed download's reason in the console's language.
- * @param {string | undefined} reason the device's
- */
-export function fetchReason(reason) {
-  const text = reason || '';
-  const http = /^HTTP (\d+)$/.exec(text);
-  if (http) return t('msd.fetch_reason.http', { status: http[1] });
-  const key = FETCH_REASONS[text];
-  return key ? t(key) : text || t('msd.fetch_reason.transfer');
+export function fetchReason(status) {
+  const http = /^HTTP (\d+)$/.exec(status.error || '');
+  return t(`msd.fetch_reason.${status.error_code || 'transfer'}`, { status: http ? http[1] : '?' });
 }
 
 /** The error codes of an upload (PUT /api/msd/images/{name}) said in the store's terms. */
@@ -193,7 +170,7 @@ export class MsdMenu extends ServiceMenu {
     this.fetches.set(status.id, status);
     if (status.state === 'done') toast(t('msd.downloaded', { name: status.name }), 'info');
     else if (status.state === 'failed') {
-      toast(t('msd.download_failed', { name: status.name, reason: fetchReason(status.error) }), 'error', 0);
+      toast(t('msd.download_failed', { name: status.name, reason: fetchReason(status) }), 'error', 0);
     }
     if (status.state !== 'running') {
       window.setTimeout(() => {
@@ -288,7 +265,7 @@ export class MsdMenu extends ServiceMenu {
     const items = [...this.fetches.values()].map((f) => {
       const bar = el('progress', { max: f.total > 0 ? f.total : 1, value: f.total > 0 ? f.bytes : 0 });
       const text = f.state === 'running' ? this.#fetchProgress(f)
-        : f.state === 'failed' ? t('msd.fetch_state.failed', { reason: fetchReason(f.error) })
+        : f.state === 'failed' ? t('msd.fetch_state.failed', { reason: fetchReason(f) })
           : t(`msd.fetch_state.${f.state === 'done' ? 'done' : 'cancelled'}`);
       const row = el('li', { class: 'msd-item' }, el('span', { class: 'msd-name', text: f.name }), bar,
         el('span', { class: 'msd-progress-text', text }));
