@@ -87,7 +87,7 @@ export const ERROR_CODES = Object.freeze([
   'unsupported_media_type', 'upgrade_required', 'throttled', 'internal',
   'hid_offline', 'no_atx', 'no_drives', 'no_hid', 'no_image', 'no_msd', 'no_power_led',
   'no_raw_frame', 'no_video', 'no_wol', 'bad_name', 'insufficient_storage', 'too_many',
-  'not_offered', 'hid_error',
+  'not_offered', 'hid_error', 'no_h264',
   // api.js
   'network', 'timeout', 'bad_response', 'http_error',
 ]);
