@@ -2,6 +2,9 @@
 /*
  * account.js — the account dialogs: "Change my password" for every role and "Users" for
  * admins (list, add, change role, reset password, delete).
+ *
+ * The forms check their fields here rather than by the browser's own bubbles (novalidate),
+ * so the messages are in the console's language whatever the browser's is.
  */
 
 import { ApiError, apiGet, apiPost, apiDelete, redirectToLogin } from './api.js';
@@ -9,21 +12,62 @@ import {
   $, el, setText, describeError, showMessage, hideMessage, toast, wireCloseButtons, setBusy,
   confirmAction,
 } from './ui.js';
+import { t, tn } from './i18n.js';
 
 /** @typedef {{name: string, role: string, totp?: boolean}} UserEntry one user of GET /api/users */
 
 const ROLES = ['viewer', 'operator', 'admin'];
+/** @type {Record<string, string>} the name of each role, as the users dialog says it */
+const ROLE_KEYS = { viewer: 'users.role.viewer', operator: 'users.role.operator', admin: 'users.role.admin' };
+/** The shortest password the device accepts (IPKVM_PASSWORD_MIN). */
+const MIN_PASSWORD = 8;
 /** @type {{me: import('./app.js').User | null}} who is signed in (the console's App) */
 let app = { me: null };
 
+/** @param {string} role */
+function roleName(role) {
+  return ROLE_KEYS[role] ? t(ROLE_KEYS[role]) : role;
+}
+
 /**
- * Fails the form's native validation when two new-password fields differ.
- * @param {HTMLInputElement} first
- * @param {HTMLInputElement} second
+ * What is wrong with a new password, or ''.
+ * @param {HTMLInputElement} input
  */
-function checkRepeat(first, second) {
-  second.setCustomValidity(first.value === second.value ? '' : 'The passwords do not match.');
-  return second.reportValidity();
+function newPasswordProblem(input) {
+  if (!input.value) return t('account.need_new_password');
+  if (input.value.length < MIN_PASSWORD) return tn('account.too_short', MIN_PASSWORD);
+  return '';
+}
+
+/**
+ * What is wrong with the repetition of a new password, or ''.
+ * @param {HTMLInputElement} first
+ * @param {HTMLInputElement} repeat
+ */
+function repeatProblem(first, repeat) {
+  return first.value === repeat.value ? '' : t('account.mismatch');
+}
+
+/**
+ * Checks a form's fields in order: the first problem is shown in `error` and its field is
+ * marked invalid and focused.
+ * @param {HTMLElement} error
+ * @param {Array<[HTMLInputElement, string]>} checks each field with its problem ('' when none)
+ * @returns {boolean} whether every field is fine
+ */
+function validate(error, checks) {
+  for (const [input] of checks) input.removeAttribute('aria-invalid');
+  const bad = checks.find(([, problem]) => problem);
+  if (!bad) return true;
+  bad[0].setAttribute('aria-invalid', 'true');
+  showMessage(error, bad[1]);
+  bad[0].focus();
+  return false;
+}
+
+/** @param {HTMLFormElement} form */
+function clearInvalid(form) {
+  for (const input of form.querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
 }
 
 /* ---- change my password ----------------------------------------------------------------- */
@@ -43,16 +87,23 @@ function initPasswordDialog() {
   });
   dialog.addEventListener('close', () => {
     form.reset();
+    clearInvalid(form);
     if (app.me) $('pw-username', HTMLInputElement).value = app.me.name;
     hideMessage(error);
   });
-  repeat.addEventListener('input', () => repeat.setCustomValidity(''));
-  newInput.addEventListener('input', () => repeat.setCustomValidity(''));
+  for (const input of [oldInput, newInput, repeat]) {
+    input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
+  }
 
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     hideMessage(error);
-    if (!checkRepeat(newInput, repeat)) return;
+    const ok = validate(error, [
+      [oldInput, oldInput.value ? '' : t('account.need_current_password')],
+      [newInput, newPasswordProblem(newInput)],
+      [repeat, repeatProblem(newInput, repeat)],
+    ]);
+    if (!ok) return;
     const submit = $('pw-submit', HTMLButtonElement);
     setBusy(submit, true);
     try {
@@ -62,7 +113,8 @@ function initPasswordDialog() {
       });
     } catch (err) {
       if (err instanceof ApiError && err.code === 'bad_credentials') {
-        showMessage(error, 'The current password is wrong.');
+        showMessage(error, t('account.wrong_current'));
+        oldInput.setAttribute('aria-invalid', 'true');
         oldInput.select();
         oldInput.focus();
       } else {
@@ -73,7 +125,7 @@ function initPasswordDialog() {
       setBusy(submit, false);
     }
     dialog.close('done');
-    toast('Password changed. Your other sessions were signed out.', 'ok');
+    toast(t('account.changed'), 'ok');
   });
 }
 
@@ -102,8 +154,9 @@ async function loadUsers() {
     renderUsers(Array.isArray(result.users) ? result.users : []);
   } catch (err) {
     body.replaceChildren(
-      el('tr', {}, el('td', { colspan: '4', class: 'empty', text: 'The user list could not be loaded.' })),
+      el('tr', {}, el('td', { colspan: '4', class: 'empty', text: t('users.load_failed') })),
     );
+    setText($('users-count'), '');
     usersMessage('error', describeError(err));
   }
 }
@@ -114,9 +167,10 @@ function renderUsers(users) {
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((user) => userRow(user));
   if (rows.length === 0) {
-    rows.push(el('tr', {}, el('td', { colspan: '4', class: 'empty', text: 'No users.' })));
+    rows.push(el('tr', {}, el('td', { colspan: '4', class: 'empty', text: t('users.none') })));
   }
   $('users-body', HTMLTableSectionElement).replaceChildren(...rows);
+  setText($('users-count'), users.length ? tn('users.count', users.length) : '');
 }
 
 /** @param {UserEntry} user */
@@ -124,26 +178,26 @@ function userRow(user) {
   const isMe = Boolean(app.me && user.name === app.me.name);
 
   const nameCell = el('td', { class: 'cell-name' }, user.name);
-  if (isMe) nameCell.append(el('span', { class: 'you', text: '(you)' }));
+  if (isMe) nameCell.append(el('span', { class: 'you', text: t('users.you') }));
 
-  const select = el('select', { 'aria-label': `Role of ${user.name}` });
+  const select = el('select', { 'aria-label': t('users.role_of', { name: user.name }) });
   const roles = ROLES.includes(user.role) ? ROLES : [...ROLES, user.role];
   for (const role of roles) {
-    select.append(el('option', { value: role, text: role === 'viewer' ? 'viewer (view only)' : role }));
+    select.append(el('option', { value: role, text: roleName(role) }));
   }
   select.value = user.role;
   select.dataset.current = user.role;
   select.addEventListener('change', () => changeRole(user.name, select, isMe));
 
   const totp = user.totp
-    ? el('span', { class: 'totp-on', text: 'on' })
-    : el('span', { class: 'totp-off', text: 'off' });
+    ? el('span', { class: 'totp-on', text: t('users.totp_on') })
+    : el('span', { class: 'totp-off', text: t('users.totp_off') });
 
   const reset = el('button', {
     type: 'button',
     class: 'btn btn-small',
-    text: 'Reset password',
-    'aria-label': `Reset password of ${user.name}`,
+    text: t('users.reset'),
+    'aria-label': t('users.reset_of', { name: user.name }),
   });
   reset.addEventListener('click', () => {
     // Resetting your own password here would end your session; the own-password dialog
@@ -155,12 +209,12 @@ function userRow(user) {
   const del = el('button', {
     type: 'button',
     class: 'btn btn-small btn-danger',
-    text: 'Delete',
-    'aria-label': `Delete user ${user.name}`,
+    text: t('users.delete'),
+    'aria-label': t('users.delete_of', { name: user.name }),
   });
   if (isMe) {
     del.disabled = true;
-    del.title = 'You cannot delete your own account.';
+    del.title = t('users.delete_self');
   }
   del.addEventListener('click', () => deleteUser(user.name, del));
 
@@ -185,9 +239,9 @@ async function changeRole(name, select, isMe) {
   usersMessage();
   if (isMe) {
     const ok = await confirmAction({
-      title: 'Change your own role',
-      text: `Change your role to “${role}”? You will be signed out and may lose access to user management.`,
-      confirmLabel: 'Change role',
+      title: t('users.own_role_title'),
+      text: t('users.own_role_text', { role: roleName(role) }),
+      confirmLabel: t('users.own_role_confirm'),
     });
     if (!ok) {
       select.value = previous;
@@ -212,7 +266,7 @@ async function changeRole(name, select, isMe) {
     redirectToLogin();
     return;
   }
-  usersMessage('ok', `${name} is now ${select.dataset.current}. Their sessions were signed out.`);
+  usersMessage('ok', t('users.role_changed', { name, role: roleName(select.dataset.current || role) }));
 }
 
 /**
@@ -222,9 +276,9 @@ async function changeRole(name, select, isMe) {
 async function deleteUser(name, button) {
   usersMessage();
   const ok = await confirmAction({
-    title: 'Delete user',
-    text: `Delete the user “${name}”? Their sessions and API tokens stop working at once. This cannot be undone.`,
-    confirmLabel: 'Delete',
+    title: t('users.delete_title'),
+    text: t('users.delete_text', { name }),
+    confirmLabel: t('users.delete'),
   });
   if (!ok) return;
   setBusy(button, true);
@@ -235,7 +289,7 @@ async function deleteUser(name, button) {
     usersMessage('error', describeError(err));
     return;
   }
-  usersMessage('ok', `The user ${name} was deleted.`);
+  usersMessage('ok', t('users.deleted', { name }));
   await loadUsers();
 }
 
@@ -244,8 +298,8 @@ let resetName = '';
 /** @param {string} name */
 function openReset(name) {
   resetName = name;
-  setText($('reset-title'), `Reset password of ${name}`);
-  setText($('reset-text'), `Set a new password for ${name}. Their sessions will be signed out.`);
+  setText($('reset-title'), t('users.reset_of', { name }));
+  setText($('reset-text'), t('users.reset_text', { name }));
   hideMessage($('reset-error'));
   $('reset-dialog', HTMLDialogElement).showModal();
 }
@@ -261,31 +315,42 @@ function initUsersDialog() {
   });
   dialog.addEventListener('close', () => {
     $('user-add-form', HTMLFormElement).reset();
+    clearInvalid($('user-add-form', HTMLFormElement));
     usersMessage();
     hideMessage($('user-add-error'));
   });
 
   // Add a user.
   const addForm = $('user-add-form', HTMLFormElement);
+  for (const input of [$('add-name', HTMLInputElement), $('add-password', HTMLInputElement)]) {
+    input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
+  }
   addForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const error = $('user-add-error');
     hideMessage(error);
     usersMessage();
-    const name = $('add-name', HTMLInputElement).value.trim();
-    const body = { name, password: $('add-password', HTMLInputElement).value, role: $('add-role', HTMLSelectElement).value };
+    const nameInput = $('add-name', HTMLInputElement);
+    const passwordInput = $('add-password', HTMLInputElement);
+    const name = nameInput.value.trim();
+    const ok = validate(error, [
+      [nameInput, name ? '' : t('users.need_name')],
+      [passwordInput, passwordInput.value ? newPasswordProblem(passwordInput) : t('account.need_password')],
+    ]);
+    if (!ok) return;
+    const body = { name, password: passwordInput.value, role: $('add-role', HTMLSelectElement).value };
     const submit = $('add-submit', HTMLButtonElement);
     setBusy(submit, true);
     try {
       await apiPost('/api/users', body);
     } catch (err) {
-      showMessage(error, err instanceof ApiError && err.code === 'conflict' ? `A user named “${name}” already exists.` : describeError(err));
+      showMessage(error, err instanceof ApiError && err.code === 'conflict' ? t('users.exists', { name }) : describeError(err));
       return;
     } finally {
       setBusy(submit, false);
     }
     addForm.reset();
-    usersMessage('ok', `The user ${name} was added.`);
+    usersMessage('ok', t('users.added', { name }));
     $('add-name', HTMLInputElement).focus();
     await loadUsers();
   });
@@ -298,14 +363,20 @@ function initUsersDialog() {
   wireCloseButtons(resetDialog);
   resetDialog.addEventListener('close', () => {
     resetForm.reset();
+    clearInvalid(resetForm);
     hideMessage($('reset-error'));
   });
-  repeat.addEventListener('input', () => repeat.setCustomValidity(''));
-  newInput.addEventListener('input', () => repeat.setCustomValidity(''));
+  for (const input of [newInput, repeat]) {
+    input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
+  }
   resetForm.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     hideMessage($('reset-error'));
-    if (!checkRepeat(newInput, repeat)) return;
+    const ok = validate($('reset-error'), [
+      [newInput, newPasswordProblem(newInput)],
+      [repeat, repeatProblem(newInput, repeat)],
+    ]);
+    if (!ok) return;
     const submit = $('reset-submit', HTMLButtonElement);
     const name = resetName;
     setBusy(submit, true);
@@ -318,7 +389,7 @@ function initUsersDialog() {
       setBusy(submit, false);
     }
     resetDialog.close('done');
-    usersMessage('ok', `The password of ${name} was changed. Their sessions were signed out.`);
+    usersMessage('ok', t('users.reset_done', { name }));
   });
 }
 

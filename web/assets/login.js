@@ -2,19 +2,48 @@
 /*
  * login.js — the sign-in page.
  *
- * Self-contained on purpose: before sign-in the server serves only login.html, this file,
- * style.css and favicon.svg, so it must not import anything. It posts the credentials as
- * JSON, asks for the TOTP code only when the server answers `totp_required`, counts down
- * the throttle window the server announces, and on success goes to the `next` path if that
- * is a same-origin path (never a protocol-relative or otherwise foreign URL).
+ * Before sign-in the server serves only login.html, this file, i18n.js (which imports
+ * nothing), the catalogs (/i18n/*.json), style.css and favicon.svg, so this page imports
+ * i18n.js and nothing else (not ui.js: it has its own small map of error codes to texts).
+ * It posts the credentials as JSON, asks for the TOTP code only when the server answers
+ * `totp_required`, counts down the throttle window the server announces, and on success goes
+ * to the `next` path if that is a same-origin path (never a protocol-relative or otherwise
+ * foreign URL).
+ *
+ * The page's language is the last one chosen in this browser, else the browser's own; the
+ * selector under the form changes it for this browser (the page reloads in it).
  */
+
+import { initI18n, language, languages, setLanguage, t, tn, translatePage } from './i18n.js';
 
 const LOGIN_URL = '/api/auth/login';
 const REQUEST_TIMEOUT_MS = 15000;
 
 /**
- * The element with this id, checked to be a `type` (ui.js has the same; this page imports
- * nothing).
+ * What the page says for an error code of the API (docs/api.md), beyond the codes it
+ * handles itself (bad_credentials, totp_required, throttled). The server's English message
+ * follows as a detail.
+ * @type {Record<string, string>}
+ */
+const ERROR_KEYS = {
+  bad_request: 'login.error.bad_request',
+  bad_json: 'login.error.bad_request',
+  bad_origin: 'login.error.bad_origin',
+  unauthorized: 'login.error.unauthorized',
+  forbidden: 'login.error.forbidden',
+  not_found: 'login.error.not_found',
+  method_not_allowed: 'login.error.refused',
+  conflict: 'login.error.conflict',
+  length_required: 'login.error.refused',
+  too_large: 'login.error.refused',
+  unsupported_media_type: 'login.error.refused',
+  upgrade_required: 'login.error.refused',
+  internal: 'login.error.internal',
+};
+
+/**
+ * The element with this id, checked to be a `type` (ui.js has the same; this page does not
+ * import ui.js).
  * @template {HTMLElement} T
  * @param {string} id
  * @param {{new (): T, prototype: T}} type
@@ -35,11 +64,13 @@ const submitButton = byId('login-submit', HTMLButtonElement);
 const errorBox = byId('login-error', HTMLElement);
 const liveRegion = byId('login-live', HTMLElement);
 const capsHint = byId('caps-hint', HTMLElement);
+const languageSelect = byId('login-language', HTMLSelectElement);
 
 let busy = false;
 let throttledUntil = 0; // Date.now() ms; 0 when not throttled
 let throttleTimer = 0;
 let totpUser = ''; // the user name the code field was asked for
+let ready = false; // the catalogs are loaded and the page translated
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -86,7 +117,7 @@ function clearError() {
 }
 
 function updateSubmit() {
-  submitButton.disabled = busy || throttledUntil > 0;
+  submitButton.disabled = !ready || busy || throttledUntil > 0;
   form.setAttribute('aria-busy', busy ? 'true' : 'false');
 }
 
@@ -132,16 +163,13 @@ function renderThrottle() {
     endThrottle();
     return;
   }
-  errorBox.textContent = `Too many failed attempts. Try again in ${left}\u00a0s.`;
+  errorBox.textContent = tn('login.throttled', left);
 }
 
 /** @param {number} seconds */
 function startThrottle(seconds) {
   throttledUntil = Date.now() + seconds * 1000;
-  showError(
-    `Too many failed attempts. Try again in ${seconds}\u00a0s.`,
-    `Too many failed attempts. Try again in ${seconds} seconds.`,
-  );
+  showError(tn('login.throttled', seconds), tn('login.throttled_announce', seconds));
   window.clearInterval(throttleTimer);
   // A short period keeps the displayed number in step with the wall clock.
   throttleTimer = window.setInterval(renderThrottle, 250);
@@ -154,7 +182,7 @@ function endThrottle() {
   throttledUntil = 0;
   errorBox.hidden = true;
   errorBox.textContent = '';
-  liveRegion.textContent = 'You can try again now.';
+  liveRegion.textContent = t('login.try_again_now');
   updateSubmit();
 }
 
@@ -197,10 +225,10 @@ function handleFailure(res, payload) {
   switch (error.code) {
     case 'totp_required':
       showTotp();
-      liveRegion.textContent = 'Enter the code from your authenticator app.';
+      liveRegion.textContent = t('login.totp_hint');
       return;
     case 'bad_credentials':
-      showError('Wrong user name, password or code.');
+      showError(t('login.error.bad_credentials'));
       if (!totpField.hidden) {
         totpInput.value = '';
         totpInput.setAttribute('aria-invalid', 'true');
@@ -217,32 +245,36 @@ function handleFailure(res, payload) {
     default:
       break;
   }
+  const detail = typeof error.message === 'string' ? error.message : '';
+  const key = typeof error.code === 'string' ? ERROR_KEYS[error.code] : undefined;
   if (res.status === 429) {
     startThrottle(retryAfterSeconds(res, error));
-  } else if (res.status >= 400 && res.status < 500 && error.message) {
-    showError(`The device refused the sign-in: ${error.message}`);
+  } else if (key) {
+    showError(detail ? t('login.error.with_detail', { text: t(key), detail }) : t(key));
+  } else if (res.status >= 400 && res.status < 500 && detail) {
+    showError(t('login.error.unknown', { detail }));
   } else {
-    showError(`The device could not complete the sign-in (HTTP ${res.status}). Try again.`);
+    showError(t('login.error.http', { status: res.status }));
   }
 }
 
 /** @param {SubmitEvent} event */
 async function onSubmit(event) {
   event.preventDefault();
-  if (busy || throttledUntil > 0) return;
+  if (!ready || busy || throttledUntil > 0) return;
   clearError();
 
   const user = userInput.value.trim();
   const password = passwordInput.value;
   if (!user) {
     userInput.setAttribute('aria-invalid', 'true');
-    showError('Enter your user name.');
+    showError(t('login.need_user'));
     userInput.focus();
     return;
   }
   if (!password) {
     passwordInput.setAttribute('aria-invalid', 'true');
-    showError('Enter your password.');
+    showError(t('login.need_password'));
     passwordInput.focus();
     return;
   }
@@ -252,7 +284,7 @@ async function onSubmit(event) {
     const code = totpInput.value.replace(/\s+/g, '');
     if (!/^\d{6,10}$/.test(code)) {
       totpInput.setAttribute('aria-invalid', 'true');
-      showError('Enter the code from your authenticator app (digits only).');
+      showError(t('login.need_totp'));
       totpInput.focus();
       return;
     }
@@ -264,19 +296,18 @@ async function onSubmit(event) {
   let result;
   try {
     result = await postLogin(body);
-  } catch {
+  } catch (err) {
     busy = false;
     updateSubmit();
-    showError(
-      'The device could not be reached. Check the network connection and try again.',
-    );
+    const timedOut = err instanceof DOMException && err.name === 'AbortError';
+    showError(t(timedOut ? 'login.error.timeout' : 'login.error.network'));
     return;
   }
   busy = false;
 
   const { res, payload } = result;
   if (res.ok && payload && payload.ok === true) {
-    liveRegion.textContent = 'Signed in.';
+    liveRegion.textContent = t('login.signed_in');
     // Keep the button disabled while the next page loads.
     busy = true;
     updateSubmit();
@@ -316,4 +347,30 @@ for (const input of [userInput, passwordInput, totpInput]) {
   input.addEventListener('input', () => input.removeAttribute('aria-invalid'));
 }
 
-updateSubmit();
+/* ---- language --------------------------------------------------------------------------- */
+
+/* The languages by their own names; a choice is kept in this browser and the page reloads
+ * in it (what was typed is lost, as with any reload: the page is only three fields). */
+function fillLanguages() {
+  const options = languages().map(({ code, name }) => new Option(name, code, false, code === language()));
+  languageSelect.replaceChildren(...options);
+  languageSelect.value = language();
+  languageSelect.disabled = options.length < 2;
+  languageSelect.addEventListener('change', () => {
+    if (languageSelect.value && languageSelect.value !== language()) setLanguage(languageSelect.value);
+  });
+}
+
+async function start() {
+  updateSubmit();
+  await initI18n(null);
+  translatePage();
+  fillLanguages();
+  ready = true;
+  updateSubmit();
+}
+
+start().catch((err) => {
+  // Without its catalogs the page can say nothing in any language; sign-in stays disabled.
+  console.error('sign-in page: the language catalogs could not be loaded', err);
+});

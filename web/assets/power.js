@@ -10,50 +10,56 @@
 import { ApiError, apiPost } from './api.js';
 import { el, setText, describeError, toast, confirmAction } from './ui.js';
 import { ServiceMenu, menuHeading, menuItem, menuSep } from './menus.js';
+import { t } from './i18n.js';
 
 /**
  * One action of the menu: its button (id, text, note, drawn red when it can lose data), the
- * request it makes, and the question asked first when it can lose data.
+ * request it makes, and the question asked first when it can lose data. The texts are
+ * catalog keys, looked up when the menu is built (or the action run).
  * @typedef {object} PowerAction
  * @property {string} id
- * @property {string} text the button's text
- * @property {string} [note]
+ * @property {string} textKey the button's text
+ * @property {string} [noteKey]
  * @property {string} path
  * @property {object} body
- * @property {string} label what a confirmation and an error message call it
- * @property {string} [confirm]
+ * @property {string} labelKey what a confirmation and an error message call it
+ * @property {string} [confirmKey]
  */
 
 /** @type {readonly PowerAction[]} */
 const POWER_ACTIONS = [
-  { id: 'atx-on', text: 'Power on', path: '/api/atx/power', body: { action: 'on' }, label: 'Power on' },
+  { id: 'atx-on', textKey: 'power.on', path: '/api/atx/power', body: { action: 'on' }, labelKey: 'power.on' },
   {
-    id: 'atx-off', text: 'Shut down', note: 'like a short press, when on',
-    path: '/api/atx/power', body: { action: 'off' }, label: 'Shut down',
+    id: 'atx-off', textKey: 'power.off', noteKey: 'power.off_note',
+    path: '/api/atx/power', body: { action: 'off' }, labelKey: 'power.off',
   },
   {
-    id: 'atx-off-hard', text: 'Power off (hard)', note: 'may lose data',
-    path: '/api/atx/power', body: { action: 'off_hard' }, label: 'Power off (hard)',
-    confirm: 'Cut the power of the target now? Unsaved work on it is lost.',
+    id: 'atx-off-hard', textKey: 'power.off_hard', noteKey: 'power.off_hard_note',
+    path: '/api/atx/power', body: { action: 'off_hard' }, labelKey: 'power.off_hard_label',
+    confirmKey: 'power.off_hard_confirm',
   },
   {
-    id: 'atx-reset-hard', text: 'Reset (hard)',
-    path: '/api/atx/power', body: { action: 'reset_hard' }, label: 'Reset',
-    confirm: 'Reset the target now? Unsaved work on it is lost.',
+    id: 'atx-reset-hard', textKey: 'power.reset_hard',
+    path: '/api/atx/power', body: { action: 'reset_hard' }, labelKey: 'power.reset_label',
+    confirmKey: 'power.reset_confirm',
   },
 ];
 
 /** @type {readonly PowerAction[]} */
 const BUTTON_ACTIONS = [
-  { id: 'atx-click-power', text: 'Press power', path: '/api/atx/click', body: { button: 'power' }, label: 'Press power' },
   {
-    id: 'atx-click-power-long', text: 'Hold power (5 s)',
-    path: '/api/atx/click', body: { button: 'power_long' }, label: 'Hold power',
-    confirm: 'Hold the power button for 5 seconds? A running target is switched off hard.',
+    id: 'atx-click-power', textKey: 'power.press_power',
+    path: '/api/atx/click', body: { button: 'power' }, labelKey: 'power.press_power',
   },
   {
-    id: 'atx-click-reset', text: 'Press reset', path: '/api/atx/click', body: { button: 'reset' }, label: 'Press reset',
-    confirm: 'Press the reset button of the target? Unsaved work on it is lost.',
+    id: 'atx-click-power-long', textKey: 'power.hold_power',
+    path: '/api/atx/click', body: { button: 'power_long' }, labelKey: 'power.hold_power_label',
+    confirmKey: 'power.hold_power_confirm',
+  },
+  {
+    id: 'atx-click-reset', textKey: 'power.press_reset',
+    path: '/api/atx/click', body: { button: 'reset' }, labelKey: 'power.press_reset',
+    confirmKey: 'power.press_reset_confirm',
   },
 ];
 
@@ -70,16 +76,19 @@ const BUTTON_ACTIONS = [
 export class PowerMenu extends ServiceMenu {
   /** @param {{app: import('./app.js').App}} deps */
   constructor({ app }) {
-    super({ id: 'power', label: 'Power', path: '/api/atx', unreadable: 'Power state unknown' });
+    super({ id: 'power', label: t('power.menu'), path: '/api/atx', unreadable: t('power.unreadable') });
     this.app = app;
     this.sending = false;
-    this.ledPower = el('span', { class: 'led', id: 'atx-led-power', 'data-on': 'false', text: 'power' });
-    this.ledHdd = el('span', { class: 'led', id: 'atx-led-hdd', 'data-on': 'false', text: 'disk' });
+    this.ledPower = el('span', { class: 'led', id: 'atx-led-power', 'data-on': 'false', text: t('power.led_power') });
+    this.ledHdd = el('span', { class: 'led', id: 'atx-led-hdd', 'data-on': 'false', text: t('power.led_hdd') });
     /** @type {HTMLButtonElement[]} */
     this.actionButtons = [];
     /** @param {PowerAction} action */
     const button = (action) => {
-      const b = menuItem({ id: action.id, label: action.text, note: action.note, danger: Boolean(action.confirm) });
+      const b = menuItem({
+        id: action.id, label: t(action.textKey), note: action.noteKey ? t(action.noteKey) : undefined,
+        danger: Boolean(action.confirmKey),
+      });
       b.addEventListener('click', () => this.#run(action));
       this.actionButtons.push(b);
       return b;
@@ -89,7 +98,7 @@ export class PowerMenu extends ServiceMenu {
       menuSep(),
       ...POWER_ACTIONS.map(button),
       menuSep(),
-      menuHeading('Front panel buttons'),
+      menuHeading(t('power.buttons')),
       ...BUTTON_ACTIONS.map(button),
     );
     this.render();
@@ -102,21 +111,26 @@ export class PowerMenu extends ServiceMenu {
     const wired = (s && s.wired) || {};
     /**
      * @param {HTMLElement} node
+     * @param {'power' | 'hdd'} name
      * @param {boolean | undefined} on
      * @param {boolean | undefined} isWired
      */
-    const led = (node, on, isWired) => {
+    const led = (node, name, on, isWired) => {
       node.dataset.on = on ? 'true' : 'false';
       node.classList.toggle('led-unwired', isWired === false);
+      let state = on ? 'on' : 'off';
+      if (isWired === false) state = 'unwired';
+      else if (!s) state = 'unknown';
+      node.title = t(`power.led.${name}_${state}`);
     };
-    led(this.ledPower, leds.power, wired.power_led);
-    led(this.ledHdd, leds.hdd, wired.hdd_led);
+    led(this.ledPower, 'power', leds.power, wired.power_led);
+    led(this.ledHdd, 'hdd', leds.hdd, wired.hdd_led);
     let text;
-    if (!this.enabled) text = 'Power control is not configured on this device.';
-    else if (!s) text = 'Reading the power state…';
-    else if (s.busy) text = 'A power action is running…';
-    else if (wired.power_led === false) text = 'The power light is not wired: the state is unknown.';
-    else text = leds.power ? 'The target is on.' : 'The target is off.';
+    if (!this.enabled) text = t('power.not_configured');
+    else if (!s) text = t('power.reading');
+    else if (s.busy) text = t('power.busy');
+    else if (wired.power_led === false) text = t('power.unwired');
+    else text = leds.power ? t('power.target_on') : t('power.target_off');
     setText(this.status, text);
     const usable = this.enabled && s && !s.busy && !this.sending && this.app.canAct();
     for (const b of this.actionButtons) b.disabled = !usable;
@@ -125,8 +139,9 @@ export class PowerMenu extends ServiceMenu {
 
   /** @param {PowerAction} action */
   async #run(action) {
-    if (action.confirm) {
-      const ok = await confirmAction({ title: action.label, text: action.confirm, confirmLabel: action.label });
+    const label = t(action.labelKey);
+    if (action.confirmKey) {
+      const ok = await confirmAction({ title: label, text: t(action.confirmKey), confirmLabel: label });
       if (!ok) return;
     }
     if (this.state && this.state.busy) return;
@@ -136,7 +151,9 @@ export class PowerMenu extends ServiceMenu {
       const result = await apiPost(action.path, action.body);
       if (result && result.leds) this.update(result);
     } catch (err) {
-      toast(`${action.label}: ${err instanceof ApiError && err.code === 'conflict' ? 'another power action is still running.' : describeError(err)}`, 'error');
+      const conflict = err instanceof ApiError && err.code === 'conflict';
+      toast(conflict ? t('power.conflict', { action: label }) : t('power.failed', { action: label, error: describeError(err) }),
+        'error');
     } finally {
       this.sending = false;
       this.render();
