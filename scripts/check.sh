@@ -119,6 +119,19 @@ else
 	add "web modules with @ts-check" 0 1
 fi
 
+echo "== web UI languages (catalogs complete, no words outside them)"
+# tests/tools/i18n_check.mjs: every catalog of web/i18n has exactly en.json's keys and
+# parameters, every key is used, every documented error code has its text, and web/'s HTML
+# and JS hold no words for people outside the catalogs. Its self-test breaks small trees.
+if node tests/tools/i18n_check.mjs; then
+	add "web UI languages (i18n check)" 1 0
+else
+	add "web UI languages (i18n check)" 0 1
+fi
+mkdir -p build
+node tests/tools/i18n_check_test.mjs 2>&1 | tee build/i18n-selftest.log
+add_from_log "i18n checker self-test" "build/i18n-selftest.log"
+
 echo "== API error codes documented"
 # docs/api.md's table "Status and error codes" lists exactly the codes src/ emits (HTTP
 # answers and WebSocket error events), with their statuses: the web UI's messages follow it.
