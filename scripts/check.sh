@@ -2,9 +2,9 @@
 # `make check`: installs what is missing, builds twice (normal and ASan+UBSan), runs the unit
 # tests and the integration tests against both builds, the browser tests, the arm64 unit
 # tests under qemu, the bench VM, every fuzz harness for a short while (scripts/fuzz.sh), and
-# the generated-table, generated-docs, Japanese-guide, API error code, web UI type (tsc) and
-# formatting checks, and ends with one line `N passed, N failed`. Exit status is non-zero on
-# any failure.
+# the generated-table, generated-docs, Japanese-guide, API error code, web UI type (tsc),
+# language (i18n) and formatting checks, and ends with one line `N passed, N failed`. Exit
+# status is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
