@@ -25,6 +25,14 @@ import { layoutName } from './keyboard.js';
  */
 
 const WORD = 'osk.key.';
+/** @type {Record<string, string>} the names of the keys whose legend is a glyph */
+const GLYPH_NAMES = {
+  Backspace: 'osk.glyph.backspace',
+  ArrowUp: 'osk.glyph.up',
+  ArrowDown: 'osk.glyph.down',
+  ArrowLeft: 'osk.glyph.left',
+  ArrowRight: 'osk.glyph.right',
+};
 
 /** @type {OskKey[]} */
 const FN_ROW = [['Escape', 'osk.key.esc', 1.25], ['F1', 'F1'], ['F2', 'F2'], ['F3', 'F3'], ['F4', 'F4'],
@@ -217,7 +225,8 @@ export class OnScreenKeyboard {
           button.style.lineHeight = '1.1';
         }
       }
-      button.setAttribute('aria-label', code);
+      // Screen readers say what the key shows, or its name where it shows a glyph (⌫, ←).
+      button.setAttribute('aria-label', code in GLYPH_NAMES ? t(GLYPH_NAMES[code]) : text);
       return button;
     };
     const main = el('div', { class: 'osk-main' },
