@@ -54,15 +54,29 @@ function flatten(node, prefix, out) {
   }
 }
 
+/** @type {Map<string, Promise<unknown>>} url -> its JSON, each file asked for once */
+const requests = new Map();
+
 /**
  * @param {string} url
  * @returns {Promise<unknown>}
  */
-async function fetchJson(url) {
-  const res = await fetch(url, { credentials: 'same-origin', cache: 'no-cache' });
-  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-  return res.json();
+function fetchJson(url) {
+  let request = requests.get(url);
+  if (!request) {
+    request = fetch(url, { credentials: 'same-origin', cache: 'no-cache' }).then((res) => {
+      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+      return res.json();
+    });
+    requests.set(url, request);
+  }
+  return request;
 }
+
+// The two files every page needs are asked for as this module loads, while the page asks
+// the device who is there: the language then costs one round trip more at most, not three.
+// (A failure is reported by initI18n, which awaits the same promises.)
+for (const url of ['/i18n/languages.json', `/i18n/${FALLBACK}.json`]) fetchJson(url).catch(() => {});
 
 /** @param {string} code */
 async function loadCatalog(code) {
