@@ -70,6 +70,12 @@ export const tests = [
       assertEq(await legend('IntlYen'), '¥', 'a character legend stays literal');
       assertEq(await legend('BracketLeft'), '@', 'JIS @ key');
       assertEq(await page.getAttribute('#osk-close', 'aria-label'), text(ja, 'osk.close'), 'close button');
+      // A screen reader says what a key shows, or the name of its glyph, never a key code.
+      const name = (code) => page.getAttribute(`#osk .osk-key[data-code="${code}"]`, 'aria-label');
+      assertEq(await name('KeyQ'), 'Q', 'the Q key is named Q');
+      assertEq(await name('NonConvert'), text(ja, 'osk.key.muhenkan'), 'a word key is named by its word');
+      assertEq(await name('Backspace'), text(ja, 'osk.glyph.backspace'), 'the ⌫ key is named in Japanese');
+      assertEq(await name('ArrowUp'), text(ja, 'osk.glyph.up'), 'the ↑ key is named in Japanese');
       // Every key's legend fits inside its key (the long Japanese names wrap in a smaller font).
       const clipped = await page.$$eval('#osk .osk-key', (keys) =>
         keys.filter((k) => k.scrollWidth > k.clientWidth + 1 || k.scrollHeight > k.clientHeight + 1)
