@@ -225,4 +225,43 @@ export const tests = [
       checkClean(second.page);
     },
   },
+  {
+    name: 'a catalog that cannot be read: the console comes up in English; a blink of the network is retried',
+    timeout: 90,
+    async fn(env) {
+      const d = await setup(env);
+      const ja = catalog(env, 'ja');
+      const en = catalog(env, 'en');
+      // What the page logs about it (and the browser about the failed loads) is expected.
+      const allow = [/i18n: /, /Failed to load resource/, /HTTP 404 GET \S+\/i18n\/ja\.json$/];
+
+      // ja.json cannot be read: a Japanese browser gets the whole console in English.
+      const missing = await openPage(env.browser, { context: JAPANESE, allow });
+      await missing.context.route('**/i18n/ja.json', (route) => route.fulfill({ status: 404, body: '' }));
+      await loginUi(missing.page, d, OPERATOR.name, OPERATOR.password);
+      assertEq(await missing.page.getAttribute('html', 'lang'), 'en', 'English when ja.json is missing');
+      assertEq(await textOf(missing.page, '#mb-video'), text(en, 'video.menu'), 'the Video menu in English');
+      assertEq(await textOf(missing.page, '#conn-text'), text(en, 'status.connected'), 'the status bar in English');
+      checkClean(missing.page);
+      await missing.context.close();
+
+      // languages.json fails twice (the sign-in page's first two tries): the page tries
+      // again and comes up in Japanese.
+      let failures = 0;
+      const blink = await openPage(env.browser, { context: JAPANESE, allow });
+      await blink.context.route('**/i18n/languages.json', (route) => {
+        if (failures < 2) {
+          failures++;
+          return route.abort();
+        }
+        return route.continue();
+      });
+      await loginUi(blink.page, d, OPERATOR.name, OPERATOR.password);
+      assertEq(failures, 2, 'languages.json failed twice');
+      assertEq(await blink.page.getAttribute('html', 'lang'), 'ja', 'Japanese after the retries');
+      assertEq(await textOf(blink.page, '#mb-video'), text(ja, 'video.menu'), 'the Video menu in Japanese');
+      checkClean(blink.page);
+      await blink.context.close();
+    },
+  },
 ];

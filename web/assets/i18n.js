@@ -64,10 +64,15 @@ const requests = new Map();
 function fetchJson(url) {
   let request = requests.get(url);
   if (!request) {
-    request = fetch(url, { credentials: 'same-origin', cache: 'no-cache' }).then((res) => {
-      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
-      return res.json();
-    });
+    request = fetch(url, { credentials: 'same-origin', cache: 'no-cache' })
+      .then((res) => {
+        if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+        return res.json();
+      })
+      .catch((err) => {
+        requests.delete(url); /* the next ask tries again */
+        throw err;
+      });
     requests.set(url, request);
   }
   return request;
@@ -120,21 +125,44 @@ function storedLanguage() {
 
 /**
  * Loads the catalogs. `chosen` is the user's own choice as the device keeps it (null when
- * unknown or none).
+ * unknown or none). A language whose catalog cannot be read gives way to English; when not
+ * even that can be read (the network blinked), it tries again, 1 s later, then 2, 4, up to
+ * every 10 s, while the page shows the English its HTML holds.
  * @param {string | null} [chosen]
  */
 export async function initI18n(chosen = null) {
+  for (let delay = 1000; ; delay = Math.min(delay * 2, 10000)) {
+    try {
+      await load(chosen);
+      return;
+    } catch (err) {
+      console.error(`i18n: ${err instanceof Error ? err.message : err}; trying again in ${delay / 1000} s`);
+      await new Promise((resolve) => window.setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** @param {string | null} chosen */
+async function load(chosen) {
   const list = await fetchJson('/i18n/languages.json');
   offered = list && typeof list === 'object' ? /** @type {Record<string, string>} */ (list) : {};
   const stored = storedLanguage();
-  const code =
+  let code =
     pickLanguage([chosen || '']) || pickLanguage([stored || '']) || pickLanguage(browserLanguages()) || FALLBACK;
-  const [main, base] = await Promise.all([
-    loadCatalog(code),
-    code === FALLBACK ? Promise.resolve(null) : loadCatalog(FALLBACK),
-  ]);
+  // Both at once: English is the fallback of every text.
+  const basePromise = loadCatalog(FALLBACK);
+  const mainPromise = code === FALLBACK ? basePromise : loadCatalog(code);
+  mainPromise.catch(() => {}); /* awaited below, after English */
+  const base = await basePromise;
+  let main = base;
+  try {
+    main = await mainPromise;
+  } catch (err) {
+    console.error(`i18n: ${err instanceof Error ? err.message : err}; the page stays in ${FALLBACK}`);
+    code = FALLBACK;
+  }
   texts = main;
-  fallback = base || main;
+  fallback = base;
   current = code;
   plurals = new Intl.PluralRules(code);
   document.documentElement.lang = code;
