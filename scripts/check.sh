@@ -34,6 +34,20 @@ add_from_log() { # name log: the log's last `N passed, M failed` line; none coun
 	fi
 }
 
+step() { # name command...: one check that passes or fails as a whole
+	local name=$1
+	shift
+	if "$@"; then add "$name" 1 0; else add "$name" 0 1; fi
+}
+
+selftest() { # name log command...: a checker's self-test, which ends with `N passed, M failed`
+	local name=$1 log=$2
+	shift 2
+	mkdir -p "$(dirname "$log")"
+	"$@" 2>&1 | tee "$log"
+	add_from_log "$name" "$log"
+}
+
 for variant in normal asan; do
 	dir=build
 	[ "$variant" = asan ] && dir=build-asan
@@ -89,28 +103,16 @@ then add "font table in sync" 1 0; else echo "src/video/draw.c font differs from
 
 echo "== generated layouts"
 # src/hid/layout.c carries the tables scripts/gen_layouts.py makes from data/layouts/.
-if python3 scripts/gen_layouts.py data/layouts/*.txt --check src/hid/layout.c; then
-	add "layout tables in sync" 1 0
-else
-	add "layout tables in sync" 0 1
-fi
+step "layout tables in sync" python3 scripts/gen_layouts.py data/layouts/*.txt --check src/hid/layout.c
 
 echo "== generated key codes (browser)"
 # web/assets/keycodes.js is made by scripts/gen_keycodes_js.py from data/keymap.csv.
-if python3 scripts/gen_keycodes_js.py data/keymap.csv --check web/assets/keycodes.js; then
-	add "browser key codes in sync" 1 0
-else
-	add "browser key codes in sync" 0 1
-fi
+step "browser key codes in sync" python3 scripts/gen_keycodes_js.py data/keymap.csv --check web/assets/keycodes.js
 
 echo "== web UI types (tsc --noEmit over web/assets, tsconfig.json)"
 # Every module in web/assets carries // @ts-check and JSDoc types; typescript comes from
 # tests/e2e's lockfile (installed by scripts/deps.sh --test).
-if bash tests/e2e/npm-install.sh && tests/e2e/node_modules/.bin/tsc --noEmit -p tsconfig.json; then
-	add "web UI types (tsc)" 1 0
-else
-	add "web UI types (tsc)" 0 1
-fi
+step "web UI types (tsc)" bash -c 'bash tests/e2e/npm-install.sh && tests/e2e/node_modules/.bin/tsc --noEmit -p tsconfig.json'
 missing=$(grep -L '^// @ts-check$' web/assets/*.js || true)
 if [ -z "$missing" ]; then
 	add "web modules with @ts-check" 1 0
@@ -123,44 +125,24 @@ echo "== web UI languages (catalogs complete, no words outside them)"
 # tests/tools/i18n_check.mjs: every catalog of web/i18n has exactly en.json's keys and
 # parameters, every key is used, every documented error code has its text, and web/'s HTML
 # and JS hold no words for people outside the catalogs. Its self-test breaks small trees.
-if node tests/tools/i18n_check.mjs; then
-	add "web UI languages (i18n check)" 1 0
-else
-	add "web UI languages (i18n check)" 0 1
-fi
-mkdir -p build
-node tests/tools/i18n_check_test.mjs 2>&1 | tee build/i18n-selftest.log
-add_from_log "i18n checker self-test" "build/i18n-selftest.log"
+step "web UI languages (i18n check)" node tests/tools/i18n_check.mjs
+selftest "i18n checker self-test" build/i18n-selftest.log node tests/tools/i18n_check_test.mjs
 
 echo "== API error codes documented"
 # docs/api.md's table "Status and error codes" lists exactly the codes src/ emits (HTTP
 # answers and WebSocket error events), with their statuses: the web UI's messages follow it.
-if python3 tests/tools/error_codes.py; then
-	add "API error codes documented" 1 0
-else
-	add "API error codes documented" 0 1
-fi
+step "API error codes documented" python3 tests/tools/error_codes.py
 
 echo "== generated config docs"
 # data/ipkvm.ini and the README's table of keys are written from src/core/config.c's table
 # by tests/tools/config_doc.c (`config-doc update README.md data/ipkvm.ini` after a change).
-if build/tests/tools/config-doc check README.md data/ipkvm.ini; then
-	add "config docs in sync" 1 0
-else
-	add "config docs in sync" 0 1
-fi
+step "config docs in sync" build/tests/tools/config-doc check README.md data/ipkvm.ini
 
 echo "== Japanese setup guide in step with the English one"
 # docs/ja/hardware.md and README.ja.md against docs/hardware.md and README.md (headings, code
 # blocks, inline code, tables, links); the self-test breaks copies and expects failures.
-if python3 tests/tools/doc_parity.py; then
-	add "Japanese guide in step" 1 0
-else
-	add "Japanese guide in step" 0 1
-fi
-mkdir -p build
-python3 tests/tools/test_doc_parity.py 2>&1 | tee build/doc-parity-selftest.log
-add_from_log "doc parity checker self-test" "build/doc-parity-selftest.log"
+step "Japanese guide in step" python3 tests/tools/doc_parity.py
+selftest "doc parity checker self-test" build/doc-parity-selftest.log python3 tests/tools/test_doc_parity.py
 
 echo "== format"
 if git rev-parse --git-dir >/dev/null 2>&1; then
