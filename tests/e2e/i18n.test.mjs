@@ -264,4 +264,81 @@ export const tests = [
       await blink.context.close();
     },
   },
+  {
+    name: 'no English word anywhere in the Japanese console: every menu, dialog, the keyboard and the status bar',
+    timeout: 120,
+    async fn(env) {
+      const d = await setup(env);
+      const admin = await d.admin();
+      await admin.request('POST', '/api/auth/language', { language: null });
+      await ensureConsole(admin);
+      const { page, context } = await openPage(env.browser, { context: JAPANESE });
+      await loginUi(page, d, 'admin', d.password);
+      assertEq(await page.getAttribute('html', 'lang'), 'ja', 'the page language');
+      // What people see: the visible text and the accessible names of the page, but not
+      // what comes from elsewhere (user, host and image names, the device's own reason
+      // under the signal panel, the picture) nor names that stay as they are.
+      const NAMES = new Set([
+        'ipkvm', 'ipkvmd', 'MJPEG', 'JPEG', 'HID', 'HDD', 'LED', 'URL', 'SHA', 'TOTP', 'BIOS', 'JIS', 'OS',
+        'Windows', 'Linux', 'Magic', 'SysRq', /* product and technical names */
+        'fps', 'kb', 'ms', 'GB', /* units as Intl writes them in Japanese */
+        'Ctrl', 'Alt', 'Shift', 'Del', 'Tab', 'Esc', 'Enter', 'Win', 'Meta', 'Backspace', 'PrintScreen', 'PrtSc',
+        'ScrLk', 'Pause', 'Ins', 'Home', 'PgUp', 'End', 'PgDn', 'Num', 'Caps', 'Scroll', /* key names */
+        'https', 'image', 'iso', 'name', /* the example values of the download fields */
+        'virtual', /* the keyboard output's driver, a name */
+        'admin', OPERATOR.name, VIEWER.name, /* user names */
+      ]);
+      const sweep = async (where) => page.evaluate(({ names, where: w }) => {
+        const skip = (n) => n.closest('#user-name, #device-host, #device-version, #signal-detail, #backends, ' +
+          '.users-table td:first-child, .msd-image-name, script, style, [hidden]');
+        const words = new Set();
+        const take = (text, origin) => {
+          for (const word of text.match(/[A-Za-z][A-Za-z]+/g) || []) if (!names.includes(word)) words.add(`${word} (${origin})`);
+        };
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+          const parent = n.parentElement;
+          if (!parent || skip(parent) || !parent.getClientRects().length) continue;
+          take(n.textContent || '', `${w}: text of <${parent.tagName.toLowerCase()}${parent.id ? '#' + parent.id : ''}>`);
+        }
+        for (const node of document.querySelectorAll('[title], [aria-label], [placeholder]')) {
+          if (skip(node) || !node.getClientRects().length) continue;
+          for (const attr of ['title', 'aria-label', 'placeholder']) {
+            const v = node.getAttribute(attr);
+            if (v) take(v, `${w}: ${attr} of <${node.tagName.toLowerCase()}${node.id ? '#' + node.id : ''}>`);
+          }
+        }
+        return [...words];
+      }, { names: [...NAMES], where });
+      const found = [];
+      found.push(...await sweep('console'));
+      const menus = await page.$$eval('#menubar .menu-button', (nodes) => nodes.map((n) => n.id));
+      assert(menus.length >= 5, `menus: ${menus}`);
+      for (const id of menus) {
+        await page.click(`#${id}`);
+        found.push(...await sweep(id));
+        await page.keyboard.press('Escape');
+      }
+      for (const [button, dialog] of [['#btn-help', '#help-dialog'], ['#btn-password', '#password-dialog'],
+        ['#btn-users', '#users-dialog']]) {
+        await page.click(button);
+        await page.waitForSelector(`${dialog}[open]`);
+        if (dialog === '#users-dialog') await page.waitForSelector('#users-dialog tbody tr td:nth-child(2)');
+        found.push(...await sweep(dialog));
+        await page.keyboard.press('Escape');
+      }
+      await page.click('#mb-keyboard');
+      await page.click('#btn-paste');
+      await page.waitForSelector('#paste-dialog[open]');
+      found.push(...await sweep('paste dialog'));
+      await page.keyboard.press('Escape');
+      await page.click('#mb-keyboard');
+      await page.click('#btn-osk');
+      await page.waitForSelector('#osk:not([hidden])');
+      found.push(...await sweep('on-screen keyboard'));
+      assertEq(found, [], 'English words a Japanese user would meet');
+      checkClean(page);
+      await context.close();
+    },
+  },
 ];
