@@ -150,7 +150,8 @@ function flatten(node, prefix, out, problems, where) {
       out.set(p, value);
     } else if (value && typeof value === 'object' && !Array.isArray(value)) {
       const forms = Object.keys(value);
-      if (forms.length && forms.every((f) => PLURAL_FORMS.has(f)))
+      if (!forms.length) problems.push(`${where}: ${p} is an empty object`);
+      else if (forms.every((f) => PLURAL_FORMS.has(f)))
         problems.push(`${where}: ${p} is a plural without "other"`);
       else flatten(value, p, out, problems, where);
     } else {

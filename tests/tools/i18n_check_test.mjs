@@ -96,6 +96,11 @@ const cases = [
   ['a documented error code without its text', (f) => {
     f['docs/api.md'] = f['docs/api.md'].replace('|\n\n## Next', '|\n| 409 | `conflict` | it exists |\n\n## Next');
   }, 'error code conflict has no error.conflict'],
+  ['an empty namespace', (f) => {
+    const en = JSON.parse(f['web/i18n/en.json']);
+    en.spare = {};
+    f['web/i18n/en.json'] = JSON.stringify(en);
+  }, 'web/i18n/en.json: spare is an empty object'],
   ['a catalog not in languages.json', (f) => {
     f['web/i18n/de.json'] = f['web/i18n/en.json'];
   }, 'web/i18n/de.json: not listed'],
