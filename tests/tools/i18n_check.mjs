@@ -397,6 +397,8 @@ function checkJs(file, src, acorn, en, used, problems) {
     return;
   }
   const lines = src.split('\n');
+  /** The catalog's namespaces: a key-like literal in one of them must exist. */
+  const NAMESPACES = Object.fromEntries([...en.keys()].map((k) => [k.split('.')[0], true]));
   const waived = (line) => /\/\/ i18n-ok: \S/.test(lines[line - 1] || '');
 
   /**
@@ -405,7 +407,6 @@ function checkJs(file, src, acorn, en, used, problems) {
    * @param {any[]} ancestors the node last
    */
   const position = (ancestors) => {
-    const node = ancestors[ancestors.length - 1];
     for (let i = ancestors.length - 2; i >= 0; i--) {
       const a = ancestors[i];
       const child = ancestors[i + 1];
@@ -451,7 +452,7 @@ function checkJs(file, src, acorn, en, used, problems) {
         'ParenthesizedExpression', 'SequenceExpression'].includes(a.type)) continue;
       return 'maybe';
     }
-    return node ? 'maybe' : 'code';
+    return 'maybe';
   };
 
   /** @param {string} key */
@@ -480,9 +481,6 @@ function checkJs(file, src, acorn, en, used, problems) {
     if (looksLikeText(s, where === 'text'))
       problems.push(`${file}:${line}: "${s.slice(0, 70)}" is words for people outside the catalogs (use t())`);
   };
-
-  /** The catalog's namespaces: a key-like literal in one of them must exist. */
-  const NAMESPACES = Object.fromEntries([...en.keys()].map((k) => [k.split('.')[0], true]));
 
   /** @param {any} node @param {any[]} ancestors */
   const visit = (node, ancestors) => {
