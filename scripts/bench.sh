@@ -23,3 +23,11 @@ python3 bench/hid_bench.py "$dir/ipkvmd"
 echo
 echo "== bench/load.py (operator latency under 200 MJPEG viewers and 200 slow-body attackers)"
 python3 bench/load.py "$dir/ipkvmd"
+echo
+echo "== bench/console_start.mjs (the web console: page built, first picture; en/ja, 0/40 ms RTT)"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null || [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+	echo "not run: it needs node, npm and chromium (scripts/deps.sh --test installs them)" >&2
+	exit 1
+fi
+bash tests/e2e/npm-install.sh
+node bench/console_start.mjs "$dir/ipkvmd" web
