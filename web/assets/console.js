@@ -187,9 +187,10 @@ function renderUser(user) {
   $('view-only').hidden = user.role !== 'viewer';
 }
 
-async function loadInfo() {
+/** @param {Promise<Info>} [pending] the answer, when already asked for (start-up) */
+async function loadInfo(pending = apiGet('/api/info')) {
   try {
-    renderInfo(await apiGet('/api/info'));
+    renderInfo(await pending);
   } catch (err) {
     if (!app.info) setText($('device-host'), t('console.unknown_device'));
     toast(t('console.info_failed', { error: describeError(err) }), 'error');
@@ -584,21 +585,27 @@ async function whoAmI() {
 }
 
 async function start() {
+  // The device's information is asked for at once, with who the user is: the picture
+  // starts as soon as the page is built, not one round trip later.
+  /** @type {Promise<Info>} */
+  const info = apiGet('/api/info');
+  info.catch(() => {}); /* loadInfo reports it */
   const me = await whoAmI();
   await initI18n(me.language);
   translatePage();
   buildParts();
   initLanguage(me.language);
-  init();
+  init(info);
 }
 
-function init() {
+/** @param {Promise<Info>} info */
+function init(info) {
   initMenus($('menubar'), Object.values(menus));
   $('btn-logout').addEventListener('click', logout);
   initAccount(app);
   initHelp();
   startSocket();
-  loadInfo();
+  loadInfo(info);
   // One timer for everything that counts: uptime, the reconnect countdown, picture size.
   window.setInterval(() => {
     renderUptime();

@@ -22,7 +22,8 @@
 /** @typedef {string | Record<string, string>} Text a text or its plural forms */
 /** @typedef {Record<string, string | number>} Params */
 
-const STORAGE_KEY = 'ipkvm.language';
+const STORAGE_KEY = 'ipkvm.language'; /* the language chosen in this browser */
+const SHOWN_KEY = 'ipkvm.language.shown'; /* the one last shown, whatever chose it */
 const FALLBACK = 'en';
 /** The attributes translatePage() fills: data-i18n-<attribute>="key". */
 const ATTRIBUTES = ['title', 'aria-label', 'aria-roledescription', 'placeholder', 'alt'];
@@ -78,10 +79,14 @@ function fetchJson(url) {
   return request;
 }
 
-// The two files every page needs are asked for as this module loads, while the page asks
-// the device who is there: the language then costs one round trip more at most, not three.
-// (A failure is reported by initI18n, which awaits the same promises.)
-for (const url of ['/i18n/languages.json', `/i18n/${FALLBACK}.json`]) fetchJson(url).catch(() => {});
+// The files the page will need are asked for as this module loads, while the page asks the
+// device who is there: languages.json, English, and the language this browser showed last
+// time (most often the one it shows again). A failure is reported by initI18n, which awaits
+// the same promises; a guess that turns out wrong costs nothing but its request.
+for (const code of new Set([FALLBACK, readStored(SHOWN_KEY) || FALLBACK])) {
+  if (/^[a-z]{2,3}(-[a-z0-9]{1,8})*$/.test(code)) fetchJson(`/i18n/${code}.json`).catch(() => {});
+}
+fetchJson('/i18n/languages.json').catch(() => {});
 
 /** @param {string} code */
 async function loadCatalog(code) {
@@ -114,12 +119,27 @@ export function browserLanguages() {
   return list.filter(Boolean);
 }
 
-/** @returns {string | null} the language last chosen in this browser */
-function storedLanguage() {
+/**
+ * @param {string} key
+ * @returns {string | null} what this browser keeps under key
+ */
+function readStored(key) {
   try {
-    return localStorage.getItem(STORAGE_KEY);
+    return localStorage.getItem(key);
   } catch {
     return null;
+  }
+}
+
+/**
+ * @param {string} key
+ * @param {string} value
+ */
+function writeStored(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    /* private mode: the device still remembers the user's choice */
   }
 }
 
@@ -146,7 +166,7 @@ export async function initI18n(chosen = null) {
 async function load(chosen) {
   const list = await fetchJson('/i18n/languages.json');
   offered = list && typeof list === 'object' ? /** @type {Record<string, string>} */ (list) : {};
-  const stored = storedLanguage();
+  const stored = readStored(STORAGE_KEY);
   let code =
     pickLanguage([chosen || '']) || pickLanguage([stored || '']) || pickLanguage(browserLanguages()) || FALLBACK;
   // Both at once: English is the fallback of every text.
@@ -166,16 +186,8 @@ async function load(chosen) {
   current = code;
   plurals = new Intl.PluralRules(code);
   document.documentElement.lang = code;
-  if (chosen && code === chosen.toLowerCase()) remember(code);
-}
-
-/** @param {string} code */
-function remember(code) {
-  try {
-    localStorage.setItem(STORAGE_KEY, code);
-  } catch {
-    /* private mode: the device still remembers it for the user */
-  }
+  writeStored(SHOWN_KEY, code);
+  if (chosen && code === chosen.toLowerCase()) writeStored(STORAGE_KEY, code);
 }
 
 /** The current language's code ('en', 'ja'). */
@@ -194,7 +206,7 @@ export function languages() {
  * @param {string} code
  */
 export function setLanguage(code) {
-  remember(code);
+  writeStored(STORAGE_KEY, code);
   window.location.reload();
 }
 
