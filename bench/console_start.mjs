@@ -2,7 +2,7 @@
  * bench/console_start.mjs — how soon the web console is there (make bench).
  *
  *   node bench/console_start.mjs [IPKVMD [WEB_ROOT]] [--runs N] [--locales en-US,ja-JP]
- *                                [--rtts 0,40]
+ *                                [--rtts 0,40] [--visits first,again]
  *
  * One ipkvmd in the demo configuration (the built-in virtual target) on 127.0.0.1, signed in
  * once through the API; then, N times per case, a fresh browser context (empty cache and
@@ -15,7 +15,9 @@
  *          all black.
  * A case is a browser locale (en-US, ja-JP: navigator.languages and Accept-Language) and an
  * emulated round-trip time (CDP Network.emulateNetworkConditions: `latency` ms added to every
- * request; 0 = loopback as is). The cases take turns run by run, so a load that comes and
+ * request; 0 = loopback as is) and a visit: `first` (a browser that never opened the console)
+ * or `again` (the same context opened it once before: its cache and localStorage, e.g. the
+ * language it showed last, are there). The cases take turns run by run, so a load that comes and
  * goes on the machine spreads over all of them. One discarded warm-up run per case first.
  * Prints the median and p90 of each case, and the median request timeline of the console's
  * start-up requests (start -> end, ms), which shows where the time goes.
@@ -36,7 +38,9 @@ const require = createRequire(path.join(repo, 'tests', 'e2e', 'package.json'));
 const { chromium } = require('playwright-core');
 
 function parseArgs() {
-  const out = { ipkvmd: '', webRoot: '', compare: null, runs: 15, locales: ['en-US', 'ja-JP'], rtts: [0, 40] };
+  const out = {
+    ipkvmd: '', webRoot: '', compare: null, runs: 15, locales: ['en-US', 'ja-JP'], rtts: [0, 40], visits: ['first', 'again'],
+  };
   const rest = [];
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -44,6 +48,7 @@ function parseArgs() {
     if (a === '--runs') out.runs = Number(argv[++i]);
     else if (a === '--locales') out.locales = argv[++i].split(',').filter(Boolean);
     else if (a === '--rtts') out.rtts = argv[++i].split(',').map(Number);
+    else if (a === '--visits') out.visits = argv[++i].split(',').filter(Boolean);
     else if (a === '--compare') {
       out.compare = { ipkvmd: path.resolve(argv[i + 1] || ''), webRoot: path.resolve(argv[i + 2] || '') };
       if (!argv[i + 2]) usage('--compare takes IPKVMD and WEB_ROOT');
@@ -53,12 +58,13 @@ function parseArgs() {
   }
   out.ipkvmd = path.resolve(rest[0] || path.join(repo, 'build', 'ipkvmd'));
   out.webRoot = path.resolve(rest[1] || path.join(repo, 'web'));
-  if (!(out.runs >= 1) || !out.locales.length || out.rtts.some((r) => !(r >= 0))) usage('bad --runs, --locales or --rtts');
+  if (!(out.runs >= 1) || !out.locales.length || out.rtts.some((r) => !(r >= 0)) || !out.visits.length ||
+    out.visits.some((v) => v !== 'first' && v !== 'again')) usage('bad --runs, --locales, --rtts or --visits');
   return out;
 }
 
 function usage(msg) {
-  console.error(`console_start: ${msg}\nusage: node bench/console_start.mjs [IPKVMD [WEB_ROOT]] [--compare IPKVMD WEB_ROOT] [--runs N] [--locales en-US,ja-JP] [--rtts 0,40]`);
+  console.error(`console_start: ${msg}\nusage: node bench/console_start.mjs [IPKVMD [WEB_ROOT]] [--compare IPKVMD WEB_ROOT] [--runs N] [--locales en-US,ja-JP] [--rtts 0,40] [--visits first,again]`);
   process.exit(2);
 }
 
@@ -110,7 +116,7 @@ const TIMELINE = [
   [/\/api\/info$/, 'api/info'],
 ];
 
-async function oneRun(browser, daemon, cookie, locale, rtt) {
+async function oneRun(browser, daemon, cookie, locale, rtt, visit) {
   const context = await browser.newContext({
     ignoreHTTPSErrors: true,
     viewport: { width: 1280, height: 800 },
@@ -123,6 +129,12 @@ async function oneRun(browser, daemon, cookie, locale, rtt) {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Network.enable');
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: rtt, downloadThroughput: -1, uploadThroughput: -1 });
+    const ready = () => page.waitForFunction(() => window.__bench && window.__bench.built !== null && window.__bench.drawn !== null,
+      null, { timeout: 20000, polling: 50 });
+    if (visit === 'again') {
+      await page.goto(`${daemon.origin}/`, { waitUntil: 'commit', timeout: 20000 });
+      await ready();
+    }
     await page.goto(`${daemon.origin}/`, { waitUntil: 'commit', timeout: 20000 });
     await page.waitForFunction(() => window.__bench && window.__bench.built !== null && window.__bench.drawn !== null,
       null, { timeout: 20000, polling: 50 });
@@ -184,24 +196,27 @@ async function main() {
     browser = await chromium.launch(LAUNCH_OPTIONS);
     const cases = [];
     for (const b of builds) {
-      for (const locale of b.locales) for (const rtt of opts.rtts) cases.push({ build: b, locale, rtt, runs: [] });
+      for (const locale of b.locales) {
+        for (const rtt of opts.rtts) for (const visit of opts.visits) cases.push({ build: b, locale, rtt, visit, runs: [] });
+      }
     }
     for (const b of builds) console.log(`${b.label.padEnd(7)}: ${b.ipkvmd}, web root ${b.webRoot}`);
     console.log(`${opts.runs} runs per case (+1 warm-up), cases taking turns; times in ms from navigation start`);
     for (let round = 0; round <= opts.runs; round++) {
       for (const c of cases) {
-        const r = await oneRun(browser, c.build.daemon, c.build.cookie, c.locale, c.rtt);
+        const r = await oneRun(browser, c.build.daemon, c.build.cookie, c.locale, c.rtt, c.visit);
         if (!(r.lit > 0)) throw new Error(`${c.locale} ${c.rtt} ms: the first picture is all black`);
         if (round > 0) c.runs.push(r);
       }
     }
     console.log(`HTTP: ${[...new Set(cases.flatMap((c) => c.runs.map((r) => r.protocol || '?')))].join(', ')}`);
     console.log();
-    console.log('build    locale  RTT ms  lang  built p50  built p90  picture p50  picture p90');
+    console.log('build    locale  RTT ms  visit  lang  built p50  built p90  picture p50  picture p90');
     for (const c of cases) {
       const built = c.runs.map((r) => r.built).sort((a, b) => a - b);
       const drawn = c.runs.map((r) => r.drawn).sort((a, b) => a - b);
-      console.log(`${c.build.label.padEnd(7)}  ${c.locale.padEnd(6)}  ${String(c.rtt).padStart(6)}  ${(c.runs[0].lang || '-').padEnd(4)}  ` +
+      console.log(`${c.build.label.padEnd(7)}  ${c.locale.padEnd(6)}  ${String(c.rtt).padStart(6)}  ${c.visit.padEnd(5)}  ` +
+        `${(c.runs[0].lang || '-').padEnd(4)}  ` +
         `${fmt(quantile(built, 0.5)).padStart(9)}  ${fmt(quantile(built, 0.9)).padStart(9)}  ` +
         `${fmt(quantile(drawn, 0.5)).padStart(11)}  ${fmt(quantile(drawn, 0.9)).padStart(11)}`);
     }
@@ -215,7 +230,7 @@ async function main() {
         parts.push(`${name} ${fmt(median(have.map((r) => r.timeline[name][0])))}-${fmt(median(have.map((r) => r.timeline[name][1])))}`);
       }
       parts.push(`built ${fmt(median(c.runs.map((r) => r.built)))}`, `picture ${fmt(median(c.runs.map((r) => r.drawn)))}`);
-      console.log(`  ${c.build.label} ${c.locale} ${c.rtt} ms: ${parts.join(', ')}`);
+      console.log(`  ${c.build.label} ${c.locale} ${c.rtt} ms ${c.visit}: ${parts.join(', ')}`);
     }
   } finally {
     if (browser) await browser.close();
