@@ -74,7 +74,7 @@ export const tests = [
       await page.fill('#password', 'certainly not the password');
       await page.click('#login-submit');
       await waitFor('the wrong-password message', async () =>
-        (await page.textContent('#login-error')) === text(ja, 'login.error.bad_credentials'), 10000, 100);
+        (await page.textContent('#login-error')) === text(ja, 'error.bad_credentials'), 10000, 100);
       assert(page.url().startsWith(`${env.demo.origin}/login`), `still on the login page: ${page.url()}`);
       await env.shot(page, 'login-ja-wrong-password');
 

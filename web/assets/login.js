@@ -28,7 +28,7 @@ const REQUEST_TIMEOUT_MS = 15000;
 const ERROR_KEYS = {
   bad_request: 'login.error.bad_request',
   bad_json: 'login.error.bad_request',
-  bad_origin: 'login.error.bad_origin',
+  bad_origin: 'error.bad_origin',
   unauthorized: 'login.error.unauthorized',
   forbidden: 'login.error.forbidden',
   not_found: 'login.error.not_found',
@@ -38,7 +38,7 @@ const ERROR_KEYS = {
   too_large: 'login.error.refused',
   unsupported_media_type: 'login.error.refused',
   upgrade_required: 'login.error.refused',
-  internal: 'login.error.internal',
+  internal: 'error.internal',
 };
 
 /**
@@ -228,7 +228,7 @@ function handleFailure(res, payload) {
       liveRegion.textContent = t('login.totp_hint');
       return;
     case 'bad_credentials':
-      showError(t('login.error.bad_credentials'));
+      showError(t('error.bad_credentials'));
       if (!totpField.hidden) {
         totpInput.value = '';
         totpInput.setAttribute('aria-invalid', 'true');
@@ -250,7 +250,7 @@ function handleFailure(res, payload) {
   if (res.status === 429) {
     startThrottle(retryAfterSeconds(res, error));
   } else if (key) {
-    showError(detail ? t('login.error.with_detail', { text: t(key), detail }) : t(key));
+    showError(detail ? t('error.with_detail', { text: t(key), detail }) : t(key));
   } else if (res.status >= 400 && res.status < 500 && detail) {
     showError(t('login.error.unknown', { detail }));
   } else {
@@ -300,7 +300,7 @@ async function onSubmit(event) {
     busy = false;
     updateSubmit();
     const timedOut = err instanceof DOMException && err.name === 'AbortError';
-    showError(t(timedOut ? 'login.error.timeout' : 'login.error.network'));
+    showError(t(timedOut ? 'error.timeout' : 'login.error.network'));
     return;
   }
   busy = false;
