@@ -26,7 +26,7 @@
 import { apiGet, apiPost } from './api.js';
 import { App } from './app.js';
 import { $, el, setText, describeError, toast, wireCloseButtons } from './ui.js';
-import { t, initI18n, translatePage, languages, language, setLanguage, formatDuration, formatNumber,
+import { t, hasText, initI18n, translatePage, languages, language, setLanguage, formatDuration, formatNumber,
   formatRate } from './i18n.js';
 import { initAccount } from './account.js';
 import { VideoView } from './video.js';
@@ -63,13 +63,6 @@ const CLOCK_WARN_MS = 30000;
 /* The signal states the device reports (docs/api.md); each has its words under signal.word.
  * (status bar), signal.state., signal.explain. and signal.advice. (the overlay). */
 const SIGNAL_STATES = ['ok', 'no_device', 'no_signal', 'no_sync', 'unsupported', 'busy', 'error'];
-/* The states and capture hardware (signal.capture) with advice of their own:
- * signal.advice.<state>_<capture>; the others get signal.advice.<state>. */
-const CAPTURE_ADVICE = new Set([
-  'no_device_usb', 'no_device_hdmi', 'no_signal_usb', 'no_signal_hdmi', 'no_signal_virtual', 'no_sync_hdmi',
-  'unsupported_hdmi', 'unsupported_usb',
-]);
-
 /* ---- the parts: built by start() once the catalogs are in ---------------------------- */
 
 const app = new App();
@@ -399,10 +392,11 @@ function renderSignalOverlay(signal) {
     return;
   }
   const state = SIGNAL_STATES.includes(signal.state) ? signal.state : 'error';
-  const combo = `${state}_${signal.capture || ''}`;
+  // Advice for the capture hardware where the catalog has some, else for the state.
+  const forHardware = `signal.advice.${state}_${signal.capture || ''}`;
   setText($('signal-title'), t(`signal.state.${state}`));
   setText($('signal-explain'), t(`signal.explain.${state}`));
-  setText($('signal-advice'), t(`signal.advice.${CAPTURE_ADVICE.has(combo) ? combo : state}`));
+  setText($('signal-advice'), hasText(forHardware) ? t(forHardware) : t(`signal.advice.${state}`));
   const detail = $('signal-detail');
   setText(detail, signal.reason ? t('signal.detail', { reason: signal.reason }) : '');
   detail.hidden = !signal.reason;

@@ -243,6 +243,15 @@ export function t(key, params = {}) {
 }
 
 /**
+ * Whether the catalogs have a text for `key` (for a text that exists only for some cases,
+ * such as advice for one kind of hardware).
+ * @param {string} key
+ */
+export function hasText(key) {
+  return texts.has(key) || fallback.has(key);
+}
+
+/**
  * The plural text of `key` for `count`.
  * @param {string} key
  * @param {number} count
