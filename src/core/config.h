@@ -35,6 +35,12 @@ enum ipkvm_cfg_pixfmt { /* [video] format, [target] format */
 };
 enum ipkvm_cfg_scene { IPKVM_SCENE_TESTCARD, IPKVM_SCENE_DESKTOP, IPKVM_SCENE_STATIC };
 enum ipkvm_cfg_subsampling { IPKVM_SUBSAMPLING_422, IPKVM_SUBSAMPLING_420 };
+/* [server] tls_ciphers: which AEAD the server prefers (auto: by the CPU's AES instructions). */
+enum ipkvm_tls_ciphers {
+	IPKVM_TLS_CIPHERS_AUTO,
+	IPKVM_TLS_CIPHERS_AES,
+	IPKVM_TLS_CIPHERS_CHACHA20
+};
 enum ipkvm_h264_backend {
 	IPKVM_H264_BACKEND_NONE,
 	IPKVM_H264_BACKEND_AUTO,
@@ -81,11 +87,12 @@ struct ipkvm_config_resolved {
 
 struct ipkvm_config {
 	/* [server] */
-	char *listen;	     /* address to bind; "" = every address (IPv6 and IPv4) */
-	int port;	     /* HTTPS port, 1..65535; default 8443 */
-	int http_port;	     /* plain-HTTP redirect port; 0 = off (default) */
-	char *tls_cert;	     /* PEM certificate chain; NULL = generated in <state>/tls/ */
-	char *tls_key;	     /* PEM private key; NULL = generated in <state>/tls/ */
+	char *listen;	/* address to bind; "" = every address (IPv6 and IPv4) */
+	int port;	/* HTTPS port, 1..65535; default 8443 */
+	int http_port;	/* plain-HTTP redirect port; 0 = off (default) */
+	char *tls_cert; /* PEM certificate chain; NULL = generated in <state>/tls/ */
+	char *tls_key;	/* PEM private key; NULL = generated in <state>/tls/ */
+	enum ipkvm_tls_ciphers tls_ciphers; /* default auto */
 	char *web_root;	     /* directory of the browser UI; NULL = built-in default */
 	char *state_dir;     /* default IPKVM_DEFAULT_STATE_DIR; --state-dir overrides */
 	int max_body;	     /* largest accepted API request body, bytes; default 65536 */

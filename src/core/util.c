@@ -16,6 +16,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#elif defined(__aarch64__) || defined(__arm__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 int ipkvm_random_bytes(void *buf, size_t len)
 {
@@ -449,4 +455,18 @@ void ipkvm_client_key(const char *addr, char *out, size_t len)
 	memset(&a6.s6_addr[8], 0, 8);
 	inet_ntop(AF_INET6, &a6, text, sizeof(text));
 	snprintf(out, len, "%s/64", text);
+}
+
+bool ipkvm_cpu_has_aes(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_AES);
+#elif defined(__aarch64__)
+	return (getauxval(AT_HWCAP) & HWCAP_AES) != 0;
+#elif defined(__arm__) && defined(HWCAP2_AES)
+	return (getauxval(AT_HWCAP2) & HWCAP2_AES) != 0;
+#else
+	return false;
+#endif
 }

@@ -87,6 +87,10 @@ int64_t ipkvm_mono_ms(void);
 int64_t ipkvm_wall_us(void);
 int64_t ipkvm_mono_to_wall_us(int64_t mono_us);
 
+/* Whether this CPU has AES instructions (x86 AES-NI, the Armv8 Cryptography Extension);
+ * false on CPUs we cannot tell about, where software AES is slow too. */
+bool ipkvm_cpu_has_aes(void);
+
 /* Constant-time comparison of two equal-length buffers. */
 bool ipkvm_memeq_ct(const void *a, const void *b, size_t len);
 

@@ -3,6 +3,7 @@
  * their backends and features here as they arrive.
  */
 #include "build_config.h"
+#include <openssl/ssl.h>
 #include <string.h>
 
 #include "core/config.h"
@@ -45,11 +46,18 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 		json_array_append_new(features, json_string("streamer.h264"));
 	if (cfg->atx_wol_mac)
 		json_array_append_new(features, json_string("wol"));
+	/* tls: this connection's protocol and cipher (null over the plain-HTTP port), and
+	 * what the server prefers. */
+	SSL *ssl = lws_get_ssl(req->wsi);
+	json_t *tls = ssl ? json_pack("{s:s, s:s, s:s}", "version", SSL_get_version(ssl), "cipher",
+				      SSL_get_cipher_name(ssl), "preferred",
+				      srv->tls_chacha ? "chacha20" : "aes-gcm")
+			  : json_null();
 	ipkvm_http_reply_ok(req, 200,
-			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:{s:s, s:s}}", "version",
-				      IPKVM_VERSION, "hostname", srv->hostname, "uptime",
+			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:{s:s, s:s}}",
+				      "version", IPKVM_VERSION, "hostname", srv->hostname, "uptime",
 				      (json_int_t)(now - srv->started), "started",
 				      (json_int_t)srv->started, "backends", backends, "features",
-				      features, "user", "name", req->auth.user, "role",
+				      features, "tls", tls, "user", "name", req->auth.user, "role",
 				      ipkvm_role_name(req->auth.role)));
 }

@@ -164,9 +164,25 @@ static int create_vhosts(struct ipkvm_server *srv)
 	info.ssl_cert_filepath = srv->cert_path;
 	info.ssl_private_key_filepath = srv->key_path;
 	info.alpn = "http/1.1";
+	/* The server's order decides, with the cipher this CPU encrypts fastest first:
+	 * AES-GCM with AES instructions, ChaCha20-Poly1305 without (a Raspberry Pi 4 has none,
+	 * and video is the bulk of what it encrypts). SSL_OP_PRIORITIZE_CHACHA: a client that
+	 * asks for ChaCha20 first (it lacks AES instructions itself) gets it either way. */
+	srv->tls_chacha = cfg->tls_ciphers == IPKVM_TLS_CIPHERS_CHACHA20 ||
+			  (cfg->tls_ciphers == IPKVM_TLS_CIPHERS_AUTO && !ipkvm_cpu_has_aes());
 	info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
-			       SSL_OP_NO_TLSv1_1 | SSL_OP_CIPHER_SERVER_PREFERENCE;
-	info.ssl_cipher_list = "ECDHE+AESGCM:ECDHE+CHACHA20";
+			       SSL_OP_NO_TLSv1_1 | SSL_OP_CIPHER_SERVER_PREFERENCE |
+			       SSL_OP_PRIORITIZE_CHACHA;
+	info.ssl_cipher_list = srv->tls_chacha ? "ECDHE+CHACHA20:ECDHE+AES128+AESGCM:ECDHE+AESGCM"
+					       : "ECDHE+AES128+AESGCM:ECDHE+AESGCM:ECDHE+CHACHA20";
+	info.tls1_3_plus_cipher_list =
+	    srv->tls_chacha
+		? "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
+		: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+	LOG_INFO("TLS: %s preferred (%s)", srv->tls_chacha ? "ChaCha20-Poly1305" : "AES-GCM",
+		 cfg->tls_ciphers != IPKVM_TLS_CIPHERS_AUTO ? "[server] tls_ciphers"
+		 : srv->tls_chacha			    ? "this CPU has no AES instructions"
+							    : "this CPU has AES instructions");
 	info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	srv->vhost = lws_create_vhost(srv->ctx, &info);
 	if (!srv->vhost) {

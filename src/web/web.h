@@ -143,7 +143,8 @@ struct ipkvm_server {
 	char hostname[256];
 	struct lws_context *ctx; /* the loop's (ipkvm_loop_lws()) */
 	struct lws_vhost *vhost, *redirect_vhost, *plain_vhost;
-	void *ssl_ctx; /* the HTTPS vhost's SSL_CTX, for certificate reload on SIGHUP */
+	void *ssl_ctx;	 /* the HTTPS vhost's SSL_CTX, for certificate reload on SIGHUP */
+	bool tls_chacha; /* ChaCha20-Poly1305 preferred over AES-GCM ([server] tls_ciphers) */
 	int64_t started;
 	struct ipkvm_conns *conns; /* connection limits and request deadlines (conn.c) */
 	struct ipkvm_ws_client *ws_clients;

@@ -200,3 +200,103 @@ def test_close_notify_right_after_handshake_costs_nothing(t):
     check(used < 40, "the idle daemon used %d%% of a core after clients closed with "
           "close_notify" % (used // 2))
     eq(d.session().try_login("admin", d.admin_password).status, 200, "login afterwards")
+
+
+# --- the preferred cipher ([server] tls_ciphers) --------------------------------------------
+
+def _cpu_has_aes():
+    """What /proc/cpuinfo says: x86's "aes" flag or the Armv8 "aes" feature."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key.strip() in ("flags", "Features") and "aes" in value.split():
+                return True
+    return False
+
+
+def _info_over(d, session, maxv, ciphers=None):
+    """GET /api/info on a connection limited to TLS maxv (and TLS 1.2 ciphers, in the client's
+    order); returns (the client's view of the cipher, the info's tls object)."""
+    import http.client
+    import json
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(d.cert_path)
+    ctx.maximum_version = maxv
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    conn = http.client.HTTPSConnection(HOST, d.port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", "/api/info", headers={"Cookie": "ipkvm_session=" + session.cookie})
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        eq(r.status, 200, "GET /api/info")
+        return conn.sock.cipher()[0], body["result"]["tls"]
+    finally:
+        conn.close()
+
+
+def test_cipher_follows_the_cpu(t):
+    """auto prefers AES-GCM with AES instructions and ChaCha20-Poly1305 without; /api/info
+    reports the connection's cipher exactly as the client negotiated it."""
+    d = t.daemon()
+    s = d.admin()
+    aes = _cpu_has_aes()
+    want13 = "TLS_AES_128_GCM_SHA256" if aes else "TLS_CHACHA20_POLY1305_SHA256"
+    want12 = "ECDHE-ECDSA-AES128-GCM-SHA256" if aes else "ECDHE-ECDSA-CHACHA20-POLY1305"
+    client, tls = _info_over(d, s, ssl.TLSVersion.TLSv1_3)
+    eq(client, want13, "TLS 1.3 cipher (this CPU has%s AES instructions)" % ("" if aes else " no"))
+    eq(tls, {"version": "TLSv1.3", "cipher": want13,
+             "preferred": "aes-gcm" if aes else "chacha20"}, "/api/info tls")
+    client, tls = _info_over(d, s, ssl.TLSVersion.TLSv1_2)
+    eq((client, tls["version"], tls["cipher"]), (want12, "TLSv1.2", want12), "TLS 1.2 cipher")
+
+
+def test_cipher_chacha20_forced(t):
+    """tls_ciphers = chacha20 (what auto picks on a board without AES instructions): the server's
+    order wins over a client that lists AES first."""
+    d = t.daemon("[server]\ntls_ciphers = chacha20\n")
+    s = d.admin()
+    client, tls = _info_over(d, s, ssl.TLSVersion.TLSv1_3)
+    eq(client, "TLS_CHACHA20_POLY1305_SHA256", "TLS 1.3 cipher with tls_ciphers = chacha20")
+    eq(tls, {"version": "TLSv1.3", "cipher": "TLS_CHACHA20_POLY1305_SHA256",
+             "preferred": "chacha20"}, "/api/info tls")
+    client, tls = _info_over(d, s, ssl.TLSVersion.TLSv1_2,
+                             "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305")
+    eq((client, tls["cipher"]), ("ECDHE-ECDSA-CHACHA20-POLY1305",) * 2, "TLS 1.2, AES first")
+
+
+def test_cipher_aes_gcm_serves_chacha_clients(t):
+    """tls_ciphers = aes-gcm: AES-GCM for a client that offers both in any order, unless it
+    lists ChaCha20 first (it lacks AES instructions itself); a client without ChaCha20 still
+    gets AES."""
+    d = t.daemon("[server]\ntls_ciphers = aes-gcm\n")
+    s = d.admin()
+    client, tls = _info_over(d, s, ssl.TLSVersion.TLSv1_3)
+    eq((client, tls["preferred"]), ("TLS_AES_128_GCM_SHA256", "aes-gcm"), "TLS 1.3 cipher")
+    client, _ = _info_over(d, s, ssl.TLSVersion.TLSv1_2,
+                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256")
+    eq(client, "ECDHE-ECDSA-CHACHA20-POLY1305", "TLS 1.2, a client that lists ChaCha20 first")
+    client, _ = _info_over(d, s, ssl.TLSVersion.TLSv1_2,
+                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305")
+    eq(client, "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS 1.2, a client that lists AES first")
+
+
+def test_info_tls_is_null_over_plain_http(t):
+    import http.client
+    import json
+    from harness import free_port
+    port = free_port()
+    d = t.daemon("[server]\nplain_port = %d\n" % port)
+    rc, out, err = d.run_cli("token", "admin", "--label", "plain")
+    eq(rc, 0, "`user token` exit status (stderr %r)" % err)
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request("GET", "/api/info",
+                     headers={"Authorization": "Bearer " + out.split("\n")[0]})
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        eq(r.status, 200, "GET /api/info over the plain port")
+        check("tls" in body["result"] and body["result"]["tls"] is None,
+              "tls is not null over plain HTTP: %r" % body["result"].get("tls"))
+    finally:
+        conn.close()
