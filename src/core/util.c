@@ -18,7 +18,9 @@
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-#elif defined(__aarch64__) || defined(__arm__)
+#elif defined(__aarch64__)
+#include <sys/auxv.h> /* HWCAP_AES from glibc's bits/hwcap.h */
+#elif defined(__arm__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
 #endif
