@@ -48,7 +48,7 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 		json_array_append_new(features, json_string("wol"));
 	/* tls: this connection's protocol and cipher (null over the plain-HTTP port), and
 	 * what the server prefers. */
-	SSL *ssl = lws_get_ssl(req->wsi);
+	SSL *ssl = req->wsi ? lws_get_ssl(req->wsi) : NULL;
 	json_t *tls = ssl ? json_pack("{s:s, s:s, s:s}", "version", SSL_get_version(ssl), "cipher",
 				      SSL_get_cipher_name(ssl), "preferred",
 				      srv->tls_chacha ? "chacha20" : "aes-gcm")

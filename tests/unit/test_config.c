@@ -107,7 +107,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 86);
+	assert_int_equal(n, 87);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -136,6 +136,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.http_port, 0);
 	assert_null(cfg.tls_cert);
 	assert_null(cfg.tls_key);
+	assert_int_equal(cfg.tls_ciphers, IPKVM_TLS_CIPHERS_AUTO);
 	assert_null(cfg.web_root);
 	assert_string_equal(cfg.state_dir, "/var/lib/ipkvm");
 	assert_int_equal(cfg.max_body, 65536);
@@ -160,6 +161,7 @@ static const char full_file[] = "\xEF\xBB\xBF# every key, none at its default\n"
 				"http_port: 8080\n"
 				"tls_cert = /etc/ipkvm/cert.pem\n"
 				"tls_key=/etc/ipkvm/key.pem\n"
+				"tls_ciphers = chacha20\n"
 				"web_root = /srv/ipkvm/web\n"
 				"state_dir = /srv/ipkvm/state\n"
 				"max_body = 1048576\n"
@@ -181,6 +183,7 @@ static void assert_full_values(const struct ipkvm_config *cfg)
 	assert_int_equal(cfg->http_port, 8080);
 	assert_string_equal(cfg->tls_cert, "/etc/ipkvm/cert.pem");
 	assert_string_equal(cfg->tls_key, "/etc/ipkvm/key.pem");
+	assert_int_equal(cfg->tls_ciphers, IPKVM_TLS_CIPHERS_CHACHA20);
 	assert_string_equal(cfg->web_root, "/srv/ipkvm/web");
 	assert_string_equal(cfg->state_dir, "/srv/ipkvm/state");
 	assert_int_equal(cfg->max_body, 1048576);
@@ -254,6 +257,8 @@ static const struct bad_case bad_cases[] = {
      "server, auth, video, jpeg, h264, hid, atx, msd, usb, target and log)"},
     {"[video]\nsource = webcam\n",
      ":2: [video] source: \"webcam\" is not one of: none, virtual, pattern, v4l2"},
+    {"[server]\ntls_ciphers = aes\n",
+     ":2: [server] tls_ciphers: \"aes\" is not one of: auto, aes-gcm, chacha20"},
     {"[jpeg]\nsubsampling = 444\n", ":2: [jpeg] subsampling: \"444\" is not one of: 422, 420"},
     {"[video]\nsource =\n", ":2: [video] source: \"\" is not one of: none, virtual, pattern, v4l2"},
     {"[server]\nprot = 1\n", ":2: [server] prot: unknown key (did you mean port?)"},
