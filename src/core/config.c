@@ -202,6 +202,19 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)",
 	   "Chroma subsampling of the JPEGs: 422 keeps colour edges sharper (and matches "
 	   "what capture devices deliver), 420 makes smaller images."),
+    CHOICE("jpeg", "encoder", jpeg_encoder, WORDS("auto", "software", "v4l2"), "auto",
+	   "JPEG encoder: auto (the board's V4L2 hardware encoder when present, else "
+	   "software), software (libturbojpeg) or v4l2 (the hardware one; software while it "
+	   "is missing or failing)",
+	   "JPEG encoder: auto uses the board's V4L2 hardware JPEG encoder when it opens (a "
+	   "Raspberry Pi 4's /dev/video31), else software (libturbojpeg, in the workers); "
+	   "software never tries the device; v4l2 wants it and logs an error when it cannot "
+	   "have it. With auto and v4l2, a device that is missing or fails while streaming "
+	   "leaves the frames to software and is tried again later (every 1 s, doubling up "
+	   "to 60 s): the picture never stops. GET /api/streamer says which one encodes."),
+    KEY("jpeg", "device", IPKVM_CFG_PATH, jpeg_device, 1, 0, "/dev/video31",
+	"V4L2 memory-to-memory JPEG encoder (Raspberry Pi: /dev/video31)",
+	"The V4L2 memory-to-memory JPEG encoder."),
     CHOICE("h264", "backend", h264_backend, WORDS("none", "auto", "software", "v4l2"), "auto",
 	   "H.264 encoder: auto (the V4L2 hardware encoder when present, else openh264), "
 	   "software (openh264), v4l2 (hardware only) or none (MJPEG only)",

@@ -41,6 +41,11 @@ enum ipkvm_tls_ciphers {
 	IPKVM_TLS_CIPHERS_AES,
 	IPKVM_TLS_CIPHERS_CHACHA20
 };
+enum ipkvm_cfg_jpeg_encoder { /* [jpeg] encoder (daemon.c maps it to video's) */
+			      IPKVM_CFG_JPEG_ENCODER_AUTO,
+			      IPKVM_CFG_JPEG_ENCODER_SOFTWARE,
+			      IPKVM_CFG_JPEG_ENCODER_V4L2,
+};
 enum ipkvm_h264_backend {
 	IPKVM_H264_BACKEND_NONE,
 	IPKVM_H264_BACKEND_AUTO,
@@ -124,6 +129,8 @@ struct ipkvm_config {
 	int jpeg_max_fps;			     /* 1..240, default 60 */
 	int jpeg_workers;			     /* 0 = min(cores, 4) */
 	enum ipkvm_cfg_subsampling jpeg_subsampling; /* default 422 */
+	enum ipkvm_cfg_jpeg_encoder jpeg_encoder;    /* default auto */
+	char *jpeg_device; /* V4L2 M2M JPEG encoder, default /dev/video31 */
 	/* [hid] */
 	enum ipkvm_hid_output_kind hid_output; /* default virtual */
 	char *hid_serial;		       /* CH9329 serial port */

@@ -416,6 +416,13 @@ static int make_video(struct ipkvm_daemon *d)
 		     .buffers = (unsigned)cfg->video_buffers},
 	};
 	ipkvm_pixfmt_parse(word("video", "format", cfg->video_format), &vc.pattern.format);
+	static const enum ipkvm_jpeg_encoder_mode jpeg_modes[] = {
+	    [IPKVM_CFG_JPEG_ENCODER_AUTO] = IPKVM_JPEG_ENCODER_AUTO,
+	    [IPKVM_CFG_JPEG_ENCODER_SOFTWARE] = IPKVM_JPEG_ENCODER_SOFTWARE,
+	    [IPKVM_CFG_JPEG_ENCODER_V4L2] = IPKVM_JPEG_ENCODER_V4L2,
+	};
+	vc.jpeg_hw = (struct ipkvm_jpeg_hw_config){.mode = jpeg_modes[cfg->jpeg_encoder],
+						   .device = cfg->jpeg_device};
 	vc.h264 = (struct ipkvm_h264_config){.backend = word("h264", "backend", cfg->h264_backend),
 					     .m2m_device = cfg->h264_device,
 					     .bitrate_kbps = cfg->h264_bitrate,

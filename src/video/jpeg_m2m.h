@@ -68,8 +68,8 @@ void ipkvm_jpeg_m2m_info(const struct ipkvm_jpeg_m2m *m, struct ipkvm_jpeg_m2m_i
 /* ---- the choice ---- */
 
 enum ipkvm_jpeg_encoder_mode {
+	IPKVM_JPEG_ENCODER_SOFTWARE, /* 0: a zeroed config never touches a device */
 	IPKVM_JPEG_ENCODER_AUTO,
-	IPKVM_JPEG_ENCODER_SOFTWARE,
 	IPKVM_JPEG_ENCODER_V4L2,
 };
 

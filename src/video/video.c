@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "video/jpeg.h"
+#include "video/jpeg_m2m.h"
 #include "video/h264_stream.h"
 #include "video/placeholder.h"
 
@@ -35,6 +36,7 @@ struct ipkvm_video {
 	char source_name[16], device[256], edid[256], scene[32];
 	struct ipkvm_source *src;
 	struct ipkvm_h264_stream *h264; /* the H.264 stage, or NULL */
+	struct ipkvm_jpeg_hw *jpeg_hw;	/* the hardware JPEG encoder (or software's stand-in) */
 	void (*wake)(void *ctx);
 	void *wake_ctx;
 	pthread_t capture, workers[MAX_WORKERS];
@@ -166,9 +168,13 @@ static void *worker_main(void *arg)
 		struct ipkvm_video_image img = {
 		    .seq = seq, .ts_us = f->ts_us, .width = f->width, .height = f->height};
 		struct ipkvm_buf *out = NULL;
-		int r = f->format == IPKVM_FMT_MJPEG
-			    ? ipkvm_jpeg_from_mjpeg(f, &out)
-			    : ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
+		/* The hardware encoder takes whole frames when it is there; -ENODEV: software. */
+		int r =
+		    f->format == IPKVM_FMT_MJPEG
+			? ipkvm_jpeg_from_mjpeg(f, &out)
+			: ipkvm_jpeg_hw_encode(v->jpeg_hw, f, quality, v->cfg.subsample420, &out);
+		if (r == -ENODEV)
+			r = ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
 		img.encoded_us = now_us(v);
 		ipkvm_frame_unref(f);
 		if (r == 0)
@@ -525,6 +531,12 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 		ipkvm_video_destroy(v);
 		return NULL;
 	}
+	v->jpeg_hw = ipkvm_jpeg_hw_create(&cfg->jpeg_hw);
+	if (!v->jpeg_hw) {
+		snprintf(err, errlen, "out of memory");
+		ipkvm_video_destroy(v);
+		return NULL;
+	}
 	if (cfg->h264.backend && strcmp(cfg->h264.backend, "none") != 0) {
 		char herr[256];
 		v->h264 = ipkvm_h264_stream_create(
@@ -579,6 +591,7 @@ void ipkvm_video_destroy(struct ipkvm_video *v)
 	for (unsigned i = 0; i < v->nworkers; i++)
 		pthread_join(v->workers[i], NULL);
 	ipkvm_h264_stream_destroy(v->h264);
+	ipkvm_jpeg_hw_destroy(v->jpeg_hw);
 	ipkvm_frame_unref(v->mailbox);
 	ipkvm_frame_unref(v->latest_raw);
 	ipkvm_video_image_release(&v->latest);
@@ -666,6 +679,7 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 	out->workers = v->nworkers;
 	out->seq = v->have_latest ? v->latest.seq : 0;
 	pthread_mutex_unlock(&v->lock);
+	ipkvm_jpeg_hw_status(v->jpeg_hw, &out->jpeg);
 }
 
 void ipkvm_video_kick(struct ipkvm_video *v)

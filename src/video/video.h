@@ -26,6 +26,7 @@
 #include "core/buf.h"
 #include "video/frame.h"
 #include "video/h264.h"
+#include "video/jpeg_m2m.h"
 #include "video/source.h"
 #include "video/source_pattern.h"
 #include "video/source_v4l2.h"
@@ -40,11 +41,12 @@ struct ipkvm_video_config {
 	const char *source; /* with src NULL: "pattern" or "v4l2" */
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
-	int quality;		       /* 1..100 */
-	int max_fps;		       /* 1..240 */
-	unsigned workers;	       /* 0 = min(cores, 4) */
-	bool subsample420;	       /* JPEG chroma 4:2:0 instead of 4:2:2 */
-	struct ipkvm_h264_config h264; /* backend NULL or "none": no H.264 */
+	int quality;			     /* 1..100 */
+	int max_fps;			     /* 1..240 */
+	unsigned workers;		     /* 0 = min(cores, 4) */
+	bool subsample420;		     /* JPEG chroma 4:2:0 instead of 4:2:2 */
+	struct ipkvm_jpeg_hw_config jpeg_hw; /* the hardware JPEG encoder; zeroed = software */
+	struct ipkvm_h264_config h264;	     /* backend NULL or "none": no H.264 */
 	/* The clock, monotonic µs; NULL = CLOCK_MONOTONIC (tests drive their own). The max_fps
 	 * interval, image times and the rate window read it; the capture thread reads it again
 	 * whenever it wakes, so a test that moves its clock calls ipkvm_video_kick. */
@@ -83,7 +85,8 @@ struct ipkvm_video_status {
 	uint64_t dropped;		 /* frames replaced in the mailbox before encoding */
 	int quality, max_fps, watchers;
 	unsigned workers;
-	uint64_t seq; /* of the latest image */
+	uint64_t seq;			  /* of the latest image */
+	struct ipkvm_jpeg_hw_status jpeg; /* which JPEG encoder, and why not the hardware one */
 };
 
 struct ipkvm_video;

@@ -100,9 +100,14 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
 		clients++;
 	const char *capture = ipkvm_capture_name(st.signal.capture);
+	/* Which JPEG encoder: the device's MJPEG passed through, the board's hardware one, or
+	 * software (with why not the hardware one, when it was wanted). */
+	const char *encoder = st.format == IPKVM_FMT_MJPEG ? "passthrough"
+			      : st.jpeg.v4l2		   ? "v4l2"
+							   : "software";
 	return json_pack(
 	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f, s:o}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
-	    "s:I, s:o}",
+	    "s:I, s:o, s:s, s:s}",
 	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
 	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
 	    st.signal.fps, "capture", capture ? json_string(capture) : json_null(), "format",
@@ -110,7 +115,7 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 	    st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
 	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
 	    clients, "workers", st.workers, "seq", (json_int_t)st.seq, "h264",
-	    ipkvm_h264ws_status(srv));
+	    ipkvm_h264ws_status(srv), "encoder", encoder, "encoder_reason", st.jpeg.reason);
 }
 
 void ipkvm_api_streamer(struct ipkvm_http_req *req)

@@ -107,7 +107,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 87);
+	assert_int_equal(n, 89);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -260,6 +260,9 @@ static const struct bad_case bad_cases[] = {
     {"[server]\ntls_ciphers = aes\n",
      ":2: [server] tls_ciphers: \"aes\" is not one of: auto, aes-gcm, chacha20"},
     {"[jpeg]\nsubsampling = 444\n", ":2: [jpeg] subsampling: \"444\" is not one of: 422, 420"},
+    {"[jpeg]\nencoder = hardware\n",
+     ":2: [jpeg] encoder: \"hardware\" is not one of: auto, software, v4l2"},
+    {"[jpeg]\ndevice =\n", ":2: [jpeg] device: empty value (an absolute path is required)"},
     {"[video]\nsource =\n", ":2: [video] source: \"\" is not one of: none, virtual, pattern, v4l2"},
     {"[server]\nprot = 1\n", ":2: [server] prot: unknown key (did you mean port?)"},
     {"[server]\nPort = 1\n", ":2: [server] Port: unknown key (did you mean port?)"},
@@ -757,6 +760,8 @@ static void test_choices(void **state)
 	assert_int_equal(cfg.atx_driver, IPKVM_ATX_DRIVER_AUTO);
 	assert_int_equal(cfg.msd_drives, IPKVM_MSD_DRIVES_AUTO);
 	assert_int_equal(cfg.jpeg_subsampling, IPKVM_SUBSAMPLING_422);
+	assert_int_equal(cfg.jpeg_encoder, IPKVM_CFG_JPEG_ENCODER_AUTO);
+	assert_string_equal(cfg.jpeg_device, "/dev/video31");
 	assert_int_equal(cfg.video_scene, IPKVM_SCENE_TESTCARD);
 	assert_int_equal(cfg.video_format, IPKVM_CFG_PIXFMT_YUYV);
 	assert_int_equal(cfg.target_layout, IPKVM_TARGET_LAYOUT_US);
@@ -777,6 +782,12 @@ static void test_choices(void **state)
 	     IPKVM_SCENE_STATIC},
 	    {"jpeg", "subsampling", "420", offsetof(struct ipkvm_config, jpeg_subsampling),
 	     IPKVM_SUBSAMPLING_420},
+	    {"jpeg", "encoder", "software", offsetof(struct ipkvm_config, jpeg_encoder),
+	     IPKVM_CFG_JPEG_ENCODER_SOFTWARE},
+	    {"jpeg", "encoder", "v4l2", offsetof(struct ipkvm_config, jpeg_encoder),
+	     IPKVM_CFG_JPEG_ENCODER_V4L2},
+	    {"jpeg", "encoder", "auto", offsetof(struct ipkvm_config, jpeg_encoder),
+	     IPKVM_CFG_JPEG_ENCODER_AUTO},
 	    {"h264", "backend", "none", offsetof(struct ipkvm_config, h264_backend),
 	     IPKVM_H264_BACKEND_NONE},
 	    {"h264", "backend", "v4l2", offsetof(struct ipkvm_config, h264_backend),
