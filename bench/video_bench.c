@@ -711,7 +711,7 @@ struct result {
 	size_t n_lat;
 	double window_s, cpu_pct, cpu_ms_per_frame, self_pct, bytes_per_frame;
 	uint64_t parts, repeats, gaps;
-	double hwm_mb;
+	double hwm_mb, anon_mb, shmem_mb;
 	bool hwm_reset;
 	char pipeline[256];
 };
@@ -799,6 +799,8 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 	else
 		snprintf(out->pipeline, sizeof(out->pipeline), "GET /api/streamer failed");
 	out->hwm_mb = daemon_status_mb("VmHWM:");
+	out->anon_mb = daemon_status_mb("RssAnon:");
+	out->shmem_mb = daemon_status_mb("RssShmem:");
 	if (out->hwm_mb > hwm_total_mb)
 		hwm_total_mb = out->hwm_mb;
 
@@ -842,6 +844,13 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 	sleep_ms(300);
 }
 
+/* Anonymous + shared memory with the clients still connected (issue 17's memory figure). */
+static void print_mem(const struct result *s)
+{
+	printf("  daemon RssAnon + RssShmem (clients connected): %.1f + %.1f = %.1f MB\n",
+	       s->anon_mb, s->shmem_mb, s->anon_mb + s->shmem_mb);
+}
+
 static void print_stream(const char *label, int n, const struct result *s)
 {
 	printf("== %s, %d client%s (%.0f s measured) ==\n", label, n, n == 1 ? "" : "s",
@@ -857,6 +866,7 @@ static void print_stream(const char *label, int n, const struct result *s)
 	printf("  bytes per frame (mean JPEG): %.0f\n", s->bytes_per_frame);
 	printf("  daemon peak RSS: %.1f MB %s\n", s->hwm_mb,
 	       s->hwm_reset ? "during this run" : "since daemon start (VmHWM reset refused)");
+	print_mem(s);
 	printf("  sequence gaps: %.1f per client per s; resends of an unchanged image: %llu\n",
 	       n ? (double)s->gaps / n / s->window_s : 0.0, (unsigned long long)s->repeats);
 	printf("  pipeline (GET /api/streamer): %s\n", s->pipeline);
@@ -867,8 +877,10 @@ static void print_stream(const char *label, int n, const struct result *s)
 int main(int argc, char **argv)
 {
 	int window_s = 5;
+	bool static_only = false;
 	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: video_bench PATH/TO/ipkvmd [--seconds N]\n");
+		fprintf(stderr,
+			"usage: video_bench PATH/TO/ipkvmd [--seconds N] [--static-only]\n");
 		return 2;
 	}
 	ipkvmd = argv[1];
@@ -881,8 +893,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			window_s = (int)v;
+		} else if (strcmp(argv[i], "--static-only") == 0) {
+			static_only = true;
 		} else {
-			fprintf(stderr, "usage: video_bench PATH/TO/ipkvmd [--seconds N]\n");
+			fprintf(
+			    stderr,
+			    "usage: video_bench PATH/TO/ipkvmd [--seconds N] [--static-only]\n");
 			return 2;
 		}
 	}
@@ -910,38 +926,55 @@ int main(int argc, char **argv)
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL); /* the daemon's self-signed cert */
 	SSL_CTX_set_read_ahead(tls_ctx, 1);
 
-	start_daemon("desktop");
-	make_token();
-	printf("ipkvmd %s: pattern source, desktop scene, 1920x1080 at 60 fps; %ld cores\n", ipkvmd,
-	       sysconf(_SC_NPROCESSORS_ONLN));
-	fflush(stdout);
-
 	struct result res;
-	run("desktop scene, no clients", 0, false, WARMUP_MS, window_s, &res);
-	printf("== desktop scene, no clients ==\n  daemon CPU: %.1f %% of one core\n", res.cpu_pct);
-	fflush(stdout);
+	if (!static_only) {
+		start_daemon("desktop");
+		make_token();
+		printf("ipkvmd %s: pattern source, desktop scene, 1920x1080 at 60 fps; %ld cores\n",
+		       ipkvmd, sysconf(_SC_NPROCESSORS_ONLN));
+		fflush(stdout);
 
-	static const int plain_n[] = {1, 4, 16, 64}, tls_n[] = {1, 16, 64};
-	for (size_t i = 0; i < sizeof(plain_n) / sizeof(plain_n[0]); i++) {
-		run("plain HTTP", plain_n[i], false, WARMUP_MS, window_s, &res);
-		print_stream("plain HTTP", plain_n[i], &res);
-	}
-	for (size_t i = 0; i < sizeof(tls_n) / sizeof(tls_n[0]); i++) {
-		run("HTTPS (TLS 1.3)", tls_n[i], true, WARMUP_MS, window_s, &res);
-		print_stream("HTTPS (TLS 1.3)", tls_n[i], &res);
+		run("desktop scene, no clients", 0, false, WARMUP_MS, window_s, &res);
+		printf("== desktop scene, no clients ==\n  daemon CPU: %.1f %% of one core\n",
+		       res.cpu_pct);
+		print_mem(&res);
+		fflush(stdout);
+
+		static const int plain_n[] = {1, 4, 16, 64}, tls_n[] = {1, 16, 64};
+		for (size_t i = 0; i < sizeof(plain_n) / sizeof(plain_n[0]); i++) {
+			run("plain HTTP", plain_n[i], false, WARMUP_MS, window_s, &res);
+			print_stream("plain HTTP", plain_n[i], &res);
+		}
+		for (size_t i = 0; i < sizeof(tls_n) / sizeof(tls_n[0]); i++) {
+			run("HTTPS (TLS 1.3)", tls_n[i], true, WARMUP_MS, window_s, &res);
+			print_stream("HTTPS (TLS 1.3)", tls_n[i], &res);
+		}
+		stop_daemon(true);
 	}
 
 	/* Static screen: a fresh daemon whose picture never changes. */
-	stop_daemon(true);
 	start_daemon("static");
-	run("static scene, 1 client", 1, false, STATIC_SETTLE_MS, window_s, &res);
-	printf("== static scene, 1 plain-HTTP client (after %d s settling) ==\n",
-	       STATIC_SETTLE_MS / 1000);
-	printf("  daemon CPU: %.2f %% of one core (target <= 3 %%)\n", res.cpu_pct);
-	printf("  parts delivered: %.2f per s (%llu resends of an unchanged image)\n",
-	       (double)res.parts / res.window_s, (unsigned long long)res.repeats);
-	printf("  bytes per frame (mean JPEG): %.0f\n", res.bytes_per_frame);
-	printf("  pipeline (GET /api/streamer): %s\n", res.pipeline);
+	if (static_only) {
+		make_token();
+		printf("ipkvmd %s: pattern source, static scene, 1920x1080 at 60 fps; %ld cores\n",
+		       ipkvmd, sysconf(_SC_NPROCESSORS_ONLN));
+	}
+	static const int static_n[] = {1, 16};
+	for (size_t i = 0; i < sizeof(static_n) / sizeof(static_n[0]); i++) {
+		int n = static_n[i];
+		run("static scene", n, false, STATIC_SETTLE_MS, window_s, &res);
+		printf("== static scene, %d plain-HTTP client%s (after %d s settling) ==\n", n,
+		       n == 1 ? "" : "s", STATIC_SETTLE_MS / 1000);
+		printf("  daemon CPU: %.2f %% of one core (target <= 3 %%)\n", res.cpu_pct);
+		printf("  parts delivered: %.2f per s (%llu resends of an unchanged image)\n",
+		       (double)res.parts / res.window_s, (unsigned long long)res.repeats);
+		printf("  bytes per frame (mean JPEG): %.0f\n", res.bytes_per_frame);
+		printf("  daemon peak RSS: %.1f MB %s\n", res.hwm_mb,
+		       res.hwm_reset ? "during this run" : "since daemon start");
+		print_mem(&res);
+		printf("  pipeline (GET /api/streamer): %s\n", res.pipeline);
+		fflush(stdout);
+	}
 	printf("highest daemon peak RSS seen (VmHWM, either daemon): %.1f MB\n", hwm_total_mb);
 	fflush(stdout);
 

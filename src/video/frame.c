@@ -10,10 +10,16 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define POOL_MAX 3 /* free frames kept; a 1080p YUYV frame is 4 MB */
+/* Compare block of ipkvm_frame_compare: small enough to be in the cache when the copy
+ * starts with it, large enough that memcmp runs at full speed. */
+#define CMP_BLOCK (64 * 1024)
+
+static atomic_uint_fast64_t copies;
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ipkvm_frame *pool[POOL_MAX];
@@ -120,7 +126,8 @@ struct ipkvm_frame *ipkvm_frame_ref(struct ipkvm_frame *f)
 
 void ipkvm_frame_unref(struct ipkvm_frame *f)
 {
-	if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+	if (!f || f->borrowed || /* a lent view: the source hands it back, see frame.h */
+	    atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	pthread_mutex_lock(&pool_lock);
 	if (pool_n < POOL_MAX) {
@@ -129,4 +136,120 @@ void ipkvm_frame_unref(struct ipkvm_frame *f)
 	}
 	pthread_mutex_unlock(&pool_lock);
 	free(f);
+}
+
+/* ---- keeping borrowed pictures ---- */
+
+uint64_t ipkvm_frame_copies(void)
+{
+	return atomic_load_explicit(&copies, memory_order_relaxed);
+}
+
+static size_t row_bytes(const struct ipkvm_frame *f)
+{
+	return (size_t)f->width * ipkvm_pixfmt_bpp(f->format);
+}
+
+/* Bytes of f's picture, packed. */
+static size_t packed_bytes(const struct ipkvm_frame *f)
+{
+	return f->format == IPKVM_FMT_MJPEG ? f->size : row_bytes(f) * f->height;
+}
+
+/* Whether f's lines follow each other with no padding (MJPEG: always). */
+static bool packed(const struct ipkvm_frame *f)
+{
+	return f->format == IPKVM_FMT_MJPEG || f->stride == row_bytes(f);
+}
+
+/* Copies bytes [from, to) of f's packed picture to the same place in dst (packed). For a
+ * padded f, from and to are multiples of the line length. */
+static void copy_range(struct ipkvm_frame *dst, const struct ipkvm_frame *f, size_t from, size_t to)
+{
+	if (packed(f)) {
+		memcpy(dst->data + from, f->data + from, to - from);
+		return;
+	}
+	size_t row = row_bytes(f);
+	for (size_t y = from / row; y < to / row; y++)
+		memcpy(dst->data + y * row, f->data + y * f->stride, row);
+}
+
+/* An owned frame of borrowed f, with bytes [at, end) copied first (they may be in the cache),
+ * then [0, at). NULL when out of memory or f is malformed. */
+static struct ipkvm_frame *copy_of(const struct ipkvm_frame *f, size_t at)
+{
+	if (f->format != IPKVM_FMT_MJPEG && (f->stride < row_bytes(f) || !f->data))
+		return NULL;
+	size_t total = packed_bytes(f);
+	struct ipkvm_frame *k = ipkvm_frame_new(f->format, f->width, f->height, total);
+	if (!k)
+		return NULL;
+	copy_range(k, f, at, total);
+	copy_range(k, f, 0, at);
+	k->size = total;
+	k->seq = f->seq;
+	k->ts_us = f->ts_us;
+	atomic_fetch_add_explicit(&copies, 1, memory_order_relaxed);
+	return k;
+}
+
+struct ipkvm_frame *ipkvm_frame_keep(const struct ipkvm_frame *f)
+{
+	if (!f->borrowed)
+		return ipkvm_frame_ref((struct ipkvm_frame *)f);
+	return copy_of(f, 0);
+}
+
+/* Where the pictures of a and b (same format and geometry) first differ, rounded down to the
+ * start of its compare block (a line for padded frames), or SIZE_MAX when they are the same.
+ * memcmp stops at the first difference and glibc's is vectorised: at memory speed. */
+static size_t first_difference(const struct ipkvm_frame *a, const struct ipkvm_frame *b)
+{
+	if (a->format == IPKVM_FMT_MJPEG || b->format == IPKVM_FMT_MJPEG) {
+		if (a->size != b->size)
+			return 0;
+		for (size_t at = 0; at < a->size; at += CMP_BLOCK) {
+			size_t n = a->size - at < CMP_BLOCK ? a->size - at : CMP_BLOCK;
+			if (memcmp(a->data + at, b->data + at, n) != 0)
+				return at;
+		}
+		return SIZE_MAX;
+	}
+	size_t row = row_bytes(a);
+	if (packed(a) && packed(b)) {
+		size_t total = row * a->height;
+		for (size_t at = 0; at < total; at += CMP_BLOCK) {
+			size_t n = total - at < CMP_BLOCK ? total - at : CMP_BLOCK;
+			if (memcmp(a->data + at, b->data + at, n) != 0)
+				return at;
+		}
+		return SIZE_MAX;
+	}
+	for (size_t y = 0; y < a->height; y++)
+		if (memcmp(a->data + y * a->stride, b->data + y * b->stride, row) != 0)
+			return y * row;
+	return SIZE_MAX;
+}
+
+int ipkvm_frame_compare(const struct ipkvm_frame *f, const struct ipkvm_frame *ref,
+			struct ipkvm_frame **keep)
+{
+	if (keep)
+		*keep = NULL;
+	size_t at = 0;
+	if (f == ref)
+		return 0;
+	if (ref && f->format == ref->format && f->width == ref->width && f->height == ref->height) {
+		if (f->format != IPKVM_FMT_MJPEG &&
+		    (f->stride < row_bytes(f) || ref->stride < row_bytes(ref)))
+			return -EINVAL;
+		at = first_difference(f, ref);
+		if (at == SIZE_MAX)
+			return 0;
+	}
+	if (!keep)
+		return 1;
+	*keep = f->borrowed ? copy_of(f, at) : ipkvm_frame_ref((struct ipkvm_frame *)f);
+	return *keep ? 1 : -ENOMEM;
 }

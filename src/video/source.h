@@ -59,10 +59,18 @@ struct ipkvm_source_ops {
 	/* The fd the capture thread polls: POLLIN means a frame may be ready, POLLPRI an
 	 * event (V4L2 source change). */
 	int (*fd)(struct ipkvm_source *s);
-	/* Takes the newest complete frame, dropping older ones: 0 with *out holding one
-	 * reference, -EAGAIN when there is none yet, or another -errno when the device failed
-	 * (the thread then stops, closes and reopens it). */
+	/* Takes the newest complete frame, dropping older ones: 0 with *out holding it, -EAGAIN
+	 * when there is none yet, or another -errno when the device failed (the thread then
+	 * stops, closes and reopens it). The frame is either owned (one reference for the
+	 * caller) or borrowed (frame.h: a view of the source's buffer, e.g. a V4L2 driver
+	 * buffer), so the caller can compare a picture before deciding to copy it. A borrowed
+	 * frame must be handed back with release() before the next call of next() or stop();
+	 * the caller keeps what it needs with ipkvm_frame_keep/ipkvm_frame_compare. */
 	int (*next)(struct ipkvm_source *s, struct ipkvm_frame **out);
+	/* Hands back a borrowed frame from next() (the V4L2 source queues the buffer to the
+	 * driver again; a failure there comes back from the next call of next()). NULL for a
+	 * source that never lends. ipkvm_source_done() picks release or unref. */
+	void (*release)(struct ipkvm_source *s, struct ipkvm_frame *f);
 	/* Handles what POLLPRI announced. Returns 0, 1 when the source must be restarted
 	 * (stop, close, open, start: new timings), or -errno. May be NULL. */
 	int (*event)(struct ipkvm_source *s);
@@ -77,5 +85,15 @@ struct ipkvm_source {
 	const struct ipkvm_source_ops *ops;
 	void *priv;
 };
+
+/* Done with a frame from next(): a borrowed one goes back to the source, an owned one loses
+ * the caller's reference. */
+static inline void ipkvm_source_done(struct ipkvm_source *s, struct ipkvm_frame *f)
+{
+	if (f && f->borrowed)
+		s->ops->release(s, f);
+	else
+		ipkvm_frame_unref(f);
+}
 
 #endif

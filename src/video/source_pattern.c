@@ -11,6 +11,9 @@
  * starts as a memcpy of it and only the moving parts are drawn on top (clock, box, pointer,
  * cursor, seq). The desktop's terminal text is persistent state, so new characters are drawn
  * into the cache itself (and the terminal scrolls there), never re-rendered per frame.
+ * The static scene is the cache itself: its frames are lent (borrowed views of the cache,
+ * frame.h), as a capture device lends its buffers, so a still picture costs a compare and
+ * no copy.
  *
  * Animation is driven by the frame count (seq / fps seconds), so it is smooth and repeatable
  * whatever the timing; only the testcard clock shows wall-clock time, so that a picture in
@@ -70,7 +73,8 @@ struct pattern {
 	int tfd;
 	bool started;
 	uint64_t seq;		   /* timer expirations so far = seq of the last frame */
-	struct ipkvm_frame *cache; /* the still parts; never handed out */
+	struct ipkvm_frame *cache; /* the still parts; only lent (static scene), never handed out */
+	struct ipkvm_frame view;   /* the static scene's lent frame */
 	struct term term;
 	int seq_scale;
 	/* testcard geometry */
@@ -444,6 +448,15 @@ static int pattern_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 		return -EAGAIN;
 	/* Overruns: jump ahead by all expirations; only the newest frame is rendered. */
 	p->seq += n;
+	if (p->scene == SCENE_STATIC) {
+		p->view = *p->cache;
+		atomic_init(&p->view.refs, 0);
+		p->view.borrowed = true;
+		p->view.seq = p->seq;
+		p->view.ts_us = ipkvm_mono_us();
+		*out = &p->view;
+		return 0;
+	}
 	struct ipkvm_frame *f = ipkvm_frame_new(p->format, p->width, p->height, 0);
 	if (!f)
 		return -ENOMEM;
@@ -456,13 +469,18 @@ static int pattern_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 		memcpy(f->data, p->cache->data, f->size);
 		draw_testcard(p, f);
 		break;
-	case SCENE_STATIC:
-		memcpy(f->data, p->cache->data, f->size);
+	case SCENE_STATIC: /* lent above */
 		break;
 	}
 	f->ts_us = ipkvm_mono_us();
 	*out = f;
 	return 0;
+}
+
+static void pattern_release(struct ipkvm_source *s, struct ipkvm_frame *f)
+{
+	(void)s; /* the cache changes only at open */
+	(void)f;
 }
 
 static void pattern_stop(struct ipkvm_source *s)
@@ -511,6 +529,7 @@ static const struct ipkvm_source_ops pattern_ops = {
     .start = pattern_start,
     .fd = pattern_fd,
     .next = pattern_next,
+    .release = pattern_release,
     .event = NULL,
     .stop = pattern_stop,
     .close = pattern_close,

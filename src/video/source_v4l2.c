@@ -8,9 +8,11 @@
  *   moves from "no_signal" to "ok" on its own when the target is switched on.
  * - Buffers are mapped in open() and queued in start(), so start/stop pairs repeat cleanly
  *   (STREAMOFF hands every buffer back to us).
- * - next() never holds a driver buffer across calls: it drains every ready buffer, keeps
- *   the newest, copies it into a frame and requeues at once, so the driver always has the
- *   whole ring to fill and a slow encoder costs dropped frames, not latency.
+ * - next() drains every ready buffer, requeues all but the newest and lends that one as a
+ *   borrowed frame (frame.h): the capture thread compares it with the last picture kept
+ *   and copies it only when it keeps it, then hands it back with release(), which requeues
+ *   it. So at most one buffer is away from the driver, for the length of a compare and
+ *   maybe a copy; a slow encoder costs dropped frames, not latency.
  * - The fd is non-blocking; nothing here waits. The capture thread polls fd().
  * - Every system call goes through the ipkvm_v4l2_io table (v4l2_io.h) so the unit tests
  *   can answer them with a fake device; ioctls are retried on EINTR.
@@ -71,6 +73,9 @@ struct v4l2_src {
 	bool reqbufs; /* buffers were requested and must be released */
 	struct mapped_buf *bufs;
 	unsigned nbufs;
+	struct ipkvm_frame view; /* the buffer lent by next(), see above */
+	int lent;		 /* its index, -1 when none is lent */
+	int release_err;	 /* a failed requeue in release(), returned by the next next() */
 	/* negotiated */
 	enum ipkvm_pixfmt format;
 	unsigned width, height;
@@ -677,6 +682,7 @@ out:
 
 static void release_buffers(struct v4l2_src *p)
 {
+	p->lent = -1; /* after STREAMOFF (or on a lost device) no buffer is ours to requeue */
 	for (unsigned i = 0; i < p->nbufs; i++)
 		ipkvm_v4l2_sys()->munmap(p->bufs[i].start, p->bufs[i].length);
 	free(p->bufs);
@@ -914,19 +920,22 @@ static uint64_t frame_seq(struct v4l2_src *p, uint32_t hw)
 	return p->cur_seq;
 }
 
-/* Copies buffer b into a new frame: -EAGAIN for an empty or short buffer (dropped). */
-static int copy_frame(struct v4l2_src *p, const struct v4l2_buffer *b, struct ipkvm_frame **out)
+/* Points the view at buffer b: -EAGAIN for an empty or short buffer (dropped). */
+static int lend(struct v4l2_src *p, const struct v4l2_buffer *b)
 {
 	const struct mapped_buf *m = &p->bufs[b->index];
 	size_t used = b->bytesused < m->length ? b->bytesused : m->length;
-	struct ipkvm_frame *f;
+	struct ipkvm_frame *f = &p->view;
 	if (used == 0)
 		return -EAGAIN;
+	memset(f, 0, sizeof(*f));
+	f->borrowed = true;
+	f->format = p->format;
+	f->width = p->width;
+	f->height = p->height;
+	f->data = m->start;
+	f->capacity = m->length;
 	if (p->format == IPKVM_FMT_MJPEG) {
-		f = ipkvm_frame_new(IPKVM_FMT_MJPEG, p->width, p->height, used);
-		if (!f)
-			return -ENOMEM;
-		memcpy(f->data, m->start, used);
 		f->size = used;
 	} else {
 		size_t row = (size_t)p->width * ipkvm_pixfmt_bpp(p->format);
@@ -936,18 +945,8 @@ static int copy_frame(struct v4l2_src *p, const struct v4l2_buffer *b, struct ip
 				  need);
 			return -EAGAIN;
 		}
-		f = ipkvm_frame_new(p->format, p->width, p->height, 0);
-		if (!f)
-			return -ENOMEM;
-		const uint8_t *src = m->start;
-		if (p->bytesperline == row) {
-			memcpy(f->data, src, row * p->height);
-		} else {
-			/* drop the driver's line padding: frames are packed (frame.h) */
-			for (unsigned y = 0; y < p->height; y++)
-				memcpy(f->data + (size_t)y * row, src + (size_t)y * p->bytesperline,
-				       row);
-		}
+		f->stride = p->bytesperline; /* the driver's line padding stays: frame.h */
+		f->size = need;
 	}
 	if ((b->flags & V4L2_BUF_FLAG_TIMESTAMP_MASK) == V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC &&
 	    (b->timestamp.tv_sec || b->timestamp.tv_usec))
@@ -955,8 +954,27 @@ static int copy_frame(struct v4l2_src *p, const struct v4l2_buffer *b, struct ip
 	else
 		f->ts_us = ipkvm_mono_us();
 	f->seq = frame_seq(p, b->sequence);
-	*out = f;
 	return 0;
+}
+
+/* Requeues the lent buffer, if any: 0 or the failure (recorded in the signal info). */
+static int take_back(struct v4l2_src *p)
+{
+	if (p->lent < 0)
+		return 0;
+	int r = queue_buffer(p, (uint32_t)p->lent);
+	p->lent = -1;
+	return r < 0 ? fail_ioctl(p, "VIDIOC_QBUF", r) : 0;
+}
+
+static void v4l2_release(struct ipkvm_source *s, struct ipkvm_frame *f)
+{
+	struct v4l2_src *p = priv_of(s);
+	if (f != &p->view || p->lent < 0)
+		return; /* not ours, or the stream stopped since (every buffer came back) */
+	int r = take_back(p);
+	if (r < 0 && !p->release_err)
+		p->release_err = r;
 }
 
 static int v4l2_next(struct ipkvm_source *s, struct ipkvm_frame **out)
@@ -965,11 +983,17 @@ static int v4l2_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 	*out = NULL;
 	if (p->fd < 0 || !p->streaming)
 		return -EBADF;
+	/* A frame not handed back is taken back now: only one is ever lent. */
+	int r = take_back(p);
+	if (r == 0 && p->release_err)
+		r = p->release_err;
+	p->release_err = 0;
+	if (r < 0)
+		return r;
 
 	struct v4l2_buffer newest;
 	memset(&newest, 0, sizeof(newest));
 	bool have = false;
-	int r = 0;
 	/* Bounded: a device refilling as fast as we drain must not keep us here. */
 	for (unsigned n = 0; n < 2 * p->nbufs + 2; n++) {
 		struct v4l2_buffer b = {.type = V4L2_BUF_TYPE_VIDEO_CAPTURE,
@@ -1014,17 +1038,14 @@ static int v4l2_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 	if (!have)
 		return -EAGAIN;
 
-	struct ipkvm_frame *f = NULL;
-	int cr = copy_frame(p, &newest, &f);
-	r = queue_buffer(p, newest.index);
-	if (r < 0) {
-		ipkvm_frame_unref(f);
-		return fail_ioctl(p, "VIDIOC_QBUF", r);
+	int lr = lend(p, &newest);
+	if (lr < 0) {
+		r = queue_buffer(p, newest.index);
+		return r < 0 ? fail_ioctl(p, "VIDIOC_QBUF", r) : lr;
 	}
-	if (cr < 0)
-		return cr;
+	p->lent = (int)newest.index;
 	uvc_waiting(p, true); /* a frame came: wait afresh */
-	*out = f;
+	*out = &p->view;
 	return 0;
 }
 
@@ -1065,6 +1086,7 @@ static void v4l2_stop(struct ipkvm_source *s)
 	if (r < 0 && r != -ENODEV)
 		LOG_DEBUG("%s: VIDIOC_STREAMOFF: %s", p->device, strerror(-r));
 	p->streaming = false;
+	p->lent = -1; /* STREAMOFF gave every buffer back */
 	uvc_waiting(p, false);
 }
 
@@ -1109,6 +1131,7 @@ static const struct ipkvm_source_ops v4l2_ops = {
     .start = v4l2_start,
     .fd = v4l2_fd,
     .next = v4l2_next,
+    .release = v4l2_release,
     .event = v4l2_event,
     .stop = v4l2_stop,
     .close = v4l2_close,
@@ -1173,6 +1196,7 @@ struct ipkvm_source *ipkvm_source_v4l2_create(const struct ipkvm_v4l2_config *cf
 		return NULL;
 	}
 	p->fd = -1;
+	p->lent = -1;
 	p->device = strdup(cfg->device && *cfg->device ? cfg->device : "/dev/video0");
 	if (!p->device) {
 		snprintf(err, errlen, "out of memory");

@@ -9,9 +9,10 @@
  *   (VIDIOC_S_DV_TIMINGS), set the format to match, subscribe to V4L2_EVENT_SOURCE_CHANGE
  *   and report "restart" from event() when the timings change. An EDID (a hex file or a
  *   bundled preset "1080p60" / "1080p50") is loaded with VIDIOC_S_EDID at open when set.
- * next() dequeues every ready buffer and keeps only the newest (copying it into a frame, so
- * the buffer goes back to the driver at once); a device that disappears yields -ENODEV and
- * the capture thread reopens it with back-off.
+ * next() dequeues every ready buffer, requeues all but the newest and lends that one as a
+ * borrowed frame (the driver's buffer, its line padding included), requeued by release():
+ * the capture thread copies a picture only when it keeps it. A device that disappears
+ * yields -ENODEV and the capture thread reopens it with back-off.
  * The signal info says which kind the device is (capture "usb" or "hdmi", once opened). A
  * UVC dongle streams even when it has no picture (target off, a refresh rate it cannot
  * take, a USB 1.1 port or too little bandwidth) and then simply sends no frame: 3 s after

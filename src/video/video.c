@@ -192,13 +192,23 @@ static void *worker_main(void *arg)
 
 /* --- capture thread ---------------------------------------------------------------- */
 
+/*
+ * What the capture thread holds. Frames are shared, never copied between these: on a still
+ * screen newest, last_sent and h264_last are one frame. A frame from the source (maybe
+ * borrowed from the driver) is compared with newest once; only a different picture is kept
+ * (copied, for a borrowed one), and each stage's own question ("changed since the last frame
+ * I took?") is answered from that compare when the stage last took newest.
+ */
 struct capture_state {
-	struct ipkvm_jpeg *jpeg; /* for placeholders */
+	struct ipkvm_jpeg *jpeg;    /* for placeholders */
+	struct ipkvm_frame *newest; /* the newest picture kept; v->latest_raw is the same */
 	struct ipkvm_frame *last_sent;
 	int64_t last_submit_us;
-	/* The newest frame held back by max_fps: sent when the interval is over, by the next
-	 * frame or, for a source that only sends changes, by the capture loop's timer. */
+	/* The newest picture held back by max_fps (newest itself): sent when the interval is
+	 * over, by the next frame or, for a source that only sends changes, by the capture
+	 * loop's timer, as image number owed_seq. */
 	struct ipkvm_frame *owed;
+	uint64_t owed_seq;
 	struct ipkvm_frame *h264_last; /* the last frame offered to the H.264 stage */
 };
 
@@ -241,14 +251,6 @@ static void update_signal(struct ipkvm_video *v, struct capture_state *cs)
 	ipkvm_frame_unref(ph);
 }
 
-static bool frames_equal(const struct ipkvm_frame *a, const struct ipkvm_frame *b)
-{
-	if (a->format == IPKVM_FMT_MJPEG || b->format == IPKVM_FMT_MJPEG)
-		return a->format == b->format && a->size == b->size &&
-		       memcmp(a->data, b->data, a->size) == 0;
-	return !ipkvm_frame_differs(a, b);
-}
-
 /* Earliest time the next frame may go to the encoders. A quarter of an interval of slack:
  * a 60 fps source against max_fps 60 arrives at 16.7 ms +- jitter, and a strict limit would
  * throw away every frame that came a little early (about a third of them). */
@@ -281,51 +283,82 @@ static void submit(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm
 	pthread_mutex_unlock(&v->lock);
 }
 
-/* Decides what happens to a fresh frame (reference taken over). Returns true when someone
- * is watching (the capture loop naps otherwise). */
+/* Whether frame f differs from ref, given that f was compared with prev (prev_diff): one
+ * compare per frame when ref is prev, as it is whenever the stage took the last picture. */
+static bool differs(const struct ipkvm_frame *f, const struct ipkvm_frame *ref,
+		    const struct ipkvm_frame *prev, int prev_diff)
+{
+	if (!ref)
+		return true;
+	if (ref == prev)
+		return prev_diff != 0;
+	return ipkvm_frame_compare(f, ref, NULL) != 0;
+}
+
+/* Decides what happens to a fresh frame from the source (owned or borrowed: the caller hands
+ * it back afterwards). Returns true when someone is watching (the capture loop naps
+ * otherwise). */
 static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm_frame *f)
 {
 	pthread_mutex_lock(&v->lock);
-	f->seq = ++v->seq;
-	ipkvm_frame_unref(v->latest_raw);
-	v->latest_raw = ipkvm_frame_ref(f);
+	uint64_t seq = ++v->seq;
 	v->format = f->format;
 	stats_roll(v, f->ts_us);
 	v->win_captured++;
 	bool requested = v->requested, want = v->watchers > 0 || requested;
 	int max_fps = v->max_fps;
 	pthread_mutex_unlock(&v->lock);
-
-	/* Both stages usually last took the same frame: compare a 1080p frame once, not twice. */
-	bool same_last = cs->h264_last && cs->h264_last == cs->last_sent;
-	int h264_changed = -1; /* f against h264_last: 1 differs, 0 equal, -1 not compared */
 	bool h264 = v->h264 && ipkvm_h264_stream_wanted(v->h264);
-	if (h264) {
-		h264_changed = !cs->h264_last || !frames_equal(cs->h264_last, f);
-		if (h264_changed || ipkvm_h264_stream_needs_frame(v->h264)) {
+
+	/* The one compare, stopping at the first difference; a different picture is kept
+	 * (copied from a borrowed frame) in the same routine. The same picture is not copied:
+	 * newest already holds it, for the snapshot and for whichever stage wants it. */
+	struct ipkvm_frame *prev = cs->newest, *kept = NULL;
+	int d = ipkvm_frame_compare(f, prev, &kept);
+	if (d < 0) {
+		LOG_WARN("frame %llu dropped: %s", (unsigned long long)seq, strerror(-d));
+		return want || h264;
+	}
+	if (d) {
+		kept->seq = seq;
+		cs->newest = kept;
+		pthread_mutex_lock(&v->lock);
+		struct ipkvm_frame *old = v->latest_raw;
+		v->latest_raw = ipkvm_frame_ref(kept);
+		pthread_mutex_unlock(&v->lock);
+		ipkvm_frame_unref(old);
+	}
+	struct ipkvm_frame *cur = cs->newest;
+
+	if (h264 &&
+	    (differs(f, cs->h264_last, prev, d) || ipkvm_h264_stream_needs_frame(v->h264))) {
+		if (cs->h264_last != cur) {
 			ipkvm_frame_unref(cs->h264_last);
-			cs->h264_last = ipkvm_frame_ref(f);
-			ipkvm_h264_stream_offer(v->h264, ipkvm_frame_ref(f));
+			cs->h264_last = ipkvm_frame_ref(cur);
+		}
+		ipkvm_h264_stream_offer(v->h264, ipkvm_frame_ref(cur));
+	}
+	bool watched = want || h264;
+	if (want) {
+		bool changed = differs(f, cs->last_sent, prev, d);
+		if (!changed && !cs->owed && !requested) {
+			/* nothing to send */
+		} else if (f->ts_us < next_submit_us(cs, max_fps)) {
+			/* over the rate: the picture as it is now goes later */
+			if (cs->owed != cur) {
+				ipkvm_frame_unref(cs->owed);
+				cs->owed = ipkvm_frame_ref(cur);
+			}
+			cs->owed_seq = seq;
+		} else {
+			/* seq, not cur->seq: an unchanged picture sent again (requested) needs a
+			 * new image number (images never go backwards) */
+			submit(v, cs, ipkvm_frame_ref(cur), seq, f->ts_us);
 		}
 	}
-	if (!want) {
-		ipkvm_frame_unref(f);
-		return h264;
-	}
-	bool changed =
-	    !cs->last_sent ||
-	    (same_last && h264_changed >= 0 ? h264_changed : !frames_equal(cs->last_sent, f));
-	if (!changed && !cs->owed && !requested) {
-		ipkvm_frame_unref(f);
-		return true;
-	}
-	if (f->ts_us < next_submit_us(cs, max_fps)) {
-		ipkvm_frame_unref(cs->owed); /* over the rate: this one carries the change later */
-		cs->owed = f;
-		return true;
-	}
-	submit(v, cs, f, f->seq, f->ts_us);
-	return true;
+	if (d)
+		ipkvm_frame_unref(prev);
+	return watched;
 }
 
 /* Between source frames: sends a held-back frame whose time has come, and answers a request
@@ -358,8 +391,7 @@ static int serve_idle(struct ipkvm_video *v, struct capture_state *cs)
 			ipkvm_frame_unref(raw);
 			return (int)((wait + 999) / 1000);
 		}
-		uint64_t owed_seq = cs->owed->seq;
-		submit(v, cs, ipkvm_frame_ref(cs->owed), owed_seq, now);
+		submit(v, cs, ipkvm_frame_ref(cs->owed), cs->owed_seq, now);
 	} else if (raw) {
 		/* A new image number: a snapshot waits for one newer than the last image. */
 		submit(v, cs, raw, seq, now);
@@ -434,7 +466,9 @@ static void stream(struct ipkvm_video *v, struct capture_state *cs)
 		}
 		failing = false;
 		update_signal(v, cs);
-		if (!handle_frame(v, cs, f))
+		bool watched = handle_frame(v, cs, f);
+		ipkvm_source_done(v->src, f); /* a driver buffer goes back before any nap */
+		if (!watched)
 			nap(v, IDLE_NAP_MS);
 		wait_ms = serve_idle(v, cs);
 	}
@@ -465,6 +499,7 @@ static void *capture_main(void *arg)
 		ops->stop(v->src);
 		ops->close(v->src);
 	}
+	ipkvm_frame_unref(cs.newest);
 	ipkvm_frame_unref(cs.last_sent);
 	ipkvm_frame_unref(cs.owed);
 	ipkvm_frame_unref(cs.h264_last);

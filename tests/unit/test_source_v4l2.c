@@ -21,9 +21,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@
 #include "core/util.h"
 #include "video/source_v4l2.h"
 #include "video/v4l2_io.h"
+#include "video/video.h"
 
 /* ---- the fake device ---- */
 
@@ -85,7 +88,9 @@ static struct fake {
 	uint32_t extra_bpl;	   /* line padding for raw formats */
 	int query_errno;
 	struct v4l2_dv_timings timings; /* what the receiver measures */
-	int dqbuf_errno, reqbufs_errno;
+	int dqbuf_errno, reqbufs_errno, qbuf_errno;
+	unsigned dqbuf_ok; /* with dqbuf_errno: this many DQBUFs succeed first */
+	int efd;	/* the pipeline test: an eventfd at FAKE_FD, readable while frames wait */
 	unsigned eintr; /* fail this many ioctls with EINTR first */
 	unsigned max_bufs;
 	/* what was done to it */
@@ -286,12 +291,18 @@ static int fake_reqbufs(struct v4l2_requestbuffers *rb)
 
 static int fake_dqbuf(struct v4l2_buffer *b)
 {
-	if (fk.dqbuf_errno)
+	if (fk.dqbuf_errno && fk.dqbuf_ok == 0)
 		return fake_err(fk.dqbuf_errno);
+	if (fk.dqbuf_ok)
+		fk.dqbuf_ok--;
 	if (!fk.streaming)
 		return fake_err(EINVAL);
-	if (fk.ndone == 0)
+	if (fk.ndone == 0) {
+		uint64_t n;
+		if (fk.efd > 0 && read(fk.efd, &n, sizeof(n)) < 0) /* nothing ready: not readable */
+			n = 0;
 		return fake_err(EAGAIN);
+	}
 	struct done_entry d = fk.done[0];
 	memmove(fk.done, fk.done + 1, (fk.ndone - 1) * sizeof(fk.done[0]));
 	fk.ndone--;
@@ -307,7 +318,22 @@ static int fake_dqbuf(struct v4l2_buffer *b)
 	return 0;
 }
 
+static int fake_ioctl_locked(int fd, unsigned long req, void *arg);
+
+/* The pipeline test runs the source on the capture thread while the test fills buffers. */
+static pthread_mutex_t fk_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int fake_ioctl(int fd, unsigned long req, void *arg)
+{
+	pthread_mutex_lock(&fk_lock);
+	int r = fake_ioctl_locked(fd, req, arg);
+	int e = errno;
+	pthread_mutex_unlock(&fk_lock);
+	errno = e;
+	return r;
+}
+
+static int fake_ioctl_locked(int fd, unsigned long req, void *arg)
 {
 	if (fd != FAKE_FD || fk.fds_open != 1)
 		return fake_err(EBADF);
@@ -452,6 +478,8 @@ static int fake_ioctl(int fd, unsigned long req, void *arg)
 	}
 	case VIDIOC_QBUF: {
 		struct v4l2_buffer *b = arg;
+		if (fk.qbuf_errno)
+			return fake_err(fk.qbuf_errno);
 		if (b->index >= fk.nbufs || fk.bufs[b->index].queued || fk.bufs[b->index].done ||
 		    b->memory != V4L2_MEMORY_MMAP)
 			return fake_err(EINVAL);
@@ -531,6 +559,9 @@ static unsigned produce(uint32_t bytesused, uint32_t seq, uint8_t seed, uint32_t
 		b->done = true;
 		fk.done[fk.ndone++] = (struct done_entry){
 		    .index = i, .bytesused = bytesused, .sequence = seq, .flags = flags, .ts = ts};
+		uint64_t one = 1;
+		if (fk.efd > 0 && write(fk.efd, &one, sizeof(one)) != sizeof(one))
+			fail_msg("eventfd write");
 		return i;
 	}
 	fail_msg("no queued buffer to fill");
@@ -699,7 +730,7 @@ static void test_uvc_prefers_mjpeg(void **state)
 	assert_int_equal(f->height, 1080);
 	assert_int_equal(f->size, 1000);
 	assert_int_equal(f->stride, 0);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
@@ -725,7 +756,7 @@ static void test_uvc_yuyv_without_mjpeg(void **state)
 	assert_int_equal(f->height, 720);
 	assert_int_equal(f->stride, 2560);
 	assert_int_equal(f->size, 2560 * 720);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
@@ -809,7 +840,7 @@ static void test_uvc_driver_answers_other_size(void **state)
 	assert_int_equal(f->data[0], 1);
 	assert_int_equal(f->data[2047], (uint8_t)(1 + 2047 * 3));
 	assert_int_equal(f->data[2048 * 767 + 5], (uint8_t)(1 + 767 * 7 + 5 * 3));
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
@@ -825,7 +856,7 @@ static void test_uvc_driver_answers_other_format(void **state)
 	struct ipkvm_frame *f = one_frame(s, 0);
 	assert_int_equal(f->format, IPKVM_FMT_UYVY);
 	assert_int_equal(f->stride, 128);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	s->ops->stop(s);
 	s->ops->close(s);
 
@@ -883,7 +914,7 @@ static void test_uvc_no_size_list(void **state)
 	struct ipkvm_frame *f = one_frame(s, 0);
 	assert_int_equal(f->format, IPKVM_FMT_UYVY);
 	assert_int_equal(f->width, 720);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
@@ -944,7 +975,7 @@ static void test_dv_1080p60_with_edid(void **state)
 	assert_int_equal(f->format, IPKVM_FMT_UYVY);
 	assert_int_equal(f->width, 1920);
 	assert_int_equal(f->height, 1080);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	s->ops->stop(s);
 	s->ops->close(s);
 
@@ -1050,10 +1081,10 @@ static void test_source_change_restart(void **state)
 	struct ipkvm_frame *f = one_frame(s, 0);
 	assert_int_equal(f->width, 1920);
 	assert_int_equal(f->seq, 0);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	f = one_frame(s, 1);
 	assert_int_equal(f->seq, 1);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 
 	/* no event pending */
 	assert_int_equal(s->ops->event(s), 0);
@@ -1083,10 +1114,10 @@ static void test_source_change_restart(void **state)
 	assert_int_equal(f->height, 720);
 	assert_int_equal(f->stride, 2560);
 	assert_int_equal(f->seq, 2);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	f = one_frame(s, 3); /* two dropped by the driver: a gap */
 	assert_int_equal(f->seq, 5);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
@@ -1108,7 +1139,7 @@ static void test_device_loss_and_return(void **state)
 	assert_int_equal(s->ops->open(s), 0);
 	assert_int_equal(s->ops->start(s), 0);
 	struct ipkvm_frame *f = one_frame(s, 0);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 
 	/* unplugged while streaming */
 	fk.present = false;
@@ -1131,7 +1162,7 @@ static void test_device_loss_and_return(void **state)
 	f = one_frame(s, 0);
 	assert_int_equal(f->format, IPKVM_FMT_MJPEG);
 	assert_int_equal(f->seq, 1);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 
 	/* an I/O error is passed on too */
 	fk.dqbuf_errno = EIO;
@@ -1182,12 +1213,12 @@ static void test_uvc_sends_no_frames(void **state)
 	/* a frame: ok at once, and the wait starts afresh */
 	produce_simple(1, 2);
 	assert_int_equal(s->ops->next(s, &f), 0);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
 	fk.now_ms += 2000;
 	produce_simple(2, 3);
 	assert_int_equal(s->ops->next(s, &f), 0);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	fk.now_ms += 2999;
 	expect_signal(s, IPKVM_SIGNAL_OK, 1920, 1080, 30, "");
 	fk.now_ms += 1;
@@ -1298,7 +1329,7 @@ static void test_drain_keeps_newest(void **state)
 	assert_int_equal(f->size, 700);
 	assert_memory_equal(f->data, expect, 700);
 	assert_int_equal(f->ts_us, 2000 * 1000000LL + 300);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	/* every buffer is back with the driver */
 	assert_int_equal(queued_count(), 4);
 	assert_int_equal(fk.ndone, 0);
@@ -1311,7 +1342,7 @@ static void test_drain_keeps_newest(void **state)
 	assert_int_equal(s->ops->next(s, &f), 0);
 	assert_int_equal(f->seq, 8);
 	assert_int_equal(f->size, 800);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	assert_int_equal(queued_count(), 4);
 
 	/* an empty buffer is no frame */
@@ -1330,7 +1361,7 @@ static void test_drain_keeps_newest(void **state)
 	int64_t after = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 	assert_true(f->ts_us >= before && f->ts_us <= after);
 	assert_int_equal(f->seq, 11);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 
 	/* stop and start again without closing: buffers are queued afresh */
 	s->ops->stop(s);
@@ -1340,13 +1371,13 @@ static void test_drain_keeps_newest(void **state)
 	assert_int_equal(queued_count(), 4);
 	f = one_frame(s, 0);
 	assert_int_equal(f->seq, 12);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
 /* ---- (f) stride ---- */
 
-static void test_raw_stride_compacted(void **state)
+static void test_raw_stride_lent_kept_packed(void **state)
 {
 	fake_small_yuyv(64, 8);
 	fk.extra_bpl = 32; /* bytesperline 160 for 128 bytes of pixels */
@@ -1360,19 +1391,54 @@ static void test_raw_stride_compacted(void **state)
 	memcpy(src, fk.bufs[idx].mem, sizeof(src));
 	assert_int_equal(src[128], PAD_BYTE); /* the padding is there in the driver's buffer */
 
+	/* The frame is lent: the driver's buffer itself, padding and all, away from the
+	 * driver until it is handed back. */
 	struct ipkvm_frame *f = NULL;
 	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_true(f->borrowed);
+	assert_ptr_equal(f->data, fk.bufs[idx].mem);
 	assert_int_equal(f->format, IPKVM_FMT_YUYV);
 	assert_int_equal(f->width, 64);
 	assert_int_equal(f->height, 8);
-	assert_int_equal(f->stride, 128);
-	assert_int_equal(f->size, 128 * 8);
+	assert_int_equal(f->stride, 160);
+	assert_int_equal(queued_count(), fk.nbufs - 1);
+	/* What is kept of it is packed (frame.h). */
+	uint64_t copies = ipkvm_frame_copies();
+	struct ipkvm_frame *k = ipkvm_frame_keep(f);
+	assert_int_equal(ipkvm_frame_copies(), copies + 1);
+	assert_false(k->borrowed);
+	assert_int_equal(k->stride, 128);
+	assert_int_equal(k->size, 128 * 8);
+	assert_int_equal(k->seq, f->seq);
+	assert_int_equal(k->ts_us, f->ts_us);
 	for (unsigned y = 0; y < 8; y++) {
-		assert_memory_equal(f->data + y * 128, src + y * 160, 128);
+		assert_memory_equal(k->data + y * 128, src + y * 160, 128);
 		for (unsigned x = 0; x < 128; x++)
-			assert_int_equal(f->data[y * 128 + x], (uint8_t)(9 + y * 7 + x * 3));
+			assert_int_equal(k->data[y * 128 + x], (uint8_t)(9 + y * 7 + x * 3));
 	}
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
+	assert_int_equal(queued_count(), fk.nbufs);
+	/* The same picture again: compared from the driver's buffer, not copied. */
+	produce(160 * 8, 1, 9, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	struct ipkvm_frame *k2 = (struct ipkvm_frame *)1;
+	assert_int_equal(ipkvm_frame_compare(f, k, &k2), 0);
+	assert_null(k2);
+	assert_int_equal(ipkvm_frame_copies(), copies + 1);
+	ipkvm_source_done(s, f);
+	/* One pixel differs, in the last line: copied once, packed, with that pixel. */
+	idx = produce(160 * 8, 2, 9, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	fk.bufs[idx].mem[7 * 160 + 127] ^= 0x55;
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_int_equal(ipkvm_frame_compare(f, k, &k2), 1);
+	assert_int_equal(ipkvm_frame_copies(), copies + 2);
+	assert_int_equal(k2->stride, 128);
+	for (unsigned y = 0; y < 8; y++)
+		assert_memory_equal(k2->data + y * 128, fk.bufs[idx].mem + y * 160, 128);
+	assert_int_equal(k2->data[7 * 128 + 127], (uint8_t)((9 + 7 * 7 + 127 * 3) ^ 0x55));
+	ipkvm_source_done(s, f);
+	ipkvm_frame_unref(k2);
+	ipkvm_frame_unref(k);
 
 	/* a short buffer (fewer bytes than the picture needs) is dropped */
 	produce(160 * 7, 1, 9, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
@@ -1396,7 +1462,7 @@ static void test_raw_packed_lines(void **state)
 	assert_int_equal(s->ops->next(s, &f), 0);
 	assert_int_equal(f->stride, 128);
 	assert_memory_equal(f->data, src, sizeof(src));
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
 }
 
@@ -1419,14 +1485,244 @@ static void test_mjpeg_bytesused_exact(void **state)
 	assert_int_equal(f->size, 1234);
 	assert_true(f->capacity >= 1234);
 	assert_memory_equal(f->data, src, 1234);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 
 	/* bytesused larger than the buffer is clamped to it */
 	idx = produce((uint32_t)fk.bufs[0].len + 100, 1, 5, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
 	assert_int_equal(s->ops->next(s, &f), 0);
 	assert_int_equal(f->size, fk.bufs[idx].len);
-	ipkvm_frame_unref(f);
+	ipkvm_source_done(s, f);
 	shut(s);
+}
+
+/* ---- (h) lending: the buffer goes back to the driver on every path ---- */
+
+/* Buffers with the application: neither queued for filling nor waiting in the done queue. */
+static unsigned away_count(void)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < fk.nbufs; i++)
+		n += !fk.bufs[i].queued && !fk.bufs[i].done;
+	return n;
+}
+
+static void test_lent_buffer_requeued(void **state)
+{
+	fake_small_yuyv(64, 8);
+	struct ipkvm_v4l2_config cfg = {0};
+	struct ipkvm_source *s = create(&cfg);
+	assert_int_equal(s->ops->open(s), 0);
+	assert_int_equal(s->ops->start(s), 0);
+	assert_int_equal(fk.nbufs, 4);
+
+	/* lent until handed back */
+	unsigned a = produce_simple(0, 1);
+	struct ipkvm_frame *f = NULL;
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_ptr_equal(f->data, fk.bufs[a].mem);
+	assert_int_equal(away_count(), 1);
+	assert_false(fk.bufs[a].queued);
+	ipkvm_source_done(s, f);
+	assert_int_equal(away_count(), 0);
+
+	/* next() without a release takes the lent buffer back first: one away at most */
+	a = produce_simple(1, 2);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	unsigned b = produce_simple(2, 3);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_ptr_equal(f->data, fk.bufs[b].mem);
+	assert_true(fk.bufs[a].queued);
+	assert_int_equal(away_count(), 1);
+	ipkvm_source_done(s, f);
+	assert_int_equal(away_count(), 0);
+	/* and with nothing new, next() still takes it back */
+	produce_simple(3, 4);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_int_equal(s->ops->next(s, &f), -EAGAIN);
+	assert_null(f);
+	assert_int_equal(away_count(), 0);
+
+	/* stopped while lent: STREAMOFF gave every buffer back; a late release queues nothing */
+	produce_simple(4, 5);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	s->ops->stop(s);
+	assert_int_equal(queued_count(), 0);
+	ipkvm_source_done(s, f);
+	assert_int_equal(queued_count(), 0);
+	assert_int_equal(s->ops->start(s), 0); /* QBUF of every buffer: none was queued twice */
+	assert_int_equal(queued_count(), 4);
+
+	/* the requeue fails: the next next() says so (the capture thread then reopens) */
+	produce_simple(5, 6);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	fk.qbuf_errno = EIO;
+	ipkvm_source_done(s, f);
+	fk.qbuf_errno = 0;
+	assert_int_equal(s->ops->next(s, &f), -EIO);
+	assert_null(f);
+	expect_signal(s, IPKVM_SIGNAL_ERROR, 0, 0, 0,
+		      "VIDIOC_QBUF failed on /dev/video0: Input/output error");
+	s->ops->stop(s);
+	s->ops->close(s);
+	assert_int_equal(s->ops->open(s), 0);
+	assert_int_equal(s->ops->start(s), 0);
+	assert_int_equal(queued_count(), 4);
+
+	/* DQBUF fails while a newer frame is held: the held buffer goes back */
+	produce_simple(0, 7);
+	produce_simple(1, 8);
+	fk.dqbuf_ok = 1;
+	fk.dqbuf_errno = EIO;
+	assert_int_equal(s->ops->next(s, &f), -EIO);
+	assert_null(f);
+	fk.dqbuf_errno = 0;
+	assert_int_equal(away_count(), 0);
+	assert_int_equal(fk.ndone, 1);
+	assert_int_equal(s->ops->next(s, &f), 0); /* the one still waiting */
+	ipkvm_source_done(s, f);
+
+	/* a short buffer and a corrupt one go straight back */
+	produce(100, 2, 1, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	assert_int_equal(s->ops->next(s, &f), -EAGAIN);
+	assert_int_equal(away_count(), 0);
+	produce_simple(3, 1);
+	fk.done[fk.ndone - 1].flags |= V4L2_BUF_FLAG_ERROR;
+	assert_int_equal(s->ops->next(s, &f), -EAGAIN);
+	assert_int_equal(away_count(), 0);
+	shut(s);
+}
+
+/* ---- (i) through the pipeline: copies only of pictures that changed ---- */
+
+static void produce_locked(uint32_t seq, uint8_t seed)
+{
+	pthread_mutex_lock(&fk_lock);
+	produce(fk.cur_sizeimage, seq, seed, V4L2_BUF_FLAG_TIMESTAMP_UNKNOWN, ts0);
+	pthread_mutex_unlock(&fk_lock);
+}
+
+/* Waits (bounded) until the capture thread has taken every filled buffer and handed it
+ * back: the frame it took has been dealt with. */
+static void wait_all_back(void)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&fk_lock);
+		bool back = fk.streaming && fk.ndone == 0 && away_count() == 0;
+		pthread_mutex_unlock(&fk_lock);
+		if (back)
+			return;
+		usleep(1000);
+	}
+	fail_msg("the capture thread did not take the frame or hand its buffer back");
+}
+
+/* Waits (bounded) for an image newer than after; returns its seq. */
+static uint64_t wait_image(struct ipkvm_video *v, uint64_t after)
+{
+	for (int i = 0; i < 5000; i++) {
+		struct ipkvm_video_image img;
+		if (ipkvm_video_latest(v, &img)) {
+			uint64_t seq = img.seq;
+			bool real = !img.placeholder;
+			ipkvm_video_image_release(&img);
+			if (real && seq > after && ipkvm_video_test_encoders_idle(v))
+				return seq;
+		}
+		usleep(1000);
+	}
+	fail_msg("no image after %llu", (unsigned long long)after);
+	return 0;
+}
+
+static uint64_t latest_seq(struct ipkvm_video *v)
+{
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	uint64_t seq = img.seq;
+	ipkvm_video_image_release(&img);
+	return seq;
+}
+
+/* The newest raw frame (the PNG snapshot's) holds the picture of seed, packed. */
+static void expect_raw(struct ipkvm_video *v, uint8_t seed)
+{
+	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
+	assert_non_null(raw);
+	assert_false(raw->borrowed);
+	assert_int_equal(raw->stride, 128);
+	for (unsigned y = 0; y < 8; y++)
+		for (unsigned x = 0; x < 128; x++)
+			assert_int_equal(raw->data[y * 128 + x], (uint8_t)(seed + y * 7 + x * 3));
+	ipkvm_frame_unref(raw);
+}
+
+static void test_pipeline_copies_changes_only(void **state)
+{
+	fake_small_yuyv(64, 8);
+	fk.extra_bpl = 32; /* padded lines in the driver's buffers */
+	fk.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(fk.efd > 0);
+	assert_int_equal(dup2(fk.efd, FAKE_FD), FAKE_FD); /* the fd the capture thread polls */
+	struct ipkvm_v4l2_config vcfg = {0};
+	struct ipkvm_video_config cfg = {
+	    .src = create(&vcfg), .quality = 80, .max_fps = 240, .workers = 1};
+	char err[256];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, NULL, NULL, err, sizeof(err));
+	assert_non_null(v);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	wait_all_back(); /* streaming */
+
+	uint64_t copies = ipkvm_frame_copies();
+	produce_locked(0, 9);
+	uint64_t seq = wait_image(v, 0);
+	assert_int_equal(ipkvm_frame_copies(), copies + 1);
+	expect_raw(v, 9);
+
+	/* The same picture, again and again: compared in the driver's buffer, never copied,
+	 * never encoded; every buffer goes back. */
+	for (uint32_t i = 1; i <= 5; i++) {
+		produce_locked(i, 9);
+		wait_all_back();
+	}
+	assert_true(ipkvm_video_test_encoders_idle(v));
+	assert_int_equal(latest_seq(v), seq);
+	assert_int_equal(ipkvm_frame_copies(), copies + 1);
+	expect_raw(v, 9);
+
+	/* A new picture: copied once and encoded. */
+	produce_locked(6, 10);
+	uint64_t seq2 = wait_image(v, seq);
+	assert_int_equal(ipkvm_frame_copies(), copies + 2);
+	expect_raw(v, 10);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	assert_int_equal(img.width, 64);
+	assert_int_equal(img.height, 8);
+	assert_int_equal(img.part->data[img.jpeg_offset], 0xff); /* SOI */
+	assert_int_equal(img.part->data[img.jpeg_offset + 1], 0xd8);
+	ipkvm_video_image_release(&img);
+
+	/* An image asked for on a still screen: sent from the kept picture, no copy. */
+	ipkvm_video_request_image(v);
+	produce_locked(7, 10);
+	uint64_t seq3 = wait_image(v, seq2);
+	assert_int_equal(ipkvm_frame_copies(), copies + 2);
+
+	/* Nobody watching: a change is still kept for the raw snapshot, nothing encoded. */
+	ipkvm_video_watch(v, -1);
+	produce_locked(8, 11);
+	wait_all_back();
+	expect_raw(v, 11);
+	assert_int_equal(ipkvm_frame_copies(), copies + 3);
+	assert_true(ipkvm_video_test_encoders_idle(v));
+	assert_int_equal(latest_seq(v), seq3);
+
+	ipkvm_video_destroy(v);
+	assert_int_equal(fk.fds_open, 0);
+	close(FAKE_FD);
+	close(fk.efd);
+	fk.efd = 0;
 }
 
 /* ---- create() ---- */
@@ -1501,9 +1797,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dv_capture_kind, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain_keeps_newest, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_raw_stride_compacted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_raw_stride_lent_kept_packed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_raw_packed_lines, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mjpeg_bytesused_exact, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lent_buffer_requeued, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pipeline_copies_changes_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_checks, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
