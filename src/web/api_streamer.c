@@ -6,11 +6,13 @@
  *   GET  /api/streamer/snapshot  the newest JPEG; ?raw=1: PNG of the newest raw frame
  *
  * Stream clients share the pipeline's images: each image is one buffer holding its
- * multipart part, written to every client with one lws_write and no copy. A client is only
- * offered the newest image, and only when its socket has taken the previous one (lws holds
- * back WRITEABLE while it still has unsent bytes), so a stalled client holds at most one
- * image and skips what it could not take; nobody waits for anybody. Each client gets its
- * current image again at least once a second, so a still screen still reaches it.
+ * multipart part. A client keeps a reference to the image it is sending and an offset into
+ * it, and writes straight from that buffer as much as its socket takes (web/rawwrite.h: no
+ * copy per client, over HTTP or HTTPS), going on at the next writable pass. Only at the end
+ * of a part does it look for the next image, and then takes the newest: a client that fell
+ * behind skips what it missed, at a part boundary, and a stalled one holds one image and
+ * nobody else; nobody waits for anybody. Each client gets its current image again at least
+ * once a second, so a still screen still reaches it.
  *
  * Access is checked again every second, as for the WebSockets: a stream whose session or
  * token ended (logout, expiry, user deleted, token revoked) is ended (the closing boundary,
@@ -30,6 +32,7 @@
 #include "video/jpeg.h"
 #include "video/h264_stream.h"
 #include "video/video.h"
+#include "web/rawwrite.h"
 #include "web/web.h"
 
 #define RESEND_MS   1000 /* a still picture is sent again this often */
@@ -39,39 +42,43 @@
 struct ipkvm_stream_client {
 	struct ipkvm_http_req *req;
 	bool headers_sent;
-	uint64_t sent_seq;
-	int64_t sent_ms;
+	struct ipkvm_video_image img; /* the part being sent (img.part NULL: between parts) */
+	size_t off;		      /* bytes of it sent */
+	struct ipkvm_rawwrite rw;
+	uint64_t sent_seq; /* the image sent last (or being sent) */
+	int64_t sent_ms;   /* when its part was finished */
 	uint64_t frames;
-	bool cut;	     /* access ended: end the stream at the next WRITEABLE */
-	uint64_t wrote_pass; /* the loop pass it last wrote an image in */
+	bool cut;	     /* access ended: end the stream at the next part boundary */
+	uint64_t wrote_pass; /* the loop pass it last wrote in */
 	struct ipkvm_stream_client *next;
 };
 
-/* Bytes of MJPEG the loop writes in one pass (one lws_service()). Encrypting a picture for
- * each of many fast viewers is the loop's biggest job; unbounded, a pass with 150 of them
- * takes 15 ms and an operator's request or key waits for its end. Bounded, a pass takes
- * about a millisecond and the streams go on in the next passes; a stream that wrote in the
- * last pass waits for those held back in it, so every stream gets its turn. */
+/* Bytes of MJPEG the loop writes in one pass (one lws_service()). Encrypting and copying
+ * pictures into the sockets of many fast viewers is the loop's biggest job; unbounded, a
+ * pass with 150 of them takes 15 ms and an operator's request or key waits for its end.
+ * Bounded, a pass takes about a millisecond and the streams go on in the next passes: a
+ * stream writes at most what is left of the budget (its part goes on later from where it
+ * stopped), and a stream that wrote in the last pass waits for those held back in it, so
+ * every stream gets its turn. */
 #define PASS_BUDGET (1u << 20)
 
-/* Whether this stream may write an image in this pass; counts the bytes when it may. */
-static bool pass_allows(struct ipkvm_server *srv, struct ipkvm_stream_client *c, size_t len)
+/* How many bytes this stream may write now (0: wait for the next pass). */
+static size_t pass_allowance(struct ipkvm_server *srv, struct ipkvm_stream_client *c)
 {
-	if (srv->stream_pass != ipkvm_loop_passes(srv->svc->loop)) {
-		srv->stream_pass = ipkvm_loop_passes(srv->svc->loop);
+	uint64_t pass = ipkvm_loop_passes(srv->svc->loop);
+	if (srv->stream_pass != pass) {
+		srv->stream_pass = pass;
 		srv->stream_pass_bytes = 0;
 		srv->streams_held_last = srv->streams_held;
 		srv->streams_held = 0;
 	}
-	bool my_turn_was_last =
-	    c->wrote_pass + 1 == ipkvm_loop_passes(srv->svc->loop) && srv->streams_held_last;
+	bool my_turn_was_last = c->wrote_pass + 1 == pass && srv->streams_held_last;
 	if (srv->stream_pass_bytes >= PASS_BUDGET || my_turn_was_last) {
 		srv->streams_held++;
-		return false;
+		return 0;
 	}
-	srv->stream_pass_bytes += len;
-	c->wrote_pass = ipkvm_loop_passes(srv->svc->loop);
-	return true;
+	c->wrote_pass = pass;
+	return PASS_BUDGET - srv->stream_pass_bytes;
 }
 
 static void reply_access_ended(struct ipkvm_http_req *req)
@@ -225,6 +232,33 @@ static int write_stream_headers(struct ipkvm_http_req *req)
 	return lws_finalize_write_http_header(req->wsi, start, &p, end) ? -1 : 0;
 }
 
+/* The closing delimiter tells a multipart parser the stream ended on purpose; lws flushes it
+ * before it closes the connection. */
+static int end_stream(struct ipkvm_http_req *req)
+{
+	static const char last[] = "\r\n--" IPKVM_MJPEG_BOUNDARY "--\r\n";
+	uint8_t buf[LWS_PRE + sizeof(last)];
+	memcpy(buf + LWS_PRE, last, sizeof(last) - 1);
+	lws_write(req->wsi, buf + LWS_PRE, sizeof(last) - 1, LWS_WRITE_HTTP);
+	return -1;
+}
+
+/* Between parts: takes the next image to send, if there is one to send now. */
+static bool next_image(struct ipkvm_stream_client *c, int64_t now)
+{
+	struct ipkvm_video_image img = {0};
+	if (!ipkvm_video_latest(c->req->srv->svc->video, &img))
+		return false; /* nothing yet: woken when the first image is out */
+	if (img.seq == c->sent_seq && now - c->sent_ms < RESEND_MS) {
+		ipkvm_video_image_release(&img);
+		return false; /* woken by the next image, or by the tick for the resend */
+	}
+	c->img = img;
+	c->off = 0;
+	c->sent_seq = img.seq;
+	return true;
+}
+
 int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 {
 	struct ipkvm_stream_client *c = req->stream;
@@ -233,15 +267,6 @@ int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 		ipkvm_stream_detach(req);
 		reply_access_ended(req);
 		return 0;
-	}
-	if (c->cut) {
-		/* The closing delimiter tells a multipart parser the stream ended on purpose;
-		 * lws flushes it before it closes the connection. */
-		static const char last[] = "\r\n--" IPKVM_MJPEG_BOUNDARY "--\r\n";
-		uint8_t buf[LWS_PRE + sizeof(last)];
-		memcpy(buf + LWS_PRE, last, sizeof(last) - 1);
-		lws_write(req->wsi, buf + LWS_PRE, sizeof(last) - 1, LWS_WRITE_HTTP);
-		return -1;
 	}
 	if (!c->headers_sent) {
 		if (write_stream_headers(req) < 0)
@@ -253,30 +278,42 @@ int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 		lws_callback_on_writable(req->wsi);
 		return 0;
 	}
-	struct ipkvm_video_image img = {0};
-	if (!ipkvm_video_latest(req->srv->svc->video, &img))
-		return 0; /* nothing yet: woken when the first image is out */
-	int64_t now = ipkvm_mono_ms();
-	if (img.seq == c->sent_seq && now - c->sent_ms < RESEND_MS) {
-		ipkvm_video_image_release(&img);
+	if (!ipkvm_raw_ready(req->wsi)) {
+		/* lws still holds bytes of its own (the headers): they go first. */
+		lws_callback_on_writable(req->wsi);
 		return 0;
 	}
-	if (!pass_allows(req->srv, c, img.part->len)) {
-		ipkvm_video_image_release(&img);
-		lws_callback_on_writable(req->wsi); /* the next pass */
-		return 0;
+	for (;;) {
+		int64_t now = ipkvm_mono_ms();
+		if (!c->img.part) {
+			if (c->cut)
+				return end_stream(req);
+			if (!next_image(c, now))
+				return 0;
+		}
+		size_t allow = pass_allowance(req->srv, c);
+		if (!allow) {
+			lws_callback_on_writable(req->wsi); /* the next pass */
+			return 0;
+		}
+		const struct ipkvm_buf *part = c->img.part;
+		size_t left = part->len - c->off;
+		ssize_t n = ipkvm_raw_write(req->wsi, &c->rw, part->data + c->off, left,
+					    allow < left ? allow : left);
+		if (n < 0)
+			return -1;
+		req->srv->stream_pass_bytes += (size_t)n;
+		c->off += (size_t)n;
+		if (c->off < part->len) {
+			/* The socket is full, or the pass's budget is spent: the rest later. */
+			lws_callback_on_writable(req->wsi);
+			return 0;
+		}
+		c->frames++;
+		c->sent_ms = now;
+		ipkvm_video_image_release(&c->img);
+		memset(&c->img, 0, sizeof(c->img));
 	}
-	/* One write of the shared part; lws keeps what the socket did not take and holds back
-	 * the next WRITEABLE until it is gone. The buffer's headroom takes lws's LWS_PRE. */
-	int n = lws_write(req->wsi, img.part->data, img.part->len, LWS_WRITE_HTTP);
-	size_t len = img.part->len;
-	c->sent_seq = img.seq;
-	c->sent_ms = now;
-	c->frames++;
-	ipkvm_video_image_release(&img);
-	if (n < (int)len)
-		return -1;
-	return 0;
 }
 
 void ipkvm_stream_detach(struct ipkvm_http_req *req)
@@ -291,6 +328,7 @@ void ipkvm_stream_detach(struct ipkvm_http_req *req)
 		}
 		LOG_INFO("%s: %s stopped watching after %llu frames", req->addr, req->auth.user,
 			 (unsigned long long)req->stream->frames);
+		ipkvm_video_image_release(&req->stream->img);
 		free(req->stream);
 		req->stream = NULL;
 		if (srv->svc->video)
@@ -450,7 +488,7 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 	if (!ipkvm_video_latest(srv->svc->video, &img))
 		return;
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
-		if (c->headers_sent && img.seq != c->sent_seq)
+		if (c->headers_sent && !c->img.part && img.seq != c->sent_seq)
 			lws_callback_on_writable(c->req->wsi);
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
@@ -486,11 +524,12 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 			LOG_INFO("%s: %s's access ended: ending the stream", c->req->addr,
 				 c->req->auth.user);
 			c->cut = true;
-			/* A client that does not read never gets WRITEABLE again (lws holds it
-			 * back while the last image is unsent): drop it after a grace period. */
+			/* A client that does not read never finishes its part, and the stream
+			 * ends only at a part boundary: drop it after a grace period. */
 			lws_set_timeout(c->req->wsi, PENDING_TIMEOUT_USER_OK, CUT_GRACE_S);
 			lws_callback_on_writable(c->req->wsi);
-		} else if (!c->cut && c->headers_sent && now - c->sent_ms >= RESEND_MS) {
+		} else if (!c->cut && c->headers_sent && !c->img.part &&
+			   now - c->sent_ms >= RESEND_MS) {
 			lws_callback_on_writable(c->req->wsi);
 		}
 	}

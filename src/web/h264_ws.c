@@ -11,6 +11,12 @@
  * and may ask for one itself (text message {"event":"keyframe"} after a decoder error).
  * With nothing to send for a second, a header-only keep-alive goes out so the browser can
  * tell a still screen from a dead connection.
+ *
+ * A message is written straight from the shared access unit (web/rawwrite.h): the frame
+ * header goes in the buffer's headroom, and what the socket does not take now goes on at the
+ * next writable pass from where it stopped. Between the first and the last byte of a message
+ * nothing else is written on the connection (lws holds nothing, reads are paused so it has
+ * no pong or close to answer), and the socket is closed only between messages.
  */
 #define LOG_TAG "h264-ws"
 #include <string.h>
@@ -78,6 +84,7 @@ static void h264ws_closed(void *client)
 	}
 	LOG_INFO("H.264 client left: %s (%llu units, %llu skipped to a keyframe)", c->auth.user,
 		 (unsigned long long)c->cursor.sent, (unsigned long long)c->cursor.drops);
+	ipkvm_buf_unref(c->out);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -105,15 +112,51 @@ static int h264ws_receive(void *client, const void *in, size_t len)
 	return 0;
 }
 
+/* Writes what the socket takes of the message in flight. 1 when it is complete, 0 when the
+ * rest waits for the next writable pass, -1 when the connection is broken. */
+static int write_message(struct ipkvm_h264_client *c)
+{
+	size_t left = c->out_len - c->out_off;
+	ssize_t n = ipkvm_raw_write(c->wsi, &c->rw, c->out_start + c->out_off, left, left);
+	if (n < 0)
+		return -1;
+	c->out_off += (size_t)n;
+	if (c->out_off < c->out_len) {
+		/* Nothing may come between the bytes of a frame, and lws answers a ping or a
+		 * close with a frame of its own before it offers the next writable pass: it
+		 * reads nothing from this client until the message is complete. */
+		if (!c->rx_paused)
+			lws_rx_flow_control(c->wsi, 0);
+		c->rx_paused = true;
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	ipkvm_buf_unref(c->out);
+	c->out = NULL;
+	if (c->rx_paused)
+		lws_rx_flow_control(c->wsi, 1);
+	c->rx_paused = false;
+	return 1;
+}
+
 static int h264ws_writeable(void *client)
 {
 	struct ipkvm_h264_client *c = client;
+	if (c->out) {
+		int r = write_message(c);
+		if (r <= 0)
+			return r;
+		/* Complete: the next one (or the close) on the next writable pass, after
+		 * whatever lws has to send between messages. */
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
 	if (c->cut)
-		return -1;
+		return -1; /* between messages: lws sends the close frame */
 	struct ipkvm_h264_stream *st = stream_of(c->srv);
 	if (!st)
 		return -1;
-	if (lws_send_pipe_choked(c->wsi)) {
+	if (!ipkvm_raw_ready(c->wsi)) {
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
@@ -130,11 +173,17 @@ static int h264ws_writeable(void *client)
 		return 0;
 	c->alive_due = false;
 	c->last_tx_ms = ipkvm_mono_ms();
-	int n = lws_write(c->wsi, msg->data, msg->len, LWS_WRITE_BINARY);
-	ipkvm_buf_unref(msg);
-	if (n < 0)
+	/* The frame header goes in the buffer's headroom, the same bytes for every client,
+	 * so the message is one run of bytes written from the shared buffer. */
+	size_t h = ipkvm_ws_binary_header(msg->data, IPKVM_BUF_HEADROOM, msg->len);
+	c->out = msg;
+	c->out_start = msg->data - h;
+	c->out_len = h + msg->len;
+	c->out_off = 0;
+	int r = write_message(c);
+	if (r < 0)
 		return -1;
-	if (ipkvm_h264_cursor_pending(st, &c->cursor))
+	if (r > 0 && ipkvm_h264_cursor_pending(st, &c->cursor))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }

@@ -45,6 +45,12 @@ static const struct lws_protocols redirect_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* No lws keep-alive pings on WebSockets: lws would write its ping in front of the next
+ * writable pass, also into the middle of an H.264 message written by rawwrite.h. Clients
+ * of /api/ws ping the server themselves, and an H.264 client gets a message every second. */
+static const lws_retry_bo_t no_validity_pings = {.secs_since_valid_ping = 0,
+						 .secs_since_valid_hangup = 0};
+
 /* Replaces the certificate and key of the running TLS context, new handshakes first. The
  * pair is loaded and checked on the side so a bad file never leaves the context half
  * changed. */
@@ -145,6 +151,7 @@ static int create_vhosts(struct ipkvm_server *srv)
 	memset(&info, 0, sizeof(info));
 	info.user = srv;
 	info.keepalive_timeout = 60;
+	info.retry_and_idle_policy = &no_validity_pings;
 	info.vhost_name = "https";
 	info.port = cfg->port;
 	info.iface = cfg->listen && cfg->listen[0] ? cfg->listen : NULL;
@@ -218,6 +225,7 @@ static int create_vhosts(struct ipkvm_server *srv)
 		if (strchr(pinfo.iface, '.'))
 			pinfo.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 		pinfo.protocols = https_protocols;
+		pinfo.retry_and_idle_policy = &no_validity_pings;
 		pinfo.user = srv;
 		srv->plain_vhost = lws_create_vhost(srv->ctx, &pinfo);
 		if (!srv->plain_vhost) {

@@ -22,6 +22,7 @@
 #include "core/worker.h"
 #include "daemon/services.h"
 #include "video/h264_stream.h"
+#include "web/rawwrite.h"
 
 #define IPKVM_URL_MAX	   1024
 #define IPKVM_ADDR_MAX	   64
@@ -109,8 +110,15 @@ struct ipkvm_h264_client {
 	struct lws *wsi;
 	struct ipkvm_auth auth;
 	struct ipkvm_h264_cursor cursor; /* its place in the shared ring */
+	/* The message being written (NULL between messages): the shared access unit with the
+	 * WebSocket frame header in its headroom, out_len bytes from out_start. */
+	struct ipkvm_buf *out;
+	const uint8_t *out_start;
+	size_t out_len, out_off;
+	struct ipkvm_rawwrite rw;
 	int64_t last_tx_ms;
 	bool alive_due, cut;
+	bool rx_paused; /* reads held back until the message in flight is complete */
 	struct ipkvm_h264_client *next_client;
 };
 
