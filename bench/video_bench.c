@@ -300,7 +300,9 @@ static void write_config(const char *scene)
 	if (!f)
 		die("cannot write %s: %s", cfg_path, strerror(errno));
 	fprintf(f,
-		"[server]\nlisten = 127.0.0.1\nport = %d\nplain_port = %d\nstate_dir = %s\n\n"
+		"[server]\nlisten = 127.0.0.1\nport = %d\nplain_port = %d\nstate_dir = %s\n"
+		/* every client comes from 127.0.0.1 and connects before its first request */
+		"max_connections_per_address = 256\nmax_unauth_per_address = 256\n\n"
 		"[video]\nsource = pattern\nscene = %s\nwidth = 1920\nheight = 1080\nfps = 60\n\n"
 		"[log]\nlevel = error\n",
 		https_port, plain_port, state_dir, scene);
@@ -714,7 +716,20 @@ struct result {
 	double hwm_mb, anon_mb, shmem_mb;
 	bool hwm_reset;
 	char pipeline[256];
+	char loadavg[64]; /* the machine's, at the end of the run (other work skews figures) */
 };
+
+static void read_loadavg(char *out, size_t len)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double a = 0, b = 0, c = 0;
+	if (f && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+		snprintf(out, len, "%.2f %.2f %.2f", a, b, c);
+	else
+		snprintf(out, len, "unknown");
+	if (f)
+		fclose(f);
+}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -798,6 +813,7 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 			 json_num(body, "clients"));
 	else
 		snprintf(out->pipeline, sizeof(out->pipeline), "GET /api/streamer failed");
+	read_loadavg(out->loadavg, sizeof(out->loadavg));
 	out->hwm_mb = daemon_status_mb("VmHWM:");
 	out->anon_mb = daemon_status_mb("RssAnon:");
 	out->shmem_mb = daemon_status_mb("RssShmem:");
@@ -870,7 +886,8 @@ static void print_stream(const char *label, int n, const struct result *s)
 	printf("  sequence gaps: %.1f per client per s; resends of an unchanged image: %llu\n",
 	       n ? (double)s->gaps / n / s->window_s : 0.0, (unsigned long long)s->repeats);
 	printf("  pipeline (GET /api/streamer): %s\n", s->pipeline);
-	printf("  bench's own CPU: %.1f %% of one core\n", s->self_pct);
+	printf("  bench's own CPU: %.1f %% of one core; machine load average %s\n", s->self_pct,
+	       s->loadavg);
 	fflush(stdout);
 }
 
