@@ -11,14 +11,22 @@
  *   - frame_differs on two identical frames, with the data in cache and after evicting it,
  *     next to a word-wise XOR/OR comparison for reference
  *   - frame → RGB24 and RGB24 → PNG
- * One figure a line.
+ *   - strip-parallel encoding (q80 4:2:2 and 4:2:0, 1, 2 and 4 strips): one thread encoding
+ *     every strip and joining them (the extra work of cutting), then a pool of worker
+ *     threads (one per core, at most 4, as ipkvmd makes) that take the strips of each frame
+ *     as video.c's workers do, the one finishing the last strip joining them: wall time per
+ *     frame (median) and CPU per frame (the process's CPU time over the frames)
+ * One figure a line; the load average first (other work on the machine skews every figure).
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "video/frame.h"
@@ -203,6 +211,163 @@ static void evict(void)
 	memset(evict_buf, (int)(rnd() & 0xFF), EVICT_B);
 }
 
+/* ---- strips ---- */
+
+#define MAX_POOL 4
+
+/* A small pool shaped like video.c's: workers take the strips of the current frame one at a
+ * time; the one that finishes the last strip joins them and tells the main thread. */
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	const struct ipkvm_frame *f;
+	bool s420, stop;
+	unsigned n, rows, next, finished;
+	uint64_t gen, done_gen;
+	struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS];
+	struct ipkvm_buf *out;
+};
+
+static void encode_strip(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, bool s420, unsigned n,
+			 unsigned rows, unsigned i, struct ipkvm_buf **out)
+{
+	unsigned r0 = i * rows, h = i == n - 1 ? f->height - r0 : rows;
+	int r = n == 1 ? ipkvm_jpeg_encode(j, f, 80, s420, out)
+		       : ipkvm_jpeg_encode_rows(j, f, r0, h, 80, s420, out);
+	if (r != 0)
+		die("strip encode");
+}
+
+static struct ipkvm_buf *join_strips(struct ipkvm_buf **pieces, unsigned n)
+{
+	struct ipkvm_buf *out = NULL;
+	if (n == 1) {
+		out = pieces[0];
+	} else {
+		if (ipkvm_jpeg_join(pieces, n, &out) != 0)
+			die("join");
+		for (unsigned i = 0; i < n; i++)
+			ipkvm_buf_unref(pieces[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		pieces[i] = NULL;
+	return out;
+}
+
+static void *pool_main(void *arg)
+{
+	struct pool *p = arg;
+	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
+	if (!j)
+		die("ipkvm_jpeg_create");
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		if (p->next >= p->n) {
+			pthread_cond_wait(&p->work, &p->lock);
+			continue;
+		}
+		unsigned i = p->next++;
+		pthread_mutex_unlock(&p->lock);
+		struct ipkvm_buf *b = NULL;
+		encode_strip(j, p->f, p->s420, p->n, p->rows, i, &b);
+		pthread_mutex_lock(&p->lock);
+		p->pieces[i] = b;
+		if (++p->finished < p->n)
+			continue;
+		pthread_mutex_unlock(&p->lock);
+		struct ipkvm_buf *out = join_strips(p->pieces, p->n);
+		pthread_mutex_lock(&p->lock);
+		p->out = out;
+		p->done_gen = p->gen;
+		pthread_cond_signal(&p->done);
+	}
+	pthread_mutex_unlock(&p->lock);
+	ipkvm_jpeg_destroy(j);
+	return NULL;
+}
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
+{
+	double t[RUNS];
+	static const unsigned counts[] = {1, 2, 4};
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned nw = cores < 1 ? 1 : cores > MAX_POOL ? MAX_POOL : (unsigned)cores;
+
+	for (int s420 = 0; s420 <= 1; s420++) {
+		const char *name = s420 ? "4:2:0" : "4:2:2";
+		for (size_t c = 0; c < 3; c++) {
+			unsigned rows, n = ipkvm_jpeg_strip_plan(W, H, s420, counts[c], &rows);
+			size_t len = 0;
+			for (int i = -WARMUP; i < RUNS; i++) {
+				struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS];
+				double t0 = now_ms();
+				for (unsigned k = 0; k < n; k++)
+					encode_strip(j, f, s420, n, rows, k, &pieces[k]);
+				struct ipkvm_buf *out = join_strips(pieces, n);
+				if (i >= 0)
+					t[i] = now_ms() - t0;
+				len = out->len;
+				ipkvm_buf_unref(out);
+			}
+			printf("strips q80 %s, %u strip(s) of %u rows, one thread: %.3f ms/frame, "
+			       "%zu bytes\n",
+			       name, n, rows, median(t, RUNS), len);
+		}
+	}
+
+	struct pool p = {.f = f};
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.work, NULL);
+	pthread_cond_init(&p.done, NULL);
+	pthread_t th[MAX_POOL];
+	for (unsigned i = 0; i < nw; i++)
+		if (pthread_create(&th[i], NULL, pool_main, &p) != 0)
+			die("pthread_create");
+	for (int s420 = 0; s420 <= 1; s420++) {
+		const char *name = s420 ? "4:2:0" : "4:2:2";
+		for (size_t c = 0; c < 3; c++) {
+			unsigned rows, n = ipkvm_jpeg_strip_plan(W, H, s420, counts[c], &rows);
+			double cpu = 0;
+			for (int i = -WARMUP; i < RUNS; i++) {
+				double c0 = cpu_ms(), t0 = now_ms();
+				pthread_mutex_lock(&p.lock);
+				p.s420 = s420;
+				p.n = n;
+				p.rows = rows;
+				p.next = p.finished = 0;
+				uint64_t gen = ++p.gen;
+				pthread_cond_broadcast(&p.work);
+				while (p.done_gen != gen)
+					pthread_cond_wait(&p.done, &p.lock);
+				struct ipkvm_buf *out = p.out;
+				p.out = NULL;
+				pthread_mutex_unlock(&p.lock);
+				if (i >= 0) {
+					t[i] = now_ms() - t0;
+					cpu += cpu_ms() - c0;
+				}
+				ipkvm_buf_unref(out);
+			}
+			printf("strips q80 %s, %u strip(s), %u worker threads: %.3f ms/frame wall, "
+			       "%.3f ms CPU/frame\n",
+			       name, n, nw, median(t, RUNS), cpu / RUNS);
+		}
+	}
+	pthread_mutex_lock(&p.lock);
+	p.stop = true;
+	pthread_cond_broadcast(&p.work);
+	pthread_mutex_unlock(&p.lock);
+	for (unsigned i = 0; i < nw; i++)
+		pthread_join(th[i], NULL);
+}
+
 int main(void)
 {
 	double t[RUNS];
@@ -214,6 +379,11 @@ int main(void)
 	evict_buf = malloc(EVICT_B);
 	if (!j || !y || !u || !v || !rgb || !dec || !evict_buf)
 		die("allocation");
+	double load[3] = {0};
+	if (getloadavg(load, 3) < 0)
+		load[0] = load[1] = load[2] = -1;
+	printf("load average: %.2f %.2f %.2f, %ld cores\n", load[0], load[1], load[2],
+	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("frame: %dx%d YUYV desktop-like, single thread, median of %d after %d warm-up\n", W,
 	       H, RUNS, WARMUP);
 
@@ -353,6 +523,8 @@ int main(void)
 		ipkvm_buf_unref(b);
 	}
 	printf("RGB24 -> PNG (stored): %.3f ms, %zu bytes\n", median(t, RUNS), png_len);
+
+	bench_strips(f, j);
 
 	ipkvm_frame_unref(g);
 	ipkvm_frame_unref(f);

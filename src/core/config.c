@@ -198,6 +198,12 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
     KEY("jpeg", "workers", IPKVM_CFG_INT, jpeg_workers, 0, 4, "0",
 	"JPEG encoder threads; 0 = one per core, at most 4",
 	"JPEG encoder threads, 0 to 4. 0 means one per processor core, at most 4."),
+    KEY("jpeg", "strips", IPKVM_CFG_INT, jpeg_strips, 0, 16, "0",
+	"horizontal strips a frame is cut into, encoded at once; 0 = one per worker",
+	"Horizontal strips each frame is cut into, 0 to 16. The workers encode a frame's strips "
+	"at the same time and join them into one JPEG (with restart markers), so a frame is "
+	"ready sooner the more cores there are. 0 means one strip per worker (one on a "
+	"single-core machine); 1 encodes each frame whole."),
     CHOICE("jpeg", "subsampling", jpeg_subsampling, WORDS("422", "420"), "422",
 	   "chroma subsampling of encoded JPEGs: 422 (sharper colour edges) or 420 (smaller)",
 	   "Chroma subsampling of the JPEGs: 422 keeps colour edges sharper (and matches "

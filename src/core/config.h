@@ -128,6 +128,7 @@ struct ipkvm_config {
 	int jpeg_quality;			     /* 1..100, default 80 */
 	int jpeg_max_fps;			     /* 1..240, default 60 */
 	int jpeg_workers;			     /* 0 = min(cores, 4) */
+	int jpeg_strips;			     /* 0..16; 0 = the workers (1 on 1 core) */
 	enum ipkvm_cfg_subsampling jpeg_subsampling; /* default 422 */
 	enum ipkvm_cfg_jpeg_encoder jpeg_encoder;    /* default auto */
 	char *jpeg_device; /* V4L2 M2M JPEG encoder, default /dev/video31 */

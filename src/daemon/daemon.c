@@ -402,6 +402,7 @@ static int make_video(struct ipkvm_daemon *d)
 	    .quality = cfg->jpeg_quality,
 	    .max_fps = cfg->jpeg_max_fps,
 	    .workers = (unsigned)cfg->jpeg_workers,
+	    .strips = (unsigned)cfg->jpeg_strips,
 	    .subsample420 = cfg->jpeg_subsampling == IPKVM_SUBSAMPLING_420,
 	    .pattern = {.width = cfg->video_width ? (unsigned)cfg->video_width : 1920,
 			.height = cfg->video_height ? (unsigned)cfg->video_height : 1080,

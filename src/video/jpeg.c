@@ -313,8 +313,12 @@ int ipkvm_jpeg_encode(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, int qua
 	unsigned long len = j->out_cap;
 	int rc;
 	if (yuv) {
-		size_t ysize = (size_t)w * h, cw = (size_t)w / 2;
+		/* For 4:2:0 TurboJPEG reads the luma plane to an even height
+		 * (tjPlaneHeight): an odd last line is repeated below it, as libjpeg pads
+		 * edges, rather than letting it read the first line of the U plane. */
 		size_t ch = subsample420 ? ((size_t)h + 1) / 2 : (size_t)h;
+		size_t yh = subsample420 ? 2 * ch : (size_t)h;
+		size_t ysize = (size_t)w * yh, cw = (size_t)w / 2;
 		ret = ensure_planes(j, ysize + 2 * cw * ch);
 		if (ret < 0)
 			return ret;
@@ -326,6 +330,8 @@ int ipkvm_jpeg_encode(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, int qua
 		else
 			yuyv_to_planar422_full(f->data, f->stride, f->width, f->height, uyvy, py,
 					       pu, pv);
+		if (yh > (size_t)h)
+			memcpy(py + (size_t)h * w, py + (size_t)(h - 1) * w, (size_t)w);
 		const unsigned char *planes[3] = {py, pu, pv};
 		int strides[3] = {w, (int)cw, (int)cw};
 		rc = tjCompressFromYUVPlanes(j->tj, planes, w, strides, h, samp, &jpeg, &len,
@@ -342,6 +348,60 @@ int ipkvm_jpeg_encode(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, int qua
 	}
 	*out = ipkvm_buf_copy(jpeg, len);
 	return *out ? 0 : -ENOMEM;
+}
+
+/* ---- strips ---- */
+
+unsigned ipkvm_jpeg_mcu_height(bool subsample420)
+{
+	return subsample420 ? 16 : 8;
+}
+
+/* The widest MCU either subsampling makes (4:2:2 and 4:2:0 both 16 pixels). */
+#define MCU_WIDTH 16
+
+unsigned ipkvm_jpeg_strip_plan(unsigned width, unsigned height, bool subsample420, unsigned want,
+			       unsigned *rows)
+{
+	unsigned mh = ipkvm_jpeg_mcu_height(subsample420);
+	unsigned mcu_rows = (height + mh - 1) / mh;
+	if (want > IPKVM_JPEG_MAX_STRIPS)
+		want = IPKVM_JPEG_MAX_STRIPS;
+	if (want > mcu_rows)
+		want = mcu_rows;
+	*rows = height;
+	if (want <= 1 || width == 0)
+		return 1;
+	/* ceil(mcu_rows / want) MCU rows per strip; the count is then what that covers (a
+	 * ceiling can leave fewer strips than asked: 5 MCU rows in 4 strips is 2+2+1). */
+	unsigned per = (mcu_rows + want - 1) / want;
+	unsigned n = (mcu_rows + per - 1) / per;
+	uint64_t interval = (uint64_t)((width + MCU_WIDTH - 1) / MCU_WIDTH) * per;
+	if (n <= 1 || interval > 65535)
+		return 1;
+	*rows = per * mh;
+	return n;
+}
+
+int ipkvm_jpeg_encode_rows(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, unsigned row0,
+			   unsigned rows, int quality, bool subsample420, struct ipkvm_buf **out)
+{
+	*out = NULL;
+	if (!f || f->format == IPKVM_FMT_MJPEG || rows == 0 || row0 >= f->height ||
+	    rows > f->height - row0 || !f->data)
+		return -EINVAL;
+	/* A view of the rows: same format and stride, data and size moved down. The frame
+	 * struct holds an atomic, so it is copied as bytes; the view's count is never used. */
+	struct ipkvm_frame view;
+	memcpy(&view, f, sizeof(view));
+	size_t skip = (size_t)row0 * f->stride;
+	if (skip > f->size)
+		return -EINVAL;
+	view.data = f->data + skip;
+	view.size = f->size - skip;
+	view.capacity = view.size;
+	view.height = rows;
+	return ipkvm_jpeg_encode(j, &view, quality, subsample420, out);
 }
 
 /* ---- JPEG marker walking ---- */
@@ -524,6 +584,132 @@ int ipkvm_jpeg_from_mjpeg(const struct ipkvm_frame *f, struct ipkvm_buf **out)
 	memcpy(b->data, f->data, info.sof);
 	memcpy(b->data + info.sof, std_dht, sizeof(std_dht));
 	memcpy(b->data + info.sof + sizeof(std_dht), f->data + info.sof, f->size - info.sof);
+	*out = b;
+	return 0;
+}
+
+/* ---- joining strips ---- */
+
+/* Where things are in one strip JPEG as our encoder writes it. */
+struct strip_info {
+	size_t sof;	  /* offset of the SOF0 marker */
+	size_t sos;	  /* offset of the SOS marker */
+	size_t data, end; /* entropy-coded data: data .. end (EOI at end) */
+	unsigned width, height;
+	unsigned hmax, vmax; /* largest sampling factors */
+};
+
+/*
+ * Walks a strip from SOI to SOS: only what TurboJPEG writes for a baseline image is
+ * accepted (APPn, COM, DQT, DHT, one SOF0, then SOS), and the image must end in EOI right
+ * after its data. A DRI (our restart interval would clash) or any other marker is refused:
+ * it would mean an encoder set up differently from what the join relies on.
+ */
+static int strip_walk(const uint8_t *d, size_t len, struct strip_info *si)
+{
+	memset(si, 0, sizeof(*si));
+	if (!d || len < 6 || d[0] != 0xFF || d[1] != 0xD8 || d[len - 2] != 0xFF ||
+	    d[len - 1] != 0xD9)
+		return -EINVAL;
+	bool have_sof = false;
+	size_t p = 2;
+	for (;;) {
+		if (len - p < 4 || d[p] != 0xFF)
+			return -EINVAL;
+		uint8_t m = d[p + 1];
+		size_t seglen = (size_t)d[p + 2] << 8 | d[p + 3];
+		if (seglen < 2 || seglen > len - p - 2)
+			return -EINVAL;
+		const uint8_t *seg = d + p + 4;
+		if (m == 0xC0) {
+			/* P, Y, X, Nf, then Ci, Hi/Vi, Tqi per component */
+			if (have_sof || seglen < 8 || seg[0] != 8 || seg[5] == 0 ||
+			    seglen != 8 + 3 * (size_t)seg[5])
+				return -EINVAL;
+			si->sof = p;
+			si->height = (unsigned)seg[1] << 8 | seg[2];
+			si->width = (unsigned)seg[3] << 8 | seg[4];
+			for (unsigned c = 0; c < seg[5]; c++) {
+				unsigned hs = seg[6 + 3 * c + 1] >> 4, vs = seg[6 + 3 * c + 1] & 15;
+				if (hs < 1 || hs > 4 || vs < 1 || vs > 4)
+					return -EINVAL;
+				si->hmax = hs > si->hmax ? hs : si->hmax;
+				si->vmax = vs > si->vmax ? vs : si->vmax;
+			}
+			if (si->width == 0 || si->height == 0)
+				return -EINVAL;
+			have_sof = true;
+		} else if (m == 0xDA) {
+			if (!have_sof)
+				return -EINVAL;
+			si->sos = p;
+			si->data = p + 2 + seglen;
+			si->end = len - 2;
+			return si->data <= si->end ? 0 : -EINVAL;
+		} else if (!(m == 0xDB || m == 0xC4 || m == 0xFE || (m >= 0xE0 && m <= 0xEF))) {
+			return -EINVAL;
+		}
+		p += 2 + seglen;
+	}
+}
+
+int ipkvm_jpeg_join(struct ipkvm_buf *const *strips, unsigned n, struct ipkvm_buf **out)
+{
+	*out = NULL;
+	if (n < 1 || n > IPKVM_JPEG_MAX_STRIPS || !strips[0])
+		return -EINVAL;
+	struct strip_info si[IPKVM_JPEG_MAX_STRIPS];
+	size_t total = 0;
+	uint64_t height = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!strips[i] || strip_walk(strips[i]->data, strips[i]->len, &si[i]) < 0)
+			return -EINVAL;
+		height += si[i].height;
+		total += si[i].end - si[i].data + 2; /* the data and a RSTn or EOI */
+		if (i == 0)
+			continue;
+		/* The same headers byte for byte (tables, sampling, width) but the height. */
+		const uint8_t *a = strips[0]->data, *b = strips[i]->data;
+		size_t hy = si[0].sof + 5; /* the height field of SOF0 */
+		if (si[i].data != si[0].data || si[i].sof != si[0].sof || memcmp(a, b, hy) != 0 ||
+		    memcmp(a + hy + 2, b + hy + 2, si[0].data - hy - 2) != 0)
+			return -EINVAL;
+		if (i < n - 1 ? si[i].height != si[0].height : si[i].height > si[0].height)
+			return -EINVAL;
+	}
+	if (n == 1) {
+		*out = ipkvm_buf_copy(strips[0]->data, strips[0]->len);
+		return *out ? 0 : -ENOMEM;
+	}
+	unsigned mw = 8 * si[0].hmax, mh = 8 * si[0].vmax;
+	uint64_t interval = (uint64_t)(si[0].width + mw - 1) / mw * (si[0].height / mh);
+	if (si[0].height % mh != 0 || height > 65535 || interval > 65535)
+		return -EINVAL;
+
+	static const size_t dri_len = 6;
+	size_t head = si[0].data;
+	struct ipkvm_buf *b = ipkvm_buf_new(head + dri_len + total);
+	if (!b)
+		return -ENOMEM;
+	uint8_t *p = b->data;
+	const uint8_t *s0 = strips[0]->data;
+	memcpy(p, s0, si[0].sos); /* SOI .. DHT */
+	p[si[0].sof + 5] = (uint8_t)(height >> 8);
+	p[si[0].sof + 6] = (uint8_t)height;
+	p += si[0].sos;
+	const uint8_t dri[6] = {
+	    0xFF, 0xDD, 0x00, 0x04, (uint8_t)(interval >> 8), (uint8_t)interval};
+	memcpy(p, dri, dri_len);
+	p += dri_len;
+	memcpy(p, s0 + si[0].sos, head - si[0].sos); /* SOS */
+	p += head - si[0].sos;
+	for (unsigned i = 0; i < n; i++) {
+		size_t dl = si[i].end - si[i].data;
+		memcpy(p, strips[i]->data + si[i].data, dl);
+		p += dl;
+		*p++ = 0xFF;
+		*p++ = i == n - 1 ? 0xD9 : (uint8_t)(0xD0 + i % 8);
+	}
 	*out = b;
 	return 0;
 }

@@ -30,6 +30,41 @@ void ipkvm_jpeg_destroy(struct ipkvm_jpeg *j);
 int ipkvm_jpeg_encode(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, int quality,
 		      bool subsample420, struct ipkvm_buf **out);
 
+/*
+ * Strip-parallel encoding. A frame is cut into horizontal strips whose heights are a
+ * multiple of the MCU height (ipkvm_jpeg_strip_plan); each strip is encoded on its own
+ * (ipkvm_jpeg_encode_rows, on any thread, each with its own encoder) as a complete small
+ * JPEG, and ipkvm_jpeg_join makes one baseline JPEG of them: the first strip's headers with
+ * the full height and a restart interval of one strip's MCUs (DRI), then each strip's
+ * entropy-coded data, RST0..RST7 in turn between them, then EOI. A restart resets the DC
+ * prediction and byte-aligns exactly as the start and end of an independent encode do, and
+ * every strip uses the same (standard) quantisation and Huffman tables, so the joined image
+ * decodes to exactly the pixels of a single-piece encode of the frame.
+ */
+#define IPKVM_JPEG_MAX_STRIPS 16
+
+/* MCU height of the encoder's output: 16 for 4:2:0, 8 for 4:2:2. */
+unsigned ipkvm_jpeg_mcu_height(bool subsample420);
+
+/* Splits a height into at most want strips of rows each (a multiple of the MCU height; all
+ * but the last the same, the last possibly shorter). Returns the number of strips (1 when
+ * want <= 1, when the frame is too short for more, or when one strip would need a restart
+ * interval above 65535 MCUs) and sets *rows. */
+unsigned ipkvm_jpeg_strip_plan(unsigned width, unsigned height, bool subsample420, unsigned want,
+			       unsigned *rows);
+
+/* Encodes rows row0 .. row0+rows-1 of a raw frame as a JPEG of its own (same arguments and
+ * errors as ipkvm_jpeg_encode; -EINVAL when the rows are outside the frame). */
+int ipkvm_jpeg_encode_rows(struct ipkvm_jpeg *j, const struct ipkvm_frame *f, unsigned row0,
+			   unsigned rows, int quality, bool subsample420, struct ipkvm_buf **out);
+
+/* Joins n (1..IPKVM_JPEG_MAX_STRIPS) strip JPEGs made by ipkvm_jpeg_encode_rows from
+ * consecutive rows of one frame, at one quality and subsampling, into one JPEG (a new
+ * buffer). -EINVAL when the strips do not fit together: not our encoder's layout, headers
+ * (tables, width, sampling) that differ, a restart interval or arithmetic coding already in
+ * them, a strip height that is not a multiple of the MCU height (the last excepted). */
+int ipkvm_jpeg_join(struct ipkvm_buf *const *strips, unsigned n, struct ipkvm_buf **out);
+
 /* MJPEG pass-through: a buffer with the device's JPEG, with the standard Huffman tables
  * (ITU T.81 Annex K.3) inserted before the first SOF/SOS when the image has no DHT segment
  * (many UVC devices omit them; browsers need them). -EINVAL when the data is not a JPEG

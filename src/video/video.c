@@ -40,7 +40,7 @@ struct ipkvm_video {
 	void (*wake)(void *ctx);
 	void *wake_ctx;
 	pthread_t capture, workers[MAX_WORKERS];
-	unsigned nworkers;
+	unsigned nworkers, nstrips; /* strips a raw frame is cut into (1: whole) */
 	bool capture_started;
 	int efd; /* wakes the capture thread */
 	atomic_bool stopping;
@@ -49,7 +49,9 @@ struct ipkvm_video {
 	pthread_cond_t work;
 	struct ipkvm_frame *mailbox;
 	uint64_t mailbox_seq; /* the image number the mailbox frame is encoded as */
+	struct job *jobs;     /* frames being encoded, oldest first */
 	unsigned in_flight;   /* frames in the mailbox or being encoded */
+	bool strips_off;      /* a join failed: whole frames from then on */
 	struct ipkvm_video_image latest;
 	bool have_latest;
 	struct ipkvm_frame *latest_raw;
@@ -145,6 +147,137 @@ static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct
 	return done;
 }
 
+/*
+ * A frame being encoded. Its pieces (strips of a raw frame, or the whole frame: one piece)
+ * are handed out one at a time to idle workers, oldest job first; the worker that finishes
+ * the last piece joins them and publishes the image. Fields marked (lock) are under v->lock;
+ * the rest are set when the job is made and only read afterwards.
+ */
+struct job {
+	struct job *next; /* (lock) the list v->jobs */
+	struct ipkvm_frame *f;
+	uint64_t seq;
+	int quality;
+	bool hw;		   /* the whole frame goes to the hardware encoder first */
+	unsigned npieces, rows;	   /* rows per strip (the last may be shorter) */
+	unsigned handed, finished; /* (lock) pieces given to workers, pieces done */
+	int err;		   /* (lock) the first piece's error, or 0 */
+	struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS]; /* (lock) */
+};
+
+/* How many pieces the software encoder cuts a frame into, and the rows of each strip. */
+static unsigned plan_pieces(const struct ipkvm_video *v, const struct ipkvm_frame *f,
+			    unsigned *rows)
+{
+	*rows = f->height;
+	if (f->format == IPKVM_FMT_MJPEG || v->strips_off || v->nstrips <= 1)
+		return 1;
+	return ipkvm_jpeg_strip_plan(f->width, f->height, v->cfg.subsample420, v->nstrips, rows);
+}
+
+/*
+ * Encodes piece i of a job: the one place where a frame (or a strip of it) becomes JPEG
+ * bytes. An MJPEG frame is passed through (one piece). A job for the hardware encoder is
+ * one piece, the whole frame; -ENODEV from it means software (the worker then cuts the job
+ * into strips, see software_instead). A raw frame in one piece is the whole-frame software
+ * encode; otherwise the piece is strip i, a JPEG of its own that finish_job joins with the
+ * others.
+ */
+static int encode_piece(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, const struct job *job,
+			unsigned i, struct ipkvm_buf **out)
+{
+	const struct ipkvm_frame *f = job->f;
+	if (f->format == IPKVM_FMT_MJPEG)
+		return ipkvm_jpeg_from_mjpeg(f, out);
+	if (job->hw)
+		return ipkvm_jpeg_hw_encode(v->jpeg_hw, f, job->quality, v->cfg.subsample420, out);
+	if (job->npieces == 1)
+		return ipkvm_jpeg_encode(jpeg, f, job->quality, v->cfg.subsample420, out);
+	unsigned row0 = i * job->rows;
+	unsigned rows = i == job->npieces - 1 ? f->height - row0 : job->rows;
+	return ipkvm_jpeg_encode_rows(jpeg, f, row0, rows, job->quality, v->cfg.subsample420, out);
+}
+
+/* The hardware encoder turned the frame down (missing, backing off, failed on it): the job,
+ * still one piece held by this worker alone, becomes a software job cut into strips, of
+ * which this worker keeps the first (lock held). */
+static void software_instead(struct ipkvm_video *v, struct job *job)
+{
+	job->hw = false;
+	job->npieces = plan_pieces(v, job->f, &job->rows);
+	job->handed = 1;
+	if (job->npieces > 1)
+		pthread_cond_broadcast(&v->work);
+}
+
+static void job_free(struct job *job)
+{
+	for (unsigned i = 0; i < job->npieces; i++)
+		ipkvm_buf_unref(job->pieces[i]);
+	ipkvm_frame_unref(job->f);
+	free(job);
+}
+
+/* All pieces are done (the job is off the list): join them and publish the image. */
+static void finish_job(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, struct job *job)
+{
+	struct ipkvm_video_image img = {.seq = job->seq,
+					.ts_us = job->f->ts_us,
+					.width = job->f->width,
+					.height = job->f->height};
+	struct ipkvm_buf *out = NULL;
+	int r = job->err;
+	if (r == 0 && job->npieces == 1) {
+		out = job->pieces[0];
+		job->pieces[0] = NULL;
+	} else if (r == 0) {
+		r = ipkvm_jpeg_join(job->pieces, job->npieces, &out);
+		if (r == -EINVAL) {
+			/* Strips that do not fit together (the encoder's tables changed under
+			 * us?): stop cutting frames and encode this one whole. */
+			LOG_ERROR("JPEG strips do not join; encoding whole frames from now on");
+			pthread_mutex_lock(&v->lock);
+			v->strips_off = true;
+			pthread_mutex_unlock(&v->lock);
+			r = ipkvm_jpeg_encode(jpeg, job->f, job->quality, v->cfg.subsample420,
+					      &out);
+		}
+	}
+	img.encoded_us = now_us(v);
+	if (r == 0)
+		publish(v, &img, out);
+	else
+		LOG_DEBUG("frame %llu not encoded: %s", (unsigned long long)img.seq, strerror(-r));
+	job_free(job);
+}
+
+/* The newest frame in the mailbox as a new job at the end of the list (lock held). NULL
+ * when out of memory: the frame is dropped. */
+static struct job *take_mailbox(struct ipkvm_video *v)
+{
+	struct job *job = calloc(1, sizeof(*job));
+	struct ipkvm_frame *f = v->mailbox;
+	v->mailbox = NULL;
+	if (!job) {
+		ipkvm_frame_unref(f);
+		v->dropped++;
+		v->in_flight--;
+		return NULL;
+	}
+	job->f = f;
+	job->seq = v->mailbox_seq;
+	job->quality = v->quality;
+	/* With a hardware encoder chosen, a raw frame is offered to it whole first. */
+	job->hw =
+	    f->format != IPKVM_FMT_MJPEG && v->cfg.jpeg_hw.mode != IPKVM_JPEG_ENCODER_SOFTWARE;
+	job->npieces = job->hw ? 1 : plan_pieces(v, f, &job->rows);
+	struct job **tail = &v->jobs;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = job;
+	return job;
+}
+
 static void *worker_main(void *arg)
 {
 	struct ipkvm_video *v = arg;
@@ -155,33 +288,43 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&v->lock);
 	while (!atomic_load(&v->stopping)) {
-		if (!v->mailbox) {
-			pthread_cond_wait(&v->work, &v->lock);
+		/* The oldest job with pieces left, else the mailbox's frame as a new job. */
+		struct job *job = v->jobs;
+		while (job && job->handed == job->npieces)
+			job = job->next;
+		if (!job && v->mailbox)
+			job = take_mailbox(v);
+		if (!job) {
+			if (!v->mailbox)
+				pthread_cond_wait(&v->work, &v->lock);
 			continue;
 		}
-		struct ipkvm_frame *f = v->mailbox;
-		uint64_t seq = v->mailbox_seq;
-		v->mailbox = NULL;
-		int quality = v->quality;
+		unsigned i = job->handed++;
+		if (job->handed < job->npieces)
+			pthread_cond_signal(&v->work); /* more pieces for an idle worker */
 		pthread_mutex_unlock(&v->lock);
 
-		struct ipkvm_video_image img = {
-		    .seq = seq, .ts_us = f->ts_us, .width = f->width, .height = f->height};
-		struct ipkvm_buf *out = NULL;
-		/* The hardware encoder takes whole frames when it is there; -ENODEV: software. */
-		int r =
-		    f->format == IPKVM_FMT_MJPEG
-			? ipkvm_jpeg_from_mjpeg(f, &out)
-			: ipkvm_jpeg_hw_encode(v->jpeg_hw, f, quality, v->cfg.subsample420, &out);
-		if (r == -ENODEV)
-			r = ipkvm_jpeg_encode(jpeg, f, quality, v->cfg.subsample420, &out);
-		img.encoded_us = now_us(v);
-		ipkvm_frame_unref(f);
-		if (r == 0)
-			publish(v, &img, out);
-		else
-			LOG_DEBUG("frame %llu not encoded: %s", (unsigned long long)img.seq,
-				  strerror(-r));
+		struct ipkvm_buf *piece = NULL;
+		int r = encode_piece(v, jpeg, job, i, &piece);
+		if (r == -ENODEV && job->hw) {
+			pthread_mutex_lock(&v->lock);
+			software_instead(v, job);
+			pthread_mutex_unlock(&v->lock);
+			r = encode_piece(v, jpeg, job, 0, &piece);
+		}
+
+		pthread_mutex_lock(&v->lock);
+		job->pieces[i] = piece;
+		if (r < 0 && job->err == 0)
+			job->err = r;
+		if (++job->finished < job->npieces)
+			continue;
+		struct job **pp = &v->jobs;
+		while (*pp != job)
+			pp = &(*pp)->next;
+		*pp = job->next;
+		pthread_mutex_unlock(&v->lock);
+		finish_job(v, jpeg, job);
 		pthread_mutex_lock(&v->lock);
 		v->in_flight--; /* after the wake: idle means every image was announced */
 	}
@@ -514,9 +657,10 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 {
 	struct ipkvm_video *v = NULL;
 	if (cfg->quality < 1 || cfg->quality > 100 || cfg->max_fps < 1 || cfg->max_fps > 240 ||
-	    cfg->workers > MAX_WORKERS) {
-		snprintf(err, errlen, "quality must be 1..100, max_fps 1..240, workers 0..%d",
-			 MAX_WORKERS);
+	    cfg->workers > MAX_WORKERS || cfg->strips > IPKVM_JPEG_MAX_STRIPS) {
+		snprintf(err, errlen,
+			 "quality must be 1..100, max_fps 1..240, workers 0..%d, strips 0..%d",
+			 MAX_WORKERS, IPKVM_JPEG_MAX_STRIPS);
 		goto fail;
 	}
 	v = calloc(1, sizeof(*v));
@@ -551,6 +695,9 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 				   : (unsigned)(cores < 1	      ? 1
 						: cores > MAX_WORKERS ? MAX_WORKERS
 								      : cores);
+	/* Strips: as many as there are workers to encode them at once; one on one core, where
+	 * cutting a frame only adds work. */
+	v->nstrips = cfg->strips ? cfg->strips : cores > 1 ? v->nworkers : 1;
 	v->quality = cfg->quality;
 	v->max_fps = cfg->max_fps;
 	v->wake = wake;
@@ -599,8 +746,8 @@ int ipkvm_video_start(struct ipkvm_video *v)
 	if (pthread_create(&v->capture, NULL, capture_main, v) != 0)
 		return -EAGAIN;
 	v->capture_started = true;
-	LOG_INFO("video: %s source, %u JPEG worker(s), quality %d, max %d fps", v->source_name,
-		 v->nworkers, v->quality, v->max_fps);
+	LOG_INFO("video: %s source, %u JPEG worker(s), %u strip(s) a frame, quality %d, max %d fps",
+		 v->source_name, v->nworkers, v->nstrips, v->quality, v->max_fps);
 	return 0;
 }
 
@@ -628,6 +775,11 @@ void ipkvm_video_destroy(struct ipkvm_video *v)
 	ipkvm_h264_stream_destroy(v->h264);
 	ipkvm_jpeg_hw_destroy(v->jpeg_hw);
 	ipkvm_frame_unref(v->mailbox);
+	while (v->jobs) { /* frames whose strips were not all handed out before the stop */
+		struct job *job = v->jobs;
+		v->jobs = job->next;
+		job_free(job);
+	}
 	ipkvm_frame_unref(v->latest_raw);
 	ipkvm_video_image_release(&v->latest);
 	if (v->src)

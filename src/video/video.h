@@ -41,10 +41,11 @@ struct ipkvm_video_config {
 	const char *source; /* with src NULL: "pattern" or "v4l2" */
 	struct ipkvm_pattern_config pattern;
 	struct ipkvm_v4l2_config v4l2;
-	int quality;			     /* 1..100 */
-	int max_fps;			     /* 1..240 */
-	unsigned workers;		     /* 0 = min(cores, 4) */
-	bool subsample420;		     /* JPEG chroma 4:2:0 instead of 4:2:2 */
+	int quality;	   /* 1..100 */
+	int max_fps;	   /* 1..240 */
+	unsigned workers;  /* 0 = min(cores, 4) */
+	unsigned strips;   /* JPEG strips a frame; 0 = the workers (1 on 1 core) */
+	bool subsample420; /* JPEG chroma 4:2:0 instead of 4:2:2 */
 	struct ipkvm_jpeg_hw_config jpeg_hw; /* the hardware JPEG encoder; zeroed = software */
 	struct ipkvm_h264_config h264;	     /* backend NULL or "none": no H.264 */
 	/* The clock, monotonic µs; NULL = CLOCK_MONOTONIC (tests drive their own). The max_fps

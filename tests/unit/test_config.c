@@ -107,7 +107,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 89);
+	assert_int_equal(n, 90);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -146,6 +146,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.login_max_failures, 5);
 	assert_int_equal(cfg.login_backoff_max, 900);
 	assert_int_equal(cfg.log_level, IPKVM_LOG_INFO);
+	assert_int_equal(cfg.jpeg_strips, 0);
 	ipkvm_config_free(&cfg);
 	assert_null(cfg.listen);
 	assert_null(cfg.state_dir);
@@ -173,6 +174,8 @@ static const char full_file[] = "\xEF\xBB\xBF# every key, none at its default\n"
 				"max_sessions = 1000\n"
 				"login_max_failures = 3\n"
 				"login_backoff_max = 2h\n"
+				"[jpeg]\n"
+				"strips = 16\n"
 				"[log]\n"
 				"level = debug"; /* no newline at the end */
 
@@ -192,6 +195,7 @@ static void assert_full_values(const struct ipkvm_config *cfg)
 	assert_int_equal(cfg->max_sessions, 1000);
 	assert_int_equal(cfg->login_max_failures, 3);
 	assert_int_equal(cfg->login_backoff_max, 7200);
+	assert_int_equal(cfg->jpeg_strips, 16);
 	assert_int_equal(cfg->log_level, IPKVM_LOG_DEBUG);
 }
 
@@ -263,6 +267,9 @@ static const struct bad_case bad_cases[] = {
     {"[jpeg]\nencoder = hardware\n",
      ":2: [jpeg] encoder: \"hardware\" is not one of: auto, software, v4l2"},
     {"[jpeg]\ndevice =\n", ":2: [jpeg] device: empty value (an absolute path is required)"},
+    {"[jpeg]\nstrips = 17\n", ":2: [jpeg] strips: 17 is out of range (expected 0..16)"},
+    {"[jpeg]\nstrips = -1\n", ":2: [jpeg] strips: -1 is out of range (expected 0..16)"},
+    {"[jpeg]\nstrips = auto\n", ":2: [jpeg] strips: \"auto\" is not an integer (expected 0..16)"},
     {"[video]\nsource =\n", ":2: [video] source: \"\" is not one of: none, virtual, pattern, v4l2"},
     {"[server]\nprot = 1\n", ":2: [server] prot: unknown key (did you mean port?)"},
     {"[server]\nPort = 1\n", ":2: [server] Port: unknown key (did you mean port?)"},

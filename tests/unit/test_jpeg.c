@@ -7,7 +7,10 @@
  * same tables back and decodes to the same pixels; images with tables pass unchanged;
  * every truncation and some garbage are refused), the SOF size probe, the PNG writer
  * (exact bytes of a 3x2 image, CRCs and Adler-32 recomputed here bit by bit, stored blocks
- * parsed back) and frame change detection.
+ * parsed back), frame change detection, and strip-parallel encoding: the strip plan, and
+ * strip-joined JPEGs of the pattern source's scenes (odd sizes, 4:2:2 and 4:2:0, 1 to 8
+ * strips, a last strip shorter than the others) that are well-formed (markers in order,
+ * one DRI, RST0..RST7 in turn) and decode to exactly the pixels of a single-piece encode.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,11 +19,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
 
 #include "video/jpeg.h"
+#include "video/source_pattern.h"
 
 /* ---- helpers ---- */
 
@@ -929,6 +934,366 @@ static void test_frame_differs(void **state)
 	ipkvm_frame_unref(m2);
 }
 
+/* ---- strips ---- */
+
+static void test_strip_plan(void **state)
+{
+	unsigned rows = 0;
+	/* 1080 rows of 4:2:2 (8-row MCUs, 135 of them): 68 + 67 MCU rows */
+	assert_int_equal(ipkvm_jpeg_strip_plan(1920, 1080, false, 2, &rows), 2);
+	assert_int_equal(rows, 544);
+	/* 4:2:0 (16-row MCUs, 68 of them): 34 + 34, the last 1080 - 544 = 536 rows */
+	assert_int_equal(ipkvm_jpeg_strip_plan(1920, 1080, true, 2, &rows), 2);
+	assert_int_equal(rows, 544);
+	assert_int_equal(ipkvm_jpeg_strip_plan(1920, 1080, false, 4, &rows), 4);
+	assert_int_equal(rows, 272);
+	/* 768 rows: 96 MCU rows in 8 strips of 12, 5 strips of 20 (the last 16) */
+	assert_int_equal(ipkvm_jpeg_strip_plan(1366, 768, false, 8, &rows), 8);
+	assert_int_equal(rows, 96);
+	assert_int_equal(ipkvm_jpeg_strip_plan(1366, 768, false, 5, &rows), 5);
+	assert_int_equal(rows, 160);
+	/* a ceiling can leave fewer strips than asked: 5 MCU rows in 4 is 2 + 2 + 1 */
+	assert_int_equal(ipkvm_jpeg_strip_plan(64, 40, false, 4, &rows), 3);
+	assert_int_equal(rows, 16);
+	/* never more strips than MCU rows, nor more than the maximum */
+	assert_int_equal(ipkvm_jpeg_strip_plan(64, 24, true, 8, &rows), 2);
+	assert_int_equal(rows, 16);
+	assert_int_equal(ipkvm_jpeg_strip_plan(64, 4096, false, 100, &rows), IPKVM_JPEG_MAX_STRIPS);
+	assert_int_equal(rows, 256);
+	/* one piece: asked for none or one, one MCU row, or an interval over 65535 MCUs */
+	rows = 0;
+	assert_int_equal(ipkvm_jpeg_strip_plan(1920, 1080, false, 1, &rows), 1);
+	assert_int_equal(rows, 1080);
+	assert_int_equal(ipkvm_jpeg_strip_plan(1920, 1080, false, 0, &rows), 1);
+	assert_int_equal(ipkvm_jpeg_strip_plan(64, 8, false, 4, &rows), 1);
+	assert_int_equal(rows, 8);
+	assert_int_equal(ipkvm_jpeg_strip_plan(65520, 1080, false, 2, &rows), 1);
+	assert_int_equal(rows, 1080);
+}
+
+/*
+ * Checks the layout of a joined JPEG of n strips of rows (the last possibly fewer) for a
+ * width x height frame: SOI, headers with one DRI (the MCUs of one strip) before SOS and a
+ * SOF0 of the full size, then entropy-coded data in which the only markers are RST0..RST7
+ * in turn, n - 1 of them, and EOI as the last two bytes. One strip: no DRI and no RSTn.
+ */
+static void check_layout(const struct ipkvm_buf *b, unsigned width, unsigned height, bool s420,
+			 unsigned n, unsigned rows)
+{
+	const uint8_t *d = b->data;
+	size_t len = b->len;
+	assert_true(len > 4);
+	assert_int_equal(d[0], 0xFF);
+	assert_int_equal(d[1], 0xD8);
+	size_t p = 2;
+	int dri = -1;
+	bool sof = false;
+	for (;;) {
+		assert_true(p + 4 <= len);
+		assert_int_equal(d[p], 0xFF);
+		uint8_t m = d[p + 1];
+		size_t seglen = (size_t)d[p + 2] << 8 | d[p + 3];
+		assert_true(p + 2 + seglen <= len);
+		if (m == 0xC0) {
+			assert_false(sof);
+			sof = true;
+			assert_int_equal((unsigned)d[p + 5] << 8 | d[p + 6], height);
+			assert_int_equal((unsigned)d[p + 7] << 8 | d[p + 8], width);
+		} else if (m == 0xDD) {
+			assert_int_equal(dri, -1);
+			assert_int_equal(seglen, 4);
+			dri = d[p + 4] << 8 | d[p + 5];
+		} else if (m == 0xDA) {
+			assert_true(sof);
+			p += 2 + seglen;
+			break;
+		} else {
+			/* APP0 (JFIF), DQT, DHT: nothing else in our encoder's headers */
+			assert_true(m == 0xE0 || m == 0xDB || m == 0xC4);
+		}
+		p += 2 + seglen;
+	}
+	if (n == 1) {
+		assert_int_equal(dri, -1);
+	} else {
+		unsigned mcu_h = s420 ? 16 : 8;
+		assert_int_equal(rows % mcu_h, 0);
+		assert_int_equal(dri, (int)((width + 15) / 16 * (rows / mcu_h)));
+	}
+	unsigned rst = 0;
+	for (; p + 1 < len - 2; p++) {
+		if (d[p] != 0xFF)
+			continue;
+		uint8_t m = d[p + 1];
+		if (m == 0x00) {
+			p++;
+			continue;
+		}
+		if (m < 0xD0 || m > 0xD7)
+			fail_msg("marker FF %02X inside the scan at %zu", m, p);
+		assert_int_equal(m, 0xD0 + rst % 8);
+		rst++;
+		p++;
+	}
+	assert_int_equal(rst, n - 1);
+	assert_int_equal(d[len - 2], 0xFF);
+	assert_int_equal(d[len - 1], 0xD9);
+}
+
+/* f cut into n strips as the plan says, each encoded alone, then joined. Returns the strips
+ * made (0 when the plan made a different count) and the rows of each in *rows. */
+static struct ipkvm_buf *encode_strips(struct ipkvm_jpeg *const *enc, const struct ipkvm_frame *f,
+				       int q, bool s420, unsigned want, unsigned *n, unsigned *rows)
+{
+	*n = ipkvm_jpeg_strip_plan(f->width, f->height, s420, want, rows);
+	struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS] = {0};
+	for (unsigned i = 0; i < *n; i++) {
+		unsigned r0 = i * *rows;
+		unsigned h = i == *n - 1 ? f->height - r0 : *rows;
+		/* encoders taken in turn, as the workers would */
+		assert_int_equal(ipkvm_jpeg_encode_rows(enc[i % 3], f, r0, h, q, s420, &pieces[i]),
+				 0);
+	}
+	struct ipkvm_buf *out = NULL;
+	assert_int_equal(ipkvm_jpeg_join(pieces, *n, &out), 0);
+	for (unsigned i = 0; i < *n; i++)
+		ipkvm_buf_unref(pieces[i]);
+	return out;
+}
+
+/* Decodes with the given TurboJPEG flags (0: fancy upsampling, as browsers do). */
+static uint8_t *decode_flags(const struct ipkvm_buf *b, int flags, int w, int h)
+{
+	tjhandle d = tjInitDecompress();
+	assert_non_null(d);
+	uint8_t *rgb = malloc((size_t)w * h * 3);
+	assert_non_null(rgb);
+	/* a warning (a corrupt restart sequence, say) fails too */
+	if (tjDecompress2(d, b->data, b->len, rgb, w, 0, h, TJPF_RGB, flags) != 0)
+		fail_msg("decode: %s", tjGetErrorStr2(d));
+	tjDestroy(d);
+	return rgb;
+}
+
+/* The joined JPEG of every strip count 1..8 decodes to the single-piece encode's pixels
+ * (fancy and plain upsampling both) and is well-formed. Returns how many of the strip
+ * counts had a last strip shorter than the others. */
+static unsigned check_frame_strips(struct ipkvm_jpeg *const *enc, const struct ipkvm_frame *f,
+				   bool s420, bool all_counts)
+{
+	unsigned shorter = 0;
+	int w = (int)f->width, h = (int)f->height;
+	struct ipkvm_buf *whole = NULL;
+	assert_int_equal(ipkvm_jpeg_encode(enc[0], f, 80, s420, &whole), 0);
+	uint8_t *want = decode_flags(whole, 0, w, h);
+	uint8_t *want_fast = decode_flags(whole, TJFLAG_FASTUPSAMPLE, w, h);
+	for (unsigned k = 1; k <= 8; k++) {
+		unsigned n, rows;
+		struct ipkvm_buf *b = encode_strips(enc, f, 80, s420, k, &n, &rows);
+		if (n == 1) /* one strip is the single-piece encode, byte for byte */
+			assert_memory_equal(b->data, whole->data, whole->len);
+		else if (all_counts) /* big frames have MCU rows enough for 8 strips */
+			assert_int_equal(n, k);
+		if (n > 1 && f->height - (n - 1) * rows < rows)
+			shorter++;
+		check_layout(b, f->width, f->height, s420, n, rows);
+		uint8_t *got = decode_flags(b, 0, w, h);
+		if (memcmp(got, want, (size_t)w * h * 3) != 0)
+			fail_msg(
+			    "%ux%u %s in %u strips: pixels differ from the single-piece encode",
+			    f->width, f->height, s420 ? "4:2:0" : "4:2:2", n);
+		free(got);
+		got = decode_flags(b, TJFLAG_FASTUPSAMPLE, w, h);
+		assert_memory_equal(got, want_fast, (size_t)w * h * 3);
+		free(got);
+		ipkvm_buf_unref(b);
+	}
+	free(want);
+	free(want_fast);
+	ipkvm_buf_unref(whole);
+	return shorter;
+}
+
+static struct ipkvm_frame *pattern_frame(const char *scene, unsigned w, unsigned h, unsigned skip)
+{
+	char err[128] = "";
+	struct ipkvm_pattern_config pc = {
+	    .width = w, .height = h, .fps = 120, .format = IPKVM_FMT_YUYV, .scene = scene};
+	struct ipkvm_source *s = ipkvm_source_pattern_create(&pc, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(s->ops->open(s), 0);
+	assert_int_equal(s->ops->start(s), 0);
+	struct ipkvm_frame *f = NULL;
+	for (unsigned got = 0; got <= skip;) {
+		struct pollfd p = {.fd = s->ops->fd(s), .events = POLLIN};
+		assert_int_equal(poll(&p, 1, 2000), 1);
+		struct ipkvm_frame *g = NULL;
+		int r = s->ops->next(s, &g);
+		if (r == -EAGAIN)
+			continue;
+		assert_int_equal(r, 0);
+		ipkvm_frame_unref(f);
+		f = g;
+		got++;
+	}
+	s->ops->stop(s);
+	s->ops->close(s);
+	s->ops->destroy(s);
+	return f;
+}
+
+static void test_strips_decode_identically(void **state)
+{
+	struct ipkvm_jpeg *enc[3];
+	for (int i = 0; i < 3; i++)
+		assert_non_null(enc[i] = ipkvm_jpeg_create());
+	static const struct {
+		const char *scene;
+		unsigned w, h, skip;
+	} cases[] = {
+	    {"testcard", 1366, 768, 0}, {"desktop", 1280, 1024, 30}, {"static", 1920, 1080, 0},
+	    {"desktop", 1920, 1080, 5}, {"testcard", 1280, 1024, 3}, {"desktop", 1366, 767, 12},
+	};
+	unsigned shorter = 0;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct ipkvm_frame *f =
+		    pattern_frame(cases[c].scene, cases[c].w, cases[c].h, cases[c].skip);
+		assert_int_equal(f->width, cases[c].w);
+		assert_int_equal(f->height, cases[c].h);
+		shorter += check_frame_strips(enc, f, false, true);
+		shorter += check_frame_strips(enc, f, true, true);
+		ipkvm_frame_unref(f);
+	}
+	assert_true(shorter >= 10); /* the short last strip was exercised, many times */
+	for (int i = 0; i < 3; i++)
+		ipkvm_jpeg_destroy(enc[i]);
+}
+
+/* The other raw formats and tiny, odd sizes: RGB (TurboJPEG's own colour conversion and
+ * downsampling), UYVY, a padded stride, an odd width of RGB, an odd height. */
+static void test_strips_other_formats(void **state)
+{
+	struct ipkvm_jpeg *enc[3];
+	for (int i = 0; i < 3; i++)
+		assert_non_null(enc[i] = ipkvm_jpeg_create());
+	static const struct {
+		enum ipkvm_pixfmt fmt;
+		unsigned w, h;
+	} cases[] = {
+	    {IPKVM_FMT_RGB24, 63, 135},
+	    {IPKVM_FMT_BGR24, 130, 129},
+	    {IPKVM_FMT_UYVY, 66, 130},
+	    {IPKVM_FMT_YUYV, 200, 137},
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct ipkvm_frame *f = frame_with(cases[c].fmt, cases[c].w, cases[c].h);
+		fill_pattern(f);
+		for (size_t i = 0; i < f->size; i += 7) /* detail, so the AC codes matter */
+			f->data[i] ^= rnd8() & 0x1F;
+		check_frame_strips(enc, f, false, false);
+		check_frame_strips(enc, f, true, false);
+		ipkvm_frame_unref(f);
+	}
+	/* a padded stride: 64 pixels of YUYV in lines of 160 bytes of noise */
+	struct ipkvm_frame *f = frame_with(IPKVM_FMT_YUYV, 80, 96);
+	for (size_t i = 0; i < f->size; i++)
+		f->data[i] = rnd8();
+	f->width = 64;
+	check_frame_strips(enc, f, false, false);
+	check_frame_strips(enc, f, true, false);
+	ipkvm_frame_unref(f);
+	for (int i = 0; i < 3; i++)
+		ipkvm_jpeg_destroy(enc[i]);
+}
+
+/* Strips that do not belong together are refused, and so are rows outside the frame. */
+static void test_strips_rejects(void **state)
+{
+	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
+	assert_non_null(j);
+	struct ipkvm_frame *f = frame_with(IPKVM_FMT_YUYV, 64, 64);
+	fill_pattern(f);
+	struct ipkvm_buf *a = NULL, *b = NULL, *c = NULL, *out = (struct ipkvm_buf *)1;
+
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 0, 0, 80, false, &a), -EINVAL);
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 64, 8, 80, false, &a), -EINVAL);
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 60, 8, 80, false, &a), -EINVAL);
+	assert_null(a);
+
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 0, 16, 80, false, &a), 0);
+	/* a different quality: other DQT tables */
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 16, 16, 70, false, &b), 0);
+	struct ipkvm_buf *two[2] = {a, b};
+	assert_int_equal(ipkvm_jpeg_join(two, 2, &out), -EINVAL);
+	assert_null(out);
+	ipkvm_buf_unref(b);
+	/* a different subsampling */
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 16, 16, 80, true, &b), 0);
+	two[1] = b;
+	assert_int_equal(ipkvm_jpeg_join(two, 2, &out), -EINVAL);
+	ipkvm_buf_unref(b);
+	/* a first strip not a multiple of the MCU height */
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 0, 12, 80, false, &b), 0);
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 12, 12, 80, false, &c), 0);
+	struct ipkvm_buf *odd[2] = {b, c};
+	assert_int_equal(ipkvm_jpeg_join(odd, 2, &out), -EINVAL);
+	ipkvm_buf_unref(b);
+	ipkvm_buf_unref(c);
+	/* a middle strip of another height, a last strip taller than the first */
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 16, 8, 80, false, &b), 0);
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 24, 16, 80, false, &c), 0);
+	struct ipkvm_buf *three[3] = {a, b, a};
+	assert_int_equal(ipkvm_jpeg_join(three, 3, &out), -EINVAL);
+	struct ipkvm_buf *tall[2] = {b, c};
+	assert_int_equal(ipkvm_jpeg_join(tall, 2, &out), -EINVAL);
+	/* a strip of another width (other MCUs a row) */
+	struct ipkvm_frame *g = frame_with(IPKVM_FMT_YUYV, 48, 16);
+	fill_pattern(g);
+	ipkvm_buf_unref(c);
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, g, 0, 16, 80, false, &c), 0);
+	struct ipkvm_buf *wide[2] = {a, c};
+	assert_int_equal(ipkvm_jpeg_join(wide, 2, &out), -EINVAL);
+	/* no strips, too many, a missing one, and bytes that are not a strip */
+	assert_int_equal(ipkvm_jpeg_join(two, 0, &out), -EINVAL);
+	assert_int_equal(ipkvm_jpeg_join(two, IPKVM_JPEG_MAX_STRIPS + 1, &out), -EINVAL);
+	struct ipkvm_buf *missing[2] = {a, NULL};
+	assert_int_equal(ipkvm_jpeg_join(missing, 2, &out), -EINVAL);
+	struct ipkvm_buf *cut = ipkvm_buf_copy(a->data, a->len - 1); /* no EOI */
+	struct ipkvm_buf *with_cut[2] = {a, cut};
+	assert_int_equal(ipkvm_jpeg_join(with_cut, 2, &out), -EINVAL);
+	ipkvm_buf_unref(cut);
+	/* a strip that already has a restart interval */
+	struct ipkvm_buf *d = ipkvm_buf_new(a->len + 6);
+	size_t sos = 0;
+	for (size_t p = 2; p + 1 < a->len; p++)
+		if (a->data[p] == 0xFF && a->data[p + 1] == 0xDA) {
+			sos = p;
+			break;
+		}
+	assert_true(sos > 0);
+	memcpy(d->data, a->data, sos);
+	memcpy(d->data + sos, (const uint8_t[]){0xFF, 0xDD, 0, 4, 0, 8}, 6);
+	memcpy(d->data + sos + 6, a->data + sos, a->len - sos);
+	struct ipkvm_buf *with_dri[2] = {d, a};
+	assert_int_equal(ipkvm_jpeg_join(with_dri, 2, &out), -EINVAL);
+	assert_null(out);
+	/* and the good pair joins */
+	ipkvm_buf_unref(b);
+	assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 16, 16, 80, false, &b), 0);
+	two[1] = b;
+	assert_int_equal(ipkvm_jpeg_join(two, 2, &out), 0);
+	check_layout(out, 64, 32, false, 2, 16);
+	ipkvm_buf_unref(out);
+
+	ipkvm_buf_unref(d);
+	ipkvm_buf_unref(a);
+	ipkvm_buf_unref(b);
+	ipkvm_buf_unref(c);
+	ipkvm_frame_unref(g);
+	ipkvm_frame_unref(f);
+	ipkvm_jpeg_destroy(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -950,6 +1315,10 @@ int main(void)
 	    cmocka_unit_test(test_png_exact_3x2),
 	    cmocka_unit_test(test_png_multiblock_roundtrip),
 	    cmocka_unit_test(test_frame_differs),
+	    cmocka_unit_test(test_strip_plan),
+	    cmocka_unit_test(test_strips_decode_identically),
+	    cmocka_unit_test(test_strips_other_formats),
+	    cmocka_unit_test(test_strips_rejects),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

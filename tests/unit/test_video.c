@@ -23,6 +23,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdlib.h>
+#include <turbojpeg.h>
 
 #include "core/log.h"
 #include "video/h264_stream.h"
@@ -297,11 +299,8 @@ static bool frame_taken(void *arg)
 
 /* Pushes a 64x32 YUYV frame filled with value, captured now, and waits until the source
  * took it. */
-static void push(uint8_t value)
+static void push_frame(struct ipkvm_frame *f)
 {
-	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 32, 0);
-	assert_non_null(f);
-	memset(f->data, value, f->size);
 	f->ts_us = fake_now(NULL);
 	pthread_mutex_lock(&fk.lock);
 	ipkvm_frame_unref(fk.pending);
@@ -311,6 +310,14 @@ static void push(uint8_t value)
 	assert_int_equal(write(fk.efd, &one, sizeof(one)), sizeof(one));
 	if (!wait_until(frame_taken, NULL))
 		fail_msg("the capture thread did not take the frame");
+}
+
+static void push(uint8_t value)
+{
+	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 32, 0);
+	assert_non_null(f);
+	memset(f->data, value, f->size);
+	push_frame(f);
 }
 
 static size_t published(void)
@@ -632,6 +639,151 @@ static void test_h264_has_its_own_wake(void **state)
 	finish(v);
 }
 
+/* Counts the markers FF xx of a JPEG's scan (after SOS) with xx in lo..hi. */
+static unsigned scan_markers(const uint8_t *d, size_t len, uint8_t lo, uint8_t hi)
+{
+	size_t p = 2;
+	while (p + 4 <= len && !(d[p] == 0xFF && d[p + 1] == 0xDA))
+		p += 2 + ((size_t)d[p + 2] << 8 | d[p + 3]);
+	unsigned n = 0;
+	for (; p + 1 < len; p++)
+		if (d[p] == 0xFF && d[p + 1] >= lo && d[p + 1] <= hi)
+			n++;
+	return n;
+}
+
+static bool has_dri(const uint8_t *d, size_t len)
+{
+	size_t p = 2;
+	while (p + 4 <= len && d[p] == 0xFF && d[p + 1] != 0xDA) {
+		if (d[p + 1] == 0xDD)
+			return true;
+		p += 2 + ((size_t)d[p + 2] << 8 | d[p + 3]);
+	}
+	return false;
+}
+
+static uint8_t *decode_rgb(const uint8_t *jpeg, size_t len, int w, int h)
+{
+	tjhandle d = tjInitDecompress();
+	assert_non_null(d);
+	int dw, dh, samp, cs;
+	assert_int_equal(tjDecompressHeader3(d, jpeg, len, &dw, &dh, &samp, &cs), 0);
+	assert_int_equal(dw, w);
+	assert_int_equal(dh, h);
+	uint8_t *rgb = malloc((size_t)w * h * 3);
+	assert_non_null(rgb);
+	assert_int_equal(tjDecompress2(d, jpeg, len, rgb, w, 0, h, TJPF_RGB, 0), 0);
+	tjDestroy(d);
+	return rgb;
+}
+
+/* strips = 3 with two workers: a 64x40 frame (five 8-row MCU rows: strips of 16, 16 and 8
+ * rows) is published as one JPEG with a restart interval and RST0, RST1, which decodes to
+ * the pixels of a single-piece encode of the same frame. */
+static void test_strips_publish_one_joined_image(void **state)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, 240, 2);
+	cfg.strips = 3;
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+
+	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 40, 0);
+	assert_non_null(f);
+	for (size_t i = 0; i < f->size; i++)
+		f->data[i] = (uint8_t)(i * 7 + (i >> 7) * 13); /* detail in every block */
+	push_frame(ipkvm_frame_ref(f));
+	wait_published(1);
+	settle(v);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	const uint8_t *jpeg = img.part->data + img.jpeg_offset;
+	size_t len = img.part->len - img.jpeg_offset;
+	assert_true(has_dri(jpeg, len));
+	assert_int_equal(scan_markers(jpeg, len, 0xD0, 0xD7), 2);
+	assert_int_equal(scan_markers(jpeg, len, 0xD9, 0xD9), 1);
+	assert_int_equal(img.width, 64);
+	assert_int_equal(img.height, 40);
+
+	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
+	struct ipkvm_buf *whole = NULL;
+	assert_int_equal(ipkvm_jpeg_encode(j, f, 80, false, &whole), 0);
+	assert_false(has_dri(whole->data, whole->len));
+	uint8_t *want = decode_rgb(whole->data, whole->len, 64, 40);
+	uint8_t *got = decode_rgb(jpeg, len, 64, 40);
+	assert_memory_equal(got, want, 64 * 40 * 3);
+	free(want);
+	free(got);
+	ipkvm_buf_unref(whole);
+	ipkvm_jpeg_destroy(j);
+	ipkvm_video_image_release(&img);
+	ipkvm_frame_unref(f);
+	finish(v);
+
+	/* strips = 1: whole frames, no restart markers */
+	make_cfg(&cfg, 240, 2);
+	cfg.strips = 1;
+	v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	push(40);
+	wait_published(1);
+	assert_true(ipkvm_video_latest(v, &img));
+	assert_false(has_dri(img.part->data + img.jpeg_offset, img.part->len - img.jpeg_offset));
+	ipkvm_video_image_release(&img);
+	finish(v);
+
+	/* more than the maximum is refused */
+	make_cfg(&cfg, 240, 2);
+	cfg.strips = IPKVM_JPEG_MAX_STRIPS + 1;
+	assert_null(ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err)));
+	assert_non_null(strstr(err, "strips"));
+	close(fk.efd);
+}
+
+/* Four workers, three strips a frame: several frames are in the works at once, and the
+ * images still come out in order, none lost at the end. */
+static void test_strips_images_in_order(void **state)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, 240, 4);
+	cfg.strips = 3;
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	for (int i = 0; i < 200; i++) {
+		advance(v, 5, false);
+		push((uint8_t)(i + 1));
+	}
+	settle(v);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	pthread_mutex_lock(&seen.lock);
+	assert_false(seen.backwards);
+	assert_true(seen.n >= 2);
+	for (size_t i = 1; i < seen.n; i++)
+		assert_true(seen.seqs[i] > seen.seqs[i - 1]);
+	/* the last frame pushed is the last image */
+	assert_int_equal(img.seq, seen.seqs[seen.n - 1]);
+	pthread_mutex_unlock(&seen.lock);
+	struct ipkvm_frame *raw = ipkvm_video_latest_raw(v);
+	assert_non_null(raw);
+	assert_int_equal(img.seq, raw->seq);
+	ipkvm_frame_unref(raw);
+	ipkvm_video_image_release(&img);
+	finish(v);
+}
+
 static void test_caller_source_is_owned(void **state)
 {
 	struct ipkvm_video *v = make(240, 1);
@@ -661,6 +813,8 @@ int main(void)
 	    cmocka_unit_test(test_placeholder_then_recovery),
 	    cmocka_unit_test(test_reopen_after_device_loss),
 	    cmocka_unit_test(test_caller_source_is_owned),
+	    cmocka_unit_test(test_strips_publish_one_joined_image),
+	    cmocka_unit_test(test_strips_images_in_order),
 	    cmocka_unit_test(test_h264_has_its_own_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
