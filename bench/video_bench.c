@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -293,6 +294,8 @@ static bool reset_hwm(void)
 
 /* --- the daemon --------------------------------------------------------------------- */
 
+static int jpeg_strips = -1, jpeg_workers = -1; /* -1: the daemon's default */
+
 static void write_config(const char *scene)
 {
 	free_ports(&https_port, &plain_port);
@@ -306,6 +309,12 @@ static void write_config(const char *scene)
 		"[video]\nsource = pattern\nscene = %s\nwidth = 1920\nheight = 1080\nfps = 60\n\n"
 		"[log]\nlevel = error\n",
 		https_port, plain_port, state_dir, scene);
+	if (jpeg_strips >= 0 || jpeg_workers >= 0)
+		fprintf(f, "\n[jpeg]\n");
+	if (jpeg_strips >= 0)
+		fprintf(f, "strips = %d\n", jpeg_strips);
+	if (jpeg_workers >= 0)
+		fprintf(f, "workers = %d\n", jpeg_workers);
 	if (fclose(f) != 0)
 		die("cannot write %s: %s", cfg_path, strerror(errno));
 }
@@ -891,31 +900,66 @@ static void print_stream(const char *label, int n, const struct result *s)
 	fflush(stdout);
 }
 
+#define USAGE                                                                                      \
+	"usage: video_bench PATH/TO/ipkvmd [--seconds N] [--static-only] [--one-client]\n"         \
+	"                   [--strips N] [--workers N]\n"                                          \
+	"  --one-client: only the 1-client plain-HTTP figures (latency) of the desktop scene\n"    \
+	"  --strips, --workers: the daemon's [jpeg] strips and workers (default: its own)\n"
+
+/* A number in lo..hi after option argv[i], or exit 2. */
+static int int_arg(char **argv, int i, long lo, long hi)
+{
+	char *end;
+	long v = strtol(argv[i + 1], &end, 10);
+	if (*end || v < lo || v > hi) {
+		fprintf(stderr, "video_bench: %s wants %ld to %ld\n", argv[i], lo, hi);
+		exit(2);
+	}
+	return (int)v;
+}
+
+/* The machine: cores we may use (taskset), the load, the encoder settings. */
+static void print_setup(void)
+{
+	cpu_set_t cpus;
+	double load[3] = {-1, -1, -1};
+	if (getloadavg(load, 3) < 0)
+		load[0] = load[1] = load[2] = -1;
+	printf("cores this bench and its daemon may use (affinity): %d; load average %.2f %.2f "
+	       "%.2f\n",
+	       sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : -1, load[0],
+	       load[1], load[2]);
+	char sv[16] = "default", wv[16] = "default";
+	if (jpeg_strips >= 0)
+		snprintf(sv, sizeof(sv), "%d", jpeg_strips);
+	if (jpeg_workers >= 0)
+		snprintf(wv, sizeof(wv), "%d", jpeg_workers);
+	printf("[jpeg] strips: %s, workers: %s\n", sv, wv);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	int window_s = 5;
-	bool static_only = false;
+	bool static_only = false, one_client = false;
 	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr,
-			"usage: video_bench PATH/TO/ipkvmd [--seconds N] [--static-only]\n");
+		fputs(USAGE, stderr);
 		return 2;
 	}
 	ipkvmd = argv[1];
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
-			char *end;
-			long v = strtol(argv[++i], &end, 10);
-			if (*end || v < 1 || v > 600) {
-				fprintf(stderr, "video_bench: --seconds wants 1 to 600\n");
-				return 2;
-			}
-			window_s = (int)v;
+			window_s = int_arg(argv, i++, 1, 600);
 		} else if (strcmp(argv[i], "--static-only") == 0) {
 			static_only = true;
+		} else if (strcmp(argv[i], "--one-client") == 0) {
+			one_client = true;
+		} else if (strcmp(argv[i], "--strips") == 0 && i + 1 < argc) {
+			jpeg_strips = int_arg(argv, i++, 0, 16);
+		} else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+			jpeg_workers = int_arg(argv, i++, 0, 4);
 		} else {
-			fprintf(
-			    stderr,
-			    "usage: video_bench PATH/TO/ipkvmd [--seconds N] [--static-only]\n");
+			fputs(USAGE, stderr);
 			return 2;
 		}
 	}
@@ -949,7 +993,15 @@ int main(int argc, char **argv)
 		make_token();
 		printf("ipkvmd %s: pattern source, desktop scene, 1920x1080 at 60 fps; %ld cores\n",
 		       ipkvmd, sysconf(_SC_NPROCESSORS_ONLN));
-		fflush(stdout);
+		print_setup();
+		if (one_client) {
+			run("plain HTTP", 1, false, WARMUP_MS, window_s, &res);
+			print_stream("plain HTTP", 1, &res);
+			stop_daemon(true);
+			SSL_CTX_free(tls_ctx);
+			cleanup();
+			return 0;
+		}
 
 		run("desktop scene, no clients", 0, false, WARMUP_MS, window_s, &res);
 		printf("== desktop scene, no clients ==\n  daemon CPU: %.1f %% of one core\n",
@@ -975,6 +1027,7 @@ int main(int argc, char **argv)
 		make_token();
 		printf("ipkvmd %s: pattern source, static scene, 1920x1080 at 60 fps; %ld cores\n",
 		       ipkvmd, sysconf(_SC_NPROCESSORS_ONLN));
+		print_setup();
 	}
 	static const int static_n[] = {1, 16};
 	for (size_t i = 0; i < sizeof(static_n) / sizeof(static_n[0]); i++) {

@@ -26,6 +26,16 @@
  * - DCT: the fast integer DCT, asked for explicitly (TurboJPEG 2.1 defaults to it when
  *   compressing, later versions may not). On a 1080p desktop-like frame at q80 the
  *   accurate DCT took 1-4% longer for the same PSNR (35.07 vs 35.08 dB): no visible gain.
+ * - Strips (ipkvm_jpeg_encode_rows + ipkvm_jpeg_join): each strip is the ordinary encode
+ *   of a view of the frame's rows, so a strip is split to planes and range-expanded by the
+ *   worker that encodes it, and one strip is byte for byte the whole-frame encode. TurboJPEG
+ *   per strip rather than libjpeg's raw-data API: it is the code already measured and
+ *   tested, its per-call set-up is small next to a strip's encode (see bench/jpeg_bench),
+ *   and libjpeg-turbo has no packed YUYV input either, so the lower API would still need a
+ *   split (only into smaller, cache-resident row groups). The join takes the scan data out
+ *   of each strip's output by walking its markers; it refuses strips whose headers differ
+ *   (TurboJPEG reads TJ_OPTIMIZE / TJ_RESTART from the environment, which would change the
+ *   Huffman tables or add restart markers), and video.c then goes back to whole frames.
  * - The PNG writer uses "stored" deflate blocks, so no zlib is needed: it exists for
  *   debugging snapshots, where size does not matter.
  */

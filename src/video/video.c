@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -690,7 +691,10 @@ struct ipkvm_video *ipkvm_video_create(const struct ipkvm_video_config *cfg,
 		free(v);
 		return NULL;
 	}
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	/* The cores this process may run on (taskset, a cpuset), else the online ones. */
+	cpu_set_t cpus;
+	long cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+								    : sysconf(_SC_NPROCESSORS_ONLN);
 	v->nworkers = cfg->workers ? cfg->workers
 				   : (unsigned)(cores < 1	      ? 1
 						: cores > MAX_WORKERS ? MAX_WORKERS

@@ -12,6 +12,9 @@
  *   waiting), when it differs from the last frame sent to them (or a change is still owed
  *   after a max_fps skip), and no faster than max_fps. The encoders take the newest frame
  *   from a one-slot mailbox: when they fall behind, older frames are replaced, never queued.
+ * - A raw frame is cut into horizontal strips (config strips; by default one per worker) that
+ *   idle workers encode at the same time; the worker finishing the last strip joins them into
+ *   one JPEG (jpeg.h, restart markers). MJPEG frames are one piece (passed through).
  * - A finished image is published at once, unless a newer one was already published (images
  *   never go backwards). Publishing wakes the main thread through the wake callback.
  * Frame sequence numbers are the pipeline's own (monotonic across device reopens).
@@ -43,7 +46,7 @@ struct ipkvm_video_config {
 	struct ipkvm_v4l2_config v4l2;
 	int quality;	   /* 1..100 */
 	int max_fps;	   /* 1..240 */
-	unsigned workers;  /* 0 = min(cores, 4) */
+	unsigned workers;  /* 0 = min(cores we may run on, 4) */
 	unsigned strips;   /* JPEG strips a frame; 0 = the workers (1 on 1 core) */
 	bool subsample420; /* JPEG chroma 4:2:0 instead of 4:2:2 */
 	struct ipkvm_jpeg_hw_config jpeg_hw; /* the hardware JPEG encoder; zeroed = software */
