@@ -1133,7 +1133,9 @@ static struct ipkvm_frame *pattern_frame(const char *scene, unsigned w, unsigned
 			continue;
 		assert_int_equal(r, 0);
 		ipkvm_frame_unref(f);
-		f = g;
+		f = ipkvm_frame_keep(g); /* the static scene lends its own buffer */
+		assert_non_null(f);
+		ipkvm_source_done(s, g);
 		got++;
 	}
 	s->ops->stop(s);
