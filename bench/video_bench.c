@@ -10,14 +10,10 @@
  * It starts its own daemon (a config file and a state directory in a temporary directory),
  * makes an API token with `ipkvmd user token admin` and prints one figure a line.
  *
- * The clients all live on one thread around epoll, so 64 clients cost 64 sockets, not 64
- * threads competing with the daemon for the two cores. Each connection parses the multipart
- * stream incrementally (a part may be split across reads anywhere): headers are gathered in
- * a small per-connection buffer and searched for their end; a JPEG body is skipped by its
- * Content-Length. Over plain HTTP the body is discarded in the kernel (recv with MSG_TRUNC,
- * no copy), so a part costs about three system calls whatever its size and the bench takes
- * as little CPU from the daemon as it can; over TLS the bytes must be decrypted anyway.
- * The bench's own CPU is printed as well, so a starved daemon can be told from a slow one.
+ * The clients (mjpeg_client.c, shared with vs_ustreamer) all live on one thread around
+ * epoll and discard JPEG bodies in the kernel over plain HTTP, so the bench takes as little
+ * CPU from the daemon as it can. The bench's own CPU is printed as well, so a starved daemon
+ * can be told from a slow one.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,12 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BOUNDARY_LINE "--ipkvmframe\r\n"
+#include "mjpeg_client.h"
 
 enum {
-	HDR_MAX = 2048,	 /* longest response or part header accepted */
-	HDR_READ = 1024, /* read size while in a header: little more than one part header */
-	RBUF = 1 << 18,	 /* TLS read buffer */
 	MAX_CLIENTS = 64,
 	MAX_EVENTS = 128,
 	WARMUP_MS = 1000,
@@ -185,54 +178,6 @@ static void free_ports(int *a, int *b)
 	*b = port[1];
 }
 
-static int connect_loopback(int port, int timeout_s)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	struct timeval tv = {.tv_sec = timeout_s};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-/* A blocking TLS connection on fd (closed on failure), or NULL. */
-static SSL *tls_on(int fd)
-{
-	SSL *ssl = SSL_new(tls_ctx);
-	if (!ssl) {
-		close(fd);
-		return NULL;
-	}
-	SSL_set_fd(ssl, fd);
-	if (SSL_connect(ssl) != 1) {
-		SSL_free(ssl);
-		close(fd);
-		return NULL;
-	}
-	return ssl;
-}
-
-/* Closes without a close_notify. With lws 4.1.6 as the daemon drives it, a client that
- * sends close_notify and closes at once leaves the daemon's main thread retrying the reply
- * alert into the dead socket (EPIPE, POLLHUP, again) at 100 % of a core until the 20 s
- * connection timeout; the bench must not measure that on top of the video path. */
-static void tls_close(SSL *ssl)
-{
-	int fd = SSL_get_fd(ssl);
-	SSL_free(ssl);
-	close(fd);
-}
-
 /* utime + stime of the daemon, in seconds (threads that ended included). */
 static double daemon_cpu_s(void)
 {
@@ -352,11 +297,11 @@ static void start_daemon(const char *scene)
 				die("ipkvmd died of signal %d while starting", WTERMSIG(status));
 			die("ipkvmd exited with status %d while starting", WEXITSTATUS(status));
 		}
-		int fd = connect_loopback(https_port, 5);
+		int fd = mjc_connect_loopback(https_port, 5);
 		if (fd >= 0) {
-			SSL *ssl = tls_on(fd);
+			SSL *ssl = mjc_tls_on(tls_ctx, fd);
 			if (ssl) {
-				tls_close(ssl);
+				mjc_tls_close(ssl);
 				return;
 			}
 		}
@@ -425,7 +370,7 @@ static void make_token(void)
 static int plain_get(const char *path, char *body, size_t bodylen)
 {
 	char req[512], resp[16384];
-	int fd = connect_loopback(plain_port, 3);
+	int fd = mjc_connect_loopback(plain_port, 3);
 	if (fd < 0)
 		return -1;
 	int n = snprintf(req, sizeof(req),
@@ -468,33 +413,23 @@ static double json_num(const char *json, const char *key)
 
 /* --- stream clients ----------------------------------------------------------------- */
 
-enum cstate { S_RESPONSE, S_PART_HEADER, S_BODY };
-
-struct client {
-	int fd;
-	SSL *ssl;
-	enum cstate state;
-	bool want_write; /* TLS asked to write: EPOLLOUT is armed */
-	size_t hlen, body_left, body_len;
-	int64_t capture_us;
-	uint64_t seq, last_seq;
-	bool have_seq;
-	unsigned parts; /* completed inside the window */
-	char hdr[HDR_MAX];
-};
-
 struct run {
 	bool measuring;
 	int64_t win_start, win_end;
 	int64_t *lat; /* µs, one per fresh part inside the window */
 	size_t n_lat, cap_lat;
 	uint64_t parts, jpeg_bytes, repeats, gaps;
-	char err[256];
 };
 
-static void part_done(struct client *c, int64_t now, struct run *r)
+/* mjc_part_fn: a part arrived whole. */
+static int part_done(struct mjc_client *c, int64_t now, void *arg, char *err, size_t errlen)
 {
-	bool repeat = c->have_seq && c->seq == c->last_seq;
+	struct run *r = arg;
+	if (!c->has_capture || !c->has_seq) {
+		snprintf(err, errlen, "a part without X-Capture-Us or X-Sequence");
+		return -1;
+	}
+	bool repeat = c->have_last && c->seq == c->last_seq;
 	if (r->measuring && now < r->win_end) {
 		c->parts++;
 		r->parts++;
@@ -503,7 +438,7 @@ static void part_done(struct client *c, int64_t now, struct run *r)
 			/* a still picture sent again: its capture time is old, no latency */
 			r->repeats++;
 		} else {
-			if (c->have_seq && c->seq > c->last_seq + 1)
+			if (c->have_last && c->seq > c->last_seq + 1)
 				r->gaps += c->seq - c->last_seq - 1;
 			if (r->n_lat == r->cap_lat) {
 				size_t cap = r->cap_lat ? r->cap_lat * 2 : 4096;
@@ -517,201 +452,21 @@ static void part_done(struct client *c, int64_t now, struct run *r)
 		}
 	}
 	c->last_seq = c->seq;
-	c->have_seq = true;
-	c->state = S_PART_HEADER;
-}
-
-/* k body bytes of the current part arrived (now: when the read returned). */
-static void body_bytes(struct client *c, size_t k, int64_t now, struct run *r)
-{
-	c->body_left -= k;
-	if (c->body_left == 0)
-		part_done(c, now, r);
-}
-
-static int response_header(struct client *c, struct run *r)
-{
-	if (strncmp(c->hdr, "HTTP/1.1 200", 12) != 0 && strncmp(c->hdr, "HTTP/1.0 200", 12) != 0) {
-		snprintf(r->err, sizeof(r->err), "the stream answered \"%.*s\"",
-			 (int)strcspn(c->hdr, "\r\n"), c->hdr);
-		return -1;
-	}
-	const char *ct = strcasestr(c->hdr, "\ncontent-type:");
-	if (!ct || !strcasestr(ct, "multipart/x-mixed-replace")) {
-		snprintf(r->err, sizeof(r->err), "the stream is not multipart/x-mixed-replace");
-		return -1;
-	}
-	if (strcasestr(c->hdr, "\ntransfer-encoding:")) {
-		snprintf(r->err, sizeof(r->err),
-			 "the stream uses a transfer-encoding (not expected, not handled)");
-		return -1;
-	}
-	c->state = S_PART_HEADER;
-	return 0;
-}
-
-static int part_header(struct client *c, struct run *r)
-{
-	const char *b = strstr(c->hdr, BOUNDARY_LINE), *cl, *cap, *seq;
-	if (!b || !(cl = strcasestr(b, "\ncontent-length:")) ||
-	    !(cap = strcasestr(b, "\nx-capture-us:")) || !(seq = strcasestr(b, "\nx-sequence:"))) {
-		snprintf(r->err, sizeof(r->err), "malformed part header \"%.*s\"", 200, c->hdr);
-		return -1;
-	}
-	c->body_len = c->body_left = strtoull(cl + 16, NULL, 10);
-	c->capture_us = strtoll(cap + 14, NULL, 10);
-	c->seq = strtoull(seq + 12, NULL, 10);
-	if (c->body_len == 0) {
-		snprintf(r->err, sizeof(r->err), "a part with Content-Length 0");
-		return -1;
-	}
-	c->state = S_BODY;
-	return 0;
-}
-
-/* Feeds n received bytes into the connection's parser. 0, or -1 with r->err set. */
-static int feed(struct client *c, const char *p, size_t n, int64_t now, struct run *r)
-{
-	while (n > 0) {
-		if (c->state == S_BODY) {
-			size_t k = n < c->body_left ? n : c->body_left;
-			body_bytes(c, k, now, r);
-			p += k;
-			n -= k;
-			continue;
-		}
-		/* A header: gather it until its blank line. Only the bytes that belong to it are
-		 * taken; the rest of p is the body or the next header. */
-		size_t old = c->hlen, room = HDR_MAX - 1 - old, k = n < room ? n : room;
-		memcpy(c->hdr + old, p, k);
-		c->hlen += k;
-		size_t from = old >= 3 ? old - 3 : 0;
-		char *end = memmem(c->hdr + from, c->hlen - from, "\r\n\r\n", 4);
-		if (!end) {
-			if (c->hlen == HDR_MAX - 1) {
-				snprintf(r->err, sizeof(r->err), "a header longer than %d bytes",
-					 HDR_MAX);
-				return -1;
-			}
-			p += k;
-			n -= k;
-			continue;
-		}
-		size_t hend = (size_t)(end + 4 - c->hdr), used = hend - old;
-		c->hdr[hend] = '\0';
-		c->hlen = 0;
-		p += used;
-		n -= used;
-		if (c->state == S_RESPONSE ? response_header(c, r) < 0 : part_header(c, r) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int set_events(int ep, struct client *c, uint32_t events)
-{
-	struct epoll_event ev = {.events = events, .data.ptr = c};
-	return epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-/* Reads what a readable connection has. 0, or -1 with r->err set. */
-static int service(int ep, struct client *c, struct run *r, char *rbuf)
-{
-	if (c->ssl) {
-		/* Until WANT_READ: bytes OpenSSL has already decrypted (or read ahead) would
-		 * never wake epoll again. */
-		for (;;) {
-			int n = SSL_read(c->ssl, rbuf, RBUF);
-			if (n > 0) {
-				if (c->want_write) {
-					c->want_write = false;
-					set_events(ep, c, EPOLLIN);
-				}
-				if (feed(c, rbuf, (size_t)n, mono_us(), r) < 0)
-					return -1;
-				continue;
-			}
-			int e = SSL_get_error(c->ssl, n);
-			if (e == SSL_ERROR_WANT_READ)
-				return 0;
-			if (e == SSL_ERROR_WANT_WRITE) {
-				if (!c->want_write) {
-					c->want_write = true;
-					set_events(ep, c, EPOLLIN | EPOLLOUT);
-				}
-				return 0;
-			}
-			if (e == SSL_ERROR_ZERO_RETURN ||
-			    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
-				snprintf(r->err, sizeof(r->err), "the daemon closed the stream");
-			else
-				snprintf(r->err, sizeof(r->err), "TLS read failed: %s",
-					 ERR_error_string(ERR_get_error(), NULL));
-			return -1;
-		}
-	}
-	/* Plain: a header is read in small pieces; a body is discarded in the kernel, up to
-	 * its end, so a read never runs past the part and its time is the part's arrival. */
-	for (int i = 0; i < 64; i++) {
-		size_t want;
-		ssize_t n;
-		if (c->state == S_BODY) {
-			want = c->body_left;
-			n = recv(c->fd, NULL, want, MSG_TRUNC | MSG_DONTWAIT);
-		} else {
-			want = HDR_READ;
-			n = recv(c->fd, rbuf, want, MSG_DONTWAIT);
-		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == EINTR)
-				continue;
-			snprintf(r->err, sizeof(r->err), "read failed: %s", strerror(errno));
-			return -1;
-		}
-		if (n == 0) {
-			snprintf(r->err, sizeof(r->err), "the daemon closed the stream");
-			return -1;
-		}
-		int64_t now = mono_us();
-		if (c->state == S_BODY)
-			body_bytes(c, (size_t)n, now, r);
-		else if (feed(c, rbuf, (size_t)n, now, r) < 0)
-			return -1;
-		if ((size_t)n < want)
-			return 0; /* drained for now: epoll (level-triggered) says when there is
-				     more */
-	}
+	c->have_last = true;
 	return 0;
 }
 
 /* Connects, sends the stream request, then makes the socket non-blocking. */
-static void open_client(struct client *c, bool tls, int idx)
+static void open_client(struct mjc_client *c, bool tls, int idx)
 {
-	char req[512];
-	memset(c, 0, sizeof(*c));
-	c->fd = connect_loopback(tls ? https_port : plain_port, 5);
-	if (c->fd < 0)
-		die("client %d: cannot connect to 127.0.0.1:%d: %s", idx,
-		    tls ? https_port : plain_port, strerror(errno));
-	int n = snprintf(req, sizeof(req),
-			 "GET /api/streamer/stream HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-			 "Authorization: Bearer %s\r\n\r\n",
-			 tls ? https_port : plain_port, token);
-	if (tls) {
-		int fd = c->fd;
-		c->ssl = tls_on(fd);
-		if (!c->ssl)
-			die("client %d: TLS handshake failed: %s", idx,
-			    ERR_error_string(ERR_get_error(), NULL));
-		if (SSL_write(c->ssl, req, n) != n)
-			die("client %d: cannot send the request", idx);
-	} else if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-		die("client %d: cannot send the request: %s", idx, strerror(errno));
-	}
-	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) < 0)
-		die("fcntl: %s", strerror(errno));
+	char req[512], err[256];
+	int port = tls ? https_port : plain_port;
+	snprintf(req, sizeof(req),
+		 "GET /api/streamer/stream HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+		 "Authorization: Bearer %s\r\n\r\n",
+		 port, token);
+	if (mjc_open(c, port, tls ? tls_ctx : NULL, req, err, sizeof(err)) < 0)
+		die("client %d: %s", idx, err);
 }
 
 /* --- runs --------------------------------------------------------------------------- */
@@ -761,9 +516,10 @@ static double pct_ms(const int64_t *v, size_t n, double p)
 /* n clients stream for warm_ms, then window_s seconds are measured. */
 static void run(const char *label, int n, bool tls, int warm_ms, int window_s, struct result *out)
 {
-	static struct client clients[MAX_CLIENTS];
-	static char rbuf[RBUF];
+	static struct mjc_client clients[MAX_CLIENTS];
+	static char rbuf[MJC_RBUF];
 	struct run r = {0};
+	struct mjc_handler h = {.on_part = part_done, .arg = &r};
 	struct epoll_event evs[MAX_EVENTS];
 	memset(out, 0, sizeof(*out));
 	out->hwm_reset = reset_hwm();
@@ -805,9 +561,9 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 			die("epoll_wait: %s", strerror(errno));
 		}
 		for (int i = 0; i < ne; i++) {
-			struct client *c = evs[i].data.ptr;
-			if (service(ep, c, &r, rbuf) < 0)
-				die("%s: client %d: %s", label, (int)(c - clients), r.err);
+			struct mjc_client *c = evs[i].data.ptr;
+			if (mjc_service(ep, c, &h, rbuf) < 0)
+				die("%s: client %d: %s", label, (int)(c - clients), h.err);
 		}
 	}
 
@@ -833,10 +589,7 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 	out->window_s = (double)(r.win_end - r.win_start) / 1e6;
 	for (int i = 0; i < n; i++) {
 		fps[i] = clients[i].parts / out->window_s;
-		if (clients[i].ssl)
-			tls_close(clients[i].ssl);
-		else
-			close(clients[i].fd);
+		mjc_close(&clients[i]);
 	}
 	close(ep);
 	if (n > 0) {

@@ -12,6 +12,15 @@ echo
 echo "== bench/video_bench (1080p60 pipeline to N clients)"
 "$dir/bench/video_bench" "$dir/ipkvmd"
 echo
+echo "== bench/vs_ustreamer (Debian's ustreamer vs ipkvmd on one fake V4L2 device, side by side)"
+missing=0
+if [ -x /usr/bin/ustreamer ]; then
+	"$dir/bench/vs_ustreamer" "$dir"
+else
+	echo "not run: it needs Debian's ustreamer package (scripts/deps.sh --test installs it)" >&2
+	missing=1
+fi
+echo
 echo "== bench/screen_bench (the virtual target's screen: full 1080p render)"
 "$dir/bench/screen_bench"
 echo
@@ -31,3 +40,4 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null || [ ! -x "${CHRO
 fi
 bash tests/e2e/npm-install.sh
 node bench/console_start.mjs "$dir/ipkvmd" web
+exit "$missing"

@@ -16,6 +16,9 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(clang libclang-rt-14-dev)
 	# The browser tests (tests/e2e): node and npm for playwright-core, Debian's chromium.
 	pkgs+=(nodejs chromium)
+	# bench/vs_ustreamer runs Debian's uStreamer beside ipkvmd (a benchmark, not run by
+	# ipkvm itself).
+	pkgs+=(ustreamer)
 	# A Japanese font, so the console in Japanese is drawn (and its screenshots readable).
 	pkgs+=(fonts-ipafont-gothic)
 	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).
