@@ -330,6 +330,7 @@ struct daemon {
 	enum daemon_kind kind;
 	const char *format; /* "yuyv" / "mjpeg" */
 	int workers;	    /* uStreamer: 0 = its default */
+	bool drop_same;	    /* uStreamer: --drop-same-frames=60 */
 };
 
 static void write_ipkvmd_config(void)
@@ -457,8 +458,11 @@ static void start_daemon(const struct daemon *d)
 				  "--port",
 				  port,
 				  NULL};
+		int a = 8;
 		if (d->workers)
-			argv[8] = workers;
+			argv[a++] = workers;
+		if (d->drop_same)
+			argv[a++] = "--drop-same-frames=60";
 		snprintf(log, sizeof(log), "%s/ustreamer.log", tmpdir);
 		daemon_pid = spawn(argv, true, log, -1);
 	} else {
@@ -693,10 +697,13 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 	out->cpu_ms_per_frame = r.parts ? (cpu1 - cpu0) * 1e3 / (double)r.parts : 0;
 	if (r.parts == 0)
 		die("%d clients: no picture arrived in %d s", n, window_s);
-	printf("  %-9s %s%-7s %2d client%s: %5.1f fps each (min %5.1f), latency p50 %6.2f / p95 "
+	char who[48];
+	snprintf(who, sizeof(who), "%s%s%s%s %s", d->kind == USTREAMER ? "ustreamer" : "ipkvmd",
+		 d->workers == 1 ? " --workers=1" : "", d->drop_same ? " --drop-same-frames" : "",
+		 tls ? " HTTPS" : "", d->format);
+	printf("  %-34s %2d client%s: %5.1f fps each (min %5.1f), latency p50 %6.2f / p95 "
 	       "%6.2f ms, CPU %5.1f %% (%.2f ms/frame), lost %llu (%.1f %%), reordered %llu%s\n",
-	       d->kind == USTREAMER ? "ustreamer" : "ipkvmd", tls ? "HTTPS " : "", d->format, n,
-	       n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
+	       who, n, n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
 	       out->cpu_pct, out->cpu_ms_per_frame, (unsigned long long)r.lost, out->lost_pct,
 	       (unsigned long long)r.reordered, r.unmatched ? " (unmatched parts!)" : "");
 	fflush(stdout);
@@ -706,7 +713,7 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 /* --- the table ---------------------------------------------------------------------- */
 
 struct side {
-	struct result c1, c1w1, c16, c32, c64, still, https32;
+	struct result c1, c1w1, c16, c32, c64, still, still_dsf, https32;
 };
 
 static void ratio(char *out, size_t len, double ip, double us)
@@ -743,8 +750,10 @@ static void print_table(const char *source, const struct side *u, const struct s
 	printf("| 64 clients: fps each, latency p50 | %.1f, %.1f ms | %.1f, %.1f ms | %s |\n",
 	       u->c64.fps_med, u->c64.lat_p50, k->c64.fps_med, k->c64.lat_p50, r);
 	ratio(r, sizeof(r), k->still.cpu_pct, u->still.cpu_pct);
-	printf("| still screen, 1 client, CPU | %.1f %% | %.1f %% | %s |\n", u->still.cpu_pct,
-	       k->still.cpu_pct, r);
+	ratio(r2, sizeof(r2), k->still.cpu_pct, u->still_dsf.cpu_pct);
+	printf("| still screen, 1 client, CPU | %.1f %% (%.1f %% with --drop-same-frames=60) | "
+	       "%.1f %% | %s (%s) |\n",
+	       u->still.cpu_pct, u->still_dsf.cpu_pct, k->still.cpu_pct, r, r2);
 	ratio(r, sizeof(r), k->c16.mem_mb, u->c16.mem_mb);
 	printf("| anonymous + shared memory after 16 clients | %.1f MB | %.1f MB | %s |\n",
 	       u->c16.mem_mb, k->c16.mem_mb, r);
@@ -772,8 +781,8 @@ static void print_table(const char *source, const struct side *u, const struct s
 
 static void run_source(const char *format, struct side *u, struct side *k)
 {
-	struct daemon us = {USTREAMER, format, 0}, us1 = {USTREAMER, format, 1},
-		      ip = {IPKVMD, format, 0};
+	struct daemon us = {USTREAMER, format, 0, false}, us1 = {USTREAMER, format, 1, false},
+		      usd = {USTREAMER, format, 0, true}, ip = {IPKVMD, format, 0, false};
 	printf("\n== %s source, desktop scene with typing ==\n", format);
 	fflush(stdout);
 	start_producer(format, "desktop");
@@ -802,6 +811,9 @@ static void run_source(const char *format, struct side *u, struct side *k)
 	start_producer(format, "static");
 	start_daemon(&us);
 	measure(&us, 1, false, STILL_SETTLE_MS, &u->still);
+	stop_pid(&daemon_pid);
+	start_daemon(&usd);
+	measure(&usd, 1, false, STILL_SETTLE_MS, &u->still_dsf);
 	stop_pid(&daemon_pid);
 	start_daemon(&ip);
 	measure(&ip, 1, false, STILL_SETTLE_MS, &k->still);
@@ -881,7 +893,8 @@ int main(int argc, char **argv)
 	       "windows after %d ms warm-up\n",
 	       window_s, WARMUP_MS);
 	printf("ustreamer (%s): --format=YUYV|MJPEG --resolution=1920x1080 --quality=80, default "
-	       "workers and buffers, and --workers=1 for the second 1-client figure; "
+	       "workers and buffers; --workers=1 for the second 1-client figure and "
+	       "--drop-same-frames=60 for the second still-screen one; "
 	       "/stream?extra_headers=1\n",
 	       ustreamer);
 	printf("ipkvmd (%s): [video] source = v4l2, 1920x1080, fps = 60; [jpeg] quality = 80, "
