@@ -670,8 +670,8 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 		}
 	}
 	/* memory while the clients are still there */
-	double anon = status_kb("RssAnon:"), shmem = status_kb("RssShmem:");
-	out->mem_mb = (anon + shmem - device_rss_kb()) / 1024.0;
+	double anon = status_kb("RssAnon:"), shmem = status_kb("RssShmem:"), devb = device_rss_kb();
+	out->mem_mb = (anon + shmem - devb) / 1024.0;
 
 	double fps[MAX_CLIENTS];
 	out->window_s = (double)(end - start) / 1e6;
@@ -706,6 +706,11 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 	       who, n, n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
 	       out->cpu_pct, out->cpu_ms_per_frame, (unsigned long long)r.lost, out->lost_pct,
 	       (unsigned long long)r.reordered, r.unmatched ? " (unmatched parts!)" : "");
+	if (n == 16 && !tls)
+		printf(
+		    "  %-34s memory with 16 clients: RssAnon %.1f + RssShmem %.1f - the device's "
+		    "buffers %.1f = %.1f MB\n",
+		    who, anon / 1024, shmem / 1024, devb / 1024, out->mem_mb);
 	fflush(stdout);
 	sleep_ms(300);
 }
