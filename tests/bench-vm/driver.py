@@ -826,6 +826,148 @@ def c_video_no_signal(s, ctrls, modes):
     jpeg_size(r.body)
 
 
+# --- the hardware JPEG encoder's M2M plumbing on vim2m ----------------------------------------
+# vim2m (built out of tree by vim2m.sh) is a mem2mem format converter, not a JPEG encoder:
+# m2m-probe drives ipkvmd's plumbing (video/jpeg_m2m.c) through it with a raw CAPTURE format,
+# and ipkvmd itself, asked for a JPEG encoder there, must refuse it and encode in software.
+
+M2M_PROBE = "/ipkvm/m2m-probe"
+
+
+def vim2m_node():
+    for n in sorted(glob.glob("/sys/class/video4linux/video*")):
+        if read(os.path.join(n, "name")) == "vim2m":
+            return "/dev/" + os.path.basename(n)
+    return None
+
+
+def vim2m_pdev():
+    devs = [os.path.basename(p) for p in glob.glob("/sys/bus/platform/drivers/vim2m/vim2m*")]
+    if not devs:
+        raise AssertionError("no vim2m platform device bound to its driver")
+    return devs[0]
+
+
+def c_vim2m_convert(node):
+    rc, out, err = run(M2M_PROBE, node, "8", timeout=120)
+    if rc != 0:
+        raise AssertionError("m2m-probe exited %d: %s %s" % (rc, out[-500:], err[-800:]))
+    got = json.loads(out.strip().splitlines()[-1])
+    want = {"card": "vim2m", "mplane": False, "yuyv_in_as": "RGB3", "rgb24_in_as": "RGB3",
+            "out": "BGR3", "bytes": 320 * 240 * 3, "ok": 16, "failed": 0}
+    for k, v in want.items():
+        if got.get(k) != v:
+            raise AssertionError("m2m-probe %s = %r, want %r: %s" % (k, got.get(k), v, got))
+    info("vim2m through jpeg_m2m: %s" % json.dumps(got))
+
+
+def c_vim2m_unbind_mid_stream(node):
+    """The hardware choice (mode v4l2) on vim2m: unbinding the driver mid-stream sends the
+    frames to software at once (none lost); after the rebind it is used again."""
+    p = subprocess.Popen([M2M_PROBE, node, "--hw", "18"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    pdev = vim2m_pdev()
+    time.sleep(4)
+    write("/sys/bus/platform/drivers/vim2m/unbind", pdev)
+    time.sleep(4)
+    write("/sys/bus/platform/drivers/vim2m/bind", pdev)
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("m2m-probe --hw did not end")
+    if vim2m_node() != node:
+        raise AssertionError("vim2m came back as %r, not %s" % (vim2m_node(), node))
+    lines = [ln.split(" ", 4) for ln in out.splitlines() if ln.startswith("frame ")]
+    kinds = [ln[2] for ln in lines]
+    # phases: v4l2 ..., software ..., v4l2 ...
+    phases = [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
+    summary = json.loads(out.strip().splitlines()[-1])
+    reasons = sorted({ln[4] for ln in lines if len(ln) > 4 and ln[2] == "software"})
+    info("m2m-probe --hw: %s, phases %s, reasons %s" % (json.dumps(summary), phases,
+                                                        reasons[:3]))
+    if p.returncode != 0 or summary.get("lost") != 0:
+        raise AssertionError("frames lost: %s %s" % (summary, err[-800:]))
+    if phases != ["v4l2", "software", "v4l2"]:
+        raise AssertionError("encoder phases %s, want v4l2, software, v4l2" % phases)
+    if not any("failed on a 320x240 yuyv frame" in r for r in reasons):
+        raise AssertionError("no mid-stream failure reason among %s" % reasons)
+
+
+VIM2M_DAEMON_CFG = """\
+[video]
+source = pattern
+scene = testcard
+width = 320
+height = 240
+fps = 10
+[jpeg]
+encoder = v4l2
+device = %s
+[hid]
+output = none
+[msd]
+drives = none
+[atx]
+driver = none
+[log]
+level = debug
+"""
+
+
+def wait_reason(s, text, timeout):
+    """Asks for a picture on every poll: the device is tried again only when a frame is to be
+    encoded, and nothing is encoded while nobody watches."""
+    def got():
+        snapshot_320(s)
+        st = streamer(s)
+        return st if st["encoder"] == "software" and text in st["encoder_reason"] else None
+    return wait_for("encoder software, reason with %r" % text, got, timeout, 0.5)
+
+
+def snapshot_320(s):
+    r = s.request("GET", "/api/streamer/snapshot")
+    if r.status != 200:
+        raise AssertionError("snapshot: %d %s" % (r.status, r.body[:200]))
+    if jpeg_size(r.body) != (320, 240):
+        raise AssertionError("snapshot is %dx%d" % jpeg_size(r.body))
+
+
+def c_vim2m_daemon(node):
+    """ipkvmd with [jpeg] encoder = v4l2 on vim2m: not a JPEG encoder, so software JPEGs
+    and the reason; with the module unloaded (the node gone) the reason follows."""
+    d = harness.Daemon(IPKVMD, VIM2M_DAEMON_CFG % node, web_root=WEB_ROOT)
+    try:
+        s = d.admin()
+        st = wait_reason(s, "no V4L2 JPEG encoder at %s: vim2m does not produce JPEG" % node,
+                         30)
+        snapshot_320(s)
+        info("encoder %s: %s" % (st["encoder"], st["encoder_reason"]))
+        rc, out, err = run("rmmod", "vim2m_bench")
+        if rc != 0:
+            raise AssertionError("rmmod vim2m_bench: %s" % err)
+        st = wait_reason(s, "no V4L2 JPEG encoder at %s: No such file or directory" % node, 40)
+        snapshot_320(s)
+        info("after rmmod: %s" % st["encoder_reason"])
+    finally:
+        problems = d.teardown()
+        run("insmod", "/modules/vim2m_bench.ko")
+    if problems:
+        raise AssertionError("daemon teardown: %s" % " ".join(problems))
+
+
+def vim2m_checks():
+    node = check("vim2m loaded: a mem2mem node", lambda: wait_for("a vim2m node", vim2m_node, 10))
+    if not node:
+        return
+    check("vim2m: ipkvmd's M2M plumbing converts frames (formats, buffers, bytes)",
+          c_vim2m_convert, node)
+    check("vim2m unbound mid-stream: software at once, the device again after the rebind",
+          c_vim2m_unbind_mid_stream, node, limit=120)
+    check("ipkvmd, [jpeg] encoder = v4l2 on vim2m and after rmmod: software JPEGs, reason",
+          c_vim2m_daemon, node, limit=150)
+
+
 # --- kill -9 of ipkvmd and a restart (BENCH_KILL9=1) ---------------------------------------------
 
 def lun_files():
@@ -1433,6 +1575,7 @@ def main():
             if problems:
                 say("FAIL", "daemon (video) teardown: %s" % " ".join(problems)[:1500])
                 results["failed"] += 1
+    vim2m_checks()
     if os.environ.get("BENCH_GPIO") == "1":
         atx_checks()
     # Into the console log (the host shows only the vmcheck lines): what ipkvmd and the

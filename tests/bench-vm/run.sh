@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The hardware bench VM: runs BUILD_DIR/ipkvmd on a stock Debian kernel under QEMU (TCG), whose
 # real drivers stand in for the hardware (dummy_hcd: the USB gadget and the host that
-# enumerates it; vivid: an HDMI capture device), and checks the host side of every path.
+# enumerates it; vivid: an HDMI capture device; vim2m, built out of tree by vim2m.sh: a
+# mem2mem device in place of the board's JPEG encoder), and checks the host side of every path.
 #
 #   tests/bench-vm/run.sh BUILD_DIR
 #
@@ -131,6 +132,9 @@ if [ "$vm_gpio" = 1 ]; then
 	. "$here/gpio-sim.sh"
 	gpio_sim_module "$kdeb" "$kver"
 fi
+# vim2m (a mem2mem converter) for the hardware JPEG encoder's plumbing: built out of tree too
+. "$here/vim2m.sh"
+vim2m_module "$kdeb" "$kver"
 
 # --- the initramfs ---------------------------------------------------------------------------
 root=$work/root
@@ -143,7 +147,7 @@ chmod 755 "$root/init"
 
 # Modules with what they need, in load order; vivid gets its bench parameters.
 modlist=(dummy_hcd configfs libcomposite usb_f_hid usb_f_mass_storage usbhid hid_generic evdev
-         usb_storage sd_mod sr_mod vivid 9p 9pnet_virtio)
+         usb_storage sd_mod sr_mod vivid videobuf2_vmalloc videobuf2_v4l2 9p 9pnet_virtio)
 declare -A seen=()
 : >"$root/etc/bench/modules"
 for m in "${modlist[@]}"; do
@@ -167,18 +171,26 @@ for m in "${modlist[@]}"; do
 		echo "$name $args" >>"$root/etc/bench/modules"
 	done <<<"$deps"
 done
+# after videodev, mc and videobuf2, which it needs
+cp "$vim2m_ko" "$root/modules/vim2m_bench.ko" || fatal "cannot copy $vim2m_ko"
+echo "vim2m_bench" >>"$root/etc/bench/modules"
 if [ -n "$gpio_sim_ko" ]; then   # after configfs, which it needs
 	cp "$gpio_sim_ko" "$root/modules/gpio_sim_bench.ko" || fatal "cannot copy $gpio_sim_ko"
 	echo "gpio_sim_bench" >>"$root/etc/bench/modules"
 fi
 
-# ipkvmd and its shared libraries (as ldd resolves them here), the web UI, the test driver.
+# ipkvmd, m2m-probe (tests/tools) and their shared libraries (as ldd resolves them here), the
+# web UI, the test driver.
+[ -x "$build/tests/tools/m2m-probe" ] || fatal "no $build/tests/tools/m2m-probe (build it)"
 cp "$build/ipkvmd" "$root/ipkvm/ipkvmd"
+cp "$build/tests/tools/m2m-probe" "$root/ipkvm/m2m-probe"
 cp -r "$repo/web" "$root/ipkvm/web"
 while read -r lib; do
+	[ -e "$root$lib" ] && continue
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib" || fatal "cannot copy $lib"
-done < <(ldd "$build/ipkvmd" | awk '/=> \// {print $3} /^[ \t]*\/[^ ]+ \(/ {print $1}')
+done < <(ldd "$build/ipkvmd" "$build/tests/tools/m2m-probe" |
+	awk '/=> \// {print $3} /^[ \t]*\/[^ ]+ \(/ {print $1}' | sort -u)
 cp "$here/driver.py" "$repo/tests/integration/harness.py" "$root/bench/"
 printf '%s\n' "0123456789abcdef0123456789abcdef" >"$root/etc/machine-id"
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
