@@ -40,4 +40,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null || [ ! -x "${CHRO
 fi
 bash tests/e2e/npm-install.sh
 node bench/console_start.mjs "$dir/ipkvmd" web
+echo
+echo "== bench/h264_glass.mjs (H.264 capture -> decoded in Chromium with WebCodecs, typing and 60 fps scenes)"
+node bench/h264_glass.mjs "$dir/ipkvmd" web
 exit "$missing"
