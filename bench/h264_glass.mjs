@@ -19,7 +19,8 @@
  * (performance.timeOrigin + performance.now(), µs resolution):
  *   received  the message event (our listener runs before the page's onmessage);
  *   decoded   the decoder's output callback is called (before the page's own callback);
- *   drawn     the page's output callback returned (console: drawImage on its canvas done);
+ *   drawn     the page's drawImage of that frame on a 2d canvas returned (console only;
+ *             what the compositor does after that is not seen);
  * each against the capture time in the message's header (unix µs). Frames lost: gaps in the
  * received sequence numbers, and access units received but never decoded.
  *
@@ -101,6 +102,7 @@ function probe() {
   };
   const VD = window.VideoDecoder;
   if (typeof VD !== 'function') return;
+  const byTs = new Map(); // frame timestamp -> its record, until drawn
   window.VideoDecoder = class extends VD {
     constructor(init) {
       const output = init.output;
@@ -110,11 +112,13 @@ function probe() {
           const t = now();
           const h = g.chunks.get(frame.timestamp);
           g.chunks.delete(frame.timestamp);
-          try {
-            output(frame);
-          } finally {
-            if (h && h.cap >= g.from) g.outs.push({ seq: h.seq, cap: h.cap, rx: h.rx, dec: t, drawn: now() });
+          if (h && h.cap >= g.from) {
+            const rec = { seq: h.seq, cap: h.cap, rx: h.rx, dec: t, draw0: null, drawn: null };
+            g.outs.push(rec);
+            byTs.set(frame.timestamp, rec);
+            if (byTs.size > 256) byTs.delete(byTs.keys().next().value);
           }
+          output(frame);
         },
         error: (err) => {
           g.errors.push(String(err && err.message));
@@ -129,6 +133,20 @@ function probe() {
       if (g.chunks.size > 256) g.chunks.delete(g.chunks.keys().next().value);
       return super.decode(chunk);
     }
+  };
+  // A decoded frame drawn on a 2d canvas: when the draw started and returned.
+  const VF = window.VideoFrame;
+  const draw = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+    const rec = args[0] instanceof VF ? byTs.get(args[0].timestamp) : undefined;
+    const t0 = rec ? now() : 0;
+    const result = draw.apply(this, args);
+    if (rec) {
+      rec.draw0 = t0;
+      rec.drawn = now();
+      byTs.delete(args[0].timestamp);
+    }
+    return result;
   };
 }
 
@@ -384,6 +402,9 @@ function summarize(runs) {
   const dec = [];
   const share = [];
   const drawn = [];
+  const drawCost = [];
+  const capDrawn = [];
+  let draws = 0;
   let received = 0;
   let decoded = 0;
   let gaps = 0;
@@ -410,7 +431,12 @@ function summarize(runs) {
     for (const o of r.outs) {
       dec.push(o.dec - o.cap);
       share.push(o.dec - o.rx);
-      drawn.push(o.drawn - o.dec);
+      if (o.drawn !== null) {
+        draws += 1;
+        drawn.push(o.drawn - o.dec);
+        drawCost.push(o.drawn - o.draw0);
+        capDrawn.push(o.drawn - o.cap);
+      }
     }
     if (r.typed) {
       keys += r.typed.keys;
@@ -423,7 +449,7 @@ function summarize(runs) {
   return {
     received, decoded, gaps, undecoded, span, fps: decoded / span, kbps: (bytes * 8) / span / 1000,
     keysPerS: typedSeconds ? keys / typedSeconds : null,
-    rx: dist(rx), dec: dist(dec), share: dist(share), drawn: dist(drawn),
+    draws, rx: dist(rx), dec: dist(dec), share: dist(share), drawn: dist(drawn), drawCost: dist(drawCost), capDrawn: dist(capDrawn),
     encode: dist(runs.flatMap((r) => r.encodeMs)),
     cpu: { machine: avg('machine'), daemon: avg('daemon'), browser: avg('browser') },
     clock: runs.flatMap((r) => r.clock),
@@ -482,13 +508,21 @@ async function main() {
     console.log(`${s}: ${SCENES[s].what}; H.264 backend ${r.backend}`);
   }
   console.log();
-  console.log('times in ms, p50 / p95 / p99; "decode" is received -> decoded; "draw" is the page\'s own output callback');
-  console.log('scene    page     frames   fps  lost  keys/s  capture->received    decode               capture->decoded     draw p50  encode p50  CPU daemon/browser/machine');
+  console.log('times in ms, p50 / p95 / p99; "decode" is received -> decoded (the output callback)');
+  console.log('scene    page     frames   fps  lost  keys/s  capture->received    decode               capture->decoded     encode p50  CPU daemon/browser/machine %');
   for (const r of results) {
     const lost = `${r.gaps}+${r.undecoded}`;
     console.log(`${r.scene.padEnd(8)} ${r.page.padEnd(8)} ${String(r.decoded).padStart(6)} ${f1(r.fps).padStart(5)} ${lost.padStart(5)} ` +
-      `${(r.keysPerS ? f1(r.keysPerS) : '-').padStart(7)}  ${trio(r.rx).padEnd(19)} ${trio(r.share).padEnd(20)} ${trio(r.dec).padEnd(20)} ` +
-      `${f1(r.drawn.p50).padStart(8)}  ${f1(r.encode.p50).padStart(10)}  ${f1(r.cpu.daemon)} / ${f1(r.cpu.browser)} / ${f1(r.cpu.machine)} %`);
+      `${(r.keysPerS ? f1(r.keysPerS) : '-').padStart(7)}  ${trio(r.rx).padEnd(20)} ${trio(r.share).padEnd(20)} ${trio(r.dec).padEnd(20)} ` +
+      `${f1(r.encode.p50).padStart(10)}  ${f1(r.cpu.daemon)} / ${f1(r.cpu.browser)} / ${f1(r.cpu.machine)}`);
+  }
+  const drawing = results.filter((r) => r.draws > 0);
+  if (drawing.length) {
+    console.log();
+    console.log('drawn on the canvas (drawImage returned): frames drawn, capture->drawn, decoded->drawn, drawImage itself');
+    for (const r of drawing) {
+      console.log(`${r.scene.padEnd(8)} ${r.page.padEnd(8)} ${String(r.draws).padStart(6)}  ${trio(r.capDrawn).padEnd(20)} ${trio(r.drawn).padEnd(20)} ${trio(r.drawCost)}`);
+    }
   }
   console.log('lost = sequence gaps at the socket + received but not decoded');
   const clock = results.flatMap((r) => r.clock);
