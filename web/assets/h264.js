@@ -8,7 +8,9 @@
  * height. The decoder is configured from the first keyframe's SPS (profile, constraints and
  * level make the codec string), in Annex-B mode, with optimizeForLatency. A decoder error
  * or a gap in the sequence asks the server for a keyframe and waits for it; nothing is
- * queued on our side either: a frame is drawn as soon as it is decoded.
+ * queued on our side either: a frame is drawn as soon as it is decoded, unless a newer one is
+ * already in the decoder (the page fell behind: a slow machine, a busy tab): then only the
+ * newest is drawn, so decoded frames never pile up behind the drawing.
  *
  * H264Player.supported() says whether this browser can play it (VideoDecoder exists, the
  * page is a secure context, and the codec is supported); the console falls back to MJPEG
@@ -106,6 +108,11 @@ export class H264Player {
     this.window = { start: performance.now(), frames: 0, bytes: 0 };
     /** @type {Map<number, number>} chunk timestamp -> capture wall-clock ms */
     this.pending = new Map();
+    /** access units given to the decoder that have not come out yet */
+    this.inDecoder = 0;
+    /** @type {VideoFrame | null} decoded, not drawn: a newer one was in the decoder */
+    this.next = null;
+    this.nextTimer = 0;
   }
 
   start() {
@@ -164,6 +171,17 @@ export class H264Player {
     this.decoder = null;
     this.codec = null;
     this.pending.clear();
+    this.inDecoder = 0;
+    this.#dropNext();
+  }
+
+  #dropNext() {
+    if (this.next) {
+      this.pending.delete(this.next.timestamp);
+      this.next.close();
+    }
+    this.next = null;
+    window.clearTimeout(this.nextTimer);
   }
 
   /** @param {string} codec */
@@ -171,7 +189,7 @@ export class H264Player {
     if (this.decoder && this.codec === codec && this.decoder.state === 'configured') return true;
     this.#closeDecoder();
     this.decoder = new VideoDecoder({
-      output: (frame) => this.#draw(frame),
+      output: (frame) => this.#decoded(frame),
       error: (err) => {
         this.#state(t('video.h264_decoder_error', { message: err.message }));
         this.#closeDecoder();
@@ -211,7 +229,28 @@ export class H264Player {
     const oldest = this.pending.keys().next();
     if (this.pending.size > 64 && !oldest.done) this.pending.delete(oldest.value);
     this.decoder.decode(new EncodedVideoChunk({ type: key ? 'key' : 'delta', timestamp: ts, data }));
+    this.inDecoder += 1;
     this.window.bytes += data.byteLength;
+  }
+
+  /**
+   * Drawn now, or kept while a newer frame is in the decoder (it replaces this one). Should
+   * the decoder never give that one out, the kept frame is drawn after a short while.
+   * @param {VideoFrame} frame
+   */
+  #decoded(frame) {
+    this.inDecoder = Math.max(0, this.inDecoder - 1);
+    this.#dropNext();
+    if (this.inDecoder === 0) {
+      this.#draw(frame);
+      return;
+    }
+    this.next = frame;
+    this.nextTimer = window.setTimeout(() => {
+      const f = this.next;
+      this.next = null;
+      if (f) this.#draw(f);
+    }, 100);
   }
 
   /** @param {VideoFrame} frame */
