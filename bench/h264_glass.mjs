@@ -26,9 +26,10 @@
  *
  * Clocks: the daemon stamps CLOCK_REALTIME, the page reads its monotonic clock from its time
  * origin. Each run checks (1) in the page, Date.now() against timeOrigin + now() (their
- * difference must stay within Date.now()'s 1 ms truncation: (-1, 0] ms), and (2) that the
- * page's clock lies between two Date.now() readings taken by this process (the system's
- * realtime clock, the daemon's) around the evaluate call.
+ * difference must stay within Date.now()'s 1 ms truncation and now()'s 0.1 ms coarsening:
+ * (-1.25, 0.25) ms), and (2) that the page's clock lies between two Date.now() readings
+ * taken by this process (the system's realtime clock, the daemon's) around the evaluate
+ * call. A failed check is printed and makes the exit status 1.
  *
  * Needs node, /usr/bin/chromium (or $CHROMIUM) and tests/e2e's npm packages
  * (tests/e2e/npm-install.sh). Prints the load average: figures taken while other work runs
@@ -327,8 +328,9 @@ async function oneRun(browser, scene, daemon, api, cookie, pageKind, opts) {
     const clockCheck = async () => {
       const before = Date.now();
       const c = await page.evaluate(() => {
-        // Date.now() read between two reads of the precise clock that are at most 50 µs
-        // apart (a read that was preempted in between says nothing and is left out).
+        // Date.now() read between two reads of the precise clock that are at most one
+        // step of it apart (performance.now() is coarsened to 100 µs in a page that is not
+        // cross-origin isolated; a read that was preempted in between is left out).
         let lo = Infinity;
         let hi = -Infinity;
         let n = 0;
@@ -337,7 +339,7 @@ async function oneRun(browser, scene, daemon, api, cookie, pageKind, opts) {
           const p1 = performance.timeOrigin + performance.now();
           const d = Date.now();
           const p2 = performance.timeOrigin + performance.now();
-          if (p2 - p1 > 0.05) continue;
+          if (p2 - p1 > 0.1001) continue;
           n++;
           lo = Math.min(lo, d - p2);
           hi = Math.max(hi, d - p1);
@@ -530,8 +532,8 @@ async function main() {
   const hi = Math.max(...clock.map((c) => c.hi));
   const inside = clock.filter((c) => c.bracket).length;
   console.log(`clock check: page Date.now() - (timeOrigin + now()) in [${lo.toFixed(3)}, ${hi.toFixed(3)}] ms over ${clock.length} checks ` +
-    `(1 ms truncation, 50 µs reads: within (-1.05, 0.05] they agree); page clock inside this process's Date.now() bracket in ${inside}/${clock.length}`);
-  const ok = lo > -1.06 && hi <= 0.06 && inside === clock.length && clock.every((c) => c.n > 0);
+    `(Date.now() truncates to 1 ms, now() is coarsened to 0.1 ms: within (-1.25, 0.25) they agree); page clock inside this process's Date.now() bracket in ${inside}/${clock.length}`);
+  const ok = lo > -1.25 && hi < 0.25 && inside === clock.length && clock.every((c) => c.n > 0);
   if (!ok) {
     console.log('clock check FAILED: the latencies above are not trustworthy');
     process.exitCode = 1;
