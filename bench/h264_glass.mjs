@@ -2,7 +2,8 @@
  * bench/h264_glass.mjs — H.264 to the glass: capture -> decoded in Chromium (make bench).
  *
  *   node bench/h264_glass.mjs [IPKVMD [WEB_ROOT]] [--seconds N] [--rounds N] [--rate KEYS_PER_S]
- *                             [--scenes typing,desktop] [--pages console,minimal]
+ *                             [--scenes typing,desktop] [--pages console,nodraw,minimal]
+ *                             [--network]
  *
  * One ipkvmd per scene on 127.0.0.1 (HTTPS, the demo configuration plus the scene's lines),
  * headless Chromium decoding /api/streamer/h264 with WebCodecs' VideoDecoder. Scenes:
@@ -12,6 +13,10 @@
  * Pages, taking turns round by round so a load that comes and goes meets both:
  *   console  the real web console (web/, H.264 chosen as the operator does it), its own
  *            H264Player decoding and drawing on the screen canvas;
+ *   nodraw   the same console with drawImage of a VideoFrame made a no-op (recorded, not
+ *            done): headless Chromium has no GPU and draws a 1080p frame in software, which
+ *            on this machine costs tens of ms (an operator's browser uploads it to the GPU);
+ *            this shows the console's cost apart from that;
  *   minimal  only WebSocket + VideoDecoder (frames closed, never drawn), run in a plain
  *            document of the daemon's origin, so the console's own cost is visible.
  * Nothing in web/ knows about the benchmark: an init script wraps window.WebSocket and
@@ -30,6 +35,12 @@
  * (-1.25, 0.25) ms), and (2) that the page's clock lies between two Date.now() readings
  * taken by this process (the system's realtime clock, the daemon's) around the evaluate
  * call. A failed check is printed and makes the exit status 1.
+ *
+ * --network also records DevTools' Network.webSocketFrameReceived stamp of each message (its
+ * clock mapped to unix time by the handshake's wallTime), taken when the page's socket got
+ * the frame from the network process: capture->received splits into "to the renderer" and
+ * "its message event" (a busy main thread shows in the second). DevTools then copies every
+ * message to this process, which costs a little.
  *
  * Needs node, /usr/bin/chromium (or $CHROMIUM) and tests/e2e's npm packages
  * (tests/e2e/npm-install.sh). Prints the load average: figures taken while other work runs
@@ -50,15 +61,15 @@ const SCENES = {
   typing: { config: '', what: 'virtual target console, typed' },
   desktop: { config: '[video]\nsource = pattern\nscene = desktop\nfps = 60\n', what: 'pattern desktop scene, 60 fps' },
 };
-const PAGES = ['console', 'minimal'];
+const PAGES = ['console', 'nodraw', 'minimal'];
 
 function usage(msg) {
-  console.error(`h264_glass: ${msg}\nusage: node bench/h264_glass.mjs [IPKVMD [WEB_ROOT]] [--seconds N] [--rounds N] [--rate KEYS_PER_S] [--scenes typing,desktop] [--pages console,minimal]`);
+  console.error(`h264_glass: ${msg}\nusage: node bench/h264_glass.mjs [IPKVMD [WEB_ROOT]] [--seconds N] [--rounds N] [--rate KEYS_PER_S] [--scenes typing,desktop] [--pages console,nodraw,minimal] [--network]`);
   process.exit(2);
 }
 
 function parseArgs() {
-  const out = { ipkvmd: '', webRoot: '', seconds: 10, rounds: 2, rate: 15, scenes: ['typing', 'desktop'], pages: [...PAGES] };
+  const out = { ipkvmd: '', webRoot: '', seconds: 8, rounds: 2, rate: 15, scenes: ['typing', 'desktop'], pages: [...PAGES], network: false };
   const rest = [];
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -68,6 +79,7 @@ function parseArgs() {
     else if (a === '--rate') out.rate = Number(argv[++i]);
     else if (a === '--scenes') out.scenes = String(argv[++i]).split(',').filter(Boolean);
     else if (a === '--pages') out.pages = String(argv[++i]).split(',').filter(Boolean);
+    else if (a === '--network') out.network = true;
     else if (a.startsWith('--')) usage(`unknown option ${a}`);
     else rest.push(a);
   }
@@ -81,7 +93,7 @@ function parseArgs() {
 }
 
 /* Runs in every page before its own scripts (both pages): the hooks. */
-function probe() {
+function probe(noDraw) {
   const now = () => performance.timeOrigin + performance.now();
   const g = { msgs: [], outs: [], errors: [], last: null, chunks: new Map(), from: 0 };
   Object.defineProperty(window, '__glass', { value: g });
@@ -141,7 +153,7 @@ function probe() {
   CanvasRenderingContext2D.prototype.drawImage = function (...args) {
     const rec = args[0] instanceof VF ? byTs.get(args[0].timestamp) : undefined;
     const t0 = rec ? now() : 0;
-    const result = draw.apply(this, args);
+    const result = rec && noDraw ? undefined : draw.apply(this, args);
     if (rec) {
       rec.draw0 = t0;
       rec.drawn = now();
@@ -242,8 +254,13 @@ function procJiffies(pid) {
   }
 }
 
-/* A process and all its descendants. */
+/* CPU of a process and all its descendants. */
 function treeJiffies(rootPid) {
+  return tree(rootPid).reduce((sum, p) => sum + procJiffies(p), 0);
+}
+
+/* The pids of a process and all its descendants. */
+function tree(rootPid) {
   const kids = new Map();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -256,14 +273,14 @@ function treeJiffies(rootPid) {
       /* gone */
     }
   }
-  let sum = 0;
+  const out = [];
   const todo = [rootPid];
   while (todo.length) {
     const p = todo.pop();
-    sum += procJiffies(p);
+    out.push(p);
     todo.push(...(kids.get(p) || []));
   }
-  return sum;
+  return out;
 }
 
 /* The browser's processes: this process's children but the daemon, and theirs. */
@@ -293,15 +310,34 @@ async function oneRun(browser, scene, daemon, api, cookie, pageKind, opts) {
   const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
   try {
     await context.addCookies([{ name: cookie.name, value: cookie.value, domain: HOST, path: '/', secure: true, httpOnly: true, sameSite: 'Strict' }]);
-    await context.addInitScript(probe);
+    await context.addInitScript(probe, pageKind === 'nodraw');
     const page = await context.newPage();
     const problems = [];
+    const net = new Map(); // seq -> unix ms the browser's network stack had the message
+    if (opts.network) {
+      const cdp = await context.newCDPSession(page);
+      const video = new Set(); // the H.264 sockets' request ids
+      let offset = null; // unix ms minus DevTools' monotonic ms
+      cdp.on('Network.webSocketCreated', (e) => {
+        if (/\/api\/(streamer\/h264|media\/ws)$/.test(new URL(e.url).pathname)) video.add(e.requestId);
+      });
+      cdp.on('Network.webSocketWillSendHandshakeRequest', (e) => {
+        if (video.has(e.requestId)) offset = e.wallTime * 1000 - e.timestamp * 1000;
+      });
+      cdp.on('Network.webSocketFrameReceived', (e) => {
+        if (offset === null || !video.has(e.requestId) || e.response.opcode !== 2) return;
+        const head = Buffer.from(e.response.payloadData.slice(0, 32), 'base64');
+        if (head.length < 24 || head[1] & 2) return;
+        net.set(head.readUInt32LE(4), offset + e.timestamp * 1000);
+      });
+      await cdp.send('Network.enable');
+    }
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     page.on('console', (msg) => {
       const where = (msg.location() && msg.location().url) || '';
       if (msg.type() === 'error' && !/\/favicon\.ico$/.test(where)) problems.push(`console.error: ${msg.text()} (${where})`);
     });
-    if (pageKind === 'console') {
+    if (pageKind === 'console' || pageKind === 'nodraw') {
       // The operator's choice of codec, as the video menu keeps it.
       await context.addInitScript(() => {
         try {
@@ -385,6 +421,7 @@ async function oneRun(browser, scene, daemon, api, cookie, pageKind, opts) {
     await clockCheck();
     const span = (res.to - start) / 1000;
     const tick = (m1.total - m0.total) / os.cpus().length; // jiffies of wall time
+    for (const m of res.msgs) m.net = net.has(m.seq) ? net.get(m.seq) : null;
     return {
       ...res, start, span, typed, clock, problems, encodeMs,
       cpu: {
@@ -401,6 +438,8 @@ async function oneRun(browser, scene, daemon, api, cookie, pageKind, opts) {
 /* Figures of all runs of one scene and page. */
 function summarize(runs) {
   const rx = [];
+  const netArr = [];
+  const deliver = [];
   const dec = [];
   const share = [];
   const drawn = [];
@@ -425,6 +464,10 @@ function summarize(runs) {
     }
     for (const m of msgs) {
       rx.push(m.rx - m.cap);
+      if (m.net !== null && m.net !== undefined) {
+        netArr.push(m.net - m.cap);
+        deliver.push(m.rx - m.net);
+      }
       bytes += m.bytes;
     }
     const got = new Set(r.outs.map((o) => o.seq));
@@ -451,7 +494,7 @@ function summarize(runs) {
   return {
     received, decoded, gaps, undecoded, span, fps: decoded / span, kbps: (bytes * 8) / span / 1000,
     keysPerS: typedSeconds ? keys / typedSeconds : null,
-    draws, rx: dist(rx), dec: dist(dec), share: dist(share), drawn: dist(drawn), drawCost: dist(drawCost), capDrawn: dist(capDrawn),
+    draws, net: dist(netArr), deliver: dist(deliver), rx: dist(rx), dec: dist(dec), share: dist(share), drawn: dist(drawn), drawCost: dist(drawCost), capDrawn: dist(capDrawn),
     encode: dist(runs.flatMap((r) => r.encodeMs)),
     cpu: { machine: avg('machine'), daemon: avg('daemon'), browser: avg('browser') },
     clock: runs.flatMap((r) => r.clock),
@@ -517,6 +560,14 @@ async function main() {
     console.log(`${r.scene.padEnd(8)} ${r.page.padEnd(8)} ${String(r.decoded).padStart(6)} ${f1(r.fps).padStart(5)} ${lost.padStart(5)} ` +
       `${(r.keysPerS ? f1(r.keysPerS) : '-').padStart(7)}  ${trio(r.rx).padEnd(20)} ${trio(r.share).padEnd(20)} ${trio(r.dec).padEnd(20)} ` +
       `${f1(r.encode.p50).padStart(10)}  ${f1(r.cpu.daemon)} / ${f1(r.cpu.browser)} / ${f1(r.cpu.machine)}`);
+  }
+  const networked = results.filter((r) => r.net.n > 0);
+  if (networked.length) {
+    console.log();
+    console.log('capture->received split (--network): capture -> the renderer\'s socket (DevTools stamp), then -> the page\'s message event');
+    for (const r of networked) {
+      console.log(`${r.scene.padEnd(8)} ${r.page.padEnd(8)} ${String(r.net.n).padStart(6)}  ${trio(r.net).padEnd(20)} ${trio(r.deliver)}`);
+    }
   }
   const drawing = results.filter((r) => r.draws > 0);
   if (drawing.length) {
