@@ -216,8 +216,9 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	   "Raspberry Pi 4's /dev/video31), else software (libturbojpeg, in the workers); "
 	   "software never tries the device; v4l2 wants it and logs an error when it cannot "
 	   "have it. With auto and v4l2, a device that is missing or fails while streaming "
-	   "leaves the frames to software and is tried again later (every 1 s, doubling up "
-	   "to 60 s): the picture never stops. GET /api/streamer says which one encodes."),
+	   "leaves the frames to software and is tried again later (after 1 s, doubling up "
+	   "to 60 s): the picture never stops. GET /api/streamer says which one encodes. "
+	   "subsampling applies to the software encoder; the hardware one keeps its own."),
     KEY("jpeg", "device", IPKVM_CFG_PATH, jpeg_device, 1, 0, "/dev/video31",
 	"V4L2 memory-to-memory JPEG encoder (Raspberry Pi: /dev/video31)",
 	"The V4L2 memory-to-memory JPEG encoder."),
