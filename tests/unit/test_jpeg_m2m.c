@@ -66,6 +66,7 @@ static struct fake {
 	int frames;
 	uint32_t last_used;
 	int64_t now_ms;
+	char calls[2048]; /* the ioctls in order, "QUERYCAP ENUM_FMT(out) ..." */
 } fk;
 
 static void fake_reset(void)
@@ -299,9 +300,46 @@ static int fake_bufs(unsigned long req, struct v4l2_buffer *b)
 	return 0;
 }
 
+/* Records one ioctl, with the queue it is for. */
+static void log_call(unsigned long req, void *arg)
+{
+	const char *name = req == VIDIOC_QUERYCAP    ? "QUERYCAP"
+			   : req == VIDIOC_ENUM_FMT  ? "ENUM_FMT"
+			   : req == VIDIOC_S_FMT     ? "S_FMT"
+			   : req == VIDIOC_S_CTRL    ? "S_CTRL"
+			   : req == VIDIOC_REQBUFS   ? "REQBUFS"
+			   : req == VIDIOC_QUERYBUF  ? "QUERYBUF"
+			   : req == VIDIOC_QBUF	     ? "QBUF"
+			   : req == VIDIOC_DQBUF     ? "DQBUF"
+			   : req == VIDIOC_STREAMON  ? "STREAMON"
+			   : req == VIDIOC_STREAMOFF ? "STREAMOFF"
+						     : "OTHER";
+	uint32_t type = 0;
+	bool typed = true;
+	if (req == VIDIOC_ENUM_FMT)
+		type = ((struct v4l2_fmtdesc *)arg)->type;
+	else if (req == VIDIOC_S_FMT)
+		type = ((struct v4l2_format *)arg)->type;
+	else if (req == VIDIOC_REQBUFS)
+		type = ((struct v4l2_requestbuffers *)arg)->type;
+	else if (req == VIDIOC_QUERYBUF || req == VIDIOC_QBUF || req == VIDIOC_DQBUF)
+		type = ((struct v4l2_buffer *)arg)->type;
+	else if (req == VIDIOC_STREAMON || req == VIDIOC_STREAMOFF)
+		type = (uint32_t) * (int *)arg;
+	else
+		typed = false;
+	size_t n = strlen(fk.calls);
+	if (n + 24 < sizeof(fk.calls))
+		snprintf(fk.calls + n, sizeof(fk.calls) - n, "%s%s%s", n ? " " : "", name,
+			 !typed		? ""
+			 : is_out(type) ? "(out)"
+					: "(cap)");
+}
+
 static int fake_ioctl(int fd, unsigned long req, void *arg)
 {
 	assert_int_equal(fd, FAKE_FD);
+	log_call(req, arg);
 	switch (req) {
 	case VIDIOC_QUERYCAP: {
 		struct v4l2_capability *c = arg;
@@ -592,6 +630,43 @@ static void test_encode_yuyv_bcm2835(void **state)
 	assert_false(fk.on_out || fk.on_cap);
 }
 
+/* The ioctl sequence of open, the first frame, the next one and close, as the V4L2 M2M
+ * interface wants it: formats before buffers, CAPTURE buffers queued before streaming,
+ * both queues on, one frame in and its buffer out, and at close streaming off before the
+ * buffers are released. */
+static void test_ioctl_sequence(void **state)
+{
+	(void)state;
+	char err[256];
+	struct ipkvm_jpeg_m2m *m = ipkvm_jpeg_m2m_open(DEV, V4L2_PIX_FMT_JPEG, err, sizeof(err));
+	assert_non_null(m);
+	assert_string_equal(fk.calls, "QUERYCAP ENUM_FMT(cap) ENUM_FMT(cap) ENUM_FMT(out) "
+				      "ENUM_FMT(out) ENUM_FMT(out) ENUM_FMT(out) ENUM_FMT(out) "
+				      "ENUM_FMT(out) ENUM_FMT(out)");
+	fk.calls[0] = 0;
+	struct ipkvm_frame *f = picture(IPKVM_FMT_YUYV, 320, 240, 1);
+	struct ipkvm_buf *out = NULL;
+	assert_int_equal(ipkvm_jpeg_m2m_encode(m, f, 80, &out), 0);
+	ipkvm_buf_unref(out);
+	/* REQBUFS gives one more than the 2 asked for (as bcm2835's minimum does): only 2 are
+	 * mapped and used */
+	assert_string_equal(fk.calls, "S_FMT(out) S_FMT(cap) S_CTRL REQBUFS(out) QUERYBUF(out) "
+				      "QUERYBUF(out) REQBUFS(cap) QUERYBUF(cap) QUERYBUF(cap) "
+				      "QBUF(cap) QBUF(cap) STREAMON(out) STREAMON(cap) DQBUF(out) "
+				      "QBUF(out) DQBUF(cap) QBUF(cap) DQBUF(out) DQBUF(out)");
+	fk.calls[0] = 0;
+	assert_int_equal(ipkvm_jpeg_m2m_encode(m, f, 80, &out), 0);
+	ipkvm_buf_unref(out);
+	assert_string_equal(fk.calls, "DQBUF(out) QBUF(out) DQBUF(cap) QBUF(cap) DQBUF(out) "
+				      "DQBUF(out)");
+	fk.calls[0] = 0;
+	ipkvm_jpeg_m2m_close(m);
+	assert_string_equal(fk.calls, "STREAMOFF(out) STREAMOFF(cap) REQBUFS(out) REQBUFS(cap)");
+	ipkvm_frame_unref(f);
+	assert_int_equal(fk.maps, 4);
+	assert_int_equal(fk.unmaps, 4);
+}
+
 /* A device without the frame's packing: RGB24 converted here; one without a quality
  * control still encodes. */
 static void test_encode_converted(void **state)
@@ -866,6 +941,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_encode_yuyv_bcm2835, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ioctl_sequence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_encode_converted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_encode_failures, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_converter_raw_capture, setup, teardown),
