@@ -75,6 +75,8 @@ struct ipkvm_jpeg_m2m {
 	unsigned n_out, n_cap;
 	int quality; /* as set on the device; 0 = not yet */
 	bool quality_warned;
+	uint8_t *rgb; /* RGB24 of a frame whose lines the device wants wider; kept */
+	size_t rgb_len;
 };
 
 static const char *fourcc_str(uint32_t f, char s[5])
@@ -218,6 +220,7 @@ void ipkvm_jpeg_m2m_close(struct ipkvm_jpeg_m2m *m)
 		return;
 	teardown(m);
 	ipkvm_v4l2_sys()->close(m->fd);
+	free(m->rgb);
 	free(m);
 }
 
@@ -487,13 +490,17 @@ static int queue_frame(struct ipkvm_jpeg_m2m *m, unsigned i, const struct ipkvm_
 		if (bpl == row) {
 			ipkvm_frame_to_rgb24(f, dst);
 		} else {
-			uint8_t *tmp = malloc(row * f->height);
-			if (!tmp)
-				return -ENOMEM;
-			ipkvm_frame_to_rgb24(f, tmp);
+			if (m->rgb_len < row * f->height) {
+				free(m->rgb);
+				m->rgb_len = 0;
+				m->rgb = malloc(row * f->height);
+				if (!m->rgb)
+					return -ENOMEM;
+				m->rgb_len = row * f->height;
+			}
+			ipkvm_frame_to_rgb24(f, m->rgb);
 			for (unsigned y = 0; y < f->height; y++)
-				memcpy(dst + bpl * y, tmp + row * y, row);
-			free(tmp);
+				memcpy(dst + bpl * y, m->rgb + row * y, row);
 		}
 		used = bpl * m->out_height;
 	}

@@ -693,6 +693,20 @@ static void test_encode_converted(void **state)
 	assert_int_equal(out->data[0], 0xff);
 	assert_int_equal(out->data[1], 0xd8);
 	ipkvm_buf_unref(out);
+	/* lines the device wants wider than the picture's (330 * 3 = 990 -> 992 bytes) */
+	for (int n = 0; n < 2; n++) {
+		struct ipkvm_frame *g = picture(IPKVM_FMT_YUYV, 330, 200, 5 + n);
+		assert_int_equal(ipkvm_jpeg_m2m_encode(m, g, 70, &out), 0);
+		assert_int_equal(fk.bpl, 992);
+		rgb = malloc(990 * 200);
+		assert_non_null(rgb);
+		ipkvm_frame_to_rgb24(g, rgb);
+		for (unsigned y = 0; y < 200; y++)
+			assert_memory_equal(fk.out[0].mem + (size_t)992 * y, rgb + 990 * y, 990);
+		free(rgb);
+		ipkvm_buf_unref(out);
+		ipkvm_frame_unref(g);
+	}
 	/* nothing it can take (the list is read at open) */
 	ipkvm_jpeg_m2m_close(m);
 	fk.n_out_fmts = 1;
