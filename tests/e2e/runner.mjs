@@ -59,6 +59,7 @@ async function main() {
   const env = {
     repo,
     artifacts,
+    ipkvmd, // BUILD/ipkvmd: the build's test tools are beside it (BUILD/tests/tools)
     browser: null,
     demo: null,
     /* A daemon on the demo configuration plus `extra` config text, stopped at the end. */

@@ -1,9 +1,18 @@
 /*
  * strips.test.mjs — strip-parallel JPEG (issue 17): a JPEG joined from strips with restart
- * markers shows in Chromium exactly as the single-piece JPEG of the same frame. Two daemons
- * on the same still pattern, one cutting frames into strips and one encoding them whole, give
- * their snapshot; the browser decodes both and every pixel (getImageData) must be equal.
+ * markers shows in Chromium exactly as the single-piece JPEG of the same frame; the browser
+ * decodes both and every pixel (getImageData) must be equal.
+ * - From the daemon: two daemons on the same still pattern, one cutting frames into strips
+ *   and one encoding them whole, give their snapshot. (The still pattern is the test card's
+ *   vertical colour bars, so it shows the daemon's real output decodes, not strip order.)
+ * - From the encoder: tests/tools/strip-jpeg writes a frame of the pattern's desktop and test
+ *   card scenes (windows, text, a clock: different in every strip) both ways, at odd sizes.
  */
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 import { assert, assertEq, openPage, waitFor } from './harness.mjs';
 
@@ -75,7 +84,46 @@ function cases() {
   ];
 }
 
-export const tests = cases().map((c) => ({
+/* Frames written by tests/tools/strip-jpeg: scene, size, subsampling, strips asked for, frame
+ * number, and the strips the plan makes (the last shorter in every case). */
+const toolCases = [
+  { scene: 'desktop', size: [1366, 767], subsampling: '420', strips: 5, skip: 20, made: 5 },
+  { scene: 'testcard', size: [1280, 1024], subsampling: '422', strips: 8, skip: 3, made: 8 },
+  { scene: 'desktop', size: [1920, 1080], subsampling: '422', strips: 2, skip: 40, made: 2 },
+  { scene: 'testcard', size: [1366, 768], subsampling: '420', strips: 7, skip: 0, made: 7 },
+];
+
+const toolTest = {
+  name: 'strip JPEGs of pattern frames (desktop, test card; odd sizes; 2 to 8 strips) decode in Chromium to the single-piece JPEGs\' pixels',
+  timeout: 90,
+  async fn(env) {
+    const tool = path.join(path.dirname(env.ipkvmd), 'tests', 'tools', 'strip-jpeg');
+    assert(fs.existsSync(tool), `${tool} is not built`);
+    const { page } = await openPage(env.browser);
+    await page.goto(`${env.demo.origin}/login`); // any page: the images come as blobs
+    for (const c of toolCases) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ipkvm-e2e-strips-'));
+      try {
+        const out = execFileSync(tool, [c.scene, String(c.size[0]), String(c.size[1]), c.subsampling,
+          String(c.strips), String(c.skip), dir], { encoding: 'utf8', timeout: 30000 });
+        const what = `${c.scene} ${c.size.join('x')} ${c.subsampling} in ${c.strips} strips`;
+        assert(out.startsWith(`${c.made} strips of `), `${what}: ${out.trim()}`);
+        const whole = fs.readFileSync(path.join(dir, 'whole.jpg'));
+        const strips = fs.readFileSync(path.join(dir, 'strips.jpg'));
+        assertEq(markers(strips).rst, [...Array(c.made - 1).keys()].map((i) => i % 8), `${what}: restart markers`);
+        assertEq(markers(whole).rst, [], `${what}: restart markers of the single-piece JPEG`);
+        const [ra, rb] = await decodeAndCompare(page, [whole, strips]);
+        assertEq([ra.w, ra.h, rb.w, rb.h], [...c.size, ...c.size], `${what}: sizes`);
+        assert(ra.distinct > 100, `${what}: the picture has detail (${ra.distinct})`);
+        assertEq(rb.diff, 0, `${what}: pixels that differ from the single-piece JPEG`);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  },
+};
+
+export const tests = [toolTest, ...cases().map((c) => ({
   name: `strip JPEG (${c.strips} strips, ${c.size.join('x')} ${c.subsampling}) decodes in Chromium to the single-piece JPEG's pixels`,
   timeout: 60,
   async fn(env) {
@@ -99,4 +147,4 @@ export const tests = cases().map((c) => ({
     assert(ra.distinct > 100, `the pattern has detail (${ra.distinct} sampled pixels differ from the first)`);
     assertEq(rb.diff, 0, 'pixels of the strip JPEG that differ from the single-piece JPEG');
   },
-}));
+}))];
