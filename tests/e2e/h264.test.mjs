@@ -110,7 +110,7 @@ export const tests = [
       const r = await page.evaluate(() => ({ outputs: window.__slow.outputs.slice(), draws: window.__slow.draws.slice() }));
       // Each draw is of the newest frame decoded by then; frames decoded while a draw ran
       // were replaced by newer ones, not drawn one by one afterwards.
-      assert(r.draws.length * 3 < r.outputs.length, `${r.draws.length} draws for ${r.outputs.length} decoded frames: every frame drawn`);
+      assert(r.draws.length * 2 < r.outputs.length, `${r.draws.length} draws for ${r.outputs.length} decoded frames: every frame drawn`);
       for (const dr of r.draws) {
         assertEq(dr.ts, r.outputs[dr.outputs - 1], `the frame drawn after ${dr.outputs} decoded frames is the newest of them`);
       }
