@@ -24,8 +24,9 @@
  * (performance.timeOrigin + performance.now(), µs resolution):
  *   received  the message event (our listener runs before the page's onmessage);
  *   decoded   the decoder's output callback is called (before the page's own callback);
- *   drawn     the page's drawImage of that frame on a 2d canvas returned (console only;
- *             what the compositor does after that is not seen);
+ *   drawn     the page's drawImage of that frame on a 2d canvas returned, or its
+ *             putImageData after a copyTo (the console's way when drawImage is slow);
+ *             console only; what the compositor does after that is not seen;
  * each against the capture time in the message's header (unix µs). Frames lost: gaps in the
  * received sequence numbers, and access units received but never decoded.
  *
@@ -147,8 +148,29 @@ function probe(noDraw) {
       return super.decode(chunk);
     }
   };
-  // A decoded frame drawn on a 2d canvas: when the draw started and returned.
   const VF = window.VideoFrame;
+  // The console's other way to draw (a browser drawing in software): copyTo RGBA, then
+  // putImageData. The frame being copied, until its picture is put.
+  const copyTo = VF.prototype.copyTo;
+  let copied = null;
+  VF.prototype.copyTo = function (...args) {
+    const rec = byTs.get(this.timestamp);
+    if (rec) {
+      rec.draw0 = now();
+      copied = rec;
+      byTs.delete(this.timestamp);
+    }
+    return copyTo.apply(this, args);
+  };
+  const put = CanvasRenderingContext2D.prototype.putImageData;
+  CanvasRenderingContext2D.prototype.putImageData = function (...args) {
+    const rec = copied;
+    copied = null;
+    const result = rec && noDraw ? undefined : put.apply(this, args);
+    if (rec) rec.drawn = now();
+    return result;
+  };
+  // A decoded frame drawn on a 2d canvas: when the draw started and returned.
   const draw = CanvasRenderingContext2D.prototype.drawImage;
   CanvasRenderingContext2D.prototype.drawImage = function (...args) {
     const rec = args[0] instanceof VF ? byTs.get(args[0].timestamp) : undefined;
@@ -572,7 +594,7 @@ async function main() {
   const drawing = results.filter((r) => r.draws > 0);
   if (drawing.length) {
     console.log();
-    console.log('drawn on the canvas (drawImage returned): frames drawn, capture->drawn, decoded->drawn, drawImage itself');
+    console.log('drawn on the canvas (drawImage, or copyTo + putImageData, returned): frames drawn, capture->drawn, decoded->drawn, the drawing itself');
     for (const r of drawing) {
       console.log(`${r.scene.padEnd(8)} ${r.page.padEnd(8)} ${String(r.draws).padStart(6)}  ${trio(r.capDrawn).padEnd(20)} ${trio(r.drawn).padEnd(20)} ${trio(r.drawCost)}`);
     }

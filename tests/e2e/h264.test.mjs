@@ -68,11 +68,12 @@ export const tests = [
     },
   },
   {
-    name: 'H.264: a page that draws slowly draws the newest decoded frame, never a backlog',
+    name: 'H.264: a page that draws slowly draws the newest decoded frame; slow drawImage -> copyTo',
     timeout: 60,
     async fn(env) {
       // A picture that changes every frame (60 fps), and a canvas whose drawImage of a
-      // VideoFrame takes 100 ms: frames are decoded 6 times faster than they can be drawn.
+      // VideoFrame and putImageData take 100 ms each: frames are decoded 6 times faster than
+      // they can be drawn either way.
       const d = await env.startDaemon('[video]\nsource = pattern\nscene = desktop\nfps = 60\n');
       const { context, page } = await openPage(env.browser);
       await context.addInitScript(() => {
@@ -81,8 +82,12 @@ export const tests = [
         } catch {
           /* the test fails below: no H.264 */
         }
-        const rec = { outputs: [], draws: [], closedUndrawn: 0 };
+        const rec = { outputs: [], draws: [], images: 0, last: null, shown: null };
         Object.defineProperty(window, '__slow', { value: rec });
+        const busy = () => {
+          const until = performance.now() + 100;
+          while (performance.now() < until) { /* a slow machine */ }
+        };
         const VD = window.VideoDecoder;
         window.VideoDecoder = class extends VD {
           constructor(init) {
@@ -96,18 +101,38 @@ export const tests = [
         const draw = CanvasRenderingContext2D.prototype.drawImage;
         CanvasRenderingContext2D.prototype.drawImage = function (...args) {
           if (args[0] instanceof VF) {
-            rec.draws.push({ ts: args[0].timestamp, outputs: rec.outputs.length });
-            const until = performance.now() + 100;
-            while (performance.now() < until) { /* a slow machine */ }
+            rec.draws.push({ how: 'drawImage', ts: args[0].timestamp, outputs: rec.outputs.length });
+            busy();
           }
           return draw.apply(this, args);
         };
+        const copyTo = VF.prototype.copyTo;
+        VF.prototype.copyTo = function (...args) {
+          rec.draws.push({ how: 'copyTo', ts: this.timestamp, outputs: rec.outputs.length });
+          if (rec.last) rec.last.close();
+          rec.last = this.clone(); // what the canvas should show after the put
+          return copyTo.apply(this, args);
+        };
+        const put = CanvasRenderingContext2D.prototype.putImageData;
+        CanvasRenderingContext2D.prototype.putImageData = function (...args) {
+          busy();
+          const r = put.apply(this, args);
+          if (rec.shown) rec.shown.close();
+          rec.shown = rec.last;
+          rec.last = null;
+          rec.images += 1;
+          return r;
+        };
+        rec.drawImage = draw; // the browser's own, for the reference picture
       });
       await loginUi(page, d);
       await waitFor('the codec in the status bar', async () => (await page.textContent('#codec')) === 'H.264', 15000);
-      await waitFor('frames decoded and drawn', async () =>
-        page.evaluate(() => window.__slow.outputs.length >= 120 && window.__slow.draws.length >= 5), 30000, 200);
+      await waitFor('frames decoded, then drawn by copyTo', async () =>
+        page.evaluate(() => window.__slow.outputs.length >= 120 && window.__slow.images >= 3), 30000, 200);
       const r = await page.evaluate(() => ({ outputs: window.__slow.outputs.slice(), draws: window.__slow.draws.slice() }));
+      // Three slow drawImage calls, then copyTo only.
+      assertEq(r.draws.map((dr) => dr.how).slice(0, 4), ['drawImage', 'drawImage', 'drawImage', 'copyTo'], 'how frames were drawn');
+      assert(r.draws.slice(3).every((dr) => dr.how === 'copyTo'), 'drawImage again after the switch to copyTo');
       // Each draw is of the newest frame decoded by then; frames decoded while a draw ran
       // were replaced by newer ones, not drawn one by one afterwards.
       assert(r.draws.length * 2 < r.outputs.length, `${r.draws.length} draws for ${r.outputs.length} decoded frames: every frame drawn`);
@@ -116,6 +141,30 @@ export const tests = [
       }
       const ts = r.draws.map((dr) => dr.ts);
       assert(ts.every((t, i) => i === 0 || t > ts[i - 1]), `draws in order: ${ts.join(' ')}`);
+      // The canvas shows the last frame put, as the browser's drawImage draws it.
+      const diff = await page.evaluate(() => {
+        const rec = window.__slow;
+        const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('screen-video'));
+        const w = canvas.width;
+        const h = canvas.height;
+        const shown = canvas.getContext('2d').getImageData(0, 0, w, h).data;
+        const ref = document.createElement('canvas');
+        ref.width = w;
+        ref.height = h;
+        const g = ref.getContext('2d');
+        rec.drawImage.call(g, rec.shown, 0, 0);
+        const want = g.getImageData(0, 0, w, h).data;
+        let sum = 0;
+        let lit = 0;
+        for (let i = 0; i < want.length; i += 4) {
+          for (let c = 0; c < 3; c++) sum += Math.abs(shown[i + c] - want[i + c]);
+          if (shown[i] + shown[i + 1] + shown[i + 2] > 48) lit++;
+        }
+        return { mean: sum / (w * h * 3), lit: lit / (w * h), w, h };
+      });
+      assertEq([diff.w, diff.h], [1920, 1080], 'canvas size');
+      assert(diff.lit > 0.1, `the canvas is mostly black: ${JSON.stringify(diff)}`);
+      assert(diff.mean < 2, `the picture put differs from drawImage's: mean difference ${diff.mean.toFixed(2)} per channel`);
       checkClean(page);
     },
   },

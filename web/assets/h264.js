@@ -12,6 +12,12 @@
  * already in the decoder (the page fell behind: a slow machine, a busy tab): then only the
  * newest is drawn, so decoded frames never pile up behind the drawing.
  *
+ * Drawing is drawImage, which a browser with GPU drawing does in well under a millisecond.
+ * Without it (software rendering: no GPU, a blocklisted driver, a VM) Chromium's drawImage
+ * of a 1080p frame took 40-140 ms on the project's build machine, against about 4 ms for
+ * VideoFrame.copyTo into RGBA plus putImageData; so after a few slow draws in a row the
+ * player draws that way instead.
+ *
  * H264Player.supported() says whether this browser can play it (VideoDecoder exists, the
  * page is a secure context, and the codec is supported); the console falls back to MJPEG
  * otherwise. Its state lines (onState) are for people: in the user's language.
@@ -24,6 +30,9 @@ const FLAG_KEY = 1;
 const FLAG_ALIVE = 2;
 /* A level-4.2 constrained baseline stream: what the device's encoders make for 1080p60. */
 const PROBE_CODEC = 'avc1.42E02A';
+/* A drawImage slower than a frame at 60 fps, SLOW_DRAWS times in a row: draw by copyTo. */
+const SLOW_DRAW_MS = 16;
+const SLOW_DRAWS = 3;
 
 /** @param {number} n */
 function hex2(n) {
@@ -113,6 +122,15 @@ export class H264Player {
     /** @type {VideoFrame | null} decoded, not drawn: a newer one was in the decoder */
     this.next = null;
     this.nextTimer = 0;
+    this.slowDraws = 0;
+    /** draw by VideoFrame.copyTo(RGBA) and putImageData instead of drawImage */
+    this.copyDraw = false;
+    /** a copyTo is under way: decoded frames wait in `next` meanwhile */
+    this.copying = false;
+    /** @type {Uint8ClampedArray<ArrayBuffer> | null} */
+    this.rgba = null;
+    /** +1 when the decoder closes: a copy that finishes later is not drawn */
+    this.generation = 0;
   }
 
   start() {
@@ -172,6 +190,7 @@ export class H264Player {
     this.codec = null;
     this.pending.clear();
     this.inDecoder = 0;
+    this.generation += 1;
     this.#dropNext();
   }
 
@@ -234,23 +253,26 @@ export class H264Player {
   }
 
   /**
-   * Drawn now, or kept while a newer frame is in the decoder (it replaces this one). Should
-   * the decoder never give that one out, the kept frame is drawn after a short while.
+   * Drawn now, or kept while a newer frame is in the decoder or a copy is under way (a newer
+   * frame replaces it). Should the decoder never give that one out, the kept frame is drawn
+   * after a short while.
    * @param {VideoFrame} frame
    */
   #decoded(frame) {
     this.inDecoder = Math.max(0, this.inDecoder - 1);
     this.#dropNext();
-    if (this.inDecoder === 0) {
-      this.#draw(frame);
-      return;
-    }
     this.next = frame;
-    this.nextTimer = window.setTimeout(() => {
-      const f = this.next;
-      this.next = null;
-      if (f) this.#draw(f);
-    }, 100);
+    if (this.inDecoder === 0) this.#drawNext();
+    else this.nextTimer = window.setTimeout(() => this.#drawNext(), 100);
+  }
+
+  /* Draws the kept frame, unless a copy is under way (it draws the kept one when done). */
+  #drawNext() {
+    window.clearTimeout(this.nextTimer);
+    const frame = this.next;
+    if (this.copying || !frame) return;
+    this.next = null;
+    this.#draw(frame);
   }
 
   /** @param {VideoFrame} frame */
@@ -261,14 +283,72 @@ export class H264Player {
       this.canvas.width = w;
       this.canvas.height = hgt;
     }
-    if (this.ctx2d) this.ctx2d.drawImage(frame, 0, 0);
+    if (this.ctx2d && this.copyDraw) {
+      this.#copyDraw(frame, this.ctx2d);
+      return;
+    }
+    if (this.ctx2d) {
+      const t0 = performance.now();
+      this.ctx2d.drawImage(frame, 0, 0);
+      this.slowDraws = performance.now() - t0 > SLOW_DRAW_MS ? this.slowDraws + 1 : 0;
+      if (this.slowDraws >= SLOW_DRAWS) this.copyDraw = true;
+    }
+    this.#drawn(frame);
+  }
+
+  /**
+   * The frame converted to RGBA by the browser (VideoFrame.copyTo), then put on the canvas.
+   * A browser whose copyTo does not convert (one plane out) goes back to drawImage.
+   * @param {VideoFrame} frame
+   * @param {CanvasRenderingContext2D} ctx
+   */
+  #copyDraw(frame, ctx) {
+    const w = frame.displayWidth;
+    const hgt = frame.displayHeight;
+    if (!this.rgba || this.rgba.length !== w * hgt * 4) this.rgba = new Uint8ClampedArray(w * hgt * 4);
+    const rgba = this.rgba;
+    const generation = this.generation;
+    this.copying = true;
+    frame.copyTo(rgba, { format: 'RGBA' }).then((layout) => {
+      if (generation !== this.generation) {
+        frame.close();
+        return;
+      }
+      if (layout.length !== 1) {
+        this.copyDraw = false;
+        this.slowDraws = 0;
+        ctx.drawImage(frame, 0, 0);
+      } else {
+        ctx.putImageData(new ImageData(rgba, w, hgt), 0, 0);
+      }
+      this.#drawn(frame);
+    }, () => {
+      this.copyDraw = false;
+      this.slowDraws = 0;
+      if (generation !== this.generation) {
+        frame.close();
+        return;
+      }
+      ctx.drawImage(frame, 0, 0);
+      this.#drawn(frame);
+    }).finally(() => {
+      this.copying = false;
+      this.#drawNext();
+    });
+  }
+
+  /**
+   * A frame is on the canvas: statistics; the frame is closed.
+   * @param {VideoFrame} frame
+   */
+  #drawn(frame) {
     const capture = this.pending.get(frame.timestamp);
     this.pending.delete(frame.timestamp);
-    frame.close();
     const s = this.stats;
     s.frames += 1;
-    s.width = w;
-    s.height = hgt;
+    s.width = frame.displayWidth;
+    s.height = frame.displayHeight;
+    frame.close();
     const offset = this.opts.clockOffsetMs ? this.opts.clockOffsetMs() : null;
     if (capture !== undefined && offset !== null) s.latencyMs = Math.max(0, Date.now() + offset - capture);
     else s.latencyMs = null;
