@@ -4,6 +4,9 @@
  * see vsb.h), which both open unmodified.
  *
  *   vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH] [--source yuyv|mjpeg|both]
+ *                [--cpus LIST]
+ * --cpus pins both daemons to those CPUs (as `taskset -c LIST` would), to see how they scale
+ * with cores.
  *
  * For each source (1920x1080 at 60 fps: YUYV, the desktop scene with typing, encoded by the
  * daemon; MJPEG, the same scene precompressed, passed through as a USB dongle's would be)
@@ -30,6 +33,7 @@
  * after: figures taken on a busy machine are recognisable as such.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <openssl/err.h>
@@ -44,6 +48,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -68,6 +73,8 @@ static const char *build_dir, *ustreamer = "/usr/bin/ustreamer";
 static char ipkvmd[512], producer[512], shim[512];
 static char tmpdir[64], sock_path[128], shm_path[128], state_dir[128], cfg_path[128];
 static int window_s = 3;
+static const char *cpus; /* --cpus: the daemons run on these CPUs only */
+static cpu_set_t cpu_set;
 static pid_t producer_pid, daemon_pid;
 static int https_port, plain_port;
 static char token[256];
@@ -169,10 +176,11 @@ static void sleep_ms(int ms)
 
 /* --- /proc ---------------------------------------------------------------------------- */
 
-static double daemon_cpu_s(void)
+/* utime + stime of a process (all its threads, ended ones included), in seconds. */
+static double pid_cpu_s(pid_t pid)
 {
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "r");
 	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
 	if (f)
@@ -182,8 +190,17 @@ static double daemon_cpu_s(void)
 	unsigned long long ut, st;
 	if (!p ||
 	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		die("cannot read %s (did the daemon die?)", path);
+		die("cannot read %s (did the %s die?)", path,
+		    pid == producer_pid ? "frame producer" : "daemon");
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* A "Key:" line of /proc/PID/status in kB, or -1. */
@@ -274,6 +291,8 @@ static pid_t spawn(char *const argv[], bool preload, const char *log, int out_pi
 		dup2(out_pipe >= 0 ? out_pipe : null, STDOUT_FILENO);
 		if (lf >= 0)
 			dup2(lf, STDERR_FILENO);
+		if (preload && cpus)
+			sched_setaffinity(0, sizeof(cpu_set), &cpu_set);
 		if (preload) {
 			setenv("LD_PRELOAD", shim, 1);
 			setenv("VSB_SOCKET", sock_path, 1);
@@ -645,7 +664,7 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 			die("epoll_ctl: %s", strerror(errno));
 	}
 	int64_t warm_end = mjc_mono_us() + (int64_t)warm_ms * 1000, start = 0, end = 0;
-	double cpu0 = 0, cpu1 = 0;
+	double cpu0 = 0, cpu1 = 0, prod0 = 0, prod1 = 0, self0 = 0, self1 = 0;
 	for (;;) {
 		check_interrupted();
 		int64_t now = mjc_mono_us();
@@ -653,10 +672,14 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 			r.measuring = true;
 			start = now;
 			r.win_end = now + (int64_t)window_s * 1000000;
-			cpu0 = daemon_cpu_s();
+			cpu0 = pid_cpu_s(daemon_pid);
+			prod0 = pid_cpu_s(producer_pid);
+			self0 = self_cpu_s();
 		} else if (r.measuring && now >= r.win_end) {
 			end = now;
-			cpu1 = daemon_cpu_s();
+			cpu1 = pid_cpu_s(daemon_pid);
+			prod1 = pid_cpu_s(producer_pid);
+			self1 = self_cpu_s();
 			break;
 		}
 		int64_t next = r.measuring ? r.win_end : warm_end;
@@ -669,6 +692,8 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 				die("%d clients: client %d: %s", n, (int)(c - clients), h.err);
 		}
 	}
+	char load[64];
+	loadavg(load, sizeof(load));
 	/* memory while the clients are still there */
 	double anon = status_kb("RssAnon:"), shmem = status_kb("RssShmem:"), devb = device_rss_kb();
 	out->mem_mb = (anon + shmem - devb) / 1024.0;
@@ -706,6 +731,10 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 	       who, n, n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
 	       out->cpu_pct, out->cpu_ms_per_frame, (unsigned long long)r.lost, out->lost_pct,
 	       (unsigned long long)r.reordered, r.unmatched ? " (unmatched parts!)" : "");
+	printf("  %-34s (the clients' CPU %.0f %%, the frame producer's %.0f %%; load average "
+	       "%s)\n",
+	       "", (self1 - self0) / out->window_s * 100, (prod1 - prod0) / out->window_s * 100,
+	       load);
 	if (n == 16 && !tls)
 		printf(
 		    "  %-34s memory with 16 clients: RssAnon %.1f + RssShmem %.1f - the device's "
@@ -829,8 +858,35 @@ static void run_source(const char *format, struct side *u, struct side *k)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH] "
-			"[--source yuyv|mjpeg|both]\n");
+			"[--source yuyv|mjpeg|both] [--cpus LIST]\n");
 	exit(2);
+}
+
+/* "0", "0,1", "0-1": the CPUs the daemons may run on (as taskset -c takes them). */
+static int parse_cpus(const char *list)
+{
+	CPU_ZERO(&cpu_set);
+	const char *p = list;
+	while (*p) {
+		char *end;
+		long a = strtol(p, &end, 10), b = a;
+		if (end == p || a < 0 || a >= CPU_SETSIZE)
+			return -1;
+		if (*end == '-') {
+			p = end + 1;
+			b = strtol(p, &end, 10);
+			if (end == p || b < a || b >= CPU_SETSIZE)
+				return -1;
+		}
+		for (long c = a; c <= b; c++)
+			CPU_SET((int)c, &cpu_set);
+		if (*end == ',')
+			end++;
+		else if (*end)
+			return -1;
+		p = end;
+	}
+	return CPU_COUNT(&cpu_set) ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -845,6 +901,10 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--seconds") == 0) {
 			window_s = atoi(argv[++i]);
 			if (window_s < 1 || window_s > 600)
+				usage();
+		} else if (strcmp(argv[i], "--cpus") == 0) {
+			cpus = argv[++i];
+			if (parse_cpus(cpus) < 0)
 				usage();
 		} else if (strcmp(argv[i], "--ustreamer") == 0) {
 			ustreamer = argv[++i];
@@ -897,6 +957,10 @@ int main(int argc, char **argv)
 	printf("fake V4L2 device: 1920x1080 at 60 fps (vsb_producer, its own process), %d s "
 	       "windows after %d ms warm-up\n",
 	       window_s, WARMUP_MS);
+	if (cpus)
+		printf("the daemons run on CPUs %s only (%d of them; the clients and the producer "
+		       "are not pinned)\n",
+		       cpus, CPU_COUNT(&cpu_set));
 	printf("ustreamer (%s): --format=YUYV|MJPEG --resolution=1920x1080 --quality=80, default "
 	       "workers and buffers; --workers=1 for the second 1-client figure and "
 	       "--drop-same-frames=60 for the second still-screen one; "
