@@ -3,15 +3,16 @@
  * on the same fake V4L2 capture device (vsb_producer + the LD_PRELOAD shim libvsb_shim.so,
  * see vsb.h), which both open unmodified.
  *
- *   vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH] [--source yuyv|mjpeg|both]
- *                [--cpus LIST]
+ *   vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH]
+ *                [--source yuyv,mjpeg,hdmi|both|all] [--cpus LIST]
  * --cpus pins both daemons to those CPUs (as `taskset -c LIST` would), to see how they scale
  * with cores.
  *
- * For each source (1920x1080 at 60 fps: YUYV, the desktop scene with typing, encoded by the
- * daemon; MJPEG, the same scene precompressed, passed through as a USB dongle's would be)
- * and each daemon it measures N clients reading the multipart stream over plain HTTP on
- * loopback (mjpeg_client.c: epoll, one thread, bodies discarded in the kernel):
+ * For each source (1920x1080 at 60 fps, the desktop scene with typing: "yuyv", a USB dongle's
+ * YUYV, encoded by the daemon; "mjpeg", the same scene precompressed, passed through as a
+ * USB dongle's would be; "hdmi", not run by default, an HDMI bridge's UYVY with DV timings,
+ * as on a Pi with a TC358743) and each daemon it measures N clients reading the multipart stream
+ * over plain HTTP on loopback (mjpeg_client.c: epoll, one thread, bodies discarded in the kernel):
  *   - delivered fps per client, capture->client latency (the frame's V4L2 buffer timestamp
  *     to the arrival of the last byte of its part), the daemon's CPU (utime+stime of all
  *     its threads over the window) and its CPU per delivered frame;
@@ -252,6 +253,22 @@ static void loadavg(char *out, size_t len)
 	snprintf(out, len, "%.2f %.2f %.2f", a, b, c);
 }
 
+/* What the fake device is. */
+struct source {
+	const char *name;     /* --source */
+	const char *format;   /* vsb_producer --format */
+	const char *input;    /* vsb_producer --input */
+	const char *us_flags; /* uStreamer's matching flags */
+	const char *title;
+};
+
+static const struct source sources[] = {
+    {"yuyv", "yuyv", "usb", "--format=YUYV", "YUYV from a USB dongle (encoded by the daemon)"},
+    {"mjpeg", "mjpeg", "usb", "--format=MJPEG", "MJPEG from a USB dongle (passed through)"},
+    {"hdmi", "uyvy", "hdmi", "--format=UYVY --dv-timings",
+     "UYVY from an HDMI bridge with DV timings (encoded by the daemon)"},
+};
+
 /* --- processes ---------------------------------------------------------------------- */
 
 static void free_ports(int *a, int *b)
@@ -305,13 +322,14 @@ static pid_t spawn(char *const argv[], bool preload, const char *log, int out_pi
 	return pid;
 }
 
-static void start_producer(const char *format, const char *scene)
+static void start_producer(const struct source *src, const char *scene)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
-	char *argv[] = {producer,   "--socket",	    sock_path, "--shm",	      shm_path,
-			"--format", (char *)format, "--scene", (char *)scene, NULL};
+	char *argv[] = {producer,	    "--socket", sock_path,	     "--shm",
+			shm_path,	    "--format", (char *)src->format, "--input",
+			(char *)src->input, "--scene",	(char *)scene,	     NULL};
 	char log[160];
 	snprintf(log, sizeof(log), "%s/producer.log", tmpdir);
 	producer_pid = spawn(argv, false, log, p[1]);
@@ -347,9 +365,9 @@ enum daemon_kind { USTREAMER, IPKVMD };
 
 struct daemon {
 	enum daemon_kind kind;
-	const char *format; /* "yuyv" / "mjpeg" */
-	int workers;	    /* uStreamer: 0 = its default */
-	bool drop_same;	    /* uStreamer: --drop-same-frames=60 */
+	const struct source *src;
+	int workers;	/* uStreamer: 0 = its default */
+	bool drop_same; /* uStreamer: --drop-same-frames=60 */
 };
 
 static void write_ipkvmd_config(void)
@@ -470,14 +488,17 @@ static void start_daemon(const struct daemon *d)
 		char *argv[16] = {(char *)ustreamer,
 				  "--device=" VSB_DEFAULT_DEV,
 				  "--resolution=1920x1080",
-				  strcmp(d->format, "mjpeg") == 0 ? "--format=MJPEG"
-								  : "--format=YUYV",
 				  "--quality=80",
 				  "--host=127.0.0.1",
 				  "--port",
 				  port,
 				  NULL};
-		int a = 8;
+		int a = 7;
+		char flags[64];
+		snprintf(flags, sizeof(flags), "%s", d->src->us_flags);
+		for (char *save = NULL, *f = strtok_r(flags, " ", &save); f;
+		     f = strtok_r(NULL, " ", &save))
+			argv[a++] = f;
 		if (d->workers)
 			argv[a++] = workers;
 		if (d->drop_same)
@@ -725,7 +746,7 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 	char who[48];
 	snprintf(who, sizeof(who), "%s%s%s%s %s", d->kind == USTREAMER ? "ustreamer" : "ipkvmd",
 		 d->workers == 1 ? " --workers=1" : "", d->drop_same ? " --drop-same-frames" : "",
-		 tls ? " HTTPS" : "", d->format);
+		 tls ? " HTTPS" : "", d->src->name);
 	printf("  %-34s %2d client%s: %5.1f fps each (min %5.1f), latency p50 %6.2f / p95 "
 	       "%6.2f ms, CPU %5.1f %% (%.2f ms/frame), lost %llu (%.1f %%), reordered %llu%s\n",
 	       who, n, n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
@@ -813,13 +834,13 @@ static void print_table(const char *source, const struct side *u, const struct s
 	fflush(stdout);
 }
 
-static void run_source(const char *format, struct side *u, struct side *k)
+static void run_source(const struct source *src, struct side *u, struct side *k)
 {
-	struct daemon us = {USTREAMER, format, 0, false}, us1 = {USTREAMER, format, 1, false},
-		      usd = {USTREAMER, format, 0, true}, ip = {IPKVMD, format, 0, false};
-	printf("\n== %s source, desktop scene with typing ==\n", format);
+	struct daemon us = {USTREAMER, src, 0, false}, us1 = {USTREAMER, src, 1, false},
+		      usd = {USTREAMER, src, 0, true}, ip = {IPKVMD, src, 0, false};
+	printf("\n== %s source, desktop scene with typing ==\n", src->name);
 	fflush(stdout);
-	start_producer(format, "desktop");
+	start_producer(src, "desktop");
 
 	start_daemon(&us);
 	measure(&us, 1, false, WARMUP_MS, &u->c1);
@@ -840,9 +861,9 @@ static void run_source(const char *format, struct side *u, struct side *k)
 	stop_pid(&daemon_pid);
 	stop_producer();
 
-	printf("== %s source, still screen ==\n", format);
+	printf("== %s source, still screen ==\n", src->name);
 	fflush(stdout);
-	start_producer(format, "static");
+	start_producer(src, "static");
 	start_daemon(&us);
 	measure(&us, 1, false, STILL_SETTLE_MS, &u->still);
 	stop_pid(&daemon_pid);
@@ -858,8 +879,29 @@ static void run_source(const char *format, struct side *u, struct side *k)
 static void usage(void)
 {
 	fprintf(stderr, "usage: vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH] "
-			"[--source yuyv|mjpeg|both] [--cpus LIST]\n");
+			"[--source yuyv,mjpeg,hdmi|both|all] [--cpus LIST]\n");
 	exit(2);
+}
+
+/* "yuyv,mjpeg,hdmi" (any of them), "both" (yuyv and mjpeg) or "all". */
+static int parse_sources(const char *list, bool *want)
+{
+	size_t n = sizeof(sources) / sizeof(sources[0]);
+	for (size_t i = 0; i < n; i++)
+		want[i] = strcmp(list, "all") == 0 || (strcmp(list, "both") == 0 && i < 2);
+	if (strcmp(list, "all") == 0 || strcmp(list, "both") == 0)
+		return 0;
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *save = NULL, *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		size_t i = 0;
+		while (i < n && strcmp(w, sources[i].name) != 0)
+			i++;
+		if (i == n)
+			return -1;
+		want[i] = true;
+	}
+	return 0;
 }
 
 /* "0", "0,1", "0-1": the CPUs the daemons may run on (as taskset -c takes them). */
@@ -891,7 +933,7 @@ static int parse_cpus(const char *list)
 
 int main(int argc, char **argv)
 {
-	const char *which = "both";
+	bool want[sizeof(sources) / sizeof(sources[0])] = {true, true, false};
 	if (argc < 2 || argv[1][0] == '-')
 		usage();
 	build_dir = argv[1];
@@ -909,9 +951,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--ustreamer") == 0) {
 			ustreamer = argv[++i];
 		} else if (strcmp(argv[i], "--source") == 0) {
-			which = argv[++i];
-			if (strcmp(which, "yuyv") && strcmp(which, "mjpeg") &&
-			    strcmp(which, "both"))
+			if (parse_sources(argv[++i], want) < 0)
 				usage();
 		} else {
 			usage();
@@ -961,7 +1001,8 @@ int main(int argc, char **argv)
 		printf("the daemons run on CPUs %s only (%d of them; the clients and the producer "
 		       "are not pinned)\n",
 		       cpus, CPU_COUNT(&cpu_set));
-	printf("ustreamer (%s): --format=YUYV|MJPEG --resolution=1920x1080 --quality=80, default "
+	printf("ustreamer (%s): --format=YUYV|MJPEG (|UYVY --dv-timings) --resolution=1920x1080 "
+	       "--quality=80, default "
 	       "workers and buffers; --workers=1 for the second 1-client figure and "
 	       "--drop-same-frames=60 for the second still-screen one; "
 	       "/stream?extra_headers=1\n",
@@ -971,18 +1012,15 @@ int main(int argc, char **argv)
 	       ipkvmd);
 	fflush(stdout);
 
-	static struct side u[2], k[2];
-	bool yuyv = strcmp(which, "mjpeg") != 0, mjpeg = strcmp(which, "yuyv") != 0;
-	if (yuyv)
-		run_source("yuyv", &u[0], &k[0]);
-	if (mjpeg)
-		run_source("mjpeg", &u[1], &k[1]);
-
+	static struct side u[sizeof(sources) / sizeof(sources[0])],
+	    k[sizeof(sources) / sizeof(sources[0])];
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+		if (want[i])
+			run_source(&sources[i], &u[i], &k[i]);
 	loadavg(load1, sizeof(load1));
-	if (yuyv)
-		print_table("YUYV (encoded by the daemon)", &u[0], &k[0]);
-	if (mjpeg)
-		print_table("MJPEG (passed through)", &u[1], &k[1]);
+	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+		if (want[i])
+			print_table(sources[i].title, &u[i], &k[i]);
 	printf("\nload average before: %s; after: %s\n", load0, load1);
 	SSL_CTX_free(tls_ctx);
 	cleanup();

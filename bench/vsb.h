@@ -60,8 +60,9 @@ struct vsb_shm {
 	uint32_t magic;
 	pthread_mutex_t lock; /* process-shared, robust */
 	/* the device, set by the producer */
-	uint32_t pixfmt; /* V4L2_PIX_FMT_YUYV or V4L2_PIX_FMT_MJPEG */
+	uint32_t pixfmt; /* V4L2_PIX_FMT_YUYV, _UYVY or _MJPEG */
 	uint32_t width, height, fps;
+	uint32_t dv;	       /* an HDMI bridge's input (DV timings), else a UVC dongle's */
 	uint32_t bytesperline; /* 0 for MJPEG */
 	uint32_t sizeimage;    /* bytes one buffer can hold */
 	uint32_t buf_stride;   /* bytes between buffers in the memfd (page multiple) */

@@ -3,14 +3,15 @@
  * how it shares buffers with the LD_PRELOAD shim in the daemon). A process of its own, so
  * the CPU it spends making frames is counted against neither daemon.
  *
- *   vsb_producer --socket PATH --shm PATH [--format yuyv|mjpeg] [--scene desktop|static]
- *                [--quality N]
+ *   vsb_producer --socket PATH --shm PATH [--format yuyv|uyvy|mjpeg]
+ *                [--scene desktop|static] [--input usb|hdmi] [--quality N]
  *
  * Frames come from the pattern source's scenes (src/video/source_pattern.c) at 1920x1080,
- * 60 fps, paced by its timer. YUYV: each frame is copied into the oldest buffer the daemon
- * has queued. MJPEG (a USB dongle): 2 s of the scene are encoded once at start (quality 80,
- * 4:2:2) and cycled. A frame is written only into a queued buffer; when none is queued the
- * frame is dropped, as a driver does, and its sequence number is skipped. The buffer's
+ * 60 fps, paced by its timer. YUYV or UYVY: each frame is copied into the oldest buffer the
+ * daemon has queued. --input hdmi makes the device an HDMI bridge's (DV timings, see the
+ * shim) instead of a UVC dongle's. MJPEG (a USB dongle): 2 s of the scene are encoded once at start
+ * (quality 80, 4:2:2) and cycled. A frame is written only into a queued buffer; when none is queued
+ * the frame is dropped, as a driver does, and its sequence number is skipped. The buffer's
  * timestamp is CLOCK_MONOTONIC when the copy is complete.
  *
  * Prints "ready" (with where the dequeue log lies in the shm file) on stdout once it listens.
@@ -158,6 +159,7 @@ static void deliver(struct vsb_shm *s, uint8_t *bufs, int pipe_w, const uint8_t 
 int main(int argc, char **argv)
 {
 	const char *sock_path = NULL, *shm_path = NULL, *format = "yuyv", *scene = "desktop";
+	const char *input = "usb";
 	int quality = 80;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -171,15 +173,18 @@ int main(int argc, char **argv)
 			format = v;
 		else if (strcmp(a, "--scene") == 0)
 			scene = v;
+		else if (strcmp(a, "--input") == 0)
+			input = v;
 		else if (strcmp(a, "--quality") == 0)
 			quality = atoi(v);
 		else
 			goto usage;
 		i++;
 	}
-	bool mjpeg = strcmp(format, "mjpeg") == 0;
-	if (!sock_path || !shm_path || (!mjpeg && strcmp(format, "yuyv") != 0) || quality < 1 ||
-	    quality > 100)
+	bool mjpeg = strcmp(format, "mjpeg") == 0, uyvy = strcmp(format, "uyvy") == 0;
+	bool hdmi = strcmp(input, "hdmi") == 0;
+	if (!sock_path || !shm_path || (!mjpeg && !uyvy && strcmp(format, "yuyv") != 0) ||
+	    (!hdmi && strcmp(input, "usb") != 0) || quality < 1 || quality > 100)
 		goto usage;
 	ipkvm_log_set_level(IPKVM_LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
@@ -189,8 +194,11 @@ int main(int argc, char **argv)
 
 	/* the scene */
 	char err[256];
-	struct ipkvm_pattern_config pc = {
-	    .width = WIDTH, .height = HEIGHT, .fps = FPS, .format = IPKVM_FMT_YUYV, .scene = scene};
+	struct ipkvm_pattern_config pc = {.width = WIDTH,
+					  .height = HEIGHT,
+					  .fps = FPS,
+					  .format = uyvy ? IPKVM_FMT_UYVY : IPKVM_FMT_YUYV,
+					  .scene = scene};
 	struct ipkvm_source *src = ipkvm_source_pattern_create(&pc, err, sizeof(err));
 	if (!src) {
 		fprintf(stderr, "vsb_producer: %s\n", err);
@@ -249,7 +257,8 @@ int main(int argc, char **argv)
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&s->lock, &ma);
-	s->pixfmt = mjpeg ? V4L2_PIX_FMT_MJPEG : V4L2_PIX_FMT_YUYV;
+	s->pixfmt = mjpeg ? V4L2_PIX_FMT_MJPEG : uyvy ? V4L2_PIX_FMT_UYVY : V4L2_PIX_FMT_YUYV;
+	s->dv = hdmi;
 	s->width = WIDTH;
 	s->height = HEIGHT;
 	s->fps = FPS;
@@ -331,7 +340,7 @@ int main(int argc, char **argv)
 		ipkvm_buf_unref(jpegs[i]);
 	return 0;
 usage:
-	fprintf(stderr, "usage: vsb_producer --socket PATH --shm PATH [--format yuyv|mjpeg] "
-			"[--scene desktop|static] [--quality N]\n");
+	fprintf(stderr, "usage: vsb_producer --socket PATH --shm PATH [--format yuyv|uyvy|mjpeg] "
+			"[--scene desktop|static] [--input usb|hdmi] [--quality N]\n");
 	return 2;
 }

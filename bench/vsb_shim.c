@@ -5,9 +5,12 @@
  * test runs unmodified: its open, close, ioctl and mmap calls on that path land here; every
  * other call goes to the C library.
  *
- * The device looks like a UVC dongle (no DV timings): one input, one pixel format (the
- * producer's: YUYV or MJPEG), one frame size and one frame rate. Ioctls the device does not
- * know answer ENOTTY, as a driver without them would.
+ * The device looks like a UVC dongle: one input, one pixel format (the producer's: YUYV,
+ * UYVY or MJPEG), one frame size and one frame rate. Or, when the producer says so, like an
+ * HDMI-to-CSI bridge (TC358743 and the like): the input reports DV timings, which always
+ * read 1920x1080 at 60 Hz (CEA-861 VIC 16), and source-change events can be subscribed to
+ * (none ever comes). Ioctls the device does not know answer ENOTTY, as a driver without
+ * them would.
  *
  * One fake device per process, opened at most once at a time (a second open gets EBUSY, as a
  * busy capture device would).
@@ -361,6 +364,26 @@ static void fill_pix(const struct vsb_shm *s, struct v4l2_pix_format *p)
 	p->colorspace = V4L2_COLORSPACE_SRGB;
 }
 
+/* The bridge's timings: 1920x1080p60 (148.5 MHz pixel clock, 2200x1125 total). */
+static void fill_timings(const struct vsb_shm *s, struct v4l2_dv_timings *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->type = V4L2_DV_BT_656_1120;
+	struct v4l2_bt_timings *bt = &t->bt;
+	bt->width = s->width;
+	bt->height = s->height;
+	bt->polarities = V4L2_DV_VSYNC_POS_POL | V4L2_DV_HSYNC_POS_POL;
+	bt->hfrontporch = 88;
+	bt->hsync = 44;
+	bt->hbackporch = 2200 - s->width - 88 - 44;
+	bt->vfrontporch = 4;
+	bt->vsync = 5;
+	bt->vbackporch = 1125 - s->height - 4 - 5;
+	bt->pixelclock = (uint64_t)2200 * 1125 * s->fps;
+	bt->standards = V4L2_DV_BT_STD_CEA861;
+	bt->flags = V4L2_DV_FL_IS_CE_VIDEO;
+}
+
 static void fill_buffer(const struct vsb_shm *s, unsigned i, struct v4l2_buffer *b)
 {
 	const struct vsb_buf *vb = &s->bufs[i];
@@ -450,8 +473,9 @@ static int fake_ioctl(unsigned long request, void *arg)
 		if (in->index != 0)
 			return -EINVAL;
 		memset(in, 0, sizeof(*in));
-		snprintf((char *)in->name, sizeof(in->name), "Camera 1");
+		snprintf((char *)in->name, sizeof(in->name), s->dv ? "HDMI" : "Camera 1");
 		in->type = V4L2_INPUT_TYPE_CAMERA;
+		in->capabilities = s->dv ? V4L2_IN_CAP_DV_TIMINGS : 0;
 		return 0;
 	}
 	case VIDIOC_G_INPUT:
@@ -471,7 +495,8 @@ static int fake_ioctl(unsigned long request, void *arg)
 			d->flags = V4L2_FMT_FLAG_COMPRESSED;
 			snprintf((char *)d->description, sizeof(d->description), "Motion-JPEG");
 		} else {
-			snprintf((char *)d->description, sizeof(d->description), "YUYV 4:2:2");
+			snprintf((char *)d->description, sizeof(d->description), "%s 4:2:2",
+				 s->pixfmt == V4L2_PIX_FMT_UYVY ? "UYVY" : "YUYV");
 		}
 		return 0;
 	}
@@ -574,11 +599,33 @@ static int fake_ioctl(unsigned long request, void *arg)
 		shm_unlock(s);
 		return r;
 	}
+	case VIDIOC_QUERY_DV_TIMINGS:
+	case VIDIOC_G_DV_TIMINGS:
+		if (!s->dv)
+			return -ENOTTY;
+		fill_timings(s, arg);
+		return 0;
+	case VIDIOC_S_DV_TIMINGS: {
+		struct v4l2_dv_timings *t = arg;
+		if (!s->dv)
+			return -ENOTTY;
+		if (s->nbufs)
+			return -EBUSY;
+		if (t->type != V4L2_DV_BT_656_1120 || t->bt.width != s->width ||
+		    t->bt.height != s->height)
+			return -EINVAL; /* the only timings the source sends */
+		fill_timings(s, t);
+		return 0;
+	}
+	case VIDIOC_SUBSCRIBE_EVENT:
+	case VIDIOC_UNSUBSCRIBE_EVENT: {
+		const struct v4l2_event_subscription *sub = arg;
+		return s->dv && sub->type == V4L2_EVENT_SOURCE_CHANGE ? 0 : -EINVAL;
+	}
 	case VIDIOC_QUERYCTRL:
 	case VIDIOC_G_CTRL:
 	case VIDIOC_S_CTRL:
-	case VIDIOC_SUBSCRIBE_EVENT:
-		return -EINVAL; /* no controls, no events */
+		return -EINVAL; /* no controls */
 	case VIDIOC_DQEVENT:
 		return -ENOENT;
 	case VIDIOC_G_STD:
