@@ -47,12 +47,21 @@ def _near(got, want, tol=14):
 
 
 def test_daemon_streams_from_the_fake_v4l2_device(t):
+    _stream_from_fake_device(t, "yuyv", "usb")
+
+
+def test_daemon_streams_from_the_fake_hdmi_bridge(t):
+    # The same device as an HDMI-to-CSI bridge: DV timings, UYVY, the daemon's other path.
+    _stream_from_fake_device(t, "uyvy", "hdmi")
+
+
+def _stream_from_fake_device(t, fmt, kind):
     producer, shim = _bench_paths(t)
     tmp = tempfile.mkdtemp(prefix="ipkvm-it-vsb-")
     sock = os.path.join(tmp, "dev.sock")
-    shm_path = "/dev/shm/ipkvm-it-vsb-%d" % os.getpid()
-    proc = subprocess.Popen([producer, "--socket", sock, "--shm", shm_path, "--format", "yuyv",
-                             "--scene", "desktop"], stdout=subprocess.PIPE,
+    shm_path = "/dev/shm/ipkvm-it-vsb-%d-%s" % (os.getpid(), kind)
+    proc = subprocess.Popen([producer, "--socket", sock, "--shm", shm_path, "--format", fmt,
+                             "--input", kind, "--scene", "desktop"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         line = proc.stdout.readline().decode()
@@ -73,9 +82,9 @@ def test_daemon_streams_from_the_fake_v4l2_device(t):
             time.sleep(0.1)
             st = expect_ok(s.get("/api/streamer"))
         eq(st["signal"]["state"], "ok", "signal state on the fake device (%r)" % st["signal"])
-        eq(st["signal"]["capture"], "usb", "capture kind of the fake device")
+        eq(st["signal"]["capture"], kind, "capture kind of the fake device")
         eq((st["signal"]["width"], st["signal"]["height"]), (1920, 1080), "signal geometry")
-        eq(st["format"], "yuyv", "captured format")
+        eq(st["format"], fmt, "captured format")
 
         stream = Stream(d, _auth_headers(s))
         parts = []
