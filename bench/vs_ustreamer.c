@@ -430,57 +430,78 @@ static void stream_request(const struct daemon *d, bool tls, char *req, size_t l
 			 tls ? https_port : plain_port, token);
 }
 
-/* mjc_part_fn: a picture from the device came (not uStreamer's "no signal" picture, which
- * has no grab time). */
-static int first_part(struct mjc_client *c, int64_t now, void *arg, char *err, size_t errlen)
+/* A blocking GET on the plain port (the connection closed by the daemon after the answer,
+ * or after the body's Content-Length). The whole answer in out, or -1. */
+static int http_get(const char *path, char *out, size_t len)
 {
-	if (!c->has_grab || c->grab_s > 0)
-		*(bool *)arg = true;
-	return 0;
+	char req[512];
+	int fd = mjc_connect_loopback(plain_port, 2);
+	if (fd < 0)
+		return -1;
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s%sConnection: close\r\n\r\n",
+			 path, plain_port, token[0] ? "Authorization: Bearer " : "", token,
+			 token[0] ? "\r\n" : "");
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return -1;
+	}
+	size_t got = 0;
+	ssize_t r;
+	while (got < len - 1 && (r = recv(fd, out + got, len - 1 - got, 0)) > 0) {
+		got += (size_t)r;
+		out[got] = '\0';
+		char *end = strstr(out, "\r\n\r\n"), *cl = strcasestr(out, "content-length:");
+		if (end && cl && cl < end &&
+		    got - (size_t)(end + 4 - out) >= strtoul(cl + 15, NULL, 10))
+			break;
+	}
+	close(fd);
+	out[got] = '\0';
+	return got ? 0 : -1;
 }
 
-/* Waits until a stream delivers a part (the daemon captures). */
-static void wait_picture(const struct daemon *d, const char *what)
+/* A number after "key": in JSON text, or -1. */
+static double json_num(const char *json, const char *key)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "\"%s\"", key);
+	const char *p = strstr(json, k);
+	if (!p || !(p = strchr(p + strlen(k), ':')))
+		return -1;
+	return strtod(p + 1, NULL);
+}
+
+/* Waits until the daemon captures from the device, asking its status API (not a stream: a
+ * stream client leaving just before a measurement would be measured too). */
+static void wait_capturing(const struct daemon *d, const char *what)
 {
 	int64_t deadline = mjc_mono_us() + (int64_t)START_TIMEOUT_MS * 1000;
-	static char rbuf[MJC_RBUF];
-	char req[512], err[256];
-	stream_request(d, false, req, sizeof(req));
+	char body[8192];
 	while (mjc_mono_us() < deadline) {
 		check_interrupted();
 		if (waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid) {
 			daemon_pid = 0;
-			die("%s exited while starting (see %s/*.log)", what, tmpdir);
+			die("%s exited while starting", what);
 		}
-		struct mjc_client c;
-		if (mjc_open(&c, plain_port, NULL, req, err, sizeof(err)) < 0) {
-			sleep_ms(100);
-			continue;
-		}
-		bool got = false;
-		struct mjc_handler h = {.on_part = first_part, .arg = &got};
-		int ep = epoll_create1(EPOLL_CLOEXEC);
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c};
-		epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
-		while (!got && mjc_mono_us() < deadline) {
-			struct epoll_event out;
-			if (epoll_wait(ep, &out, 1, 200) == 1 && mjc_service(ep, &c, &h, rbuf) < 0)
-				break;
-		}
-		close(ep);
-		mjc_close(&c);
-		if (got)
+		if (d->kind == USTREAMER) {
+			if (http_get("/state", body, sizeof(body)) == 0 &&
+			    strstr(body, "\"online\": true") && json_num(body, "captured_fps") > 0)
+				return;
+		} else if (http_get("/api/streamer", body, sizeof(body)) == 0 &&
+			   strstr(body, "\"state\":\"ok\"") && json_num(body, "capture_fps") > 0) {
 			return;
+		}
 		sleep_ms(200);
 	}
-	die("%s shows no picture within %d s (see %s/*.log)", what, START_TIMEOUT_MS / 1000,
-	    tmpdir);
+	die("%s does not capture from the fake device within %d s", what, START_TIMEOUT_MS / 1000);
 }
 
 static void start_daemon(const struct daemon *d)
 {
 	free_ports(&https_port, &plain_port);
 	char log[160];
+	token[0] = '\0';
 	if (d->kind == USTREAMER) {
 		char port[16], workers[32];
 		snprintf(port, sizeof(port), "%d", plain_port);
@@ -524,7 +545,7 @@ static void start_daemon(const struct daemon *d)
 		}
 		make_token();
 	}
-	wait_picture(d, d->kind == USTREAMER ? "ustreamer" : "ipkvmd");
+	wait_capturing(d, d->kind == USTREAMER ? "ustreamer" : "ipkvmd");
 }
 
 /* --- one measurement ---------------------------------------------------------------- */
@@ -752,17 +773,22 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 	       who, n, n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
 	       out->cpu_pct, out->cpu_ms_per_frame, (unsigned long long)r.lost, out->lost_pct,
 	       (unsigned long long)r.reordered, r.unmatched ? " (unmatched parts!)" : "");
-	printf("  %-34s (the clients' CPU %.0f %%, the frame producer's %.0f %%; load average "
-	       "%s)\n",
-	       "", (self1 - self0) / out->window_s * 100, (prod1 - prod0) / out->window_s * 100,
-	       load);
 	if (n == 16 && !tls)
 		printf(
 		    "  %-34s memory with 16 clients: RssAnon %.1f + RssShmem %.1f - the device's "
 		    "buffers %.1f = %.1f MB\n",
 		    who, anon / 1024, shmem / 1024, devb / 1024, out->mem_mb);
+	/* The daemon's CPU in the second after the clients left (it should fall to the
+	 * no-client figure at once), and the pause before the next run. */
+	double gone0 = pid_cpu_s(daemon_pid);
+	int64_t t0 = mjc_mono_us();
+	sleep_ms(1000);
+	double gone = (pid_cpu_s(daemon_pid) - gone0) / ((double)(mjc_mono_us() - t0) / 1e6) * 100;
+	printf("  %-34s (the clients' CPU %.0f %%, the frame producer's %.0f %%; load average %s; "
+	       "the daemon's CPU in the second after the clients left %.0f %%)\n",
+	       "", (self1 - self0) / out->window_s * 100, (prod1 - prod0) / out->window_s * 100,
+	       load, gone);
 	fflush(stdout);
-	sleep_ms(300);
 }
 
 /* --- the table ---------------------------------------------------------------------- */
