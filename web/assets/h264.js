@@ -16,7 +16,7 @@
  * Without it (software rendering: no GPU, a blocklisted driver, a VM) Chromium's drawImage
  * of a 1080p frame took 40-140 ms on the project's build machine, against about 4 ms for
  * VideoFrame.copyTo into RGBA plus putImageData; so after a few slow draws in a row the
- * player draws that way instead.
+ * player draws that way instead, for the rest of the page's life (reconnects included).
  *
  * H264Player.supported() says whether this browser can play it (VideoDecoder exists, the
  * page is a secure context, and the codec is supported); the console falls back to MJPEG
@@ -33,6 +33,8 @@ const PROBE_CODEC = 'avc1.42E02A';
 /* A drawImage slower than a frame at 60 fps, SLOW_DRAWS times in a row: draw by copyTo. */
 const SLOW_DRAW_MS = 16;
 const SLOW_DRAWS = 3;
+/* Found once per page: a later player (after a reconnect) draws by copyTo from the start. */
+let drawByCopy = false;
 
 /** @param {number} n */
 function hex2(n) {
@@ -124,7 +126,7 @@ export class H264Player {
     this.nextTimer = 0;
     this.slowDraws = 0;
     /** draw by VideoFrame.copyTo(RGBA) and putImageData instead of drawImage */
-    this.copyDraw = false;
+    this.copyDraw = drawByCopy;
     /** a copyTo is under way: decoded frames wait in `next` meanwhile */
     this.copying = false;
     /** @type {Uint8ClampedArray<ArrayBuffer> | null} */
@@ -291,7 +293,7 @@ export class H264Player {
       const t0 = performance.now();
       this.ctx2d.drawImage(frame, 0, 0);
       this.slowDraws = performance.now() - t0 > SLOW_DRAW_MS ? this.slowDraws + 1 : 0;
-      if (this.slowDraws >= SLOW_DRAWS) this.copyDraw = true;
+      if (this.slowDraws >= SLOW_DRAWS) this.copyDraw = drawByCopy = true;
     }
     this.#drawn(frame);
   }
@@ -315,7 +317,7 @@ export class H264Player {
         return;
       }
       if (layout.length !== 1) {
-        this.copyDraw = false;
+        this.copyDraw = drawByCopy = false;
         this.slowDraws = 0;
         ctx.drawImage(frame, 0, 0);
       } else {
@@ -323,7 +325,7 @@ export class H264Player {
       }
       this.#drawn(frame);
     }, () => {
-      this.copyDraw = false;
+      this.copyDraw = drawByCopy = false;
       this.slowDraws = 0;
       if (generation !== this.generation) {
         frame.close();
