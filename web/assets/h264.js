@@ -12,8 +12,8 @@
  * already in the decoder (the page fell behind: a slow machine, a busy tab): then only the
  * newest is drawn, so decoded frames never pile up behind the drawing.
  *
- * Drawing is drawImage, which a browser with GPU drawing does in well under a millisecond.
- * Without it (software rendering: no GPU, a blocklisted driver, a VM) Chromium's drawImage
+ * Drawing is drawImage (a browser that draws with its GPU hands the frame to the GPU).
+ * Without one (software rendering: no GPU, a blocklisted driver, a VM) Chromium's drawImage
  * of a 1080p frame took 40-140 ms on the project's build machine, against about 4 ms for
  * VideoFrame.copyTo into RGBA plus putImageData; so after a few slow draws in a row the
  * player draws that way instead, for the rest of the page's life (reconnects included).
