@@ -556,16 +556,20 @@ struct run {
 	int64_t win_end;
 	int64_t *lat;
 	size_t n_lat, cap_lat;
-	uint64_t parts, bytes, repeats, lost, reordered, unmatched;
+	uint64_t parts, bytes, repeats, lost, reordered, unmatched, ambiguous;
 };
 
-/* The dequeue uStreamer's grab time (CLOCK_MONOTONIC_RAW, s) stands for, or NULL. */
-static const struct vsb_dq *match_grab(double grab_s)
+/* The dequeue uStreamer's grab time (CLOCK_MONOTONIC_RAW, s, rounded to the ms) stands for,
+ * or NULL. When uStreamer dequeued two buffers within the rounding (it fell behind and took
+ * two ready ones in a row), the older one this client has not had yet is taken: a client
+ * gets frames in order. *ambiguous says whether there was such a choice. */
+static const struct vsb_dq *match_grab(double grab_s, const struct mjc_client *c, bool *ambiguous)
 {
 	int64_t g = (int64_t)(grab_s * 1e6 + 0.5);
 	uint64_t n = __atomic_load_n(&shm->dq_count, __ATOMIC_ACQUIRE);
-	const struct vsb_dq *best = NULL;
-	int64_t best_d = MATCH_US + 1;
+	const struct vsb_dq *nearest = NULL, *next = NULL;
+	int64_t nearest_d = MATCH_US + 1;
+	int candidates = 0;
 	for (uint64_t k = 0; k < 1024 && k < n && k < VSB_DQ_RING; k++) {
 		const struct vsb_dq *q = &shm->dq[(n - 1 - k) % VSB_DQ_RING];
 		int64_t dd = g - q->dq_raw_us;
@@ -573,12 +577,19 @@ static const struct vsb_dq *match_grab(double grab_s)
 			break; /* older ones are further away still */
 		if (dd < 0)
 			dd = -dd;
-		if (dd < best_d) {
-			best_d = dd;
-			best = q;
+		if (dd > MATCH_US)
+			continue;
+		candidates++;
+		if (dd < nearest_d) {
+			nearest_d = dd;
+			nearest = q;
 		}
+		if ((!c->have_last || q->sequence > c->last_seq) &&
+		    (!next || q->sequence < next->sequence))
+			next = q;
 	}
-	return best;
+	*ambiguous = candidates > 1;
+	return candidates > 1 && next ? next : nearest;
 }
 
 /* The dequeue of the buffer whose timestamp ipkvmd passed on (X-Capture-Us), or NULL. */
@@ -626,7 +637,10 @@ static int on_part(struct mjc_client *c, int64_t now, void *arg, char *err, size
 			snprintf(err, errlen, "a part without X-UStreamer-Grab-Time");
 			return -1;
 		}
-		q = match_grab(c->grab_s);
+		bool ambiguous;
+		q = match_grab(c->grab_s, c, &ambiguous);
+		if (ambiguous && r->measuring && now < r->win_end)
+			r->ambiguous++;
 	}
 	if (!q) {
 		if (r->measuring && now < r->win_end)
@@ -773,6 +787,9 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 	       who, n, n == 1 ? " " : "s", out->fps_med, out->fps_min, out->lat_p50, out->lat_p95,
 	       out->cpu_pct, out->cpu_ms_per_frame, (unsigned long long)r.lost, out->lost_pct,
 	       (unsigned long long)r.reordered, r.unmatched ? " (unmatched parts!)" : "");
+	if (r.ambiguous)
+		printf("  %-34s (%llu parts matched to one of two dequeues within %d µs)\n", "",
+		       (unsigned long long)r.ambiguous, MATCH_US);
 	if (n == 16 && !tls)
 		printf(
 		    "  %-34s memory with 16 clients: RssAnon %.1f + RssShmem %.1f - the device's "
