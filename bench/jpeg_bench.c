@@ -12,16 +12,17 @@
  *     next to a word-wise XOR/OR comparison for reference
  *   - frame → RGB24 and RGB24 → PNG
  *   - strip-parallel encoding (q80 4:2:2 and 4:2:0, 1, 2 and 4 strips): one thread encoding
- *     every strip and joining them (the extra work of cutting), then a pool of worker
- *     threads (one per core, at most 4, as ipkvmd makes) that take the strips of each frame
- *     as video.c's workers do, the one finishing the last strip joining them: wall time per
- *     frame (median), CPU per frame (the process's CPU time over the frames), and the
+ *     every strip and joining them (the extra work of cutting), then a pool of worker threads
+ *     (one per core we may run on, at most 4, as ipkvmd makes) that take the strips of each
+ *     frame as video.c's workers do, the one finishing the last strip joining them: wall time
+ *     per frame (median), CPU per frame (the process's CPU time over the frames), and the
  *     thread CPU time of the busiest worker's strips plus the join (median): what the wall
  *     time is when the cores are free, a figure other work on the machine disturbs less
  * One figure a line; the load average first (other work on the machine skews every figure).
  */
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,7 +318,9 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 {
 	double t[RUNS];
 	static const unsigned counts[] = {1, 2, 4};
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t cpus; /* the cores we may run on (taskset), as ipkvmd counts them */
+	long cores = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+								    : sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned nw = cores < 1 ? 1 : cores > MAX_POOL ? MAX_POOL : (unsigned)cores;
 
 	for (int s420 = 0; s420 <= 1; s420++) {
