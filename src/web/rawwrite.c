@@ -56,17 +56,15 @@ static ssize_t tls_write(SSL *ssl, struct ipkvm_rawwrite *rw, const uint8_t *buf
 	return (ssize_t)done;
 }
 
-ssize_t ipkvm_raw_write(struct lws *wsi, struct ipkvm_rawwrite *rw, const uint8_t *buf,
-			size_t avail, size_t want)
+ssize_t ipkvm_raw_send(int fd, SSL *ssl, struct ipkvm_rawwrite *rw, const uint8_t *buf,
+		       size_t avail, size_t want)
 {
 	if (want > avail)
 		want = avail;
-	SSL *ssl = lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
 	if (ssl)
 		return tls_write(ssl, rw, buf, avail, want);
 	if (!want)
 		return 0;
-	int fd = lws_get_socket_fd(wsi);
 	if (fd < 0)
 		return -1;
 	for (;;) {
@@ -80,6 +78,13 @@ ssize_t ipkvm_raw_write(struct lws *wsi, struct ipkvm_rawwrite *rw, const uint8_
 		LOG_DEBUG("send: %s", strerror(errno));
 		return -1;
 	}
+}
+
+ssize_t ipkvm_raw_write(struct lws *wsi, struct ipkvm_rawwrite *rw, const uint8_t *buf,
+			size_t avail, size_t want)
+{
+	SSL *ssl = lws_is_ssl(wsi) ? lws_get_ssl(wsi) : NULL;
+	return ipkvm_raw_send(ssl ? -1 : lws_get_socket_fd(wsi), ssl, rw, buf, avail, want);
 }
 
 size_t ipkvm_ws_binary_header(uint8_t *end, size_t hdr_max, uint64_t len)

@@ -20,6 +20,7 @@
 #define IPKVM_WEB_RAWWRITE_H
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,11 @@ bool ipkvm_raw_ready(struct lws *wsi);
  * (0: none now, wait for writable), or -1 when the connection is broken. */
 ssize_t ipkvm_raw_write(struct lws *wsi, struct ipkvm_rawwrite *rw, const uint8_t *buf,
 			size_t avail, size_t want);
+
+/* The same on a plain socket (ssl NULL) or a TLS session over fd (fd unused): what
+ * ipkvm_raw_write() does once it has them from lws. */
+ssize_t ipkvm_raw_send(int fd, SSL *ssl, struct ipkvm_rawwrite *rw, const uint8_t *buf,
+		       size_t avail, size_t want);
 
 /* The header of an unmasked, final WebSocket binary frame of len payload bytes, written to
  * the hdr_max bytes that end at end (the payload follows them). Returns its length (2, 4 or

@@ -26,12 +26,15 @@ height = 360
 fps = %d
 """ % FPS
 
-# Parts much larger than the sockets' buffers: every part goes out in pieces.
+# Parts larger than what a slow client's socket takes at once: they go out in pieces.
 LARGE = """
 [video]
 source = pattern
 scene = testcard
 fps = 30
+
+[jpeg]
+quality = 100
 """
 
 SEQ_RE = re.compile(rb"X-Sequence: (\d+)\r\n", re.I)
@@ -89,7 +92,11 @@ def _read_head(sock):
 def _raw_socket(port, rcvbuf=None):
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
-        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect
+        # Before connect: a small window, and small segments, which keep the daemon's
+        # send buffer for this connection small too (the kernel sizes it from the segment
+        # size), so its writes meet a full socket in the middle of a part.
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
     raw.settimeout(10)
     raw.connect((HOST, port))
     return raw
@@ -143,6 +150,36 @@ class Reader(threading.Thread):
                 self.error = e
 
 
+def _send_queue(daemon_port, peer_port):
+    """Bytes the kernel holds unsent on the daemon's socket to a local client port (from
+    /proc/net/tcp), or None when there is no such connection."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if (int(local.split(":")[1], 16) == daemon_port
+                    and int(remote.split(":")[1], 16) == peer_port):
+                return int(queues.split(":")[0], 16)
+    return None
+
+
+def _wait_stalled(daemon_port, peer_port, timeout=20.0):
+    """Waits until the daemon's socket to the client is full: its send queue (which the
+    kernel lets grow to a few MB on loopback) stops growing. Returns its size."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        q = _send_queue(daemon_port, peer_port)
+        check(q is not None, "the stalled client's connection is gone")
+        if q != last:
+            last, since = q, time.monotonic()
+        elif q > 0 and time.monotonic() - since >= 1.0:
+            return q
+        time.sleep(0.1)
+    raise AssertionError("the stalled client's socket still takes bytes after %.0f s (send "
+                         "queue %s)" % (timeout, last))
+
+
 def test_stalled_https_client_never_delays_31_others(t):
     d = t.daemon(SMALL)
     s = d.admin()
@@ -150,8 +187,11 @@ def test_stalled_https_client_never_delays_31_others(t):
     # The stalled client: a small receive window, and it never reads after its request.
     stalled = d.ssl_context().wrap_socket(_raw_socket(d.port, 4096), server_hostname=HOST)
     stalled.sendall(_stream_request(auth))
+    stalled_port = stalled.getsockname()[1]
     readers = []
     try:
+        # Its socket full: from now on every write to it would have to wait.
+        held = _wait_stalled(d.port, stalled_port)
         for _ in range(31):
             readers.append(Reader(*_open_stream(d, auth)))
         for r in readers:
@@ -162,6 +202,9 @@ def test_stalled_https_client_never_delays_31_others(t):
         t1 = time.monotonic()
         st = expect_ok(s.get("/api/streamer"))
         eq(st["clients"], 32, "stream clients (31 readers and the stalled one)")
+        # Still there, still not reading (the kernel may let its queue grow a little).
+        check(_send_queue(d.port, stalled_port) >= held,
+              "the stalled client's connection lost bytes it never read")
     finally:
         for r in readers:
             r.stop = True
@@ -200,7 +243,7 @@ def test_stalled_https_client_never_delays_31_others(t):
                                                    len(published)))
 
 
-def _slow_read(sock, seconds, parser, piece=2048, pause=0.001, stall_every=0.7, stall=0.4):
+def _slow_read(sock, seconds, parser, piece=2048, pause=0.002, stall_every=0.7, stall=0.4):
     """Reads in small pieces with pauses, and stops reading now and then, so the daemon meets a
     full socket in the middle of its parts."""
     start = time.monotonic()
