@@ -61,6 +61,9 @@ struct ipkvm_stream_client {
  * stopped), and a stream that wrote in the last pass waits for those held back in it, so
  * every stream gets its turn. */
 #define PASS_BUDGET (1u << 20)
+/* Less than this left of the budget counts as spent: no write of a few bytes (a TLS record
+ * of its own) for a part that goes on in the next pass anyway. */
+#define PASS_MIN_WRITE (16u << 10)
 
 /* How many bytes this stream may write now (0: wait for the next pass). */
 static size_t pass_allowance(struct ipkvm_server *srv, struct ipkvm_stream_client *c)
@@ -73,7 +76,7 @@ static size_t pass_allowance(struct ipkvm_server *srv, struct ipkvm_stream_clien
 		srv->streams_held = 0;
 	}
 	bool my_turn_was_last = c->wrote_pass + 1 == pass && srv->streams_held_last;
-	if (srv->stream_pass_bytes >= PASS_BUDGET || my_turn_was_last) {
+	if (srv->stream_pass_bytes + PASS_MIN_WRITE > PASS_BUDGET || my_turn_was_last) {
 		srv->streams_held++;
 		return 0;
 	}
