@@ -58,8 +58,9 @@ struct ipkvm_stream_client {
  * pass with 150 of them takes 15 ms and an operator's request or key waits for its end.
  * Bounded, a pass takes about a millisecond and the streams go on in the next passes: a
  * stream writes at most what is left of the budget (its part goes on later from where it
- * stopped), and a stream that wrote in the last pass waits for those held back in it, so
- * every stream gets its turn. */
+ * stopped). Streams take turns, oldest first: while some were held back in the last pass,
+ * only those that have waited as long as the longest-waiting of them may write, so the
+ * streams lws happens to serve first in every pass cannot starve the others. */
 #define PASS_BUDGET (1u << 20)
 /* Less than this left of the budget counts as spent: no write of a few bytes (a TLS record
  * of its own) for a part that goes on in the next pass anyway. */
@@ -70,14 +71,19 @@ static size_t pass_allowance(struct ipkvm_server *srv, struct ipkvm_stream_clien
 {
 	uint64_t pass = ipkvm_loop_passes(srv->svc->loop);
 	if (srv->stream_pass != pass) {
+		bool last = srv->stream_pass + 1 == pass;
+		srv->streams_held_last = last ? srv->streams_held : 0;
+		srv->held_oldest_last = srv->held_oldest;
 		srv->stream_pass = pass;
 		srv->stream_pass_bytes = 0;
-		srv->streams_held_last = srv->streams_held;
 		srv->streams_held = 0;
+		srv->held_oldest = UINT64_MAX;
 	}
-	bool my_turn_was_last = c->wrote_pass + 1 == pass && srv->streams_held_last;
-	if (srv->stream_pass_bytes + PASS_MIN_WRITE > PASS_BUDGET || my_turn_was_last) {
+	bool not_my_turn = srv->streams_held_last && c->wrote_pass > srv->held_oldest_last;
+	if (srv->stream_pass_bytes + PASS_MIN_WRITE > PASS_BUDGET || not_my_turn) {
 		srv->streams_held++;
+		if (c->wrote_pass < srv->held_oldest)
+			srv->held_oldest = c->wrote_pass;
 		return 0;
 	}
 	c->wrote_pass = pass;

@@ -158,9 +158,12 @@ struct ipkvm_server {
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_h264_client *h264_clients;
 	struct ipkvm_stream_client *streams;
-	uint64_t stream_pass;			  /* the loop pass the counts below are of */
-	size_t stream_pass_bytes;		  /* MJPEG written in it */
-	unsigned streams_held, streams_held_last; /* streams held back (this, last pass) */
+	uint64_t stream_pass;	  /* the loop pass the counts below are of */
+	size_t stream_pass_bytes; /* MJPEG written in it */
+	/* Streams held back in this pass and in the last one, and the oldest turn (the pass
+	 * it last wrote in) among them. */
+	unsigned streams_held, streams_held_last;
+	uint64_t held_oldest, held_oldest_last;
 	struct ipkvm_http_req *snapshot_waiters;
 	char streamer_last[512]; /* the last `streamer` event sent, to send only changes */
 };
