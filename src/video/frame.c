@@ -5,6 +5,11 @@
  * Freed frames go to a small pool and are handed out again: a 1080p frame is 4 MB, and a
  * fresh allocation per frame means an mmap, 1000 page faults with zeroing and an munmap,
  * 60 times a second; that was a third of the capture thread's time on a still screen.
+ * Large frames are mapped and unmapped by us rather than by malloc: glibc raises its mmap
+ * threshold after the first free of a mapped block, and later 4 MB blocks then come from
+ * an arena that keeps the memory after free. Unmapped, a frame that leaves the pool is
+ * given back at once, so the pool's size is the memory kept, and the capture thread
+ * empties it when the picture has been still for a while (ipkvm_frame_pool_drain).
  */
 #include "video/frame.h"
 
@@ -13,8 +18,12 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define POOL_MAX 3 /* free frames kept; a 1080p YUYV frame is 4 MB */
+/* Free frames kept: one for the next change while another is still being encoded; a 1080p
+ * YUYV frame is 4 MB. */
+#define POOL_MAX 2
+#define MAP_MIN	 (256 * 1024) /* allocations from this size on are our own mappings */
 /* Compare block of ipkvm_frame_compare: small enough to be in the cache when the copy
  * starts with it, large enough that memcmp runs at full speed. */
 #define CMP_BLOCK (64 * 1024)
@@ -50,11 +59,29 @@ static struct ipkvm_frame *pool_take(size_t capacity)
 	return f;
 }
 
+static struct ipkvm_frame *frame_alloc(size_t capacity)
+{
+	size_t n = alloc_size(capacity);
+	if (n < MAP_MIN)
+		return aligned_alloc(64, n);
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p; /* page-aligned, so 64-byte aligned */
+}
+
+static void frame_free(struct ipkvm_frame *f)
+{
+	size_t n = alloc_size(f->capacity);
+	if (n < MAP_MIN)
+		free(f);
+	else
+		munmap(f, n);
+}
+
 void ipkvm_frame_pool_drain(void)
 {
 	pthread_mutex_lock(&pool_lock);
 	while (pool_n)
-		free(pool[--pool_n]);
+		frame_free(pool[--pool_n]);
 	pthread_mutex_unlock(&pool_lock);
 }
 
@@ -104,7 +131,7 @@ struct ipkvm_frame *ipkvm_frame_new(enum ipkvm_pixfmt format, unsigned width, un
 	struct ipkvm_frame *f = pool_take(capacity);
 	if (f)
 		capacity = f->capacity; /* the reused allocation may be a little larger */
-	else if (!(f = aligned_alloc(64, alloc_size(capacity))))
+	else if (!(f = frame_alloc(capacity)))
 		return NULL;
 	memset(f, 0, sizeof(*f));
 	atomic_init(&f->refs, 1);
@@ -135,7 +162,8 @@ void ipkvm_frame_unref(struct ipkvm_frame *f)
 		f = NULL;
 	}
 	pthread_mutex_unlock(&pool_lock);
-	free(f);
+	if (f)
+		frame_free(f);
 }
 
 /* ---- keeping borrowed pictures ---- */

@@ -57,7 +57,7 @@ struct ipkvm_frame *ipkvm_frame_ref(struct ipkvm_frame *f);
 /* Drops a reference; the last one puts the frame in a small pool of free frames that
  * ipkvm_frame_new reuses (no page faults for the next frame of the same size). */
 void ipkvm_frame_unref(struct ipkvm_frame *f);
-/* Frees the pooled frames (at shutdown). */
+/* Frees the pooled frames: at shutdown, and when the picture has been still for a while. */
 void ipkvm_frame_pool_drain(void);
 
 /* A frame with f's picture that stays valid: f itself with a reference taken when f is

@@ -30,7 +30,8 @@
 #define MAX_WORKERS    4
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 5000
-#define IDLE_NAP_MS    200 /* capture pace while nobody watches: keeps the signal state fresh */
+#define IDLE_NAP_MS    200     /* capture pace while nobody watches: keeps the signal state fresh */
+#define STILL_US       1000000 /* a picture unchanged this long gives the free frames back */
 
 struct ipkvm_video {
 	struct ipkvm_video_config cfg;
@@ -344,8 +345,9 @@ static void *worker_main(void *arg)
  * I took?") is answered from that compare when the stage last took newest.
  */
 struct capture_state {
-	struct ipkvm_jpeg *jpeg;    /* for placeholders */
 	struct ipkvm_frame *newest; /* the newest picture kept; v->latest_raw is the same */
+	int64_t kept_us;	    /* when newest was kept */
+	bool drained;		    /* the frame pool was emptied since */
 	struct ipkvm_frame *last_sent;
 	int64_t last_submit_us;
 	/* The newest picture held back by max_fps (newest itself): sent when the interval is
@@ -383,15 +385,21 @@ static void update_signal(struct ipkvm_video *v, struct capture_state *cs)
 	cs->last_sent = NULL;
 	if (info.state == IPKVM_SIGNAL_OK)
 		return;
+	/* An encoder of its own, only for this: its planes (4 MB at 1080p) are not kept for
+	 * the rare next placeholder. */
 	struct ipkvm_frame *ph = ipkvm_placeholder_render(&info, 0, 0);
+	struct ipkvm_jpeg *jpeg = ph ? ipkvm_jpeg_create() : NULL;
 	struct ipkvm_video_image img = {.seq = seq, .ts_us = now_us(v), .placeholder = true};
 	struct ipkvm_buf *out = NULL;
-	if (ph && ipkvm_jpeg_encode(cs->jpeg, ph, 80, false, &out) == 0) {
+	if (jpeg && ipkvm_jpeg_encode(jpeg, ph, 80, false, &out) == 0) {
 		img.width = ph->width;
 		img.height = ph->height;
 		img.encoded_us = now_us(v);
 		publish(v, &img, out);
+	} else {
+		LOG_ERROR("cannot make the placeholder image");
 	}
+	ipkvm_jpeg_destroy(jpeg);
 	ipkvm_frame_unref(ph);
 }
 
@@ -425,6 +433,16 @@ static void submit(struct ipkvm_video *v, struct capture_state *cs, struct ipkvm
 	v->requested = false;
 	pthread_cond_signal(&v->work);
 	pthread_mutex_unlock(&v->lock);
+}
+
+/* Called while the picture does not change: once it has been still for STILL_US, the free
+ * frames kept for the next change are given back (a still screen keeps one raw frame). */
+static void still(struct capture_state *cs, int64_t now)
+{
+	if (!cs->drained && now - cs->kept_us >= STILL_US) {
+		ipkvm_frame_pool_drain();
+		cs->drained = true;
+	}
 }
 
 /* Whether frame f differs from ref, given that f was compared with prev (prev_diff): one
@@ -466,6 +484,8 @@ static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct
 	if (d) {
 		kept->seq = seq;
 		cs->newest = kept;
+		cs->kept_us = f->ts_us;
+		cs->drained = false;
 		pthread_mutex_lock(&v->lock);
 		struct ipkvm_frame *old = v->latest_raw;
 		v->latest_raw = ipkvm_frame_ref(kept);
@@ -502,6 +522,8 @@ static bool handle_frame(struct ipkvm_video *v, struct capture_state *cs, struct
 	}
 	if (d)
 		ipkvm_frame_unref(prev);
+	else
+		still(cs, f->ts_us);
 	return watched;
 }
 
@@ -571,8 +593,10 @@ static void stream(struct ipkvm_video *v, struct capture_state *cs)
 			return;
 		}
 		if (n <= 0) {
-			if (wait_ms < 0) /* no frame for a second: the source says why */
+			if (wait_ms < 0) { /* no frame for a second: the source says why */
 				update_signal(v, cs);
+				still(cs, now_us(v));
+			}
 			wait_ms = serve_idle(v, cs);
 			continue;
 		}
@@ -622,12 +646,8 @@ static void *capture_main(void *arg)
 {
 	struct ipkvm_video *v = arg;
 	const struct ipkvm_source_ops *ops = v->src->ops;
-	struct capture_state cs = {.jpeg = ipkvm_jpeg_create()};
+	struct capture_state cs = {0};
 	int backoff = BACKOFF_MIN_MS;
-	if (!cs.jpeg) {
-		LOG_ERROR("cannot create a JPEG encoder for placeholders");
-		return NULL;
-	}
 	while (!atomic_load(&v->stopping)) {
 		int r = ops->open(v->src);
 		if (r == 0 && (r = ops->start(v->src)) < 0)
@@ -647,7 +667,6 @@ static void *capture_main(void *arg)
 	ipkvm_frame_unref(cs.last_sent);
 	ipkvm_frame_unref(cs.owed);
 	ipkvm_frame_unref(cs.h264_last);
-	ipkvm_jpeg_destroy(cs.jpeg);
 	return NULL;
 }
 
