@@ -1296,6 +1296,35 @@ static void test_strips_rejects(void **state)
 	ipkvm_jpeg_destroy(j);
 }
 
+/* TurboJPEG reads TJ_OPTIMIZE, TJ_RESTART, TJ_ARITHMETIC and TJ_PROGRESSIVE from the
+ * environment: strips made so (their own Huffman tables, their own restart markers, another
+ * coding) do not join, and the join says so instead of making a broken image. */
+static void test_strips_refused_under_turbojpeg_env(void **state)
+{
+	static const char *const vars[] = {"TJ_OPTIMIZE", "TJ_RESTART", "TJ_ARITHMETIC",
+					   "TJ_PROGRESSIVE"};
+	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
+	assert_non_null(j);
+	struct ipkvm_frame *f = frame_with(IPKVM_FMT_YUYV, 64, 32);
+	fill_pattern(f);
+	for (size_t i = 0; i < f->size; i += 3)
+		f->data[i] ^= rnd8() & 0x3F; /* the two halves need other Huffman codes */
+	for (size_t k = 0; k < sizeof(vars) / sizeof(vars[0]); k++) {
+		assert_int_equal(setenv(vars[k], "1", 1), 0);
+		struct ipkvm_buf *two[2] = {NULL, NULL}, *out = NULL;
+		assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 0, 16, 80, false, &two[0]), 0);
+		assert_int_equal(ipkvm_jpeg_encode_rows(j, f, 16, 16, 80, false, &two[1]), 0);
+		if (ipkvm_jpeg_join(two, 2, &out) != -EINVAL)
+			fail_msg("strips made with %s=1 were joined", vars[k]);
+		assert_null(out);
+		ipkvm_buf_unref(two[0]);
+		ipkvm_buf_unref(two[1]);
+		unsetenv(vars[k]);
+	}
+	ipkvm_frame_unref(f);
+	ipkvm_jpeg_destroy(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1321,6 +1350,7 @@ int main(void)
 	    cmocka_unit_test(test_strips_decode_identically),
 	    cmocka_unit_test(test_strips_other_formats),
 	    cmocka_unit_test(test_strips_rejects),
+	    cmocka_unit_test(test_strips_refused_under_turbojpeg_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

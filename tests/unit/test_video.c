@@ -748,6 +748,41 @@ static void test_strips_publish_one_joined_image(void **state)
 	close(fk.efd);
 }
 
+/* Strips that do not join (TurboJPEG told by TJ_OPTIMIZE to make its own Huffman tables for
+ * each): the frame is encoded whole instead, and so are the next ones; nothing is lost. */
+static void test_strips_that_do_not_join_fall_back_to_whole_frames(void **state)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, 240, 2);
+	cfg.strips = 2;
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	assert_int_equal(setenv("TJ_OPTIMIZE", "1", 1), 0);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	for (int k = 0; k < 2; k++) {
+		struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 32, 0);
+		assert_non_null(f);
+		for (size_t i = 0; i < f->size; i++)
+			f->data[i] = (uint8_t)(i * 7 + (i >> 7) * 13 + (i >> 9) * 71 + k);
+		advance(v, 6, false);
+		push_frame(f);
+		wait_published((size_t)k + 1);
+		struct ipkvm_video_image img;
+		assert_true(ipkvm_video_latest(v, &img));
+		const uint8_t *jpeg = img.part->data + img.jpeg_offset;
+		size_t len = img.part->len - img.jpeg_offset;
+		assert_false(has_dri(jpeg, len));
+		free(decode_rgb(jpeg, len, 64, 32));
+		ipkvm_video_image_release(&img);
+	}
+	unsetenv("TJ_OPTIMIZE");
+	assert_int_equal(published(), 2);
+	finish(v);
+}
+
 /* Four workers, three strips a frame: several frames are in the works at once, and the
  * images still come out in order, none lost at the end. */
 static void test_strips_images_in_order(void **state)
@@ -815,6 +850,7 @@ int main(void)
 	    cmocka_unit_test(test_caller_source_is_owned),
 	    cmocka_unit_test(test_strips_publish_one_joined_image),
 	    cmocka_unit_test(test_strips_images_in_order),
+	    cmocka_unit_test(test_strips_that_do_not_join_fall_back_to_whole_frames),
 	    cmocka_unit_test(test_h264_has_its_own_wake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
