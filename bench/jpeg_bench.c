@@ -345,6 +345,27 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 		}
 	}
 
+	/* the join alone: 2 strips of 4:2:2 */
+	{
+		unsigned rows, n = ipkvm_jpeg_strip_plan(W, H, false, 2, &rows);
+		struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS];
+		for (unsigned k = 0; k < n; k++)
+			encode_strip(j, f, false, n, rows, k, &pieces[k]);
+		for (int i = -WARMUP; i < RUNS; i++) {
+			struct ipkvm_buf *out = NULL;
+			double t0 = now_ms();
+			if (ipkvm_jpeg_join(pieces, n, &out) != 0)
+				die("join");
+			if (i >= 0)
+				t[i] = now_ms() - t0;
+			ipkvm_buf_unref(out);
+		}
+		printf("join of %u strips (q80 4:2:2) into one JPEG: %.3f ms\n", n,
+		       median(t, RUNS));
+		for (unsigned k = 0; k < n; k++)
+			ipkvm_buf_unref(pieces[k]);
+	}
+
 	struct pool p = {.f = f};
 	pthread_mutex_init(&p.lock, NULL);
 	pthread_cond_init(&p.work, NULL);
