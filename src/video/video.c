@@ -887,6 +887,7 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 	out->max_fps = v->max_fps;
 	out->watchers = v->watchers;
 	out->workers = v->nworkers;
+	out->strips = v->strips_off || v->nstrips < 1 ? 1 : v->nstrips;
 	out->seq = v->have_latest ? v->latest.seq : 0;
 	pthread_mutex_unlock(&v->lock);
 	ipkvm_jpeg_hw_status(v->jpeg_hw, &out->jpeg);

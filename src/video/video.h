@@ -89,6 +89,7 @@ struct ipkvm_video_status {
 	uint64_t dropped;		 /* frames replaced in the mailbox before encoding */
 	int quality, max_fps, watchers;
 	unsigned workers;
+	unsigned strips;		  /* a raw frame is cut into for software (1: whole) */
 	uint64_t seq;			  /* of the latest image */
 	struct ipkvm_jpeg_hw_status jpeg; /* which JPEG encoder, and why not the hardware one */
 };

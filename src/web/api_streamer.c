@@ -123,14 +123,14 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 							   : "software";
 	return json_pack(
 	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f, s:o}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
-	    "s:I, s:o, s:s, s:s}",
+	    "s:i, s:I, s:o, s:s, s:s}",
 	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
 	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
 	    st.signal.fps, "capture", capture ? json_string(capture) : json_null(), "format",
 	    ipkvm_pixfmt_name(st.format), "capture_fps", st.capture_fps, "encoded_fps",
 	    st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
 	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
-	    clients, "workers", st.workers, "seq", (json_int_t)st.seq, "h264",
+	    clients, "workers", st.workers, "strips", st.strips, "seq", (json_int_t)st.seq, "h264",
 	    ipkvm_h264ws_status(srv), "encoder", encoder, "encoder_reason", st.jpeg.reason);
 }
 

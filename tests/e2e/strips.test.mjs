@@ -131,6 +131,8 @@ export const tests = [toolTest, ...cases().map((c) => ({
       + `height = ${c.size[1]}\n[jpeg]\nworkers = 2\nstrips = ${strips}\nsubsampling = ${c.subsampling}\n`;
     const [cut, whole] = await Promise.all([env.startDaemon(conf(c.strips)), env.startDaemon(conf(1))]);
     const [a, b] = await Promise.all([snapshot(cut), snapshot(whole)]);
+    const [sa, sb] = await Promise.all([cut, whole].map(async (d) => (await d.admin()).get('/api/streamer')));
+    assertEq([sa.strips, sa.workers, sb.strips], [c.strips, 2, 1], 'strips and workers in /api/streamer');
     const ma = markers(a);
     const mb = markers(b);
     assertEq(ma.rst, c.rst, 'restart markers of the strip JPEG');

@@ -709,6 +709,10 @@ static void test_strips_publish_one_joined_image(void **state)
 	assert_int_equal(scan_markers(jpeg, len, 0xD9, 0xD9), 1);
 	assert_int_equal(img.width, 64);
 	assert_int_equal(img.height, 40);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.strips, 3);
+	assert_int_equal(st.workers, 2);
 
 	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
 	struct ipkvm_buf *whole = NULL;
@@ -780,6 +784,9 @@ static void test_strips_that_do_not_join_fall_back_to_whole_frames(void **state)
 	}
 	unsetenv("TJ_OPTIMIZE");
 	assert_int_equal(published(), 2);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.strips, 1); /* whole frames from the failed join on */
 	finish(v);
 }
 
