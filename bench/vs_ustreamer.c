@@ -81,7 +81,6 @@ static int https_port, plain_port;
 static char token[256];
 static SSL_CTX *tls_ctx;
 static const struct vsb_shm *shm;
-static size_t shm_len;
 static volatile sig_atomic_t interrupted;
 
 /* --- exits and clean-up ------------------------------------------------------------- */
@@ -112,7 +111,7 @@ static void cleanup(void)
 	stop_pid(&daemon_pid);
 	stop_pid(&producer_pid);
 	if (shm) {
-		munmap((void *)shm, shm_len);
+		munmap((void *)shm, VSB_HDR_SIZE);
 		shm = NULL;
 	}
 	if (shm_path[0])
@@ -338,24 +337,24 @@ static void start_producer(const struct source *src, const char *scene)
 	ssize_t n = read(p[0], buf, sizeof(buf) - 1);
 	close(p[0]);
 	if (n < 5 || strncmp(buf, "ready", 5) != 0)
-		die("the frame producer did not start (see %s)", log);
+		die("the frame producer did not start");
+	/* the header only: the counters and the dequeue log */
 	int fd = open(shm_path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0)
 		die("%s: %s", shm_path, strerror(errno));
-	shm_len = (size_t)st.st_size;
 	shm = mmap(NULL, VSB_HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-	shm_len = VSB_HDR_SIZE;
 	close(fd);
-	if (shm == MAP_FAILED)
+	if (shm == MAP_FAILED) {
+		shm = NULL;
 		die("mmap %s: %s", shm_path, strerror(errno));
+	}
 }
 
 static void stop_producer(void)
 {
 	stop_pid(&producer_pid);
 	if (shm)
-		munmap((void *)shm, shm_len);
+		munmap((void *)shm, VSB_HDR_SIZE);
 	shm = NULL;
 }
 
