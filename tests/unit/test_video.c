@@ -752,6 +752,44 @@ static void test_strips_publish_one_joined_image(void **state)
 	close(fk.efd);
 }
 
+/* MJPEG from the device is passed through as one piece, whatever the strips: the image is
+ * the device's JPEG byte for byte. */
+static void test_mjpeg_passes_through_with_strips(void **state)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, 240, 2);
+	cfg.strips = 4;
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+
+	struct ipkvm_frame *raw = ipkvm_frame_new(IPKVM_FMT_YUYV, 64, 64, 0);
+	assert_non_null(raw);
+	for (size_t i = 0; i < raw->size; i++)
+		raw->data[i] = (uint8_t)(i * 5 + (i >> 7) * 3);
+	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
+	struct ipkvm_buf *device_jpeg = NULL;
+	assert_int_equal(ipkvm_jpeg_encode(j, raw, 70, false, &device_jpeg), 0);
+	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_MJPEG, 64, 64, device_jpeg->len);
+	assert_non_null(f);
+	memcpy(f->data, device_jpeg->data, device_jpeg->len);
+	f->size = device_jpeg->len;
+	push_frame(f);
+	wait_published(1);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(v, &img));
+	assert_int_equal(img.part->len - img.jpeg_offset, device_jpeg->len);
+	assert_memory_equal(img.part->data + img.jpeg_offset, device_jpeg->data, device_jpeg->len);
+	ipkvm_video_image_release(&img);
+	ipkvm_buf_unref(device_jpeg);
+	ipkvm_jpeg_destroy(j);
+	ipkvm_frame_unref(raw);
+	finish(v);
+}
+
 /* Strips that do not join (TurboJPEG told by TJ_OPTIMIZE to make its own Huffman tables for
  * each): the frame is encoded whole instead, and so are the next ones; nothing is lost. */
 static void test_strips_that_do_not_join_fall_back_to_whole_frames(void **state)
@@ -857,6 +895,7 @@ int main(void)
 	    cmocka_unit_test(test_caller_source_is_owned),
 	    cmocka_unit_test(test_strips_publish_one_joined_image),
 	    cmocka_unit_test(test_strips_images_in_order),
+	    cmocka_unit_test(test_mjpeg_passes_through_with_strips),
 	    cmocka_unit_test(test_strips_that_do_not_join_fall_back_to_whole_frames),
 	    cmocka_unit_test(test_h264_has_its_own_wake),
 	};
