@@ -182,8 +182,10 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"starts: 1080p60, 1080p50 (for capture chips that only lock at 50 Hz), or the "
 	"absolute path of a file holding the EDID as hex. Empty keeps the device's own "
 	"EDID."),
-    KEY("video", "buffers", IPKVM_CFG_INT, video_buffers, 2, 32, "4", "V4L2 capture buffers",
-	"Capture buffers shared with the driver, 2 to 32."),
+    KEY("video", "buffers", IPKVM_CFG_INT, video_buffers, 2, 32, "3", "V4L2 capture buffers",
+	"Capture buffers shared with the driver, 2 to 32. Each holds one frame (4 MB at "
+	"1080p); three are enough, since ipkvm hands each one back within a compare (and a copy "
+	"when the picture changed)."),
     KEY("video", "mjpeg", IPKVM_CFG_INT, video_mjpeg, 0, 1, "1",
 	"1 = take MJPEG from a device that offers it and pass it through; 0 = raw formats only",
 	"1: when the device offers MJPEG, take it and pass the JPEGs through without "

@@ -122,7 +122,7 @@ struct ipkvm_config {
 	enum ipkvm_cfg_pixfmt video_format;   /* pattern pixel format, default yuyv */
 	enum ipkvm_cfg_scene video_scene;     /* pattern scene, default testcard */
 	char *video_edid;  /* NULL, "1080p60", "1080p50" or an absolute path to a hex file */
-	int video_buffers; /* V4L2 MMAP buffers, default 4 */
+	int video_buffers; /* V4L2 MMAP buffers, default 3 */
 	int video_mjpeg;   /* 1: pass MJPEG from the device through (default), 0: avoid it */
 	/* [jpeg] */
 	int jpeg_quality;			     /* 1..100, default 80 */

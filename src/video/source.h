@@ -5,8 +5,10 @@
  * source is made by the composition root and handed to video in ipkvm_video_config.src).
  *
  * All calls but create/destroy happen on the source's capture thread (see video.c), which
- * runs: open → start → loop { poll(fd) → next() / event() } → stop → close, reopening with
- * back-off when open/start/next fail. Creating a source only records its settings; nothing
+ * runs: open → start → loop { poll(fd) → next() → compare, keep what changed → release /
+ * event() } → stop → close, reopening with back-off when open/start/next fail. The V4L2
+ * source and the pattern's static scene lend their frames (no copy of a picture that did not
+ * change); the other scenes and the virtual target make a new frame per picture. Creating a source only records its settings; nothing
  * touches a device before open().
  */
 #ifndef IPKVM_VIDEO_SOURCE_H

@@ -1208,7 +1208,7 @@ struct ipkvm_source *ipkvm_source_v4l2_create(const struct ipkvm_v4l2_config *cf
 	p->cfg_fps = cfg->fps;
 	p->allow_mjpeg = cfg->allow_mjpeg;
 	/* two buffers are the least that lets the driver fill one while we copy the other */
-	p->nbuffers = cfg->buffers ? (cfg->buffers < 2 ? 2 : cfg->buffers) : 4;
+	p->nbuffers = cfg->buffers ? (cfg->buffers < 2 ? 2 : cfg->buffers) : 3;
 	if (cfg->edid && *cfg->edid && load_edid_setting(p, cfg->edid, err, errlen) < 0) {
 		free(p->device);
 		free(p);

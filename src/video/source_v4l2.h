@@ -33,7 +33,7 @@ struct ipkvm_v4l2_config {
 	unsigned fps;		/* 0 = automatic (largest size at >= 30 fps) */
 	bool allow_mjpeg;	/* default true: pass MJPEG through when the device offers it */
 	const char *edid;	/* NULL/"" = leave the device's; "1080p60", "1080p50" or a path */
-	unsigned buffers;	/* MMAP buffers, default 4 */
+	unsigned buffers;	/* MMAP buffers, default 3 */
 };
 
 struct ipkvm_source *ipkvm_source_v4l2_create(const struct ipkvm_v4l2_config *cfg, char *err,
