@@ -8,8 +8,8 @@
  * runs: open → start → loop { poll(fd) → next() → compare, keep what changed → release /
  * event() } → stop → close, reopening with back-off when open/start/next fail. The V4L2
  * source and the pattern's static scene lend their frames (no copy of a picture that did not
- * change); the other scenes and the virtual target make a new frame per picture. Creating a source only records its settings; nothing
- * touches a device before open().
+ * change); the other scenes and the virtual target make a new frame per picture.
+ * Creating a source only records its settings; nothing touches a device before open().
  */
 #ifndef IPKVM_VIDEO_SOURCE_H
 #define IPKVM_VIDEO_SOURCE_H
