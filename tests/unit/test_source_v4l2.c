@@ -1490,7 +1490,38 @@ static void test_mjpeg_bytesused_exact(void **state)
 	assert_int_equal(f->size, 1234);
 	assert_true(f->capacity >= 1234);
 	assert_memory_equal(f->data, src, 1234);
+	/* kept: exactly the device's bytes */
+	struct ipkvm_frame *k = ipkvm_frame_keep(f);
+	assert_false(k->borrowed);
+	assert_int_equal(k->format, IPKVM_FMT_MJPEG);
+	assert_int_equal(k->size, 1234);
+	assert_memory_equal(k->data, src, 1234);
 	ipkvm_source_done(s, f);
+
+	/* MJPEG compares by size, then bytes, in the driver's buffer: the same JPEG is not
+	 * copied; one byte more, or one byte changed, is */
+	uint64_t copies = ipkvm_frame_copies();
+	struct ipkvm_frame *k2 = NULL;
+	produce(1234, 1, 77, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_int_equal(ipkvm_frame_compare(f, k, &k2), 0);
+	assert_null(k2);
+	assert_int_equal(ipkvm_frame_copies(), copies);
+	ipkvm_source_done(s, f);
+	produce(1235, 2, 77, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_int_equal(ipkvm_frame_compare(f, k, NULL), 1);
+	ipkvm_source_done(s, f);
+	idx = produce(1234, 3, 77, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
+	fk.bufs[idx].mem[1000] ^= 1;
+	assert_int_equal(s->ops->next(s, &f), 0);
+	assert_int_equal(ipkvm_frame_compare(f, k, &k2), 1);
+	assert_int_equal(ipkvm_frame_copies(), copies + 1);
+	assert_int_equal(k2->size, 1234);
+	assert_memory_equal(k2->data, fk.bufs[idx].mem, 1234);
+	ipkvm_source_done(s, f);
+	ipkvm_frame_unref(k2);
+	ipkvm_frame_unref(k);
 
 	/* bytesused larger than the buffer is clamped to it */
 	idx = produce((uint32_t)fk.bufs[0].len + 100, 1, 5, V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC, ts0);
