@@ -1,7 +1,11 @@
 /*
  * test_video: the pipeline of video.c driven by a fake source: what gets encoded (changed
  * frames only, at most max_fps, a skipped change still delivered), image order, the
- * placeholder when the source has no signal, and reopening after a device error.
+ * placeholder when the source has no signal, and reopening after a device error. Every test
+ * runs twice: with a source that gives its frames away, and with one that lends them (as the
+ * V4L2 source lends driver buffers) and scribbles over each when it is handed back, so a
+ * pipeline that kept a lent frame instead of a copy shows garbage; each lent frame must be
+ * handed back before the next is taken.
  *
  * Time is the test's: the pipeline reads a fake clock that only advance() moves, so the rate
  * limit, held-back changes and back-off are decided by the test, not by the machine's load.
@@ -103,7 +107,16 @@ struct fake {
 	int destroyed;
 	uint64_t polls; /* fd() calls: the capture thread is at the top of its loop */
 	enum ipkvm_signal state;
+	/* Lending (the second run of every test): next() lends the pushed frame as a V4L2
+	 * source lends a driver buffer; release() scribbles over it before freeing it, so a
+	 * pipeline that kept a pointer into a lent frame would show garbage. */
+	struct ipkvm_frame view, *lent;
+	int lends, releases;
+	bool next_while_lent;
 };
+
+/* Whether the fake source lends its frames (set per group of tests, see main). */
+static bool lend_mode;
 
 static int f_open(struct ipkvm_source *s)
 {
@@ -140,6 +153,25 @@ static int f_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 	if (f->fail_next) {
 		f->fail_next = 0;
 		ret = -ENODEV;
+	} else if (f->pending && lend_mode) {
+		if (f->lent)
+			f->next_while_lent = true;
+		/* the "driver buffer": a copy of its own (the test may hold the pushed frame) */
+		struct ipkvm_frame *p = f->pending;
+		f->lent = ipkvm_frame_new(p->format, p->width, p->height, p->size);
+		assert_non_null(f->lent);
+		memcpy(f->lent->data, p->data, p->size);
+		f->lent->size = p->size;
+		f->lent->ts_us = p->ts_us;
+		f->lent->seq = p->seq;
+		ipkvm_frame_unref(p);
+		f->pending = NULL;
+		f->view = *f->lent;
+		atomic_init(&f->view.refs, 0);
+		f->view.borrowed = true;
+		f->lends++;
+		*out = &f->view;
+		ret = 0;
 	} else if (f->pending) {
 		*out = f->pending;
 		f->pending = NULL;
@@ -148,6 +180,18 @@ static int f_next(struct ipkvm_source *s, struct ipkvm_frame **out)
 	pthread_mutex_unlock(&f->lock);
 	event();
 	return ret;
+}
+static void f_release(struct ipkvm_source *s, struct ipkvm_frame *fr)
+{
+	struct fake *f = s->priv;
+	pthread_mutex_lock(&f->lock);
+	assert_ptr_equal(fr, &f->view);
+	assert_non_null(f->lent);
+	memset(f->lent->data, 0xa5, f->lent->capacity);
+	ipkvm_frame_unref(f->lent);
+	f->lent = NULL;
+	f->releases++;
+	pthread_mutex_unlock(&f->lock);
 }
 static void f_stop(struct ipkvm_source *s)
 {
@@ -181,6 +225,7 @@ static const struct ipkvm_source_ops fake_ops = {
     .start = f_start,
     .fd = f_fd,
     .next = f_next,
+    .release = f_release,
     .stop = f_stop,
     .close = f_close,
     .signal = f_signal,
@@ -275,6 +320,10 @@ static void finish(struct ipkvm_video *v)
 	pthread_mutex_lock(&fk.lock);
 	ipkvm_frame_unref(fk.pending);
 	fk.pending = NULL;
+	/* every lent frame was handed back, each before the next was taken */
+	assert_null(fk.lent);
+	assert_int_equal(fk.releases, fk.lends);
+	assert_false(fk.next_while_lent);
 	pthread_mutex_unlock(&fk.lock);
 	close(fk.efd);
 }
@@ -899,5 +948,10 @@ int main(void)
 	    cmocka_unit_test(test_strips_that_do_not_join_fall_back_to_whole_frames),
 	    cmocka_unit_test(test_h264_has_its_own_wake),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* Every test twice: the source gives its frames away (as the pattern and the virtual
+	 * target do), then lends them (as the V4L2 source lends its driver buffers). */
+	int failed = cmocka_run_group_tests_name("owned frames", tests, NULL, NULL);
+	lend_mode = true;
+	failed += cmocka_run_group_tests_name("lent frames", tests, NULL, NULL);
+	return failed;
 }
