@@ -5,6 +5,7 @@ part in pieces gets exactly the bytes of the part (MJPEG over HTTP and HTTPS, H.
 over the WebSocket), whatever the pieces."""
 
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -405,3 +406,51 @@ def test_h264_messages_written_in_pieces_arrive_whole(t):
     check(slow.pongs, "no pong came back for %d pings" % pings)
     print("H.264: %d access units read in small pieces matched byte for byte, %d pongs"
            % (compared, len(slow.pongs)))
+
+
+# --- a client that leaves a still screen ----------------------------------------------------
+
+STILL = """
+[video]
+source = pattern
+scene = static
+width = 640
+height = 360
+fps = 30
+"""
+
+
+def _main_thread_cpu(pid):
+    """CPU seconds the daemon's main thread has used (utime + stime)."""
+    with open("/proc/%d/task/%d/stat" % (pid, pid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_client_leaving_a_still_screen_costs_nothing(t):
+    # lws 4.1 kept polling a stream's socket for input it never reads: after the client
+    # left, poll() returned at once for it until the next write (the once-a-second resend of
+    # a still picture) found it closed: a spinning main thread for up to a second.
+    port = free_port()
+    d = t.daemon(STILL + "\n[server]\nplain_port = %d\n" % port)
+    token = d.cli_ok("token", "admin", "--label", "fanout").splitlines()[0].strip()
+    auth = "Authorization: Bearer %s\r\n" % token
+    for tls in (False, True):
+        what = "HTTPS" if tls else "HTTP"
+        sock, rest = _open_stream(d, auth, tls, None if tls else port)
+        parser = PartParser()
+        parser.feed(rest)
+        while len(parser.parts) < 2:  # the picture, then its first resend
+            chunk = sock.recv(65536)
+            check(chunk, "%s: the stream closed" % what)
+            parser.feed(chunk)
+        eq(parser.parts[0][1], parser.parts[1][1], "%s: the resent still picture" % what)
+        before = _main_thread_cpu(d.proc.pid)
+        sock.close()  # right after a resend: the next one is a second away
+        time.sleep(0.8)
+        used = _main_thread_cpu(d.proc.pid) - before
+        check(used < 0.3, "%s: the main thread used %.2f s of CPU in the 0.8 s after a client "
+                          "left a still screen (it spins)" % (what, used))
+        st = expect_ok(d.admin().get("/api/streamer"))
+        check(st["clients"] <= 1, "%s: %d stream clients after the client left"
+              % (what, st["clients"]))
