@@ -51,6 +51,7 @@ struct ipkvm_stream_client {
 	bool cut;	     /* access ended: end the stream at the next part boundary */
 	bool rx_paused;	     /* between parts, nothing to write: lws does not poll for input */
 	uint64_t wrote_pass; /* the loop pass it last wrote in */
+	struct ipkvm_loop_watch *input; /* the client's socket, readable: see stream_input */
 	struct ipkvm_stream_client *next;
 };
 
@@ -202,6 +203,23 @@ void ipkvm_api_streamer_params(struct ipkvm_http_req *req)
 
 /* --- MJPEG stream -------------------------------------------------------------------- */
 
+/* The client sent something after its request, or closed its side. A stream never ends, so
+ * no later request on this connection could be answered: the stream ends here. It must: lws
+ * 4.1 neither reads nor stops polling a connection whose response is under way, so one
+ * stray byte (or the client's FIN) would wake its poll() at once, pass after pass, a core
+ * spinning for as long as the stream lasted. */
+static void stream_input(void *ctx, int fd, unsigned events)
+{
+	struct ipkvm_stream_client *c = ctx;
+	(void)fd;
+	(void)events;
+	LOG_INFO("%s: %s's client sent data or closed its side: ending the stream", c->req->addr,
+		 c->req->auth.user);
+	ipkvm_loop_unwatch(c->input);
+	c->input = NULL;
+	lws_set_timeout(c->req->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
 void ipkvm_api_streamer_stream(struct ipkvm_http_req *req)
 {
 	if (!ipkvm_http_method_ok(req, IPKVM_GET) || !need_video(req))
@@ -215,6 +233,9 @@ void ipkvm_api_streamer_stream(struct ipkvm_http_req *req)
 	c->next = req->srv->streams;
 	req->srv->streams = c;
 	req->stream = c;
+	if (req->srv->svc->loop)
+		c->input = ipkvm_loop_watch(req->srv->svc->loop, lws_get_socket_fd(req->wsi),
+					    IPKVM_LOOP_READ, stream_input, c);
 	ipkvm_video_watch(req->srv->svc->video, 1);
 	LOG_INFO("%s: %s started watching", req->addr, req->auth.user);
 	lws_callback_on_writable(req->wsi);
@@ -364,6 +385,7 @@ void ipkvm_stream_detach(struct ipkvm_http_req *req)
 		LOG_INFO("%s: %s stopped watching after %llu frames", req->addr, req->auth.user,
 			 (unsigned long long)req->stream->frames);
 		ipkvm_video_image_release(&req->stream->img);
+		ipkvm_loop_unwatch(req->stream->input);
 		free(req->stream);
 		req->stream = NULL;
 		if (srv->svc->video)

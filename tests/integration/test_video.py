@@ -3,6 +3,7 @@ encoders, stream hub) to snapshot and MJPEG clients; live settings; slow clients
 loopback-only plain-HTTP port; authentication on every video endpoint."""
 
 import http.client
+import os
 import json
 import socket
 import ssl
@@ -468,3 +469,44 @@ def test_stalled_stream_of_a_deleted_user_is_dropped(t):
         eq(clients, 0, "stream clients 4 s after the stalled watcher was deleted")
     finally:
         stalled.close()
+
+
+def _main_thread_ticks(d):
+    """CPU ticks (user + system) the daemon's main thread used so far."""
+    with open("/proc/%d/task/%d/stat" % (d.proc.pid, d.proc.pid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_stream_ends_when_its_client_sends_or_closes(t):
+    """A client that sends anything after its stream request, or closes its side, ends the
+    stream at once. lws 4.1 neither reads nor stops polling a connection whose response is
+    under way: before, one stray byte (or the FIN) kept the loop's poll() returning at once,
+    the main thread spinning at a full core for as long as the stream lasted."""
+    d = t.daemon(SMALL_VIDEO.replace("testcard", "static"))
+    a = d.admin()
+    for how in ("one stray byte", "a half-close"):
+        sock, _ = _open_raw_stream(d, _auth_headers(a))
+        try:
+            _read_for(sock, 0.3)
+            before = _main_thread_ticks(d)
+            if how == "one stray byte":
+                sock.sendall(b"X")
+            else:
+                socket.socket.shutdown(sock, socket.SHUT_WR)   # a FIN, no close_notify
+            data, eof, took = _read_for(sock, 3.0)
+            used = _main_thread_ticks(d) - before
+            check(eof, "the stream went on for 3 s after %s (%d bytes since)"
+                  % (how, len(data)))
+            check(used < 0.5 * took * os.sysconf("SC_CLK_TCK") + 5,
+                  "the main thread used %d ticks in the %.2f s after %s" % (used, took, how))
+        finally:
+            sock.close()
+    deadline = time.monotonic() + 3
+    while expect_ok(a.get("/api/streamer"))["clients"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    eq(expect_ok(a.get("/api/streamer"))["clients"], 0, "stream clients after both ended")
+    # the loop is quiet again: a second of nothing costs the main thread next to nothing
+    before = _main_thread_ticks(d)
+    time.sleep(1)
+    check(_main_thread_ticks(d) - before < 30, "the main thread is busy with no client")
