@@ -30,6 +30,7 @@
 
 #define KEEPALIVE_MS	    1000
 #define CLOSE_SESSION_ENDED 4001
+#define CUT_GRACE_S	    2 /* a cut client that does not read is dropped after this */
 
 static struct ipkvm_h264_stream *stream_of(struct ipkvm_server *srv)
 {
@@ -97,6 +98,7 @@ static int h264ws_receive(void *client, const void *in, size_t len)
 		c->cut = true;
 		lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
 				 (unsigned char *)"session ended", 13);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CUT_GRACE_S);
 		lws_callback_on_writable(c->wsi);
 		return 0;
 	}
@@ -209,6 +211,9 @@ void ipkvm_h264ws_tick(struct ipkvm_server *srv)
 			c->cut = true;
 			lws_close_reason(c->wsi, (enum lws_close_status)CLOSE_SESSION_ENDED,
 					 (unsigned char *)"session ended", 13);
+			/* It closes between messages; a client that stopped reading in the
+			 * middle of one never gets there: dropped after a grace period. */
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CUT_GRACE_S);
 		} else if (now - c->last_tx_ms >= KEEPALIVE_MS) {
 			c->alive_due = true;
 		}
