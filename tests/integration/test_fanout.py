@@ -454,3 +454,28 @@ def test_a_client_leaving_a_still_screen_costs_nothing(t):
         st = expect_ok(d.admin().get("/api/streamer"))
         check(st["clients"] <= 1, "%s: %d stream clients after the client left"
               % (what, st["clients"]))
+
+
+def test_stalled_h264_client_of_a_deleted_user_is_dropped(t):
+    # The H.264 socket closes only between messages; a client that stopped reading in the
+    # middle of one never gets there, so the daemon drops it instead.
+    # Every access unit a keyframe, at the highest bitrate: messages larger than what the
+    # socket takes once it is full.
+    d = t.daemon(LARGE + "\n[h264]\nbackend = software\nbitrate = 50000\ngop = 1\n")
+    a = d.admin()
+    d.add_user("watcher", "watcher-password", role="viewer")
+    v = d.session()
+    v.login("watcher", "watcher-password")
+    ws = _h264_socket(d, v.cookie, rcvbuf=4096)
+    try:
+        _wait_stalled(d.port, ws.sock.getsockname()[1])  # never read: the socket is full
+        eq(expect_ok(a.get("/api/streamer"))["h264"]["clients"], 1, "H.264 clients while stalled")
+        expect_ok(a.delete("/api/users/watcher"))
+        deadline = time.monotonic() + 5  # the 1 s check, then 2 s of grace
+        clients = 1
+        while clients and time.monotonic() < deadline:
+            time.sleep(0.2)
+            clients = expect_ok(a.get("/api/streamer"))["h264"]["clients"]
+        eq(clients, 0, "H.264 clients 5 s after the stalled watcher was deleted")
+    finally:
+        ws.sock.close()
