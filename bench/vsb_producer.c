@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 	const char *sock_path = NULL, *shm_path = NULL, *format = "yuyv", *scene = "desktop";
 	const char *input = "usb";
 	int quality = 80;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			goto usage;
@@ -179,7 +179,6 @@ int main(int argc, char **argv)
 			quality = atoi(v);
 		else
 			goto usage;
-		i++;
 	}
 	bool mjpeg = strcmp(format, "mjpeg") == 0, uyvy = strcmp(format, "uyvy") == 0;
 	bool hdmi = strcmp(input, "hdmi") == 0;
