@@ -48,9 +48,8 @@ struct ipkvm_stream_client {
 	uint64_t sent_seq; /* the image sent last (or being sent) */
 	int64_t sent_ms;   /* when its part was finished */
 	uint64_t frames;
-	bool cut;	     /* access ended: end the stream at the next part boundary */
-	bool rx_paused;	     /* between parts, nothing to write: lws does not poll for input */
-	uint64_t wrote_pass; /* the loop pass it last wrote in */
+	bool cut;			/* access ended: end the stream at the next part boundary */
+	uint64_t wrote_pass;		/* the loop pass it last wrote in */
 	struct ipkvm_loop_watch *input; /* the client's socket, readable: see stream_input */
 	struct ipkvm_stream_client *next;
 };
@@ -274,29 +273,6 @@ static int end_stream(struct ipkvm_http_req *req)
 	return -1;
 }
 
-/* A stream's client sends nothing after its request, and lws 4.1 does not read a connection
- * whose response is under way, yet it keeps polling it for input: once the client has left,
- * poll() returns at once for its socket, again and again (a whole core), until a write finds
- * the socket closed, up to a second later on a still screen. So while a stream waits between
- * parts its input is switched off. lws then does not serve its writable passes either: input
- * is switched on again first whenever the stream is to write (a new image, the resend, the
- * end), and that write finds a closed socket at once. */
-static void pause_input(struct ipkvm_stream_client *c)
-{
-	if (!c->rx_paused)
-		lws_rx_flow_control(c->req->wsi, 0);
-	c->rx_paused = true;
-}
-
-/* Asks for a writable pass for the stream. */
-static void want_write(struct ipkvm_stream_client *c)
-{
-	if (c->rx_paused)
-		lws_rx_flow_control(c->req->wsi, 1);
-	c->rx_paused = false;
-	lws_callback_on_writable(c->req->wsi);
-}
-
 /* Between parts: takes the next image to send, if there is one to send now. */
 static bool next_image(struct ipkvm_stream_client *c, int64_t now)
 {
@@ -342,10 +318,8 @@ int ipkvm_stream_writeable(struct ipkvm_http_req *req)
 		if (!c->img.part) {
 			if (c->cut)
 				return end_stream(req);
-			if (!next_image(c, now)) {
-				pause_input(c);
+			if (!next_image(c, now))
 				return 0;
-			}
 		}
 		size_t allow = pass_allowance(req->srv, c);
 		if (!allow) {
@@ -546,7 +520,7 @@ void ipkvm_stream_wake(struct ipkvm_server *srv)
 		return;
 	for (struct ipkvm_stream_client *c = srv->streams; c; c = c->next)
 		if (c->headers_sent && !c->img.part && img.seq != c->sent_seq)
-			want_write(c);
+			lws_callback_on_writable(c->req->wsi);
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
 		struct ipkvm_http_req *req = *p;
 		struct ipkvm_frame *raw = NULL;
@@ -584,10 +558,10 @@ void ipkvm_stream_tick(struct ipkvm_server *srv)
 			/* A client that does not read never finishes its part, and the stream
 			 * ends only at a part boundary: drop it after a grace period. */
 			lws_set_timeout(c->req->wsi, PENDING_TIMEOUT_USER_OK, CUT_GRACE_S);
-			want_write(c);
+			lws_callback_on_writable(c->req->wsi);
 		} else if (!c->cut && c->headers_sent && !c->img.part &&
 			   now - c->sent_ms >= RESEND_MS) {
-			want_write(c);
+			lws_callback_on_writable(c->req->wsi);
 		}
 	}
 	for (struct ipkvm_http_req **p = &srv->snapshot_waiters; *p;) {
