@@ -4,7 +4,7 @@
  * see vsb.h), which both open unmodified.
  *
  *   vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH]
- *                [--source yuyv,mjpeg,hdmi|both|all] [--cpus LIST]
+ *                [--source yuyv,mjpeg,hdmi|both|all] [--cpus LIST] [--subsampling 422|420]
  * --cpus pins both daemons to those CPUs (as `taskset -c LIST` would), to see how they scale
  * with cores.
  *
@@ -75,6 +75,9 @@ static char ipkvmd[512], producer[512], shim[512];
 static char tmpdir[64], sock_path[128], shm_path[128], state_dir[128], cfg_path[128];
 static int window_s = 3;
 static const char *cpus; /* --cpus: the daemons run on these CPUs only */
+/* --subsampling: ipkvmd's [jpeg] subsampling. uStreamer's libjpeg encoder makes 4:2:0 (the
+ * library's defaults); ipkvmd makes 4:2:2 unless told, about a third more chroma to encode. */
+static const char *subsampling = "422";
 static cpu_set_t cpu_set;
 static pid_t producer_pid, daemon_pid;
 static int https_port, plain_port;
@@ -378,9 +381,9 @@ static void write_ipkvmd_config(void)
 		"[server]\nlisten = 127.0.0.1\nport = %d\nplain_port = %d\nstate_dir = %s\n"
 		"max_connections_per_address = 256\nmax_unauth_per_address = 256\n\n"
 		"[video]\nsource = v4l2\ndevice = %s\nwidth = 1920\nheight = 1080\nfps = 60\n\n"
-		"[jpeg]\nquality = 80\nmax_fps = 60\n\n[h264]\nbackend = none\n\n"
+		"[jpeg]\nquality = 80\nmax_fps = 60\nsubsampling = %s\n\n[h264]\nbackend = none\n\n"
 		"[log]\nlevel = warn\n",
-		https_port, plain_port, state_dir, VSB_DEFAULT_DEV);
+		https_port, plain_port, state_dir, VSB_DEFAULT_DEV, subsampling);
 	if (fclose(f) != 0)
 		die("cannot write %s: %s", cfg_path, strerror(errno));
 }
@@ -920,8 +923,9 @@ static void run_source(const struct source *src, struct side *u, struct side *k)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH] "
-			"[--source yuyv,mjpeg,hdmi|both|all] [--cpus LIST]\n");
+	fprintf(stderr,
+		"usage: vs_ustreamer BUILD_DIR [--seconds N] [--ustreamer PATH] "
+		"[--source yuyv,mjpeg,hdmi|both|all] [--cpus LIST] [--subsampling 422|420]\n");
 	exit(2);
 }
 
@@ -990,6 +994,10 @@ int main(int argc, char **argv)
 			cpus = argv[++i];
 			if (parse_cpus(cpus) < 0)
 				usage();
+		} else if (strcmp(argv[i], "--subsampling") == 0) {
+			subsampling = argv[++i];
+			if (strcmp(subsampling, "422") != 0 && strcmp(subsampling, "420") != 0)
+				usage();
 		} else if (strcmp(argv[i], "--ustreamer") == 0) {
 			ustreamer = argv[++i];
 		} else if (strcmp(argv[i], "--source") == 0) {
@@ -1050,8 +1058,8 @@ int main(int argc, char **argv)
 	       "/stream?extra_headers=1\n",
 	       ustreamer);
 	printf("ipkvmd (%s): [video] source = v4l2, 1920x1080, fps = 60; [jpeg] quality = 80, "
-	       "max_fps = 60, default workers; [h264] backend = none\n",
-	       ipkvmd);
+	       "subsampling = %s, max_fps = 60, default workers; [h264] backend = none\n",
+	       ipkvmd, subsampling);
 	fflush(stdout);
 
 	static struct side u[sizeof(sources) / sizeof(sources[0])],
