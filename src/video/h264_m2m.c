@@ -43,6 +43,7 @@
 #include "core/util.h"
 #include "video/i420.h"
 #include "video/v4l2_io.h"
+#include "video/v4l2_m2m.h"
 
 #define N_OUT	   2
 #define N_CAP	   4
@@ -52,12 +53,6 @@
 #define PATH_MAX_L 256
 
 /* ---- state ---- */
-
-struct mbuf {
-	void *start;
-	size_t length;
-	bool queued;
-};
 
 struct ipkvm_h264_m2m {
 	struct ipkvm_h264_backend base; /* first: h264.c holds the backend by it */
@@ -74,7 +69,7 @@ struct ipkvm_h264_m2m {
 	unsigned width, height;
 	uint32_t fourcc; /* OUTPUT pixel format */
 	size_t bpl, sizeimage;
-	struct mbuf out[N_OUT], cap[N_CAP];
+	struct ipkvm_m2m_buf out[N_OUT], cap[N_CAP];
 	unsigned n_out, n_cap;
 	int bitrate_kbps, fps, gop; /* as applied to the device */
 	uint32_t warned;	    /* controls already reported missing (bit per kind) */
@@ -141,22 +136,6 @@ static void keep_seqhdr(struct ipkvm_h264_m2m *m, const uint8_t *d, size_t len)
 
 /* ---- device setup ---- */
 
-static int enum_formats(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t *list, unsigned max,
-			unsigned *n)
-{
-	*n = 0;
-	for (unsigned i = 0; i < 64 && *n < max; i++) {
-		struct v4l2_fmtdesc d = {.index = i, .type = type};
-		int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_ENUM_FMT, &d);
-		if (r == -EINVAL)
-			break;
-		if (r < 0)
-			return r;
-		list[(*n)++] = d.pixelformat;
-	}
-	return 0;
-}
-
 /* Opens the device and checks it is an M2M encoder with H.264 on its capture side; the
  * formats and buffers are set up at the first frame. 0 or -errno with err set
  * ("no V4L2 H.264 encoder at /dev/video11: ..."). */
@@ -213,7 +192,7 @@ static int m2m_open(const struct ipkvm_h264_config *cfg, struct ipkvm_h264_backe
 	uint32_t capfmts[MAX_FMTS];
 	unsigned ncap = 0;
 	bool h264 = false;
-	r = enum_formats(m, m->cap_type, capfmts, MAX_FMTS, &ncap);
+	r = ipkvm_m2m_enum_formats(m->fd, m->cap_type, capfmts, MAX_FMTS, &ncap);
 	for (unsigned i = 0; r == 0 && i < ncap; i++)
 		h264 |= capfmts[i] == V4L2_PIX_FMT_H264;
 	if (!h264) {
@@ -222,7 +201,7 @@ static int m2m_open(const struct ipkvm_h264_config *cfg, struct ipkvm_h264_backe
 			   device, (const char *)cap.card);
 		goto fail;
 	}
-	r = enum_formats(m, m->out_type, m->out_fmts, MAX_FMTS, &m->n_out_fmts);
+	r = ipkvm_m2m_enum_formats(m->fd, m->out_type, m->out_fmts, MAX_FMTS, &m->n_out_fmts);
 	if (r < 0 || m->n_out_fmts == 0) {
 		r = r < 0 ? r : -ENODEV;
 		ipkvm_errf(err, errlen, "no V4L2 H.264 encoder at %s: no input formats", device);
@@ -242,30 +221,8 @@ fail:
 /* Releases the buffers and stops streaming (the device stays open). */
 static void teardown(struct ipkvm_h264_m2m *m)
 {
-	if (m->streaming) {
-		int t = (int)m->out_type;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMOFF, &t);
-		t = (int)m->cap_type;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMOFF, &t);
-		m->streaming = false;
-	}
-	for (unsigned i = 0; i < m->n_out; i++)
-		if (m->out[i].start)
-			ipkvm_v4l2_sys()->munmap(m->out[i].start, m->out[i].length);
-	for (unsigned i = 0; i < m->n_cap; i++)
-		if (m->cap[i].start)
-			ipkvm_v4l2_sys()->munmap(m->cap[i].start, m->cap[i].length);
-	if (m->n_out || m->n_cap) {
-		struct v4l2_requestbuffers rb = {.count = 0, .memory = V4L2_MEMORY_MMAP};
-		rb.type = m->out_type;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
-		rb.type = m->cap_type;
-		rb.count = 0;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
-	}
-	memset(m->out, 0, sizeof(m->out));
-	memset(m->cap, 0, sizeof(m->cap));
-	m->n_out = m->n_cap = 0;
+	ipkvm_m2m_release(m->fd, m->out_type, m->cap_type, &m->streaming, m->out, &m->n_out,
+			  sizeof(m->out), m->cap, &m->n_cap, sizeof(m->cap));
 	m->configured = false;
 	m->pending_len = 0;
 }
@@ -357,93 +314,14 @@ static bool offers(const struct ipkvm_h264_m2m *m, uint32_t fourcc)
 static int set_format(struct ipkvm_h264_m2m *m, uint32_t type, uint32_t fourcc, unsigned w,
 		      unsigned h, size_t *bpl, size_t *sizeimage)
 {
-	struct v4l2_format fmt = {.type = type};
-	if (m->mplane) {
-		fmt.fmt.pix_mp.width = w;
-		fmt.fmt.pix_mp.height = h;
-		fmt.fmt.pix_mp.pixelformat = fourcc;
-		fmt.fmt.pix_mp.field = V4L2_FIELD_NONE;
-		fmt.fmt.pix_mp.num_planes = 1;
-	} else {
-		fmt.fmt.pix.width = w;
-		fmt.fmt.pix.height = h;
-		fmt.fmt.pix.pixelformat = fourcc;
-		fmt.fmt.pix.field = V4L2_FIELD_NONE;
-	}
-	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_S_FMT, &fmt);
-	if (r < 0)
-		return r;
-	uint32_t gw = m->mplane ? fmt.fmt.pix_mp.width : fmt.fmt.pix.width;
-	uint32_t gh = m->mplane ? fmt.fmt.pix_mp.height : fmt.fmt.pix.height;
-	uint32_t gf = m->mplane ? fmt.fmt.pix_mp.pixelformat : fmt.fmt.pix.pixelformat;
-	if (gw != w || gh != h || gf != fourcc)
-		return -ERANGE;
-	if (bpl)
-		*bpl =
-		    m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;
-	if (sizeimage)
-		*sizeimage =
-		    m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage : fmt.fmt.pix.sizeimage;
-	return 0;
+	return ipkvm_m2m_set_format(m->fd, m->mplane, type, fourcc, w, h, 0, bpl, sizeimage, NULL);
 }
 
 /* A v4l2_buffer for index i of type (planes: storage for the one plane). */
 static void buf_init(const struct ipkvm_h264_m2m *m, struct v4l2_buffer *b,
 		     struct v4l2_plane *plane, uint32_t type, unsigned i)
 {
-	memset(b, 0, sizeof(*b));
-	memset(plane, 0, sizeof(*plane));
-	b->type = type;
-	b->memory = V4L2_MEMORY_MMAP;
-	b->index = i;
-	if (m->mplane) {
-		b->m.planes = plane;
-		b->length = 1;
-	}
-}
-
-static int map_buffers(struct ipkvm_h264_m2m *m, uint32_t type, struct mbuf *bufs, unsigned want,
-		       unsigned *n)
-{
-	struct v4l2_requestbuffers rb = {.count = want, .type = type, .memory = V4L2_MEMORY_MMAP};
-	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
-	if (r < 0)
-		return r;
-	if (rb.count == 0)
-		return -ENOMEM;
-	*n = rb.count < want ? rb.count : want;
-	for (unsigned i = 0; i < *n; i++) {
-		struct v4l2_buffer b;
-		struct v4l2_plane p;
-		buf_init(m, &b, &p, type, i);
-		r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QUERYBUF, &b);
-		if (r < 0)
-			return r;
-		size_t len = m->mplane ? p.length : b.length;
-		off_t off = m->mplane ? (off_t)p.m.mem_offset : (off_t)b.m.offset;
-		void *addr = ipkvm_v4l2_sys()->mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-						    m->fd, off);
-		if (addr == MAP_FAILED)
-			return errno > 0 ? -errno : -ENOMEM;
-		bufs[i].start = addr;
-		bufs[i].length = len;
-	}
-	return 0;
-}
-
-static int queue_cap(struct ipkvm_h264_m2m *m, unsigned i)
-{
-	struct v4l2_buffer b;
-	struct v4l2_plane p;
-	buf_init(m, &b, &p, m->cap_type, i);
-	if (m->mplane)
-		p.length = (uint32_t)m->cap[i].length;
-	else
-		b.length = (uint32_t)m->cap[i].length;
-	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QBUF, &b);
-	if (r == 0)
-		m->cap[i].queued = true;
-	return r;
+	ipkvm_m2m_buf_init(m->mplane, b, plane, type, i);
 }
 
 /* Formats, controls and buffers for frames like f; streaming on. */
@@ -483,14 +361,14 @@ static int configure(struct ipkvm_h264_m2m *m, const struct ipkvm_frame *f, int 
 	set_ctrl(m, V4L2_CID_MPEG_VIDEO_REPEAT_SEQ_HEADER, 1, "repeat-sequence-header", 4);
 
 	step = "the buffers";
-	r = map_buffers(m, m->out_type, m->out, N_OUT, &m->n_out);
+	r = ipkvm_m2m_map(m->fd, m->mplane, m->out_type, m->out, N_OUT, &m->n_out);
 	if (r == 0)
-		r = map_buffers(m, m->cap_type, m->cap, N_CAP, &m->n_cap);
+		r = ipkvm_m2m_map(m->fd, m->mplane, m->cap_type, m->cap, N_CAP, &m->n_cap);
 	for (unsigned i = 0; r == 0 && i < m->n_out; i++)
 		if (m->out[i].length < m->sizeimage)
 			r = -ENOSPC;
 	for (unsigned i = 0; r == 0 && i < m->n_cap; i++)
-		r = queue_cap(m, i);
+		r = ipkvm_m2m_queue_cap(m->fd, m->mplane, m->cap_type, m->cap, i);
 	if (r < 0)
 		goto fail;
 	step = "streaming";
@@ -524,31 +402,6 @@ fail:
 /* ---- the frame cycle ---- */
 
 /* Takes back every OUTPUT buffer the device is done with. */
-static void reclaim_out(struct ipkvm_h264_m2m *m)
-{
-	for (;;) {
-		struct v4l2_buffer b;
-		struct v4l2_plane p;
-		buf_init(m, &b, &p, m->out_type, 0);
-		if (ipkvm_v4l2_xioctl(m->fd, VIDIOC_DQBUF, &b) < 0 || b.index >= m->n_out)
-			return;
-		m->out[b.index].queued = false;
-	}
-}
-
-static int free_out(struct ipkvm_h264_m2m *m)
-{
-	for (int tries = 0; tries < 2; tries++) {
-		reclaim_out(m);
-		for (unsigned i = 0; i < m->n_out; i++)
-			if (!m->out[i].queued)
-				return (int)i;
-		struct pollfd pfd = {.fd = m->fd, .events = POLLOUT};
-		if (ipkvm_v4l2_sys()->poll(&pfd, 1, WAIT_MS) <= 0)
-			break;
-	}
-	return -ETIMEDOUT;
-}
 
 /* Copies (or converts) the frame into OUTPUT buffer i and queues it. */
 static int queue_frame(struct ipkvm_h264_m2m *m, unsigned i, const struct ipkvm_frame *f)
@@ -674,7 +527,7 @@ static int take_au(struct ipkvm_h264_m2m *m, struct ipkvm_buf **out, bool *keyfr
 			if (r == 0)
 				r = 1;
 		}
-		int q = queue_cap(m, b.index);
+		int q = ipkvm_m2m_queue_cap(m->fd, m->mplane, m->cap_type, m->cap, b.index);
 		if (r == 1 && q < 0) {
 			ipkvm_buf_unref(*out);
 			*out = NULL;
@@ -711,7 +564,7 @@ static int m2m_encode(struct ipkvm_h264_backend *b, const struct ipkvm_frame *f,
 	if (force_idr)
 		set_ctrl(m, V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1, "force-key-frame", 5);
 
-	int i = free_out(m);
+	int i = ipkvm_m2m_free_out(m->fd, m->mplane, m->out_type, m->out, m->n_out, WAIT_MS);
 	if (i < 0) {
 		r = i;
 		goto stuck;
@@ -720,7 +573,7 @@ static int m2m_encode(struct ipkvm_h264_backend *b, const struct ipkvm_frame *f,
 	if (r < 0)
 		return r;
 	r = take_au(m, out, keyframe);
-	reclaim_out(m);
+	ipkvm_m2m_reclaim_out(m->fd, m->mplane, m->out_type, m->out, m->n_out);
 	if (r == -ETIMEDOUT)
 		goto stuck;
 	if (r == 0)

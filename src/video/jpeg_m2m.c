@@ -35,6 +35,7 @@
 #include "video/i420.h"
 #include "video/jpeg.h"
 #include "video/v4l2_io.h"
+#include "video/v4l2_m2m.h"
 
 #define N_OUT	       2
 #define N_CAP	       2
@@ -48,12 +49,6 @@
 /* ======================================================================================
  * The device
  * ====================================================================================== */
-
-struct mbuf {
-	void *start;
-	size_t length;
-	bool queued;
-};
 
 struct ipkvm_jpeg_m2m {
 	char device[DEVICE_MAX_LEN];
@@ -71,7 +66,7 @@ struct ipkvm_jpeg_m2m {
 	uint32_t out_fourcc;
 	size_t out_bpl, out_sizeimage, cap_bpl;
 	unsigned out_height; /* the OUTPUT buffer's lines (bcm2835: height rounded up to 16) */
-	struct mbuf out[N_OUT], cap[N_CAP];
+	struct ipkvm_m2m_buf out[N_OUT], cap[N_CAP];
 	unsigned n_out, n_cap;
 	int quality; /* as set on the device; 0 = not yet */
 	bool quality_warned;
@@ -87,21 +82,6 @@ static const char *fourcc_str(uint32_t f, char s[5])
 	}
 	s[4] = 0;
 	return s;
-}
-
-static int enum_formats(int fd, uint32_t type, uint32_t *list, unsigned max, unsigned *n)
-{
-	*n = 0;
-	for (unsigned i = 0; i < MAX_FMTS && *n < max; i++) {
-		struct v4l2_fmtdesc d = {.index = i, .type = type};
-		int r = ipkvm_v4l2_xioctl(fd, VIDIOC_ENUM_FMT, &d);
-		if (r == -EINVAL)
-			break;
-		if (r < 0)
-			return r;
-		list[(*n)++] = d.pixelformat;
-	}
-	return 0;
 }
 
 static bool listed(const uint32_t *list, unsigned n, uint32_t f)
@@ -159,7 +139,7 @@ struct ipkvm_jpeg_m2m *ipkvm_jpeg_m2m_open(const char *device, uint32_t cap_four
 	}
 	uint32_t capfmts[MAX_FMTS];
 	unsigned ncap = 0;
-	r = enum_formats(m->fd, m->cap_type, capfmts, MAX_FMTS, &ncap);
+	r = ipkvm_m2m_enum_formats(m->fd, m->cap_type, capfmts, MAX_FMTS, &ncap);
 	if (r < 0 || !listed(capfmts, ncap, cap_fourcc)) {
 		char s[5];
 		ipkvm_errf(err, errlen, "no V4L2 %s at %s: %s does not produce %s", what, device,
@@ -167,7 +147,7 @@ struct ipkvm_jpeg_m2m *ipkvm_jpeg_m2m_open(const char *device, uint32_t cap_four
 			   cap_fourcc == V4L2_PIX_FMT_JPEG ? "JPEG" : fourcc_str(cap_fourcc, s));
 		goto fail;
 	}
-	r = enum_formats(m->fd, m->out_type, m->out_fmts, MAX_FMTS, &m->n_out_fmts);
+	r = ipkvm_m2m_enum_formats(m->fd, m->out_type, m->out_fmts, MAX_FMTS, &m->n_out_fmts);
 	if (r < 0 || m->n_out_fmts == 0) {
 		ipkvm_errf(err, errlen, "no V4L2 %s at %s: it lists no input formats", what,
 			   device);
@@ -186,30 +166,8 @@ fail:
 /* Stops streaming and releases the buffers (the device stays open). */
 static void teardown(struct ipkvm_jpeg_m2m *m)
 {
-	if (m->streaming) {
-		int t = (int)m->out_type;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMOFF, &t);
-		t = (int)m->cap_type;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_STREAMOFF, &t);
-		m->streaming = false;
-	}
-	for (unsigned i = 0; i < m->n_out; i++)
-		if (m->out[i].start)
-			ipkvm_v4l2_sys()->munmap(m->out[i].start, m->out[i].length);
-	for (unsigned i = 0; i < m->n_cap; i++)
-		if (m->cap[i].start)
-			ipkvm_v4l2_sys()->munmap(m->cap[i].start, m->cap[i].length);
-	if (m->n_out || m->n_cap) {
-		struct v4l2_requestbuffers rb = {.count = 0, .memory = V4L2_MEMORY_MMAP};
-		rb.type = m->out_type;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
-		rb.type = m->cap_type;
-		rb.count = 0;
-		ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
-	}
-	memset(m->out, 0, sizeof(m->out));
-	memset(m->cap, 0, sizeof(m->cap));
-	m->n_out = m->n_cap = 0;
+	ipkvm_m2m_release(m->fd, m->out_type, m->cap_type, &m->streaming, m->out, &m->n_out,
+			  sizeof(m->out), m->cap, &m->n_cap, sizeof(m->cap));
 	m->configured = false;
 	m->quality = 0;
 }
@@ -296,91 +254,14 @@ static unsigned fourcc_bpp(uint32_t f)
 static int set_format(struct ipkvm_jpeg_m2m *m, uint32_t type, uint32_t fourcc, unsigned w,
 		      unsigned h, size_t *bpl, size_t *sizeimage, unsigned *got_h)
 {
-	struct v4l2_format fmt = {.type = type};
-	if (m->mplane) {
-		fmt.fmt.pix_mp.width = w;
-		fmt.fmt.pix_mp.height = h;
-		fmt.fmt.pix_mp.pixelformat = fourcc;
-		fmt.fmt.pix_mp.field = V4L2_FIELD_NONE;
-		fmt.fmt.pix_mp.num_planes = 1;
-	} else {
-		fmt.fmt.pix.width = w;
-		fmt.fmt.pix.height = h;
-		fmt.fmt.pix.pixelformat = fourcc;
-		fmt.fmt.pix.field = V4L2_FIELD_NONE;
-	}
-	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_S_FMT, &fmt);
-	if (r < 0)
-		return r;
-	uint32_t gw = m->mplane ? fmt.fmt.pix_mp.width : fmt.fmt.pix.width;
-	uint32_t gh = m->mplane ? fmt.fmt.pix_mp.height : fmt.fmt.pix.height;
-	uint32_t gf = m->mplane ? fmt.fmt.pix_mp.pixelformat : fmt.fmt.pix.pixelformat;
-	if (gw != w || gh < h || gh >= h + 16 || gf != fourcc)
-		return -ERANGE;
-	*bpl = m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].bytesperline : fmt.fmt.pix.bytesperline;
-	*sizeimage = m->mplane ? fmt.fmt.pix_mp.plane_fmt[0].sizeimage : fmt.fmt.pix.sizeimage;
-	*got_h = gh;
-	return 0;
+	return ipkvm_m2m_set_format(m->fd, m->mplane, type, fourcc, w, h, 15, bpl, sizeimage,
+				    got_h);
 }
 
 static void buf_init(const struct ipkvm_jpeg_m2m *m, struct v4l2_buffer *b,
 		     struct v4l2_plane *plane, uint32_t type, unsigned i)
 {
-	memset(b, 0, sizeof(*b));
-	memset(plane, 0, sizeof(*plane));
-	b->type = type;
-	b->memory = V4L2_MEMORY_MMAP;
-	b->index = i;
-	if (m->mplane) {
-		b->m.planes = plane;
-		b->length = 1;
-	}
-}
-
-static int map_buffers(struct ipkvm_jpeg_m2m *m, uint32_t type, struct mbuf *bufs, unsigned want,
-		       unsigned *n)
-{
-	struct v4l2_requestbuffers rb = {.count = want, .type = type, .memory = V4L2_MEMORY_MMAP};
-	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_REQBUFS, &rb);
-	if (r < 0)
-		return r;
-	if (rb.count == 0)
-		return -ENOMEM;
-	/* The driver may give more than asked (bcm2835: its minimum): all of them are the
-	 * device's, but only the first `want` are used. */
-	*n = rb.count < want ? rb.count : want;
-	for (unsigned i = 0; i < *n; i++) {
-		struct v4l2_buffer b;
-		struct v4l2_plane p;
-		buf_init(m, &b, &p, type, i);
-		r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QUERYBUF, &b);
-		if (r < 0)
-			return r;
-		size_t len = m->mplane ? p.length : b.length;
-		off_t off = m->mplane ? (off_t)p.m.mem_offset : (off_t)b.m.offset;
-		void *addr = ipkvm_v4l2_sys()->mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-						    m->fd, off);
-		if (addr == MAP_FAILED)
-			return errno > 0 ? -errno : -ENOMEM;
-		bufs[i].start = addr;
-		bufs[i].length = len;
-	}
-	return 0;
-}
-
-static int queue_cap(struct ipkvm_jpeg_m2m *m, unsigned i)
-{
-	struct v4l2_buffer b;
-	struct v4l2_plane p;
-	buf_init(m, &b, &p, m->cap_type, i);
-	if (m->mplane)
-		p.length = (uint32_t)m->cap[i].length;
-	else
-		b.length = (uint32_t)m->cap[i].length;
-	int r = ipkvm_v4l2_xioctl(m->fd, VIDIOC_QBUF, &b);
-	if (r == 0)
-		m->cap[i].queued = true;
-	return r;
+	ipkvm_m2m_buf_init(m->mplane, b, plane, type, i);
 }
 
 static void set_quality(struct ipkvm_jpeg_m2m *m, int quality)
@@ -428,16 +309,16 @@ static int configure(struct ipkvm_jpeg_m2m *m, const struct ipkvm_frame *f, int 
 	set_quality(m, quality);
 
 	step = "the buffers";
-	r = map_buffers(m, m->out_type, m->out, N_OUT, &m->n_out);
+	r = ipkvm_m2m_map(m->fd, m->mplane, m->out_type, m->out, N_OUT, &m->n_out);
 	if (r == 0)
-		r = map_buffers(m, m->cap_type, m->cap, N_CAP, &m->n_cap);
+		r = ipkvm_m2m_map(m->fd, m->mplane, m->cap_type, m->cap, N_CAP, &m->n_cap);
 	size_t need = fourcc == V4L2_PIX_FMT_YUV420 ? m->out_bpl * m->out_height * 3 / 2
 						    : m->out_bpl * m->out_height;
 	for (unsigned i = 0; r == 0 && i < m->n_out; i++)
 		if (m->out[i].length < need)
 			r = -ENOSPC;
 	for (unsigned i = 0; r == 0 && i < m->n_cap; i++)
-		r = queue_cap(m, i);
+		r = ipkvm_m2m_queue_cap(m->fd, m->mplane, m->cap_type, m->cap, i);
 	if (r < 0)
 		goto fail;
 	step = "streaming";
@@ -529,31 +410,6 @@ static int queue_frame(struct ipkvm_jpeg_m2m *m, unsigned i, const struct ipkvm_
 }
 
 /* Takes back every OUTPUT buffer the device is done with. */
-static void reclaim_out(struct ipkvm_jpeg_m2m *m)
-{
-	for (;;) {
-		struct v4l2_buffer b;
-		struct v4l2_plane p;
-		buf_init(m, &b, &p, m->out_type, 0);
-		if (ipkvm_v4l2_xioctl(m->fd, VIDIOC_DQBUF, &b) < 0 || b.index >= m->n_out)
-			return;
-		m->out[b.index].queued = false;
-	}
-}
-
-static int free_out(struct ipkvm_jpeg_m2m *m)
-{
-	for (int tries = 0; tries < 2; tries++) {
-		reclaim_out(m);
-		for (unsigned i = 0; i < m->n_out; i++)
-			if (!m->out[i].queued)
-				return (int)i;
-		struct pollfd pfd = {.fd = m->fd, .events = POLLOUT};
-		if (ipkvm_v4l2_sys()->poll(&pfd, 1, WAIT_MS) <= 0)
-			break;
-	}
-	return -ETIMEDOUT;
-}
 
 /* Waits for the CAPTURE buffer of the frame just queued; copies it out and requeues it. */
 static int take_cap(struct ipkvm_jpeg_m2m *m, struct ipkvm_buf **out)
@@ -594,7 +450,7 @@ static int take_cap(struct ipkvm_jpeg_m2m *m, struct ipkvm_buf **out)
 			if (!*out)
 				r = -ENOMEM;
 		}
-		int q = queue_cap(m, b.index);
+		int q = ipkvm_m2m_queue_cap(m->fd, m->mplane, m->cap_type, m->cap, b.index);
 		if (r < 0 || q < 0 || bad) {
 			ipkvm_buf_unref(*out);
 			*out = NULL;
@@ -621,7 +477,7 @@ int ipkvm_jpeg_m2m_encode(struct ipkvm_jpeg_m2m *m, const struct ipkvm_frame *f,
 	} else {
 		set_quality(m, quality);
 	}
-	int i = free_out(m);
+	int i = ipkvm_m2m_free_out(m->fd, m->mplane, m->out_type, m->out, m->n_out, WAIT_MS);
 	if (i < 0) {
 		r = i;
 		goto fail;
@@ -630,7 +486,7 @@ int ipkvm_jpeg_m2m_encode(struct ipkvm_jpeg_m2m *m, const struct ipkvm_frame *f,
 	if (r < 0)
 		goto fail;
 	r = take_cap(m, out);
-	reclaim_out(m);
+	ipkvm_m2m_reclaim_out(m->fd, m->mplane, m->out_type, m->out, m->n_out);
 	if (r < 0)
 		goto fail;
 	return 0;

@@ -1,6 +1,6 @@
 /*
  * v4l2_io: the system calls the V4L2 code makes (the capture source, source_v4l2.c, and the
- * hardware H.264 encoder, h264_m2m.c), behind one table so the unit tests can put a fake
+ * hardware encoders through v4l2_m2m.c), behind one table so the unit tests can put a fake
  * V4L2 device behind them (no capture or encoder hardware exists where the tests run).
  *
  * Production code never calls the setter; the default table points at the real open,
