@@ -12,6 +12,8 @@
 #ifndef IPKVM_DAEMON_SERVICES_H
 #define IPKVM_DAEMON_SERVICES_H
 
+#include <stddef.h>
+
 struct ipkvm_config;
 struct ipkvm_loop;
 struct ipkvm_worker;
@@ -24,6 +26,46 @@ struct ipkvm_gpio;
 struct ipkvm_vtarget;
 struct ipkvm_msd;
 struct ipkvm_authsvc;
+struct ipkvm_auth;
+struct ipkvm_rfb_conn;
+
+/*
+ * RFB sessions carried by another front end: the web front end's /api/vnc/ws (RFB over a
+ * WebSocket on the HTTPS port, for noVNC). The carrying front end has already authenticated
+ * the client (session cookie or API token, as for every endpoint); the VNC front end runs the
+ * protocol (no RFB password then: the security type offered is None, on that path only) with
+ * that identity, its role and its rechecks. The VNC front end fills the gateway in when
+ * [vnc] enabled; it is NULL otherwise. Main thread only.
+ *
+ * Bytes flow as a plain stream in both directions (WebSocket message boundaries mean
+ * nothing to RFB). Output is pulled: the session calls sink->want_write when it has bytes,
+ * the carrier calls peek (a pointer into a buffer the session keeps valid until consumed)
+ * and consumed(n) for what its socket took, as often as its socket is writable.
+ */
+struct ipkvm_rfb_sink {
+	void *ctx;
+	/* The session has bytes to send: ask the socket for a writable callback. */
+	void (*want_write)(void *ctx);
+	/* The session ended (protocol error, user revoked or demoted, server shutting down):
+	 * close the transport. The carrier then calls close_conn (never input/peek again). */
+	void (*close)(void *ctx);
+};
+
+struct ipkvm_rfb_gateway {
+	void *ctx;
+	/* A new session for auth (copied; rechecked like every VNC client) from peer (an address
+	 * for the logs and audit). NULL when refused (too many clients, out of memory). */
+	struct ipkvm_rfb_conn *(*open)(void *ctx, const struct ipkvm_auth *auth, const char *peer,
+				       const struct ipkvm_rfb_sink *sink);
+	/* Bytes from the client. 0, or < 0 when the session must end (the carrier closes). */
+	int (*input)(struct ipkvm_rfb_conn *c, const void *data, size_t len);
+	/* The next bytes to send: their count (0 when nothing waits), *data into the session's
+	 * buffer, valid until consumed() or close_conn(). */
+	size_t (*peek)(struct ipkvm_rfb_conn *c, const unsigned char **data);
+	void (*consumed)(struct ipkvm_rfb_conn *c, size_t n);
+	/* The transport is gone (either side closed): frees the session. */
+	void (*close_conn)(struct ipkvm_rfb_conn *c);
+};
 
 struct ipkvm_services {
 	const struct ipkvm_config *cfg;
@@ -41,6 +83,9 @@ struct ipkvm_services {
 	struct ipkvm_gpio *gpio;	/* atx's GPIO lines ([atx] driver = gpio), or NULL */
 	struct ipkvm_vtarget *vtarget;	/* the built-in virtual target, or NULL */
 	struct ipkvm_msd *msd;		/* virtual media: image store, downloads, drives */
+	/* RFB over another front end's transport; NULL unless [vnc] enabled (filled in by the
+	 * composition root once the VNC front end exists, before any client connects). */
+	const struct ipkvm_rfb_gateway *rfb;
 };
 
 #endif
