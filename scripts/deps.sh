@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(gcc make meson ninja-build pkg-config python3
       libwebsockets-dev libjansson-dev libinih-dev libcrypt-dev libssl-dev libturbojpeg0-dev
-      libgpiod-dev libcurl4-openssl-dev libopenh264-dev)
+      libgpiod-dev libcurl4-openssl-dev libopenh264-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(libcmocka-dev python3 clang-format shellcheck systemd)
 	# The fuzz harnesses (tests/fuzz, scripts/fuzz.sh): clang and its libFuzzer and
@@ -19,6 +19,9 @@ if [ "${1:-}" = "--test" ]; then
 	# bench/vs_ustreamer runs Debian's uStreamer beside ipkvmd (a benchmark, not run by
 	# ipkvm itself).
 	pkgs+=(ustreamer)
+	# The VNC server's real clients: libvncclient (a test client built in tests/), Debian's
+	# vncsnapshot, and Debian's noVNC (served at /novnc/ in the browser tests).
+	pkgs+=(libvncserver-dev vncsnapshot novnc)
 	# A Japanese font, so the console in Japanese is drawn (and its screenshots readable).
 	pkgs+=(fonts-ipafont-gothic)
 	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).
