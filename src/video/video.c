@@ -1,9 +1,9 @@
 /*
  * video: see video.h for the shape. Locking: one mutex guards the mailbox, the latest image
- * and raw frame, the live settings, the signal state and the counters; it is never held
- * while encoding, comparing or touching the device. The capture thread sleeps in poll() on
- * the source's fd and an eventfd used to wake it (stop, a watcher arriving); encoder workers
- * sleep on a condition variable.
+ * and raw frame, the extra qualities and their images, the live settings, the signal state
+ * and the counters; it is never held while encoding, comparing or touching the device. The
+ * capture thread sleeps in poll() on the source's fd and an eventfd used to wake it (stop, a
+ * watcher arriving); encoder workers sleep on a condition variable.
  */
 #define LOG_TAG "video"
 #include "video/video.h"
@@ -32,6 +32,15 @@
 #define BACKOFF_MAX_MS 5000
 #define IDLE_NAP_MS    200     /* capture pace while nobody watches: keeps the signal state fresh */
 #define STILL_US       1000000 /* a picture unchanged this long gives the free frames back */
+#define EXTRA_STALE_US 1000000 /* an extra image this much older than the main one is not given */
+#define PLACEHOLDER_Q  80
+
+/* An extra quality being made (quality 0: a free slot), and its newest image. */
+struct extra {
+	int quality;
+	bool have;
+	struct ipkvm_video_image latest;
+};
 
 struct ipkvm_video {
 	struct ipkvm_video_config cfg;
@@ -62,11 +71,14 @@ struct ipkvm_video {
 	int quality, max_fps, watchers;
 	bool requested;
 	uint64_t seq, dropped;
+	int wanted[101]; /* clients wanting each JPEG quality (ipkvm_video_want_quality) */
+	struct extra extras[IPKVM_VIDEO_MAX_EXTRAS];
+	uint64_t encodes; /* JPEG images made, every quality */
 	/* counters of the current one-second window, and the rates of the last one */
 	int64_t win_start;
-	unsigned win_captured, win_encoded;
+	unsigned win_captured, win_encoded, win_encodes;
 	uint64_t win_bytes;
-	double capture_fps, encoded_fps;
+	double capture_fps, encoded_fps, encodes_per_s;
 	uint64_t bytes_per_s;
 };
 
@@ -89,15 +101,16 @@ static void stats_roll(struct ipkvm_video *v, int64_t now)
 	if (span < 1000000)
 		return;
 	if (span > 3000000) { /* nothing happened for a while: the rates are zero */
-		v->capture_fps = v->encoded_fps = 0;
+		v->capture_fps = v->encoded_fps = v->encodes_per_s = 0;
 		v->bytes_per_s = 0;
 	} else {
 		v->capture_fps = v->win_captured * 1e6 / (double)span;
 		v->encoded_fps = v->win_encoded * 1e6 / (double)span;
+		v->encodes_per_s = v->win_encodes * 1e6 / (double)span;
 		v->bytes_per_s = (uint64_t)(v->win_bytes * 1e6 / (double)span);
 	}
 	v->win_start = now;
-	v->win_captured = v->win_encoded = 0;
+	v->win_captured = v->win_encoded = v->win_encodes = 0;
 	v->win_bytes = 0;
 }
 
@@ -109,9 +122,47 @@ void ipkvm_video_image_release(struct ipkvm_video_image *img)
 	}
 }
 
-/* Publishes the JPEG in jpeg (reference taken over) as img, unless a newer image is out
- * already. The multipart part is built here, once for every client. */
-static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct ipkvm_buf *jpeg)
+/*
+ * A frame being encoded: the main image at the configured quality and, for a raw frame,
+ * the extra qualities being made when it was taken. Each quality's pieces (strips of a raw
+ * frame, or the whole frame: one piece) are handed out one at a time to idle workers; the
+ * worker that finishes a quality's last piece joins them and publishes that image. Fields
+ * marked (lock) are under v->lock; the rest are set when the job is made and only read
+ * afterwards.
+ */
+struct job_quality {
+	int quality;
+	bool hw;		   /* the whole frame goes to the hardware encoder first */
+	unsigned npieces;	   /* (lock) 0: an extra dropped before it started */
+	unsigned handed, finished; /* (lock) pieces given to workers, pieces done */
+	int err;		   /* (lock) the first piece's error, or 0 */
+	struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS]; /* (lock) */
+	struct ipkvm_buf *ready; /* (lock) an extra's JPEG waiting for the main image */
+};
+
+struct job {
+	struct job *next; /* (lock) the list v->jobs */
+	struct ipkvm_frame *f;
+	uint64_t seq;
+	unsigned rows;	/* rows per strip (the last may be shorter) */
+	unsigned nq;	/* qualities: q[0] the main one, then the extras */
+	unsigned qdone; /* (lock) qualities finished or dropped; the job ends at nq */
+	bool main_done; /* (lock) the main image is out (or failed): extras may follow */
+	struct job_quality q[1 + IPKVM_VIDEO_MAX_EXTRAS];
+};
+
+/* Whether job makes extra quality q (a placeholder, job NULL, makes none). */
+static bool job_makes(const struct job *job, int q)
+{
+	for (unsigned i = 1; job && i < job->nq; i++)
+		if (job->q[i].quality == q)
+			return true;
+	return false;
+}
+
+/* Builds img->part, the multipart part of the JPEG in jpeg (reference taken over), once for
+ * every client. False when out of memory. */
+static bool build_part(struct ipkvm_video *v, struct ipkvm_video_image *img, struct ipkvm_buf *jpeg)
 {
 	char head[256];
 	/* the wall clock of the capture: now less its age on the pipeline's clock */
@@ -129,7 +180,18 @@ static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct
 		img->jpeg_offset = (size_t)n;
 	}
 	ipkvm_buf_unref(jpeg);
+	return img->part != NULL;
+}
 
+/* Publishes the JPEG in jpeg (reference taken over) as the main image img of job, unless a
+ * newer image is out already. The extra images of qualities this job does not make are
+ * withdrawn: they show an older picture than any this frame will bring at their quality
+ * (a placeholder, or a quality chosen after the job was made), and latest_quality gives the
+ * main image in their place. */
+static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct ipkvm_buf *jpeg,
+		    const struct job *job)
+{
+	build_part(v, img, jpeg);
 	bool done = false;
 	pthread_mutex_lock(&v->lock);
 	if (img->part && (!v->have_latest || img->seq > v->latest.seq)) {
@@ -140,6 +202,13 @@ static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct
 		stats_roll(v, img->encoded_us);
 		v->win_encoded++;
 		v->win_bytes += v->latest.part->len - v->latest.jpeg_offset;
+		for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+			struct extra *x = &v->extras[k];
+			if (x->have && !job_makes(job, x->quality)) {
+				ipkvm_video_image_release(&x->latest);
+				x->have = false;
+			}
+		}
 		done = true;
 	}
 	pthread_mutex_unlock(&v->lock);
@@ -149,23 +218,29 @@ static bool publish(struct ipkvm_video *v, struct ipkvm_video_image *img, struct
 	return done;
 }
 
-/*
- * A frame being encoded. Its pieces (strips of a raw frame, or the whole frame: one piece)
- * are handed out one at a time to idle workers, oldest job first; the worker that finishes
- * the last piece joins them and publishes the image. Fields marked (lock) are under v->lock;
- * the rest are set when the job is made and only read afterwards.
- */
-struct job {
-	struct job *next; /* (lock) the list v->jobs */
-	struct ipkvm_frame *f;
-	uint64_t seq;
-	int quality;
-	bool hw;		   /* the whole frame goes to the hardware encoder first */
-	unsigned npieces, rows;	   /* rows per strip (the last may be shorter) */
-	unsigned handed, finished; /* (lock) pieces given to workers, pieces done */
-	int err;		   /* (lock) the first piece's error, or 0 */
-	struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS]; /* (lock) */
-};
+/* Publishes an extra quality's image (after its frame's main image): kept when that quality
+ * is still made and the image is newer than the one it has. */
+static void publish_extra(struct ipkvm_video *v, struct ipkvm_video_image *img,
+			  struct ipkvm_buf *jpeg)
+{
+	build_part(v, img, jpeg);
+	bool done = false;
+	pthread_mutex_lock(&v->lock);
+	for (unsigned k = 0; img->part && k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+		struct extra *x = &v->extras[k];
+		if (x->quality != img->quality || (x->have && img->seq <= x->latest.seq))
+			continue;
+		ipkvm_video_image_release(&x->latest);
+		x->latest = *img;
+		x->have = true;
+		img->part = NULL;
+		done = true;
+	}
+	pthread_mutex_unlock(&v->lock);
+	ipkvm_video_image_release(img);
+	if (done && v->wake)
+		v->wake(v->wake_ctx);
+}
 
 /* How many pieces the software encoder cuts a frame into, and the rows of each strip. */
 static unsigned plan_pieces(const struct ipkvm_video *v, const struct ipkvm_frame *f,
@@ -178,62 +253,74 @@ static unsigned plan_pieces(const struct ipkvm_video *v, const struct ipkvm_fram
 }
 
 /*
- * Encodes piece i of a job: the one place where a frame (or a strip of it) becomes JPEG
- * bytes. An MJPEG frame is passed through (one piece). A job for the hardware encoder is
- * one piece, the whole frame; -ENODEV from it means software (the worker then cuts the job
- * into strips, see software_instead). A raw frame in one piece is the whole-frame software
- * encode; otherwise the piece is strip i, a JPEG of its own that finish_job joins with the
- * others.
+ * Encodes piece i of quality qi of a job: the one place where a frame (or a strip of it)
+ * becomes JPEG bytes. An MJPEG frame is passed through (one piece). The main quality of a
+ * job for the hardware encoder is one piece, the whole frame; -ENODEV from it means
+ * software (the worker then cuts it into strips, see software_instead). A raw frame in one
+ * piece is the whole-frame software encode; otherwise the piece is strip i, a JPEG of its
+ * own that finish_quality joins with the others.
  */
 static int encode_piece(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, const struct job *job,
-			unsigned i, struct ipkvm_buf **out)
+			unsigned qi, unsigned i, struct ipkvm_buf **out)
 {
 	const struct ipkvm_frame *f = job->f;
+	const struct job_quality *jq = &job->q[qi];
 	if (f->format == IPKVM_FMT_MJPEG)
 		return ipkvm_jpeg_from_mjpeg(f, out);
-	if (job->hw)
-		return ipkvm_jpeg_hw_encode(v->jpeg_hw, f, job->quality, v->cfg.subsample420, out);
-	if (job->npieces == 1)
-		return ipkvm_jpeg_encode(jpeg, f, job->quality, v->cfg.subsample420, out);
+	if (jq->hw)
+		return ipkvm_jpeg_hw_encode(v->jpeg_hw, f, jq->quality, v->cfg.subsample420, out);
+	if (jq->npieces == 1)
+		return ipkvm_jpeg_encode(jpeg, f, jq->quality, v->cfg.subsample420, out);
 	unsigned row0 = i * job->rows;
-	unsigned rows = i == job->npieces - 1 ? f->height - row0 : job->rows;
-	return ipkvm_jpeg_encode_rows(jpeg, f, row0, rows, job->quality, v->cfg.subsample420, out);
+	unsigned rows = i == jq->npieces - 1 ? f->height - row0 : job->rows;
+	return ipkvm_jpeg_encode_rows(jpeg, f, row0, rows, jq->quality, v->cfg.subsample420, out);
 }
 
-/* The hardware encoder turned the frame down (missing, backing off, failed on it): the job,
- * still one piece held by this worker alone, becomes a software job cut into strips, of
- * which this worker keeps the first (lock held). */
+/* The hardware encoder turned the frame down (missing, backing off, failed on it): the main
+ * quality, still one piece held by this worker alone, becomes a software one cut into
+ * strips, of which this worker keeps the first (lock held). */
 static void software_instead(struct ipkvm_video *v, struct job *job)
 {
-	job->hw = false;
-	job->npieces = plan_pieces(v, job->f, &job->rows);
-	job->handed = 1;
-	if (job->npieces > 1)
+	struct job_quality *jq = &job->q[0];
+	jq->hw = false;
+	jq->npieces = plan_pieces(v, job->f, &job->rows);
+	jq->handed = 1;
+	if (jq->npieces > 1)
 		pthread_cond_broadcast(&v->work);
 }
 
 static void job_free(struct job *job)
 {
-	for (unsigned i = 0; i < job->npieces; i++)
-		ipkvm_buf_unref(job->pieces[i]);
+	for (unsigned k = 0; k < job->nq; k++) {
+		for (unsigned i = 0; i < IPKVM_JPEG_MAX_STRIPS; i++)
+			ipkvm_buf_unref(job->q[k].pieces[i]);
+		ipkvm_buf_unref(job->q[k].ready);
+	}
 	ipkvm_frame_unref(job->f);
 	free(job);
 }
 
-/* All pieces are done (the job is off the list): join them and publish the image. */
-static void finish_job(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, struct job *job)
+/* Whether job has pieces not yet handed to a worker (lock held). */
+static bool job_unhanded(const struct job *job)
 {
-	struct ipkvm_video_image img = {.seq = job->seq,
-					.ts_us = job->f->ts_us,
-					.width = job->f->width,
-					.height = job->f->height};
-	struct ipkvm_buf *out = NULL;
-	int r = job->err;
-	if (r == 0 && job->npieces == 1) {
-		out = job->pieces[0];
-		job->pieces[0] = NULL;
+	for (unsigned k = 0; k < job->nq; k++)
+		if (job->q[k].handed < job->q[k].npieces)
+			return true;
+	return false;
+}
+
+/* All pieces of quality qi are done: their one JPEG (joined from strips, or the one piece),
+ * or -errno. */
+static int join_quality(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, struct job *job,
+			unsigned qi, struct ipkvm_buf **out)
+{
+	struct job_quality *jq = &job->q[qi];
+	int r = jq->err;
+	if (r == 0 && jq->npieces == 1) {
+		*out = jq->pieces[0];
+		jq->pieces[0] = NULL;
 	} else if (r == 0) {
-		r = ipkvm_jpeg_join(job->pieces, job->npieces, &out);
+		r = ipkvm_jpeg_join(jq->pieces, jq->npieces, out);
 		if (r == -EINVAL) {
 			/* Strips that do not fit together (the encoder's tables changed under
 			 * us?): stop cutting frames and encode this one whole. */
@@ -241,20 +328,83 @@ static void finish_job(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, struct jo
 			pthread_mutex_lock(&v->lock);
 			v->strips_off = true;
 			pthread_mutex_unlock(&v->lock);
-			r = ipkvm_jpeg_encode(jpeg, job->f, job->quality, v->cfg.subsample420,
-					      &out);
+			r = ipkvm_jpeg_encode(jpeg, job->f, jq->quality, v->cfg.subsample420, out);
 		}
 	}
-	img.encoded_us = now_us(v);
+	return r;
+}
+
+/* The image of quality qi of a job, as published. */
+static struct ipkvm_video_image job_image(const struct ipkvm_video *v, const struct job *job,
+					  unsigned qi)
+{
+	return (struct ipkvm_video_image){
+	    .seq = job->seq,
+	    .ts_us = job->f->ts_us,
+	    .encoded_us = now_us(v),
+	    .width = job->f->width,
+	    .height = job->f->height,
+	    .quality = job->f->format == IPKVM_FMT_MJPEG ? 0 : job->q[qi].quality,
+	};
+}
+
+/* Counts a JPEG image made (every quality, placeholders too; lock held). */
+static void count_encode(struct ipkvm_video *v, int64_t at)
+{
+	stats_roll(v, at);
+	v->encodes++;
+	v->win_encodes++;
+}
+
+/*
+ * All pieces of quality qi are done: join them and publish the image. The main image goes
+ * out first: an extra finished before it waits in the job (ready) and the worker that
+ * publishes the main image publishes it right after.
+ */
+static void finish_quality(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, struct job *job,
+			   unsigned qi)
+{
+	struct ipkvm_buf *out = NULL;
+	int r = join_quality(v, jpeg, job, qi, &out);
+	struct ipkvm_video_image img = job_image(v, job, qi);
+	if (r < 0)
+		LOG_DEBUG("frame %llu not encoded at quality %d: %s", (unsigned long long)job->seq,
+			  job->q[qi].quality, strerror(-r));
+	pthread_mutex_lock(&v->lock);
 	if (r == 0)
-		publish(v, &img, out);
-	else
-		LOG_DEBUG("frame %llu not encoded: %s", (unsigned long long)img.seq, strerror(-r));
-	job_free(job);
+		count_encode(v, img.encoded_us);
+	if (qi > 0) {
+		if (r == 0 && !job->main_done) {
+			job->q[qi].ready = out;
+			out = NULL;
+		}
+		pthread_mutex_unlock(&v->lock);
+		if (out)
+			publish_extra(v, &img, out);
+		return;
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (r == 0)
+		publish(v, &img, out, job);
+	pthread_mutex_lock(&v->lock);
+	job->main_done = true;
+	struct ipkvm_buf *ready[1 + IPKVM_VIDEO_MAX_EXTRAS] = {0};
+	for (unsigned k = 1; k < job->nq; k++) {
+		ready[k] = job->q[k].ready;
+		job->q[k].ready = NULL;
+	}
+	pthread_mutex_unlock(&v->lock);
+	for (unsigned k = 1; k < job->nq; k++) {
+		if (ready[k]) {
+			struct ipkvm_video_image x = job_image(v, job, k);
+			publish_extra(v, &x, ready[k]);
+		}
+	}
 }
 
 /* The newest frame in the mailbox as a new job at the end of the list (lock held). NULL
- * when out of memory: the frame is dropped. */
+ * when out of memory: the frame is dropped. The extras of older jobs that no worker has
+ * started are dropped: this newer frame makes them (or they are no longer wanted). */
 static struct job *take_mailbox(struct ipkvm_video *v)
 {
 	struct job *job = calloc(1, sizeof(*job));
@@ -268,16 +418,70 @@ static struct job *take_mailbox(struct ipkvm_video *v)
 	}
 	job->f = f;
 	job->seq = v->mailbox_seq;
-	job->quality = v->quality;
+	unsigned npieces = plan_pieces(v, f, &job->rows);
+	struct job_quality *main = &job->q[0];
+	main->quality = v->quality;
 	/* With a hardware encoder chosen, a raw frame is offered to it whole first. */
-	job->hw =
+	main->hw =
 	    f->format != IPKVM_FMT_MJPEG && v->cfg.jpeg_hw.mode != IPKVM_JPEG_ENCODER_SOFTWARE;
-	job->npieces = job->hw ? 1 : plan_pieces(v, f, &job->rows);
+	main->npieces = main->hw ? 1 : npieces;
+	job->nq = 1;
+	/* Extras are software, strips like the main image's; MJPEG has no raw frame for them. */
+	for (unsigned k = 0; f->format != IPKVM_FMT_MJPEG && k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+		if (v->extras[k].quality) {
+			struct job_quality *x = &job->q[job->nq++];
+			x->quality = v->extras[k].quality;
+			x->npieces = npieces;
+		}
+	}
 	struct job **tail = &v->jobs;
-	while (*tail)
-		tail = &(*tail)->next;
+	while (*tail) {
+		struct job *old = *tail;
+		for (unsigned k = 1; k < old->nq; k++) {
+			if (old->q[k].npieces && old->q[k].handed == 0) {
+				old->q[k].npieces = 0;
+				old->qdone++;
+			}
+		}
+		if (old->qdone == old->nq) { /* nothing left of it in the works */
+			*tail = old->next;
+			job_free(old);
+			v->in_flight--;
+		} else {
+			tail = &old->next;
+		}
+	}
 	*tail = job;
 	return job;
+}
+
+/* The next piece for an idle worker (lock held): a main image's piece, oldest job first;
+ * else the mailbox's frame as a new job; else an extra quality's piece, oldest job first.
+ * So an extra never holds up a main image that could be worked on. False when there is
+ * nothing to do. */
+static bool pick(struct ipkvm_video *v, struct job **out, unsigned *qi)
+{
+	for (struct job *job = v->jobs; job; job = job->next) {
+		if (job->q[0].handed < job->q[0].npieces) {
+			*out = job;
+			*qi = 0;
+			return true;
+		}
+	}
+	if (v->mailbox && (*out = take_mailbox(v)) != NULL) {
+		*qi = 0;
+		return true;
+	}
+	for (struct job *job = v->jobs; job; job = job->next) {
+		for (unsigned k = 1; k < job->nq; k++) {
+			if (job->q[k].handed < job->q[k].npieces) {
+				*out = job;
+				*qi = k;
+				return true;
+			}
+		}
+	}
+	return false;
 }
 
 static void *worker_main(void *arg)
@@ -290,45 +494,47 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&v->lock);
 	while (!atomic_load(&v->stopping)) {
-		/* The oldest job with pieces left, else the mailbox's frame as a new job. */
-		struct job *job = v->jobs;
-		while (job && job->handed == job->npieces)
-			job = job->next;
-		if (!job && v->mailbox)
-			job = take_mailbox(v);
-		if (!job) {
+		struct job *job;
+		unsigned qi;
+		if (!pick(v, &job, &qi)) {
 			if (!v->mailbox)
 				pthread_cond_wait(&v->work, &v->lock);
 			continue;
 		}
-		unsigned i = job->handed++;
-		if (job->handed < job->npieces)
+		struct job_quality *jq = &job->q[qi];
+		unsigned i = jq->handed++;
+		if (job_unhanded(job))
 			pthread_cond_signal(&v->work); /* more pieces for an idle worker */
 		pthread_mutex_unlock(&v->lock);
 
 		struct ipkvm_buf *piece = NULL;
-		int r = encode_piece(v, jpeg, job, i, &piece);
-		if (r == -ENODEV && job->hw) {
+		int r = encode_piece(v, jpeg, job, qi, i, &piece);
+		if (r == -ENODEV && jq->hw) {
 			pthread_mutex_lock(&v->lock);
 			software_instead(v, job);
 			pthread_mutex_unlock(&v->lock);
-			r = encode_piece(v, jpeg, job, 0, &piece);
+			r = encode_piece(v, jpeg, job, 0, 0, &piece);
 		}
 
 		pthread_mutex_lock(&v->lock);
-		job->pieces[i] = piece;
-		if (r < 0 && job->err == 0)
-			job->err = r;
-		if (++job->finished < job->npieces)
+		jq->pieces[i] = piece;
+		if (r < 0 && jq->err == 0)
+			jq->err = r;
+		if (++jq->finished < jq->npieces)
+			continue;
+		pthread_mutex_unlock(&v->lock);
+		finish_quality(v, jpeg, job, qi);
+		pthread_mutex_lock(&v->lock);
+		if (++job->qdone < job->nq)
 			continue;
 		struct job **pp = &v->jobs;
 		while (*pp != job)
 			pp = &(*pp)->next;
 		*pp = job->next;
 		pthread_mutex_unlock(&v->lock);
-		finish_job(v, jpeg, job);
+		job_free(job);
 		pthread_mutex_lock(&v->lock);
-		v->in_flight--; /* after the wake: idle means every image was announced */
+		v->in_flight--; /* after the wakes: idle means every image was announced */
 	}
 	pthread_mutex_unlock(&v->lock);
 	ipkvm_jpeg_destroy(jpeg);
@@ -389,13 +595,17 @@ static void update_signal(struct ipkvm_video *v, struct capture_state *cs)
 	 * the rare next placeholder. */
 	struct ipkvm_frame *ph = ipkvm_placeholder_render(&info, 0, 0);
 	struct ipkvm_jpeg *jpeg = ph ? ipkvm_jpeg_create() : NULL;
-	struct ipkvm_video_image img = {.seq = seq, .ts_us = now_us(v), .placeholder = true};
+	struct ipkvm_video_image img = {
+	    .seq = seq, .ts_us = now_us(v), .quality = PLACEHOLDER_Q, .placeholder = true};
 	struct ipkvm_buf *out = NULL;
-	if (jpeg && ipkvm_jpeg_encode(jpeg, ph, 80, false, &out) == 0) {
+	if (jpeg && ipkvm_jpeg_encode(jpeg, ph, PLACEHOLDER_Q, false, &out) == 0) {
 		img.width = ph->width;
 		img.height = ph->height;
 		img.encoded_us = now_us(v);
-		publish(v, &img, out);
+		pthread_mutex_lock(&v->lock);
+		count_encode(v, img.encoded_us);
+		pthread_mutex_unlock(&v->lock);
+		publish(v, &img, out, NULL); /* at every quality: the extras are withdrawn */
 	} else {
 		LOG_ERROR("cannot make the placeholder image");
 	}
@@ -805,6 +1015,8 @@ void ipkvm_video_destroy(struct ipkvm_video *v)
 	}
 	ipkvm_frame_unref(v->latest_raw);
 	ipkvm_video_image_release(&v->latest);
+	for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++)
+		ipkvm_video_image_release(&v->extras[k].latest);
 	if (v->src)
 		v->src->ops->destroy(v->src);
 	if (v->efd >= 0)
@@ -826,6 +1038,112 @@ bool ipkvm_video_latest(struct ipkvm_video *v, struct ipkvm_video_image *out)
 	}
 	pthread_mutex_unlock(&v->lock);
 	return have;
+}
+
+bool ipkvm_video_latest_quality(struct ipkvm_video *v, int quality, struct ipkvm_video_image *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&v->lock);
+	const struct ipkvm_video_image *best = v->have_latest ? &v->latest : NULL;
+	int best_q = v->quality;
+	for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+		const struct extra *x = &v->extras[k];
+		if (!x->have ||
+		    (v->have_latest && x->latest.ts_us + EXTRA_STALE_US < v->latest.ts_us))
+			continue;
+		int d = abs(quality - x->quality), best_d = abs(quality - best_q);
+		if (!best || d < best_d || (d == best_d && x->quality > best_q)) {
+			best = &x->latest;
+			best_q = x->quality;
+		}
+	}
+	if (best) {
+		*out = *best;
+		ipkvm_buf_ref(out->part);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return best != NULL;
+}
+
+/* Whether quality q is one of the extras being made (lock held). */
+static bool extra_made(const struct ipkvm_video *v, int q)
+{
+	for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++)
+		if (v->extras[k].quality == q)
+			return true;
+	return false;
+}
+
+/* Whether quality a comes before b in the choice of extras: more wanted; on a tie, the one
+ * already made (clients do not make the choice flap); then the higher (lock held). */
+static bool before(const struct ipkvm_video *v, int a, int b)
+{
+	if (v->wanted[a] != v->wanted[b])
+		return v->wanted[a] > v->wanted[b];
+	bool ma = extra_made(v, a), mb = extra_made(v, b);
+	if (ma != mb)
+		return ma;
+	return a > b;
+}
+
+/* Chooses the extras from what is wanted and the configured quality (lock held): a slot
+ * whose quality is no longer chosen is freed with its image, a newly chosen quality takes a
+ * free slot. Returns true when a quality was added. */
+static bool choose_extras(struct ipkvm_video *v)
+{
+	int pick[IPKVM_VIDEO_MAX_EXTRAS] = {0};
+	for (int q = 1; q <= 100; q++) {
+		if (!v->wanted[q] || q == v->quality)
+			continue; /* the configured quality costs nothing */
+		for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+			if (!pick[k] || before(v, q, pick[k])) {
+				for (unsigned m = IPKVM_VIDEO_MAX_EXTRAS - 1; m > k; m--)
+					pick[m] = pick[m - 1];
+				pick[k] = q;
+				break;
+			}
+		}
+	}
+	for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+		struct extra *x = &v->extras[k];
+		bool keep = false;
+		for (unsigned m = 0; m < IPKVM_VIDEO_MAX_EXTRAS; m++)
+			keep = keep || (x->quality && pick[m] == x->quality);
+		if (x->quality && !keep) {
+			ipkvm_video_image_release(&x->latest);
+			x->have = false;
+			x->quality = 0;
+		}
+	}
+	bool added = false;
+	for (unsigned m = 0; m < IPKVM_VIDEO_MAX_EXTRAS; m++) {
+		if (!pick[m] || extra_made(v, pick[m]))
+			continue;
+		for (unsigned k = 0; k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+			if (!v->extras[k].quality) {
+				v->extras[k].quality = pick[m];
+				added = true;
+				break;
+			}
+		}
+	}
+	return added;
+}
+
+void ipkvm_video_want_quality(struct ipkvm_video *v, int quality, int delta)
+{
+	if (quality < 1 || quality > 100)
+		return;
+	pthread_mutex_lock(&v->lock);
+	v->wanted[quality] += delta;
+	if (v->wanted[quality] < 0)
+		v->wanted[quality] = 0;
+	bool added = choose_extras(v);
+	if (added && v->watchers > 0)
+		v->requested = true; /* the new quality's first image: the picture as it is */
+	pthread_mutex_unlock(&v->lock);
+	if (added)
+		kick(v);
 }
 
 struct ipkvm_frame *ipkvm_video_latest_raw(struct ipkvm_video *v)
@@ -866,6 +1184,7 @@ int ipkvm_video_set_params(struct ipkvm_video *v, int quality, int max_fps)
 		v->requested = true; /* show the new quality now, not at the next change */
 	v->quality = quality;
 	v->max_fps = max_fps;
+	choose_extras(v); /* an extra may now be the configured quality, or free a slot */
 	pthread_mutex_unlock(&v->lock);
 	kick(v);
 	return 0;
@@ -889,6 +1208,20 @@ void ipkvm_video_status(struct ipkvm_video *v, struct ipkvm_video_status *out)
 	out->workers = v->nworkers;
 	out->strips = v->strips_off || v->nstrips < 1 ? 1 : v->nstrips;
 	out->seq = v->have_latest ? v->latest.seq : 0;
+	/* the extras being made, highest first; none from an MJPEG device */
+	for (unsigned k = 0; v->format != IPKVM_FMT_MJPEG && k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
+		int q = v->extras[k].quality;
+		if (!q)
+			continue;
+		unsigned m = out->nextras++;
+		while (m > 0 && out->extras[m - 1] < q) {
+			out->extras[m] = out->extras[m - 1];
+			m--;
+		}
+		out->extras[m] = q;
+	}
+	out->encodes_per_s = v->encodes_per_s;
+	out->encodes = v->encodes;
 	pthread_mutex_unlock(&v->lock);
 	ipkvm_jpeg_hw_status(v->jpeg_hw, &out->jpeg);
 }

@@ -17,6 +17,12 @@
  *   one JPEG (jpeg.h, restart markers). MJPEG frames are one piece (passed through).
  * - A finished image is published at once, unless a newer one was already published (images
  *   never go backwards). Publishing wakes the main thread through the wake callback.
+ * - Extra qualities: clients that want JPEG at another quality than the configured one (VNC
+ *   Tight clients choose their own) say so with ipkvm_video_want_quality. The two most
+ *   wanted other qualities are made too, from the same raw frame as the main image (same seq
+ *   and times), by the same workers and strips, after the main image's pieces, and each is
+ *   published only after the frame's main image. ipkvm_video_latest_quality gives the
+ *   newest image at the nearest quality made. MJPEG pass-through makes none.
  * Frame sequence numbers are the pipeline's own (monotonic across device reopens).
  */
 #ifndef IPKVM_VIDEO_VIDEO_H
@@ -77,8 +83,14 @@ struct ipkvm_video_image {
 	int64_t ts_us;		/* capture time, CLOCK_MONOTONIC µs */
 	int64_t encoded_us;	/* when the encoder finished */
 	unsigned width, height;
+	/* The JPEG quality it was made at (1..100); 0 for a frame passed through from an MJPEG
+	 * device, whose quality is the device's and unknown (the configured one is not it). */
+	int quality;
 	bool placeholder;
 };
+
+/* At most this many qualities besides the configured one are made at a time. */
+#define IPKVM_VIDEO_MAX_EXTRAS 2
 
 struct ipkvm_video_status {
 	char source[16];
@@ -92,6 +104,13 @@ struct ipkvm_video_status {
 	unsigned strips;		  /* a raw frame is cut into for software (1: whole) */
 	uint64_t seq;			  /* of the latest image */
 	struct ipkvm_jpeg_hw_status jpeg; /* which JPEG encoder, and why not the hardware one */
+	/* The extra qualities being made (nextras of them, highest first), and JPEG images
+	 * made from frames at every quality: per second over the last second, and in all.
+	 * A frame passed through from an MJPEG device and a placeholder count as one image. */
+	unsigned nextras;
+	int extras[IPKVM_VIDEO_MAX_EXTRAS];
+	double encodes_per_s;
+	uint64_t encodes;
 };
 
 struct ipkvm_video;
@@ -111,6 +130,19 @@ void ipkvm_video_destroy(struct ipkvm_video *v);
  * there is none yet. Any thread. */
 bool ipkvm_video_latest(struct ipkvm_video *v, struct ipkvm_video_image *out);
 void ipkvm_video_image_release(struct ipkvm_video_image *img);
+/* The newest image at the quality nearest to quality (1..100) among the configured one and
+ * the extra ones being made that have an image yet (ties: the higher quality); the main
+ * image when no extra is nearer. An extra image more than a second older than the main one
+ * (the workers were too busy for extras) is passed over for the main one. Like
+ * ipkvm_video_latest otherwise. */
+bool ipkvm_video_latest_quality(struct ipkvm_video *v, int quality, struct ipkvm_video_image *out);
+/* A client starts (+1) or stops (-1) wanting images at quality 1..100 (main thread, or any).
+ * Counted per quality; the IPKVM_VIDEO_MAX_EXTRAS most wanted qualities other than the
+ * configured one are made (ties: those already made stay, then the higher quality), from
+ * the next frame on, and only while frames are encoded at all (ipkvm_video_watch). A newly
+ * made quality gets an image of the current picture at once when someone watches. Out of
+ * range qualities are ignored. */
+void ipkvm_video_want_quality(struct ipkvm_video *v, int quality, int delta);
 /* The newest captured raw frame (a reference), or NULL. */
 struct ipkvm_frame *ipkvm_video_latest_raw(struct ipkvm_video *v);
 

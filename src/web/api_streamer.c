@@ -122,9 +122,14 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 	const char *encoder = st.format == IPKVM_FMT_MJPEG ? "passthrough"
 			      : st.jpeg.v4l2		   ? "v4l2"
 							   : "software";
+	/* The extra JPEG qualities made for clients that asked another one (VNC), highest
+	 * first, and the images made per second at every quality. */
+	json_t *extras = json_array();
+	for (unsigned i = 0; extras && i < st.nextras; i++)
+		json_array_append_new(extras, json_integer(st.extras[i]));
 	return json_pack(
 	    "{s:s, s:{s:s, s:s, s:i, s:i, s:f, s:o}, s:s, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, "
-	    "s:i, s:I, s:o, s:s, s:s}",
+	    "s:i, s:I, s:o, s:s, s:s, s:o, s:f, s:I}",
 	    "source", st.source, "signal", "state", ipkvm_signal_name(st.signal.state), "reason",
 	    st.signal.reason, "width", st.signal.width, "height", st.signal.height, "fps",
 	    st.signal.fps, "capture", capture ? json_string(capture) : json_null(), "format",
@@ -132,7 +137,9 @@ json_t *ipkvm_streamer_status(struct ipkvm_server *srv)
 	    st.encoded_fps, "bytes_per_s", (json_int_t)st.bytes_per_s, "dropped",
 	    (json_int_t)st.dropped, "quality", st.quality, "max_fps", st.max_fps, "clients",
 	    clients, "workers", st.workers, "strips", st.strips, "seq", (json_int_t)st.seq, "h264",
-	    ipkvm_h264ws_status(srv), "encoder", encoder, "encoder_reason", st.jpeg.reason);
+	    ipkvm_h264ws_status(srv), "encoder", encoder, "encoder_reason", st.jpeg.reason,
+	    "extra_qualities", extras ? extras : json_null(), "encodes_per_s", st.encodes_per_s,
+	    "encodes", (json_int_t)st.encodes);
 }
 
 void ipkvm_api_streamer(struct ipkvm_http_req *req)

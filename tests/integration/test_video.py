@@ -160,6 +160,11 @@ def test_mjpeg_parts_are_jpegs_in_order(t):
     check(all(b > a for a, b in zip(seqs, seqs[1:])), "sequence not increasing: %r" % seqs)
     check(info["encoded_fps"] > 10, "encoded fps %r while streaming" % info["encoded_fps"])
     eq(info["clients"], 1, "clients while streaming")
+    # no client wants another quality: one JPEG a frame, nothing else encoded
+    eq(info["extra_qualities"], [], "extra qualities with only an MJPEG client")
+    check(abs(info["encodes_per_s"] - info["encoded_fps"]) <= 0.1 * info["encoded_fps"] + 1,
+          "encodes/s %r against encoded fps %r" % (info["encodes_per_s"], info["encoded_fps"]))
+    check(info["encodes"] >= len(seqs), "encodes %r after %d parts" % (info["encodes"], len(seqs)))
 
 
 def _rate(d, headers, seconds):

@@ -913,6 +913,335 @@ static void test_strips_images_in_order(void **state)
 	finish(v);
 }
 
+/* --- extra qualities ------------------------------------------------------------------ */
+
+/* A 128x64 YUYV picture with something to compress: smooth gradients in luma and chroma and
+ * a bright rectangle whose edges cross the 8x8 blocks. */
+static struct ipkvm_frame *scene(uint8_t shift)
+{
+	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 128, 64, 0);
+	assert_non_null(f);
+	for (unsigned y = 0; y < 64; y++) {
+		uint8_t *row = f->data + (size_t)y * f->stride;
+		for (unsigned x = 0; x < 128; x += 2) {
+			bool box = x >= 37 && x < 91 && y >= 13 && y < 42;
+			row[x * 2] = box ? 220 : (uint8_t)(16 + x + y + shift);
+			row[x * 2 + 1] = (uint8_t)(96 + x / 2);
+			row[x * 2 + 2] = box ? 220 : (uint8_t)(17 + x + y + shift);
+			row[x * 2 + 3] = (uint8_t)(160 - y);
+		}
+	}
+	return f;
+}
+
+/* The mean absolute difference per RGB channel between a JPEG and the frame it shows. */
+static double mean_error(const struct ipkvm_video_image *img, const struct ipkvm_frame *f)
+{
+	size_t n = (size_t)f->width * f->height * 3;
+	uint8_t *want = malloc(n);
+	assert_non_null(want);
+	ipkvm_frame_to_rgb24(f, want);
+	uint8_t *got = decode_rgb(img->part->data + img->jpeg_offset,
+				  img->part->len - img->jpeg_offset, (int)f->width, (int)f->height);
+	double sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += abs((int)got[i] - (int)want[i]);
+	free(want);
+	free(got);
+	return sum / (double)n;
+}
+
+struct at_quality {
+	struct ipkvm_video *v;
+	int quality;
+};
+
+/* The image nearest quality is at that quality and shows the main image's frame. */
+static bool extra_caught_up(void *arg)
+{
+	struct at_quality *a = arg;
+	struct ipkvm_video_image m, x;
+	if (!ipkvm_video_latest(a->v, &m))
+		return false;
+	bool ok = ipkvm_video_latest_quality(a->v, a->quality, &x);
+	ok = ok && x.quality == a->quality && x.seq == m.seq;
+	ipkvm_video_image_release(&m);
+	ipkvm_video_image_release(&x);
+	return ok;
+}
+
+static void wait_extra(struct ipkvm_video *v, int quality)
+{
+	struct at_quality a = {v, quality};
+	if (!wait_until(extra_caught_up, &a))
+		fail_msg("no image at quality %d for the latest frame", quality);
+}
+
+static uint64_t encodes(struct ipkvm_video *v)
+{
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	return st.encodes;
+}
+
+static struct ipkvm_video *make_q(int quality, unsigned workers, unsigned strips)
+{
+	struct ipkvm_video_config cfg;
+	make_cfg(&cfg, 240, workers);
+	cfg.quality = quality;
+	cfg.strips = strips;
+	char err[128];
+	struct ipkvm_video *v = ipkvm_video_create(&cfg, on_wake, &seen, err, sizeof(err));
+	assert_non_null(v);
+	seen.v = v;
+	return v;
+}
+
+/* Quality 90 configured, 20 wanted: one frame gives two images with the same seq and
+ * times, each cut into strips and joined, the q20 one smaller, both decoding close to the
+ * frame (q90 closer). */
+static void test_extra_quality_from_the_same_frame(void **state)
+{
+	struct ipkvm_video *v = make_q(90, 2, 2);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_want_quality(v, 20, 1);
+	ipkvm_video_watch(v, 1);
+	struct ipkvm_frame *f = scene(0);
+	push_frame(ipkvm_frame_ref(f));
+	wait_extra(v, 20);
+	settle(v);
+
+	struct ipkvm_video_image m, x;
+	assert_true(ipkvm_video_latest(v, &m));
+	assert_true(ipkvm_video_latest_quality(v, 20, &x));
+	assert_int_equal(m.quality, 90);
+	assert_int_equal(x.quality, 20);
+	assert_int_equal(x.seq, m.seq);
+	assert_int_equal(x.ts_us, m.ts_us);
+	assert_int_equal(x.ts_us, f->ts_us);
+	assert_int_equal(x.width, 128);
+	assert_int_equal(x.height, 64);
+	assert_false(x.placeholder);
+	/* strips for the extra too: a restart interval and one RST between two strips */
+	const uint8_t *xj = x.part->data + x.jpeg_offset;
+	size_t xlen = x.part->len - x.jpeg_offset, mlen = m.part->len - m.jpeg_offset;
+	assert_true(has_dri(xj, xlen));
+	assert_int_equal(scan_markers(xj, xlen, 0xD0, 0xD7), 1);
+	/* its own multipart part, saying the same sequence */
+	char seqhdr[64];
+	snprintf(seqhdr, sizeof(seqhdr), "X-Sequence: %llu\r\n", (unsigned long long)m.seq);
+	assert_non_null(memmem(x.part->data, x.jpeg_offset, seqhdr, strlen(seqhdr)));
+	assert_true(xlen < mlen * 2 / 3);
+	double em = mean_error(&m, f), ex = mean_error(&x, f);
+	assert_true(em < 3.0);
+	assert_true(ex < 8.0);
+	assert_true(em < ex);
+	ipkvm_video_image_release(&x);
+
+	/* nearest: 30 → 20; 55 is 35 from both → the higher (the main 90); 100 → 90 */
+	assert_true(ipkvm_video_latest_quality(v, 30, &x));
+	assert_int_equal(x.quality, 20);
+	ipkvm_video_image_release(&x);
+	assert_true(ipkvm_video_latest_quality(v, 55, &x));
+	assert_int_equal(x.quality, 90);
+	assert_ptr_equal(x.part, m.part); /* the main image itself, shared */
+	ipkvm_video_image_release(&x);
+	assert_true(ipkvm_video_latest_quality(v, 100, &x));
+	assert_int_equal(x.quality, 90);
+	ipkvm_video_image_release(&x);
+
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 1);
+	assert_int_equal(st.extras[0], 20);
+	assert_int_equal(st.encodes, 2); /* one frame, two qualities */
+	ipkvm_video_image_release(&m);
+	ipkvm_frame_unref(f);
+	ipkvm_video_want_quality(v, 20, -1);
+	finish(v);
+}
+
+/* Three qualities wanted: two are made (the most wanted; on a tie those made already, then
+ * the higher), each frame costs one encode per quality, and a quality nobody wants any more
+ * costs nothing from the next frame on. The configured quality is never an extra. */
+static void test_at_most_two_extras(void **state)
+{
+	struct ipkvm_video *v = make_q(80, 2, 0);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	ipkvm_video_want_quality(v, 80, 3); /* the configured one: free */
+	ipkvm_video_want_quality(v, 20, 1);
+	ipkvm_video_want_quality(v, 40, 1);
+	ipkvm_video_want_quality(v, 60, 1); /* a tie with two made ones: they stay */
+	ipkvm_video_want_quality(v, 0, 1);  /* out of range: ignored */
+	ipkvm_video_want_quality(v, 101, 1);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 2);
+	assert_int_equal(st.extras[0], 40);
+	assert_int_equal(st.extras[1], 20);
+
+	const int frames = 4;
+	for (int i = 0; i < frames; i++) {
+		advance(v, 6, false);
+		struct ipkvm_frame *f = scene((uint8_t)(i * 3));
+		push_frame(f);
+		wait_extra(v, 40);
+		wait_extra(v, 20);
+		settle(v);
+	}
+	assert_int_equal(encodes(v), frames * 3);
+	struct ipkvm_video_image x;
+	/* 60: 20 from the main 80 and from 40 → the higher, the main */
+	assert_true(ipkvm_video_latest_quality(v, 60, &x));
+	assert_int_equal(x.quality, 80);
+	ipkvm_video_image_release(&x);
+	assert_true(ipkvm_video_latest_quality(v, 45, &x));
+	assert_int_equal(x.quality, 40);
+	ipkvm_video_image_release(&x);
+
+	/* 60 now most wanted: it replaces the lower of the tied 40 and 20 */
+	ipkvm_video_want_quality(v, 60, 1);
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 2);
+	assert_int_equal(st.extras[0], 60);
+	assert_int_equal(st.extras[1], 40);
+	assert_true(ipkvm_video_latest_quality(v, 20, &x)); /* 20's images are gone with it */
+	assert_int_equal(x.quality, 40);
+	ipkvm_video_image_release(&x);
+	wait_extra(v, 60); /* the new quality's first image, of the picture as it is */
+	settle(v);
+	uint64_t before = encodes(v);
+	advance(v, 6, false);
+	push_frame(scene(50));
+	wait_extra(v, 60);
+	wait_extra(v, 40);
+	settle(v);
+	assert_int_equal(encodes(v), before + 3);
+
+	/* nobody wants the extras any more: one encode a frame (20 goes first: the others going
+	 * first would let it back in, with an image of the picture as it is) */
+	ipkvm_video_want_quality(v, 20, -1);
+	ipkvm_video_want_quality(v, 40, -1);
+	ipkvm_video_want_quality(v, 60, -2);
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 0);
+	settle(v);
+	before = encodes(v);
+	for (int i = 0; i < frames; i++) {
+		advance(v, 6, false);
+		push_frame(scene((uint8_t)(100 + i)));
+		settle(v);
+	}
+	assert_int_equal(encodes(v), before + frames);
+	assert_true(ipkvm_video_latest_quality(v, 20, &x));
+	assert_int_equal(x.quality, 80);
+	ipkvm_video_image_release(&x);
+	finish(v);
+}
+
+/* A quality wanted while a still picture is watched gets its image at once, without a new
+ * frame from the source. */
+static void test_new_extra_made_from_the_still_picture(void **state)
+{
+	struct ipkvm_video *v = make_q(80, 1, 0);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_watch(v, 1);
+	push_frame(scene(0));
+	wait_published(1);
+	settle(v);
+	ipkvm_video_want_quality(v, 30, 1);
+	wait_extra(v, 30);
+	struct ipkvm_video_image x;
+	assert_true(ipkvm_video_latest_quality(v, 30, &x));
+	assert_int_equal(x.quality, 30);
+	ipkvm_video_image_release(&x);
+	ipkvm_video_want_quality(v, 30, -1);
+	finish(v);
+}
+
+/* The configured quality changed to a wanted extra: that extra is no longer made; the
+ * quality it left behind becomes one. */
+static void test_extras_follow_the_configured_quality(void **state)
+{
+	struct ipkvm_video *v = make_q(80, 1, 0);
+	ipkvm_video_want_quality(v, 50, 1);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 1);
+	assert_int_equal(ipkvm_video_set_params(v, 50, 240), 0);
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 0);
+	ipkvm_video_want_quality(v, 80, 1);
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 1);
+	assert_int_equal(st.extras[0], 80);
+	finish(v);
+}
+
+/* MJPEG from the device has no raw frame: no extra is made, the main image (quality 0:
+ * the device's, unknown) answers every quality. */
+static void test_mjpeg_makes_no_extras(void **state)
+{
+	struct ipkvm_video *v = make_q(80, 2, 2);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_want_quality(v, 20, 1);
+	ipkvm_video_watch(v, 1);
+	struct ipkvm_frame *raw = scene(0);
+	struct ipkvm_jpeg *j = ipkvm_jpeg_create();
+	struct ipkvm_buf *device_jpeg = NULL;
+	assert_int_equal(ipkvm_jpeg_encode(j, raw, 70, false, &device_jpeg), 0);
+	for (int i = 0; i < 2; i++) {
+		struct ipkvm_frame *f =
+		    ipkvm_frame_new(IPKVM_FMT_MJPEG, 128, 64, device_jpeg->len + 1);
+		assert_non_null(f);
+		memcpy(f->data, device_jpeg->data, device_jpeg->len);
+		f->data[device_jpeg->len] = (uint8_t)i; /* a different frame each time */
+		f->size = device_jpeg->len + (size_t)i;
+		advance(v, 6, false);
+		push_frame(f);
+		wait_published((size_t)i + 1);
+		settle(v);
+	}
+	assert_int_equal(encodes(v), 2);
+	struct ipkvm_video_image x;
+	assert_true(ipkvm_video_latest_quality(v, 20, &x));
+	assert_int_equal(x.quality, 0);
+	assert_memory_equal(x.part->data + x.jpeg_offset, device_jpeg->data, device_jpeg->len);
+	ipkvm_video_image_release(&x);
+	struct ipkvm_video_status st;
+	ipkvm_video_status(v, &st);
+	assert_int_equal(st.nextras, 0);
+	ipkvm_buf_unref(device_jpeg);
+	ipkvm_jpeg_destroy(j);
+	ipkvm_frame_unref(raw);
+	finish(v);
+}
+
+/* A placeholder answers every quality: the extras of the last real picture are withdrawn. */
+static void test_placeholder_withdraws_extras(void **state)
+{
+	struct ipkvm_video *v = make_q(80, 1, 0);
+	assert_int_equal(ipkvm_video_start(v), 0);
+	ipkvm_video_want_quality(v, 20, 1);
+	ipkvm_video_watch(v, 1);
+	push_frame(scene(0));
+	wait_extra(v, 20);
+	size_t n = published();
+	pthread_mutex_lock(&fk.lock);
+	fk.state = IPKVM_SIGNAL_NO_SIGNAL;
+	pthread_mutex_unlock(&fk.lock);
+	uint64_t one = 1; /* readable with nothing to take: the source is asked for its signal */
+	assert_int_equal(write(fk.efd, &one, sizeof(one)), sizeof(one));
+	wait_published(n + 1);
+	struct ipkvm_video_image x;
+	assert_true(ipkvm_video_latest_quality(v, 20, &x));
+	assert_true(x.placeholder);
+	assert_int_equal(x.quality, 80);
+	ipkvm_video_image_release(&x);
+	finish(v);
+}
+
 static void test_caller_source_is_owned(void **state)
 {
 	struct ipkvm_video *v = make(240, 1);
@@ -947,6 +1276,12 @@ int main(void)
 	    cmocka_unit_test(test_mjpeg_passes_through_with_strips),
 	    cmocka_unit_test(test_strips_that_do_not_join_fall_back_to_whole_frames),
 	    cmocka_unit_test(test_h264_has_its_own_wake),
+	    cmocka_unit_test(test_extra_quality_from_the_same_frame),
+	    cmocka_unit_test(test_at_most_two_extras),
+	    cmocka_unit_test(test_new_extra_made_from_the_still_picture),
+	    cmocka_unit_test(test_extras_follow_the_configured_quality),
+	    cmocka_unit_test(test_mjpeg_makes_no_extras),
+	    cmocka_unit_test(test_placeholder_withdraws_extras),
 	};
 	/* Every test twice: the source gives its frames away (as the pattern and the virtual
 	 * target do), then lends them (as the V4L2 source lends its driver buffers). */
