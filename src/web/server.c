@@ -17,9 +17,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +29,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "daemon/loop.h"
-#include "web/cert.h"
+#include "tls/tls.h"
 #include "web/conn.h"
 #include "web/web.h"
 
@@ -51,71 +49,11 @@ static const struct lws_protocols redirect_protocols[] = {
 static const lws_retry_bo_t no_validity_pings = {.secs_since_valid_ping = 0,
 						 .secs_since_valid_hangup = 0};
 
-/* Replaces the certificate and key of the running TLS context, new handshakes first. The
- * pair is loaded and checked on the side so a bad file never leaves the context half
- * changed. */
-static void reload_tls(struct ipkvm_server *srv)
-{
-	SSL_CTX *ctx = srv->ssl_ctx;
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
-	FILE *f;
-	if (!ctx)
-		return;
-	if ((f = fopen(srv->cert_path, "r"))) {
-		cert = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	if ((f = fopen(srv->key_path, "r"))) {
-		key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
-	}
-	if (!cert || !key || !X509_check_private_key(cert, key)) {
-		LOG_ERROR("TLS reload: %s and %s are not a readable, matching pair; keeping the "
-			  "current ones",
-			  srv->cert_path, srv->key_path);
-	} else if (SSL_CTX_use_certificate_chain_file(ctx, srv->cert_path) != 1 ||
-		   SSL_CTX_use_PrivateKey(ctx, key) != 1) {
-		LOG_ERROR("TLS reload failed for %s", srv->cert_path);
-	} else {
-		LOG_INFO("TLS certificate reloaded from %s", srv->cert_path);
-	}
-	X509_free(cert);
-	EVP_PKEY_free(key);
-}
-
 /* The auth service ended sessions or changed credentials: cut the event sockets that no
  * longer hold. */
 static void credentials_changed(void *ctx)
 {
 	ipkvm_ws_sweep(ctx);
-}
-
-/* The TLS files (the state directory and the users in it are the daemon's and the auth
- * service's). */
-static int prepare_state(struct ipkvm_server *srv)
-{
-	const struct ipkvm_config *cfg = srv->cfg;
-	int r;
-	char dir[PATH_MAX];
-	if (ipkvm_path_join(dir, sizeof(dir), srv->state_dir, "tls") < 0 ||
-	    ipkvm_path_join(srv->cert_path, sizeof(srv->cert_path), dir, "cert.pem") < 0 ||
-	    ipkvm_path_join(srv->key_path, sizeof(srv->key_path), dir, "key.pem") < 0) {
-		LOG_ERROR("state directory path too long: %s", srv->state_dir);
-		return -ENAMETOOLONG;
-	}
-	if (cfg->tls_cert) {
-		ipkvm_strlcpy(srv->cert_path, cfg->tls_cert, sizeof(srv->cert_path));
-		ipkvm_strlcpy(srv->key_path, cfg->tls_key, sizeof(srv->key_path));
-	} else if ((r = ipkvm_cert_ensure(dir, cfg->listen)) < 0) {
-		return r;
-	}
-	if (access(srv->cert_path, R_OK) < 0 || access(srv->key_path, R_OK) < 0) {
-		LOG_ERROR("cannot read the TLS files %s and %s: %s", srv->cert_path, srv->key_path,
-			  strerror(errno));
-		return -errno;
-	}
-	return 0;
 }
 
 /* Whether addr (IPv4 or IPv6 text) belongs to this machine: a socket can bind to it. */
@@ -168,28 +106,23 @@ static int create_vhosts(struct ipkvm_server *srv)
 	if (info.iface && strchr(info.iface, '.'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = https_protocols;
-	info.ssl_cert_filepath = srv->cert_path;
-	info.ssl_private_key_filepath = srv->key_path;
+	info.ssl_cert_filepath = srv->tls_files.cert;
+	info.ssl_private_key_filepath = srv->tls_files.key;
 	info.alpn = "http/1.1";
-	/* The server's order decides, with the cipher this CPU encrypts fastest first:
-	 * AES-GCM with AES instructions, ChaCha20-Poly1305 without (a Raspberry Pi 4 has none,
-	 * and video is the bulk of what it encrypts). SSL_OP_PRIORITIZE_CHACHA: a client that
-	 * asks for ChaCha20 first (it lacks AES instructions itself) gets it either way. */
-	srv->tls_chacha = cfg->tls_ciphers == IPKVM_TLS_CIPHERS_CHACHA20 ||
-			  (cfg->tls_ciphers == IPKVM_TLS_CIPHERS_AUTO && !ipkvm_cpu_has_aes());
+	/* The cipher policy every TLS front end shares (tls/tls.h): TLS 1.2 and newer, ECDHE
+	 * with AEAD only, the server's order with the cipher this CPU is fastest at first;
+	 * SSL_OP_PRIORITIZE_CHACHA: a client that asks for ChaCha20 first (it lacks AES
+	 * instructions itself) gets it either way. */
+	struct ipkvm_tls_policy policy;
+	ipkvm_tls_policy(cfg, &policy);
+	srv->tls_chacha = policy.chacha;
 	info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
 			       SSL_OP_NO_TLSv1_1 | SSL_OP_CIPHER_SERVER_PREFERENCE |
 			       SSL_OP_PRIORITIZE_CHACHA;
-	info.ssl_cipher_list = srv->tls_chacha ? "ECDHE+CHACHA20:ECDHE+AES128+AESGCM:ECDHE+AESGCM"
-					       : "ECDHE+AES128+AESGCM:ECDHE+AESGCM:ECDHE+CHACHA20";
-	info.tls1_3_plus_cipher_list =
-	    srv->tls_chacha
-		? "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
-		: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
-	LOG_INFO("TLS: %s preferred (%s)", srv->tls_chacha ? "ChaCha20-Poly1305" : "AES-GCM",
-		 cfg->tls_ciphers != IPKVM_TLS_CIPHERS_AUTO ? "[server] tls_ciphers"
-		 : srv->tls_chacha			    ? "this CPU has no AES instructions"
-							    : "this CPU has AES instructions");
+	info.ssl_cipher_list = policy.ciphers12;
+	info.tls1_3_plus_cipher_list = policy.ciphers13;
+	LOG_INFO("TLS: %s preferred (%s)", policy.chacha ? "ChaCha20-Poly1305" : "AES-GCM",
+		 policy.why);
 	info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	srv->vhost = lws_create_vhost(srv->ctx, &info);
 	if (!srv->vhost) {
@@ -279,7 +212,7 @@ struct ipkvm_server *ipkvm_server_create(const struct ipkvm_services *svc)
 			  cfg->plain_listen ? cfg->plain_listen : "");
 		goto err;
 	}
-	if (prepare_state(srv) < 0 || create_vhosts(srv) < 0)
+	if (ipkvm_tls_files(cfg, &srv->tls_files) < 0 || create_vhosts(srv) < 0)
 		goto err;
 	const char *host = cfg->listen && cfg->listen[0] ? cfg->listen : "localhost";
 	bool v6 = strchr(host, ':') != NULL;
@@ -302,7 +235,8 @@ void ipkvm_server_tick(struct ipkvm_server *srv)
 void ipkvm_server_reload(struct ipkvm_server *srv)
 {
 	ipkvm_ws_sweep(srv);
-	reload_tls(srv);
+	if (srv->ssl_ctx)
+		ipkvm_tls_reload(srv->ssl_ctx, &srv->tls_files);
 }
 
 void ipkvm_server_frames_ready(struct ipkvm_server *srv)

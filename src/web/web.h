@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/worker.h"
 #include "daemon/services.h"
+#include "tls/tls.h"
 #include "video/h264_stream.h"
 #include "web/rawwrite.h"
 
@@ -147,7 +148,8 @@ struct ipkvm_server {
 	const struct ipkvm_config *cfg;
 	const struct ipkvm_services *svc;
 	char state_dir[PATH_MAX];
-	char web_root[PATH_MAX], cert_path[PATH_MAX], key_path[PATH_MAX];
+	char web_root[PATH_MAX];
+	struct ipkvm_tls_files tls_files; /* the HTTPS certificate and key (tls/tls.h) */
 	char hostname[256];
 	struct lws_context *ctx; /* the loop's (ipkvm_loop_lws()) */
 	struct lws_vhost *vhost, *redirect_vhost, *plain_vhost;

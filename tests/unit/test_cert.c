@@ -1,5 +1,5 @@
 /*
- * Unit tests for web/cert: ipkvm_cert_ensure makes a matching pair in a new directory (key
+ * Unit tests for tls/cert: ipkvm_cert_ensure makes a matching pair in a new directory (key
  * mode 0600, EC prime256v1, self-signed v3 leaf, CA:FALSE critical, digitalSignature,
  * serverAuth, SANs for localhost, the hostname, 127.0.0.1, ::1 and the listen address,
  * valid for ~10 years), leaves an existing pair byte for byte alone, and makes a fresh
@@ -33,7 +33,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "web/cert.h"
+#include "tls/cert.h"
 
 static char tmpdir[256], tlsdir[512], certpath[600], keypath[600];
 

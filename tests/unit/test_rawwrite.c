@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "web/cert.h"
+#include "tls/cert.h"
 #include "web/rawwrite.h"
 
 #define TOTAL (1u << 20)

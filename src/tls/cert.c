@@ -4,7 +4,7 @@
  * warning can pin it or replace it with [server] tls_cert / tls_key.
  */
 #define LOG_TAG "cert"
-#include "web/cert.h"
+#include "tls/cert.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,8 +2,8 @@
  * cert: the self-signed TLS certificate made on first start, so the device speaks HTTPS
  * from the first second without any setup.
  */
-#ifndef IPKVM_WEB_CERT_H
-#define IPKVM_WEB_CERT_H
+#ifndef IPKVM_TLS_CERT_H
+#define IPKVM_TLS_CERT_H
 
 /* Makes <dir>/cert.pem and <dir>/key.pem (0600) if either is missing: an ECDSA P-256 key
  * and a self-signed certificate valid for 10 years, with SANs for localhost, the hostname,
