@@ -149,6 +149,38 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"Longest wait imposed after repeated failed logins: once back-off starts, each "
 	"further failure blocks for 1 s, then 2, 4, 8 ... up to this (duration, "
 	"1s..1d)."),
+    KEY("vnc", "enabled", IPKVM_CFG_INT, vnc_enabled, 0, 1, "0",
+	"1 = serve VNC (RFB) clients on [vnc] port",
+	"The VNC server: any VNC client (TigerVNC, Remmina, macOS Screen Sharing...) "
+	"sees the target's screen and types on it, with the same users and roles as "
+	"the web console. 1 turns it on. Clients log in over TLS with the daemon's "
+	"certificate (VeNCrypt X509Plain or TLSPlain: an ipkvm user name and "
+	"password); see the README."),
+    KEY("vnc", "listen", IPKVM_CFG_ADDRESS, vnc_listen, 0, 0, "",
+	"IPv4 or IPv6 address the VNC port listens on; empty = every address",
+	"Address and port the VNC server listens on, as [server] listen: an IPv4 or "
+	"IPv6 address, empty for every address (IPv6 and IPv4)."),
+    KEY("vnc", "port", IPKVM_CFG_PORT, vnc_port, 1, 65535, "5900", "VNC port", NULL),
+    KEY("vnc", "vncauth_password_file", IPKVM_CFG_PATH, vnc_vncauth_password_file, 0, 0, NULL,
+	"file of user:password lines for plain VncAuth (weak: 8 characters, DES); empty = "
+	"VncAuth refused",
+	"Plain VncAuth, for old clients without TLS: a file of `user:password` lines "
+	"(absolute path), each naming an existing ipkvm user whose role the client then "
+	"has. VncAuth is weak: only the first 8 characters of a password count, the "
+	"challenge is DES, no user name is sent and nothing is encrypted afterwards; use "
+	"it only on a network you trust. The file must not be readable by group or "
+	"others (chmod 600), or ipkvmd refuses to start. Empty (the default) refuses "
+	"VncAuth."),
+    CHOICE("vnc", "layout", vnc_layout, WORDS("auto", "us", "uk", "de", "fr", "jp"), "auto",
+	   "keyboard layout of the target, for keys VNC clients send as symbols: auto (the "
+	   "virtual target's [target] layout, else us), us, uk, de, fr or jp",
+	   "The target's keyboard layout, which VNC clients' key symbols (and pasted "
+	   "text) are typed for: auto (the virtual target's [target] layout when it runs, "
+	   "else us), us, uk, de, fr or jp."),
+    KEY("vnc", "max_clients", IPKVM_CFG_INT, vnc_max_clients, 1, 1024, "64",
+	"VNC sessions at once (VNC port and /api/vnc/ws together)",
+	"VNC sessions at once, on the VNC port and over /api/vnc/ws together, 1..1024. "
+	"Of these, at most 8 from one address (IPv6: one /64) may be still logging in."),
     CHOICE("video", "source", video_source, WORDS("none", "virtual", "pattern", "v4l2"), "virtual",
 	   "where pictures come from: virtual (the built-in virtual target), v4l2 (capture "
 	   "device), pattern (synthetic) or none",

@@ -71,6 +71,15 @@ enum ipkvm_msd_drives {
 	IPKVM_MSD_DRIVES_VIRTUAL,
 };
 enum ipkvm_target_layout { IPKVM_TARGET_LAYOUT_US, IPKVM_TARGET_LAYOUT_JP };
+/* [vnc] layout: the keyboard layout keysyms are typed for (auto: the virtual target's). */
+enum ipkvm_vnc_layout {
+	IPKVM_VNC_LAYOUT_AUTO,
+	IPKVM_VNC_LAYOUT_US,
+	IPKVM_VNC_LAYOUT_UK,
+	IPKVM_VNC_LAYOUT_DE,
+	IPKVM_VNC_LAYOUT_FR,
+	IPKVM_VNC_LAYOUT_JP,
+};
 
 /*
  * What the "auto" settings that depend only on the config became, resolved in one place
@@ -114,6 +123,13 @@ struct ipkvm_config {
 	int max_sessions_per_user; /* sessions of one user at once; default 16 */
 	int login_max_failures;	   /* failures before back-off starts; default 5 */
 	int login_backoff_max;	   /* longest back-off, seconds; default 900 */
+	/* [vnc] the VNC (RFB) front end */
+	int vnc_enabled;		  /* 1 = listen; default 0 */
+	char *vnc_listen;		  /* address; "" = every address (IPv6 and IPv4) */
+	int vnc_port;			  /* default 5900 */
+	char *vnc_vncauth_password_file;  /* user:password lines; NULL = no VncAuth */
+	enum ipkvm_vnc_layout vnc_layout; /* default auto */
+	int vnc_max_clients;		  /* sessions at once, 1..1024; default 64 */
 	/* [video] */
 	enum ipkvm_video_source video_source; /* default virtual */
 	char *video_device;		      /* V4L2 device, default /dev/video0 */

@@ -107,7 +107,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 90);
+	assert_int_equal(n, 96);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -147,8 +147,15 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.login_backoff_max, 900);
 	assert_int_equal(cfg.log_level, IPKVM_LOG_INFO);
 	assert_int_equal(cfg.jpeg_strips, 0);
+	assert_int_equal(cfg.vnc_enabled, 0);
+	assert_string_equal(cfg.vnc_listen, "");
+	assert_int_equal(cfg.vnc_port, 5900);
+	assert_null(cfg.vnc_vncauth_password_file);
+	assert_int_equal(cfg.vnc_layout, IPKVM_VNC_LAYOUT_AUTO);
+	assert_int_equal(cfg.vnc_max_clients, 64);
 	ipkvm_config_free(&cfg);
 	assert_null(cfg.listen);
+	assert_null(cfg.vnc_listen);
 	assert_null(cfg.state_dir);
 	ipkvm_config_free(&cfg); /* twice is harmless */
 }
@@ -176,6 +183,13 @@ static const char full_file[] = "\xEF\xBB\xBF# every key, none at its default\n"
 				"login_backoff_max = 2h\n"
 				"[jpeg]\n"
 				"strips = 16\n"
+				"[vnc]\n"
+				"enabled = 1\n"
+				"listen = ::1\n"
+				"port = 5901\n"
+				"vncauth_password_file = /etc/ipkvm/vnc.passwd\n"
+				"layout = de\n"
+				"max_clients = 1024\n"
 				"[log]\n"
 				"level = debug"; /* no newline at the end */
 
@@ -196,6 +210,12 @@ static void assert_full_values(const struct ipkvm_config *cfg)
 	assert_int_equal(cfg->login_max_failures, 3);
 	assert_int_equal(cfg->login_backoff_max, 7200);
 	assert_int_equal(cfg->jpeg_strips, 16);
+	assert_int_equal(cfg->vnc_enabled, 1);
+	assert_string_equal(cfg->vnc_listen, "::1");
+	assert_int_equal(cfg->vnc_port, 5901);
+	assert_string_equal(cfg->vnc_vncauth_password_file, "/etc/ipkvm/vnc.passwd");
+	assert_int_equal(cfg->vnc_layout, IPKVM_VNC_LAYOUT_DE);
+	assert_int_equal(cfg->vnc_max_clients, 1024);
 	assert_int_equal(cfg->log_level, IPKVM_LOG_DEBUG);
 }
 
@@ -258,7 +278,7 @@ static const struct bad_case bad_cases[] = {
     {"[sever]\nport = 1\n", ":1: [sever] port: unknown section (did you mean [server]?)"},
     {"[audio]\ndevice = /dev/snd\n",
      ":1: [audio] device: unknown section (the sections are "
-     "server, auth, video, jpeg, h264, hid, atx, msd, usb, target and log)"},
+     "server, auth, vnc, video, jpeg, h264, hid, atx, msd, usb, target and log)"},
     {"[video]\nsource = webcam\n",
      ":2: [video] source: \"webcam\" is not one of: none, virtual, pattern, v4l2"},
     {"[server]\ntls_ciphers = aes\n",
@@ -334,6 +354,23 @@ static const struct bad_case bad_cases[] = {
     {"[log]\nlevel = verbose\n",
      ":2: [log] level: \"verbose\" is not a log level (use error, warn, info or debug)"},
     {"[log]\nlevel =\n", ":2: [log] level: empty value (use error, warn, info or debug)"},
+    /* [vnc] */
+    {"[vnc]\nenabled = yes\n", ":2: [vnc] enabled: \"yes\" is not an integer (expected 0..1)"},
+    {"[vnc]\nenabled = 2\n", ":2: [vnc] enabled: 2 is out of range (expected 0..1)"},
+    {"[vnc]\nport = 0\n", ":2: [vnc] port: 0 is out of range (expected 1..65535)"},
+    {"[vnc]\nport = 65536\n", ":2: [vnc] port: 65536 is out of range (expected 1..65535)"},
+    {"[vnc]\nlisten = kvm.local\n", ":2: [vnc] listen: \"kvm.local\" is not an IPv4 or IPv6 "
+				    "address (host names are not accepted)"},
+    {"[vnc]\nvncauth_password_file = vnc.passwd\n",
+     ":2: [vnc] vncauth_password_file: \"vnc.passwd\" is not an absolute path"},
+    {"[vnc]\nlayout = dvorak\n",
+     ":2: [vnc] layout: \"dvorak\" is not one of: auto, us, uk, de, fr, jp"},
+    {"[vnc]\nlayout = US\n", ":2: [vnc] layout: \"US\" is not one of: auto, us, uk, de, fr, jp"},
+    {"[vnc]\nmax_clients = 0\n", ":2: [vnc] max_clients: 0 is out of range (expected 1..1024)"},
+    {"[vnc]\nmax_clients = 1025\n",
+     ":2: [vnc] max_clients: 1025 is out of range (expected 1..1024)"},
+    {"[vnc]\nmax_client = 8\n", ":2: [vnc] max_client: unknown key (did you mean max_clients?)"},
+    {"[vcn]\nport = 5901\n", ":1: [vcn] port: unknown section (did you mean [vnc]?)"},
     /* lines inih itself rejects, and which error wins */
     {"[server]\nport 8443\n", ":2: syntax error"},
     {"[server\nport = 1\n", ":1: syntax error"},
@@ -772,6 +809,7 @@ static void test_choices(void **state)
 	assert_int_equal(cfg.video_scene, IPKVM_SCENE_TESTCARD);
 	assert_int_equal(cfg.video_format, IPKVM_CFG_PIXFMT_YUYV);
 	assert_int_equal(cfg.target_layout, IPKVM_TARGET_LAYOUT_US);
+	assert_int_equal(cfg.vnc_layout, IPKVM_VNC_LAYOUT_AUTO);
 	static const struct {
 		const char *section, *key, *word;
 		size_t offset;
@@ -787,6 +825,13 @@ static void test_choices(void **state)
 	     IPKVM_CFG_PIXFMT_BGR24},
 	    {"video", "scene", "static", offsetof(struct ipkvm_config, video_scene),
 	     IPKVM_SCENE_STATIC},
+	    {"vnc", "layout", "us", offsetof(struct ipkvm_config, vnc_layout), IPKVM_VNC_LAYOUT_US},
+	    {"vnc", "layout", "uk", offsetof(struct ipkvm_config, vnc_layout), IPKVM_VNC_LAYOUT_UK},
+	    {"vnc", "layout", "de", offsetof(struct ipkvm_config, vnc_layout), IPKVM_VNC_LAYOUT_DE},
+	    {"vnc", "layout", "fr", offsetof(struct ipkvm_config, vnc_layout), IPKVM_VNC_LAYOUT_FR},
+	    {"vnc", "layout", "jp", offsetof(struct ipkvm_config, vnc_layout), IPKVM_VNC_LAYOUT_JP},
+	    {"vnc", "layout", "auto", offsetof(struct ipkvm_config, vnc_layout),
+	     IPKVM_VNC_LAYOUT_AUTO},
 	    {"jpeg", "subsampling", "420", offsetof(struct ipkvm_config, jpeg_subsampling),
 	     IPKVM_SUBSAMPLING_420},
 	    {"jpeg", "encoder", "software", offsetof(struct ipkvm_config, jpeg_encoder),
