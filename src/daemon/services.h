@@ -2,7 +2,7 @@
  * services: what the composition root (daemon.c) hands to a front end: the device
  * objects and shared services it may use, and nothing of the daemon's own state.
  *
- * A front end (web now; VNC, Redfish, IPMI next) gets a const pointer to this at creation
+ * A front end (web, VNC; Redfish, IPMI next) gets a const pointer to this at creation
  * and keeps it for its lifetime; the daemon creates every object here before any front end
  * and destroys them after every front end. A NULL device means the config has none (no video
  * source, no HID output, no power control, no virtual media): a front end answers
@@ -67,6 +67,12 @@ struct ipkvm_rfb_gateway {
 	void (*close_conn)(struct ipkvm_rfb_conn *c);
 };
 
+/* The VNC front end's figures for GET /api/info, kept current by it (main thread). */
+struct ipkvm_vnc_info {
+	int port;	/* the VNC port listened on */
+	size_t clients; /* sessions now: the VNC port's and carried ones */
+};
+
 struct ipkvm_services {
 	const struct ipkvm_config *cfg;
 	/* The event loop: fd watches, timers, wakes (daemon/loop.h); its lws context is where
@@ -86,6 +92,8 @@ struct ipkvm_services {
 	/* RFB over another front end's transport; NULL unless [vnc] enabled (filled in by the
 	 * composition root once the VNC front end exists, before any client connects). */
 	const struct ipkvm_rfb_gateway *rfb;
+	/* The VNC front end's figures; NULL unless [vnc] enabled (filled in with rfb). */
+	const struct ipkvm_vnc_info *vnc_info;
 };
 
 #endif

@@ -53,11 +53,16 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 				      SSL_get_cipher_name(ssl), "preferred",
 				      srv->tls_chacha ? "chacha20" : "aes-gcm")
 			  : json_null();
+	/* vnc: the VNC front end's figures, through the services (web never includes vnc). */
+	const struct ipkvm_vnc_info *vi = srv->svc->vnc_info;
+	json_t *vnc = vi ? json_pack("{s:b, s:i, s:I}", "enabled", 1, "port", vi->port, "clients",
+				     (json_int_t)vi->clients)
+			 : json_pack("{s:b, s:n, s:i}", "enabled", 0, "port", "clients", 0);
 	ipkvm_http_reply_ok(req, 200,
-			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:{s:s, s:s}}",
+			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:{s:s, s:s}}",
 				      "version", IPKVM_VERSION, "hostname", srv->hostname, "uptime",
 				      (json_int_t)(now - srv->started), "started",
 				      (json_int_t)srv->started, "backends", backends, "features",
-				      features, "tls", tls, "user", "name", req->auth.user, "role",
-				      ipkvm_role_name(req->auth.role)));
+				      features, "tls", tls, "vnc", vnc, "user", "name",
+				      req->auth.user, "role", ipkvm_role_name(req->auth.role)));
 }
