@@ -2,9 +2,10 @@
 """Generates src/hid/keymap.c (build output) from data/keymap.csv, the ipkvm key model.
 
 The CSV is the single source of truth for every key's names: browser KeyboardEvent.code,
-USB HID (page, usage), Linux evdev code and X11 keysym. This script validates it and emits
-one C file holding the table `ipkvm_keys[]` (sorted by code for binary search), a
-(page, usage)-sorted index, and the lookup functions declared in src/hid/keymap.h.
+USB HID (page, usage), Linux evdev code, X11 keysym and XT scan code ("qnum"). This script
+validates it and emits one C file holding the table `ipkvm_keys[]` (sorted by code for binary
+search), a (page, usage)-sorted index, a qnum -> key index, and the lookup functions declared
+in src/hid/keymap.h.
 
   python3 scripts/gen_keymap.py data/keymap.csv OUTPUT.c
   python3 scripts/gen_keymap.py data/keymap.csv OUTPUT.c --evdev-header PATH
@@ -12,7 +13,7 @@ one C file holding the table `ipkvm_keys[]` (sorted by code for binary search), 
 
 Validation (any failure: a message naming file and line on stderr, exit status 1, and
 OUTPUT is not written):
-  - six columns per row; code is an identifier-like name, unique;
+  - seven columns per row; code is an identifier-like name, unique;
   - page is hex and one of 0x01 (usages 0x81..0xB7, system control), 0x07 (0x04..0xE7),
     0x0C (0x001..0xFFF); usage is hex; each (page, usage) pair is unique;
   - evdev_name is KEY_*, evdev is decimal 1..767 (KEY_MAX 0x2ff); one name <-> one number
@@ -20,7 +21,8 @@ OUTPUT is not written):
     /usr/include/linux/input-event-codes.h; required if --evdev-header names a path;
     skipped with a note on stderr if the default is missing, or with "none"), each name's
     number equals the header's;
-  - keysym is empty or an X11 keysym-name token.
+  - keysym is empty or an X11 keysym-name token;
+  - qnum is empty or hex 0x01..0xFF, 0x80 itself excluded (E0 00 is no key), unique.
 
 The output is deterministic and already laid out in the repo's C style; it is a build
 output, never committed or run through clang-format (it carries "clang-format off").
@@ -82,9 +84,9 @@ def parse_csv(path):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = next(csv.reader([line]))
-        if len(fields) != 6:
-            raise CsvError("%s:%d: want 6 columns (code,page,usage,evdev_name,evdev,keysym), "
-                           "got %d" % (path, lineno, len(fields)))
+        if len(fields) != 7:
+            raise CsvError("%s:%d: want 7 columns (code,page,usage,evdev_name,evdev,keysym,"
+                           "qnum), got %d" % (path, lineno, len(fields)))
         rows.append((lineno, [x.strip() for x in fields]))
     if not rows:
         raise CsvError("%s: no key rows" % path)
@@ -94,7 +96,8 @@ def parse_csv(path):
 def validate(path, rows, header):
     keys = []
     by_code, by_usage, ev_by_name, name_by_ev, code_by_ev = {}, {}, {}, {}, {}
-    for lineno, (code, page_s, usage_s, evname, ev_s, keysym) in rows:
+    by_qnum = {}
+    for lineno, (code, page_s, usage_s, evname, ev_s, keysym, qnum_s) in rows:
         where = "%s:%d" % (path, lineno)
         if not CODE_RE.match(code):
             raise CsvError("%s: code %r is not a KeyboardEvent.code name" % (where, code))
@@ -143,7 +146,19 @@ def validate(path, rows, header):
                     where, evname, header[evname], ev, code))
         if keysym and not KEYSYM_RE.match(keysym):
             raise CsvError("%s: keysym %r of %s is not a keysym name" % (where, keysym, code))
-        keys.append((code, page, usage, ev, keysym or None))
+        qnum = 0
+        if qnum_s:
+            if not HEX_RE.match(qnum_s):
+                raise CsvError("%s: qnum %r of %s is not hex like 0x1E" % (where, qnum_s, code))
+            qnum = int(qnum_s, 16)
+            if not 0x01 <= qnum <= 0xFF or qnum == 0x80:
+                raise CsvError("%s: qnum 0x%02X of %s is outside 0x01..0xFF (or is 0x80)" % (
+                    where, qnum, code))
+            if qnum in by_qnum:
+                raise CsvError("%s: qnum 0x%02X of %s is already used by %s" % (
+                    where, qnum, code, by_qnum[qnum]))
+            by_qnum[qnum] = code
+        keys.append((code, page, usage, ev, keysym or None, qnum))
     return keys
 
 
@@ -160,7 +175,8 @@ def render(src_name, keys):
     w("/* clang-format off */")
     w("/*")
     w(" * keymap (generated): the key table sorted by KeyboardEvent.code for binary search,")
-    w(" * a (page, usage)-sorted index into it for the reverse lookup, and the lookups")
+    w(" * a (page, usage)-sorted index into it for the reverse lookup, a direct qnum index")
+    w(" * (the XT scan code byte of VNC's QEMU Extended Key Event), and the lookups")
     w(" * declared in hid/keymap.h. Both orders are computed by the generator, so nothing")
     w(" * is sorted or allocated at run time.")
     w(" */")
@@ -172,8 +188,9 @@ def render(src_name, keys):
     w('#include "hid/keymap.h"')
     w("")
     w("const struct ipkvm_key ipkvm_keys[] = {")
-    for code, page, usage, ev, keysym in keys:
-        w("\t{%s, 0x%02X, 0x%02X, %d, %s}," % (c_str(code), page, usage, ev, c_str(keysym)))
+    for code, page, usage, ev, keysym, qnum in keys:
+        w("\t{%s, 0x%02X, 0x%02X, %d, %s, 0x%02X}," % (c_str(code), page, usage, ev,
+                                                   c_str(keysym), qnum))
     w("};")
     w("")
     w("const size_t ipkvm_keys_count = %d;" % len(keys))
@@ -182,6 +199,16 @@ def render(src_name, keys):
     w("static const uint16_t keymap_usage_index[%d] = {" % len(keys))
     for i in range(0, len(index), 12):
         w("\t" + " ".join("%d," % x for x in index[i:i + 12]))
+    w("};")
+    w("")
+    qindex = [0] * 256
+    for i, k in enumerate(keys):
+        if k[5]:
+            qindex[k[5]] = i + 1
+    w("/* qnum -> 1 + index into ipkvm_keys, 0 = no key. */")
+    w("static const uint16_t keymap_qnum_index[256] = {")
+    for i in range(0, 256, 16):
+        w("\t" + " ".join("%d," % x for x in qindex[i:i + 16]))
     w("};")
     w("")
     w("const struct ipkvm_key *ipkvm_key_by_code(const char *code)")
@@ -224,6 +251,13 @@ def render(src_name, keys):
     w("\t\t\tlo = mid + 1;")
     w("\t}")
     w("\treturn NULL;")
+    w("}")
+    w("")
+    w("const struct ipkvm_key *ipkvm_key_by_qnum(uint32_t qnum)")
+    w("{")
+    w("\tif (qnum > 0xFF || keymap_qnum_index[qnum] == 0)")
+    w("\t\treturn NULL;")
+    w("\treturn &ipkvm_keys[keymap_qnum_index[qnum] - 1];")
     w("}")
     w("")
     w("size_t ipkvm_key_count(void)")

@@ -4,7 +4,8 @@
  * keys, keypad, F13-F24, modifiers, consumer and system-control pages), that the full
  * 104/105/106/109-key sets are present, and the table's invariants the lookups rely on:
  * sorted unique codes, unique (page, usage) and evdev numbers, and a by_usage round trip for
- * every entry.
+ * every entry; and the qnum column (XT set-1 codes of VNC's QEMU Extended Key Event) for
+ * representative keys of every class, both ways, with out-of-range lookups.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -374,6 +375,125 @@ static void test_full_key_sets(void **state)
 			fail_msg("%s missing from the key table", need[i]);
 }
 
+/* The key table's qnum column: XT set-1 codes, E0-prefixed ones as 0x80 | code. */
+static void test_qnum(void **state)
+{
+	static const struct {
+		uint32_t qnum;
+		const char *code;
+	} want[] = {
+	    {0x01, "Escape"},
+	    {0x02, "Digit1"},
+	    {0x0B, "Digit0"},
+	    {0x0E, "Backspace"},
+	    {0x0F, "Tab"},
+	    {0x10, "KeyQ"},
+	    {0x1C, "Enter"},
+	    {0x1D, "ControlLeft"},
+	    {0x1E, "KeyA"},
+	    {0x29, "Backquote"},
+	    {0x2A, "ShiftLeft"},
+	    {0x2B, "Backslash"},
+	    {0x2C, "KeyZ"},
+	    {0x35, "Slash"},
+	    {0x36, "ShiftRight"},
+	    {0x37, "NumpadMultiply"},
+	    {0x38, "AltLeft"},
+	    {0x39, "Space"},
+	    {0x3A, "CapsLock"},
+	    {0x3B, "F1"},
+	    {0x44, "F10"},
+	    {0x45, "NumLock"},
+	    {0x46, "ScrollLock"},
+	    {0x47, "Numpad7"},
+	    {0x52, "Numpad0"},
+	    {0x53, "NumpadDecimal"},
+	    {0x54, "PrintScreen"},
+	    {0x56, "IntlBackslash"},
+	    {0x57, "F11"},
+	    {0x58, "F12"},
+	    {0x59, "NumpadEqual"},
+	    {0x5D, "F13"},
+	    {0x6F, "F24"},
+	    {0x70, "KanaMode"},
+	    {0x73, "IntlRo"},
+	    {0x76, "Lang5"},
+	    {0x77, "Lang4"},
+	    {0x78, "Lang3"},
+	    {0x79, "Convert"},
+	    {0x7B, "NonConvert"},
+	    {0x7D, "IntlYen"},
+	    {0x7E, "NumpadComma"},
+	    {0x9C, "NumpadEnter"},
+	    {0x9D, "ControlRight"},
+	    {0xA0, "AudioVolumeMute"},
+	    {0xB5, "NumpadDivide"},
+	    {0xB8, "AltRight"},
+	    {0xC6, "Pause"},
+	    {0xC7, "Home"},
+	    {0xC8, "ArrowUp"},
+	    {0xC9, "PageUp"},
+	    {0xCB, "ArrowLeft"},
+	    {0xCD, "ArrowRight"},
+	    {0xCF, "End"},
+	    {0xD0, "ArrowDown"},
+	    {0xD1, "PageDown"},
+	    {0xD2, "Insert"},
+	    {0xD3, "Delete"},
+	    {0xDB, "MetaLeft"},
+	    {0xDC, "MetaRight"},
+	    {0xDD, "ContextMenu"},
+	    {0xDE, "Power"},
+	    {0xF1, "Lang2"},
+	    {0xF2, "Lang1"},
+	};
+	static const char *const need[] = {
+	    "Backquote",      "Minus",	  "Equal",   "BracketLeft", "BracketRight", "Semicolon",
+	    "Quote",	      "Comma",	  "Period",  "Numpad1",	    "Numpad9",	    "NumpadAdd",
+	    "NumpadSubtract", "F2",	  "F9",	     "F14",	    "F23",	    "ArrowLeft",
+	    "Lang1",	      "Lang2",	  "Lang3",   "Lang4",	    "Lang5",	    "IntlRo",
+	    "IntlYen",	      "KanaMode", "Convert", "NonConvert",  "AltRight",	    "MetaRight",
+	};
+	size_t with = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct ipkvm_key *k = ipkvm_key_by_qnum(want[i].qnum);
+		if (!k)
+			fail_msg("qnum 0x%02X: no key, want %s", want[i].qnum, want[i].code);
+		assert_string_equal(k->code, want[i].code);
+		assert_int_equal(k->qnum, want[i].qnum);
+	}
+	/* every letter and digit of the main block */
+	for (char c = 'A'; c <= 'Z'; c++) {
+		char code[8] = "Key";
+		code[3] = c;
+		assert_true(ipkvm_key_by_code(code)->qnum != 0);
+	}
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		const struct ipkvm_key *k = ipkvm_key_by_code(need[i]);
+		assert_non_null(k);
+		if (k->qnum == 0)
+			fail_msg("%s has no qnum", need[i]);
+		assert_ptr_equal(ipkvm_key_by_qnum(k->qnum), k);
+	}
+	/* both ways for the whole table; unique by construction of the index */
+	for (size_t i = 0; i < ipkvm_key_count(); i++) {
+		if (!ipkvm_keys[i].qnum)
+			continue;
+		with++;
+		assert_ptr_equal(ipkvm_key_by_qnum(ipkvm_keys[i].qnum), &ipkvm_keys[i]);
+	}
+	assert_int_equal(with, ipkvm_key_count()); /* every key of the table has one */
+	/* no key, and out of range */
+	assert_null(ipkvm_key_by_qnum(0));
+	assert_null(ipkvm_key_by_qnum(0x80));
+	assert_null(ipkvm_key_by_qnum(0xE0));
+	assert_null(ipkvm_key_by_qnum(0x100));
+	assert_null(ipkvm_key_by_qnum(0x11E));
+	assert_null(ipkvm_key_by_qnum(0xFFFFFFFFu));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +503,7 @@ int main(void)
 	    cmocka_unit_test(test_unknown),
 	    cmocka_unit_test(test_table_invariants),
 	    cmocka_unit_test(test_full_key_sets),
+	    cmocka_unit_test(test_qnum),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
