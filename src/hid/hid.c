@@ -190,6 +190,16 @@ int ipkvm_hid_set_mouse_mode(struct ipkvm_hid *h, const char *mode)
 	return 0;
 }
 
+bool ipkvm_hid_mouse_relative(struct ipkvm_hid *h)
+{
+	return h->relative;
+}
+
+void ipkvm_hid_get_leds(struct ipkvm_hid *h, struct ipkvm_hid_leds *out)
+{
+	*out = h->leds;
+}
+
 int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s)
 {
 	if (interval_s < 0 || interval_s > 86400)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hid/keyboard.h"
 #include "hid/output.h"
 
 struct ipkvm_hid;
@@ -59,6 +60,11 @@ int ipkvm_hid_set_jiggler(struct ipkvm_hid *h, int interval_s);
  * the operator points) or "relative" (for BIOSes and OSes that ignore absolute pointers).
  * Both devices always exist on the target; this is the shared setting consoles follow. */
 int ipkvm_hid_set_mouse_mode(struct ipkvm_hid *h, const char *mode);
+/* Whether that setting is "relative" (consoles that can drive either mouse follow it). */
+bool ipkvm_hid_mouse_relative(struct ipkvm_hid *h);
+/* The lock LEDs the target last reported (all off until it reports; the LED output report
+ * only comes when the host changes them). Front ends read it after the changed hook. */
+void ipkvm_hid_get_leds(struct ipkvm_hid *h, struct ipkvm_hid_leds *out);
 /* Whether any key or mouse button is held. */
 bool ipkvm_hid_any_pressed(struct ipkvm_hid *h);
 /* Reports accepted but not yet written to the device (paste back-pressure). */
