@@ -852,6 +852,26 @@ static bool type_char(const struct ipkvm_layout *l, uint32_t cp, struct ipkvm_st
 	return true;
 }
 
+int ipkvm_layout_char(const struct ipkvm_layout *l, uint32_t cp, struct ipkvm_stroke out[2])
+{
+	size_t n = 0;
+
+	if (!type_char(l, cp, out, 2, &n))
+		return -ENOENT;
+	return (int)n;
+}
+
+int ipkvm_layout_dead_key(const struct ipkvm_layout *l, uint32_t accent, struct ipkvm_stroke *out)
+{
+	const struct layout_key *d = find_dead(l, accent);
+	size_t n = 0;
+
+	if (!d)
+		return -ENOENT;
+	put(out, 1, &n, d);
+	return 0;
+}
+
 int ipkvm_layout_type(const struct ipkvm_layout *l, const char *utf8, struct ipkvm_stroke *out,
 		      size_t max, size_t *nout, struct ipkvm_untyped *untyped, size_t umax,
 		      size_t *nuntyped)

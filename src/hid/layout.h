@@ -66,4 +66,13 @@ int ipkvm_layout_type(const struct ipkvm_layout *l, const char *utf8, struct ipk
 		      size_t max, size_t *nout, struct ipkvm_untyped *untyped, size_t umax,
 		      size_t *nuntyped);
 
+/* One character, the way ipkvm_layout_type() types it (keysym input, hid/keysym.c): the
+ * strokes for cp on l into out, 1 (one key) or 2 (a dead key, then the base key or Space).
+ * Returns that count, or -ENOENT when l cannot type cp (any cp is safe; "\n" is Enter, "\r"
+ * is not mapped here). */
+int ipkvm_layout_char(const struct ipkvm_layout *l, uint32_t cp, struct ipkvm_stroke out[2]);
+/* The dead key for accent (the spacing accent, e.g. U+00B4 on de: Equal) as one stroke.
+ * Returns 0, or -ENOENT when l has no such dead key. */
+int ipkvm_layout_dead_key(const struct ipkvm_layout *l, uint32_t accent, struct ipkvm_stroke *out);
+
 #endif
