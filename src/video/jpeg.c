@@ -786,46 +786,61 @@ out:
 		tjDestroy(tj);
 }
 
-void ipkvm_frame_to_rgb24(const struct ipkvm_frame *f, uint8_t *rgb)
+void ipkvm_frame_row_to_rgb24(const struct ipkvm_frame *f, unsigned x, unsigned y, unsigned n,
+			      uint8_t *restrict rgb)
 {
-	size_t w = f->width, row = w * 3;
+	const uint8_t *s = f->data + (size_t)y * f->stride;
+	unsigned end = x + n;
 
 	switch (f->format) {
 	case IPKVM_FMT_YUYV:
 	case IPKVM_FMT_UYVY: {
 		unsigned yo = f->format == IPKVM_FMT_UYVY, co = 1 - yo;
-		for (size_t r = 0; r < f->height; r++) {
-			const uint8_t *s = f->data + r * f->stride;
-			uint8_t *d = rgb + r * row;
-			for (size_t x = 0; x + 1 < w; x += 2, s += 4, d += 6) {
-				int du = s[co] - 128, dv = s[co + 2] - 128;
-				yuv_pixel(s[yo], du, dv, d);
-				yuv_pixel(s[yo + 2], du, dv, d + 3);
-			}
-			if (w & 1) /* half a pair: no V of its own, take it as neutral */
-				yuv_pixel(s[yo], s[co] - 128, 0, d);
+		const uint8_t *p = s + (size_t)(x & ~1u) * 2;
+		if (x & 1 && x < end) { /* the second pixel of a pair */
+			yuv_pixel(p[yo + 2], p[co] - 128, p[co + 2] - 128, rgb);
+			rgb += 3, p += 4, x++;
+		}
+		for (; x + 1 < end; x += 2, p += 4, rgb += 6) {
+			int du = p[co] - 128, dv = p[co + 2] - 128;
+			yuv_pixel(p[yo], du, dv, rgb);
+			yuv_pixel(p[yo + 2], du, dv, rgb + 3);
+		}
+		if (x < end) {
+			/* the first pixel of a pair; the last of an odd-width line is half a
+			 * pair, with no V of its own: take it as neutral */
+			int dv = x + 1 < f->width ? p[co + 2] - 128 : 0;
+			yuv_pixel(p[yo], p[co] - 128, dv, rgb);
 		}
 		break;
 	}
 	case IPKVM_FMT_RGB24:
-		for (size_t r = 0; r < f->height; r++)
-			memcpy(rgb + r * row, f->data + r * f->stride, row);
+		memcpy(rgb, s + (size_t)x * 3, (size_t)n * 3);
 		break;
 	case IPKVM_FMT_BGR24:
-		for (size_t r = 0; r < f->height; r++) {
-			const uint8_t *s = f->data + r * f->stride;
-			uint8_t *d = rgb + r * row;
-			for (size_t x = 0; x < row; x += 3) {
-				d[x] = s[x + 2];
-				d[x + 1] = s[x + 1];
-				d[x + 2] = s[x];
-			}
+		s += (size_t)x * 3;
+		for (size_t i = 0; i < (size_t)n * 3; i += 3) {
+			rgb[i] = s[i + 2];
+			rgb[i + 1] = s[i + 1];
+			rgb[i + 2] = s[i];
 		}
 		break;
 	case IPKVM_FMT_MJPEG:
-		mjpeg_to_rgb24(f, rgb);
+		memset(rgb, 0, (size_t)n * 3);
 		break;
 	}
+}
+
+void ipkvm_frame_to_rgb24(const struct ipkvm_frame *f, uint8_t *rgb)
+{
+	size_t row = (size_t)f->width * 3;
+
+	if (f->format == IPKVM_FMT_MJPEG) {
+		mjpeg_to_rgb24(f, rgb);
+		return;
+	}
+	for (unsigned r = 0; r < f->height; r++)
+		ipkvm_frame_row_to_rgb24(f, 0, r, f->width, rgb + r * row);
 }
 
 /* ---- PNG ---- */

@@ -80,6 +80,12 @@ void ipkvm_yuyv_to_planar422(const uint8_t *src, size_t stride, unsigned width, 
 
 /* Any raw frame → packed RGB24 (BT.601 limited range for YUV input), rgb: width*3*height. */
 void ipkvm_frame_to_rgb24(const struct ipkvm_frame *f, uint8_t *rgb);
+/* The same conversion for n pixels of line y from column x (x + n <= width; a raw frame:
+ * an MJPEG frame gives black), rgb: n*3 bytes. The pixels are exactly those of
+ * ipkvm_frame_to_rgb24 (a YUV pixel pair cut by x or x + n keeps its shared chroma), so the
+ * VNC server's Raw/ZRLE rectangles show the colours of the raw snapshot. */
+void ipkvm_frame_row_to_rgb24(const struct ipkvm_frame *f, unsigned x, unsigned y, unsigned n,
+			      uint8_t *restrict rgb);
 
 /* PNG of packed RGB24 pixels (8-bit truecolour, zlib "stored" blocks: no compression
  * library needed; for debugging snapshots, not for streaming). 0 or -errno. */
