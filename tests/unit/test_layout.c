@@ -6,6 +6,7 @@
  * types at each level on the real OS layout, with dead keys and their compositions), written
  * from the layouts themselves and not from data/layouts/, plus its own code -> HID usage
  * table, so a mistake in the data files shows up as a mismatch rather than being echoed.
+ * Also the one-character and dead-key lookups keysym input uses.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -728,16 +729,51 @@ static void test_sizing_and_nospc(void **state)
 	assert_int_equal(u[0].index, 0);
 }
 
+/* One character and one dead key at a time (keysym input). */
+static void test_char_and_dead_key(void **state)
+{
+	const struct ipkvm_layout *de = ipkvm_layout_find("de"), *fr = ipkvm_layout_find("fr"),
+				  *us = ipkvm_layout_find("us");
+	struct ipkvm_stroke s[2];
+
+	assert_int_equal(ipkvm_layout_char(de, '@', s), 1);
+	assert_stroke(&s[0], "KeyQ", 0x14, IPKVM_LAYOUT_MOD_ALTGR);
+	assert_int_equal(ipkvm_layout_char(de, 0xE9, s), 2); /* é: dead ´, e */
+	assert_stroke(&s[0], "Equal", 0x2E, 0);
+	assert_stroke(&s[1], "KeyE", 0x08, 0);
+	assert_int_equal(ipkvm_layout_char(de, '^', s), 2); /* dead ^, Space */
+	assert_stroke(&s[0], "Backquote", 0x35, 0);
+	assert_stroke(&s[1], "Space", 0x2C, 0);
+	assert_int_equal(ipkvm_layout_char(us, '\n', s), 1);
+	assert_stroke(&s[0], "Enter", 0x28, 0);
+	assert_int_equal(ipkvm_layout_char(us, 0xE9, s), -ENOENT);
+	assert_int_equal(ipkvm_layout_char(us, 0, s), -ENOENT);
+	assert_int_equal(ipkvm_layout_char(us, 0xFFFFFFFFu, s), -ENOENT);
+
+	assert_int_equal(ipkvm_layout_dead_key(de, 0xB4, s), 0);
+	assert_stroke(&s[0], "Equal", 0x2E, 0);
+	assert_int_equal(ipkvm_layout_dead_key(de, '`', s), 0);
+	assert_stroke(&s[0], "Equal", 0x2E, IPKVM_LAYOUT_MOD_SHIFT);
+	assert_int_equal(ipkvm_layout_dead_key(fr, 0xA8, s), 0);
+	assert_stroke(&s[0], "BracketLeft", 0x2F, IPKVM_LAYOUT_MOD_SHIFT);
+	assert_int_equal(ipkvm_layout_dead_key(fr, '~', s), 0);
+	assert_stroke(&s[0], "Digit2", 0x1F, IPKVM_LAYOUT_MOD_ALTGR);
+	assert_int_equal(ipkvm_layout_dead_key(de, 0xA8, s), -ENOENT);
+	assert_int_equal(ipkvm_layout_dead_key(us, '^', s), -ENOENT);
+	assert_int_equal(ipkvm_layout_dead_key(us, 0, s), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip_us),  cmocka_unit_test(test_roundtrip_uk),
-	    cmocka_unit_test(test_roundtrip_de),  cmocka_unit_test(test_roundtrip_fr),
-	    cmocka_unit_test(test_roundtrip_jp),  cmocka_unit_test(test_find),
-	    cmocka_unit_test(test_jp_specifics),  cmocka_unit_test(test_uk_specifics),
-	    cmocka_unit_test(test_de_altgr_dead), cmocka_unit_test(test_fr_altgr_dead),
-	    cmocka_unit_test(test_untyped),	  cmocka_unit_test(test_line_breaks),
-	    cmocka_unit_test(test_invalid_utf8),  cmocka_unit_test(test_sizing_and_nospc),
+	    cmocka_unit_test(test_roundtrip_us),      cmocka_unit_test(test_roundtrip_uk),
+	    cmocka_unit_test(test_roundtrip_de),      cmocka_unit_test(test_roundtrip_fr),
+	    cmocka_unit_test(test_roundtrip_jp),      cmocka_unit_test(test_find),
+	    cmocka_unit_test(test_jp_specifics),      cmocka_unit_test(test_uk_specifics),
+	    cmocka_unit_test(test_de_altgr_dead),     cmocka_unit_test(test_fr_altgr_dead),
+	    cmocka_unit_test(test_untyped),	      cmocka_unit_test(test_line_breaks),
+	    cmocka_unit_test(test_invalid_utf8),      cmocka_unit_test(test_sizing_and_nospc),
+	    cmocka_unit_test(test_char_and_dead_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
