@@ -19,9 +19,11 @@ if [ "${1:-}" = "--test" ]; then
 	# bench/vs_ustreamer runs Debian's uStreamer beside ipkvmd (a benchmark, not run by
 	# ipkvm itself).
 	pkgs+=(ustreamer)
-	# The VNC server's real clients: libvncclient (a test client built in tests/), Debian's
-	# vncsnapshot, and Debian's noVNC (served at /novnc/ in the browser tests).
-	pkgs+=(libvncserver-dev vncsnapshot novnc)
+	# The VNC server's real clients: libvncclient (a test client built in tests/, with the
+	# GnuTLS and libjpeg headers libvncserver-dev brings), Debian's vncsnapshot, and Debian's
+	# noVNC (served at /novnc/ in the browser tests); the openssl command writes vncsnapshot's
+	# DES password file.
+	pkgs+=(libvncserver-dev vncsnapshot novnc openssl)
 	# A Japanese font, so the console in Japanese is drawn (and its screenshots readable).
 	pkgs+=(fonts-ipafont-gothic)
 	# npm comes with some node builds (NodeSource's conflicts with Debian's npm package).
