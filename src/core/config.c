@@ -181,6 +181,12 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"VNC sessions at once (VNC port and /api/vnc/ws together)",
 	"VNC sessions at once, on the VNC port and over /api/vnc/ws together, 1..1024. "
 	"Of these, at most 8 from one address (IPv6: one /64) may be still logging in."),
+    KEY("vnc", "novnc_dir", IPKVM_CFG_PATH, vnc_novnc_dir, 0, 0, "/usr/share/novnc",
+	"noVNC's files (Debian's novnc package), served to logged-in users at /novnc/ while VNC is "
+	"enabled; empty = not served",
+	"noVNC's files (Debian's novnc package), served to logged-in users at /novnc/ while VNC "
+	"is enabled, so a browser can use VNC over the HTTPS port: "
+	"https://HOST:8443/novnc/vnc.html?path=api/vnc/ws&autoconnect=1. Empty serves nothing."),
     CHOICE("video", "source", video_source, WORDS("none", "virtual", "pattern", "v4l2"), "virtual",
 	   "where pictures come from: virtual (the built-in virtual target), v4l2 (capture "
 	   "device), pattern (synthetic) or none",

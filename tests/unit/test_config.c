@@ -107,7 +107,7 @@ static void assert_same_config(const struct ipkvm_config *a, const struct ipkvm_
 static void test_table(void **state)
 {
 	size_t n = key_count();
-	assert_int_equal(n, 96);
+	assert_int_equal(n, 97);
 	for (size_t i = 0; i < n; i++) {
 		const struct ipkvm_config_key *k = &ipkvm_config_keys[i];
 		assert_non_null(k->section);
@@ -153,6 +153,7 @@ static void test_defaults(void **state)
 	assert_null(cfg.vnc_vncauth_password_file);
 	assert_int_equal(cfg.vnc_layout, IPKVM_VNC_LAYOUT_AUTO);
 	assert_int_equal(cfg.vnc_max_clients, 64);
+	assert_string_equal(cfg.vnc_novnc_dir, "/usr/share/novnc");
 	ipkvm_config_free(&cfg);
 	assert_null(cfg.listen);
 	assert_null(cfg.vnc_listen);
@@ -349,6 +350,7 @@ static const struct bad_case bad_cases[] = {
 					"IPv6 address (host names are not accepted)"},
     {"[server]\ntls_cert = cert.pem\n",
      ":2: [server] tls_cert: \"cert.pem\" is not an absolute path"},
+    {"[vnc]\nnovnc_dir = novnc\n", ":2: [vnc] novnc_dir: \"novnc\" is not an absolute path"},
     {"[server]\nstate_dir =\n",
      ":2: [server] state_dir: empty value (an absolute path is required)"},
     {"[log]\nlevel = verbose\n",
@@ -533,6 +535,9 @@ static void test_set(void **state)
 	assert_string_equal(cfg.listen, "fe80::1");
 	assert_int_equal(ipkvm_config_set(&cfg, "server", "listen", "", err, sizeof(err)), 0);
 	assert_string_equal(cfg.listen, "");
+	/* [vnc] novnc_dir: empty serves no noVNC */
+	assert_int_equal(ipkvm_config_set(&cfg, "vnc", "novnc_dir", "", err, sizeof(err)), 0);
+	assert_null(cfg.vnc_novnc_dir);
 	assert_int_equal(
 	    ipkvm_config_set(&cfg, "server", "state_dir", "/tmp/state", err, sizeof(err)), 0);
 	assert_string_equal(cfg.state_dir, "/tmp/state");
