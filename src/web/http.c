@@ -72,9 +72,7 @@ static void allow_header(struct ipkvm_http_req *req, unsigned mask)
 	ipkvm_http_header(req, "allow", "%s", allow);
 }
 
-/* The client's address as people write it: an IPv4 client of the dual-stack socket shows
- * as 127.0.0.1, not ::ffff:127.0.0.1. */
-static void peer_addr(struct lws *wsi, char *out, size_t len)
+void ipkvm_web_peer_addr(struct lws *wsi, char *out, size_t len)
 {
 	out[0] = '\0';
 	lws_get_peer_simple(wsi, out, len);
@@ -255,6 +253,10 @@ static const char *mime_type(const char *path)
 	    {".ico", "image/x-icon"},
 	    {".json", "application/json; charset=utf-8"},
 	    {".woff2", "font/woff2"},
+	    {".woff", "font/woff"},
+	    {".ttf", "font/ttf"},
+	    {".oga", "audio/ogg"},
+	    {".mp3", "audio/mpeg"},
 	    {".txt", "text/plain; charset=utf-8"},
 	};
 	const char *dot = strrchr(path, '.');
@@ -265,16 +267,81 @@ static const char *mime_type(const char *path)
 	return "application/octet-stream";
 }
 
+/* Appends s to out (at *o, room for len) percent-encoded: only [A-Za-z0-9-._~] and the
+ * characters of keep stay as they are. false when it does not fit. */
+static bool append_encoded(char *out, size_t len, size_t *o, const char *s, size_t n,
+			   const char *keep)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				    "-._~";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool as_is = c && (strchr(plain, c) || strchr(keep, c));
+		if (*o + (as_is ? 1 : 3) >= len)
+			return false;
+		if (as_is)
+			out[(*o)++] = (char)c;
+		else
+			*o += (size_t)snprintf(out + *o, len - *o, "%%%02X", c);
+	}
+	out[*o] = '\0';
+	return true;
+}
+
+/* Appends one character to out (at *o, room for len). false when it does not fit. */
+static bool append_char(char *out, size_t len, size_t *o, char c)
+{
+	if (*o + 1 >= len)
+		return false;
+	out[(*o)++] = c;
+	out[*o] = '\0';
+	return true;
+}
+
+/* The request's query as "?a=b&c=d", percent-encoded again (lws hands it over decoded, one
+ * fragment per parameter); "" when there is none or it does not fit. */
+static void request_query(struct lws *wsi, char *out, size_t len)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (int i = 0; i < 32; i++) {
+		char frag[512];
+		int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n <= 0)
+			return;
+		/* The first '=' separates the name from the value; any other is encoded. */
+		const char *eq = memchr(frag, '=', (size_t)n);
+		size_t name = eq ? (size_t)(eq - frag) : (size_t)n;
+		bool ok = append_char(out, len, &o, i ? '&' : '?') &&
+			  append_encoded(out, len, &o, frag, name, "/");
+		if (ok && eq)
+			ok = append_char(out, len, &o, '=') &&
+			     append_encoded(out, len, &o, eq + 1, (size_t)n - name - 1, "/");
+		if (!ok) {
+			out[0] = '\0';
+			return;
+		}
+	}
+}
+
 static void reply_login_redirect(struct ipkvm_http_req *req)
 {
 	/* 401, as for every protected path, with a body that takes a browser to the login
-	 * page and back. The path passed ipkvm_path_ok(), so it is safe in a URL and HTML. */
-	char body[IPKVM_URL_MAX + 256];
+	 * page and back to the page it asked for, query included (noVNC's settings come in
+	 * it). The path passed ipkvm_path_ok() and the rest is percent-encoded, so both are
+	 * safe in a URL and in HTML. */
+	char query[IPKVM_URL_MAX], next[3 * IPKVM_URL_MAX];
+	size_t o = 0;
+	request_query(req->wsi, query, sizeof(query));
+	if (!append_encoded(next, sizeof(next), &o, req->path, strlen(req->path), "/") ||
+	    !append_encoded(next, sizeof(next), &o, query, strlen(query), "/"))
+		ipkvm_strlcpy(next, "/", sizeof(next));
+	char body[2 * sizeof(next) + 256];
 	int n = snprintf(body, sizeof(body),
 			 "<!doctype html><meta charset=\"utf-8\"><title>ipkvm: log in</title>"
 			 "<meta http-equiv=\"refresh\" content=\"0;url=/login?next=%s\">"
 			 "<p><a href=\"/login?next=%s\">Log in</a></p>\n",
-			 req->path, req->path);
+			 next, next);
 	ipkvm_http_reply(req, 401, "text/html; charset=utf-8", body, (size_t)n);
 }
 
@@ -300,6 +367,12 @@ static int serve_static(struct ipkvm_http_req *req)
 		ipkvm_http_reply_error(req, 404, "not_found", NULL, "no such file: %s", req->path);
 		return 0;
 	}
+	return ipkvm_http_serve_file(req, file, rel);
+}
+
+int ipkvm_http_serve_file(struct ipkvm_http_req *req, const char *path, const char *type_name)
+{
+	struct ipkvm_server *srv = req->srv;
 	if (!(req->method & (IPKVM_GET | IPKVM_HEAD))) {
 		allow_header(req, IPKVM_GET | IPKVM_HEAD);
 		ipkvm_http_reply_error(req, 405, "method_not_allowed", NULL, "use GET");
@@ -313,7 +386,7 @@ static int serve_static(struct ipkvm_http_req *req)
 	struct lws *wsi = req->wsi;
 	struct ipkvm_conns *conns = srv->conns;
 	bool head = req->method == IPKVM_HEAD, stranger = req->auth.kind == IPKVM_AUTH_NONE;
-	int r = lws_serve_http_file(wsi, file, mime_type(rel), headers, n);
+	int r = lws_serve_http_file(wsi, path, mime_type(type_name), headers, n);
 	if (r < 0 || (head && stranger))
 		return -1; /* no keep-alive for strangers (see write_response) */
 	if (!head && r == 0)
@@ -364,7 +437,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	req_reset(req);
 	req->srv = srv;
 	req->wsi = wsi;
-	peer_addr(wsi, req->addr, sizeof(req->addr));
+	ipkvm_web_peer_addr(wsi, req->addr, sizeof(req->addr));
 	req->method = request_method(wsi);
 	/* Every request, login included, sees the users and tokens files as they are now. */
 	ipkvm_authsvc_refresh(srv->svc->auth, false);
@@ -392,6 +465,7 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	}
 
 	bool api = strncmp(req->path, "/api/", 5) == 0;
+	bool novnc = ipkvm_novnc_path(req->path);
 	const struct ipkvm_route *route = api ? ipkvm_route_find(req->path, &req->rest) : NULL;
 	bool public = api ? route && route->public : ipkvm_public_file(req->path);
 
@@ -406,6 +480,8 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	}
 	if (!public)
 		ipkvm_conns_request(srv->conns, wsi, true, req->content_length > 0);
+	if (novnc)
+		return ipkvm_novnc_serve(req);
 	if (!api)
 		return serve_static(req);
 	if (!route) {
@@ -432,6 +508,11 @@ static int http_request(struct ipkvm_server *srv, struct ipkvm_http_req *req, st
 	if (writes && ipkvm_web_check_origin(wsi) < 0) {
 		ipkvm_http_reply_error(req, 403, "bad_origin", NULL,
 				       "the request's Origin is not this host");
+		return 0;
+	}
+	const char *off = NULL;
+	if (route->ws && route->ws->available && !route->ws->available(srv, &off)) {
+		ipkvm_http_reply_error(req, 404, "not_found", NULL, "%s", off);
 		return 0;
 	}
 	if (route->ws) {
@@ -550,6 +631,23 @@ static int conn_event(struct ipkvm_server *srv, struct lws *wsi, enum lws_callba
 	return 0;
 }
 
+/* Whether the subprotocols an upgrade lists, if any, include the one the endpoint speaks
+ * (lws would otherwise bind the connection to whichever of its protocols the list names, or
+ * drop it without an answer when it names none). */
+static bool subprotocol_ok(struct lws *wsi, const struct ipkvm_ws_ops *ws)
+{
+	char list[256];
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) <= 0)
+		return true;
+	if (!ws->subprotocol || lws_hdr_copy(wsi, list, sizeof(list), WSI_TOKEN_PROTOCOL) <= 0)
+		return false;
+	char *save = NULL;
+	for (char *t = strtok_r(list, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save))
+		if (strcmp(t, ws->subprotocol) == 0)
+			return true;
+	return false;
+}
+
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: decide on a WebSocket upgrade while its headers are
  * at hand. lws has not allocated the connection's data yet, so the refusal is built on the
  * stack. Returns 0 to allow, 1 when a refusal was written, -1 to hang up. */
@@ -557,23 +655,30 @@ static int confirm_upgrade(struct ipkvm_server *srv, struct lws *wsi)
 {
 	struct ipkvm_http_req req = {.srv = srv, .wsi = wsi, .method = IPKVM_GET};
 	char uri[IPKVM_URL_MAX];
-	peer_addr(wsi, req.addr, sizeof(req.addr));
+	ipkvm_web_peer_addr(wsi, req.addr, sizeof(req.addr));
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
 		return -1;
 	bool path_ok = ipkvm_path_ok(uri);
 	ipkvm_strlcpy(req.path, path_ok ? uri : "/", sizeof(req.path));
 	const struct ipkvm_route *route = path_ok ? ipkvm_route_find(uri, NULL) : NULL;
+	const char *off = NULL;
 	ipkvm_authsvc_refresh(srv->svc->auth, false);
 	if (ipkvm_web_authenticate(srv, wsi, &req.auth, true) < 0)
 		ipkvm_http_reply_error(&req, 401, "unauthorized", NULL, "log in first");
 	else if (!route || !route->ws)
 		ipkvm_http_reply_error(&req, 404, "not_found", NULL, "no WebSocket endpoint here");
+	else if (route->ws->available && !route->ws->available(srv, &off))
+		ipkvm_http_reply_error(&req, 404, "not_found", NULL, "%s", off);
 	else if (!ipkvm_auth_allows(&req.auth, route->read_role))
 		ipkvm_http_reply_error(&req, 403, "forbidden", NULL, "the %s role may not do this",
 				       ipkvm_role_name(req.auth.role));
 	else if (ipkvm_web_check_origin(wsi) < 0)
 		ipkvm_http_reply_error(&req, 403, "bad_origin", NULL,
 				       "the WebSocket's Origin is not this host");
+	else if (!subprotocol_ok(wsi, route->ws))
+		ipkvm_http_reply_error(&req, 400, "bad_request", NULL,
+				       "WebSocket subprotocols this endpoint speaks: %s",
+				       route->ws->subprotocol ? route->ws->subprotocol : "none");
 	if (!req.ready)
 		return 0;
 	write_response(&req, true);

@@ -103,6 +103,13 @@ static const struct ipkvm_route routes[] = {
      .read_role = IPKVM_ROLE_VIEWER,
      .write_role = IPKVM_ROLE_VIEWER,
      .ws = &ipkvm_h264ws_ops},
+    /* RFB (VNC) over a WebSocket, for noVNC: a byte pipe to the VNC front end. Viewers too:
+     * their VNC session is view-only. 404 while VNC is off. */
+    {.path = "/api/vnc/ws",
+     .methods = IPKVM_GET,
+     .read_role = IPKVM_ROLE_VIEWER,
+     .write_role = IPKVM_ROLE_VIEWER,
+     .ws = &ipkvm_vncws_ops},
     /* keyboard and mouse */
     {.path = "/api/hid",
      .methods = IPKVM_GET,

@@ -33,8 +33,12 @@
 #include "web/conn.h"
 #include "web/web.h"
 
+/* "binary": the subprotocol RFB-over-WebSocket clients may ask for (noVNC up to 1.x named
+ * it; lws refuses an upgrade naming a subprotocol it has no row for). The same callback and
+ * data: which endpoints accept it is the route's business (http.c, confirm_upgrade). */
 static const struct lws_protocols https_protocols[] = {
     {"ipkvm", ipkvm_http_callback, sizeof(struct ipkvm_pss), 4096, 0, NULL, 0},
+    {"binary", ipkvm_http_callback, sizeof(struct ipkvm_pss), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -54,6 +58,7 @@ static const lws_retry_bo_t no_validity_pings = {.secs_since_valid_ping = 0,
 static void credentials_changed(void *ctx)
 {
 	ipkvm_ws_sweep(ctx);
+	ipkvm_vncws_sweep(ctx);
 }
 
 /* Whether addr (IPv4 or IPv6 text) belongs to this machine: a socket can bind to it. */
@@ -230,11 +235,13 @@ void ipkvm_server_tick(struct ipkvm_server *srv)
 	ipkvm_ws_sweep(srv);
 	ipkvm_stream_tick(srv);
 	ipkvm_h264ws_tick(srv);
+	ipkvm_vncws_tick(srv);
 }
 
 void ipkvm_server_reload(struct ipkvm_server *srv)
 {
 	ipkvm_ws_sweep(srv);
+	ipkvm_vncws_sweep(srv);
 	if (srv->ssl_ctx)
 		ipkvm_tls_reload(srv->ssl_ctx, &srv->tls_files);
 }

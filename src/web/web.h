@@ -123,6 +123,48 @@ struct ipkvm_h264_client {
 	struct ipkvm_h264_client *next_client;
 };
 
+/*
+ * The WebSocket messages of one RFB byte stream (vnc_ws.c), written straight to the socket:
+ * pieces of the session's output shorter than IPKVM_RFB_PIPE_COPY are gathered into one
+ * message here (copied once, they are small), a longer one goes as a message of its own from
+ * the session's buffer (its frame header written first from here), at most
+ * IPKVM_RFB_PIPE_BODY bytes.
+ */
+#define IPKVM_RFB_PIPE_HDR  10
+#define IPKVM_RFB_PIPE_COPY 4096
+#define IPKVM_RFB_PIPE_BODY 65535
+struct ipkvm_rfb_pipe {
+	const struct ipkvm_rfb_gateway *gw;
+	/* The session; NULL once nothing more may be taken from it (it ended, or the socket
+	 * is being closed): the message in flight is finished, no other begins. */
+	struct ipkvm_rfb_conn *conn;
+	uint8_t buf[IPKVM_RFB_PIPE_HDR + IPKVM_RFB_PIPE_COPY];
+	const uint8_t *run; /* in buf: the frame header, then the gathered bytes */
+	size_t run_len, run_off;
+	const uint8_t *body; /* then this many bytes from the session's buffer (0: none) */
+	size_t body_len, body_off;
+	struct ipkvm_rawwrite rw;
+};
+
+/* A client of /api/vnc/ws: RFB over a WebSocket, carried to the VNC engine (services.h). */
+struct ipkvm_vnc_client {
+	struct ipkvm_server *srv;
+	struct lws *wsi;
+	struct ipkvm_auth auth;
+	struct ipkvm_rfb_sink sink;  /* handed to the gateway; lives as long as the socket */
+	struct ipkvm_rfb_conn *conn; /* the session, until close_conn */
+	struct ipkvm_rfb_pipe pipe;
+	bool ended;	/* the session closed itself: no more input or peek */
+	bool stopping;	/* closing at the next message boundary (after draining, if drain) */
+	bool drain;	/* send what the session still has before closing */
+	bool rx_paused; /* reads held back until the message in flight is complete */
+	bool rx_text;	/* the message being received is text (not RFB) */
+	uint16_t close_code;
+	const char *close_why;
+	int64_t waiting_ms; /* output waits and the socket took nothing since (0: none waits) */
+	struct ipkvm_vnc_client *next;
+};
+
 /* A WebSocket endpoint (a route's .ws): client is its member of struct ipkvm_pss's union. */
 struct ipkvm_ws_ops {
 	int (*established)(void *client, struct ipkvm_server *srv, struct lws *wsi,
@@ -130,6 +172,12 @@ struct ipkvm_ws_ops {
 	int (*receive)(void *client, const void *in, size_t len);
 	int (*writeable)(void *client);
 	void (*closed)(void *client);
+	/* Optional: whether the endpoint is on in this configuration; when not, its path is
+	 * answered 404 with *why (the upgrade is refused the same way). */
+	bool (*available)(const struct ipkvm_server *srv, const char **why);
+	/* The WebSocket subprotocol it speaks when a client names one (NULL: none). An upgrade
+	 * that lists subprotocols without this one is refused. */
+	const char *subprotocol;
 };
 
 struct ipkvm_pss {
@@ -139,6 +187,7 @@ struct ipkvm_pss {
 	union {
 		struct ipkvm_ws_client events;
 		struct ipkvm_h264_client h264;
+		struct ipkvm_vnc_client vnc;
 	} client;
 };
 
@@ -159,6 +208,7 @@ struct ipkvm_server {
 	struct ipkvm_conns *conns; /* connection limits and request deadlines (conn.c) */
 	struct ipkvm_ws_client *ws_clients;
 	struct ipkvm_h264_client *h264_clients;
+	struct ipkvm_vnc_client *vnc_clients;
 	struct ipkvm_stream_client *streams;
 	uint64_t stream_pass;	  /* the loop pass the counts below are of */
 	size_t stream_pass_bytes; /* MJPEG written in it */
@@ -222,6 +272,13 @@ void ipkvm_http_reply_ok(struct ipkvm_http_req *req, int status, json_t *result)
 /* 4xx/5xx with the error envelope; extra (stolen, may be NULL) is merged into "error". */
 void ipkvm_http_reply_error(struct ipkvm_http_req *req, int status, const char *code, json_t *extra,
 			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Serves a file (opened by lws from path) with the UI's headers, its type from the name
+ * type_name ends with. -1 to hang up, 0, or 1 when the transaction is already over (req may
+ * be freed). For GET and HEAD only (others answered 405). */
+int ipkvm_http_serve_file(struct ipkvm_http_req *req, const char *path, const char *type_name);
+/* The client's address as people write it (an IPv4 client of the dual-stack socket shows
+ * as 127.0.0.1, not ::ffff:127.0.0.1). */
+void ipkvm_web_peer_addr(struct lws *wsi, char *out, size_t len);
 /* Parses and checks the JSON request body; on failure replies 400 and returns NULL. */
 json_t *ipkvm_http_body_json(struct ipkvm_http_req *req, const struct ipkvm_json_field *fields,
 			     size_t nfields);
@@ -311,6 +368,27 @@ void ipkvm_h264ws_wake(struct ipkvm_server *srv);
 void ipkvm_h264ws_tick(struct ipkvm_server *srv);
 /* The `h264` object of the streamer state (null when H.264 is off). */
 json_t *ipkvm_h264ws_status(struct ipkvm_server *srv);
+
+/* vnc_ws.c: /api/vnc/ws, RFB over a WebSocket to the VNC engine (daemon/services.h) */
+extern const struct ipkvm_ws_ops ipkvm_vncws_ops;
+/* Closes the sockets whose session or token ended (each second, and when the auth service
+ * says credentials changed). */
+void ipkvm_vncws_sweep(struct ipkvm_server *srv);
+/* Once a second: the sweep, and drops clients that took nothing of their output for too
+ * long. */
+void ipkvm_vncws_tick(struct ipkvm_server *srv);
+/* Writes what the socket (fd, or ssl over it) takes of p's messages, at most about budget
+ * bytes (wrote: how many went). 1: everything is out and the session has nothing more;
+ * 0: more to send (call again when writable); -1: the connection is broken. */
+int ipkvm_rfb_pipe_write(struct ipkvm_rfb_pipe *p, int fd, SSL *ssl, size_t budget, size_t *wrote);
+/* Whether a message is half written (nothing else may go on the connection meanwhile). */
+bool ipkvm_rfb_pipe_busy(const struct ipkvm_rfb_pipe *p);
+
+/* novnc.c: noVNC's files at /novnc/ ([vnc] novnc_dir), for logged-in users while VNC is on */
+/* Whether path is under /novnc (the page itself, or a file of it). */
+bool ipkvm_novnc_path(const char *path);
+/* Answers a request for path under /novnc (authenticated): as ipkvm_http_serve_file. */
+int ipkvm_novnc_serve(struct ipkvm_http_req *req);
 
 /* ws.c: /api/ws, the event socket */
 extern const struct ipkvm_ws_ops ipkvm_events_ws_ops;

@@ -118,6 +118,16 @@ static void test_websocket_rows(void **state)
 	assert_int_equal(alias->methods, h264->methods);
 	assert_int_equal(alias->read_role, h264->read_role);
 	assert_int_equal(alias->write_role, h264->write_role);
+	/* RFB for noVNC: viewers may open it (their VNC session is view-only), it is off
+	 * without a gateway, and it speaks the "binary" subprotocol noVNC may name. */
+	const struct ipkvm_route *vnc = ipkvm_route_find("/api/vnc/ws", NULL);
+	assert_non_null(vnc);
+	assert_ptr_equal(vnc->ws, &ipkvm_vncws_ops);
+	assert_int_equal(vnc->read_role, IPKVM_ROLE_VIEWER);
+	assert_non_null(vnc->ws->available);
+	assert_string_equal(vnc->ws->subprotocol, "binary");
+	assert_null(ev->ws->subprotocol);
+	assert_null(h264->ws->subprotocol);
 	/* Every endpoint has all its callbacks. */
 	size_t n = 0;
 	const struct ipkvm_route *t = ipkvm_routes(&n);
@@ -171,6 +181,20 @@ static void test_public_files(void **state)
 	assert_false(ipkvm_public_file("/i18nja.json"));
 }
 
+static void test_novnc_paths(void **state)
+{
+	assert_true(ipkvm_novnc_path("/novnc"));
+	assert_true(ipkvm_novnc_path("/novnc/"));
+	assert_true(ipkvm_novnc_path("/novnc/vnc.html"));
+	assert_true(ipkvm_novnc_path("/novnc/app/ui.js"));
+	assert_false(ipkvm_novnc_path("/novncx"));
+	assert_false(ipkvm_novnc_path("/novnc.html"));
+	assert_false(ipkvm_novnc_path("/assets/novnc/vnc.html"));
+	assert_false(ipkvm_novnc_path("/api/vnc/ws"));
+	/* never a file a stranger may load */
+	assert_false(ipkvm_public_file("/novnc/vnc.html"));
+}
+
 static void test_path_characters(void **state)
 {
 	static const struct {
@@ -220,6 +244,7 @@ int main(void)
 	    cmocka_unit_test(test_websocket_rows),
 	    cmocka_unit_test(test_upload_hook),
 	    cmocka_unit_test(test_public_files),
+	    cmocka_unit_test(test_novnc_paths),
 	    cmocka_unit_test(test_path_characters),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
