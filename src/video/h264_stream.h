@@ -25,6 +25,7 @@
 #define IPKVM_VIDEO_H264_STREAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -36,8 +37,15 @@
 #define IPKVM_H264_FLAG_KEY   0x01
 #define IPKVM_H264_FLAG_ALIVE 0x02
 
+/* One access unit. msg is the H.264 WebSocket's ready message (the header above, then the
+ * Annex-B bytes); another carrier (the VNC Open H.264 encoding) sends the Annex-B bytes,
+ * msg->data + annexb_offset up to msg->len: start codes, and SPS and PPS before the IDR
+ * slice of a keyframe. The buffer is shared and read-only: its headroom belongs to the
+ * H.264 WebSocket, which writes each client's frame header there (src/web/h264_ws.c), so
+ * another carrier sends its own header from a buffer of its own. */
 struct ipkvm_h264_au {
 	struct ipkvm_buf *msg; /* header + Annex-B (one reference) */
+	size_t annexb_offset;  /* where the Annex-B bytes start: IPKVM_H264_HEADER */
 	uint64_t seq;
 	bool key;
 };

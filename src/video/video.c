@@ -34,6 +34,9 @@
 #define STILL_US       1000000 /* a picture unchanged this long gives the free frames back */
 #define EXTRA_STALE_US 1000000 /* an extra image this much older than the main one is not given */
 #define PLACEHOLDER_Q  80
+/* Extras are cut finer than the main image: a frame arriving while every worker is on an
+ * extra waits for one such strip at most (about 1 ms at 1080p), and cutting costs no CPU. */
+#define EXTRA_STRIPS 8
 
 /* An extra quality being made (quality 0: a free slot), and its newest image. */
 struct extra {
@@ -134,6 +137,7 @@ struct job_quality {
 	int quality;
 	bool hw;		   /* the whole frame goes to the hardware encoder first */
 	unsigned npieces;	   /* (lock) 0: an extra dropped before it started */
+	unsigned rows;		   /* rows per strip (the last may be shorter) */
 	unsigned handed, finished; /* (lock) pieces given to workers, pieces done */
 	int err;		   /* (lock) the first piece's error, or 0 */
 	struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS]; /* (lock) */
@@ -144,7 +148,6 @@ struct job {
 	struct job *next; /* (lock) the list v->jobs */
 	struct ipkvm_frame *f;
 	uint64_t seq;
-	unsigned rows;	/* rows per strip (the last may be shorter) */
 	unsigned nq;	/* qualities: q[0] the main one, then the extras */
 	unsigned qdone; /* (lock) qualities finished or dropped; the job ends at nq */
 	bool main_done; /* (lock) the main image is out (or failed): extras may follow */
@@ -242,14 +245,15 @@ static void publish_extra(struct ipkvm_video *v, struct ipkvm_video_image *img,
 		v->wake(v->wake_ctx);
 }
 
-/* How many pieces the software encoder cuts a frame into, and the rows of each strip. */
-static unsigned plan_pieces(const struct ipkvm_video *v, const struct ipkvm_frame *f,
+/* How many pieces the software encoder cuts a frame into (at most want strips), and the
+ * rows of each strip. */
+static unsigned plan_pieces(const struct ipkvm_video *v, const struct ipkvm_frame *f, unsigned want,
 			    unsigned *rows)
 {
 	*rows = f->height;
-	if (f->format == IPKVM_FMT_MJPEG || v->strips_off || v->nstrips <= 1)
+	if (f->format == IPKVM_FMT_MJPEG || v->strips_off || want <= 1)
 		return 1;
-	return ipkvm_jpeg_strip_plan(f->width, f->height, v->cfg.subsample420, v->nstrips, rows);
+	return ipkvm_jpeg_strip_plan(f->width, f->height, v->cfg.subsample420, want, rows);
 }
 
 /*
@@ -271,8 +275,8 @@ static int encode_piece(struct ipkvm_video *v, struct ipkvm_jpeg *jpeg, const st
 		return ipkvm_jpeg_hw_encode(v->jpeg_hw, f, jq->quality, v->cfg.subsample420, out);
 	if (jq->npieces == 1)
 		return ipkvm_jpeg_encode(jpeg, f, jq->quality, v->cfg.subsample420, out);
-	unsigned row0 = i * job->rows;
-	unsigned rows = i == jq->npieces - 1 ? f->height - row0 : job->rows;
+	unsigned row0 = i * jq->rows;
+	unsigned rows = i == jq->npieces - 1 ? f->height - row0 : jq->rows;
 	return ipkvm_jpeg_encode_rows(jpeg, f, row0, rows, jq->quality, v->cfg.subsample420, out);
 }
 
@@ -283,7 +287,7 @@ static void software_instead(struct ipkvm_video *v, struct job *job)
 {
 	struct job_quality *jq = &job->q[0];
 	jq->hw = false;
-	jq->npieces = plan_pieces(v, job->f, &job->rows);
+	jq->npieces = plan_pieces(v, job->f, v->nstrips, &jq->rows);
 	jq->handed = 1;
 	if (jq->npieces > 1)
 		pthread_cond_broadcast(&v->work);
@@ -418,20 +422,21 @@ static struct job *take_mailbox(struct ipkvm_video *v)
 	}
 	job->f = f;
 	job->seq = v->mailbox_seq;
-	unsigned npieces = plan_pieces(v, f, &job->rows);
 	struct job_quality *main = &job->q[0];
 	main->quality = v->quality;
 	/* With a hardware encoder chosen, a raw frame is offered to it whole first. */
 	main->hw =
 	    f->format != IPKVM_FMT_MJPEG && v->cfg.jpeg_hw.mode != IPKVM_JPEG_ENCODER_SOFTWARE;
-	main->npieces = main->hw ? 1 : npieces;
+	main->npieces = main->hw ? 1 : plan_pieces(v, f, v->nstrips, &main->rows);
 	job->nq = 1;
-	/* Extras are software, strips like the main image's; MJPEG has no raw frame for them. */
+	/* Extras are software, in strips of their own (EXTRA_STRIPS); MJPEG has no raw frame
+	 * for them. */
+	unsigned xstrips = v->nstrips > EXTRA_STRIPS ? v->nstrips : EXTRA_STRIPS;
 	for (unsigned k = 0; f->format != IPKVM_FMT_MJPEG && k < IPKVM_VIDEO_MAX_EXTRAS; k++) {
 		if (v->extras[k].quality) {
 			struct job_quality *x = &job->q[job->nq++];
 			x->quality = v->extras[k].quality;
-			x->npieces = npieces;
+			x->npieces = plan_pieces(v, f, xstrips, &x->rows);
 		}
 	}
 	struct job **tail = &v->jobs;

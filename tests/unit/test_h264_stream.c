@@ -1,6 +1,7 @@
 /* Unit tests for video/h264_stream.c: the shared H.264 stage with the real openh264 encoder —
  * the message header and Annex-B framing, a client starting at a keyframe made after it
- * joined, a lagging client skipped to a fresh keyframe, keep-alives, live settings. */
+ * joined, where the Annex-B bytes start for other carriers, a lagging client skipped to a
+ * fresh keyframe, keep-alives, live settings. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -143,6 +144,61 @@ static void test_header_and_keyframe_on_join(void **state)
 	ipkvm_h264_stream_destroy(s);
 }
 
+/* Whether d starts with an Annex-B start code (00 00 01 or 00 00 00 01). */
+static bool start_code(const uint8_t *d, size_t len)
+{
+	return (len >= 3 && d[0] == 0 && d[1] == 0 && d[2] == 1) ||
+	       (len >= 4 && d[0] == 0 && d[1] == 0 && d[2] == 0 && d[3] == 1);
+}
+
+/* Another carrier of the shared stream (VNC's Open H.264 encoding) finds the Annex-B bytes at
+ * annexb_offset, the same through the cursor and through get: a keyframe unit is SPS, PPS
+ * and an IDR slice, the next unit a P slice, each starting with a start code. */
+static void test_annexb_offset_for_other_carriers(void **state)
+{
+	(void)state;
+	struct ipkvm_h264_stream *s = make(120);
+	ipkvm_h264_stream_watch(s, 1);
+	struct ipkvm_h264_cursor c = {0};
+	ipkvm_h264_cursor_reset(s, &c);
+	ipkvm_h264_stream_offer(s, picture(0));
+	wait_seq(s, 1);
+	ipkvm_h264_stream_offer(s, picture(1));
+	wait_seq(s, 2);
+	for (int k = 0; k < 2; k++) {
+		struct ipkvm_h264_au au, again;
+		assert_true(ipkvm_h264_cursor_next(s, &c, &au));
+		assert_int_equal(au.key, k == 0);
+		assert_int_equal(au.annexb_offset, IPKVM_H264_HEADER);
+		assert_true(au.msg->len > au.annexb_offset + 4);
+		const uint8_t *annexb = au.msg->data + au.annexb_offset;
+		size_t len = au.msg->len - au.annexb_offset;
+		assert_true(start_code(annexb, len));
+		int t[16];
+		int n = nal_types(annexb, len, t, 16);
+		if (k == 0) {
+			bool sps = false, pps = false, idr = false;
+			for (int i = 0; i < n; i++) {
+				sps = sps || t[i] == 7;
+				pps = pps || (t[i] == 8 && sps);
+				idr = idr || (t[i] == 5 && pps);
+			}
+			assert_true(sps && pps && idr); /* in that order */
+		} else {
+			assert_true(n >= 1);
+			assert_int_equal(t[n - 1], 1);
+			for (int i = 0; i < n; i++)
+				assert_int_not_equal(t[i], 5);
+		}
+		assert_true(ipkvm_h264_stream_get(s, au.seq, &again));
+		assert_int_equal(again.annexb_offset, au.annexb_offset);
+		assert_ptr_equal(again.msg, au.msg);
+		ipkvm_buf_unref(again.msg);
+		ipkvm_buf_unref(au.msg);
+	}
+	ipkvm_h264_stream_destroy(s);
+}
+
 /* A client that fell IPKVM_H264_LAG behind is not fed stale pictures: it skips to a
  * keyframe made after it fell behind; a second client keeps its own place. */
 static void test_laggard_skips_to_a_fresh_keyframe(void **state)
@@ -228,6 +284,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_header_and_keyframe_on_join),
+	    cmocka_unit_test(test_annexb_offset_for_other_carriers),
 	    cmocka_unit_test(test_laggard_skips_to_a_fresh_keyframe),
 	    cmocka_unit_test(test_pacing_and_live_settings),
 	    cmocka_unit_test(test_keepalive_message),

@@ -1022,11 +1022,14 @@ static void test_extra_quality_from_the_same_frame(void **state)
 	assert_int_equal(x.width, 128);
 	assert_int_equal(x.height, 64);
 	assert_false(x.placeholder);
-	/* strips for the extra too: a restart interval and one RST between two strips */
-	const uint8_t *xj = x.part->data + x.jpeg_offset;
+	/* strips: the main image's two, and for the extra eight (64 rows of 8-row MCUs), finer
+	 * so that a next frame never waits long for a worker; RST0..RST7 in turn between them */
+	const uint8_t *xj = x.part->data + x.jpeg_offset, *mj = m.part->data + m.jpeg_offset;
 	size_t xlen = x.part->len - x.jpeg_offset, mlen = m.part->len - m.jpeg_offset;
+	assert_true(has_dri(mj, mlen));
+	assert_int_equal(scan_markers(mj, mlen, 0xD0, 0xD7), 1);
 	assert_true(has_dri(xj, xlen));
-	assert_int_equal(scan_markers(xj, xlen, 0xD0, 0xD7), 1);
+	assert_int_equal(scan_markers(xj, xlen, 0xD0, 0xD7), 7);
 	/* its own multipart part, saying the same sequence */
 	char seqhdr[64];
 	snprintf(seqhdr, sizeof(seqhdr), "X-Sequence: %llu\r\n", (unsigned long long)m.seq);
