@@ -881,7 +881,7 @@ static void count_failure(struct ipkvm_authsvc_call *c, const char *event, const
 	ipkvm_throttle_fail(c->a->throttle, ka, now);
 	ipkvm_throttle_fail(c->a->throttle, ku, now);
 	ipkvm_audit(c->a->state_dir, event, c->user, c->addr, false,
-		    json_pack("{s:s}", "reason", why));
+		    json_pack("{s:s, s:s}", "reason", why, "via", c->via));
 	LOG_INFO("%s from %s: %s (%s)", event, c->addr, c->user, why);
 	c->res.status = IPKVM_AUTHSVC_DENIED;
 	snprintf(c->res.err, sizeof(c->res.err), "wrong user name, password or code");
@@ -937,7 +937,7 @@ static void login_done(struct ipkvm_authsvc_call *c)
 	ipkvm_throttle_success(a->throttle, ka);
 	ipkvm_throttle_success(a->throttle, ku);
 	ipkvm_audit(a->state_dir, "login", u->name, c->addr, true,
-		    json_pack("{s:b}", "totp", u->totp[0] != 0));
+		    json_pack("{s:b, s:s}", "totp", u->totp[0] != 0, "via", c->via));
 	LOG_INFO("login from %s: %s (%s)", c->addr, u->name, ipkvm_role_name(u->role));
 	c->res.status = IPKVM_AUTHSVC_OK;
 	c->res.role = u->role;
@@ -1079,6 +1079,27 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_login(struct ipkvm_authsvc *a,
 		ipkvm_strlcpy(c->code, code, sizeof(c->code));
 	}
 	return call_start(c, password, NULL);
+}
+
+int ipkvm_authsvc_addr_throttle(struct ipkvm_authsvc *a, const char *addr, const char *via)
+{
+	char key[128];
+	snprintf(key, sizeof(key), "addr:%s", addr);
+	int wait = ipkvm_throttle_check(a->throttle, key, ipkvm_mono_ms());
+	if (wait)
+		ipkvm_audit(a->state_dir, "login_throttled", "", addr, false,
+			    json_pack("{s:i, s:s}", "retry_after", wait, "via", via));
+	return wait;
+}
+
+void ipkvm_authsvc_addr_attempt(struct ipkvm_authsvc *a, const char *addr, bool ok)
+{
+	char key[128];
+	snprintf(key, sizeof(key), "addr:%s", addr);
+	if (ok)
+		ipkvm_throttle_success(a->throttle, key);
+	else
+		ipkvm_throttle_fail(a->throttle, key, ipkvm_mono_ms());
 }
 
 struct ipkvm_authsvc_call *ipkvm_authsvc_change_password(struct ipkvm_authsvc *a,

@@ -184,6 +184,12 @@ struct ipkvm_authsvc_call *ipkvm_authsvc_login(struct ipkvm_authsvc *a,
 					       const char *user, const char *password,
 					       const char *code, ipkvm_authsvc_done_fn done,
 					       void *ctx);
+/* A credential the front end checks itself and that names no user (VNC's VncAuth password):
+ * the same per-address login throttle. addr_throttle: 0 when addr may try now, else seconds
+ * to wait (that refusal is audited as login_throttled, with via). addr_attempt: the outcome
+ * (a failure counts for addr's back-off, a success resets it); the front end audits it. */
+int ipkvm_authsvc_addr_throttle(struct ipkvm_authsvc *a, const char *addr, const char *via);
+void ipkvm_authsvc_addr_attempt(struct ipkvm_authsvc *a, const char *addr, bool ok);
 /* The caller's own password: old checked (throttled, audited like a login), new set. The
  * caller's sessions end (the hash changed): a front end with a session opens a new one. */
 struct ipkvm_authsvc_call *ipkvm_authsvc_change_password(struct ipkvm_authsvc *a,
