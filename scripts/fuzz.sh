@@ -18,14 +18,14 @@ seconds=${1:-${FUZZ_SECONDS:-30}}
 shift || true
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
-all=(http_request api_json ws_input config users_file tokens_file prefs_file iso9660 edid ch9329 layout)
+all=(http_request api_json ws_input config users_file tokens_file prefs_file iso9660 edid ch9329 layout rfb)
 harnesses=("${@:-${all[@]}}")
 
 # Largest input per harness: room for a request with a body, a few WebSocket messages, a
 # volume descriptor set of four sectors; libFuzzer's default (4096) elsewhere.
 max_len() {
 	case "$1" in
-	http_request | ws_input | iso9660) echo 16384 ;;
+	http_request | ws_input | iso9660 | rfb) echo 16384 ;;
 	*) echo 4096 ;;
 	esac
 }

@@ -80,7 +80,9 @@ struct ipkvm_rfb_session *ipkvm_rfb_session_new(const struct ipkvm_rfb_env *env,
 						const struct ipkvm_auth *auth, const char *peer,
 						const struct ipkvm_rfb_hooks *hooks);
 /* Releases what the session holds: keys and buttons it pressed, images, an auth call in
- * flight (detached), its auth session. */
+ * flight (detached), its auth session. Closing that auth session tells the auth service's
+ * watchers (which may recheck other sessions): call it once s is out of the transport's
+ * lists. */
 void ipkvm_rfb_session_free(struct ipkvm_rfb_session *s);
 
 /* The client's bytes. 0; or < 0 when the session is over: send what peek() still gives

@@ -219,6 +219,30 @@ seed("layout", "european", b"\x05" + "Grüße ÄÖÜ ß € é è ê ç œ æ å
 seed("layout", "japanese", b"\x07" + "¥ ＼ カナ 日本語 ｱ ﾞ 😀".encode())
 seed("layout", "keycode", b"\x00ControlLeft")
 
+# ---- rfb: first byte bit 0 a VNC-port session (else a carried one), bits 1-7 the piece size
+# - 1; then what a client sends (see fuzz_rfb.c).
+def rfb_plain(user, pw):
+    return struct.pack(">II", len(user), len(pw)) + user + pw
+
+
+rfb_msgs = (bytes([0, 0, 0, 0, 16, 16, 0, 1, 0, 31, 0, 63, 0, 31, 11, 5, 0, 0, 0, 0])
+            + b"\x02\x00\x00\x09" + struct.pack(">9i", 7, 16, 0, -26, -312, -313, -258, -261, -239)
+            + b"\x03\x00\x00\x00\x00\x00\x04\x00\x03\x00"
+            + b"\x04\x01\x00\x00\x00\x00\x00\x61" + b"\x05\x01\x00\x0a\x00\x14"
+            + b"\x06\x00\x00\x00\x00\x00\x00\x03hi\xe9"
+            + b"\x96\x01\x00\x00\x00\x00\x04\x00\x03\x00"
+            + b"\xf8\x00\x00\x00\x80\x00\x00\x07\x02ab"
+            + b"\xfb\x00\x04\x00\x03\x00\x01\x00" + bytes(8) + b"\x04\x00\x03\x00" + bytes(4)
+            + b"\xff\x00\x00\x01\x00\x00\x00\x61\x00\x00\x00\x1e")
+seed("rfb", "vencrypt_plain", b"\xff" + b"RFB 003.008\n\x13\x00\x02\x00\x00\x01\x03"
+     + rfb_plain(b"admin", b"not the password"))
+seed("rfb", "vncauth_37", b"\x0f" + b"RFB 003.007\n\x02" + bytes(range(16)))
+seed("rfb", "vncauth_33", b"\x01" + b"RFB 003.003\n" + bytes(16))
+seed("rfb", "carried_38_messages", b"\xfe" + b"RFB 003.008\n\x01\x01" + rfb_msgs)
+seed("rfb", "carried_33_split", b"\x04" + b"RFB 003.003\n\x00" + rfb_msgs)
+seed("rfb", "carried_cut_text", b"\xfe" + b"RFB 003.008\n\x01\x01" + b"\x06\x00\x00\x00\x00\x00\x10\x00"
+     + b"x" * 4096 + b"\x03\x00\x00\x00\x00\x00\x00\x10\x00\x10")
+
 for harness, files in seeds.items():
     d = os.path.join(OUT, harness)
     os.makedirs(d, exist_ok=True)
