@@ -1566,7 +1566,7 @@ static bool send_h264(struct ipkvm_rfb_session *s, bool full)
 	for (;;) {
 		if (!ipkvm_h264_cursor_next(st, &s->h264, &au))
 			return false;
-		if (au.msg->len > IPKVM_H264_HEADER && !(au.msg->data[1] & IPKVM_H264_FLAG_ALIVE))
+		if (au.msg->len > au.annexb_offset && !(au.msg->data[1] & IPKVM_H264_FLAG_ALIVE))
 			break;
 		ipkvm_buf_unref(au.msg); /* keep-alives are the web socket's */
 	}
@@ -1586,7 +1586,7 @@ static bool send_h264(struct ipkvm_rfb_session *s, bool full)
 		goto out;
 	}
 	struct ipkvm_rfb_rect rect = {0, 0, (uint16_t)w, (uint16_t)h};
-	size_t len = au.msg->len - IPKVM_H264_HEADER;
+	size_t len = au.msg->len - au.annexb_offset;
 	struct pseudo ps;
 	unsigned np = pseudo_pending(s, &ps, s->want_full);
 	struct ipkvm_rfb_out o = {0};
@@ -1601,7 +1601,7 @@ static bool send_h264(struct ipkvm_rfb_session *s, bool full)
 	}
 	pseudo_sent(s, &ps);
 	if (q_out(s, &o) == 0)
-		q_shared(s, au.msg, au.msg->data + IPKVM_H264_HEADER, len);
+		q_shared(s, au.msg, au.msg->data + au.annexb_offset, len);
 	s->h264_reset = false;
 	s->last_seq = au.seq;
 	sent = true;
