@@ -2,19 +2,26 @@
  * daemon: the composition root (see daemon.h). The one place that knows every module:
  *
  *   loop ─ events ─ workers ─ auth ─ [usb gadget] ─ virtual target ─ atx (+ gpio) ─ msd
- *   (store, fetcher, drives) ─ video ─ hid ─ web front end (gets struct ipkvm_services)
+ *   (store, fetcher, drives) ─ video ─ hid ─ web front end ─ [VNC front end] (each gets
+ *   struct ipkvm_services)
  *
  * Each device gets plain callbacks (a timer, a wake, "changed") that this file implements
  * on the loop adapter (loop.h), so no device module knows the loop or a front end. State
  * changes of devices become events here (hid, atx, msd) for every front end to follow; work a
  * producer thread finished wakes only its consumer: the worker's jobs, the web front end's
- * MJPEG streams, its H.264 clients, download progress.
+ * MJPEG streams, its H.264 clients, the VNC sessions (a wake of their own for images and one
+ * for H.264 units), download progress.
+ *
+ * The VNC front end ([vnc] enabled) comes after the web one: the RFB gateway it fills in
+ * (svc->rfb, which the web front end's /api/vnc/ws reads per connection) exists before the
+ * loop runs, so before any client can ask for it, and the web front end keeps being made
+ * first, as every front end is, from the devices alone.
  *
  * Signals arrive through a signalfd watched on the loop (no async-signal races): SIGTERM
- * and SIGINT stop, SIGHUP makes the front end re-read its users, tokens and TLS files. A
- * one-second timer runs the front end's housekeeping (sessions, deadlines, keep-alives).
+ * and SIGINT stop, SIGHUP makes the front ends re-read their users, tokens and TLS files. A
+ * one-second timer runs the front ends' housekeeping (sessions, deadlines, keep-alives).
  * Teardown runs in reverse: threads first (they wake the loop), then the loop closes every
- * connection while the front end still exists, then the front end, then the devices.
+ * connection while the front ends still exist, then the front ends, then the devices.
  */
 #define LOG_TAG "daemon"
 #include "daemon/daemon.h"
@@ -44,8 +51,11 @@
 #include "hid/paste.h"
 #include "msd/msd.h"
 #include "target/virtual.h"
+#include "hid/layout.h"
 #include "usb/gadgetcmd.h"
 #include "video/video.h"
+#include "vnc/vnc.h"
+#include "vnc/vncpasswd.h"
 #include "web/server.h"
 
 /* Descriptors kept beside the connections: devices, files, the workers, downloads. */
@@ -56,6 +66,7 @@ struct ipkvm_daemon {
 	struct ipkvm_loop *loop;
 	struct ipkvm_services svc;
 	struct ipkvm_server *web;
+	struct ipkvm_vnc *vnc; /* [vnc] enabled */
 	int sigfd;
 	struct ipkvm_loop_watch *sig_watch;
 	struct ipkvm_loop_watch *watched[8]; /* virtual target's USB ends, GPIO LED lines */
@@ -67,6 +78,7 @@ struct ipkvm_daemon {
 	struct ipkvm_loop_timer *msd_timer; /* the msd service's (the gadget's replug) */
 	int64_t atx_event_ms;		    /* when the last `atx` event went out */
 	struct ipkvm_loop_wake *worker_wake, *io_worker_wake, *frames_wake, *h264_wake, *fetch_wake;
+	struct ipkvm_loop_wake *vnc_frames_wake, *vnc_h264_wake; /* VNC's own, when it runs */
 };
 
 static void on_signal(struct ipkvm_daemon *d, int sig)
@@ -76,6 +88,8 @@ static void on_signal(struct ipkvm_daemon *d, int sig)
 		ipkvm_authsvc_refresh(d->svc.auth, true);
 		if (d->web)
 			ipkvm_server_reload(d->web);
+		if (d->vnc)
+			ipkvm_vnc_reload_tls(d->vnc);
 		return;
 	}
 	LOG_INFO("%s: shutting down", strsignal(sig));
@@ -96,6 +110,8 @@ static void tick(void *ctx)
 	ipkvm_authsvc_tick(d->svc.auth);
 	if (d->web)
 		ipkvm_server_tick(d->web);
+	if (d->vnc)
+		ipkvm_vnc_tick(d->vnc);
 }
 
 /* The wakes' consumers (main thread). */
@@ -125,6 +141,20 @@ static void h264_ready(void *ctx)
 		ipkvm_server_h264_ready(d->web);
 }
 
+static void vnc_frames_ready(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->vnc)
+		ipkvm_vnc_frames_ready(d->vnc);
+}
+
+static void vnc_h264_ready(void *ctx)
+{
+	struct ipkvm_daemon *d = ctx;
+	if (d->vnc)
+		ipkvm_vnc_h264_ready(d->vnc);
+}
+
 static void fetch_progress(void *ctx)
 {
 	struct ipkvm_daemon *d = ctx;
@@ -133,17 +163,22 @@ static void fetch_progress(void *ctx)
 }
 
 /* Video threads: a new JPEG is out (encoder workers), new H.264 access units are out (the
- * H.264 thread); each wakes only its own clients. */
+ * H.264 thread); each wakes only its own clients, one consumer per front end (the VNC
+ * wakes exist before the threads start, and are never freed before they stop). */
 static void video_wake(void *ctx)
 {
 	struct ipkvm_daemon *d = ctx;
 	ipkvm_loop_wake(d->frames_wake);
+	if (d->vnc_frames_wake)
+		ipkvm_loop_wake(d->vnc_frames_wake);
 }
 
 static void video_h264_wake(void *ctx)
 {
 	struct ipkvm_daemon *d = ctx;
 	ipkvm_loop_wake(d->h264_wake);
+	if (d->vnc_h264_wake)
+		ipkvm_loop_wake(d->vnc_h264_wake);
 }
 
 /* The word of a choice key's value, for the modules that take their setting as text. */
@@ -619,6 +654,54 @@ static int watch_devices(struct ipkvm_daemon *d)
 	return 0;
 }
 
+/* The VNC front end ([vnc] enabled): what its sessions share (the layout keysyms are typed
+ * for, the desktop name, the VncAuth entries of the password file), its wakes, and the
+ * gateway and figures it puts in the services for the web front end. */
+static int make_vnc(struct ipkvm_daemon *d)
+{
+	const struct ipkvm_config *cfg = d->cfg;
+	if (!cfg->vnc_enabled)
+		return 0;
+	/* auto: what the virtual target's OS reads keys with, when it runs; else us. */
+	const char *layout = cfg->vnc_layout != IPKVM_VNC_LAYOUT_AUTO
+				 ? word("vnc", "layout", cfg->vnc_layout)
+			     : d->svc.vtarget ? word("target", "layout", cfg->target_layout)
+					      : "us";
+	char host[256] = "", name[300];
+	if (gethostname(host, sizeof(host)) < 0 || !host[0])
+		ipkvm_strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	snprintf(name, sizeof(name), "ipkvm (%s)", host);
+	struct ipkvm_rfb_vncauth_entry *vncauth = NULL;
+	size_t n_vncauth = 0;
+	const char *pwfile = cfg->vnc_vncauth_password_file;
+	if (pwfile) {
+		char err[512];
+		if (ipkvm_vncpasswd_load(pwfile, d->svc.auth, &vncauth, &n_vncauth, err,
+					 sizeof(err)) < 0) {
+			LOG_ERROR("[vnc] vncauth_password_file: %s", err);
+			return -EINVAL;
+		}
+		LOG_WARN("VNC: plain VncAuth offered for %zu user%s of %s; it is weak (8 "
+			 "characters, DES, nothing encrypted): use it only on a network you trust",
+			 n_vncauth, n_vncauth == 1 ? "" : "s", pwfile);
+	}
+	struct ipkvm_vnc_config vc = {.layout = ipkvm_layout_find(layout),
+				      .name = name,
+				      .vncauth = vncauth,
+				      .n_vncauth = n_vncauth};
+	d->vnc_frames_wake = ipkvm_loop_wake_new(d->loop, vnc_frames_ready, d);
+	d->vnc_h264_wake = ipkvm_loop_wake_new(d->loop, vnc_h264_ready, d);
+	if (d->vnc_frames_wake && d->vnc_h264_wake)
+		d->vnc = ipkvm_vnc_create(&d->svc, &vc);
+	ipkvm_vncpasswd_free(vncauth, n_vncauth);
+	if (!d->vnc)
+		return -EINVAL;
+	d->svc.rfb = ipkvm_vnc_gateway(d->vnc);
+	d->svc.vnc_info = ipkvm_vnc_info(d->vnc);
+	return 0;
+}
+
 /* Signals are read from a signalfd: blocked before any thread starts so every thread
  * inherits the mask. */
 static void block_signals(sigset_t *set)
@@ -733,7 +816,7 @@ struct ipkvm_daemon *ipkvm_daemon_create(const struct ipkvm_config *cfg)
 	    make_video(d) < 0 || make_hid(d) < 0)
 		goto err;
 	d->web = ipkvm_server_create(&d->svc);
-	if (!d->web || watch_signals(d, &set) < 0 || watch_devices(d) < 0)
+	if (!d->web || make_vnc(d) < 0 || watch_signals(d, &set) < 0 || watch_devices(d) < 0)
 		goto err;
 	ipkvm_loop_timer_start(d->tick, 1000, 1000);
 	if (d->svc.video && ipkvm_video_start(d->svc.video) < 0) {
@@ -770,10 +853,15 @@ void ipkvm_daemon_destroy(struct ipkvm_daemon *d)
 	d->svc.io_worker = NULL;
 	ipkvm_msd_stop_downloads(d->svc.msd); /* their threads wake the loop until joined */
 	ipkvm_server_stop(d->web);
+	ipkvm_vnc_stop(d->vnc);		   /* its sessions release their keys while hid exists */
 	ipkvm_paste_destroy(d->svc.paste); /* a paste under way ends "cancelled" */
 	d->svc.paste = NULL;
 	/* Every connection closes while the front end still exists. */
 	ipkvm_loop_shutdown(d->loop);
+	ipkvm_vnc_destroy(d->vnc);
+	d->vnc = NULL;
+	d->svc.rfb = NULL;
+	d->svc.vnc_info = NULL;
 	ipkvm_server_destroy(d->web);
 	d->web = NULL;
 	ipkvm_authsvc_destroy(d->svc.auth); /* after the worker: its calls finished there */
