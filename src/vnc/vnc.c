@@ -692,7 +692,8 @@ static struct ipkvm_rfb_conn *gw_open(void *ctx, const struct ipkvm_auth *auth, 
 		free(c);
 		return NULL;
 	}
-	LOG_INFO("VNC over /api/vnc/ws from %s (user %s)", c->peer, user_of(c));
+	LOG_INFO("VNC over /api/vnc/ws from %s (user %s)", c->peer,
+		 auth && auth->user[0] ? auth->user : "-");
 	return c;
 }
 
