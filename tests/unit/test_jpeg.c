@@ -1,6 +1,7 @@
 /*
  * Unit tests for video/jpeg: the packed → planar split (exact bytes, strides, the
- * vectorised blocks and the scalar tails), YUV/RGB/BGR → RGB24 (exact BT.601 values),
+ * vectorised blocks and the scalar tails), YUV/RGB/BGR → RGB24 (exact BT.601 values, every
+ * Y/U/V against the arithmetic, any segment of a line the same as the whole frame's),
  * encoding of every raw format at 4:2:2 and 4:2:0 checked by decoding with TurboJPEG
  * (size, subsampling, mean error against the source, limited → full range), the refusals,
  * MJPEG Huffman-table insertion (a TurboJPEG image with its DHT segments cut out gets the
@@ -289,6 +290,77 @@ static void test_rgb_from_rgb_and_bgr(void **state)
 	const uint8_t swapped[12] = {3, 2, 1, 6, 5, 4, 9, 8, 7, 12, 11, 10};
 	assert_memory_equal(rgb, swapped, 12);
 	ipkvm_frame_unref(f);
+}
+
+/* Every Y, U, V (a 4096x4096 frame: 128 pixel pairs for each U, V, so every Y once) against
+ * the Q16 arithmetic written out: the table-driven conversion gives the same bytes. */
+static void test_rgb_from_yuv_exhaustive(void **state)
+{
+	(void)state;
+	for (int uyvy = 0; uyvy < 2; uyvy++) {
+		struct ipkvm_frame *f =
+		    frame_with(uyvy ? IPKVM_FMT_UYVY : IPKVM_FMT_YUYV, 4096, 4096);
+		unsigned yo = (unsigned)uyvy, co = 1 - yo;
+		for (size_t pair = 0; pair < (size_t)65536 * 128; pair++) {
+			uint8_t *g = f->data + pair * 4; /* packed: stride is 4096 * 2 */
+			unsigned uv = (unsigned)(pair >> 7), p = pair & 127;
+			g[yo] = (uint8_t)(2 * p);
+			g[yo + 2] = (uint8_t)(2 * p + 1);
+			g[co] = (uint8_t)(uv >> 8);
+			g[co + 2] = (uint8_t)uv;
+		}
+		assert_int_equal(f->stride, 4096 * 2);
+		uint8_t *rgb = malloc((size_t)4096 * 4096 * 3);
+		assert_non_null(rgb);
+		ipkvm_frame_to_rgb24(f, rgb);
+		const uint8_t *q = rgb;
+		for (int uv = 0; uv < 65536; uv++) {
+			int du = (uv >> 8) - 128, dv = (uv & 255) - 128;
+			for (int yv = 0; yv < 256; yv++, q += 3) {
+				int64_t c = (int64_t)(yv - 16) * 76309 + 32768;
+				int64_t v[3] = {c + 104597 * dv, c - 25675 * du - 53279 * dv,
+						c + 132201 * du};
+				for (int k = 0; k < 3; k++) {
+					int64_t want = v[k] <= 0	  ? 0
+						       : v[k] >> 16 > 255 ? 255
+									  : v[k] >> 16;
+					if (q[k] != want)
+						fail_msg("Y %d U %d V %d channel %d: %u, want %lld",
+							 yv, du + 128, dv + 128, k, q[k],
+							 (long long)want);
+				}
+			}
+		}
+		free(rgb);
+		ipkvm_frame_unref(f);
+	}
+}
+
+/* A segment of a line (any start, any length, odd widths) is exactly that part of the
+ * whole frame's conversion. */
+static void test_rgb_row_segments(void **state)
+{
+	(void)state;
+	const enum ipkvm_pixfmt fmts[] = {IPKVM_FMT_YUYV, IPKVM_FMT_UYVY, IPKVM_FMT_RGB24,
+					  IPKVM_FMT_BGR24};
+	for (size_t k = 0; k < 4; k++)
+		for (unsigned w = 13; w <= 14; w++) {
+			struct ipkvm_frame *f = frame_with(fmts[k], w, 3);
+			for (size_t i = 0; i < f->size; i++)
+				f->data[i] = rnd8();
+			uint8_t full[14 * 3 * 3], seg[14 * 3 + 3];
+			ipkvm_frame_to_rgb24(f, full);
+			for (unsigned y = 0; y < 3; y++)
+				for (unsigned x = 0; x <= w; x++)
+					for (unsigned n = 0; x + n <= w; n++) {
+						memset(seg, 0xA5, sizeof(seg));
+						ipkvm_frame_row_to_rgb24(f, x, y, n, seg);
+						assert_memory_equal(seg, full + (y * w + x) * 3,
+								    (size_t)n * 3);
+						assert_int_equal(seg[n * 3], 0xA5);
+					}
+			ipkvm_frame_unref(f);
+		}
 }
 
 /* ---- encoding ---- */
@@ -1334,6 +1406,8 @@ int main(void)
 	    cmocka_unit_test(test_rgb_from_yuv_values),
 	    cmocka_unit_test(test_rgb_from_yuv_clamps),
 	    cmocka_unit_test(test_rgb_from_rgb_and_bgr),
+	    cmocka_unit_test(test_rgb_from_yuv_exhaustive),
+	    cmocka_unit_test(test_rgb_row_segments),
 	    cmocka_unit_test(test_encode_all_formats),
 	    cmocka_unit_test(test_encode_geometries),
 	    cmocka_unit_test(test_encode_expands_range),
