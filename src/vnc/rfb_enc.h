@@ -78,7 +78,10 @@ int ipkvm_rfb_put_update_header(struct ipkvm_rfb_out *o, uint16_t nrects);
 int ipkvm_rfb_put_rect_header(struct ipkvm_rfb_out *o, const struct ipkvm_rfb_rect *r,
 			      int32_t encoding);
 /* Tight JPEG: rectangle header (Tight) + compression control (JPEG) + compact length of
- * jpeg_len; the JPEG bytes follow. -E2BIG past the compact length's 4194303. */
+ * jpeg_len; the JPEG bytes follow. -E2BIG past the compact length's 4194303. rfbproto allows
+ * JPEG only to clients at 16 or 32 bpp that sent a quality level (the caller's choice). Its
+ * 2048-pixel width limit for Tight is not enforced: it is there for the zlib paths, and
+ * libvncclient, noVNC and TigerVNC decode JPEG rectangles of any width. */
 int ipkvm_rfb_put_tight_jpeg(struct ipkvm_rfb_out *o, const struct ipkvm_rfb_rect *r,
 			     size_t jpeg_len);
 /* Open H.264: rectangle header + length + flags (reset the decoder context: 1); len bytes
@@ -94,7 +97,9 @@ int ipkvm_rfb_put_raw(struct ipkvm_rfb_out *o, const struct ipkvm_frame *f,
 struct ipkvm_rfb_zrle;
 struct ipkvm_rfb_zrle *ipkvm_rfb_zrle_new(void);
 void ipkvm_rfb_zrle_free(struct ipkvm_rfb_zrle *z);
-/* Rectangle r of f in ZRLE (header included). -EINVAL as for Raw. */
+/* Rectangle r of f in ZRLE (header included). -EINVAL as for Raw. After any other error
+ * (-ENOMEM, -EIO from zlib) the stream is out of step with the client's: close the
+ * connection. */
 int ipkvm_rfb_put_zrle(struct ipkvm_rfb_zrle *z, struct ipkvm_rfb_out *o,
 		       const struct ipkvm_frame *f, const struct ipkvm_rfb_rect *r,
 		       const struct ipkvm_rfb_pixfmt *pf);
@@ -114,7 +119,8 @@ int ipkvm_rfb_put_ext_desktop_size(struct ipkvm_rfb_out *o, uint16_t reason, uin
 /* The lock LEDs (IPKVM_RFB_LED_*) as QEMU LED State (1 byte) or VMware LED State (4). */
 int ipkvm_rfb_put_led_state(struct ipkvm_rfb_out *o, bool vmware, unsigned leds);
 /* Cursor: a fully transparent cursor (we draw none: the target's own pointer is in the
- * picture), in pixel format pf. */
+ * picture), in pixel format pf: 1x1 with a clear mask (libvncclient ignores 0x0). -EINVAL
+ * for a pixel format ipkvm_rfb_pixfmt_parse refuses. */
 int ipkvm_rfb_put_empty_cursor(struct ipkvm_rfb_out *o, const struct ipkvm_rfb_pixfmt *pf);
 int ipkvm_rfb_put_last_rect(struct ipkvm_rfb_out *o);
 /* The QEMU Extended Key Event acknowledgement rectangle. */

@@ -673,6 +673,47 @@ static void test_zrle_subencodings(void **state)
 	free(u);
 }
 
+/* Tiles that are mostly raw go through deflate stored, the others compressed, on one
+ * stream that changes level as the content does. */
+static void test_zrle_levels(void **state)
+{
+	(void)state;
+	struct unz *u = calloc(1, sizeof(*u));
+	assert_non_null(u);
+	assert_int_equal(inflateInit(&u->zs), Z_OK);
+	struct ipkvm_rfb_zrle *z = ipkvm_rfb_zrle_new();
+	assert_non_null(z);
+	struct ipkvm_frame *f = rgb_frame(256, 128);
+	for (unsigned y = 0; y < 128; y++)
+		for (unsigned x = 0; x < 256; x++)
+			set_px(f, x, y, y < 64 ? hash3(x, y, 9) & 0xffffff : 0x203040);
+	const struct ipkvm_rfb_rect noise = {0, 0, 256, 64}, flat = {0, 64, 256, 64};
+	const size_t raw_tiles = 4 * (1 + 64 * 64 * 3);
+	for (int round = 0; round < 2; round++) {
+		struct ipkvm_rfb_out o = {0};
+		assert_int_equal(ipkvm_rfb_put_zrle(z, &o, f, &noise, &ipkvm_rfb_pixfmt_server), 0);
+		assert_true(o.len - 16 <= raw_tiles + 64); /* stored: a few bytes over */
+		assert_true(o.len - 16 >= raw_tiles);
+		unz_rect(u, &o, 0);
+		assert_int_equal(u->len, raw_tiles);
+		assert_int_equal(u->buf[0], 0);
+		assert_int_equal(u->buf[raw_tiles - 12289], 0);
+		o.len = 0;
+		assert_int_equal(ipkvm_rfb_put_zrle(z, &o, f, &flat, &ipkvm_rfb_pixfmt_server), 0);
+		assert_true(o.len - 16 < 64); /* compressed again */
+		unz_rect(u, &o, 0);
+		assert_int_equal(u->len, 16);
+		for (int t = 0; t < 4; t++)
+			assert_memory_equal(u->buf + 4 * t,
+					    ((const uint8_t[]){1, 0x40, 0x30, 0x20}), 4);
+		ipkvm_rfb_out_free(&o);
+	}
+	ipkvm_frame_unref(f);
+	ipkvm_rfb_zrle_free(z);
+	inflateEnd(&u->zs);
+	free(u);
+}
+
 /* The CPIXEL of a solid tile of colour 0x112233 in each layout rfbproto allows. */
 static void test_zrle_cpixel(void **state)
 {
@@ -880,6 +921,7 @@ static rfbClient *connect_client(struct fake *s, unsigned w, unsigned h,
 	c->appData.encodingsString = "tight zrle raw";
 	c->appData.qualityLevel = 9;
 	c->GotCursorShape = got_cursor;
+	free(c->serverHost);
 	c->serverHost = strdup("127.0.0.1");
 	c->serverPort = ntohs(a.sin_port);
 	assert_true(rfbInitClient(c, NULL, NULL));
@@ -890,6 +932,11 @@ static rfbClient *connect_client(struct fake *s, unsigned w, unsigned h,
 
 static void finish(struct fake *s, rfbClient *c)
 {
+	/* what rfbClientCleanup leaves to the application: the framebuffer of the default
+	 * allocator, the last cursor shape */
+	free(c->frameBuffer);
+	free(c->rcSource);
+	free(c->rcMask);
 	rfbClientCleanup(c);
 	assert_int_equal(pthread_join(s->thread, NULL), 0);
 	close(s->lfd);
@@ -946,11 +993,12 @@ static void expect_fb(rfbClient *c, const struct ipkvm_frame *f, const struct ip
 
 struct rr_ctx {
 	const struct ipkvm_frame *f, *g;
-	struct ipkvm_rfb_rect sub;
+	struct ipkvm_rfb_rect sub, flat;
 };
 
 /* Update 1: Raw of frame f whole. Update 2: ZRLE of frame g whole. Update 3: ZRLE of a
- * sub-rectangle of f and Raw of another (same zlib stream as update 2), then LastRect. */
+ * sub-rectangle of f (mostly noise: stored by deflate), ZRLE of its flat part (compressed:
+ * the stream's level changes back) and Raw of a corner, then LastRect. One zlib stream. */
 #define TRY(x)                                                                                     \
 	do {                                                                                       \
 		if ((rc = (x)))                                                                    \
@@ -972,6 +1020,7 @@ static int build_raw_zrle(struct fake *s, struct ipkvm_rfb_out *o)
 	TRY(ipkvm_rfb_put_zrle(z, o, x->g, &all, &s->pf));
 	TRY(ipkvm_rfb_put_update_header(o, 0xffff));
 	TRY(ipkvm_rfb_put_zrle(z, o, x->f, &x->sub, &s->pf));
+	TRY(ipkvm_rfb_put_zrle(z, o, x->f, &x->flat, &s->pf));
 	TRY(ipkvm_rfb_put_raw(o, x->f, &corner, &s->pf));
 	TRY(ipkvm_rfb_put_last_rect(o));
 out:
@@ -996,7 +1045,10 @@ static void raw_zrle_case(enum ipkvm_pixfmt fmt, unsigned w, unsigned h,
 	bool zrle_ok = libvncclient_zrle_ok(pf);
 	struct ipkvm_frame *f = make_frame(fmt, w, h, 3);
 	struct ipkvm_frame *g = make_frame(fmt, w, h, 4);
-	struct rr_ctx x = {f, g, {(uint16_t)(w / 3 + 1), 3, (uint16_t)(w / 2), (uint16_t)(h - 5)}};
+	struct rr_ctx x = {f,
+			   g,
+			   {(uint16_t)(w / 3 + 1), 3, (uint16_t)(w / 2), (uint16_t)(h - 5)},
+			   {0, 9, (uint16_t)(w / 3), (uint16_t)(h - 9)}};
 	struct fake s = {.build = build_raw_zrle, .ctx = &x};
 	rfbClient *c = connect_client(&s, w, h, pf);
 	struct ipkvm_rfb_rect all = {0, 0, (uint16_t)w, (uint16_t)h};
@@ -1010,13 +1062,15 @@ static void raw_zrle_case(enum ipkvm_pixfmt fmt, unsigned w, unsigned h,
 		expect_fb(c, g, &all, pf, 0);
 	stage = 3;
 	assert_true(HandleRFBServerMessage(c));
-	if (zrle_ok)
+	if (zrle_ok) {
 		expect_fb(c, f, &x.sub, pf, 0);
+		expect_fb(c, f, &x.flat, pf, 0);
+	}
 	expect_fb(c, f, &(struct ipkvm_rfb_rect){(uint16_t)(w - 5), (uint16_t)(h - 3), 5, 3}, pf,
 		  0);
-	/* what neither touched is still g */
+	/* what none touched is still g */
 	if (zrle_ok)
-		expect_fb(c, g, &(struct ipkvm_rfb_rect){0, 0, x.sub.x, (uint16_t)(h - 3)}, pf, 0);
+		expect_fb(c, g, &(struct ipkvm_rfb_rect){0, 0, x.sub.x, 9}, pf, 0);
 	finish(&s, c);
 	ipkvm_frame_unref(f);
 	ipkvm_frame_unref(g);
@@ -1124,6 +1178,7 @@ int main(void)
 	    cmocka_unit_test(test_raw_known_colours),
 	    cmocka_unit_test(test_raw_refusals),
 	    cmocka_unit_test(test_zrle_subencodings),
+	    cmocka_unit_test(test_zrle_levels),
 	    cmocka_unit_test(test_zrle_cpixel),
 	    cmocka_unit_test(test_libvncclient_raw_zrle_formats),
 	    cmocka_unit_test(test_libvncclient_raw_zrle_pixfmts),
