@@ -9,6 +9,9 @@ echo
 echo "== bench/jpeg_bench (1080p JPEG encode, conversion, change detection)"
 "$dir/bench/jpeg_bench"
 echo
+echo "== bench/rfb_enc_bench (VNC: 1080p Raw and ZRLE rectangles, changed tiles)"
+"$dir/bench/rfb_enc_bench"
+echo
 echo "== bench/video_bench (1080p60 pipeline to N clients)"
 "$dir/bench/video_bench" "$dir/ipkvmd"
 echo
