@@ -10,7 +10,8 @@
  *   The server's own format (32 bpp little-endian, 8 bits each at 16/8/0) skips the tables:
  *   the value is r << 16 | g << 8 | b. No allocation per pixel or line: a Raw rectangle
  *   reserves its exact size once, ZRLE works in one 64x64 tile of its own state at a time.
- * - ZRLE: each tile is converted into pixel values, then one pass counts its runs and
+ * - ZRLE: a tile whose source bytes are all one pixel (source_uniform) is sent solid at
+ *   once; any other is converted into pixel values, then one pass counts its runs and
  *   colours (a small hash table, given up past 127 colours) and sums the exact size of
  *   every subencoding that applies (solid, packed palette, palette RLE, plain RLE, raw);
  *   the smallest is written. Once a tile has more than 127 colours and its plain RLE is
@@ -30,10 +31,10 @@
  *   both would do (colours in the middle 16 bits), rfbproto says the low bytes, but those
  *   three decoders take the first three bytes on the wire: the low ones of a little-endian
  *   pixel, the high ones of a big-endian one. We do as the decoders do.
- * - Tight JPEG: rfbproto limits Tight rectangles to 2048 pixels wide, a limit made for the
- *   zlib paths' row buffers; the JPEG path of libvncclient, noVNC and TigerVNC decode any
- *   width, so ipkvm_rfb_put_tight_jpeg does not refuse wider rectangles (the test decodes a
- *   2560-wide one with libvncclient).
+ * - Tight JPEG: rfbproto limits every Tight rectangle to 2048 pixels wide. libvncclient and
+ *   noVNC decode wider JPEG rectangles, but TigerVNC's viewer drops the connection ("Too
+ *   large Tight rectangle"), so a wider one is refused like a JPEG too long for the compact
+ *   length (-E2BIG: the picture goes another way).
  * - The empty cursor is 1x1 with a clear mask: libvncclient ignores a 0x0 cursor (keeps the
  *   previous shape), so 0x0 would not hide it everywhere.
  */
@@ -360,12 +361,13 @@ static uint8_t *pseudo(struct ipkvm_rfb_out *o, uint16_t x, uint16_t y, uint16_t
 }
 
 #define TIGHT_JPEG	  0x90
+#define TIGHT_MAX_WIDTH	  2048
 #define TIGHT_COMPACT_MAX 4194303u
 
 int ipkvm_rfb_put_tight_jpeg(struct ipkvm_rfb_out *o, const struct ipkvm_rfb_rect *r,
 			     size_t jpeg_len)
 {
-	if (jpeg_len > TIGHT_COMPACT_MAX)
+	if (jpeg_len > TIGHT_COMPACT_MAX || r->w > TIGHT_MAX_WIDTH)
 		return -E2BIG;
 	uint8_t len[3];
 	size_t n = 0;
@@ -686,9 +688,43 @@ static int zrle_deflate(struct ipkvm_rfb_zrle *z, struct ipkvm_rfb_out *o, const
 	}
 }
 
+/*
+ * Whether the w x h pixels at x, y of raw frame f are all the same bytes, so one colour: a
+ * solid tile without converting it. A YUV pair counts when both lumas are equal and every
+ * pair the tile touches is the same 4 bytes; the half pair that ends an odd-width line has a
+ * colour of its own (no V) and always takes the ordinary path. Two memcmp per line: a tile
+ * that is not uniform fails within its first bytes.
+ */
+static bool source_uniform(const struct ipkvm_frame *f, unsigned x, unsigned y, unsigned w,
+			   unsigned h)
+{
+	size_t g, off, len;
+	if (f->format == IPKVM_FMT_YUYV || f->format == IPKVM_FMT_UYVY) {
+		if ((x + w) & 1 && x + w == f->width)
+			return false;
+		unsigned p0 = x & ~1u, p1 = (x + w + 1) & ~1u;
+		g = 4, off = (size_t)p0 * 2, len = (size_t)(p1 - p0) * 2;
+		unsigned yo = f->format == IPKVM_FMT_UYVY;
+		const uint8_t *p = f->data + y * f->stride + off;
+		if (p[yo] != p[yo + 2])
+			return false;
+	} else {
+		g = 3, off = (size_t)x * 3, len = (size_t)w * 3;
+	}
+	const uint8_t *first = f->data + y * f->stride + off;
+	if (len > g && memcmp(first, first + g, len - g))
+		return false;
+	for (unsigned r = 1; r < h; r++)
+		if (memcmp(first, first + r * f->stride, len))
+			return false;
+	return true;
+}
+
 /* Sends the waiting tiles through deflate, at the level their kind asks for. */
 static int zrle_flush_chunk(struct ipkvm_rfb_zrle *z, struct ipkvm_rfb_out *o)
 {
+	if (!z->clen)
+		return 0;
 	int level = z->craw * 2 > z->clen ? LEVEL_RAW : LEVEL_ZRLE;
 	while (level != z->level) {
 		/* the change compresses what deflate holds with the old level first */
@@ -703,10 +739,11 @@ static int zrle_flush_chunk(struct ipkvm_rfb_zrle *z, struct ipkvm_rfb_out *o)
 		z->zs.next_out = o->data + o->len;
 		z->zs.avail_out = (uInt)room;
 		int zr = deflateParams(&z->zs, level, Z_DEFAULT_STRATEGY);
-		o->len += room - z->zs.avail_out;
+		size_t wrote = room - z->zs.avail_out;
+		o->len += wrote;
 		if (zr == Z_OK)
 			z->level = level;
-		else if (zr != Z_BUF_ERROR)
+		else if (zr != Z_BUF_ERROR || !wrote) /* short of room: retry with more */
 			return -EIO;
 	}
 	int rc = zrle_deflate(z, o, z->chunk, z->clen, Z_NO_FLUSH);
@@ -735,9 +772,16 @@ int ipkvm_rfb_put_zrle(struct ipkvm_rfb_zrle *z, struct ipkvm_rfb_out *o,
 			for (unsigned tx = r->x; tx < (unsigned)r->x + r->w; tx += TILE) {
 				unsigned tw = (unsigned)r->x + r->w - tx;
 				tw = tw < TILE ? tw : TILE;
-				for (unsigned y = 0; y < th; y++)
-					convert(&pk, f, tx, ty + y, tw, z->pix + y * tw);
-				zrle_tile(z, &pk, tw, th);
+				if (source_uniform(f, tx, ty, tw, th)) {
+					convert(&pk, f, tx, ty, 1, z->pix);
+					uint8_t *d = z->chunk + z->clen;
+					*d = 1;
+					z->clen += (size_t)(emit(d + 1, z->pix, 1, pk.cpixel) - d);
+				} else {
+					for (unsigned y = 0; y < th; y++)
+						convert(&pk, f, tx, ty + y, tw, z->pix + y * tw);
+					zrle_tile(z, &pk, tw, th);
+				}
 				if (z->clen >= CHUNK_BYTES && (rc = zrle_flush_chunk(z, o)))
 					goto fail;
 			}

@@ -78,10 +78,10 @@ int ipkvm_rfb_put_update_header(struct ipkvm_rfb_out *o, uint16_t nrects);
 int ipkvm_rfb_put_rect_header(struct ipkvm_rfb_out *o, const struct ipkvm_rfb_rect *r,
 			      int32_t encoding);
 /* Tight JPEG: rectangle header (Tight) + compression control (JPEG) + compact length of
- * jpeg_len; the JPEG bytes follow. -E2BIG past the compact length's 4194303. rfbproto allows
- * JPEG only to clients at 16 or 32 bpp that sent a quality level (the caller's choice). Its
- * 2048-pixel width limit for Tight is not enforced: it is there for the zlib paths, and
- * libvncclient, noVNC and TigerVNC decode JPEG rectangles of any width. */
+ * jpeg_len; the JPEG bytes follow. -E2BIG past the compact length's 4194303, and for a
+ * rectangle wider than rfbproto's 2048 for Tight (TigerVNC's viewer disconnects on one;
+ * libvncclient and noVNC would take it): that picture must go another way. rfbproto allows
+ * JPEG only to clients at 16 or 32 bpp that sent a quality level (the caller's choice). */
 int ipkvm_rfb_put_tight_jpeg(struct ipkvm_rfb_out *o, const struct ipkvm_rfb_rect *r,
 			     size_t jpeg_len);
 /* Open H.264: rectangle header + length + flags (reset the decoder context: 1); len bytes

@@ -4,14 +4,16 @@
  * parse/write round trips and refusals, changed tiles on crafted frames (none, one, merged
  * in a row, clipped at the edges, the cap's bounding box), Raw pixels of every source format
  * in several client pixel formats (packed here independently from the snapshot's RGB), the
- * ZRLE subencoding each kind of tile gets (inflated and read back byte for byte) and its
- * CPIXEL in each byte layout. Then the real-client check: a fake server on 127.0.0.1 does
- * the RFB 3.8 handshake with libvncclient (the client library of LibVNCServer, as Debian
- * ships it) and sends rectangles made here; libvncclient decodes them into its framebuffer,
- * which must hold the source frame's colours: exactly for Raw and ZRLE (every source format,
- * odd sizes, sub-rectangles, several client pixel formats), closely for a Tight JPEG made by
- * TurboJPEG (also one wider than Tight's 2048), and the pseudo-encodings take effect there
- * (LastRect, DesktopSize, the empty cursor, the QEMU key-event acknowledgement).
+ * ZRLE subencoding each kind of tile gets (inflated and read back byte for byte), the solid
+ * tiles found in the source bytes and their near misses, deflate's level following the
+ * content, and the CPIXEL in each byte layout.
+ * Then the real-client check: a fake server on 127.0.0.1 does the RFB 3.8 handshake with
+ * libvncclient (the client library of LibVNCServer, as Debian ships it) and sends rectangles
+ * made here; libvncclient decodes them into its framebuffer, which must hold the source
+ * frame's colours: exactly for Raw and ZRLE (every source format, odd sizes, sub-rectangles,
+ * several client pixel formats), closely for a Tight JPEG made by TurboJPEG (up to Tight's
+ * 2048 pixels wide), and the pseudo-encodings take effect there (LastRect, DesktopSize, the
+ * empty cursor, the QEMU key-event acknowledgement).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,7 +264,13 @@ static void test_tight_compact_length(void **state)
 	    ipkvm_rfb_put_tight_jpeg(&o, &(struct ipkvm_rfb_rect){0, 0, 1, 1}, 4194304), -E2BIG);
 	assert_int_equal(
 	    ipkvm_rfb_put_tight_jpeg(&o, &(struct ipkvm_rfb_rect){0, 0, 1, 1}, SIZE_MAX), -E2BIG);
+	/* rfbproto's width limit for Tight: 2048 goes, 2049 does not */
+	assert_int_equal(
+	    ipkvm_rfb_put_tight_jpeg(&o, &(struct ipkvm_rfb_rect){0, 0, 2049, 16}, 1000), -E2BIG);
 	assert_int_equal(o.len, 12);
+	assert_int_equal(
+	    ipkvm_rfb_put_tight_jpeg(&o, &(struct ipkvm_rfb_rect){0, 0, 2048, 16}, 1000), 0);
+	assert_int_equal(o.len, 12 + 12 + 3);
 	ipkvm_rfb_out_free(&o);
 }
 
@@ -668,6 +676,98 @@ static void test_zrle_subencodings(void **state)
 
 	ipkvm_frame_unref(g);
 	ipkvm_frame_unref(f);
+	ipkvm_rfb_zrle_free(z);
+	inflateEnd(&u->zs);
+	free(u);
+}
+
+static void fill_yuyv(struct ipkvm_frame *f, const uint8_t g[4])
+{
+	for (unsigned y = 0; y < f->height; y++)
+		for (unsigned x = 0; x < f->width; x += 2)
+			memcpy(f->data + y * f->stride + x * 2, g, x + 1 < f->width ? 4 : 2);
+}
+
+/* The server's CPIXEL (B, G, R) of pixel x, y of f as the snapshot converts it. */
+static void cpixel_at(const struct ipkvm_frame *f, unsigned x, unsigned y, uint8_t out[3])
+{
+	uint8_t *rgb = rgb_of(f);
+	const uint8_t *p = rgb + ((size_t)y * f->width + x) * 3;
+	out[0] = p[2], out[1] = p[1], out[2] = p[0];
+	free(rgb);
+}
+
+/* Tiles whose source bytes are one pixel go out solid without a conversion; near misses
+ * (two lumas in a pair, the half pair ending an odd line, one odd pixel) do not. */
+static void test_zrle_uniform_source(void **state)
+{
+	(void)state;
+	struct unz *u = calloc(1, sizeof(*u));
+	assert_non_null(u);
+	assert_int_equal(inflateInit(&u->zs), Z_OK);
+	struct ipkvm_rfb_zrle *z = ipkvm_rfb_zrle_new();
+	assert_non_null(z);
+	const struct ipkvm_rfb_pixfmt *pf = &ipkvm_rfb_pixfmt_server;
+	uint8_t a[3], b[3];
+
+	struct ipkvm_frame *f = ipkvm_frame_new(IPKVM_FMT_YUYV, 128, 2, 0);
+	assert_non_null(f);
+	fill_yuyv(f, (const uint8_t[]){100, 90, 100, 200});
+	cpixel_at(f, 0, 0, a);
+	zrle_one(z, u, f, pf);
+	assert_int_equal(u->len, 8);
+	assert_memory_equal(u->buf, ((const uint8_t[]){1, a[0], a[1], a[2], 1, a[0], a[1], a[2]}),
+			    8);
+	/* a tile starting and ending inside pairs */
+	struct ipkvm_rfb_out o = {0};
+	assert_int_equal(ipkvm_rfb_put_zrle(z, &o, f, &(struct ipkvm_rfb_rect){1, 0, 63, 2}, pf),
+			 0);
+	unz_rect(u, &o, 0);
+	assert_memory_equal(u->buf, ((const uint8_t[]){1, a[0], a[1], a[2]}), 4);
+	assert_int_equal(u->len, 4);
+	ipkvm_rfb_out_free(&o);
+
+	/* the same 4 bytes everywhere, but two lumas: two colours */
+	fill_yuyv(f, (const uint8_t[]){100, 90, 110, 200});
+	cpixel_at(f, 0, 0, a);
+	cpixel_at(f, 1, 0, b);
+	zrle_one(z, u, f, pf);
+	assert_int_equal(u->len, 2 * (1 + 6 + 8 * 2));
+	assert_memory_equal(u->buf,
+			    ((const uint8_t[]){2, a[0], a[1], a[2], b[0], b[1], b[2], 0x55}), 8);
+	ipkvm_frame_unref(f);
+
+	/* an odd width: the last pixel has no V of its own, so another colour */
+	f = ipkvm_frame_new(IPKVM_FMT_UYVY, 67, 2, 0);
+	assert_non_null(f);
+	for (unsigned y = 0; y < 2; y++)
+		for (unsigned x = 0; x < 67; x += 2)
+			memcpy(f->data + y * f->stride + x * 2,
+			       (const uint8_t[]){90, 100, 200, 100}, x + 1 < 67 ? 4 : 2);
+	cpixel_at(f, 0, 0, a);
+	cpixel_at(f, 66, 0, b);
+	assert_memory_not_equal(a, b, 3);
+	zrle_one(z, u, f, pf);
+	assert_int_equal(u->len, 4 + 1 + 6 + 2);
+	assert_memory_equal(u->buf,
+			    ((const uint8_t[]){1, a[0], a[1], a[2], 2, a[0], a[1], a[2], b[0], b[1],
+					       b[2], 0x20, 0x20}),
+			    13);
+	ipkvm_frame_unref(f);
+
+	/* RGB24: one pixel off in the last place */
+	f = rgb_frame(64, 3);
+	for (unsigned y = 0; y < 3; y++)
+		for (unsigned x = 0; x < 64; x++)
+			set_px(f, x, y, y == 2 && x == 63 ? 0x010203 : 0x102030);
+	zrle_one(z, u, f, pf);
+	assert_int_equal(u->buf[0], 128); /* plain RLE: two runs */
+	set_px(f, 63, 2, 0x102030);
+	zrle_one(z, u, f, pf);
+	assert_memory_equal(u->buf, ((const uint8_t[]){1, 0x30, 0x20, 0x10}), 4);
+	assert_int_equal(u->len, 4);
+	ipkvm_frame_unref(f);
+
 	ipkvm_rfb_zrle_free(z);
 	inflateEnd(&u->zs);
 	free(u);
@@ -1160,8 +1260,8 @@ static void test_libvncclient_tight_jpeg(void **state)
 	(void)state;
 	jpeg_case(IPKVM_FMT_YUYV, 640, 360, &ipkvm_rfb_pixfmt_server);
 	jpeg_case(IPKVM_FMT_RGB24, 67, 33, &pf_bgr_be);
-	/* wider than Tight's 2048 */
-	jpeg_case(IPKVM_FMT_UYVY, 2560, 48, &ipkvm_rfb_pixfmt_server);
+	/* as wide as Tight goes */
+	jpeg_case(IPKVM_FMT_UYVY, 2048, 48, &ipkvm_rfb_pixfmt_server);
 }
 
 int main(void)
@@ -1178,6 +1278,7 @@ int main(void)
 	    cmocka_unit_test(test_raw_known_colours),
 	    cmocka_unit_test(test_raw_refusals),
 	    cmocka_unit_test(test_zrle_subencodings),
+	    cmocka_unit_test(test_zrle_uniform_source),
 	    cmocka_unit_test(test_zrle_levels),
 	    cmocka_unit_test(test_zrle_cpixel),
 	    cmocka_unit_test(test_libvncclient_raw_zrle_formats),
