@@ -33,6 +33,12 @@ echo
 echo "== bench/hid_bench.py (keyboard input latency, paste accuracy)"
 python3 bench/hid_bench.py "$dir/ipkvmd"
 echo
+echo "== bench/vnc_bench (32 VNC clients, libvncclient Tight JPEG, and 32 MJPEG clients on the typing scene)"
+"$dir/bench/vnc_bench" "$dir/ipkvmd"
+echo
+echo "== bench/vnc_keys.py (key -> pixel on the virtual target: VNC vs the web console)"
+python3 bench/vnc_keys.py "$dir/ipkvmd"
+echo
 echo "== bench/load.py (operator latency under 200 MJPEG viewers and 200 slow-body attackers)"
 python3 bench/load.py "$dir/ipkvmd"
 echo
