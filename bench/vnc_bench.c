@@ -75,7 +75,7 @@ static pid_t daemon_pid;
 static int https_port, plain_port, vnc_port;
 static char token[256];
 static bool use_tls;
-static int quality_level = 8;
+static int quality_level = 6;
 static volatile sig_atomic_t interrupted;
 
 /* --- exits ------------------------------------------------------------------------ */
@@ -775,7 +775,7 @@ static void print_run(const char *label, int n_vnc, int n_mjpeg, const struct re
 #define USAGE                                                                                      \
 	"usage: vnc_bench PATH/TO/ipkvmd [--clients N] [--seconds S] [--quality LEVEL] [--tls]\n"  \
 	"  --clients N: VNC clients and MJPEG clients each (default 32, at most 64)\n"             \
-	"  --quality LEVEL: the VNC clients' Tight JPEG quality level 0..9 (default 8)\n"          \
+	"  --quality LEVEL: the VNC clients' Tight JPEG quality level 0..9 (default 6)\n"          \
 	"  --tls: VeNCrypt (X509Plain or TLSPlain, as libvncclient picks) instead of VncAuth\n"
 
 int main(int argc, char **argv)
@@ -824,9 +824,10 @@ int main(int argc, char **argv)
 	snprintf(vncauth_path, sizeof(vncauth_path), "%s/vncauth", tmpdir);
 	snprintf(cert_path, sizeof(cert_path), "%s/tls/cert.pem", state_dir);
 
-	/* The JPEG quality the VNC clients' level asks (ipkvmd's Tight level -> quality
-	 * mapping), so one encode per frame serves every client. */
-	static const int level_quality[10] = {15, 25, 35, 45, 55, 65, 75, 80, 90, 95};
+	/* The JPEG quality the VNC clients' level asks (src/vnc/rfb.c's Tight level -> quality
+	 * table), configured as the pipeline's own, so one encode per frame serves every client
+	 * (level 6 is 79, next to the default 80). */
+	static const int level_quality[10] = {15, 29, 41, 42, 62, 77, 79, 86, 92, 100};
 	int q = level_quality[quality_level];
 	start_daemon(q);
 	cpu_set_t cpus;

@@ -124,7 +124,7 @@ def vncauth_file(d, mode, line):
 
 def test_vncauth_with_a_private_password_file(t):
     d = vnc_daemon(t, start=False)
-    path = vncauth_file(d, 0o600, "# user:password\nadmin:vncpass1\n")
+    path = vncauth_file(d, 0o600, "admin:vncpass1\n")
     with open(d.config_path, "a") as f:
         f.write("vncauth_password_file = %s\n" % path)
     d.start()
