@@ -82,7 +82,7 @@ def test_wrong_lengths_and_values(t):
                 c.set_encodings([7, -23])
                 c.update_request()
                 c.read_update(timeout=10)
-            except (RfbClosed, ConnectionError):
+            except RfbClosed:
                 pass
         finally:
             c.close()
@@ -103,7 +103,7 @@ def test_huge_cut_text(t):
             try:
                 for _ in range(64):
                     c.send(chunk)
-            except (ConnectionError, socket.timeout, OSError):
+            except RfbClosed:
                 pass  # closing is an answer too
         finally:
             c.close()
@@ -202,11 +202,10 @@ def test_more_connections_than_max_clients(t):
             with RawRfb(d) as c:
                 try:
                     c.version()
-                    c.security_types()
-                    raise AssertionError("a fifth client got the security types")
-                except (RfbClosed, ConnectionError, AssertionError) as e:
-                    if "fifth" in str(e):
-                        raise
+                    n = c.recv_exact(1)[0]
+                except RfbClosed:
+                    continue  # closed at once
+                eq(n, 0, "a fifth client gets no security types, only a failure reason")
         # The four still work.
         for c in held:
             c.set_encodings([7, -23])

@@ -218,8 +218,12 @@ class RawRfb:
         self.close()
 
     def send(self, data):
+        """Sends all of data; RfbClosed when the server has closed the connection."""
         self.sock.settimeout(self.timeout)
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except (ConnectionError, ssl.SSLError) as e:
+            raise RfbClosed("RFB: the connection ended while sending (%r)" % e)
 
     def recv_exact(self, n, timeout=None):
         deadline = time.monotonic() + (timeout or self.timeout)
