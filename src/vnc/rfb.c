@@ -56,6 +56,9 @@
 #define RFB_MAX_SETDESK	  256 /* unanswered SetDesktopSize messages */
 #define RFB_KEY_LOGS	  5   /* unknown keysyms logged per session */
 #define RFB_PASTE_DELAY	  5   /* ms between strokes, as the REST API's default */
+/* ExtendedDesktopSize's one screen. Not 0: libvncclient (Remmina's library) ignores a
+ * screen whose id is 0, so it would never follow a size change. */
+#define RFB_SCREEN_ID 1
 
 #define SEC_NONE       1
 #define SEC_VNCAUTH    2
@@ -637,6 +640,8 @@ static size_t step_plain(struct ipkvm_rfb_session *s, const uint8_t *p, size_t n
 		return used;
 	}
 	s->phase = PH_AUTH_WAIT;
+	/* As every web request does: the users file as it is now (`ipkvmd user` edits it). */
+	ipkvm_authsvc_refresh(authsvc(s), false);
 	struct ipkvm_authsvc_caller caller = {.auth = NULL, .addr = s->peer, .via = "vnc"};
 	struct ipkvm_authsvc_call *c =
 	    ipkvm_authsvc_login(authsvc(s), &caller, user, pw, NULL, login_done, s);
@@ -690,24 +695,28 @@ static size_t step_vncauth(struct ipkvm_rfb_session *s, const uint8_t *p, size_t
 	return IPKVM_VNCAUTH_CHALLENGE_LEN;
 }
 
-/* The picture's size now: the latest image, else the latest raw frame; false when none. */
+/* The picture's size now: the latest raw frame, else the latest image; false when none. */
 static bool picture_size(struct ipkvm_rfb_session *s, unsigned *w, unsigned *h)
 {
 	struct ipkvm_video *v = video(s);
 	if (!v)
 		return false;
-	struct ipkvm_video_image img;
-	if (ipkvm_video_latest(v, &img)) {
-		*w = img.width;
-		*h = img.height;
-		ipkvm_video_image_release(&img);
-		return true;
-	}
+	/* The captured frame first: the newest JPEG is only as new as the last time someone
+	 * watched (the encoders rest without watchers), so after the target changed mode it
+	 * can still have the old size, and a client that cannot follow a size change (RFB
+	 * 3.3's vncsnapshot) would be cut at its first picture. */
 	struct ipkvm_frame *f = ipkvm_video_latest_raw(v);
 	if (f) {
 		*w = f->width;
 		*h = f->height;
 		ipkvm_frame_unref(f);
+		return true;
+	}
+	struct ipkvm_video_image img;
+	if (ipkvm_video_latest(v, &img)) {
+		*w = img.width;
+		*h = img.height;
+		ipkvm_video_image_release(&img);
 		return true;
 	}
 	return false;
@@ -1349,9 +1358,10 @@ static int put_pseudo(struct ipkvm_rfb_session *s, struct ipkvm_rfb_out *o, cons
 	if (ps->led)
 		r = r ? r : ipkvm_rfb_put_led_state(o, !s->qemu_led, ps->leds);
 	for (unsigned i = 0; i < ps->setdesk && !r; i++)
-		r = ipkvm_rfb_put_ext_desktop_size(o, 1, 1, s->fb_w, s->fb_h, 0);
+		r = ipkvm_rfb_put_ext_desktop_size(o, 1, 1, s->fb_w, s->fb_h, RFB_SCREEN_ID);
 	if (ps->ext_reply)
-		r = r ? r : ipkvm_rfb_put_ext_desktop_size(o, 0, 0, s->fb_w, s->fb_h, 0);
+		r = r ? r
+		      : ipkvm_rfb_put_ext_desktop_size(o, 0, 0, s->fb_w, s->fb_h, RFB_SCREEN_ID);
 	return r;
 }
 
@@ -1398,8 +1408,9 @@ static bool resize(struct ipkvm_rfb_session *s, unsigned w, unsigned h)
 	struct ipkvm_rfb_out o = {0};
 	int r = begin_update(s, &o, &ps, np, 1);
 	if (!r)
-		r = s->ext_desktop ? ipkvm_rfb_put_ext_desktop_size(&o, 0, 0, s->fb_w, s->fb_h, 0)
-				   : ipkvm_rfb_put_desktop_size(&o, s->fb_w, s->fb_h);
+		r = s->ext_desktop
+			? ipkvm_rfb_put_ext_desktop_size(&o, 0, 0, s->fb_w, s->fb_h, RFB_SCREEN_ID)
+			: ipkvm_rfb_put_desktop_size(&o, s->fb_w, s->fb_h);
 	if (r < 0) {
 		ipkvm_rfb_out_free(&o);
 		LOG_ERROR("%s: cannot build an update: %s", s->peer, strerror(-r));

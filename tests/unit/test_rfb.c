@@ -1067,10 +1067,10 @@ static void test_set_desktop_size_prohibited(void **state)
 	feed_ok(f, "\x03\x01\x00\x00\x00\x00\x04\x00\x03\x00", 10);
 	const uint8_t want[] = {0,    0,    0,	  1, /* FramebufferUpdate, 1 rectangle */
 				0,    1,    0,	  1, /* x = 1 (this client), y = 1 (prohibited) */
-				0x04, 0x00, 0x03, 0x00, /* the size as it is */
-				0xff, 0xff, 0xfe, 0xcc, /* ExtendedDesktopSize */
-				1,    0,    0,	  0,	/* one screen */
-				0,    0,    0,	  0,	0, 0, 0, 0,
+				0x04, 0x00, 0x03, 0x00,		    /* the size as it is */
+				0xff, 0xff, 0xfe, 0xcc,		    /* ExtendedDesktopSize */
+				1,    0,    0,	  0,		    /* one screen */
+				0,    0,    0,	  1,	0, 0, 0, 0, /* id 1 */
 				0x04, 0x00, 0x03, 0x00, 0, 0, 0, 0};
 	expect(f, want, sizeof(want));
 }
