@@ -42,7 +42,7 @@ def client_path(t):
     return path
 
 
-def client_argv(t, d, actions, security="tlsplain", user="admin", encodings="tight",
+def client_argv(t, d, actions, security="x509plain", user="admin", encodings="tight",
                 quality=8, timeout=CLIENT_TIMEOUT, extra=()):
     argv = [client_path(t), "--security", security, "--user", user, "--encodings", encodings,
             "--quality", str(quality), "--timeout", str(timeout)]
