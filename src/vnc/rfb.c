@@ -1503,11 +1503,25 @@ static bool send_raw(struct ipkvm_rfb_session *s, struct ipkvm_frame *f, enum mo
 	return true;
 }
 
+/* The newest image at the session's quality; false when there is none yet, or when it is of
+ * another size than a newer captured frame: it was made before the target changed mode, or
+ * before anyone watched (the encoders rest then, and ipkvm_video_watch() asks for the picture
+ * as it is now), so sending it would resize the client twice. The right one is on its way
+ * (its wake kicks the session). */
 static bool latest_image(struct ipkvm_rfb_session *s, struct ipkvm_video_image *img)
 {
-	if (s->jpeg_quality)
-		return ipkvm_video_latest_quality(video(s), s->jpeg_quality, img);
-	return ipkvm_video_latest(video(s), img);
+	struct ipkvm_video *v = video(s);
+	bool ok = s->jpeg_quality ? ipkvm_video_latest_quality(v, s->jpeg_quality, img)
+				  : ipkvm_video_latest(v, img);
+	if (!ok)
+		return false;
+	struct ipkvm_frame *f = ipkvm_video_latest_raw(v);
+	bool stale = f && f->seq > img->seq && (f->width != img->width || f->height != img->height);
+	if (f)
+		ipkvm_frame_unref(f);
+	if (stale)
+		ipkvm_video_image_release(img);
+	return !stale;
 }
 
 /* Tight JPEG of the newest image (the JPEG sent from the shared buffer). */
