@@ -448,6 +448,7 @@ static void vnc_connect(struct vclient *v, int idx)
 	rfbClient *cl = rfbGetClient(8, 3, 4);
 	if (!cl)
 		die("rfbGetClient failed");
+	free(cl->serverHost);
 	cl->serverHost = strdup("127.0.0.1");
 	cl->serverPort = vnc_port;
 	cl->appData.encodingsString = "tight";
@@ -727,6 +728,7 @@ static void run(int n_vnc, int n_mjpeg, int window_s, struct result *res)
 
 	for (int i = 0; i < n_vnc; i++) {
 		free(vc[i].arr);
+		free(vc[i].cl->frameBuffer); /* the application's (MallocFrameBuffer's) */
 		rfbClientCleanup(vc[i].cl);
 	}
 	for (int i = 0; i < n_mjpeg; i++)

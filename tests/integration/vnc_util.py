@@ -407,7 +407,7 @@ class RawRfb:
 
 def server_still_serves(t, d):
     """A fresh VNC login gets a picture, and an HTTPS request is answered."""
-    res = vnc(t, d, "updates:1")
+    res = vnc(t, d, "jpegs:1")
     check(res["jpeg_rects"] >= 1, "a fresh VNC session gets a Tight JPEG picture: %r" % res)
     r = d.request("GET", "/api/auth/check")
     check(r.status in (200, 401), "HTTPS still answers: %d" % r.status)
