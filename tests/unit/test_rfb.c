@@ -1230,6 +1230,123 @@ static void test_tight_jpeg_update(void **state)
 	ipkvm_video_watch(f->video, -1);
 }
 
+/* Logs in with a video that has no picture yet, starts it, and waits for the first image. */
+static void login_before_picture(struct fx *f, const uint8_t *encodings, size_t len)
+{
+	f->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(f->wake_fd >= 0);
+	char err[256];
+	struct ipkvm_video_config vc = {
+	    .source = "pattern",
+	    .pattern = {.width = 320, .height = 240, .fps = 30, .scene = "static"},
+	    .quality = 80,
+	    .max_fps = 30,
+	    .workers = 1};
+	f->video = ipkvm_video_create(&vc, on_frame, f, err, sizeof(err));
+	assert_non_null(f->video);
+	f->svc.video = f->video;
+	login(f, "op", OP_PW); /* ServerInit says 1024x768: no picture yet */
+	feed_ok(f, encodings, len);
+	feed_ok(f, "\x03\x00\x00\x00\x00\x00\x04\x00\x03\x00", 10);
+	assert_int_equal(ipkvm_video_start(f->video), 0);
+	struct ipkvm_video_image img;
+	wait_image(f, &img);
+	ipkvm_video_image_release(&img);
+}
+
+static void test_size_change_then_picture(void **state)
+{
+	struct fx *f = *state;
+	/* Tight, DesktopSize */
+	const uint8_t se[4 + 8] = {2, 0, 0, 2, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0x21};
+	login_before_picture(f, se, sizeof(se));
+	expect_nothing(f); /* the request waits for a picture */
+	ipkvm_rfb_session_kick(f->s);
+	/* The size alone, in its own update. */
+	const uint8_t want[] = {0,    0,    0,	  1,	0,    0,    0,	  0,
+				0x01, 0x40, 0x00, 0xf0, 0xff, 0xff, 0xff, 0x21};
+	expect(f, want, sizeof(want));
+	/* The client's next request, even incremental, gets the whole picture. */
+	feed_ok(f, "\x03\x01\x00\x00\x00\x00\x01\x40\x00\xf0", 10);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(f->video, &img));
+	expect_tight(f, &img);
+	ipkvm_video_image_release(&img);
+}
+
+static void test_ext_desktop_size_and_continuous(void **state)
+{
+	struct fx *f = *state;
+	/* Tight, ExtendedDesktopSize, DesktopSize, ContinuousUpdates */
+	const uint8_t se[4 + 16] = {2,	  0,	0,    4,    0,	  0,	0,    7,    0xff, 0xff,
+				    0xfe, 0xcc, 0xff, 0xff, 0xff, 0x21, 0xff, 0xff, 0xfe, 0xc7};
+	uint8_t se3[4 + 12];
+	memcpy(se3, se, sizeof(se3));
+	se3[3] = 3; /* the same without ContinuousUpdates */
+	login_before_picture(f, se3, sizeof(se3));
+	/* The non-incremental request is answered with the screen layout at once (ServerInit's
+	 * 1024x768 then); once that has left, the picture's size, ExtendedDesktopSize winning
+	 * over DesktopSize: a server change, ok, one screen of 320x240. */
+	const uint8_t want[] = {0,    0,    0,	  1,	0,    0,    0, 0, 0x04, 0x00,
+				0x03, 0x00, 0xff, 0xff, 0xfe, 0xcc, 1, 0, 0,	0,
+				0,    0,    0,	  0,	0,    0,    0, 0, 0x04, 0x00,
+				0x03, 0x00, 0,	  0,	0,    0, /* the layout as it was */
+				0,    0,    0,	  1,	0,    0,    0, 0, 0x01, 0x40,
+				0x00, 0xf0, 0xff, 0xff, 0xfe, 0xcc, 1, 0, 0,	0,
+				0,    0,    0,	  0,	0,    0,    0, 0, 0x01, 0x40,
+				0x00, 0xf0, 0,	  0,	0,    0}; /* the new size */
+	expect(f, want, sizeof(want));
+	/* ContinuousUpdates listed: EndOfContinuousUpdates says it is supported. */
+	feed_ok(f, se, sizeof(se));
+	expect(f, "\x96", 1);
+	/* Enabled: the picture comes without a request. */
+	feed_ok(f, "\x96\x01\x00\x00\x00\x00\x01\x40\x00\xf0", 10);
+	struct ipkvm_video_image img;
+	assert_true(ipkvm_video_latest(f->video, &img));
+	expect_tight(f, &img);
+	ipkvm_video_image_release(&img);
+	/* Incremental requests are ignored while it runs; disabling answers at once. */
+	feed_ok(f, "\x03\x01\x00\x00\x00\x00\x01\x40\x00\xf0", 10);
+	ipkvm_rfb_session_kick(f->s);
+	expect_nothing(f);
+	feed_ok(f, "\x96\x00\x00\x00\x00\x00\x01\x40\x00\xf0", 10);
+	expect(f, "\x96", 1);
+}
+
+static void test_zrle_whole_then_nothing_on_a_still_screen(void **state)
+{
+	struct fx *f = *state;
+	start_video(f);
+	ipkvm_video_watch(f->video, 1);
+	struct ipkvm_video_image img;
+	wait_image(f, &img);
+	ipkvm_video_image_release(&img);
+	open_session(f, IPKVM_RFB_TCP, NULL);
+	vencrypt_to_tls(f, false);
+	uint8_t m[600];
+	feed_ok(f, m, plain(m, "op", OP_PW));
+	feed_ok(f, "\x01", 1);
+	drain(f);
+	assert_memory_equal(f->out + 4, "\x01\x40\x00\xf0", 4); /* after SecurityResult */
+	f->out_len = 0;
+	/* ZRLE only (Tight not listed): the whole frame as one ZRLE rectangle. */
+	feed_ok(f, "\x02\x00\x00\x01\x00\x00\x00\x10", 8);
+	feed_ok(f, "\x03\x00\x00\x00\x00\x00\x01\x40\x00\xf0", 10);
+	drain(f);
+	assert_true(f->out_len > 20);
+	assert_memory_equal(f->out,
+			    "\x00\x00\x00\x01\x00\x00\x00\x00\x01\x40\x00\xf0\x00\x00\x00\x10", 16);
+	uint32_t zlen = (uint32_t)f->out[16] << 24 | (uint32_t)f->out[17] << 16 |
+			(uint32_t)f->out[18] << 8 | f->out[19];
+	assert_int_equal(f->out_len, 20 + zlen);
+	f->out_len = 0;
+	/* A still screen: an incremental request waits. */
+	feed_ok(f, "\x03\x01\x00\x00\x00\x00\x01\x40\x00\xf0", 10);
+	ipkvm_rfb_session_kick(f->s);
+	expect_nothing(f);
+	ipkvm_video_watch(f->video, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1256,6 +1373,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_set_desktop_size_prohibited, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leds_and_acks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tight_jpeg_update, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_size_change_then_picture, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ext_desktop_size_and_continuous, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_zrle_whole_then_nothing_on_a_still_screen, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
