@@ -46,7 +46,7 @@ struct ipkvm_rfb_vncauth_entry {
 
 /* What every session of one front end shares; owned by vnc.c, outlives its sessions. */
 struct ipkvm_rfb_env {
-	const struct ipkvm_services *svc; /* video, hid, paste, auth, events; NULL devices ok */
+	const struct ipkvm_services *svc;  /* video, hid, paste, auth, events; NULL devices ok */
 	const struct ipkvm_layout *layout; /* the target's keyboard layout (keysyms, cut text) */
 	const char *name;		   /* the desktop name in ServerInit */
 	bool tls;			   /* VeNCrypt offered (a TLS context exists) */
