@@ -1547,11 +1547,13 @@ static bool send_tight(struct ipkvm_rfb_session *s, bool full)
 	if (!r)
 		r = ipkvm_rfb_put_tight_jpeg(&o, &rect, jpeg_len);
 	if (r == -E2BIG) {
-		/* Larger than Tight can say: this picture goes as Raw. */
+		/* Wider or larger than Tight takes: this picture goes as Raw. */
 		ipkvm_rfb_out_free(&o);
 		if (!s->logged_big)
-			LOG_INFO("%s: a JPEG of %zu bytes is too large for Tight: sent as Raw",
-				 s->peer, jpeg_len);
+			LOG_INFO(
+			    "%s: a %ux%u JPEG of %zu bytes is more than Tight takes (2048 wide, "
+			    "4 MiB): sent as Raw",
+			    s->peer, img.width, img.height, jpeg_len);
 		s->logged_big = true;
 		struct ipkvm_frame *f = ipkvm_video_latest_raw(video(s));
 		if (f && f->width == img.width && f->height == img.height)
