@@ -1289,12 +1289,12 @@ static void test_ext_desktop_size_and_continuous(void **state)
 	 * over DesktopSize: a server change, ok, one screen of 320x240. */
 	const uint8_t want[] = {0,    0,    0,	  1,	0,    0,    0, 0, 0x04, 0x00,
 				0x03, 0x00, 0xff, 0xff, 0xfe, 0xcc, 1, 0, 0,	0,
-				0,    0,    0,	  0,	0,    0,    0, 0, 0x04, 0x00,
+				0,    0,    0,	  1,	0,    0,    0, 0, 0x04, 0x00,
 				0x03, 0x00, 0,	  0,	0,    0, /* the layout as it was */
 				0,    0,    0,	  1,	0,    0,    0, 0, 0x01, 0x40,
 				0x00, 0xf0, 0xff, 0xff, 0xfe, 0xcc, 1, 0, 0,	0,
-				0,    0,    0,	  0,	0,    0,    0, 0, 0x01, 0x40,
-				0x00, 0xf0, 0,	  0,	0,    0}; /* the new size */
+				0,    0,    0,	  1,	0,    0,    0, 0, 0x01, 0x40,
+				0x00, 0xf0, 0,	  0,	0,    0}; /* the new size; screen id 1 */
 	expect(f, want, sizeof(want));
 	/* ContinuousUpdates listed: EndOfContinuousUpdates says it is supported. */
 	feed_ok(f, se, sizeof(se));
