@@ -174,7 +174,7 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void set_error(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void set_error(const char *fmt, ...)
 {
 	if (st.error[0])
 		return; /* the first failure is the one that counts */
@@ -185,7 +185,7 @@ static void set_error(const char *fmt, ...)
 }
 
 /* libvncclient's log: kept (the last lines go into the JSON), on stderr with --verbose. */
-static void client_log(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void client_log(const char *fmt, ...)
 {
 	char line[LOG_LINE_MAX];
 	va_list ap;
@@ -386,7 +386,7 @@ static int relay_copy(struct relay *r, int from, int to, void *out, size_t n)
 	return ret;
 }
 
-static void relay_fail(struct relay *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void relay_fail(struct relay *r, const char *fmt, ...)
 {
 	pthread_mutex_lock(&r->lock);
 	if (!r->error[0]) {
