@@ -36,7 +36,7 @@
 
 #define CLOSE_SESSION_ENDED 4001   /* as on the other sockets: log in again, do not retry */
 #define CLOSE_GRACE_S	    2	   /* a closing socket that does not read is dropped after this */
-#define STALL_MS	    30000  /* output waiting, none of it taken: dropped after this */
+#define STALL_MS	    20000  /* output waiting, none of it taken: dropped after this */
 #define PASS_BUDGET	    262144 /* bytes one client writes in one writable pass */
 #define CLOSE_TRY_LATER	    1013   /* RFC 6455's registry: try again later */
 
