@@ -241,13 +241,18 @@ struct seen {
 	bool backwards;
 };
 
+/* Workers wake at once: the latest image is read under the test's lock, so that what one
+ * read is recorded before another reads (a read then a wait for the lock would let a newer
+ * image be recorded first, and look like the pipeline going backwards). */
 static void on_wake(void *ctx)
 {
 	struct seen *s = ctx;
 	struct ipkvm_video_image img;
-	if (!s->v || !ipkvm_video_latest(s->v, &img))
-		return;
 	pthread_mutex_lock(&s->lock);
+	if (!s->v || !ipkvm_video_latest(s->v, &img)) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
 	if (s->n && img.seq < s->seqs[s->n - 1])
 		s->backwards = true;
 	if (s->n < 4096 && (!s->n || img.seq != s->seqs[s->n - 1]))
