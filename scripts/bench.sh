@@ -15,6 +15,10 @@ echo
 echo "== bench/video_bench (1080p60 pipeline to N clients)"
 "$dir/bench/video_bench" "$dir/ipkvmd"
 echo
+echo "== bench/quality_bench (extra JPEG qualities for VNC clients: encodes and CPU a frame)"
+"$dir/bench/quality_bench"
+"$dir/bench/quality_bench" --fps 20
+echo
 echo "== bench/vs_ustreamer (Debian's ustreamer vs ipkvmd on one fake V4L2 device, side by side)"
 missing=0
 if [ -x /usr/bin/ustreamer ]; then
