@@ -734,7 +734,9 @@ static void credentials_changed(void *ctx)
 	struct ipkvm_rfb_conn *next;
 	for (struct ipkvm_rfb_conn *c = v->conns; c; c = next) {
 		next = c->next;
-		if (!c->ended && !ipkvm_rfb_session_recheck(c->s))
+		/* One already ending keeps its grace to take its last bytes. */
+		if (!c->ended && !ipkvm_rfb_session_closing(c->s) &&
+		    !ipkvm_rfb_session_recheck(c->s))
 			conn_end(c, "credentials ended (logged out, user deleted or changed)");
 	}
 }
