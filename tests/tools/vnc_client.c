@@ -13,8 +13,9 @@
  *   --ca FILE             X509Plain: the CA certificate that must have signed the server's
  *                         (the daemon's own cert.pem); the host name is checked against it
  *   --encodings LIST      libvncclient's encodings string, space-separated ("tight", "zrle",
- *                         "raw", ...); "h264" asks for Open H.264 (50), which libvncclient
- *                         cannot decode: its rectangles are counted and written to --h264-out
+ *                         "raw", ...); "h264" asks for Open H.264 (50) first, which
+ *                         libvncclient cannot decode: its rectangles are counted and their
+ *                         access units written to --h264-out
  *   --quality N           Tight JPEG quality level 0..9 (-1: do not ask; default 8)
  *   --compress N          compression level 0..9 (default 1)
  *   --h264-out FILE       the Open H.264 access units received, as an Annex-B stream
@@ -23,6 +24,7 @@
  * Actions:
  *   updates:N             wait for N more framebuffer updates
  *   jpegs:N               wait until N Tight JPEG rectangles have arrived in all
+ *   h264:N                wait until N Open H.264 rectangles have arrived in all
  *   save:FILE             write the framebuffer as a binary PPM (P6)
  *   key:SYM, keydown:SYM, keyup:SYM   KeyEvent by keysym (0x... hex, a name such as Return,
  *                         Caps_Lock, Shift_L, or one printable character); key = down + up
@@ -758,6 +760,11 @@ static bool cond_jpegs(void *arg)
 	return st.jpeg_rects >= *(unsigned long *)arg;
 }
 
+static bool cond_h264(void *arg)
+{
+	return st.h264_rects >= *(unsigned long *)arg;
+}
+
 static bool cond_led(void *arg)
 {
 	int want = *(int *)arg;
@@ -892,6 +899,29 @@ static bool send_key(uint32_t sym, int how) /* how: 1 down, 0 up, 2 both */
 	return how == 1 || SendKeyEvent(st.cl, sym, FALSE);
 }
 
+/* With "h264": libvncclient puts its protocol extensions' encodings after its own, so the
+ * client sends a SetEncodings of its own right after the handshake, Open H.264 first (the
+ * server goes by the client's order), then Tight and the pseudo-encodings the client reads.
+ * The server takes the last SetEncodings. */
+static bool send_h264_encodings(rfbClient *cl)
+{
+	const int32_t encs[] = {ENC_OPEN_H264,
+				rfbEncodingTight,
+				(int32_t)rfbEncodingQualityLevel0 +
+				    (st.opt.quality >= 0 ? st.opt.quality : 8),
+				(int32_t)rfbEncodingQemuExtendedKeyEvent,
+				ENC_QEMU_LED,
+				(int32_t)rfbEncodingNewFBSize,
+				(int32_t)rfbEncodingExtDesktopSize,
+				(int32_t)rfbEncodingLastRect};
+	uint8_t msg[4 + sizeof(encs)] = {rfbSetEncodings, 0, 0, sizeof(encs) / 4};
+	for (size_t i = 0; i < sizeof(encs) / 4; i++) {
+		uint32_t be = htonl((uint32_t)encs[i]);
+		memcpy(msg + 4 + 4 * i, &be, 4);
+	}
+	return WriteToRFBServer(cl, (const char *)msg, sizeof(msg));
+}
+
 static int run_action(const char *a)
 {
 	rfbClient *cl = st.cl;
@@ -919,6 +949,13 @@ static int run_action(const char *a)
 		unsigned long want = strtoul(arg, NULL, 10);
 		if ((ret = pump(deadline, cond_jpegs, &want)))
 			set_error("%s: %lu of %lu Tight JPEG rectangles (%s)", a, st.jpeg_rects,
+				  want, ret == -ETIMEDOUT ? "timed out" : "connection closed");
+		return ret;
+	}
+	if (strcmp(name, "h264") == 0) {
+		unsigned long want = strtoul(arg, NULL, 10);
+		if ((ret = pump(deadline, cond_h264, &want)))
+			set_error("%s: %lu of %lu Open H.264 rectangles (%s)", a, st.h264_rects,
 				  want, ret == -ETIMEDOUT ? "timed out" : "connection closed");
 		return ret;
 	}
@@ -1286,6 +1323,10 @@ int main(int argc, char **argv)
 	st.cl = cl;
 	st.connected = true;
 	ok = true;
+	if (st.opt.h264 && !send_h264_encodings(cl)) {
+		set_error("sending SetEncodings failed");
+		ok = false;
+	}
 	for (int i = first; i < argc && ok; i++)
 		ok = run_action(argv[i]) == 0;
 out:
