@@ -73,6 +73,8 @@
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -525,8 +527,13 @@ static int connect_server(const char *host, int port)
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
 		if (fd < 0)
 			continue;
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			/* As libvncclient does on its own sockets: a key event must not wait for
+			 * the ACK of the update request before it (Nagle). */
+			int one = 1;
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			break;
+		}
 		close(fd);
 		fd = -1;
 	}
