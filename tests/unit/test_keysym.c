@@ -79,6 +79,7 @@
 #define XK_Eacute	     0x00c9
 #define XK_kana_A	     0x04b1
 #define XF86XK_AudioMute     0x1008ff12
+#define XF86XK_AudioForward  0x1008ff97
 #define UNI(cp)		     (0x01000000u | (cp))
 
 static struct ipkvm_keysym_kbd *kbd(const char *layout)
@@ -457,6 +458,7 @@ static void test_keys_without_symbol(void **state)
 	    {XK_KP_Add, "NumpadAdd"},
 	    {XK_KP_Home, "Home"},
 	    {XF86XK_AudioMute, "AudioVolumeMute"},
+	    {XF86XK_AudioForward, "MediaFastForward"},
 	};
 	static const char *const layouts[] = {"us", "uk", "de", "fr", "jp"};
 	char want[64];
