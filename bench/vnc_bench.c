@@ -245,10 +245,12 @@ static void start_daemon(int jpeg_quality)
 		"max_connections_per_address = 256\nmax_unauth_per_address = 256\n\n"
 		"[video]\nsource = pattern\nscene = desktop\nwidth = 1920\nheight = 1080\n"
 		"fps = 60\n\n[jpeg]\nquality = %d\n\n"
+		/* every VNC login is a session of admin */
+		"[auth]\nmax_sessions_per_user = 1000\n\n"
 		"[vnc]\nenabled = 1\nlisten = 127.0.0.1\nport = %d\nmax_clients = %d\n"
-		"vncauth_password_file = %s\n\n[log]\nlevel = error\n",
+		"vncauth_password_file = %s\n\n[log]\nlevel = %s\n",
 		https_port, plain_port, state_dir, jpeg_quality, vnc_port, MAX_CLIENTS + 4,
-		vncauth_path);
+		vncauth_path, getenv("VNC_BENCH_LOG") ? getenv("VNC_BENCH_LOG") : "error");
 	if (fclose(f) != 0)
 		die("cannot write %s", cfg_path);
 	pid_t parent = getpid();
