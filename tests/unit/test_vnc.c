@@ -16,7 +16,10 @@
  *     handshake, TLS included, nor its first update; the stalled one's data waits in its
  *     socket;
  *   - the TLS the port speaks: TLS 1.2 or newer with the daemon's certificate, never an
- *     anonymous suite (a client offering only those fails its handshake).
+ *     anonymous suite (a client offering only those fails its handshake); a reload (SIGHUP)
+ *     gives new connections the pair on disk, and keeps the served one over a broken pair;
+ *   - the gateway: carried sessions are offered None, count against max_clients, end when
+ *     their login ends (the carrier is told) and when the front end stops.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +55,7 @@
 #include "daemon/loop.h"
 #include "daemon/services.h"
 #include "hid/layout.h"
+#include "tls/cert.h"
 #include "video/frame.h"
 #include "video/video.h"
 #include "vnc/vnc.h"
@@ -100,6 +104,11 @@ static void on_loop(struct fx *f, void (*fn)(struct fx *f))
 static void job_tick(struct fx *f)
 {
 	ipkvm_vnc_tick(f->vnc);
+}
+
+static void job_reload(struct fx *f)
+{
+	ipkvm_vnc_reload_tls(f->vnc);
 }
 
 static void job_clients(struct fx *f)
@@ -632,6 +641,68 @@ static void test_tls_policy(void **state)
 	wait_clients(f, 0);
 }
 
+/* The certificate a client is shown after the VeNCrypt handshake. */
+static X509 *served_cert(struct fx *f)
+{
+	int fd = connect_from(f, NULL);
+	vencrypt_to_tls(fd);
+	SSL_CTX *ctx = client_ctx();
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	assert_int_equal(SSL_connect(ssl), 1);
+	X509 *x = SSL_get1_peer_certificate(ssl);
+	assert_non_null(x);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	return x;
+}
+
+static X509 *cert_file(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	X509 *x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	assert_non_null(x);
+	return x;
+}
+
+/* SIGHUP: new connections get the pair on disk now; a broken pair changes nothing. */
+static void test_tls_reload(void **state)
+{
+	struct fx *f = *state;
+	char cert[128], key[128], other[128], path[160];
+	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", f->dir);
+	snprintf(key, sizeof(key), "%s/tls/key.pem", f->dir);
+	X509 *old = cert_file(cert), *seen = served_cert(f);
+	assert_int_equal(X509_cmp(seen, old), 0);
+	X509_free(seen);
+
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	assert_int_equal(ipkvm_cert_ensure(other, "127.0.0.1"), 0);
+	snprintf(path, sizeof(path), "%s/cert.pem", other);
+	assert_int_equal(rename(path, cert), 0);
+	snprintf(path, sizeof(path), "%s/key.pem", other);
+	assert_int_equal(rename(path, key), 0);
+	on_loop(f, job_reload);
+	X509 *fresh = cert_file(cert);
+	assert_int_not_equal(X509_cmp(fresh, old), 0);
+	seen = served_cert(f);
+	assert_int_equal(X509_cmp(seen, fresh), 0);
+	X509_free(seen);
+
+	/* A key that is not the certificate's: the served pair stays. */
+	assert_int_equal(ipkvm_write_file_atomic(key, "not a key\n", 10, 0600), 0);
+	on_loop(f, job_reload);
+	seen = served_cert(f);
+	assert_int_equal(X509_cmp(seen, fresh), 0);
+	X509_free(seen);
+	X509_free(fresh);
+	X509_free(old);
+	wait_clients(f, 0);
+}
+
 /* The gateway's carrier: counts its calls; a close request closes the session at once. */
 struct carrier {
 	const struct ipkvm_rfb_gateway *gw;
@@ -741,6 +812,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stalled_client_delays_nobody, setup_video,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_policy, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_reload, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gateway, setup_unthreaded, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
