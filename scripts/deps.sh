@@ -3,7 +3,7 @@
 # dpkg says is missing. Idempotent; works as root or through sudo.
 #   scripts/deps.sh          build + run dependencies
 #   scripts/deps.sh --test   also the test dependencies, and the tests' npm packages
-#                            (tests/e2e/package-lock.json: playwright-core, typescript)
+#                            (tests/e2e/package-lock.json: playwright-core, typescript, acorn, @novnc/novnc)
 set -euo pipefail
 
 pkgs=(gcc make meson ninja-build pkg-config python3
@@ -50,7 +50,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The npm packages of the tests (playwright-core, typescript), from tests/e2e's lockfile.
+# The npm packages of the tests (playwright-core, typescript, acorn, noVNC), from tests/e2e's lockfile.
 if [ "${1:-}" = "--test" ]; then
 	bash "$(dirname "$0")/../tests/e2e/npm-install.sh"
 fi
