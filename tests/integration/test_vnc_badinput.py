@@ -227,6 +227,10 @@ def test_more_connections_than_max_clients(t):
 
 def test_stalled_client_does_not_slow_another(t):
     d = vnc_daemon(t, extra=MOVING, target="")
+    # The rate a client gets alone, on this machine now (a sanitizer build on a busy machine
+    # gets less than the pattern's 30 fps).
+    alone = vnc(t, d, "jpegs:1", "fps:2000")["fps"]
+    check(alone >= 5, "a lone client's rate: %.1f fps" % alone)
     # A client that asks for continuous updates of Raw pictures and never reads: its socket
     # fills (a small receive buffer) and stays full.
     stalled = RawRfb(d)
@@ -237,10 +241,10 @@ def test_stalled_client_does_not_slow_another(t):
     for _ in range(20):
         stalled.update_request(incremental=True)
     try:
-        res = vnc(t, d, "updates:2", "fps:3000")
-        check(res["fps"] >= 15, "the other client's rate while one is stalled: %.1f fps "
-              "(the pattern runs at 30)" % res["fps"])
-        # The web side too: an MJPEG-serving HTTPS request still answers promptly.
+        res = vnc(t, d, "jpegs:1", "fps:3000")
+        check(res["fps"] >= alone / 2, "the other client's rate while one is stalled: %.1f fps "
+              "(%.1f alone)" % (res["fps"], alone))
+        # The web side too: an HTTPS request still answers promptly.
         t0 = time.monotonic()
         r = d.admin().get("/api/streamer")
         check(r.status == 200 and time.monotonic() - t0 < 2, "HTTPS answers promptly")
