@@ -718,6 +718,7 @@ struct ipkvm_authsvc_call {
 	char addr[64];
 	char by[IPKVM_USER_NAME_MAX + 1];
 	char via[16];
+	char tls[16]; /* a login's TLS for its audit record, "" = none said */
 	/* in */
 	char *password; /* verify this against hash (when set) */
 	char hash[IPKVM_HASH_MAX];
@@ -798,6 +799,7 @@ static struct ipkvm_authsvc_call *call_new(struct ipkvm_authsvc *a, enum call_ki
 	ipkvm_strlcpy(c->addr, addr_of(caller), sizeof(c->addr));
 	ipkvm_strlcpy(c->by, by_of(caller), sizeof(c->by));
 	ipkvm_strlcpy(c->via, via_of(caller), sizeof(c->via));
+	ipkvm_strlcpy(c->tls, caller->tls ? caller->tls : "", sizeof(c->tls));
 	ipkvm_strlcpy(c->res.user, c->user, sizeof(c->res.user));
 	return c;
 }
@@ -936,8 +938,10 @@ static void login_done(struct ipkvm_authsvc_call *c)
 	throttle_keys(c->addr, c->user, ka, ku, sizeof(ka));
 	ipkvm_throttle_success(a->throttle, ka);
 	ipkvm_throttle_success(a->throttle, ku);
-	ipkvm_audit(a->state_dir, "login", u->name, c->addr, true,
-		    json_pack("{s:b, s:s}", "totp", u->totp[0] != 0, "via", c->via));
+	json_t *extra = json_pack("{s:b, s:s}", "totp", u->totp[0] != 0, "via", c->via);
+	if (extra && c->tls[0])
+		json_object_set_new(extra, "tls", json_string(c->tls));
+	ipkvm_audit(a->state_dir, "login", u->name, c->addr, true, extra);
 	LOG_INFO("login from %s: %s (%s)", c->addr, u->name, ipkvm_role_name(u->role));
 	c->res.status = IPKVM_AUTHSVC_OK;
 	c->res.role = u->role;

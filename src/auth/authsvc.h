@@ -167,6 +167,8 @@ struct ipkvm_authsvc_caller {
 	const struct ipkvm_auth *auth; /* NULL for a login */
 	const char *addr;	       /* the peer's address, may be "" */
 	const char *via;	       /* the front end, for the audit log ("api") */
+	const char *tls; /* a login: the TLS it came over, for its audit record ("certificate",
+			  * "anonymous"); NULL: not recorded */
 };
 
 /* Called once on the main thread with the outcome, unless the call was detached. */

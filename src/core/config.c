@@ -181,6 +181,16 @@ const struct ipkvm_config_key ipkvm_config_keys[] = {
 	"VNC sessions at once (VNC port and /api/vnc/ws together)",
 	"VNC sessions at once, on the VNC port and over /api/vnc/ws together, 1..1024. "
 	"Of these, at most 8 from one address (IPv6: one /64) may be still logging in."),
+    KEY("vnc", "anonymous_tls", IPKVM_CFG_INT, vnc_anonymous_tls, 0, 1, "0",
+	"1 = VeNCrypt TLSPlain may use anonymous TLS (weak: a man in the middle reads the "
+	"password)",
+	"1 lets VNC clients that choose VeNCrypt TLSPlain log in over anonymous TLS (no "
+	"certificate), as clients built on libvncclient (Remmina) and TigerVNC's TLSPlain do; "
+	"clients that can check the certificate still get it, and X509Plain is never "
+	"anonymous. Anonymous TLS protects the password from eavesdroppers but not from an "
+	"active man in the middle, who can read it: use X509Plain where the client can. "
+	"Each login over anonymous TLS is logged as a warning and audited with "
+	"\"tls\": \"anonymous\". 0 (the default) refuses anonymous TLS."),
     KEY("vnc", "novnc_dir", IPKVM_CFG_PATH, vnc_novnc_dir, 0, 0, "/usr/share/novnc",
 	"noVNC's files (Debian's novnc package), served to logged-in users at /novnc/ while VNC is "
 	"enabled; empty = not served",

@@ -130,6 +130,7 @@ struct ipkvm_config {
 	char *vnc_vncauth_password_file;  /* user:password lines; NULL = no VncAuth */
 	enum ipkvm_vnc_layout vnc_layout; /* default auto */
 	int vnc_max_clients;		  /* sessions at once, 1..1024; default 64 */
+	int vnc_anonymous_tls;		  /* 1 = TLSPlain may be anonymous TLS; default 0 */
 	char *vnc_novnc_dir;		  /* noVNC's files, served at /novnc/; NULL = none */
 	/* [video] */
 	enum ipkvm_video_source video_source; /* default virtual */

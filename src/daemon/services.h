@@ -12,6 +12,7 @@
 #ifndef IPKVM_DAEMON_SERVICES_H
 #define IPKVM_DAEMON_SERVICES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ipkvm_config;
@@ -69,8 +70,9 @@ struct ipkvm_rfb_gateway {
 
 /* The VNC front end's figures for GET /api/info, kept current by it (main thread). */
 struct ipkvm_vnc_info {
-	int port;	/* the VNC port listened on */
-	size_t clients; /* sessions now: the VNC port's and carried ones */
+	int port;	    /* the VNC port listened on */
+	size_t clients;	    /* sessions now: the VNC port's and carried ones */
+	bool anonymous_tls; /* [vnc] anonymous_tls: TLSPlain may be anonymous TLS */
 };
 
 struct ipkvm_services {

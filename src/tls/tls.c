@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -54,12 +55,72 @@ void ipkvm_tls_policy(const struct ipkvm_config *cfg, struct ipkvm_tls_policy *o
 	out->why = cfg->tls_ciphers != IPKVM_TLS_CIPHERS_AUTO ? "[server] tls_ciphers"
 		   : out->chacha			      ? "this CPU has no AES instructions"
 							      : "this CPU has AES instructions";
-	out->ciphers12 = out->chacha ? "ECDHE+CHACHA20:ECDHE+AES128+AESGCM:ECDHE+AESGCM:!aNULL"
-				     : "ECDHE+AES128+AESGCM:ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL";
+#define CHACHA_FIRST "ECDHE+CHACHA20:ECDHE+AES128+AESGCM:ECDHE+AESGCM"
+#define AES_FIRST    "ECDHE+AES128+AESGCM:ECDHE+AESGCM:ECDHE+CHACHA20"
+	out->ciphers12 = out->chacha ? CHACHA_FIRST ":!aNULL" : AES_FIRST ":!aNULL";
+	/* "!aNULL" would delete the anonymous suites for good: this list ends without it. */
+	out->ciphers12_anonymous = out->chacha ? CHACHA_FIRST ":" IPKVM_TLS_ANONYMOUS_CIPHERS
+					       : AES_FIRST ":" IPKVM_TLS_ANONYMOUS_CIPHERS;
+#undef CHACHA_FIRST
+#undef AES_FIRST
 	out->ciphers13 =
 	    out->chacha
 		? "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"
 		: "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+}
+
+/* The ex_data slot of a connection allowed anonymous TLS (any non-NULL value), made once. */
+static int anonymous_index = -1;
+
+static bool anonymous_allowed(const SSL *ssl)
+{
+	return anonymous_index >= 0 && SSL_get_ex_data(ssl, anonymous_index) != NULL;
+}
+
+/* Before the version is chosen: a connection allowed anonymous TLS whose client offers no
+ * suite with a certificate (GnuTLS's anonymous clients still offer TLS 1.3, which has no
+ * anonymous suite) stays at TLS 1.2, where the anonymous suites are. */
+static int client_hello(SSL *ssl, int *alert, void *arg)
+{
+	(void)alert;
+	(void)arg;
+	if (!anonymous_allowed(ssl))
+		return SSL_CLIENT_HELLO_SUCCESS;
+	const unsigned char *ids;
+	size_t len = SSL_client_hello_get0_ciphers(ssl, &ids);
+	for (size_t i = 0; i + 2 <= len; i += 2) {
+		const SSL_CIPHER *c = SSL_CIPHER_find(ssl, ids + i);
+		int auth = c ? SSL_CIPHER_get_auth_nid(c) : NID_undef;
+		/* TLS 1.3's suites name no authentication: only 1.2's say it. */
+		if (auth != NID_undef && auth != NID_auth_null && auth != NID_auth_any)
+			return SSL_CLIENT_HELLO_SUCCESS;
+	}
+	if (SSL_set_max_proto_version(ssl, TLS1_2_VERSION) != 1) {
+		ERR_clear_error();
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int ipkvm_tls_allow_anonymous(SSL *ssl, const struct ipkvm_tls_policy *policy)
+{
+	if (anonymous_index < 0)
+		return -EINVAL;
+	/* The anonymous suites exist only at security level 0; the cipher list, TLS 1.2 as
+	 * the minimum and the context's options still hold. */
+	SSL_set_security_level(ssl, 0);
+	if (SSL_set_cipher_list(ssl, policy->ciphers12_anonymous) != 1 ||
+	    SSL_set_dh_auto(ssl, 1) != 1 || SSL_set_ex_data(ssl, anonymous_index, ssl) != 1) {
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool ipkvm_tls_is_anonymous(const SSL *ssl)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	return c && SSL_CIPHER_get_auth_nid(c) == NID_auth_null;
 }
 
 /* The pair of files, read and checked against each other without touching any context. */
@@ -109,9 +170,12 @@ SSL_CTX *ipkvm_tls_server_ctx(const struct ipkvm_tls_files *files,
 			  files->key);
 		return NULL;
 	}
+	if (anonymous_index < 0)
+		anonymous_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx)
+	if (!ctx || anonymous_index < 0)
 		goto fail;
+	SSL_CTX_set_client_hello_cb(ctx, client_hello, NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
 				     SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	/* Partial writes from a buffer that may move between retries: the callers write

@@ -123,6 +123,7 @@ struct ipkvm_rfb_session {
 	uint8_t challenge[IPKVM_VNCAUTH_CHALLENGE_LEN];
 	struct ipkvm_authsvc_call *call;
 	bool authenticated, own_session, view_only, told_view_only;
+	bool tls_anonymous; /* the TLS under VeNCrypt used no certificate */
 	struct ipkvm_auth auth;
 
 	/* what the client said */
@@ -559,7 +560,7 @@ static size_t step_vencrypt_subtype(struct ipkvm_rfb_session *s, const uint8_t *
 	}
 	q_u8(s, 1);
 	s->phase = PH_TLS;
-	int r = s->hooks.start_tls(s->hooks.ctx);
+	int r = s->hooks.start_tls(s->hooks.ctx, sub == VENC_TLSPLAIN);
 	if (r < 0) {
 		LOG_WARN("%s: cannot start TLS: %s", s->peer, strerror(-r));
 		set_closing(s);
@@ -585,8 +586,14 @@ static void login_done(void *ctx, const struct ipkvm_authsvc_result *res)
 			break;
 		}
 		s->own_session = true;
-		LOG_INFO("%s: %s logged in (%s)", s->peer, s->auth.user,
-			 ipkvm_role_name(s->auth.role));
+		if (s->tls_anonymous)
+			LOG_WARN("%s: %s logged in (%s) over anonymous TLS ([vnc] anonymous_tls): "
+				 "the password was hidden from eavesdroppers, not from a man in "
+				 "the middle",
+				 s->peer, s->auth.user, ipkvm_role_name(s->auth.role));
+		else
+			LOG_INFO("%s: %s logged in (%s)", s->peer, s->auth.user,
+				 ipkvm_role_name(s->auth.role));
 		security_ok(s);
 		break;
 	}
@@ -642,7 +649,11 @@ static size_t step_plain(struct ipkvm_rfb_session *s, const uint8_t *p, size_t n
 	s->phase = PH_AUTH_WAIT;
 	/* As every web request does: the users file as it is now (`ipkvmd user` edits it). */
 	ipkvm_authsvc_refresh(authsvc(s), false);
-	struct ipkvm_authsvc_caller caller = {.auth = NULL, .addr = s->peer, .via = "vnc"};
+	struct ipkvm_authsvc_caller caller = {.auth = NULL,
+					      .addr = s->peer,
+					      .via = "vnc",
+					      .tls =
+						  s->tls_anonymous ? "anonymous" : "certificate"};
 	struct ipkvm_authsvc_call *c =
 	    ipkvm_authsvc_login(authsvc(s), &caller, user, pw, NULL, login_done, s);
 	explicit_bzero(pw, sizeof(pw));
@@ -1833,10 +1844,11 @@ bool ipkvm_rfb_session_closing(const struct ipkvm_rfb_session *s)
 	return s->closing;
 }
 
-void ipkvm_rfb_session_tls_ready(struct ipkvm_rfb_session *s)
+void ipkvm_rfb_session_tls_ready(struct ipkvm_rfb_session *s, bool anonymous)
 {
 	if (s->phase != PH_TLS || s->closing)
 		return;
+	s->tls_anonymous = anonymous;
 	s->phase = PH_PLAIN;
 }
 

@@ -20,7 +20,8 @@
  *     lock LEDs, the screen size); the loop calls it on its wakes.
  *   - Security on the VNC port: VeNCrypt (X509Plain, TLSPlain: TLS with the daemon's
  *     certificate, then the ipkvm user name and password, checked by the auth service with
- *     its throttle, TOTP rules and audit) and, only when configured, VncAuth. Carried
+ *     its throttle, TOTP rules and audit; TLSPlain may be anonymous TLS where the transport
+ *     allows it, [vnc] anonymous_tls) and, only when configured, VncAuth. Carried
  *     sessions (IPKVM_RFB_PREAUTH) come authenticated and are offered None.
  * Main thread only.
  */
@@ -68,8 +69,11 @@ struct ipkvm_rfb_hooks {
 	void (*want_write)(void *ctx);
 	/* VeNCrypt: once the bytes queued so far have been sent, run a server-side TLS
 	 * handshake on the connection; call ipkvm_rfb_session_tls_ready() when it is done (any
-	 * input before that is a protocol error). 0 or -errno. NULL on carried sessions. */
-	int (*start_tls)(void *ctx);
+	 * input before that is a protocol error). anonymous_ok: the client chose TLSPlain,
+	 * whose clients may have no way to check a certificate, so the transport may also agree
+	 * to anonymous TLS where it is configured to (X509Plain: false, never anonymous). 0 or
+	 * -errno. NULL on carried sessions. */
+	int (*start_tls)(void *ctx, bool anonymous_ok);
 };
 
 /* A new session from peer (an address, for logs, throttle and audit). kind PREAUTH needs
@@ -94,8 +98,9 @@ void ipkvm_rfb_session_consumed(struct ipkvm_rfb_session *s, size_t n);
 /* The session is over: close once peek() gives 0. */
 bool ipkvm_rfb_session_closing(const struct ipkvm_rfb_session *s);
 
-/* The TLS handshake start_tls asked for is done: VeNCrypt goes on inside it. */
-void ipkvm_rfb_session_tls_ready(struct ipkvm_rfb_session *s);
+/* The TLS handshake start_tls asked for is done: VeNCrypt goes on inside it. anonymous: the
+ * handshake used no certificate (the login's log line warns, its audit record says so). */
+void ipkvm_rfb_session_tls_ready(struct ipkvm_rfb_session *s, bool anonymous);
 /* Something changed that the client may want (new image or H.264 units, LEDs, size). */
 void ipkvm_rfb_session_kick(struct ipkvm_rfb_session *s);
 /* Once a second: the handshake deadline (10 s to authenticate) and the auth recheck (the

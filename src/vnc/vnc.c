@@ -77,6 +77,7 @@ struct ipkvm_rfb_conn {
 	unsigned events; /* what the watch asks for (IPKVM_LOOP_*) */
 	SSL *ssl;
 	enum tls_state tls;
+	bool anonymous_ok;     /* TLSPlain with [vnc] anonymous_tls: anonymous suites too */
 	bool hs_wants_write;   /* the handshake waits for writable */
 	bool read_wants_write; /* SSL_read waits for writable */
 	bool write_wants_read; /* SSL_write waits for readable */
@@ -100,6 +101,7 @@ struct ipkvm_vnc {
 	char *name;
 	struct ipkvm_rfb_vncauth_entry *vncauth;
 	struct ipkvm_tls_files tls_files;
+	struct ipkvm_tls_policy tls_policy;
 	SSL_CTX *ssl_ctx;
 	int lfd;
 	struct ipkvm_loop_watch *lwatch;
@@ -267,11 +269,12 @@ static void tcp_want_write(void *ctx)
 		conn_watch(c, c->events | IPKVM_LOOP_WRITE);
 }
 
-static int tcp_start_tls(void *ctx)
+static int tcp_start_tls(void *ctx, bool anonymous_ok)
 {
 	struct ipkvm_rfb_conn *c = ctx;
 	if (c->tls != TLS_OFF || !c->vnc->ssl_ctx)
 		return -EINVAL;
+	c->anonymous_ok = anonymous_ok && c->vnc->cfg->vnc_anonymous_tls;
 	c->tls = TLS_WANTED;
 	conn_watch(c, IPKVM_LOOP_WRITE);
 	return 0;
@@ -285,9 +288,10 @@ static int conn_handshake(struct ipkvm_rfb_conn *c)
 	if (r == 1) {
 		c->tls = TLS_UP;
 		c->hs_wants_write = false;
-		LOG_DEBUG("VNC %s: %s, %s", c->peer, SSL_get_version(c->ssl),
-			  SSL_get_cipher_name(c->ssl));
-		ipkvm_rfb_session_tls_ready(c->s);
+		bool anonymous = ipkvm_tls_is_anonymous(c->ssl);
+		LOG_DEBUG("VNC %s: %s, %s%s", c->peer, SSL_get_version(c->ssl),
+			  SSL_get_cipher_name(c->ssl), anonymous ? " (anonymous)" : "");
+		ipkvm_rfb_session_tls_ready(c->s, anonymous);
 		return 1;
 	}
 	int e = SSL_get_error(c->ssl, r);
@@ -309,6 +313,11 @@ static int conn_start_handshake(struct ipkvm_rfb_conn *c)
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
 		ERR_clear_error();
 		return -ENOMEM;
+	}
+	if (c->anonymous_ok && ipkvm_tls_allow_anonymous(c->ssl, &c->vnc->tls_policy) < 0) {
+		snprintf(c->why, sizeof(c->why),
+			 "TLS handshake failed: cannot allow anonymous TLS");
+		return -EINVAL;
 	}
 	SSL_set_accept_state(c->ssl);
 	c->tls = TLS_HANDSHAKE;
@@ -648,6 +657,10 @@ static int listen_on(struct ipkvm_vnc *v)
 	LOG_INFO("VNC serving %s%s%s port %d (VeNCrypt with TLS%s; at most %d clients)",
 		 v6 ? "[" : "", addr ? addr : "every address", v6 ? "]" : "", v->port,
 		 v->env.n_vncauth ? ", and VncAuth" : "", v->cfg->vnc_max_clients);
+	if (v->cfg->vnc_anonymous_tls)
+		LOG_WARN("VNC: [vnc] anonymous_tls = 1: TLSPlain clients may log in over "
+			 "anonymous TLS, which an active man in the middle can read (passwords "
+			 "included); use X509Plain where the client can");
 	return 0;
 }
 
@@ -787,11 +800,10 @@ struct ipkvm_vnc *ipkvm_vnc_create(const struct ipkvm_services *svc,
 					.n_vncauth = vc->n_vncauth,
 					.now_ms = vc->now_ms,
 					.clock_ctx = vc->clock_ctx};
-	struct ipkvm_tls_policy policy;
-	ipkvm_tls_policy(v->cfg, &policy);
+	ipkvm_tls_policy(v->cfg, &v->tls_policy);
 	if (ipkvm_tls_files(v->cfg, &v->tls_files) < 0)
 		goto err;
-	v->ssl_ctx = ipkvm_tls_server_ctx(&v->tls_files, &policy);
+	v->ssl_ctx = ipkvm_tls_server_ctx(&v->tls_files, &v->tls_policy);
 	if (!v->ssl_ctx)
 		goto err;
 	if (ipkvm_authsvc_watch(svc->auth, credentials_changed, v) < 0)
@@ -806,6 +818,7 @@ struct ipkvm_vnc *ipkvm_vnc_create(const struct ipkvm_services *svc,
 						.consumed = gw_consumed,
 						.close_conn = gw_close_conn};
 	v->info.port = v->port;
+	v->info.anonymous_tls = v->cfg->vnc_anonymous_tls != 0;
 	return v;
 err:
 	ipkvm_vnc_destroy(v);

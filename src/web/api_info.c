@@ -55,9 +55,11 @@ void ipkvm_api_info(struct ipkvm_http_req *req)
 			  : json_null();
 	/* vnc: the VNC front end's figures, through the services (web never includes vnc). */
 	const struct ipkvm_vnc_info *vi = srv->svc->vnc_info;
-	json_t *vnc = vi ? json_pack("{s:b, s:i, s:I}", "enabled", 1, "port", vi->port, "clients",
-				     (json_int_t)vi->clients)
-			 : json_pack("{s:b, s:n, s:i}", "enabled", 0, "port", "clients", 0);
+	json_t *vnc =
+	    vi ? json_pack("{s:b, s:i, s:I, s:b}", "enabled", 1, "port", vi->port, "clients",
+			   (json_int_t)vi->clients, "anonymous_tls", vi->anonymous_tls)
+	       : json_pack("{s:b, s:n, s:i, s:b}", "enabled", 0, "port", "clients", 0,
+			   "anonymous_tls", 0);
 	ipkvm_http_reply_ok(req, 200,
 			    json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:{s:s, s:s}}",
 				      "version", IPKVM_VERSION, "hostname", srv->hostname, "uptime",

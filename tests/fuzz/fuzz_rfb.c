@@ -41,10 +41,11 @@ static int64_t clock_ms(void *ctx)
 	return now;
 }
 
-static int start_tls(void *ctx)
+static int start_tls(void *ctx, bool anonymous_ok)
 {
 	(void)ctx;
-	tls_asked = 1;
+	/* Both ends of tls_ready: TLSPlain as if anonymous TLS was agreed to. */
+	tls_asked = anonymous_ok ? 2 : 1;
 	return 0;
 }
 
@@ -139,8 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r < 0)
 			break;
 		if (tls_asked) {
+			ipkvm_rfb_session_tls_ready(s, tls_asked == 2);
 			tls_asked = 0;
-			ipkvm_rfb_session_tls_ready(s);
 		}
 	}
 	ipkvm_rfb_session_kick(s);

@@ -75,7 +75,7 @@ def test_tls_types_and_tight_jpeg_match_the_snapshot(t):
         # The screen is still: the picture the client decoded is the snapshot's.
         snap = jpeg_to_ppm(t, snapshot_jpeg(s), tmp)
         compare(shot, snap, "the X509Plain client's framebuffer vs the snapshot")
-    # libvncclient's TLSPlain is anonymous TLS, which the server never agrees to.
+    # libvncclient's TLSPlain is anonymous TLS, which the server refuses by default.
     res = vnc(t, d, "updates:1", security="tlsplain", expect_ok=False)
     check(not res["ok"] and res["width"] == 0 and
           any("TLS handshake failed" in line for line in res["log"]),
@@ -95,6 +95,37 @@ def test_tls_types_and_tight_jpeg_match_the_snapshot(t):
         rects = c.read_update(timeout=10)
         check(any(r[4] == 7 and (r[2], r[3]) == (1024, 768) for r in rects),
               "a whole-screen Tight JPEG over TLSPlain: %r" % rects)
+
+
+def test_anonymous_tls_for_tlsplain_when_allowed(t):
+    """[vnc] anonymous_tls = 1: libvncclient's TLSPlain (anonymous TLS) logs in and gets the
+    screen, warned and audited as anonymous; X509Plain on the same daemon still uses the
+    certificate."""
+    d = vnc_daemon(t, vnc_extra="anonymous_tls = 1")
+    s = d.admin()
+    eq(expect_ok(s.get("/api/info"))["vnc"]["anonymous_tls"], True,
+       "/api/info says anonymous TLS is allowed")
+    firmware_on_screen(s)
+    with tempdir() as tmp:
+        path = os.path.join(tmp, "tlsplain.ppm")
+        res = vnc(t, d, "jpegs:1", "save:" + path, security="tlsplain")
+        eq((res["security"], res["security_type"], res["vencrypt_subtype"]),
+           ("tlsplain", 19, 259), "the security type used")
+        eq((res["width"], res["height"]), (1024, 768), "the firmware's size")
+        check(res["jpeg_rects"] >= 1, "Tight JPEG rectangles: %r" % res)
+        shot = read_ppm(path)
+        firmware_blue(shot)
+        snap = jpeg_to_ppm(t, snapshot_jpeg(s), tmp)
+        compare(shot, snap, "the anonymous TLSPlain client's framebuffer vs the snapshot")
+        # X509Plain on the same daemon: the certificate, checked by the client.
+        res = vnc(t, d, "updates:1", security="x509plain")
+        eq(res["security"], "x509plain", "X509Plain still works")
+    logins = [a for a in audit_records(d) if a.get("event") == "login" and
+              a.get("via") == "vnc"]
+    eq([a.get("tls") for a in logins], ["anonymous", "certificate"],
+       "the audit says which TLS each VNC login came over")
+    check("logged in (admin) over anonymous TLS" in d.stderr(),
+          "the anonymous login is warned about in the log")
 
 
 def https_throttled(d):

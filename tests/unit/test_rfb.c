@@ -55,6 +55,7 @@ struct fx {
 	struct ipkvm_rfb_vncauth_entry va[2];
 	struct ipkvm_rfb_hooks hooks;
 	int want_writes, start_tls_calls, start_tls_ret;
+	bool start_tls_anonymous_ok; /* what the last start_tls was told */
 	int64_t now;
 	struct ipkvm_rfb_session *s;
 	uint8_t *out;
@@ -86,10 +87,11 @@ static void want_write(void *ctx)
 	((struct fx *)ctx)->want_writes++;
 }
 
-static int start_tls(void *ctx)
+static int start_tls(void *ctx, bool anonymous_ok)
 {
 	struct fx *f = ctx;
 	f->start_tls_calls++;
+	f->start_tls_anonymous_ok = anonymous_ok;
 	return f->start_tls_ret;
 }
 
@@ -340,7 +342,7 @@ static void vencrypt_to_tls(struct fx *f, bool split)
 	in(f, "\x00\x00\x01\x03", 4); /* TLSPlain */
 	expect(f, "\x01", 1);
 	assert_int_equal(f->start_tls_calls, 1);
-	ipkvm_rfb_session_tls_ready(f->s);
+	ipkvm_rfb_session_tls_ready(f->s, false);
 }
 
 /* A whole VeNCrypt login of user, through ServerInit. */
@@ -450,13 +452,41 @@ static void test_37_vencrypt(void **state)
 	expect(f, "\x00\x02\x00\x02\x00\x00\x01\x06\x00\x00\x01\x03", 12);
 	feed_ok(f, "\x00\x00\x01\x06", 4); /* X509Plain */
 	expect(f, "\x01", 1);
-	ipkvm_rfb_session_tls_ready(f->s);
+	ipkvm_rfb_session_tls_ready(f->s, false);
 	/* 3.7: a failure has no reason. */
 	uint8_t m[600];
 	assert_true(feed(f, m, plain(m, "op", "wrong-password")) < 0);
 	expect(f, "\0\0\0\x01", 4);
 	assert_true(ipkvm_rfb_session_closing(f->s));
 	assert_false(ipkvm_rfb_session_authenticated(f->s));
+}
+
+/* The transport hears which subtype was chosen (only TLSPlain may be anonymous), and a
+ * login's audit record says which TLS it came over. */
+static void test_tls_subtype_and_anonymous_audit(void **state)
+{
+	struct fx *f = *state;
+	/* X509Plain: never anonymous. */
+	open_session(f, IPKVM_RFB_TCP, NULL);
+	feed_ok(f, "RFB 003.008\n\x13\x00\x02\x00\x00\x01\x06", 19);
+	assert_int_equal(f->start_tls_calls, 1);
+	assert_false(f->start_tls_anonymous_ok);
+	ipkvm_rfb_session_tls_ready(f->s, false);
+	uint8_t m[600];
+	feed_ok(f, m, plain(m, "op", OP_PW));
+	assert_true(ipkvm_rfb_session_authenticated(f->s));
+	assert_int_equal(audited(f, "login", "\"tls\":\"certificate\""), 1);
+	assert_int_equal(audited(f, "login", "\"tls\":\"anonymous\""), 0);
+	/* TLSPlain: the transport may agree to anonymous TLS; here it did. */
+	open_session(f, IPKVM_RFB_TCP, NULL);
+	feed_ok(f, "RFB 003.008\n\x13\x00\x02\x00\x00\x01\x03", 19);
+	assert_int_equal(f->start_tls_calls, 1);
+	assert_true(f->start_tls_anonymous_ok);
+	ipkvm_rfb_session_tls_ready(f->s, true);
+	feed_ok(f, m, plain(m, "op", OP_PW));
+	assert_true(ipkvm_rfb_session_authenticated(f->s));
+	assert_int_equal(audited(f, "login", "\"tls\":\"anonymous\""), 1);
+	assert_int_equal(audited(f, "login", "\"tls\":\"certificate\""), 1);
 }
 
 static void test_33(void **state)
@@ -1354,6 +1384,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_38_vencrypt_plain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_38_split_at_every_byte, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_37_vencrypt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_subtype_and_anonymous_audit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_33, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_versions_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_none_refused_on_tcp, setup, teardown),

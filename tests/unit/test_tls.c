@@ -2,7 +2,8 @@
  * Unit tests for tls/tls: the files of a config (generated in <state_dir>/tls/ or the
  * configured pair, refused when unreadable), the cipher policy by [server] tls_ciphers, a
  * server context that allows TLS 1.2 and newer and only ECDHE (or TLS 1.3) AEAD suites with a
- * certificate (never an anonymous one), and the reload: a new pair is taken, a bad one leaves
+ * certificate (never an anonymous one), one connection allowed anonymous suites after those
+ * (security level 0 on it alone), and the reload: a new pair is taken, a bad one leaves
  * the context's certificate as it was.
  */
 #include <stdarg.h>
@@ -165,6 +166,36 @@ static void test_server_ctx(void **state)
 	assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
 	assert_true(SSL_CTX_get_options(ctx) & SSL_OP_CIPHER_SERVER_PREFERENCE);
 	assert_suites(ctx);
+
+	/* One connection allowed anonymous TLS: the certificate suites first, in the policy's
+	 * order, then anonymous ones only; security level 0 on it alone. */
+	SSL *plain = SSL_new(ctx), *anon = SSL_new(ctx);
+	assert_non_null(plain);
+	assert_non_null(anon);
+	int level = SSL_get_security_level(plain);
+	assert_int_equal(ipkvm_tls_allow_anonymous(anon, &p), 0);
+	assert_int_equal(SSL_get_security_level(anon), 0);
+	assert_int_equal(SSL_get_security_level(plain), level);
+	assert_int_equal(SSL_CTX_get_security_level(ctx), level);
+	STACK_OF(SSL_CIPHER) *sp = SSL_get_ciphers(plain), *sa = SSL_get_ciphers(anon);
+	int np = sk_SSL_CIPHER_num(sp), na = sk_SSL_CIPHER_num(sa), n_null = 0;
+	for (int i = 0; i < np; i++)
+		assert_int_not_equal(SSL_CIPHER_get_auth_nid(sk_SSL_CIPHER_value(sp, i)),
+				     NID_auth_null);
+	assert_true(na > np);
+	for (int i = 0; i < na; i++) {
+		const SSL_CIPHER *c = sk_SSL_CIPHER_value(sa, i);
+		if (i < np) /* the same certificate suites, in the same order */
+			assert_int_equal(SSL_CIPHER_get_id(c),
+					 SSL_CIPHER_get_id(sk_SSL_CIPHER_value(sp, i)));
+		else
+			assert_int_equal(SSL_CIPHER_get_auth_nid(c), NID_auth_null);
+		n_null += SSL_CIPHER_get_auth_nid(c) == NID_auth_null;
+	}
+	assert_int_equal(n_null, na - np);
+	assert_false(ipkvm_tls_is_anonymous(anon)); /* no handshake yet */
+	SSL_free(plain);
+	SSL_free(anon);
 	SSL_CTX_free(ctx);
 
 	/* A key that is not the certificate's: no context. */
@@ -214,6 +245,36 @@ static void test_reload(void **state)
 	ctx_fingerprint(ctx, after);
 	assert_memory_not_equal(before, after, 32);
 	assert_suites(ctx);
+
+	/* One connection allowed anonymous TLS: the certificate suites first, in the policy's
+	 * order, then anonymous ones only; security level 0 on it alone. */
+	SSL *plain = SSL_new(ctx), *anon = SSL_new(ctx);
+	assert_non_null(plain);
+	assert_non_null(anon);
+	int level = SSL_get_security_level(plain);
+	assert_int_equal(ipkvm_tls_allow_anonymous(anon, &p), 0);
+	assert_int_equal(SSL_get_security_level(anon), 0);
+	assert_int_equal(SSL_get_security_level(plain), level);
+	assert_int_equal(SSL_CTX_get_security_level(ctx), level);
+	STACK_OF(SSL_CIPHER) *sp = SSL_get_ciphers(plain), *sa = SSL_get_ciphers(anon);
+	int np = sk_SSL_CIPHER_num(sp), na = sk_SSL_CIPHER_num(sa), n_null = 0;
+	for (int i = 0; i < np; i++)
+		assert_int_not_equal(SSL_CIPHER_get_auth_nid(sk_SSL_CIPHER_value(sp, i)),
+				     NID_auth_null);
+	assert_true(na > np);
+	for (int i = 0; i < na; i++) {
+		const SSL_CIPHER *c = sk_SSL_CIPHER_value(sa, i);
+		if (i < np) /* the same certificate suites, in the same order */
+			assert_int_equal(SSL_CIPHER_get_id(c),
+					 SSL_CIPHER_get_id(sk_SSL_CIPHER_value(sp, i)));
+		else
+			assert_int_equal(SSL_CIPHER_get_auth_nid(c), NID_auth_null);
+		n_null += SSL_CIPHER_get_auth_nid(c) == NID_auth_null;
+	}
+	assert_int_equal(n_null, na - np);
+	assert_false(ipkvm_tls_is_anonymous(anon)); /* no handshake yet */
+	SSL_free(plain);
+	SSL_free(anon);
 	SSL_CTX_free(ctx);
 	ipkvm_config_free(&cfg);
 }

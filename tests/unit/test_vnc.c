@@ -18,6 +18,8 @@
  *   - the TLS the port speaks: TLS 1.2 or newer with the daemon's certificate, never an
  *     anonymous suite (a client offering only those fails its handshake); a reload (SIGHUP)
  *     gives new connections the pair on disk, and keeps the served one over a broken pair;
+ *   - [vnc] anonymous_tls: TLSPlain's handshake also takes anonymous suites (TLS 1.2), a
+ *     client that offers certificate suites still gets the certificate, X509Plain never;
  *   - the gateway: carried sessions are offered None, count against max_clients, end when
  *     their login ends (the carrier is told) and when the front end stops.
  */
@@ -163,7 +165,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-static int start(void **state, int max_clients, bool video, bool threaded)
+static int start(void **state, int max_clients, bool video, bool threaded, bool anonymous_tls)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[256];
@@ -178,6 +180,7 @@ static int start(void **state, int max_clients, bool video, bool threaded)
 		return -1;
 	f->cfg.vnc_port = 0; /* any free port (the table allows 1..65535 in files) */
 	f->cfg.vnc_max_clients = max_clients;
+	f->cfg.vnc_anonymous_tls = anonymous_tls;
 	struct ipkvm_authsvc_config ac = {.state_dir = f->dir,
 					  .session_idle = 600,
 					  .session_lifetime = 3600,
@@ -235,23 +238,28 @@ static int start(void **state, int max_clients, bool video, bool threaded)
 
 static int setup(void **state)
 {
-	return start(state, 64, false, true);
+	return start(state, 64, false, true, false);
+}
+
+static int setup_anonymous(void **state)
+{
+	return start(state, 64, false, true, true);
 }
 
 static int setup_three(void **state)
 {
-	return start(state, 3, false, true);
+	return start(state, 3, false, true, false);
 }
 
 static int setup_video(void **state)
 {
-	return start(state, 64, true, true);
+	return start(state, 64, true, true, false);
 }
 
 /* The loop not running: the test calls the front end itself, on this thread. */
 static int setup_unthreaded(void **state)
 {
-	return start(state, 3, false, false);
+	return start(state, 3, false, false, false);
 }
 
 static int teardown(void **state)
@@ -360,8 +368,11 @@ static void handshake_to_types(int fd)
 	assert_true(vencrypt);
 }
 
-/* VeNCrypt up to the TLS handshake: version 0.2, subtype X509Plain (262) accepted. */
-static void vencrypt_to_tls(int fd)
+/* VeNCrypt up to the TLS handshake: version 0.2, subtype (X509Plain 262, TLSPlain 259)
+ * accepted. */
+static void put32(uint8_t *p, uint32_t v);
+
+static void vencrypt_subtype_to_tls(int fd, uint32_t subtype)
 {
 	uint8_t b[64];
 	handshake_to_types(fd);
@@ -380,9 +391,15 @@ static void vencrypt_to_tls(int fd)
 		x509plain |=
 		    (b[4 * i] << 24 | b[4 * i + 1] << 16 | b[4 * i + 2] << 8 | b[4 * i + 3]) == 262;
 	assert_true(x509plain);
-	send_all(fd, "\x00\x00\x01\x06", 4);
+	put32(b, subtype);
+	send_all(fd, b, 4);
 	assert_true(read_n(fd, b, 1));
 	assert_int_equal(b[0], 1);
+}
+
+static void vencrypt_to_tls(int fd)
+{
+	vencrypt_subtype_to_tls(fd, 262);
 }
 
 static SSL_CTX *client_ctx(void)
@@ -641,6 +658,80 @@ static void test_tls_policy(void **state)
 	wait_clients(f, 0);
 }
 
+/* A TLS client after VeNCrypt with subtype; ciphers: its TLS 1.2 list; max_version: 0 (TLS
+ * 1.3 offered too, as GnuTLS's anonymous clients do) or the newest it offers. NULL when the
+ * handshake failed. */
+static SSL *tls_client(struct fx *f, SSL_CTX *ctx, uint32_t subtype, const char *ciphers,
+		       int max_version)
+{
+	int fd = connect_from(f, NULL);
+	vencrypt_subtype_to_tls(fd, subtype);
+	assert_int_equal(SSL_CTX_set_cipher_list(ctx, ciphers), 1);
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	assert_int_equal(SSL_set_max_proto_version(ssl, max_version), 1);
+	if (SSL_connect(ssl) != 1) {
+		ERR_clear_error();
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	return ssl;
+}
+
+static void tls_client_close(SSL *ssl)
+{
+	int fd = SSL_get_fd(ssl);
+	SSL_free(ssl);
+	close(fd);
+}
+
+/* [vnc] anonymous_tls = 1: only TLSPlain's handshake takes anonymous suites (held to TLS
+ * 1.2), a client that offers certificate suites too still gets the certificate, and
+ * X509Plain never goes anonymous. */
+static void test_anonymous_tls(void **state)
+{
+	struct fx *f = *state;
+	SSL_CTX *ctx = client_ctx();
+	/* X509Plain, a TLS 1.2 client with anonymous suites only: no handshake. */
+	assert_null(tls_client(f, ctx, 262, "aNULL:@SECLEVEL=0", TLS1_2_VERSION));
+	/* X509Plain, the same client offering TLS 1.3 too: TLS 1.3, with the certificate. */
+	SSL *ssl = tls_client(f, ctx, 262, "aNULL:@SECLEVEL=0", 0);
+	assert_non_null(ssl);
+	assert_int_equal(SSL_version(ssl), TLS1_3_VERSION);
+	X509 *peer = SSL_get1_peer_certificate(ssl);
+	assert_non_null(peer);
+	X509_free(peer);
+	tls_client_close(ssl);
+	/* TLSPlain, the same client: held to TLS 1.2, anonymous, no certificate. */
+	ssl = tls_client(f, ctx, 259, "aNULL:@SECLEVEL=0", 0);
+	assert_non_null(ssl);
+	assert_int_equal(SSL_version(ssl), TLS1_2_VERSION);
+	assert_int_equal(SSL_CIPHER_get_auth_nid(SSL_get_current_cipher(ssl)), NID_auth_null);
+	peer = SSL_get1_peer_certificate(ssl);
+	assert_null(peer);
+	tls_client_close(ssl);
+	/* TLSPlain, a client that offers both (1.2 only, anonymous suites listed first): the
+	 * server's order gives it the certificate. */
+	ssl = tls_client(f, ctx, 259, "aNULL:ECDHE:@SECLEVEL=0", TLS1_2_VERSION);
+	assert_non_null(ssl);
+	assert_int_not_equal(SSL_CIPHER_get_auth_nid(SSL_get_current_cipher(ssl)), NID_auth_null);
+	peer = SSL_get1_peer_certificate(ssl);
+	assert_non_null(peer);
+	X509_free(peer);
+	tls_client_close(ssl);
+	/* The same client offering TLS 1.3 too: TLS 1.3 with the certificate. */
+	ssl = tls_client(f, ctx, 259, "aNULL:ECDHE:@SECLEVEL=0", 0);
+	assert_non_null(ssl);
+	assert_int_equal(SSL_version(ssl), TLS1_3_VERSION);
+	peer = SSL_get1_peer_certificate(ssl);
+	assert_non_null(peer);
+	X509_free(peer);
+	tls_client_close(ssl);
+	SSL_CTX_free(ctx);
+	wait_clients(f, 0);
+}
+
 /* The certificate a client is shown after the VeNCrypt handshake. */
 static X509 *served_cert(struct fx *f)
 {
@@ -813,6 +904,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_reload, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_anonymous_tls, setup_anonymous, teardown),
 	    cmocka_unit_test_setup_teardown(test_gateway, setup_unthreaded, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
