@@ -1857,11 +1857,18 @@ void ipkvm_rfb_session_kick(struct ipkvm_rfb_session *s)
 	try_update(s);
 }
 
+/* The session acts as someone: after a login, and a carried one from the start (its
+ * identity came with it, so a logout during the handshake ends it as it would later). */
+static bool has_identity(const struct ipkvm_rfb_session *s)
+{
+	return s->authenticated || s->kind == IPKVM_RFB_PREAUTH;
+}
+
 bool ipkvm_rfb_session_recheck(struct ipkvm_rfb_session *s)
 {
 	if (s->closing)
 		return false;
-	if (!s->authenticated)
+	if (!has_identity(s))
 		return true;
 	if (!ipkvm_authsvc_recheck(authsvc(s), &s->auth, false)) {
 		LOG_INFO("%s: the session of %s ended (logged out, user changed or expired)",
@@ -1884,7 +1891,7 @@ bool ipkvm_rfb_session_tick(struct ipkvm_rfb_session *s)
 		set_closing(s);
 		return false;
 	}
-	if (s->authenticated) {
+	if (has_identity(s)) {
 		/* Touched: a connected viewer is activity (the absolute lifetime still ends it). */
 		if (!ipkvm_authsvc_recheck(authsvc(s), &s->auth, true)) {
 			LOG_INFO(

@@ -808,6 +808,30 @@ static void test_preauth_none(void **state)
 	expect(f, fail, n);
 }
 
+/* A carried session acts as its identity from the start: a logout while the client is still
+ * in the handshake ends it (the auth watcher's recheck and the tick both). */
+static void test_preauth_logout_during_handshake(void **state)
+{
+	struct fx *f = *state;
+	struct ipkvm_auth auth;
+	char token[IPKVM_SESSION_TOKEN_LEN + 1];
+	assert_int_equal(ipkvm_authsvc_session_open(f->a, "op", token, &auth, NULL), 0);
+	open_session(f, IPKVM_RFB_PREAUTH, &auth);
+	feed_ok(f, "RFB 003.008\n", 12);
+	assert_false(ipkvm_rfb_session_authenticated(f->s));
+	assert_true(ipkvm_rfb_session_recheck(f->s));
+	assert_true(ipkvm_rfb_session_tick(f->s));
+	ipkvm_authsvc_session_close(f->a, auth.session_id);
+	assert_false(ipkvm_rfb_session_recheck(f->s));
+	assert_true(ipkvm_rfb_session_closing(f->s));
+	/* The tick sees it too (a session the watcher missed). */
+	assert_int_equal(ipkvm_authsvc_session_open(f->a, "op", token, &auth, NULL), 0);
+	open_session(f, IPKVM_RFB_PREAUTH, &auth);
+	ipkvm_authsvc_session_close(f->a, auth.session_id);
+	assert_false(ipkvm_rfb_session_tick(f->s));
+	assert_true(ipkvm_rfb_session_closing(f->s));
+}
+
 static void test_handshake_deadline(void **state)
 {
 	struct fx *f = *state;
@@ -1394,6 +1418,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_vencrypt_refusals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_vncauth_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_preauth_none, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_preauth_logout_during_handshake, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handshake_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_user_changes_end_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_messages_whole_and_split, setup, teardown),
