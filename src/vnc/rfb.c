@@ -971,7 +971,15 @@ static void keysym_event(struct ipkvm_rfb_session *s, uint32_t keysym, bool down
 	struct ipkvm_key_action act[IPKVM_KEYSYM_MAX_ACTIONS];
 	int n = ipkvm_keysym_event(s->kbd, keysym, down, act, IPKVM_ARRAY_SIZE(act));
 	if (n < 0) {
-		if (s->key_logs++ < RFB_KEY_LOGS)
+		if (s->key_logs++ >= RFB_KEY_LOGS)
+			return;
+		if (n == -ENOBUFS)
+			LOG_INFO("%s: keysym 0x%x: not pressed, %d keys are held already", s->peer,
+				 keysym, IPKVM_KEYSYM_MAX_HELD);
+		else if (n == -ENOSPC)
+			LOG_WARN("%s: keysym 0x%x: more key actions than the engine's array holds",
+				 s->peer, keysym);
+		else
 			LOG_INFO("%s: keysym 0x%x: no key for it on the target's layout", s->peer,
 				 keysym);
 		return;
