@@ -1566,17 +1566,21 @@ static bool send_tight(struct ipkvm_rfb_session *s, bool full)
 	if (!r)
 		r = ipkvm_rfb_put_tight_jpeg(&o, &rect, jpeg_len);
 	if (r == -E2BIG) {
-		/* Wider or larger than Tight takes: this picture goes as Raw. */
+		/* Wider or larger than Tight takes: this picture goes as ZRLE when the client
+		 * listed it, else Raw; an incremental request gets the tiles that changed since
+		 * the last such picture (last_raw; a JPEG in between dropped it). */
+		enum mode m = order_has(s, MODE_ZRLE) ? MODE_ZRLE : MODE_RAW;
 		ipkvm_rfb_out_free(&o);
 		if (!s->logged_big)
 			LOG_INFO(
 			    "%s: a %ux%u JPEG of %zu bytes is more than Tight takes (2048 wide, "
-			    "4 MiB): sent as Raw",
-			    s->peer, img.width, img.height, jpeg_len);
+			    "4 MiB): sent as %s",
+			    s->peer, img.width, img.height, jpeg_len,
+			    m == MODE_ZRLE ? "ZRLE" : "Raw");
 		s->logged_big = true;
 		struct ipkvm_frame *f = ipkvm_video_latest_raw(video(s));
 		if (f && f->width == img.width && f->height == img.height)
-			sent = send_raw(s, f, MODE_RAW, true);
+			sent = send_raw(s, f, m, full);
 		if (f)
 			ipkvm_frame_unref(f);
 		if (sent)
@@ -1593,6 +1597,11 @@ static bool send_tight(struct ipkvm_rfb_session *s, bool full)
 	if (q_out(s, &o) == 0)
 		q_shared(s, img.part, img.part->data + img.jpeg_offset, jpeg_len);
 	s->last_seq = img.seq;
+	/* The client has this JPEG now, not the frame a fallback sent before it. */
+	if (s->last_raw) {
+		ipkvm_frame_unref(s->last_raw);
+		s->last_raw = NULL;
+	}
 	sent = true;
 out:
 	ipkvm_video_image_release(&img);

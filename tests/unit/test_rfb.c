@@ -1401,6 +1401,95 @@ static void test_zrle_whole_then_nothing_on_a_still_screen(void **state)
 	ipkvm_video_watch(f->video, -1);
 }
 
+/* A session logged in as op, past ServerInit (whatever its size), with these encodings. */
+static void login_any_size(struct fx *f, const void *encodings, size_t len)
+{
+	open_session(f, IPKVM_RFB_TCP, NULL);
+	vencrypt_to_tls(f, false);
+	uint8_t m[600];
+	feed_ok(f, m, plain(m, "op", OP_PW));
+	feed_ok(f, "\x01", 1);
+	drain(f);
+	f->out_len = 0;
+	feed_ok(f, encodings, len);
+}
+
+/* The first rectangle header of the update in f->out: x, y, w, h, encoding. */
+static void first_rect(const struct fx *f, unsigned r[5])
+{
+	assert_true(f->out_len >= 16);
+	assert_int_equal(f->out[0], 0);
+	for (int i = 0; i < 4; i++)
+		r[i] = (unsigned)f->out[4 + 2 * i] << 8 | f->out[5 + 2 * i];
+	r[4] = (unsigned)f->out[12] << 24 | (unsigned)f->out[13] << 16 | (unsigned)f->out[14] << 8 |
+	       f->out[15];
+}
+
+/* A picture wider than Tight's 2048 pixels: ZRLE when the client listed it (else Raw), the
+ * whole frame for a full request, and only the changed tiles for an incremental one. */
+static void test_too_wide_for_tight(void **state)
+{
+	struct fx *f = *state;
+	f->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(f->wake_fd >= 0);
+	char err[256];
+	struct ipkvm_video_config vc = {
+	    .source = "pattern",
+	    .pattern = {.width = 2112, .height = 240, .fps = 30, .scene = "desktop"},
+	    .quality = 80,
+	    .max_fps = 30,
+	    .workers = 1};
+	f->video = ipkvm_video_create(&vc, on_frame, f, err, sizeof(err));
+	assert_non_null(f->video);
+	assert_int_equal(ipkvm_video_start(f->video), 0);
+	f->svc.video = f->video;
+	ipkvm_video_watch(f->video, 1);
+	struct ipkvm_video_image img;
+	wait_image(f, &img);
+	assert_int_equal(img.width, 2112);
+	ipkvm_video_image_release(&img);
+	static const uint8_t full[] = {3, 0, 0, 0, 0, 0, 0x08, 0x40, 0x00, 0xf0};
+	static const uint8_t inc[] = {3, 1, 0, 0, 0, 0, 0x08, 0x40, 0x00, 0xf0};
+	unsigned r[5];
+
+	/* Tight and ZRLE listed: the whole frame as ZRLE. */
+	login_any_size(f, "\x02\x00\x00\x02\x00\x00\x00\x07\x00\x00\x00\x10", 12);
+	feed_ok(f, full, sizeof(full));
+	drain(f);
+	first_rect(f, r);
+	assert_int_equal(r[0], 0);
+	assert_int_equal(r[1], 0);
+	assert_int_equal(r[2], 2112);
+	assert_int_equal(r[3], 240);
+	assert_int_equal(r[4], 16);
+	/* Incremental: once the desktop's typing changed the screen, only its tiles. */
+	f->out_len = 0;
+	feed_ok(f, inc, sizeof(inc));
+	for (int i = 0; i < 50 && !f->out_len; i++) {
+		struct pollfd p = {.fd = f->wake_fd, .events = POLLIN};
+		poll(&p, 1, 100);
+		uint64_t v;
+		ssize_t n = read(f->wake_fd, &v, sizeof(v));
+		(void)n;
+		ipkvm_rfb_session_kick(f->s);
+		drain(f);
+	}
+	first_rect(f, r);
+	assert_int_equal(r[4], 16);
+	assert_true((uint64_t)r[2] * r[3] < 2112u * 240u / 2);
+
+	/* Tight only: the whole frame as Raw, 4 bytes a pixel. */
+	login_any_size(f, "\x02\x00\x00\x01\x00\x00\x00\x07", 8);
+	feed_ok(f, full, sizeof(full));
+	drain(f);
+	first_rect(f, r);
+	assert_int_equal(r[2], 2112);
+	assert_int_equal(r[3], 240);
+	assert_int_equal(r[4], 0);
+	assert_true(f->out_len >= 16 + 2112u * 240u * 4u);
+	ipkvm_video_watch(f->video, -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1431,6 +1520,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tight_jpeg_update, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_size_change_then_picture, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ext_desktop_size_and_continuous, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_wide_for_tight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_zrle_whole_then_nothing_on_a_still_screen, setup,
 					    teardown),
 	};
