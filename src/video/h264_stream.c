@@ -94,8 +94,12 @@ static void publish(struct ipkvm_h264_stream *s, struct ipkvm_buf *au, bool key,
 	struct ipkvm_h264_au *slot = &s->ring[seq % IPKVM_H264_RING];
 	if (slot->msg)
 		ipkvm_buf_unref(slot->msg);
-	*slot = (struct ipkvm_h264_au){
-	    .msg = msg, .annexb_offset = IPKVM_H264_HEADER, .seq = seq, .key = key};
+	*slot = (struct ipkvm_h264_au){.msg = msg,
+				       .annexb_offset = IPKVM_H264_HEADER,
+				       .seq = seq,
+				       .width = f->width,
+				       .height = f->height,
+				       .key = key};
 	if (key) {
 		s->newest_key = seq;
 		s->keyframes++;

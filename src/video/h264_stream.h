@@ -47,6 +47,7 @@ struct ipkvm_h264_au {
 	struct ipkvm_buf *msg; /* header + Annex-B (one reference) */
 	size_t annexb_offset;  /* where the Annex-B bytes start: IPKVM_H264_HEADER */
 	uint64_t seq;
+	unsigned width, height; /* of the picture it codes */
 	bool key;
 };
 

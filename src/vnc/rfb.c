@@ -1629,9 +1629,7 @@ static bool send_h264(struct ipkvm_rfb_session *s, bool full)
 		s->h264_drops = s->h264.drops;
 		s->h264_reset = true; /* skipped to a keyframe */
 	}
-	const uint8_t *hd = au.msg->data;
-	unsigned w = (unsigned)hd[16] | (unsigned)hd[17] << 8;
-	unsigned h = (unsigned)hd[18] | (unsigned)hd[19] << 8;
+	unsigned w = au.width, h = au.height;
 	bool sent = false;
 	if (resize(s, w, h)) {
 		/* The unit after the resize must start a new context: a keyframe. */

@@ -170,6 +170,8 @@ static void test_annexb_offset_for_other_carriers(void **state)
 		assert_true(ipkvm_h264_cursor_next(s, &c, &au));
 		assert_int_equal(au.key, k == 0);
 		assert_int_equal(au.annexb_offset, IPKVM_H264_HEADER);
+		assert_int_equal(au.width, 320); /* the picture's size, without the header */
+		assert_int_equal(au.height, 240);
 		assert_true(au.msg->len > au.annexb_offset + 4);
 		const uint8_t *annexb = au.msg->data + au.annexb_offset;
 		size_t len = au.msg->len - au.annexb_offset;
