@@ -19,6 +19,7 @@
 
 #include "video/frame.h"
 #include "video/jpeg.h"
+#include "bench_util.h"
 
 #define W	1920
 #define H	1080
@@ -27,29 +28,10 @@
 
 static uint8_t *evict_buf;
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void die(const char *what)
 {
 	fprintf(stderr, "frame_bench: %s failed\n", what);
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void evict(int round)
@@ -83,7 +65,7 @@ static double run(enum way way, const struct ipkvm_frame *view, const struct ipk
 		evict(i);
 		struct ipkvm_frame *k = NULL;
 		int d;
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		switch (way) {
 		case OLD_COPY_THEN_DIFFERS:
 			k = ipkvm_frame_keep(view);
@@ -101,12 +83,12 @@ static double run(enum way way, const struct ipkvm_frame *view, const struct ipk
 			d = ipkvm_frame_compare(view, last, &k);
 			break;
 		}
-		t[i] = now_ms() - t0;
+		t[i] = bench_mono_ms() - t0;
 		if (d != expect)
 			die("the compare");
 		ipkvm_frame_unref(k);
 	}
-	return median(t, RUNS);
+	return bench_median(t, RUNS);
 }
 
 int main(void)

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 static int port;
 static char cookie[128];
 static pid_t daemon_pid;
@@ -41,18 +43,6 @@ static void die(const char *what)
 	if (daemon_pid > 0)
 		kill(daemon_pid, SIGTERM);
 	exit(1);
-}
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		die("free port");
-	close(fd);
-	return ntohs(a.sin_port);
 }
 
 static SSL *connect_tls(SSL_CTX *ctx)
@@ -164,7 +154,8 @@ int main(int argc, char **argv)
 	char dir[] = "/tmp/ipkvm-bench-XXXXXX", path[512], password[64] = "";
 	if (!mkdtemp(dir))
 		die("mkdtemp");
-	port = free_port();
+	if (bench_free_ports(&port, 1) < 0)
+		die("free port");
 	char portstr[16];
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	pid_t pid = daemon_pid = fork();

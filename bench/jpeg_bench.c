@@ -34,6 +34,7 @@
 #include "core/buf.h"
 #include "video/frame.h"
 #include "video/jpeg.h"
+#include "bench_util.h"
 
 #define W	1920
 #define H	1080
@@ -41,29 +42,10 @@
 #define WARMUP	5
 #define EVICT_B (256u << 20) /* more than any last-level cache we run on */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void die(const char *what)
 {
 	fprintf(stderr, "jpeg_bench: %s failed\n", what);
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- the test picture ---- */
@@ -330,18 +312,18 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 			size_t len = 0;
 			for (int i = -WARMUP; i < RUNS; i++) {
 				struct ipkvm_buf *pieces[IPKVM_JPEG_MAX_STRIPS];
-				double t0 = now_ms();
+				double t0 = bench_mono_ms();
 				for (unsigned k = 0; k < n; k++)
 					encode_strip(j, f, s420, n, rows, k, &pieces[k]);
 				struct ipkvm_buf *out = join_strips(pieces, n);
 				if (i >= 0)
-					t[i] = now_ms() - t0;
+					t[i] = bench_mono_ms() - t0;
 				len = out->len;
 				ipkvm_buf_unref(out);
 			}
 			printf("strips q80 %s, %u strip(s) of %u rows, one thread: %.3f ms/frame, "
 			       "%zu bytes\n",
-			       name, n, rows, median(t, RUNS), len);
+			       name, n, rows, bench_median(t, RUNS), len);
 		}
 	}
 
@@ -353,15 +335,15 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 			encode_strip(j, f, false, n, rows, k, &pieces[k]);
 		for (int i = -WARMUP; i < RUNS; i++) {
 			struct ipkvm_buf *out = NULL;
-			double t0 = now_ms();
+			double t0 = bench_mono_ms();
 			if (ipkvm_jpeg_join(pieces, n, &out) != 0)
 				die("join");
 			if (i >= 0)
-				t[i] = now_ms() - t0;
+				t[i] = bench_mono_ms() - t0;
 			ipkvm_buf_unref(out);
 		}
 		printf("join of %u strips (q80 4:2:2) into one JPEG: %.3f ms\n", n,
-		       median(t, RUNS));
+		       bench_median(t, RUNS));
 		for (unsigned k = 0; k < n; k++)
 			ipkvm_buf_unref(pieces[k]);
 	}
@@ -380,7 +362,7 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 			unsigned rows, n = ipkvm_jpeg_strip_plan(W, H, s420, counts[c], &rows);
 			double cpu = 0, crit[RUNS];
 			for (int i = -WARMUP; i < RUNS; i++) {
-				double c0 = cpu_ms(), t0 = now_ms();
+				double c0 = cpu_ms(), t0 = bench_mono_ms();
 				pthread_mutex_lock(&p.lock);
 				p.s420 = s420;
 				p.n = n;
@@ -394,7 +376,7 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 				p.out = NULL;
 				pthread_mutex_unlock(&p.lock);
 				if (i >= 0) {
-					t[i] = now_ms() - t0;
+					t[i] = bench_mono_ms() - t0;
 					cpu += cpu_ms() - c0;
 					/* the busiest worker's strips, then the join */
 					double per[MAX_POOL] = {0}, longest = 0;
@@ -409,7 +391,8 @@ static void bench_strips(const struct ipkvm_frame *f, struct ipkvm_jpeg *j)
 			}
 			printf("strips q80 %s, %u strip(s), %u worker threads: %.3f ms/frame wall, "
 			       "%.3f ms CPU/frame, busiest worker + join %.3f ms (thread CPU)\n",
-			       name, n, nw, median(t, RUNS), cpu / RUNS, median(crit, RUNS));
+			       name, n, nw, bench_median(t, RUNS), cpu / RUNS,
+			       bench_median(crit, RUNS));
 		}
 	}
 	pthread_mutex_lock(&p.lock);
@@ -441,19 +424,19 @@ int main(void)
 
 	/* planar conversion */
 	for (int i = -WARMUP; i < RUNS; i++) {
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		ipkvm_yuyv_to_planar422(f->data, f->stride, W, H, false, y, u, v);
 		if (i >= 0)
-			t[i] = now_ms() - t0;
+			t[i] = bench_mono_ms() - t0;
 	}
-	printf("YUYV -> planar 4:2:2 (in cache): %.3f ms\n", median(t, RUNS));
+	printf("YUYV -> planar 4:2:2 (in cache): %.3f ms\n", bench_median(t, RUNS));
 	for (int i = 0; i < RUNS; i++) {
 		evict();
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		ipkvm_yuyv_to_planar422(f->data, f->stride, W, H, false, y, u, v);
-		t[i] = now_ms() - t0;
+		t[i] = bench_mono_ms() - t0;
 	}
-	printf("YUYV -> planar 4:2:2 (source not in cache): %.3f ms\n", median(t, RUNS));
+	printf("YUYV -> planar 4:2:2 (source not in cache): %.3f ms\n", bench_median(t, RUNS));
 
 	/* the public encode, both subsamplings */
 	ipkvm_frame_to_rgb24(f, rgb);
@@ -461,14 +444,14 @@ int main(void)
 		struct ipkvm_buf *b = NULL;
 		for (int i = -WARMUP; i < RUNS; i++) {
 			ipkvm_buf_unref(b);
-			double t0 = now_ms();
+			double t0 = bench_mono_ms();
 			if (ipkvm_jpeg_encode(j, f, 80, s420, &b) != 0)
 				die("encode");
 			if (i >= 0)
-				t[i] = now_ms() - t0;
+				t[i] = bench_mono_ms() - t0;
 		}
 		const char *name = s420 ? "4:2:0" : "4:2:2";
-		printf("encode q80 %s: %.3f ms/frame\n", name, median(t, RUNS));
+		printf("encode q80 %s: %.3f ms/frame\n", name, bench_median(t, RUNS));
 		printf("encode q80 %s: %zu bytes/frame\n", name, b->len);
 		tjhandle d = tjInitDecompress();
 		if (!d || tjDecompress2(d, b->data, b->len, dec, W, 0, H, TJPF_RGB, 0) != 0)
@@ -478,13 +461,13 @@ int main(void)
 		       psnr_rgb(rgb, dec, (size_t)W * H * 3));
 		if (!s420) {
 			for (int i = 0; i < RUNS; i++) {
-				double t0 = now_ms();
+				double t0 = bench_mono_ms();
 				struct ipkvm_buf *c = ipkvm_buf_copy(b->data, b->len);
-				t[i] = now_ms() - t0;
+				t[i] = bench_mono_ms() - t0;
 				ipkvm_buf_unref(c);
 			}
 			printf("copy of the JPEG into its result buffer: %.3f ms\n",
-			       median(t, RUNS));
+			       bench_median(t, RUNS));
 		}
 		ipkvm_buf_unref(b);
 	}
@@ -505,12 +488,12 @@ int main(void)
 	for (int k = 0; k < 2; k++) {
 		unsigned long len = cap;
 		for (int i = -WARMUP; i < RUNS; i++) {
-			double t0 = now_ms();
+			double t0 = bench_mono_ms();
 			if (tjCompressFromYUVPlanes(tj, planes, W, strides, H, TJSAMP_422, &jb,
 						    &len, 80, TJFLAG_NOREALLOC | dct_flags[k]))
 				die("tjCompressFromYUVPlanes");
 			if (i >= 0)
-				t[i] = now_ms() - t0;
+				t[i] = bench_mono_ms() - t0;
 		}
 		tjhandle d = tjInitDecompress();
 		if (!d || tjDecompress2(d, jb, len, dec, W, 0, H, TJPF_RGB, 0) != 0)
@@ -518,7 +501,7 @@ int main(void)
 		tjDestroy(d);
 		printf("TurboJPEG planar compress only, q80 4:2:2, %s DCT: %.3f ms, %lu bytes, "
 		       "PSNR %.2f dB\n",
-		       k ? "accurate" : "fast (as jpeg.c)", median(t, RUNS), len,
+		       k ? "accurate" : "fast (as jpeg.c)", bench_median(t, RUNS), len,
 		       psnr_rgb(rgb, dec, (size_t)W * H * 3));
 	}
 	tjFree(jb);
@@ -530,51 +513,51 @@ int main(void)
 		die("frame_new");
 	memcpy(g->data, f->data, f->size);
 	for (int i = -WARMUP; i < RUNS; i++) {
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		if (ipkvm_frame_differs(f, g))
 			die("frame_differs");
 		if (i >= 0)
-			t[i] = now_ms() - t0;
+			t[i] = bench_mono_ms() - t0;
 	}
-	printf("frame_differs, identical frames (in cache): %.3f ms\n", median(t, RUNS));
+	printf("frame_differs, identical frames (in cache): %.3f ms\n", bench_median(t, RUNS));
 	for (int i = 0; i < RUNS; i++) {
 		evict();
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		if (ipkvm_frame_differs(f, g))
 			die("frame_differs");
-		t[i] = now_ms() - t0;
+		t[i] = bench_mono_ms() - t0;
 	}
-	printf("frame_differs, identical frames (not in cache): %.3f ms\n", median(t, RUNS));
+	printf("frame_differs, identical frames (not in cache): %.3f ms\n", bench_median(t, RUNS));
 	for (int i = -WARMUP; i < RUNS; i++) {
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		if (xor_or_differs(f->data, g->data, f->stride, H))
 			die("xor_or_differs");
 		if (i >= 0)
-			t[i] = now_ms() - t0;
+			t[i] = bench_mono_ms() - t0;
 	}
 	printf("64-bit XOR/OR compare, identical frames (in cache, for reference): %.3f ms\n",
-	       median(t, RUNS));
+	       bench_median(t, RUNS));
 
 	/* RGB and PNG */
 	for (int i = -WARMUP; i < RUNS; i++) {
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		ipkvm_frame_to_rgb24(f, rgb);
 		if (i >= 0)
-			t[i] = now_ms() - t0;
+			t[i] = bench_mono_ms() - t0;
 	}
-	printf("YUYV frame -> RGB24: %.3f ms\n", median(t, RUNS));
+	printf("YUYV frame -> RGB24: %.3f ms\n", bench_median(t, RUNS));
 	size_t png_len = 0;
 	for (int i = -WARMUP; i < RUNS; i++) {
 		struct ipkvm_buf *b;
-		double t0 = now_ms();
+		double t0 = bench_mono_ms();
 		if (ipkvm_png_encode_rgb24(rgb, W, H, &b) != 0)
 			die("png");
 		if (i >= 0)
-			t[i] = now_ms() - t0;
+			t[i] = bench_mono_ms() - t0;
 		png_len = b->len;
 		ipkvm_buf_unref(b);
 	}
-	printf("RGB24 -> PNG (stored): %.3f ms, %zu bytes\n", median(t, RUNS), png_len);
+	printf("RGB24 -> PNG (stored): %.3f ms, %zu bytes\n", bench_median(t, RUNS), png_len);
 
 	bench_strips(f, j);
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "video/video.h"
+#include "bench_util.h"
 
 #define MAX_SAMPLES 8192
 #define WARMUP_S    2
@@ -91,17 +92,11 @@ static void on_wake(void *ctx)
 	pthread_mutex_unlock(&st.lock);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double pct(struct series *s, double p)
 {
 	if (!s->n)
 		return 0;
-	qsort(s->ms, s->n, sizeof(double), cmp_double);
+	qsort(s->ms, s->n, sizeof(double), bench_cmp_double);
 	return s->ms[(size_t)(p * (double)(s->n - 1))];
 }
 

@@ -21,6 +21,7 @@
 #include "video/source.h"
 #include "video/source_pattern.h"
 #include "vnc/rfb_enc.h"
+#include "bench_util.h"
 
 #define W    1920
 #define H    1080
@@ -37,18 +38,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "rfb_enc_bench: %s failed\n", what);
 	exit(1);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Frames number skip and skip + 1 + gap of a pattern scene, as owned frames. */
@@ -103,7 +92,7 @@ static void bench_raw(const char *name, const struct ipkvm_frame *f,
 			die("put_raw");
 		t[i] = now_ms() - t0;
 	}
-	printf("raw   %-28s %7.2f ms  %8.0f KB\n", name, median(t, RUNS), o.len / 1024.0);
+	printf("raw   %-28s %7.2f ms  %8.0f KB\n", name, bench_median(t, RUNS), o.len / 1024.0);
 	ipkvm_rfb_out_free(&o);
 }
 
@@ -123,7 +112,7 @@ static void bench_zrle(const char *name, const struct ipkvm_frame *f,
 			die("put_zrle");
 		t[i] = now_ms() - t0;
 	}
-	printf("zrle  %-28s %7.2f ms  %8.0f KB\n", name, median(t, RUNS), o.len / 1024.0);
+	printf("zrle  %-28s %7.2f ms  %8.0f KB\n", name, bench_median(t, RUNS), o.len / 1024.0);
 	ipkvm_rfb_zrle_free(z);
 	ipkvm_rfb_out_free(&o);
 }
@@ -164,13 +153,14 @@ int main(void)
 	for (size_t i = 0; i < n; i++)
 		px += (unsigned long)rects[i].w * rects[i].h;
 	printf("changed rects desktop, typing         %7.2f ms  %zu rects, %.1f%% of the frame\n",
-	       median(t, RUNS), n, 100.0 * (double)px / (W * H));
+	       bench_median(t, RUNS), n, 100.0 * (double)px / (W * H));
 	for (int i = 0; i < RUNS; i++) {
 		double t0 = now_ms();
 		n = ipkvm_rfb_changed_rects(desk, desk, rects, 64);
 		t[i] = now_ms() - t0;
 	}
-	printf("changed rects desktop, still          %7.2f ms  %zu rects\n", median(t, RUNS), n);
+	printf("changed rects desktop, still          %7.2f ms  %zu rects\n", bench_median(t, RUNS),
+	       n);
 
 	ipkvm_frame_unref(desk);
 	ipkvm_frame_unref(desk2);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "mjpeg_client.h"
+#include "bench_util.h"
 
 enum {
 	MAX_CLIENTS = 64,
@@ -60,12 +61,6 @@ static double hwm_total_mb; /* VmHWM since the daemon started, across resets */
 static volatile sig_atomic_t interrupted;
 
 /* --- exits and clean-up ------------------------------------------------------------- */
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
 
 /* Stops the daemon (SIGTERM, then SIGKILL after 5 s). When report is set, an unclean exit
  * is said on stderr: it is a finding about the daemon. */
@@ -100,7 +95,7 @@ static void cleanup(void)
 {
 	stop_daemon(false);
 	if (tmpdir[0]) {
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_tree(tmpdir);
 		tmpdir[0] = '\0';
 	}
 }
@@ -142,67 +137,22 @@ static void check_interrupted(void)
 
 /* --- small helpers ------------------------------------------------------------------ */
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_ms(int ms)
 {
-	int64_t end = mono_us() + (int64_t)ms * 1000;
-	for (int64_t now; (now = mono_us()) < end;) {
+	int64_t end = bench_mono_us() + (int64_t)ms * 1000;
+	for (int64_t now; (now = bench_mono_us()) < end;) {
 		check_interrupted();
 		usleep((useconds_t)(end - now < 100000 ? end - now : 100000));
 	}
 }
 
-/* Two distinct free loopback ports (both sockets are held until both are known). */
-static void free_ports(int *a, int *b)
-{
-	int fd[2] = {-1, -1}, port[2] = {0, 0};
-	for (int i = 0; i < 2; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(sa);
-		fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd[i] < 0 || bind(fd[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(fd[i], (struct sockaddr *)&sa, &len) < 0)
-			die("cannot find a free port: %s", strerror(errno));
-		port[i] = ntohs(sa.sin_port);
-	}
-	close(fd[0]);
-	close(fd[1]);
-	*a = port[0];
-	*b = port[1];
-}
-
 /* utime + stime of the daemon, in seconds (threads that ended included). */
 static double daemon_cpu_s(void)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: fields count from the last ')'. */
-	char *p = strrchr(buf, ')');
-	unsigned long long ut, st;
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		die("cannot read %s (did ipkvmd die?)", path);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	double s;
+	if (bench_proc_cpu_s(daemon_pid, &s) < 0)
+		die("cannot read /proc/%d/stat (did ipkvmd die?)", (int)daemon_pid);
+	return s;
 }
 
 /* A "Vm...:" line of /proc/PID/status, in MB; -1 when missing. */
@@ -243,7 +193,12 @@ static int jpeg_strips = -1, jpeg_workers = -1; /* -1: the daemon's default */
 
 static void write_config(const char *scene)
 {
-	free_ports(&https_port, &plain_port);
+	int ports[2];
+	int r = bench_free_ports(ports, 2);
+	if (r < 0)
+		die("cannot find a free port: %s", strerror(-r));
+	https_port = ports[0];
+	plain_port = ports[1];
 	FILE *f = fopen(cfg_path, "w");
 	if (!f)
 		die("cannot write %s: %s", cfg_path, strerror(errno));
@@ -287,8 +242,8 @@ static void start_daemon(const char *scene)
 		_exit(127);
 	}
 	daemon_pid = pid;
-	int64_t deadline = mono_us() + (int64_t)START_TIMEOUT_MS * 1000;
-	while (mono_us() < deadline) {
+	int64_t deadline = bench_mono_us() + (int64_t)START_TIMEOUT_MS * 1000;
+	while (bench_mono_us() < deadline) {
 		check_interrupted();
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -495,24 +450,6 @@ static void read_loadavg(char *out, size_t len)
 		fclose(f);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return (double)v[i] / 1000.0;
-}
-
 /* n clients stream for warm_ms, then window_s seconds are measured. */
 static void run(const char *label, int n, bool tls, int warm_ms, int window_s, struct result *out)
 {
@@ -535,21 +472,21 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 			die("epoll_ctl: %s", strerror(errno));
 	}
 
-	int64_t warm_end = mono_us() + (int64_t)warm_ms * 1000, end_us = 0;
+	int64_t warm_end = bench_mono_us() + (int64_t)warm_ms * 1000, end_us = 0;
 	double cpu0 = 0, cpu1, self0 = 0, self1;
 	for (;;) {
 		check_interrupted();
-		int64_t now = mono_us();
+		int64_t now = bench_mono_us();
 		if (!r.measuring && now >= warm_end) {
 			r.measuring = true;
 			r.win_start = now;
 			r.win_end = now + (int64_t)window_s * 1000000;
 			cpu0 = daemon_cpu_s();
-			self0 = self_cpu_s();
+			self0 = bench_self_cpu_s();
 		} else if (r.measuring && now >= r.win_end) {
 			end_us = now;
 			cpu1 = daemon_cpu_s();
-			self1 = self_cpu_s();
+			self1 = bench_self_cpu_s();
 			break;
 		}
 		int64_t next = r.measuring ? r.win_end : warm_end;
@@ -593,17 +530,17 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 	}
 	close(ep);
 	if (n > 0) {
-		qsort(fps, (size_t)n, sizeof(fps[0]), cmp_dbl);
+		qsort(fps, (size_t)n, sizeof(fps[0]), bench_cmp_double);
 		out->fps_min = fps[0];
 		out->fps_med = n % 2 ? fps[n / 2] : (fps[n / 2 - 1] + fps[n / 2]) / 2;
 		out->fps_max = fps[n - 1];
 	}
 	if (r.n_lat) {
-		qsort(r.lat, r.n_lat, sizeof(r.lat[0]), cmp_i64);
-		out->lat_p50 = pct_ms(r.lat, r.n_lat, 50);
-		out->lat_p95 = pct_ms(r.lat, r.n_lat, 95);
-		out->lat_p99 = pct_ms(r.lat, r.n_lat, 99);
-		out->lat_max = pct_ms(r.lat, r.n_lat, 100);
+		qsort(r.lat, r.n_lat, sizeof(r.lat[0]), bench_cmp_i64);
+		out->lat_p50 = bench_pct_ms(r.lat, r.n_lat, 50);
+		out->lat_p95 = bench_pct_ms(r.lat, r.n_lat, 95);
+		out->lat_p99 = bench_pct_ms(r.lat, r.n_lat, 99);
+		out->lat_max = bench_pct_ms(r.lat, r.n_lat, 100);
 	}
 	free(r.lat);
 	double wall = (double)(end_us - r.win_start) / 1e6;

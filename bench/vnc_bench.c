@@ -59,6 +59,7 @@
 #include <rfb/rfbclient.h>
 
 #include "mjpeg_client.h"
+#include "bench_util.h"
 
 enum {
 	MAX_CLIENTS = 64,
@@ -79,12 +80,6 @@ static int quality_level = 6;
 static volatile sig_atomic_t interrupted;
 
 /* --- exits ------------------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
 
 static void stop_daemon(void)
 {
@@ -108,7 +103,7 @@ static void cleanup(void)
 {
 	stop_daemon();
 	if (tmpdir[0]) {
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_tree(tmpdir);
 		tmpdir[0] = '\0';
 	}
 }
@@ -133,63 +128,12 @@ static void on_signal(int sig)
 
 /* --- helpers ------------------------------------------------------------------------ */
 
-static int64_t mono_us(void)
-{
-	return mjc_mono_us();
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-		die("cannot find a free port: %s", strerror(errno));
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static double daemon_cpu_s(void)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)daemon_pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	unsigned long long ut, st;
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		die("cannot read %s (did ipkvmd die?)", path);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-	return n ? (double)v[(size_t)(p / 100.0 * (double)(n - 1) + 0.5)] / 1000.0 : 0;
+	double s;
+	if (bench_proc_cpu_s(daemon_pid, &s) < 0)
+		die("cannot read /proc/%d/stat (did ipkvmd die?)", (int)daemon_pid);
+	return s;
 }
 
 /* Runs ipkvmd ARGS... with stdout captured into out (first line kept); the exit status. */
@@ -228,9 +172,13 @@ static int run_cli(char *out, size_t outlen, const char *input, char *const args
 
 static void start_daemon(int jpeg_quality)
 {
-	https_port = free_port();
-	plain_port = free_port();
-	vnc_port = free_port();
+	int ports[3];
+	int r = bench_free_ports(ports, 3);
+	if (r < 0)
+		die("cannot find a free port: %s", strerror(-r));
+	https_port = ports[0];
+	plain_port = ports[1];
+	vnc_port = ports[2];
 	if (https_port == plain_port || plain_port == vnc_port || https_port == vnc_port)
 		die("the same free port twice; run again");
 	FILE *f = fopen(vncauth_path, "w");
@@ -270,8 +218,8 @@ static void start_daemon(int jpeg_quality)
 		_exit(127);
 	}
 	daemon_pid = pid;
-	int64_t deadline = mono_us() + (int64_t)START_TIMEOUT_MS * 1000;
-	while (mono_us() < deadline) {
+	int64_t deadline = bench_mono_us() + (int64_t)START_TIMEOUT_MS * 1000;
+	while (bench_mono_us() < deadline) {
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			daemon_pid = 0;
@@ -399,7 +347,7 @@ static rfbCredential *vnc_get_credential(rfbClient *cl, int type)
 static rfbBool vnc_got_jpeg(rfbClient *cl, const uint8_t *buf, int len, int x, int y, int w, int h)
 {
 	struct vclient *v = rfbClientGetClientData(cl, (void *)vnc_got_jpeg);
-	int64_t now = mono_us();
+	int64_t now = bench_mono_us();
 	free((void *)buf); /* the hook owns it; not decoded (see the top comment) */
 	if (!in_window(now))
 		return TRUE;
@@ -418,7 +366,7 @@ static rfbBool vnc_got_jpeg(rfbClient *cl, const uint8_t *buf, int len, int x, i
 static void vnc_finished(rfbClient *cl)
 {
 	struct vclient *v = rfbClientGetClientData(cl, (void *)vnc_got_jpeg);
-	if (in_window(mono_us()))
+	if (in_window(bench_mono_us()))
 		v->updates++;
 }
 
@@ -586,7 +534,7 @@ static void fps_stats(double *fps, int n, double out[3])
 {
 	if (n == 0)
 		return;
-	qsort(fps, (size_t)n, sizeof(*fps), cmp_dbl);
+	qsort(fps, (size_t)n, sizeof(*fps), bench_cmp_double);
 	out[0] = fps[0];
 	out[1] = n % 2 ? fps[n / 2] : (fps[n / 2 - 1] + fps[n / 2]) / 2;
 	out[2] = fps[n - 1];
@@ -629,22 +577,22 @@ static void run(int n_vnc, int n_mjpeg, int window_s, struct result *res)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, mclients[i].fd, &ev) < 0)
 			die("epoll_ctl: %s", strerror(errno));
 	}
-	int64_t warm_end = mono_us() + WARMUP_MS * 1000, end = 0;
+	int64_t warm_end = bench_mono_us() + WARMUP_MS * 1000, end = 0;
 	double cpu0 = 0, self0 = 0, cpu1 = 0, self1 = 0;
 	char body[8192] = "";
 	for (;;) {
 		if (interrupted)
 			die("interrupted");
-		int64_t now = mono_us();
+		int64_t now = bench_mono_us();
 		if (!atomic_load(&win_start_us) && now >= warm_end) {
 			cpu0 = daemon_cpu_s();
-			self0 = self_cpu_s();
+			self0 = bench_self_cpu_s();
 			atomic_store(&win_end_us, now + (int64_t)window_s * 1000000);
 			atomic_store(&win_start_us, now);
 		} else if (atomic_load(&win_start_us) && now >= atomic_load(&win_end_us)) {
 			end = now;
 			cpu1 = daemon_cpu_s();
-			self1 = self_cpu_s();
+			self1 = bench_self_cpu_s();
 			/* The pipeline's view while every client still watches. */
 			if (plain_get("/api/streamer", body, sizeof(body)) != 0)
 				body[0] = '\0';
@@ -717,14 +665,14 @@ static void run(int n_vnc, int n_mjpeg, int window_s, struct result *res)
 				res->vnc_unmatched++;
 		}
 	res->vnc_matched = nl;
-	qsort(lat, nl, sizeof(*lat), cmp_i64);
+	qsort(lat, nl, sizeof(*lat), bench_cmp_i64);
 	double ps[4] = {50, 95, 99, 100};
 	for (int i = 0; i < 4; i++)
-		res->vnc_lat[i] = pct_ms(lat, nl, ps[i]);
+		res->vnc_lat[i] = bench_pct_ms(lat, nl, ps[i]);
 	free(lat);
-	qsort(mr.lat, mr.n_lat, sizeof(*mr.lat), cmp_i64);
+	qsort(mr.lat, mr.n_lat, sizeof(*mr.lat), bench_cmp_i64);
 	for (int i = 0; i < 4; i++)
-		res->mjpeg_lat[i] = pct_ms(mr.lat, mr.n_lat, ps[i]);
+		res->mjpeg_lat[i] = bench_pct_ms(mr.lat, mr.n_lat, ps[i]);
 	res->n_mjpeg_lat = mr.n_lat;
 	free(mr.lat);
 

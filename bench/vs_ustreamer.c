@@ -60,6 +60,7 @@
 
 #include "mjpeg_client.h"
 #include "vsb.h"
+#include "bench_util.h"
 
 enum {
 	MAX_CLIENTS = 64,
@@ -88,12 +89,6 @@ static volatile sig_atomic_t interrupted;
 
 /* --- exits and clean-up ------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
-
 static void stop_pid(pid_t *pid)
 {
 	if (*pid <= 0)
@@ -120,7 +115,7 @@ static void cleanup(void)
 	if (shm_path[0])
 		unlink(shm_path);
 	if (tmpdir[0]) {
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_tree(tmpdir);
 		tmpdir[0] = '\0';
 	}
 }
@@ -182,28 +177,11 @@ static void sleep_ms(int ms)
 /* utime + stime of a process (all its threads, ended ones included), in seconds. */
 static double pid_cpu_s(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	unsigned long long ut, st;
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		die("cannot read %s (did the %s die?)", path,
+	double s;
+	if (bench_proc_cpu_s(pid, &s) < 0)
+		die("cannot read /proc/%d/stat (did the %s die?)", (int)pid,
 		    pid == producer_pid ? "frame producer" : "daemon");
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	return s;
 }
 
 /* A "Key:" line of /proc/PID/status in kB, or -1. */
@@ -272,25 +250,6 @@ static const struct source sources[] = {
 };
 
 /* --- processes ---------------------------------------------------------------------- */
-
-static void free_ports(int *a, int *b)
-{
-	int fd[2] = {-1, -1}, port[2] = {0, 0};
-	for (int i = 0; i < 2; i++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		socklen_t len = sizeof(sa);
-		fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd[i] < 0 || bind(fd[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-		    getsockname(fd[i], (struct sockaddr *)&sa, &len) < 0)
-			die("cannot find a free port: %s", strerror(errno));
-		port[i] = ntohs(sa.sin_port);
-	}
-	close(fd[0]);
-	close(fd[1]);
-	*a = port[0];
-	*b = port[1];
-}
 
 /* Forks and execs argv with the shim preloaded when preload is set; stdout to /dev/null,
  * stderr to log (appended). */
@@ -501,7 +460,12 @@ static void wait_capturing(const struct daemon *d, const char *what)
 
 static void start_daemon(const struct daemon *d)
 {
-	free_ports(&https_port, &plain_port);
+	int ports[2];
+	int r = bench_free_ports(ports, 2);
+	if (r < 0)
+		die("cannot find a free port: %s", strerror(-r));
+	https_port = ports[0];
+	plain_port = ports[1];
 	char log[160];
 	token[0] = '\0';
 	if (d->kind == USTREAMER) {
@@ -679,23 +643,6 @@ struct result {
 	double lost_pct;
 };
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-	return n ? (double)v[(size_t)(p / 100.0 * (double)(n - 1) + 0.5)] / 1000.0 : 0;
-}
-
 static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct result *out)
 {
 	static struct mjc_client clients[MAX_CLIENTS];
@@ -732,12 +679,12 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 			r.win_end = now + (int64_t)window_s * 1000000;
 			cpu0 = pid_cpu_s(daemon_pid);
 			prod0 = pid_cpu_s(producer_pid);
-			self0 = self_cpu_s();
+			self0 = bench_self_cpu_s();
 		} else if (r.measuring && now >= r.win_end) {
 			end = now;
 			cpu1 = pid_cpu_s(daemon_pid);
 			prod1 = pid_cpu_s(producer_pid);
-			self1 = self_cpu_s();
+			self1 = bench_self_cpu_s();
 			break;
 		}
 		int64_t next = r.measuring ? r.win_end : warm_end;
@@ -763,12 +710,12 @@ static void measure(const struct daemon *d, int n, bool tls, int warm_ms, struct
 		mjc_close(&clients[i]);
 	}
 	close(ep);
-	qsort(fps, (size_t)n, sizeof(fps[0]), cmp_dbl);
+	qsort(fps, (size_t)n, sizeof(fps[0]), bench_cmp_double);
 	out->fps_min = fps[0];
 	out->fps_med = n % 2 ? fps[n / 2] : (fps[n / 2 - 1] + fps[n / 2]) / 2;
-	qsort(r.lat, r.n_lat, sizeof(r.lat[0]), cmp_i64);
-	out->lat_p50 = pct_ms(r.lat, r.n_lat, 50);
-	out->lat_p95 = pct_ms(r.lat, r.n_lat, 95);
+	qsort(r.lat, r.n_lat, sizeof(r.lat[0]), bench_cmp_i64);
+	out->lat_p50 = bench_pct_ms(r.lat, r.n_lat, 50);
+	out->lat_p95 = bench_pct_ms(r.lat, r.n_lat, 95);
 	free(r.lat);
 	out->parts = r.parts;
 	out->lost = r.lost;
