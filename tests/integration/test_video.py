@@ -160,10 +160,14 @@ def test_mjpeg_parts_are_jpegs_in_order(t):
     check(all(b > a for a, b in zip(seqs, seqs[1:])), "sequence not increasing: %r" % seqs)
     check(info["encoded_fps"] > 10, "encoded fps %r while streaming" % info["encoded_fps"])
     eq(info["clients"], 1, "clients while streaming")
-    # no client wants another quality: one JPEG a frame, nothing else encoded
+    # no client wants another quality: one JPEG a frame, nothing else encoded. Every image
+    # published was encoded; an encode whose frame a newer image overtook (two workers
+    # finishing out of order on a busy machine) is encoded but never published, so the
+    # encodes lie between the images published and the frames captured, over one window.
     eq(info["extra_qualities"], [], "extra qualities with only an MJPEG client")
-    check(abs(info["encodes_per_s"] - info["encoded_fps"]) <= 0.1 * info["encoded_fps"] + 1,
-          "encodes/s %r against encoded fps %r" % (info["encodes_per_s"], info["encoded_fps"]))
+    check(info["encoded_fps"] - 1 <= info["encodes_per_s"] <= info["capture_fps"] + 1,
+          "encodes/s %r against encoded fps %r and capture fps %r"
+          % (info["encodes_per_s"], info["encoded_fps"], info["capture_fps"]))
     check(info["encodes"] >= len(seqs), "encodes %r after %d parts" % (info["encodes"], len(seqs)))
 
 
