@@ -301,3 +301,51 @@ int mjc_service(int ep, struct mjc_client *c, struct mjc_handler *h, char *rbuf)
 	}
 	return 0;
 }
+
+int mjc_http_get(int port, const char *token, const char *path, char *body, size_t bodylen)
+{
+	char req[512], resp[16384];
+	int fd = mjc_connect_loopback(port, 3);
+	if (fd < 0)
+		return -1;
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s%sConnection: close\r\n\r\n",
+			 path, port, token ? "Authorization: Bearer " : "", token ? token : "",
+			 token ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		close(fd);
+		return -1;
+	}
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return -1;
+	}
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof(resp) - 1 &&
+	       (r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0)) > 0) {
+		got += (size_t)r;
+		resp[got] = '\0';
+		char *end = strstr(resp, "\r\n\r\n"), *cl = strcasestr(resp, "content-length:");
+		if (end && cl && cl < end &&
+		    got - (size_t)(end + 4 - resp) >= strtoul(cl + 15, NULL, 10))
+			break;
+	}
+	close(fd);
+	resp[got] = '\0';
+	char *end = strstr(resp, "\r\n\r\n");
+	if (!end || strncmp(resp, "HTTP/1.1 200", 12) != 0)
+		return -1;
+	snprintf(body, bodylen, "%s", end + 4);
+	return 0;
+}
+
+double mjc_json_num(const char *json, const char *key)
+{
+	char k[64];
+	snprintf(k, sizeof(k), "\"%s\"", key);
+	const char *p = strstr(json, k);
+	if (!p || !(p = strchr(p + strlen(k), ':')))
+		return -1;
+	return strtod(p + 1, NULL);
+}

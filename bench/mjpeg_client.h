@@ -61,6 +61,11 @@ int64_t mjc_mono_us(void);
 
 /* A blocking TCP connection to 127.0.0.1:port with send/receive timeouts, or -1 (errno). */
 int mjc_connect_loopback(int port, int timeout_s);
+/* GET path from 127.0.0.1:port over plain HTTP, with a bearer token (NULL: none): the body of
+ * a 200 answer into body (NUL-terminated, cut to bodylen). 0, or -1 on any failure. */
+int mjc_http_get(int port, const char *token, const char *path, char *body, size_t bodylen);
+/* The number after "key": in a JSON text (the first such key), or -1 when missing. */
+double mjc_json_num(const char *json, const char *key);
 
 /* A blocking TLS connection on fd (closed on failure), or NULL. */
 SSL *mjc_tls_on(SSL_CTX *ctx, int fd);

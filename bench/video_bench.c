@@ -322,50 +322,6 @@ static void make_token(void)
 }
 
 /* A blocking GET over the plain port (Connection: close). The body, or -1. */
-static int plain_get(const char *path, char *body, size_t bodylen)
-{
-	char req[512], resp[16384];
-	int fd = mjc_connect_loopback(plain_port, 3);
-	if (fd < 0)
-		return -1;
-	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
-			 "%s\r\nConnection: close\r\n\r\n",
-			 path, plain_port, token);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-		close(fd);
-		return -1;
-	}
-	size_t got = 0;
-	ssize_t r;
-	while (got < sizeof(resp) - 1 &&
-	       (r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0)) > 0) {
-		got += (size_t)r;
-		resp[got] = '\0';
-		char *end = strstr(resp, "\r\n\r\n"), *cl = strcasestr(resp, "content-length:");
-		if (end && cl && cl < end &&
-		    got - (size_t)(end + 4 - resp) >= strtoul(cl + 15, NULL, 10))
-			break;
-	}
-	close(fd);
-	resp[got] = '\0';
-	char *end = strstr(resp, "\r\n\r\n");
-	if (!end || strncmp(resp, "HTTP/1.1 200", 12) != 0)
-		return -1;
-	snprintf(body, bodylen, "%s", end + 4);
-	return 0;
-}
-
-static double json_num(const char *json, const char *key)
-{
-	char k[64];
-	snprintf(k, sizeof(k), "\"%s\"", key);
-	const char *p = strstr(json, k);
-	if (!p || !(p = strchr(p + strlen(k), ':')))
-		return -1;
-	return strtod(p + 1, NULL);
-}
-
 /* --- stream clients ----------------------------------------------------------------- */
 
 struct run {
@@ -506,13 +462,13 @@ static void run(const char *label, int n, bool tls, int warm_ms, int window_s, s
 
 	/* While the clients are still connected: the pipeline's own view. */
 	char body[8192];
-	if (plain_get("/api/streamer", body, sizeof(body)) == 0)
+	if (mjc_http_get(plain_port, token, "/api/streamer", body, sizeof(body)) == 0)
 		snprintf(out->pipeline, sizeof(out->pipeline),
 			 "capture %.1f fps, encoded %.1f fps, %.0f dropped in the mailbox so far, "
 			 "%.0f encoder workers, %.0f clients",
-			 json_num(body, "capture_fps"), json_num(body, "encoded_fps"),
-			 json_num(body, "dropped"), json_num(body, "workers"),
-			 json_num(body, "clients"));
+			 mjc_json_num(body, "capture_fps"), mjc_json_num(body, "encoded_fps"),
+			 mjc_json_num(body, "dropped"), mjc_json_num(body, "workers"),
+			 mjc_json_num(body, "clients"));
 	else
 		snprintf(out->pipeline, sizeof(out->pipeline), "GET /api/streamer failed");
 	read_loadavg(out->loadavg, sizeof(out->loadavg));

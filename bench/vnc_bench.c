@@ -252,43 +252,6 @@ static void start_daemon(int jpeg_quality)
 }
 
 /* GET path on the plain port with the token; the body, or -1. */
-static int plain_get(const char *path, char *body, size_t bodylen)
-{
-	char req[512], resp[16384];
-	int fd = mjc_connect_loopback(plain_port, 3);
-	if (fd < 0)
-		return -1;
-	int n = snprintf(req, sizeof(req),
-			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer "
-			 "%s\r\nConnection: close\r\n\r\n",
-			 path, plain_port, token);
-	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-		close(fd);
-		return -1;
-	}
-	size_t got = 0;
-	ssize_t r;
-	while (got < sizeof(resp) - 1 && (r = recv(fd, resp + got, sizeof(resp) - 1 - got, 0)) > 0)
-		got += (size_t)r;
-	close(fd);
-	resp[got] = '\0';
-	char *end = strstr(resp, "\r\n\r\n");
-	if (!end || strncmp(resp, "HTTP/1.1 200", 12) != 0)
-		return -1;
-	snprintf(body, bodylen, "%s", end + 4);
-	return 0;
-}
-
-static double json_num(const char *json, const char *key)
-{
-	char k[64];
-	snprintf(k, sizeof(k), "\"%s\"", key);
-	const char *p = strstr(json, k);
-	if (!p || !(p = strchr(p + strlen(k), ':')))
-		return -1;
-	return strtod(p + 1, NULL);
-}
-
 /* --- the run's shared state ------------------------------------------------------------ */
 
 static atomic_bool stop_threads;
@@ -594,7 +557,8 @@ static void run(int n_vnc, int n_mjpeg, int window_s, struct result *res)
 			cpu1 = daemon_cpu_s();
 			self1 = bench_self_cpu_s();
 			/* The pipeline's view while every client still watches. */
-			if (plain_get("/api/streamer", body, sizeof(body)) != 0)
+			if (mjc_http_get(plain_port, token, "/api/streamer", body, sizeof(body)) !=
+			    0)
 				body[0] = '\0';
 			break;
 		}
@@ -624,8 +588,8 @@ static void run(int n_vnc, int n_mjpeg, int window_s, struct result *res)
 	double wall = (double)(end - ws) / 1e6;
 	res->cpu_pct = (cpu1 - cpu0) / wall * 100;
 	res->self_pct = (self1 - self0) / wall * 100;
-	res->encodes_per_s = json_num(body, "encodes_per_s");
-	res->capture_fps = json_num(body, "capture_fps");
+	res->encodes_per_s = mjc_json_num(body, "encodes_per_s");
+	res->capture_fps = mjc_json_num(body, "capture_fps");
 	const char *ex = strstr(body, "\"extra_qualities\":");
 	snprintf(res->extras, sizeof(res->extras), "%.*s", ex ? (int)strcspn(ex + 18, "]") + 1 : 1,
 		 ex ? ex + 18 : "?");

@@ -423,16 +423,6 @@ static int http_get(const char *path, char *out, size_t len)
 }
 
 /* A number after "key": in JSON text, or -1. */
-static double json_num(const char *json, const char *key)
-{
-	char k[64];
-	snprintf(k, sizeof(k), "\"%s\"", key);
-	const char *p = strstr(json, k);
-	if (!p || !(p = strchr(p + strlen(k), ':')))
-		return -1;
-	return strtod(p + 1, NULL);
-}
-
 /* Waits until the daemon captures from the device, asking its status API (not a stream: a
  * stream client leaving just before a measurement would be measured too). */
 static void wait_capturing(const struct daemon *d, const char *what)
@@ -447,10 +437,12 @@ static void wait_capturing(const struct daemon *d, const char *what)
 		}
 		if (d->kind == USTREAMER) {
 			if (http_get("/state", body, sizeof(body)) == 0 &&
-			    strstr(body, "\"online\": true") && json_num(body, "captured_fps") > 0)
+			    strstr(body, "\"online\": true") &&
+			    mjc_json_num(body, "captured_fps") > 0)
 				return;
 		} else if (http_get("/api/streamer", body, sizeof(body)) == 0 &&
-			   strstr(body, "\"state\":\"ok\"") && json_num(body, "capture_fps") > 0) {
+			   strstr(body, "\"state\":\"ok\"") &&
+			   mjc_json_num(body, "capture_fps") > 0) {
 			return;
 		}
 		sleep_ms(200);

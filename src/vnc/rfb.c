@@ -1405,6 +1405,24 @@ static int begin_update(struct ipkvm_rfb_session *s, struct ipkvm_rfb_out *o,
 	return r ? r : put_pseudo(s, o, ps);
 }
 
+/* Queues the update built in o (r: 0, or how building it failed), then len bytes of the
+ * shared buffer b from data (b NULL: none). False when it failed: the session ends. */
+static bool queue_update(struct ipkvm_rfb_session *s, struct ipkvm_rfb_out *o, int r,
+			 const struct pseudo *ps, struct ipkvm_buf *b, const uint8_t *data,
+			 size_t len)
+{
+	if (r < 0) {
+		ipkvm_rfb_out_free(o);
+		LOG_ERROR("%s: cannot build an update: %s", s->peer, strerror(-r));
+		set_closing(s);
+		return false;
+	}
+	pseudo_sent(s, ps);
+	if (q_out(s, o) == 0 && b)
+		q_shared(s, b, data, len);
+	return true;
+}
+
 /* The picture is w x h but the client's framebuffer is not: an update of its own says so
  * (DesktopSize's rules: no picture in it, the size rectangle last). true when handled. */
 static bool resize(struct ipkvm_rfb_session *s, unsigned w, unsigned h)
@@ -1430,16 +1448,10 @@ static bool resize(struct ipkvm_rfb_session *s, unsigned w, unsigned h)
 		r = s->ext_desktop
 			? ipkvm_rfb_put_ext_desktop_size(&o, 0, 0, s->fb_w, s->fb_h, RFB_SCREEN_ID)
 			: ipkvm_rfb_put_desktop_size(&o, s->fb_w, s->fb_h);
-	if (r < 0) {
-		ipkvm_rfb_out_free(&o);
-		LOG_ERROR("%s: cannot build an update: %s", s->peer, strerror(-r));
-		set_closing(s);
+	if (!queue_update(s, &o, r, &ps, NULL, NULL, 0))
 		return true;
-	}
-	pseudo_sent(s, &ps);
 	if (s->ext_desktop)
 		s->ext_reply = false; /* the size rectangle tells the same */
-	q_out(s, &o);
 	/* The client discards its picture: the next one goes whole. This update answered
 	 * its request. */
 	s->need_full = true;
@@ -1587,15 +1599,8 @@ static bool send_tight(struct ipkvm_rfb_session *s, bool full)
 			s->last_seq = img.seq;
 		goto out;
 	}
-	if (r < 0) {
-		ipkvm_rfb_out_free(&o);
-		LOG_ERROR("%s: cannot build an update: %s", s->peer, strerror(-r));
-		set_closing(s);
+	if (!queue_update(s, &o, r, &ps, img.part, img.part->data + img.jpeg_offset, jpeg_len))
 		goto out;
-	}
-	pseudo_sent(s, &ps);
-	if (q_out(s, &o) == 0)
-		q_shared(s, img.part, img.part->data + img.jpeg_offset, jpeg_len);
 	s->last_seq = img.seq;
 	/* The client has this JPEG now, not the frame a fallback sent before it. */
 	if (s->last_raw) {
@@ -1646,15 +1651,8 @@ static bool send_h264(struct ipkvm_rfb_session *s, bool full)
 	int r = begin_update(s, &o, &ps, np, 1);
 	if (!r)
 		r = ipkvm_rfb_put_h264(&o, &rect, len, s->h264_reset ? 1 : 0);
-	if (r < 0) {
-		ipkvm_rfb_out_free(&o);
-		LOG_ERROR("%s: cannot build an update: %s", s->peer, strerror(-r));
-		set_closing(s);
+	if (!queue_update(s, &o, r, &ps, au.msg, au.msg->data + au.annexb_offset, len))
 		goto out;
-	}
-	pseudo_sent(s, &ps);
-	if (q_out(s, &o) == 0)
-		q_shared(s, au.msg, au.msg->data + au.annexb_offset, len);
 	s->h264_reset = false;
 	s->last_seq = au.seq;
 	sent = true;
